@@ -1,0 +1,71 @@
+"""Argument validation at the public boundary.
+
+Every numeric hyperparameter may be a traced array (DESIGN.md), so a check only
+runs on concrete values: a tracer cannot be inspected and passes through. A
+failed check raises ``ValueError`` naming the argument, the value and what is
+allowed.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def is_traced(value: Any) -> bool:
+  """True if any leaf of ``value`` is a JAX tracer (its value is unknown)."""
+  return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+
+
+def check(name: str, value: Any, ok: Callable[[np.ndarray], np.ndarray], allowed: str) -> None:
+  """Raise ``ValueError`` unless ``ok`` holds for every element of a concrete ``value``."""
+  if value is None or callable(value) or is_traced(value):
+    return
+  try:
+    array = np.asarray(value, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise ValueError(f"{name} must be {allowed}; got {value!r}.") from None
+  if not np.all(ok(array)):
+    raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+  """``value`` is finite and >= 0 (a learning rate, a weight, an epsilon)."""
+  check(name, value, lambda x: np.isfinite(x) & (x >= 0), "a finite number >= 0")
+
+
+def check_positive(name: str, value: Any) -> None:
+  """``value`` is finite and > 0 (a step count, a period, a factor)."""
+  check(name, value, lambda x: np.isfinite(x) & (x > 0), "a finite number > 0")
+
+
+def check_interval(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    closed_low: bool = True,
+    closed_high: bool = True,
+) -> None:
+  """``value`` lies in the interval from ``low`` to ``high`` (ends as given)."""
+  above = (lambda x: x >= low) if closed_low else (lambda x: x > low)
+  below = (lambda x: x <= high) if closed_high else (lambda x: x < high)
+  interval = f"{'[' if closed_low else '('}{low}, {high}{']' if closed_high else ')'}"
+  check(name, value, lambda x: np.isfinite(x) & above(x) & below(x), f"in {interval}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+  """``value`` is one of ``choices`` (a structural, static option)."""
+  if value not in choices:
+    allowed = ", ".join(repr(c) for c in choices)
+    raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
+
+
+def check_le(name_low: str, low: Any, name_high: str, high: Any) -> None:
+  """``low <= high`` for concrete values (e.g. ``base_lr <= max_lr``)."""
+  if is_traced((low, high)) or callable(low) or callable(high):
+    return
+  if not np.all(np.asarray(low, np.float64) <= np.asarray(high, np.float64)):
+    raise ValueError(f"{name_low} must be <= {name_high}; got {name_low}={low!r}, {name_high}={high!r}.")
