@@ -41,13 +41,13 @@ def check_positive(name: str, value: Any) -> None:
 
 
 def check_interval(
-    name: str,
-    value: Any,
-    low: float,
-    high: float,
-    *,
-    closed_low: bool = True,
-    closed_high: bool = True,
+  name: str,
+  value: Any,
+  low: float,
+  high: float,
+  *,
+  closed_low: bool = True,
+  closed_high: bool = True,
 ) -> None:
   """``value`` lies in the interval from ``low`` to ``high`` (ends as given)."""
   above = (lambda x: x >= low) if closed_low else (lambda x: x > low)
@@ -68,4 +68,6 @@ def check_le(name_low: str, low: Any, name_high: str, high: Any) -> None:
   if is_traced((low, high)) or callable(low) or callable(high):
     return
   if not np.all(np.asarray(low, np.float64) <= np.asarray(high, np.float64)):
-    raise ValueError(f"{name_low} must be <= {name_high}; got {name_low}={low!r}, {name_high}={high!r}.")
+    raise ValueError(
+      f"{name_low} must be <= {name_high}; got {name_low}={low!r}, {name_high}={high!r}."
+    )

@@ -1,0 +1,78 @@
+"""Print and plot every lrlab schedule over one training budget.
+
+  python scripts/schedule_demo.py [--steps 1000] [--lr 0.1] [--out results/schedules]
+
+Writes one PNG per family of schedules under ``--out`` and prints the rate of
+each schedule at a few steps.
+"""
+
+import argparse
+import os
+
+import jax.numpy as jnp
+import optax
+
+from lrlab import schedules as S
+
+
+def families(steps: int, lr: float) -> dict[str, dict[str, optax.Schedule]]:
+  """Every schedule, grouped by family, with settings that fit ``steps``."""
+  return {
+      "decays": {
+          "constant": S.constant(lr),
+          "step_decay": S.step_decay(lr, steps // 4, 0.5),
+          "multistep_decay": S.multistep_decay(lr, [steps // 2, 3 * steps // 4]),
+          "exponential_decay": S.exponential_decay(lr, 0.01 ** (1 / steps)),
+          "inverse_time_decay": S.inverse_time_decay(lr, 10.0, decay_steps=steps),
+          "polynomial_decay": S.polynomial_decay(lr, steps, power=2.0),
+          "linear": S.linear(lr, 0.0, steps),
+      },
+      "cosine": {
+          "cosine_annealing": S.cosine_annealing(lr, steps),
+          "warm_restarts": S.warm_restarts(lr, steps // 10, period_mult=2),
+      },
+      "cyclical": {
+          "cyclical triangular": S.cyclical(lr / 10, lr, steps // 10),
+          "cyclical triangular2": S.cyclical(lr / 10, lr, steps // 10, mode="triangular2"),
+          "cyclical exp_range": S.cyclical(
+              lr / 10, lr, steps // 10, mode="exp_range", gamma=0.1 ** (1 / steps)
+          ),
+          "one_cycle": S.one_cycle(lr, steps),
+          "one_cycle three_phase": S.one_cycle(lr, steps, three_phase=True, anneal="linear"),
+      },
+      "warmup": {
+          "inverse_sqrt": S.inverse_sqrt(lr, steps // 20),
+          "warmup + cosine": S.warmup(S.cosine_annealing(lr, steps - steps // 20), steps // 20),
+          "warmup_stable_decay": S.warmup_stable_decay(
+              lr, steps, warmup_steps=steps // 20, decay_steps=steps // 5, decay="sqrt"
+          ),
+          "sequence (linear, exponential)": S.sequence(
+              [S.linear(lr / 10, lr, steps // 10), S.exponential_decay(lr, 0.995)], [steps // 10]
+          ),
+      },
+  }
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--steps", type=int, default=1000, help="training budget in steps")
+  parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+  parser.add_argument("--out", default="results/schedules", help="folder for the figures")
+  args = parser.parse_args()
+  if args.steps < 20:
+    parser.error(f"--steps must be >= 20; got {args.steps}")
+
+  probes = [0, args.steps // 10, args.steps // 4, args.steps // 2, 3 * args.steps // 4]
+  probes.append(args.steps - 1)
+  print(f"{'schedule':32s}" + "".join(f"{f't={t}':>11s}" for t in probes))
+  for family, members in families(args.steps, args.lr).items():
+    for name, schedule in members.items():
+      values = schedule(jnp.asarray(probes, jnp.int32))
+      print(f"{name:32s}" + "".join(f"{float(v):11.3e}" for v in values))
+    path = os.path.join(args.out, f"{family}.png")
+    S.plot(members, args.steps, path, title=f"lrlab.schedules: {family}")
+    print(f"  -> {path}")
+
+
+if __name__ == "__main__":
+  main()

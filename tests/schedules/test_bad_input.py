@@ -1,0 +1,70 @@
+"""Invalid concrete arguments raise ValueError naming the argument; traced ones are not checked."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from lrlab import schedules
+
+S = schedules
+BAD = [
+    ("lr", lambda: S.constant(-0.1)),
+    ("lr", lambda: S.constant(float("nan"))),
+    ("lr", lambda: S.constant(float("inf"))),
+    ("step_size", lambda: S.step_decay(0.1, 0)),
+    ("step_size", lambda: S.step_decay(0.1, -3)),
+    ("gamma", lambda: S.step_decay(0.1, 3, gamma=-0.5)),
+    ("milestones", lambda: S.multistep_decay(0.1, [10, 5])),
+    ("milestones", lambda: S.multistep_decay(0.1, [-1, 5])),
+    ("gamma", lambda: S.exponential_decay(0.1, 0.0)),
+    ("decay_steps", lambda: S.exponential_decay(0.1, 0.9, decay_steps=0)),
+    ("min_lr", lambda: S.exponential_decay(0.1, 0.9, min_lr=0.5)),
+    ("decay_rate", lambda: S.inverse_time_decay(0.1, -1.0)),
+    ("total_steps", lambda: S.polynomial_decay(0.1, 0)),
+    ("power", lambda: S.polynomial_decay(0.1, 10, power=0.0)),
+    ("end_lr", lambda: S.polynomial_decay(0.1, 10, end_lr=-1.0)),
+    ("total_steps", lambda: S.linear(0.0, 0.1, -5)),
+    ("start_lr", lambda: S.linear(-0.1, 0.1, 5)),
+    ("total_steps", lambda: S.cosine_annealing(0.1, 0)),
+    ("min_lr", lambda: S.cosine_annealing(0.1, 10, min_lr=0.2)),
+    ("period", lambda: S.warm_restarts(0.1, 0)),
+    ("period_mult", lambda: S.warm_restarts(0.1, 10, period_mult=0.5)),
+    ("max_lr", lambda: S.cyclical(0.1, 0.01, 10)),
+    ("step_size_up", lambda: S.cyclical(0.01, 0.1, 0)),
+    ("step_size_down", lambda: S.cyclical(0.01, 0.1, 5, step_size_down=0)),
+    ("mode", lambda: S.cyclical(0.01, 0.1, 5, mode="sawtooth")),
+    ("gamma", lambda: S.cyclical(0.01, 0.1, 5, mode="exp_range", gamma=1.5)),
+    ("pct_start", lambda: S.one_cycle(0.1, 100, pct_start=0.0)),
+    ("pct_start", lambda: S.one_cycle(0.1, 100, pct_start=1.0)),
+    ("total_steps", lambda: S.one_cycle(0.1, 0)),
+    ("div_factor", lambda: S.one_cycle(0.1, 100, div_factor=0.0)),
+    ("final_div_factor", lambda: S.one_cycle(0.1, 100, final_div_factor=-1.0)),
+    ("anneal", lambda: S.one_cycle(0.1, 100, anneal="cosine")),
+    ("max_lr", lambda: S.one_cycle(-0.1, 100)),
+    ("warmup_steps", lambda: S.inverse_sqrt(0.1, 0)),
+    ("warmup_steps", lambda: S.warmup(S.constant(0.1), -1)),
+    ("start_lr", lambda: S.warmup(S.constant(0.1), 5, start_lr=-1.0)),
+    ("decay", lambda: S.warmup_stable_decay(0.1, 100, warmup_steps=5, decay_steps=10,
+                                             decay="exp")),
+    ("decay_steps", lambda: S.warmup_stable_decay(0.1, 100, warmup_steps=5, decay_steps=0)),
+    ("total_steps", lambda: S.warmup_stable_decay(0.1, 10, warmup_steps=5, decay_steps=10)),
+    ("boundaries", lambda: S.sequence([S.constant(0.1), S.constant(0.2)], [])),
+    ("boundaries", lambda: S.sequence([S.constant(0.1)] * 3, [10, 5])),
+    ("schedules", lambda: S.sequence([], [])),
+    ("steps", lambda: S.plot(S.constant(0.1), 0, "/tmp/never.png")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+  ("argument", "make"), BAD, ids=[f"{a}-{i}" for i, (a, _) in enumerate(BAD)]
+)
+def test_bad_input_raises_naming_the_argument(argument, make):
+  with pytest.raises(ValueError, match=argument) as error:
+    make()
+  assert "got" in str(error.value)
+
+
+def test_traced_arguments_are_not_checked():
+  # A negative traced rate cannot be detected at trace time; the schedule just computes.
+  values = jax.vmap(lambda lr: S.cosine_annealing(lr, 10)(0))(jnp.array([-1.0, 1.0]))
+  assert values.tolist() == [-1.0, 1.0]

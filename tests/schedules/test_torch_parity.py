@@ -1,0 +1,90 @@
+"""``schedule(t)`` equals PyTorch's rate after ``t`` calls of ``scheduler.step()``."""
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lrlab import schedules
+
+torch = pytest.importorskip("torch")
+lr_scheduler = torch.optim.lr_scheduler
+
+
+def torch_rates(make_scheduler, steps, lr=1.0):
+  """Rates PyTorch applies at steps 0 .. steps - 1."""
+  optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+  scheduler = make_scheduler(optimizer)
+  rates = []
+  for _ in range(steps):
+    rates.append(scheduler.get_last_lr()[0])
+    optimizer.step()
+    scheduler.step()
+  return np.array(rates)
+
+
+PARITY = [
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, step_size=7),
+     schedules.step_decay(0.5, 7), 0.5, 40),
+    ("MultiStepLR", lambda o: lr_scheduler.MultiStepLR(o, [5, 12, 12, 30], gamma=0.5),
+     schedules.multistep_decay(1.0, [5, 12, 12, 30], gamma=0.5), 1.0, 40),
+    ("ExponentialLR", lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9),
+     schedules.exponential_decay(1.0, 0.9), 1.0, 40),
+    ("PolynomialLR", lambda o: lr_scheduler.PolynomialLR(o, total_iters=25, power=2.0),
+     schedules.polynomial_decay(1.0, 25, power=2.0), 1.0, 40),
+    ("LinearLR", lambda o: lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=20),
+     schedules.linear(0.1, 1.0, 20), 1.0, 30),
+    ("CosineAnnealingLR", lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=25, eta_min=0.1),
+     schedules.cosine_annealing(1.0, 25, min_lr=0.1), 1.0, 26),
+    ("CosineAnnealingWarmRestarts",
+     lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=6, eta_min=0.1),
+     schedules.warm_restarts(1.0, 6, min_lr=0.1), 1.0, 40),
+    ("CosineAnnealingWarmRestarts_mult",
+     lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+     schedules.warm_restarts(1.0, 3, period_mult=2), 1.0, 100),
+    ("CyclicLR_triangular",
+     lambda o: lr_scheduler.CyclicLR(o, 0.1, 1.0, step_size_up=4, step_size_down=6,
+                                     cycle_momentum=False),
+     schedules.cyclical(0.1, 1.0, 4, step_size_down=6), 1.0, 50),
+    ("CyclicLR_triangular2",
+     lambda o: lr_scheduler.CyclicLR(o, 0.1, 1.0, step_size_up=5, mode="triangular2",
+                                     cycle_momentum=False),
+     schedules.cyclical(0.1, 1.0, 5, mode="triangular2"), 1.0, 50),
+    ("CyclicLR_exp_range",
+     lambda o: lr_scheduler.CyclicLR(o, 0.1, 1.0, step_size_up=5, mode="exp_range", gamma=0.97,
+                                     cycle_momentum=False),
+     schedules.cyclical(0.1, 1.0, 5, mode="exp_range", gamma=0.97), 1.0, 50),
+    ("OneCycleLR", lambda o: lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=40,
+                                                     cycle_momentum=False),
+     schedules.one_cycle(1.0, 40), 1.0, 40),
+    ("OneCycleLR_linear_three_phase",
+     lambda o: lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=40, pct_start=0.25,
+                                       anneal_strategy="linear", three_phase=True,
+                                       cycle_momentum=False),
+     schedules.one_cycle(1.0, 40, pct_start=0.25, anneal="linear", three_phase=True), 1.0, 40),
+    ("SequentialLR",
+     lambda o: lr_scheduler.SequentialLR(
+         o, [lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=5),
+             lr_scheduler.ExponentialLR(o, gamma=0.9)], milestones=[5]),
+     schedules.sequence([schedules.linear(0.1, 1.0, 5), schedules.exponential_decay(1.0, 0.9)],
+                        [5]), 1.0, 30),
+]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(
+  ("make_scheduler", "schedule", "lr", "steps"),
+  [pytest.param(*case[1:], id=case[0]) for case in PARITY],
+)
+def test_matches_pytorch(make_scheduler, schedule, lr, steps):
+  expected = torch_rates(make_scheduler, steps, lr)
+  actual = schedule(jnp.arange(steps, dtype=jnp.int32))
+  chex.assert_trees_all_close(actual, expected.astype(np.float32), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_cosine_annealing_stays_at_min_where_pytorch_rises_again():
+  expected = torch_rates(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10), 21)
+  actual = np.asarray(schedules.cosine_annealing(1.0, 10)(jnp.arange(21)))
+  assert expected[20] == pytest.approx(1.0)  # PyTorch: back at the top after 2 * T_max.
+  np.testing.assert_allclose(actual[10:], 0.0, atol=1e-7)
