@@ -1,12 +1,31 @@
 """lrlab: learning rates for JAX and Optax.
 
 Schedules and adaptive rules as composable Optax parts (`lrlab.schedules`,
-`lrlab.transforms`, `lrlab.optimizers`). Every numeric hyperparameter may be a
-traced array, so whole sweeps vmap over them.
+`lrlab.transforms`, `lrlab.optimizers`), benchmark tasks (`lrlab.data`,
+`lrlab.models`, `lrlab.tasks`), and a training core built to be vmapped over
+hyperparameters (`lrlab.train`). Every numeric hyperparameter may be a traced
+array, so whole sweeps compile once.
 """
 
+from lrlab import analysis as analysis
+from lrlab import data as data
+from lrlab import models as models
+from lrlab import optimizers as optimizers
 from lrlab import schedules as schedules
+from lrlab import tasks as tasks
+from lrlab import train as train
+from lrlab import transforms as transforms
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "schedules"]
+__all__ = [
+  "__version__",
+  "analysis",
+  "data",
+  "models",
+  "optimizers",
+  "schedules",
+  "tasks",
+  "train",
+  "transforms",
+]

@@ -1,0 +1,31 @@
+"""Datasets: synthetic problems with known answers, digits and MNIST-1D.
+
+Every constructor is deterministic given its seed and never downloads: the
+digits ship with scikit-learn and MNIST-1D is generated locally. A
+:class:`Dataset` holds train / validation / test arrays; feature scaling is
+fitted on the training split only (:func:`standardize`).
+"""
+
+from lrlab.data.benchmarks import default_cache_dir as default_cache_dir
+from lrlab.data.benchmarks import digits as digits
+from lrlab.data.benchmarks import mnist1d as mnist1d
+from lrlab.data.dataset import Dataset as Dataset
+from lrlab.data.preprocessing import standardize as standardize
+from lrlab.data.splits import from_arrays as from_arrays
+from lrlab.data.synthetic import LinearRegression as LinearRegression
+from lrlab.data.synthetic import Quadratic as Quadratic
+from lrlab.data.synthetic import linear_regression as linear_regression
+from lrlab.data.synthetic import quadratic as quadratic
+
+__all__ = [
+  "Dataset",
+  "LinearRegression",
+  "Quadratic",
+  "default_cache_dir",
+  "digits",
+  "from_arrays",
+  "linear_regression",
+  "mnist1d",
+  "quadratic",
+  "standardize",
+]

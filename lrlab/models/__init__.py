@@ -1,0 +1,25 @@
+"""Flax NNX models and the bridge to pure ``init`` / ``apply`` functions.
+
+Build a module with ``make(rngs)`` and pass it to :func:`functional` to get
+``init(key) -> params`` and ``apply(params, x)``: pure functions on a plain
+dict of arrays, ready for ``jax.vmap`` over keys and ``lax.scan`` over steps.
+All models take features flat, ``(..., features)``.
+"""
+
+from lrlab.models import activations as activations
+from lrlab.models.cnn import CNN1D as CNN1D
+from lrlab.models.cnn import CNN2D as CNN2D
+from lrlab.models.functional import Functional as Functional
+from lrlab.models.functional import functional as functional
+from lrlab.models.linear import Linear as Linear
+from lrlab.models.mlp import MLP as MLP
+
+__all__ = [
+  "CNN1D",
+  "CNN2D",
+  "MLP",
+  "Functional",
+  "Linear",
+  "activations",
+  "functional",
+]

@@ -1,0 +1,110 @@
+"""The Dataset container, from_arrays and standardize."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from lrlab import data
+
+
+def _arrays(n=50, d=3, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.normal(2.0, 3.0, size=(n, d)), np.arange(n) % 3
+
+
+def test_from_arrays_splits_deterministically():
+  x, y = _arrays()
+  a = data.from_arrays(x, y, num_classes=3, seed=1)
+  b = data.from_arrays(x, y, num_classes=3, seed=1)
+  assert a.sizes == {"train": 36, "val": 4, "test": 10}
+  np.testing.assert_array_equal(a.x_val, b.x_val)
+  assert _multiset(a) == sorted(map(tuple, x.astype(np.float32).tolist()))
+
+
+def _multiset(ds):
+  return sorted(map(tuple, np.concatenate([ds.x_train, ds.x_val, ds.x_test]).tolist()))
+
+
+def test_from_arrays_with_fixed_test_split():
+  x, y = _arrays()
+  ds = data.from_arrays(x[:40], y[:40], x_test=x[40:], y_test=y[40:], num_classes=3)
+  np.testing.assert_array_equal(ds.x_test, x[40:].astype(np.float32))
+  assert ds.sizes == {"train": 36, "val": 4, "test": 10}
+
+
+def test_dataset_is_a_pytree_with_static_metadata():
+  x, y = _arrays()
+  ds = data.from_arrays(x, y, num_classes=3, name="toy")
+  leaves = jax.tree.leaves(ds)
+  assert len(leaves) == 6
+  doubled = jax.tree.map(lambda a: a * 2, ds)
+  assert doubled.num_classes == 3 and doubled.name == "toy"
+  out = jax.jit(lambda d: d.x_train.sum() + d.num_classes)(ds)
+  np.testing.assert_allclose(out, ds.x_train.sum() + 3, rtol=1e-5)
+
+
+def test_split_rejects_unknown_name():
+  x, y = _arrays()
+  with pytest.raises(ValueError, match="split must be one of 'train', 'val', 'test'; got 'dev'"):
+    data.from_arrays(x, y, num_classes=3).split("dev")
+
+
+@pytest.mark.parametrize("where", ["x", "y"])
+def test_nan_in_data_is_an_error(where):
+  x, y = _arrays()
+  y = y.astype(np.float64)
+  (x if where == "x" else y)[7] = np.nan
+  with pytest.raises(ValueError, match=rf"{where} must be finite; found \d+ NaN/inf"):
+    data.from_arrays(x, y)
+
+
+def test_nan_in_dataset_is_an_error_in_standardize():
+  x, y = _arrays()
+  ds = data.from_arrays(x, y, num_classes=3)
+  bad = dataclasses.replace(ds, x_val=np.full_like(ds.x_val, np.nan))
+  with pytest.raises(ValueError, match="x_val must be finite"):
+    data.standardize(bad)
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    ({"y": np.arange(49)}, "same length"),
+    ({"y": np.arange(50) % 4}, r"labels must lie in \[0, 3\)"),
+    ({"y": np.linspace(0, 2, 50)}, "integer class labels"),
+    ({"val_fraction": 0.0}, "val_fraction"),
+    ({"test_fraction": 0.001}, "test_fraction=0.001 of 50 examples leaves an empty split"),
+    ({"x_test": np.zeros((5, 3))}, "given together"),
+  ],
+)
+def test_from_arrays_rejects_bad_input(kwargs, match):
+  x, y = _arrays()
+  kwargs = {"x": x, "y": y, "num_classes": 3, **kwargs}
+  with pytest.raises(ValueError, match=match):
+    data.from_arrays(**kwargs)
+
+
+def test_standardize_fits_train_only():
+  x, y = _arrays(200)
+  raw = data.from_arrays(x, y, num_classes=3)
+  ds = data.standardize(raw)
+  np.testing.assert_allclose(ds.x_train.mean(0), 0.0, atol=1e-5)
+  np.testing.assert_allclose(ds.x_train.std(0), 1.0, rtol=1e-5)
+  assert np.abs(ds.x_val.mean(0)).max() > 1e-3
+  expected = (raw.x_test - raw.x_train.mean(0)) / raw.x_train.std(0)
+  np.testing.assert_allclose(ds.x_test, expected, rtol=1e-4, atol=1e-5)
+  np.testing.assert_array_equal(ds.y_test, raw.y_test)
+  assert data.from_arrays(x, y, num_classes=3, standardize=True).x_val.tolist() == ds.x_val.tolist()
+
+
+def test_standardize_global_and_constant_features():
+  x, y = _arrays(100)
+  x[:, 1] = 5.0  # constant feature: centred, not divided by zero
+  raw = data.from_arrays(x, y, num_classes=3)
+  per_feature = data.standardize(raw)
+  np.testing.assert_array_equal(per_feature.x_train[:, 1], 0.0)
+  single = data.standardize(raw, per_feature=False)
+  np.testing.assert_allclose(single.x_train.mean(), 0.0, atol=1e-5)
+  np.testing.assert_allclose(single.x_train.std(), 1.0, rtol=1e-5)

@@ -1,0 +1,133 @@
+"""Flax NNX models and their pure init / apply bridge under vmap, jit, grad and scan."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from lrlab import models
+
+CASES = {
+  "linear": (lambda rngs: models.Linear(64, 10, rngs=rngs), 64),
+  "mlp": (lambda rngs: models.MLP(40, (32, 16), 10, activation="tanh", rngs=rngs), 40),
+  "cnn1d": (lambda rngs: models.CNN1D(40, 10, rngs=rngs), 40),
+  "cnn2d": (lambda rngs: models.CNN2D((8, 8), 10, rngs=rngs), 64),
+}
+
+
+def _num_params(params):
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_output_shapes_for_any_leading_axes(name):
+  make, features = CASES[name]
+  model = models.functional(make)
+  params = model.init(jax.random.key(0))
+  apply = jax.jit(model.apply)
+  for lead in [(), (2, 3)]:  # (B,) is covered by the vmap test
+    out = apply(params, jnp.ones((*lead, features)))
+    assert out.shape == (*lead, 10)
+    assert out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_vmap_over_init_keys_and_apply(name):
+  make, features = CASES[name]
+  model = models.functional(make)
+  keys = jax.random.split(jax.random.key(1), 3)
+  stacked = jax.jit(jax.vmap(model.init))(keys)
+  init, apply = jax.jit(model.init), jax.jit(model.apply)
+  single = [init(k) for k in keys]
+  chex.assert_trees_all_close(stacked, jax.tree.map(lambda *xs: jnp.stack(xs), *single))
+  kernels = [p for p in jax.tree.leaves(stacked) if p.ndim > 2]
+  assert not np.allclose(kernels[0][0], kernels[0][1])  # different keys, different weights
+  x = jax.random.normal(jax.random.key(2), (4, features))
+  out = jax.jit(jax.vmap(model.apply, in_axes=(0, None)))(stacked, x)
+  looped = jnp.stack([apply(p, x) for p in single])
+  chex.assert_trees_all_close(out, looped, rtol=1e-5, atol=1e-5)
+
+
+def test_params_are_plain_nested_dicts():
+  model = models.functional(CASES["mlp"][0])
+  params = model.init(jax.random.key(0))
+  assert set(params) == {"dense_0", "dense_1", "head"}
+  assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(params))
+  assert jax.tree.map(jnp.shape, params["dense_0"]) == {"kernel": (40, 32), "bias": (32,)}
+
+
+def test_gradient_descent_inside_scan_equals_python_loop():
+  model = models.functional(CASES["cnn1d"][0])
+  x = jax.random.normal(jax.random.key(3), (8, 40))
+  y = jnp.arange(8) % 10
+
+  def loss(params):
+    logits = model.apply(params, x)
+    return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(8), y])
+
+  def step(params, _):
+    return jax.tree.map(lambda p, g: p - 0.1 * g, params, jax.grad(loss)(params)), loss(params)
+
+  params = model.init(jax.random.key(0))
+  scanned, losses = jax.jit(lambda p: jax.lax.scan(step, p, None, length=3))(params)
+  looped, jit_step = params, jax.jit(step)
+  for _ in range(3):
+    looped, _ = jit_step(looped, None)
+  chex.assert_trees_all_close(scanned, looped, rtol=1e-5, atol=1e-6)
+  assert losses[-1] < losses[0]
+
+
+def test_cnn1d_matches_the_mnist1d_paper_architecture():
+  params = models.functional(CASES["cnn1d"][0]).init(jax.random.key(0))
+  shapes = jax.tree.map(jnp.shape, params)
+  assert shapes["conv_0"]["kernel"] == (5, 1, 25)
+  assert shapes["conv_1"]["kernel"] == (3, 25, 25)
+  assert shapes["head"]["kernel"] == (125, 10)  # 25 channels x length 5
+  assert _num_params(params) == 5210  # as PyTorch's ConvBase(output_size=10)
+
+
+def test_cnn2d_default_head_and_size():
+  params = models.functional(CASES["cnn2d"][0]).init(jax.random.key(0))
+  assert params["head"]["kernel"].shape == (4 * 4 * 32, 10)
+  assert _num_params(params) == 160 + 4640 + 5130
+
+
+def test_mlp_without_hidden_layers_is_linear():
+  model = models.functional(lambda rngs: models.MLP(3, (), 2, rngs=rngs))
+  params = model.init(jax.random.key(0))
+  assert set(params) == {"head"}
+  x = jnp.ones((1, 3))
+  chex.assert_trees_all_close(
+    model.apply(params, x), x @ params["head"]["kernel"] + params["head"]["bias"]
+  )
+
+
+def test_custom_callable_activation():
+  model = models.functional(lambda r: models.MLP(2, (3,), 1, activation=jnp.sin, rngs=r))
+  assert model.apply(model.init(jax.random.key(0)), jnp.ones((4, 2))).shape == (4, 1)
+
+
+def test_functional_rejects_non_param_state():
+  make = lambda rngs: nnx.Sequential(nnx.Linear(2, 3, rngs=rngs), nnx.BatchNorm(3, rngs=rngs))
+  with pytest.raises(ValueError, match=r"only state is nnx\.Param"):
+    models.functional(make)
+  with pytest.raises(ValueError, match="make must be a callable"):
+    models.functional(3)
+
+
+@pytest.mark.parametrize(
+  ("make", "match"),
+  [
+    (lambda r: models.MLP(4, (8,), 2, activation="swish!", rngs=r), "activation must be one of"),
+    (lambda r: models.MLP(4, (8, 0), 2, rngs=r), "hidden"),
+    (lambda r: models.Linear(0, 2, rngs=r), "in_features"),
+    (lambda r: models.CNN1D(3, 10, rngs=r), "length"),
+    (lambda r: models.CNN2D((8,), 10, rngs=r), "image_shape"),
+    (lambda r: models.CNN2D((8, 8), 10, channels=(), rngs=r), "channels"),
+  ],
+)
+def test_models_reject_bad_arguments(make, match):
+  with pytest.raises(ValueError, match=match):
+    make(nnx.Rngs(0))
