@@ -102,17 +102,25 @@ def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
 
 
-def _epoch_indices(key: jax.Array, num_train: int, batch_size: int, steps: int) -> jax.Array:
-  """``(steps, batch_size)`` example indices, a fresh permutation each epoch.
+def _batch_indices(
+  data_key: jax.Array, first_step: ArrayLike, num_steps: int, num_train: int, batch_size: int
+) -> jax.Array:
+  """``(num_steps, batch_size)`` example indices of steps ``first_step, first_step + 1, ...``.
 
-  The last partial batch of an epoch is dropped, as PyTorch's ``drop_last=True``.
+  Epoch ``e`` visits the training set in the order of a permutation drawn from
+  ``fold_in(data_key, e)``, so the minibatch of a step depends only on the key
+  and the step, never on how the run is cut into segments. The last partial
+  batch of an epoch is dropped (PyTorch's ``drop_last=True``). ``first_step``
+  may be traced; ``num_steps`` is static.
   """
   per_epoch = num_train // batch_size
-  epochs = -(-steps // per_epoch)
-  keys = jax.random.split(key, epochs)
-  permutations = jax.vmap(lambda k: jax.random.permutation(k, num_train))(keys)
-  batches = permutations[:, : per_epoch * batch_size].reshape(epochs * per_epoch, batch_size)
-  return batches[:steps]
+  first_epoch = first_step // per_epoch
+  span = num_steps // per_epoch + 2  # a static bound on the epochs the steps touch
+  epochs = first_epoch + jnp.arange(span)
+  permute = lambda e: jax.random.permutation(jax.random.fold_in(data_key, e), num_train)
+  batches = jax.vmap(permute)(epochs)[:, : per_epoch * batch_size]
+  batches = batches.reshape(span * per_epoch, batch_size)
+  return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, num_steps)
 
 
 def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor) -> None:
@@ -133,6 +141,175 @@ def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor)
       f"(the training set of {task.name!r}); got {batch_size!r}."
     )
   _checks.check("divergence_factor", divergence_factor, lambda f: f > 1, "a number > 1")
+
+
+class RunState(NamedTuple):
+  """Everything a run carries from one segment to the next.
+
+  Attributes:
+    params: the model parameters (frozen once the run diverged).
+    opt_state: the optimizer state (frozen with them).
+    diverged: bool, whether the run has diverged.
+    diverged_step: int32, the first diverging step, or -1.
+    threshold: float32, the loss above which the run counts as diverged.
+  """
+
+  params: Any
+  opt_state: Any
+  diverged: jax.Array
+  diverged_step: jax.Array
+  threshold: jax.Array
+
+
+class Evaluation(NamedTuple):
+  """Metrics at evaluation points; each field is a scalar or has a leading window axis."""
+
+  train_loss: jax.Array
+  val_loss: jax.Array
+  val_accuracy: jax.Array
+  test_loss: jax.Array
+  test_accuracy: jax.Array
+
+
+class Segment(NamedTuple):
+  """What a run of ``W`` evaluation windows measured.
+
+  Attributes:
+    evaluation: an :class:`Evaluation` of ``(W,)`` arrays, one per window end.
+    learning_rate: ``(W * eval_every,)`` the rate applied at each step.
+  """
+
+  evaluation: Evaluation
+  learning_rate: jax.Array
+
+
+class Trainer:
+  """One training run cut into segments: ``init``, then ``segment`` as often as needed.
+
+  A segment is ``num_windows`` evaluation windows of ``eval_every`` steps; its
+  first window is a traced argument, so one compiled segment serves the whole
+  run. Running all windows in one segment is exactly :func:`make_train_fn`; the
+  sweep engine runs shorter segments to report progress and checkpoint between
+  them. Every method is pure and vmappable over hyperparameters (build ``tx``
+  inside the mapped function).
+
+  Args:
+    task: an :class:`lrlab.tasks.Task`.
+    steps: number of updates, > 0.
+    batch_size: examples per minibatch, or ``None`` for full-batch training.
+    eval_every: steps between evaluations; must divide ``steps``.
+    divergence_factor: a run diverges when its minibatch loss exceeds this
+      multiple of the initial training loss (> 1; may be traced).
+  """
+
+  def __init__(
+    self,
+    task: Any,
+    *,
+    steps: int,
+    batch_size: int | None,
+    eval_every: int,
+    divergence_factor: ArrayLike = 10.0,
+  ):
+    _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor)
+    self.task = task
+    self.steps = steps
+    self.batch_size = batch_size
+    self.eval_every = eval_every
+    self.num_windows = steps // eval_every
+    self.divergence_factor = divergence_factor
+
+  def _evaluate(self, params: Any, train_loss: jax.Array) -> Evaluation:
+    metrics = {"train_loss": jnp.asarray(train_loss, jnp.float32)}
+    for split in ("val", "test"):
+      result = self.task.evaluate(params, split)
+      metrics[f"{split}_loss"] = jnp.asarray(result["loss"], jnp.float32)
+      metrics[f"{split}_accuracy"] = jnp.asarray(result.get("accuracy", jnp.nan), jnp.float32)
+    return Evaluation(**metrics)
+
+  def init(self, tx: optax.GradientTransformation, key: jax.Array) -> tuple[RunState, Evaluation]:
+    """Initialize parameters and optimizer; evaluate at step 0.
+
+    Returns:
+      The initial :class:`RunState` and the step-0 :class:`Evaluation` (its
+      ``train_loss`` is the loss on the whole training set).
+    """
+    init_key, _ = jax.random.split(key)
+    params = self.task.init(init_key)
+    opt_state = optax.with_extra_args_support(tx).init(params)
+    initial_loss = jnp.asarray(self.task.evaluate(params, "train")["loss"], jnp.float32)
+    state = RunState(
+      params=params,
+      opt_state=opt_state,
+      diverged=jnp.bool_(False),
+      diverged_step=jnp.int32(-1),
+      threshold=(self.divergence_factor * jnp.abs(initial_loss)).astype(jnp.float32),
+    )
+    return state, self._evaluate(params, initial_loss)
+
+  def segment(
+    self,
+    tx: optax.GradientTransformation,
+    key: jax.Array,
+    state: RunState,
+    first_window: ArrayLike,
+    num_windows: int,
+  ) -> tuple[RunState, Segment]:
+    """Run ``num_windows`` (static) evaluation windows from ``first_window`` (may be traced)."""
+    tx = optax.with_extra_args_support(tx)
+    task, batch_size = self.task, self.batch_size
+    x_train, y_train = task.split("train")
+    num_steps = num_windows * self.eval_every
+    first_step = jnp.asarray(first_window, jnp.int32) * self.eval_every
+    t = first_step + jnp.arange(num_steps, dtype=jnp.int32)
+    if batch_size is None:
+      indices = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
+    else:
+      _, data_key = jax.random.split(key)
+      indices = _batch_indices(data_key, first_step, num_steps, x_train.shape[0], batch_size)
+
+    def step_fn(state: RunState, inputs):
+      t, batch_indices = inputs
+      params, opt_state = state.params, state.opt_state
+      batch = (x_train, y_train) if batch_size is None else (
+          x_train[batch_indices], y_train[batch_indices])  # fmt: skip
+      (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
+      updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
+      new_params = optax.apply_updates(params, updates)
+      bad = ~jnp.isfinite(loss) | (loss > state.threshold) | ~_all_finite(new_params)
+      frozen = state.diverged | bad
+      keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(frozen, o, n), new, old)
+      state = RunState(
+        params=keep(new_params, params),
+        opt_state=keep(new_opt_state, opt_state),
+        diverged=frozen,
+        diverged_step=jnp.where(bad & ~state.diverged, t, state.diverged_step),
+        threshold=state.threshold,
+      )
+      return state, (loss.astype(jnp.float32), applied_learning_rate(new_opt_state))
+
+    def window_fn(state: RunState, window_inputs):
+      state, (losses, rates) = jax.lax.scan(step_fn, state, window_inputs)
+      return state, (self._evaluate(state.params, jnp.mean(losses)), rates)
+
+    by_window = lambda a: a.reshape(num_windows, self.eval_every, *a.shape[1:])
+    state, (evaluation, rates) = jax.lax.scan(window_fn, state, (by_window(t), by_window(indices)))
+    return state, Segment(evaluation=evaluation, learning_rate=rates.reshape(num_steps))
+
+  def history(self, state: RunState, first: Evaluation, segment: Segment) -> History:
+    """Assemble the :class:`History` of a finished run from its step-0 evaluation and
+    its segments joined along the window axis (a leading member axis is allowed)."""
+    join = lambda a, b: jnp.concatenate([jnp.asarray(a)[..., None], b], axis=-1)
+    evaluation = jax.tree.map(join, first, segment.evaluation)
+    num_points = evaluation.val_loss.shape[-1]
+    step = jnp.arange(num_points, dtype=jnp.int32) * self.eval_every
+    return History(
+      step=jnp.broadcast_to(step, evaluation.val_loss.shape),
+      learning_rate=segment.learning_rate,
+      diverged=state.diverged,
+      diverged_step=state.diverged_step,
+      **evaluation._asdict(),
+    )
 
 
 def make_train_fn(
@@ -166,68 +343,18 @@ def make_train_fn(
   Returns:
     ``train_fn(tx, key) -> History``.
   """
-  _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor)
-  x_train, y_train = task.split("train")
-  num_windows = steps // eval_every
-
-  def evaluate(params):
-    metrics = {}
-    for split in ("val", "test"):
-      result = task.evaluate(params, split)
-      metrics[f"{split}_loss"] = jnp.asarray(result["loss"], jnp.float32)
-      accuracy = result.get("accuracy", jnp.nan)
-      metrics[f"{split}_accuracy"] = jnp.asarray(accuracy, jnp.float32)
-    return metrics
+  trainer = Trainer(
+    task,
+    steps=steps,
+    batch_size=batch_size,
+    eval_every=eval_every,
+    divergence_factor=divergence_factor,
+  )
 
   def train_fn(tx: optax.GradientTransformation, key: jax.Array) -> History:
-    tx = optax.with_extra_args_support(tx)
-    init_key, data_key = jax.random.split(key)
-    params = task.init(init_key)
-    opt_state = tx.init(params)
-    initial_loss = jnp.asarray(task.evaluate(params, "train")["loss"], jnp.float32)
-    threshold = divergence_factor * jnp.abs(initial_loss)
-    if batch_size is None:
-      indices = jnp.zeros((steps, 0), jnp.int32)  # unused: every step sees the whole set
-    else:
-      indices = _epoch_indices(data_key, x_train.shape[0], batch_size, steps)
-
-    def step_fn(carry, inputs):
-      params, opt_state, diverged, diverged_step = carry
-      t, batch_indices = inputs
-      batch = (x_train, y_train) if batch_size is None else (
-          x_train[batch_indices], y_train[batch_indices])  # fmt: skip
-      (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
-      updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
-      new_params = optax.apply_updates(params, updates)
-      bad = ~jnp.isfinite(loss) | (loss > threshold) | ~_all_finite(new_params)
-      frozen = diverged | bad
-      keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(frozen, o, n), new, old)
-      carry = (
-        keep(new_params, params),
-        keep(new_opt_state, opt_state),
-        frozen,
-        jnp.where(bad & ~diverged, t, diverged_step),
-      )
-      return carry, (loss.astype(jnp.float32), applied_learning_rate(new_opt_state))
-
-    def window_fn(carry, window_inputs):
-      carry, (losses, rates) = jax.lax.scan(step_fn, carry, window_inputs)
-      return carry, (jnp.mean(losses), rates, evaluate(carry[0]))
-
-    t = jnp.arange(steps, dtype=jnp.int32)
-    windows = jax.tree.map(lambda a: a.reshape(num_windows, eval_every, *a.shape[1:]), (t, indices))
-    carry = (params, opt_state, jnp.bool_(False), jnp.int32(-1))
-    carry, (train_losses, rates, metrics) = jax.lax.scan(window_fn, carry, windows)
-    first = evaluate(params)
-    prepend = lambda a, b: jnp.concatenate([jnp.reshape(a, (1,)), b])
-    return History(
-      step=jnp.arange(num_windows + 1, dtype=jnp.int32) * eval_every,
-      train_loss=prepend(initial_loss, train_losses),
-      learning_rate=rates.reshape(steps),
-      diverged=carry[2],
-      diverged_step=carry[3],
-      **{name: prepend(first[name], metrics[name]) for name in first},
-    )
+    state, first = trainer.init(tx, key)
+    state, segment = trainer.segment(tx, key, state, 0, trainer.num_windows)
+    return trainer.history(state, first, segment)
 
   return train_fn
 

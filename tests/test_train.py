@@ -113,12 +113,36 @@ def test_applied_learning_rate_of_a_state_without_one_is_nan():
 
 
 def test_minibatches_are_epoch_permutations():
-  indices = train._epoch_indices(jax.random.key(0), 100, 30, 7)  # 3 batches per epoch
+  indices = train._batch_indices(jax.random.key(0), 0, 7, 100, 30)  # 3 batches per epoch
   assert indices.shape == (7, 30)
   for epoch in range(2):
     seen = np.asarray(indices[3 * epoch : 3 * epoch + 3]).ravel()
     assert len(set(seen.tolist())) == 90
   assert not np.array_equal(indices[0], indices[3])
+
+
+def test_minibatches_do_not_depend_on_segmentation():
+  whole = train._batch_indices(jax.random.key(0), 0, 40, 100, 30)
+  for first, length in [(0, 5), (5, 11), (16, 24), (39, 1)]:
+    part = jax.jit(train._batch_indices, static_argnums=(2, 3, 4))(
+      jax.random.key(0), first, length, 100, 30
+    )
+    np.testing.assert_array_equal(part, whole[first : first + length])
+
+
+def test_segments_resume_exactly(quadratic):
+  trainer = train.Trainer(quadratic, steps=60, batch_size=50, eval_every=10)
+  tx, key = optax.adam(0.05), jax.random.key(2)
+  train_fn = train.make_train_fn(quadratic, steps=60, batch_size=50, eval_every=10)
+  expected = jax.jit(lambda: train_fn(tx, key))()
+  state, first = trainer.init(tx, key)
+  segment = jax.jit(lambda s, w: trainer.segment(tx, key, s, w, 2))
+  parts = []
+  for window in (0, 2, 4):
+    state, part = segment(state, window)
+    parts.append(part)
+  joined = jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
+  chex.assert_trees_all_close(trainer.history(state, first, joined), expected, rtol=1e-6)
 
 
 def test_steps_to_target():
