@@ -1,0 +1,94 @@
+"""Crash-safe sweep progress: one ``.npz`` written to a temporary file, fsynced, then renamed.
+
+A rename within a directory is atomic on POSIX, so a reader (or a resumed run
+after SIGKILL) sees either the previous checkpoint or the new one, never a
+partial file.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+import jax
+import numpy as np
+
+FILENAME = "sweep_checkpoint.npz"
+
+
+def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray]) -> str:
+  """A hash of everything that determines a sweep's numbers (but ``make_tx`` itself)."""
+  digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+  for name in sorted(grid):
+    digest.update(name.encode())
+    digest.update(np.ascontiguousarray(grid[name]).tobytes())
+  return digest.hexdigest()
+
+
+def atomic_write(path: str, write) -> None:
+  """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "wb") as f:
+      write(f)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+  dir_fd = os.open(directory, os.O_RDONLY)
+  try:
+    os.fsync(dir_fd)
+  finally:
+    os.close(dir_fd)
+
+
+def save(
+  directory: str, fingerprint_: str, position: dict[str, int], trees: dict[str, Any]
+) -> None:
+  """Save the sweep's position and pytrees of arrays (leaves in flattening order)."""
+  arrays = {"fingerprint": np.asarray(fingerprint_), "position": np.asarray(json.dumps(position))}
+  for name, tree in trees.items():
+    leaves = jax.tree.leaves(jax.device_get(tree))
+    arrays[f"{name}.count"] = np.asarray(len(leaves))
+    arrays.update({f"{name}.{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+  atomic_write(os.path.join(directory, FILENAME), lambda f: np.savez(f, **arrays))
+
+
+def load(
+  directory: str, fingerprint_: str, templates: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, Any]] | None:
+  """The saved position and pytrees (shaped like ``templates``), or ``None`` if nothing is saved.
+
+  Raises:
+    ValueError: the checkpoint belongs to a sweep with a different configuration.
+  """
+  path = os.path.join(directory, FILENAME)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as saved:
+    if str(saved["fingerprint"]) != fingerprint_:
+      raise ValueError(
+        f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep (other task, "
+        "grid, seeds, key, steps or chunking); use another directory or delete "
+        f"{FILENAME} to start over."
+      )
+    position = json.loads(str(saved["position"]))
+    trees = {}
+    for name, template in templates.items():
+      count = int(saved[f"{name}.count"])
+      leaves = [saved[f"{name}.{i}"] for i in range(count)]
+      trees[name] = jax.tree.unflatten(jax.tree.structure(template), leaves)
+  return position, trees
+
+
+def clear(directory: str) -> None:
+  """Remove the checkpoint of a finished sweep."""
+  path = os.path.join(directory, FILENAME)
+  if os.path.exists(path):
+    os.unlink(path)

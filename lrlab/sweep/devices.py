@@ -1,0 +1,101 @@
+"""Where a sweep runs: a 1-D device mesh over the member axis, and how many members per chunk."""
+
+import glob
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MEMBER_AXIS = "members"
+
+
+def member_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A 1-D mesh named ``"members"`` over ``devices`` (default: every device JAX sees).
+
+  On several hosts, call ``jax.distributed.initialize()`` first; ``jax.devices()``
+  then lists the devices of every host and the member axis spans them all.
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  if not devices:
+    raise ValueError("devices must name at least one device; got an empty list.")
+  return Mesh(np.asarray(devices), (MEMBER_AXIS,))
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+  """Shard the leading (member) axis of every array over the mesh."""
+  return NamedSharding(mesh, PartitionSpec(MEMBER_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  """Replicate an array on every device of the mesh."""
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def _cpu_cache_bytes_per_core() -> int:
+  """Private L2 plus a fair share of the last-level cache (Linux sysfs; 8 MiB if unknown)."""
+  total = 0
+  for index in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+    try:
+      with open(os.path.join(index, "type")) as f:
+        if f.read().strip() == "Instruction":
+          continue
+      with open(os.path.join(index, "level")) as f:
+        if int(f.read()) < 2:
+          continue
+      with open(os.path.join(index, "size")) as f:
+        size = f.read().strip()
+      with open(os.path.join(index, "shared_cpu_list")) as f:
+        shared = f.read().strip()
+    except OSError:
+      continue
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    size_bytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+    sharers = sum(
+      (int(b) - int(a) + 1) if "-" in part else 1
+      for part in shared.split(",")
+      for a, _, b in [part.partition("-")]
+    )
+    total += size_bytes // max(sharers, 1)
+  return total or 8 * 2**20
+
+
+def tree_bytes(tree: Any) -> int:
+  """Bytes of every array (or ``ShapeDtypeStruct``) leaf of ``tree``."""
+  return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+def auto_chunk_size(
+  member_state_bytes: int, num_members: int, devices: Sequence[jax.Device]
+) -> int:
+  """Members per chunk: as many as fit each device's fast memory, times the device count.
+
+  A member's working set during a step is about four times its run state
+  (parameters and optimizer state, plus gradients, updates and the new state).
+  On CPU the budget is the cache one core can use (its L2 plus its share of the
+  last-level cache): once a chunk outgrows it, every step streams its state from
+  main memory and throughput falls. On an accelerator the budget is half the
+  device's free memory.
+
+  Args:
+    member_state_bytes: bytes of one member's run state.
+    num_members: members in the sweep.
+    devices: the devices of the mesh.
+
+  Returns:
+    A chunk size in ``[len(devices), num_members rounded up to len(devices)]``.
+  """
+  num_devices = len(devices)
+  device = devices[0]
+  if device.platform == "cpu":
+    budget = _cpu_cache_bytes_per_core()
+  else:
+    stats = device.memory_stats() or {}
+    limit = stats.get("bytes_limit", 16 * 2**30)
+    budget = (limit - stats.get("bytes_in_use", 0)) // 2
+  per_device = max(1, budget // max(1, 4 * member_state_bytes))
+  padded = -(-num_members // num_devices) * num_devices
+  return int(min(per_device * num_devices, padded))

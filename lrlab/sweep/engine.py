@@ -1,0 +1,324 @@
+"""The sweep engine: K hyperparameter settings trained as one ``jit(vmap(scan))`` program.
+
+The member axis is vmapped and sharded over a 1-D mesh of every device; members
+run in chunks (one compilation per chunk size), and each chunk runs in segments
+of evaluation windows (one compiled segment reused), so the sweep can report
+progress and checkpoint between segments while its state stays on device.
+"""
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.typing import ArrayLike
+from tqdm.auto import tqdm
+
+from lrlab import _checks
+from lrlab import tasks as tasks_lib
+from lrlab.sweep import checkpoint
+from lrlab.sweep import devices as devices_lib
+from lrlab.sweep.grids import check_grid
+from lrlab.sweep.result import SweepResult, environment_metadata
+from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
+
+MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
+MAX_SEGMENTS = 50
+
+
+def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> int:
+  """The smallest divisor ``w`` of ``num_windows`` with at most ``max_segments`` segments."""
+  return next(
+    w
+    for w in range(1, num_windows + 1)
+    if num_windows % w == 0 and num_windows // w <= max_segments
+  )
+
+
+def _seed_values(seeds: int | Sequence[int]) -> np.ndarray:
+  if isinstance(seeds, int | np.integer):
+    if seeds < 1:
+      raise ValueError(f"seeds must be a count >= 1 or a sequence of integers; got {seeds!r}.")
+    return np.arange(int(seeds))
+  values = np.asarray(seeds)
+  if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
+    raise ValueError(f"seeds must be a count >= 1 or a sequence of integers; got {seeds!r}.")
+  if len(set(values.tolist())) != values.size:
+    raise ValueError(f"seeds must be distinct; got {seeds!r}.")
+  return values
+
+
+def _as_jax(values: np.ndarray) -> np.ndarray:
+  """Hyperparameter column as float32 (or int32 for integer axes)."""
+  return values.astype(np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32)
+
+
+def _pad(grid: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+  """Repeat the last member so every column has ``size`` entries (padding is dropped later)."""
+  return {k: np.concatenate([v, np.repeat(v[-1:], size - len(v))]) for k, v in grid.items()}
+
+
+def _key_data(key: jax.Array) -> list[int]:
+  data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+  return np.asarray(data).ravel().tolist()
+
+
+def _concat(trees: Sequence[Any], axis: int = 0) -> Any:
+  return jax.tree.map(lambda *leaves: np.concatenate(leaves, axis=axis), *trees)
+
+
+def _next_position(seed: int, chunk: int, num_chunks: int) -> dict[str, int]:
+  if chunk + 1 < num_chunks:
+    return {"seed": seed, "chunk": chunk + 1, "segment": 0}
+  return {"seed": seed + 1, "chunk": 0, "segment": 0}
+
+
+class _Compiled:
+  """A chunk's two programs, compiled ahead of time: initialize members, run one segment."""
+
+  def __init__(self, trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key):
+    members = devices_lib.member_sharding(mesh)
+    everywhere = devices_lib.replicated(mesh)
+
+    def init(hp, key):
+      return jax.vmap(lambda h: trainer.init(make_tx(h), key))(hp)
+
+    def segment(hp, key, state, first_window):
+      run = lambda h, s: trainer.segment(make_tx(h), key, s, first_window, windows)
+      return jax.vmap(run)(hp, state)
+
+    tic = time.perf_counter()
+    init = jax.jit(init, in_shardings=(members, everywhere), out_shardings=members)
+    segment = jax.jit(
+      segment,
+      in_shardings=(members, everywhere, members, everywhere),
+      out_shardings=members,
+      donate_argnums=(2,),
+    )
+    state_shape, _ = jax.eval_shape(init, hp, key)
+    self.init = init.lower(hp, key).compile()
+    self.segment = segment.lower(hp, key, state_shape, np.int32(0)).compile()
+    self.compile_seconds = time.perf_counter() - tic
+    self.state_shape = state_shape
+    self.history = jax.jit(jax.vmap(trainer.history))
+
+
+def _templates(state_shape: Any) -> dict[str, Any]:
+  """Tree structures of what a checkpoint holds (shapes come from the file)."""
+  evaluation = Evaluation(*[0] * len(Evaluation._fields))
+  return {
+    "done": History(*[0] * len(History._fields)),
+    "state": state_shape,
+    "first": evaluation,
+    "segments": Segment(evaluation, 0),
+  }
+
+
+def run(
+  task: Any,
+  make_tx: MakeTx,
+  grid: Mapping[str, ArrayLike],
+  *,
+  steps: int,
+  batch_size: int | None,
+  key: jax.Array,
+  eval_every: int,
+  seeds: int | Sequence[int] = 1,
+  devices: Sequence[jax.Device] | None = None,
+  chunk_size: int | None = None,
+  checkpoint_dir: str | None = None,
+  checkpoint_interval: float = 30.0,
+  progress: bool = True,
+  target: tuple[str, float] | None = None,
+  divergence_factor: float = 10.0,
+) -> SweepResult:
+  """Train every member of ``grid`` on ``task`` for every seed, in one compiled program per chunk.
+
+  Member ``k`` trains with ``make_tx(hp_k)``, where ``hp_k`` maps each grid
+  axis to the member's value as a traced scalar (float32, or int32 for integer
+  axes): write ``make_tx`` as for a single run, following the vmap rule.
+
+  - Common random numbers: all members of a seed share the initial parameters
+    and the minibatch order (seed ``s`` uses ``fold_in(key, s)``), so two
+    members differ only by their hyperparameters; seeds vary both.
+  - Devices: the member axis is sharded over a 1-D mesh of ``devices`` (default:
+    every device, across hosts after ``jax.distributed.initialize()``), padding
+    the grid with copies of its last member to a multiple of the chunk size.
+  - Chunks: ``chunk_size`` members run at once (default:
+    :func:`lrlab.sweep.devices.auto_chunk_size`); the chunk programs are
+    compiled once, ahead of time, and reused for every chunk and seed.
+  - Segments: each chunk runs in at most 50 segments of whole evaluation
+    windows; between segments the engine updates the progress bar and
+    checkpoints, while the members' state stays on device.
+  - Divergence: a member whose loss is non-finite or above ``divergence_factor``
+    times its initial loss is frozen and flagged; its neighbours' numbers are
+    unchanged, bit for bit.
+  - Checkpoints: with ``checkpoint_dir``, progress is saved atomically after
+    every chunk and, mid-chunk, at most every ``checkpoint_interval`` seconds;
+    calling ``run`` again with the same arguments (after a crash, even SIGKILL)
+    resumes and gives the same result as an uninterrupted run. ``make_tx``
+    must be the same function: it cannot be fingerprinted.
+
+  Args:
+    task: an :class:`lrlab.tasks.Task` or a registered task name.
+    make_tx: ``hp -> optax.GradientTransformation``.
+    grid: the members, a mapping of axis name to a 1-D array (see
+      :func:`lrlab.sweep.log_grid` and friends).
+    steps: updates per member, > 0.
+    batch_size: examples per minibatch, or ``None`` for full batch.
+    key: a ``jax.random`` key.
+    eval_every: steps between evaluations; must divide ``steps``.
+    seeds: the number of seeds, or the seed values.
+    devices: devices of the member mesh (default: all).
+    chunk_size: members per compiled chunk, a multiple of the device count.
+    checkpoint_dir: where to keep resumable progress; ``None`` for none.
+    checkpoint_interval: minimum seconds between mid-chunk checkpoints.
+    progress: show a progress bar.
+    target: ``(metric, value)`` for ``steps_to_target``, e.g. ``("val_accuracy", 0.6)``.
+    divergence_factor: divergence threshold as a multiple of the initial loss.
+
+  Returns:
+    A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
+
+  Example:
+    >>> result = lrlab.sweep.run(
+    ...     "quadratic", lambda hp: lrlab.optimizers.sgd(hp["lr"]),
+    ...     {"lr": np.array([0.5, 1.0, 1.9, 2.1])}, steps=100, batch_size=None,
+    ...     key=jax.random.key(0), eval_every=50, progress=False)
+    >>> result.history.diverged.tolist()  # 2/L = 2 on the default quadratic
+    [[False, False, False, True]]
+  """
+  started = time.perf_counter()
+  if isinstance(task, str):
+    task = tasks_lib.get(task)
+  if not callable(make_tx):
+    raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
+  if not isinstance(grid, Mapping):
+    raise ValueError(f"grid must be a mapping of axis name to values; got {grid!r}.")
+  grid = {name: np.asarray(values) for name, values in grid.items()}
+  check_grid(grid)
+  seed_values = _seed_values(seeds)
+  trainer = Trainer(
+    task,
+    steps=steps,
+    batch_size=batch_size,
+    eval_every=eval_every,
+    divergence_factor=divergence_factor,
+  )
+  if target is not None:
+    metric, value = target
+    _checks.check_choice("target metric", metric, METRICS)
+    target = {"metric": metric, "value": float(value)}
+  mesh = devices_lib.member_mesh(devices)
+  num_devices = mesh.devices.size
+  num_members = len(next(iter(grid.values())))
+  if chunk_size is None:
+    one = {k: jnp.asarray(_as_jax(v[:1])[0]) for k, v in grid.items()}
+    state_shape = jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0])
+    chunk_size = devices_lib.auto_chunk_size(
+      devices_lib.tree_bytes(state_shape), num_members, list(mesh.devices.flat)
+    )
+  elif not isinstance(chunk_size, int | np.integer) or chunk_size <= 0 or chunk_size % num_devices:
+    raise ValueError(
+      f"chunk_size must be a positive multiple of the number of devices ({num_devices}); "
+      f"got {chunk_size!r}."
+    )
+  num_chunks = math.ceil(num_members / chunk_size)
+  padded = _pad(grid, num_chunks * chunk_size)
+  chunk_hp = lambda c: {
+    k: _as_jax(v[c * chunk_size : (c + 1) * chunk_size]) for k, v in padded.items()
+  }
+  windows = _windows_per_segment(trainer.num_windows)
+  num_segments = trainer.num_windows // windows
+  compiled = _Compiled(trainer, make_tx, mesh, windows, chunk_hp(0), key)
+
+  config = {
+    "task": task.name,
+    "steps": steps,
+    "batch_size": batch_size,
+    "eval_every": eval_every,
+    "divergence_factor": float(divergence_factor),
+    "target": target,
+    "seeds": seed_values.tolist(),
+    "key": _key_data(key),
+    "chunk_size": int(chunk_size),
+    "num_devices": int(num_devices),
+    "windows_per_segment": windows,
+  }
+  fingerprint = checkpoint.fingerprint(config, grid)
+  done: list[History] = []  # finished chunks, seed-major
+  position = {"seed": 0, "chunk": 0, "segment": 0}
+  resumed: dict[str, Any] = {}
+  if checkpoint_dir is not None:
+    loaded = checkpoint.load(checkpoint_dir, fingerprint, _templates(compiled.state_shape))
+    if loaded is not None:
+      position, resumed = loaded
+      if "done" in resumed:
+        finished = resumed.pop("done")
+        count = position["seed"] * num_chunks + position["chunk"]
+        done = [
+          jax.tree.map(lambda a, i=i: a[i * chunk_size : (i + 1) * chunk_size], finished)
+          for i in range(count)
+        ]
+
+  def save(position: dict[str, int], **mid_chunk: Any) -> None:
+    trees = dict(mid_chunk)
+    if done:
+      trees["done"] = _concat(done)
+    checkpoint.save(checkpoint_dir, fingerprint, position, trees)
+
+  bar = tqdm(
+    total=len(seed_values) * num_chunks * num_segments,
+    initial=len(done) * num_segments + position["segment"],
+    desc=f"{task.name}: {num_members} members x {len(seed_values)} seeds",
+    unit="segment",
+    disable=not progress,
+  )
+  last_save = time.monotonic()
+  for s in range(position["seed"], len(seed_values)):
+    seed_key = jax.random.fold_in(key, int(seed_values[s]))
+    for c in range(position["chunk"] if s == position["seed"] else 0, num_chunks):
+      hp = chunk_hp(c)
+      if "state" in resumed:
+        state, first = resumed.pop("state"), resumed.pop("first")
+        parts, start = [resumed.pop("segments")], position["segment"]
+      else:
+        (state, first), parts, start = compiled.init(hp, seed_key), [], 0
+      for g in range(start, num_segments):
+        state, part = compiled.segment(hp, seed_key, state, np.int32(g * windows))
+        parts.append(jax.device_get(part))
+        bar.update(1)
+        bar.set_postfix(diverged=int(np.sum(jax.device_get(state.diverged))), refresh=False)
+        due = time.monotonic() - last_save >= checkpoint_interval
+        if checkpoint_dir is not None and g + 1 < num_segments and due:
+          mid_chunk = {"state": state, "first": first, "segments": _concat(parts, axis=1)}
+          save({"seed": s, "chunk": c, "segment": g + 1}, **mid_chunk)
+          last_save = time.monotonic()
+      done.append(jax.device_get(compiled.history(state, first, _concat(parts, axis=1))))
+      if checkpoint_dir is not None:
+        save(_next_position(s, c, num_chunks))
+        last_save = time.monotonic()
+  bar.close()
+
+  per_seed = [
+    jax.tree.map(lambda a: a[:num_members], _concat(done[s * num_chunks : (s + 1) * num_chunks]))
+    for s in range(len(seed_values))
+  ]
+  history = jax.tree.map(lambda *seeds: np.stack(seeds), *per_seed)
+  metadata = environment_metadata()
+  metadata.update(
+    wall_seconds=time.perf_counter() - started,
+    compile_seconds=compiled.compile_seconds,
+    device_kind=mesh.devices.flat[0].device_kind,
+    num_devices=int(num_devices),
+  )
+  result = SweepResult(
+    grid=grid, seeds=seed_values, history=history, config=config, metadata=metadata
+  )
+  if checkpoint_dir is not None:
+    checkpoint.clear(checkpoint_dir)
+  return result

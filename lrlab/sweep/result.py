@@ -1,0 +1,743 @@
+"""What a sweep measured, as plain NumPy, and the answers drawn from it.
+
+A :class:`SweepResult` holds the grid of ``K`` members, the ``S`` seeds, and one
+:class:`lrlab.train.History` whose fields all lead with ``(S, K)``. From these it
+derives per-run summaries (:data:`SUMMARY_METRICS`), their mean over seeds, and
+the answers a sweep is run for: the best setting, the usable range around it,
+where training diverges, and whether the grid was wide enough. It saves to, and
+loads from, plain files (CSV, NPZ, JSON), so figures and tables can be remade
+without re-training.
+
+Conventions for the summaries:
+
+- A **diverged** run (flagged by the training loop) counts as the worst value
+  of the metric: ``inf`` for losses and ``steps_to_target``, ``0`` for
+  accuracies. So one diverged seed makes a member's seed-mean loss ``inf`` (and
+  its seed std NaN) and pulls its seed-mean accuracy towards 0.
+  :meth:`SweepResult.table` reports the raw measurements with a ``diverged``
+  column instead.
+- **Direction**: a metric containing ``"accuracy"`` is better higher; losses
+  and ``steps_to_target`` are better lower.
+- The **default metric** is ``final_val_accuracy`` when the task reports
+  accuracy, else ``final_val_loss``; the **default axis** is ``"lr"`` when the
+  grid has it, else the grid's first axis.
+"""
+
+import contextlib
+import csv
+import dataclasses
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import jax
+import numpy as np
+
+from lrlab import _checks, train
+from lrlab.sweep import grids
+
+SUMMARY_METRICS = (
+  *(f"{when}_{m}" for m in train.METRICS for when in ("final", "best")),
+  "test_loss_at_best_val",
+  "test_accuracy_at_best_val",
+  "steps_to_target",
+)
+"""Per-run summaries accepted by :meth:`SweepResult.metric` and the methods built on it."""
+
+TABLE_COLUMNS = (
+  "final_val_loss",
+  "best_val_loss",
+  "final_val_accuracy",
+  "best_val_accuracy",
+  "test_loss_at_best_val",
+  "test_accuracy_at_best_val",
+  "steps_to_target",
+  "diverged",
+  "diverged_step",
+)
+"""Measurement columns of :meth:`SweepResult.table`, after ``member``, ``seed`` and the grid."""
+
+FILES = ("results.csv", "curves.npz", "sweep.json")
+"""The files :meth:`SweepResult.save` writes."""
+
+_PER_EVAL = ("step", *train.METRICS)
+
+
+class GridEdgeWarning(UserWarning):
+  """The best setting lies on the edge of the grid: the optimum may lie outside it."""
+
+
+def higher_is_better(metric: str) -> bool:
+  """True for accuracies; losses and ``steps_to_target`` are better lower."""
+  return "accuracy" in metric
+
+
+def _json_ready(value: Any) -> Any:
+  if isinstance(value, np.ndarray | np.generic):
+    return value.tolist()
+  if isinstance(value, Path):
+    return str(value)
+  raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _normal_json(name: str, value: Any) -> dict:
+  if not isinstance(value, Mapping):
+    raise ValueError(f"{name} must be a dict; got {value!r}.")
+  try:
+    return json.loads(json.dumps(dict(value), default=_json_ready))
+  except (TypeError, ValueError) as error:
+    raise ValueError(f"{name} must be JSON-serialisable; got {value!r} ({error}).") from None
+
+
+def _finite_or_none(value: Any) -> Any:
+  """Replace non-finite floats by ``None`` so that the JSON is strict."""
+  if isinstance(value, dict):
+    return {k: _finite_or_none(v) for k, v in value.items()}
+  if isinstance(value, list | tuple):
+    return [_finite_or_none(v) for v in value]
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
+
+
+def environment_metadata() -> dict[str, Any]:
+  """Versions, device and command line of this process, to store beside results.
+
+  Nothing identifies the machine (no hostname, no user name beyond what the
+  command line itself contains).
+
+  Returns:
+    A JSON-serialisable dict: ``versions`` (lrlab, jax, jaxlib, optax, flax,
+    chex, numpy, matplotlib, python), ``platform`` (``"cpu"``, ``"gpu"``,
+    ``"tpu"``), ``device_kind``, ``device_count``, ``process_count``, ``os``
+    and ``command`` (``sys.argv``).
+
+  Example:
+    >>> meta = lrlab.sweep.environment_metadata()
+    >>> sorted(meta["versions"])[:3], meta["platform"] in ("cpu", "gpu", "tpu")
+    (['chex', 'flax', 'jax'], True)
+  """
+  versions = {}
+  for package in ("lrlab", "jax", "jaxlib", "optax", "flax", "chex", "numpy", "matplotlib"):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  versions["python"] = platform.python_version()
+  device = jax.devices()[0]
+  return {
+    "versions": versions,
+    "platform": device.platform,
+    "device_kind": device.device_kind,
+    "device_count": jax.device_count(),
+    "process_count": jax.process_count(),
+    "os": f"{platform.system()} {platform.machine()}",
+    "command": list(sys.argv),
+  }
+
+
+def _atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
+  """Write ``path`` via a temporary file in the same folder, fsync, then ``os.replace``."""
+  fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+  try:
+    text = {} if binary else {"encoding": "utf-8", "newline": ""}
+    with os.fdopen(fd, "wb" if binary else "w", **text) as file:
+      write(file)
+      file.flush()
+      os.fsync(file.fileno())
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.unlink(temporary)
+    raise
+
+
+def _fsync_directory(directory: Path) -> None:
+  with contextlib.suppress(OSError):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+      os.fsync(fd)
+    finally:
+      os.close(fd)
+
+
+def _extreme(values: np.ndarray, *, largest: bool) -> np.ndarray:
+  """Max (or min) over the last axis ignoring NaN; NaN where every value is NaN."""
+  fill = -np.inf if largest else np.inf
+  filled = np.where(np.isnan(values), fill, values)
+  out = filled.max(axis=-1) if largest else filled.min(axis=-1)
+  return np.where(np.all(np.isnan(values), axis=-1), np.nan, out)
+
+
+def _at_best(select: np.ndarray, report: np.ndarray, *, largest: bool) -> np.ndarray:
+  """``report`` at the first evaluation point where ``select`` is best (NaN ignored)."""
+  fill = -np.inf if largest else np.inf
+  filled = np.where(np.isnan(select), fill, select)
+  index = filled.argmax(axis=-1) if largest else filled.argmin(axis=-1)
+  return np.take_along_axis(report, index[..., None], axis=-1)[..., 0]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepResult:
+  """The outcome of a sweep: ``S`` seeds by ``K`` grid members, in plain NumPy.
+
+  Built by :func:`lrlab.sweep.run` (or by hand, or by :meth:`load`); the
+  arguments are validated and converted to NumPy on construction. Equality
+  compares every array (NaN equal to NaN, dtypes included), the config and
+  the metadata.
+
+  Attributes:
+    grid: ``{name: (K,) array}``, float64 or int64 (see :mod:`lrlab.sweep.grids`).
+    seeds: ``(S,)`` int, the seed of each row.
+    history: a :class:`lrlab.train.History` of NumPy arrays: ``step`` and the
+      per-evaluation metrics ``(S, K, E)``, ``learning_rate`` ``(S, K, steps)``,
+      ``diverged`` ``(S, K)`` bool and ``diverged_step`` ``(S, K)`` int (-1 if
+      never). A ``step`` of shape ``(E,)`` is broadcast.
+    config: JSON-serialisable settings of the run (``task``, ``steps``,
+      ``target`` = ``{"metric": ..., "value": ...}`` or ``None``, ...).
+    metadata: JSON-serialisable provenance (see :func:`environment_metadata`).
+
+  Example:
+    >>> lr = np.array([0.01, 0.1, 1.0])
+    >>> acc = np.array([[[0.1, 0.6], [0.1, 0.9], [0.1, 0.2]]])  # (S=1, K=3, E=2)
+    >>> history = lrlab.train.History(
+    ...     step=np.array([0, 100]), train_loss=1 - acc, val_loss=1 - acc, val_accuracy=acc,
+    ...     test_loss=1 - acc, test_accuracy=acc, learning_rate=np.ones((1, 3, 100)) * lr[:, None],
+    ...     diverged=np.array([[False, False, True]]), diverged_step=np.array([[-1, -1, 40]]))
+    >>> result = lrlab.sweep.SweepResult({"lr": lr}, np.array([0]), history)
+    >>> best = result.best()
+    >>> best["index"], best["value"], best["hyperparameters"]
+    (1, 0.9, {'lr': 0.1})
+    >>> result.divergence_threshold()
+    1.0
+  """
+
+  grid: dict[str, np.ndarray]
+  seeds: np.ndarray
+  history: train.History
+  config: dict = dataclasses.field(default_factory=dict)
+  metadata: dict = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    grid = grids.check_grid(self.grid, "grid")
+    reserved = sorted(set(grid) & {"member", "seed", *TABLE_COLUMNS})
+    if reserved:
+      raise ValueError(f"grid names must differ from the table's columns; got {reserved}.")
+    seeds = np.asarray(self.seeds)
+    if seeds.ndim != 1 or seeds.size == 0 or seeds.dtype.kind not in "iu":
+      raise ValueError(f"seeds must be a non-empty 1-D integer array; got {self.seeds!r}.")
+    if not isinstance(self.history, train.History):
+      raise ValueError(f"history must be an lrlab.train.History; got {type(self.history)}.")
+    num_seeds, num_members = len(seeds), len(next(iter(grid.values())))
+    lead = (num_seeds, num_members)
+    fields = {name: np.asarray(value) for name, value in self.history._asdict().items()}
+    num_evals = fields["val_loss"].shape[-1] if fields["val_loss"].ndim else 0
+    if fields["step"].dtype.kind not in "iu":
+      raise ValueError(f"history.step must be integer; got dtype {fields['step'].dtype}.")
+    with contextlib.suppress(ValueError):
+      fields["step"] = np.broadcast_to(fields["step"], (*lead, num_evals)).copy()
+    expected = {name: (*lead, num_evals) for name in _PER_EVAL}
+    expected.update(diverged=lead, diverged_step=lead)
+    for name, shape in expected.items():
+      if fields[name].shape != shape or num_evals == 0:
+        raise ValueError(
+          f"history.{name} must have shape {shape} (seeds, members{', evals' * (len(shape) > 2)}) "
+          f"for {num_seeds} seeds and {num_members} members; got {fields[name].shape}."
+        )
+    if fields["learning_rate"].shape[:2] != lead or fields["learning_rate"].ndim != 3:
+      raise ValueError(
+        f"history.learning_rate must have shape {(*lead, 'steps')}; "
+        f"got {fields['learning_rate'].shape}."
+      )
+    if fields["diverged"].dtype != bool:
+      raise ValueError(f"history.diverged must be bool; got dtype {fields['diverged'].dtype}.")
+    target = self.config.get("target") if isinstance(self.config, Mapping) else None
+    if target is not None:
+      if not isinstance(target, Mapping) or set(target) != {"metric", "value"}:
+        raise ValueError(f"config['target'] must be None or {{'metric', 'value'}}; got {target!r}.")
+      _checks.check_choice("config['target']['metric']", target["metric"], train.METRICS)
+    object.__setattr__(self, "grid", grid)
+    object.__setattr__(self, "seeds", seeds)
+    object.__setattr__(self, "history", train.History(**fields))
+    object.__setattr__(self, "config", _normal_json("config", self.config))
+    object.__setattr__(self, "metadata", _normal_json("metadata", self.metadata))
+
+  def __eq__(self, other: object) -> bool:
+    if not isinstance(other, SweepResult):
+      return NotImplemented
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+      nan = a.dtype.kind == "f"
+      return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=nan)
+
+    return (
+      list(self.grid) == list(other.grid)
+      and all(same(self.grid[k], other.grid[k]) for k in self.grid)
+      and same(self.seeds, other.seeds)
+      and all(same(a, b) for a, b in zip(self.history, other.history, strict=True))
+      and self.config == other.config
+      and self.metadata == other.metadata
+    )
+
+  __hash__ = None  # type: ignore[assignment]
+
+  def __repr__(self) -> str:
+    task = self.config.get("task", "?")
+    return (
+      f"SweepResult(task={task!r}, members={self.num_members}, seeds={self.num_seeds}, "
+      f"axes={list(self.grid)}, evals={self.history.step.shape[-1]})"
+    )
+
+  @property
+  def num_seeds(self) -> int:
+    """``S``, the number of seeds."""
+    return len(self.seeds)
+
+  @property
+  def num_members(self) -> int:
+    """``K``, the number of grid members."""
+    return len(next(iter(self.grid.values())))
+
+  @property
+  def has_accuracy(self) -> bool:
+    """Whether the task reports accuracy (a classification task)."""
+    return bool(np.any(np.isfinite(self.history.val_accuracy)))
+
+  def hyperparameters(self, index: int) -> dict[str, float | int]:
+    """The grid values of member ``index`` as Python numbers."""
+    return grids.member(self.grid, index)
+
+  def _metric_name(self, metric: str | None) -> str:
+    if metric is None:
+      return "final_val_accuracy" if self.has_accuracy else "final_val_loss"
+    _checks.check_choice("metric", metric, SUMMARY_METRICS)
+    return metric
+
+  def _axis_name(self, axis: str | None) -> str:
+    if axis is None:
+      return "lr" if "lr" in self.grid else next(iter(self.grid))
+    _checks.check_choice("axis", axis, tuple(self.grid))
+    return axis
+
+  def target(self) -> dict[str, Any]:
+    """The target of ``steps_to_target``: ``config["target"]``, or a default.
+
+    The default, when the config has no target: for a classification task,
+    ``val_accuracy >= 0.95 * A`` with ``A`` the best seed-mean
+    ``final_val_accuracy`` of the sweep; for a regression task, ``val_loss <=
+    L + 0.1 * |L|`` (within 10% above) with ``L`` the best seed-mean
+    ``final_val_loss``. If every run diverged the default value is NaN (never met).
+
+    Returns:
+      ``{"metric": ..., "value": ..., "default": bool}``.
+    """
+    if self.config.get("target") is not None:
+      return {**self.config["target"], "default": False}
+    if self.has_accuracy:
+      metric, value = "val_accuracy", 0.95 * np.nanmax(self.seed_mean("final_val_accuracy"))
+    else:
+      best = np.min(self.seed_mean("final_val_loss"))
+      metric, value = "val_loss", best + 0.1 * abs(best)
+    if np.all(self.history.diverged) or not np.isfinite(value):
+      value = np.nan
+    return {"metric": metric, "value": float(value), "default": True}
+
+  def metric(self, metric: str, *, diverged_as_worst: bool = True) -> np.ndarray:
+    """One summary number per run, ``(S, K)`` float64.
+
+    - ``final_<m>``: ``m`` at the last evaluation; ``best_<m>``: its minimum
+      over evaluations for a loss, maximum for an accuracy (NaN ignored).
+    - ``test_loss_at_best_val``: test loss at the first evaluation of minimal
+      val loss; ``test_accuracy_at_best_val``: test accuracy at the first
+      evaluation of maximal val accuracy (early stopping on the matching
+      validation metric; NaN for a task without accuracy).
+    - ``steps_to_target``: :func:`lrlab.train.steps_to_target` with
+      :meth:`target` (``inf`` when not reached).
+
+    Args:
+      metric: one of :data:`SUMMARY_METRICS`.
+      diverged_as_worst: replace the value of diverged runs by the worst one
+        (``inf`` for losses and steps, 0 for accuracies; NaN accuracies of a
+        task without accuracy stay NaN).
+
+    Returns:
+      A ``(S, K)`` float64 array.
+    """
+    metric = self._metric_name(metric)
+    h = self.history
+    if metric == "steps_to_target":
+      target = self.target()
+      raw = np.asarray(train.steps_to_target(h, target["metric"], target["value"]), np.float64)
+    elif metric == "test_loss_at_best_val":
+      raw = _at_best(h.val_loss, h.test_loss, largest=False)
+    elif metric == "test_accuracy_at_best_val":
+      raw = _at_best(h.val_accuracy, h.test_accuracy, largest=True)
+    else:
+      when, name = metric.split("_", 1)
+      values = getattr(h, name)
+      raw = values[..., -1] if when == "final" else _extreme(values, largest="accuracy" in name)
+    raw = np.asarray(raw, np.float64)
+    if not diverged_as_worst:
+      return raw
+    if higher_is_better(metric):
+      return np.where(h.diverged & ~np.isnan(raw), 0.0, raw)
+    return np.where(h.diverged | np.isnan(raw), np.inf, raw)
+
+  def seed_mean(self, metric: str) -> np.ndarray:
+    """``(K,)`` mean over seeds of :meth:`metric` (diverged runs count as the worst value).
+
+    Example:
+      >>> result = lrlab.sweep.result._example()
+      >>> result.seed_mean("final_val_accuracy").round(3).tolist()
+      [0.5, 0.8, 0.15]
+    """
+    return np.mean(self.metric(metric), axis=0)
+
+  def seed_std(self, metric: str) -> np.ndarray:
+    """``(K,)`` standard deviation over seeds (``ddof=0``) of :meth:`metric`.
+
+    Diverged runs count as the worst value, so a loss std is NaN for a member
+    with a diverged seed (``inf - inf``); with one seed it is 0.
+    """
+    with np.errstate(invalid="ignore"):
+      return np.std(self.metric(metric), axis=0)
+
+  def _best(self, metric: str) -> tuple[int, float]:
+    means = self.seed_mean(metric)
+    if np.all(np.isnan(means)):
+      raise ValueError(
+        f"metric {metric!r} is NaN for every member (a task without accuracy?); "
+        f"use a loss metric such as 'final_val_loss'."
+      )
+    if higher_is_better(metric):
+      index = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
+    else:
+      index = int(np.argmin(np.where(np.isnan(means), np.inf, means)))
+    return index, float(means[index])
+
+  def _slice(self, index: int, axis: str) -> np.ndarray:
+    """Members whose other axes equal member ``index``'s, sorted by ``axis`` (stable)."""
+    same = np.ones(self.num_members, bool)
+    for name, column in self.grid.items():
+      if name != axis:
+        same &= column == column[index]
+    members = np.flatnonzero(same)
+    return members[np.argsort(self.grid[axis][members], kind="stable")]
+
+  def best(self, metric: str | None = None, *, warn: bool = True) -> dict[str, Any]:
+    """The member with the best seed-mean ``metric`` (the first one on ties).
+
+    Warns with :class:`GridEdgeWarning` for every axis along which the best
+    member sits on the edge of the grid (see :meth:`edge_warning`).
+
+    Args:
+      metric: one of :data:`SUMMARY_METRICS` (default: ``final_val_accuracy``,
+        or ``final_val_loss`` for a task without accuracy).
+      warn: issue the edge warnings.
+
+    Returns:
+      ``{"index", "metric", "value", "std", "hyperparameters"}``: the value is
+      the seed mean, ``std`` its spread over seeds.
+
+    Example:
+      >>> result = lrlab.sweep.result._example()
+      >>> result.best("final_val_accuracy")["hyperparameters"]
+      {'lr': 0.1}
+    """
+    metric = self._metric_name(metric)
+    index, value = self._best(metric)
+    if warn:
+      for axis in self.grid:
+        message = self.edge_warning(metric, axis)
+        if message is not None:
+          warnings.warn(message, GridEdgeWarning, stacklevel=2)
+    return {
+      "index": index,
+      "metric": metric,
+      "value": value,
+      "std": float(self.seed_std(metric)[index]),
+      "hyperparameters": self.hyperparameters(index),
+    }
+
+  def edge_warning(self, metric: str | None = None, axis: str | None = None) -> str | None:
+    """A message if the best member is at the lowest or highest ``axis`` value of its slice.
+
+    The slice holds the members whose other hyperparameters equal the best
+    member's. Following Google's tuning playbook, a best value on the edge of
+    the searched range means the grid should be widened beyond that edge.
+    When an inner member of the slice ties the best value exactly (``axis``
+    has no effect there), the best is not on the edge.
+
+    Args:
+      metric: the metric of :meth:`best` (same default).
+      axis: the grid axis (default ``"lr"`` if present, else the first axis).
+
+    Returns:
+      The message, or ``None`` when the best is inside the grid, ties an
+      inner member, or the slice has a single value of ``axis``.
+    """
+    metric, axis = self._metric_name(metric), self._axis_name(axis)
+    index, value = self._best(metric)
+    members = self._slice(index, axis)
+    values = np.unique(self.grid[axis][members])
+    ties = self.grid[axis][members[self.seed_mean(metric)[members] == value]]
+    where = self.grid[axis][index]
+    if len(values) < 2 or np.any((values[0] < ties) & (ties < values[-1])):
+      return None
+    side, direction = ("lowest", "below") if where == values[0] else ("highest", "above")
+    return (
+      f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
+      f"({axis}={where:.4g}; the grid spans {values[0]:.4g} to {values[-1]:.4g}): the optimum "
+      f"may lie outside it. Widen the grid {direction} {where:.4g} (Google's tuning playbook)."
+    )
+
+  def usable_range(
+    self, metric: str | None = None, tolerance: float = 0.05, axis: str | None = None
+  ) -> tuple[float, float]:
+    """The contiguous interval of ``axis`` around the best member that is within ``tolerance``.
+
+    Along the slice through the best member (other axes fixed at its values),
+    sorted by ``axis``, the interval extends from the best member in both
+    directions while the seed-mean ``metric`` stays acceptable:
+
+    - accuracy (higher is better), absolute: ``value >= best - tolerance``;
+    - loss or steps (lower is better), relative: ``value <= best + tolerance * |best|``
+      (``best * (1 + tolerance)`` for a positive best).
+
+    A diverged member counts as the worst value, so it ends the interval.
+
+    Args:
+      metric: the metric (default as in :meth:`best`).
+      tolerance: >= 0; 0.05 is 5 accuracy points, or 5% above the best loss.
+      axis: the grid axis (default ``"lr"`` if present, else the first axis).
+
+    Returns:
+      ``(lo, hi)`` values of ``axis``; ``(nan, nan)`` if the best member
+      diverged in every seed or its value is not finite.
+
+    Example:
+      >>> result = lrlab.sweep.result._example()
+      >>> result.usable_range("final_val_accuracy", tolerance=0.35)
+      (0.01, 0.1)
+    """
+    metric, axis = self._metric_name(metric), self._axis_name(axis)
+    _checks.check_nonnegative("tolerance", tolerance)
+    index, best = self._best(metric)
+    if not np.isfinite(best) or np.all(self.history.diverged[:, index]):
+      return (np.nan, np.nan)
+    members = self._slice(index, axis)
+    means = self.seed_mean(metric)[members]
+    if higher_is_better(metric):
+      ok = means >= best - tolerance
+    else:
+      ok = means <= best + tolerance * abs(best)
+    position = int(np.flatnonzero(members == index)[0])
+    lo = hi = position
+    while lo > 0 and ok[lo - 1]:
+      lo -= 1
+    while hi < len(members) - 1 and ok[hi + 1]:
+      hi += 1
+    values = self.grid[axis][members]
+    return (values[lo].item(), values[hi].item())
+
+  def divergence_threshold(
+    self, axis: str | None = None, metric: str | None = None
+  ) -> float | int | None:
+    """The smallest ``axis`` value at which a member diverged in any seed.
+
+    Looked for along the slice through the best member by ``metric`` (its
+    other axes fixed), so for a learning-rate axis: "training diverges from
+    this learning rate on".
+
+    Args:
+      axis: the grid axis (default ``"lr"`` if present, else the first axis).
+      metric: the metric that picks the best member (default as in :meth:`best`).
+
+    Returns:
+      The value, or ``None`` if no member of the slice diverged.
+    """
+    metric, axis = self._metric_name(metric), self._axis_name(axis)
+    members = self._slice(self._best(metric)[0], axis)
+    diverged = np.any(self.history.diverged[:, members], axis=0)
+    if not np.any(diverged):
+      return None
+    return self.grid[axis][members][diverged].min().item()
+
+  def table(self) -> list[dict[str, Any]]:
+    """One row per run, seeds outer and members inner: the raw measurements.
+
+    Each row has ``member``, ``seed``, the member's hyperparameters, then
+    :data:`TABLE_COLUMNS` as defined in :meth:`metric` but **not** replacing
+    diverged runs (see the ``diverged`` and ``diverged_step`` columns).
+
+    Returns:
+      A list of ``S * K`` dicts of Python numbers.
+    """
+    columns = {c: self.metric(c, diverged_as_worst=False) for c in TABLE_COLUMNS[:-2]}
+    columns["diverged"] = self.history.diverged
+    columns["diverged_step"] = self.history.diverged_step
+    rows = []
+    for s, seed in enumerate(self.seeds.tolist()):
+      for k in range(self.num_members):
+        row = {"member": k, "seed": seed, **self.hyperparameters(k)}
+        row.update({name: values[s, k].item() for name, values in columns.items()})
+        rows.append(row)
+    return rows
+
+  def to_csv(self, path: str | os.PathLike) -> Path:
+    """Write :meth:`table` as CSV (written atomically); returns the path."""
+    path = Path(path)
+    rows = self.table()
+
+    def write(file: IO) -> None:
+      writer = csv.DictWriter(file, fieldnames=list(rows[0]), lineterminator="\n")
+      writer.writeheader()
+      writer.writerows(rows)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, write)
+    return path
+
+  def summary_dict(self, metric: str | None = None, tolerance: float = 0.05) -> dict[str, Any]:
+    """The answers of the sweep as a JSON-ready dict (non-finite numbers become ``None``)."""
+    metric, axis = self._metric_name(metric), self._axis_name(None)
+    usable = self.usable_range(metric, tolerance, axis)
+    return _finite_or_none(
+      {
+        "metric": metric,
+        "axis": axis,
+        "best": self.best(metric, warn=False),
+        "usable_range": list(usable) if np.all(np.isfinite(usable)) else None,
+        "tolerance": tolerance,
+        "divergence_threshold": self.divergence_threshold(axis, metric),
+        "edge_warnings": [m for a in self.grid if (m := self.edge_warning(metric, a))],
+        "target": self.target(),
+        "diverged_runs": int(np.sum(self.history.diverged)),
+        "runs": self.num_seeds * self.num_members,
+      }
+    )
+
+  def summary(self, metric: str | None = None, tolerance: float = 0.05) -> str:
+    """A few lines for a person: best setting, usable range, divergence, accuracy, failures.
+
+    Example:
+      >>> print(lrlab.sweep.result._example().summary())
+      Sweep of 3 members x 2 seeds on 'toy' (axes: lr).
+      Best lr = 0.1: final_val_accuracy = 0.8 ± 0.1 (seed mean ± std).
+      Usable range (final_val_accuracy within 0.05 of the best, absolute): lr in [0.1, 0.1].
+      Diverges at lr >= 1 (any seed, slice through the best member).
+      Best final val accuracy: 0.8 (seed mean).
+      Diverged runs: 1 of 6 (1 of 3 members in at least one seed).
+    """
+    d = self.summary_dict(metric, tolerance)
+    metric, axis, best = d["metric"], d["axis"], d["best"]
+    others = {k: v for k, v in best["hyperparameters"].items() if k != axis}
+    fixed = f" ({', '.join(f'{k}={v:.4g}' for k, v in others.items())})" if others else ""
+    semantics = "absolute" if higher_is_better(metric) else "relative"
+    usable = d["usable_range"]
+    threshold = d["divergence_threshold"]
+    value = lambda v: "nan" if v is None else f"{v:.4g}"
+    lines = [
+      f"Sweep of {self.num_members} members x {self.num_seeds} "
+      f"seed{'s' * (self.num_seeds > 1)} on "
+      f"{self.config.get('task', '?')!r} (axes: {', '.join(self.grid)}).",
+      f"Best {axis} = {best['hyperparameters'][axis]:.4g}{fixed}: {metric} = "
+      f"{value(best['value'])} ± {value(best['std'])} (seed mean ± std).",
+      f"Usable range ({metric} within {tolerance:g} of the best, {semantics}): "
+      + (f"{axis} in [{usable[0]:.4g}, {usable[1]:.4g}]." if usable else "none."),
+      "No member diverged along the slice through the best member."
+      if threshold is None
+      else f"Diverges at {axis} >= {threshold:.4g} (any seed, slice through the best member).",
+    ]
+    headline = "final_val_accuracy" if self.has_accuracy else "final_val_loss"
+    means = self.seed_mean(headline)
+    top = np.max(means) if self.has_accuracy else np.min(means)
+    lines.append(f"Best {headline.replace('_', ' ')}: {top:.4g} (seed mean).")
+    members = int(np.sum(np.any(self.history.diverged, axis=0)))
+    lines.append(
+      f"Diverged runs: {d['diverged_runs']} of {d['runs']} "
+      f"({members} of {self.num_members} members in at least one seed)."
+    )
+    lines.extend(f"Warning: {message}" for message in d["edge_warnings"])
+    return "\n".join(lines)
+
+  def save(self, directory: str | os.PathLike) -> Path:
+    """Write ``results.csv``, ``curves.npz`` and ``sweep.json`` into ``directory``.
+
+    Each file is written atomically (a temporary file in the same folder,
+    fsync, ``os.replace``), ``sweep.json`` last, so a reader never sees a
+    half-written file. ``curves.npz`` holds the history fields under their
+    names, the grid as ``grid.<name>`` and ``seeds``; ``sweep.json`` holds the
+    grid, seeds, config, metadata and :meth:`summary_dict`.
+
+    Args:
+      directory: the folder (created if needed).
+
+    Returns:
+      The folder, as a ``Path``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = dict(self.history._asdict(), seeds=self.seeds)
+    arrays.update({f"grid.{name}": column for name, column in self.grid.items()})
+    _atomic_write(directory / "curves.npz", lambda f: np.savez(f, **arrays), binary=True)
+    self.to_csv(directory / "results.csv")
+    document = {
+      "format": 1,
+      "grid": {name: column.tolist() for name, column in self.grid.items()},
+      "seeds": self.seeds.tolist(),
+      "config": self.config,
+      "metadata": self.metadata,
+      "summary": self.summary_dict(),
+    }
+    text = json.dumps(document, indent=2)
+    _atomic_write(directory / "sweep.json", lambda f: f.write(text + "\n"))
+    _fsync_directory(directory)
+    return directory
+
+  @classmethod
+  def load(cls, directory: str | os.PathLike) -> "SweepResult":
+    """Read a result written by :meth:`save`; ``load(r.save(d)) == r``.
+
+    Args:
+      directory: the folder holding ``sweep.json`` and ``curves.npz``.
+
+    Returns:
+      The :class:`SweepResult`.
+    """
+    directory = Path(directory)
+    missing = [name for name in FILES[1:] if not (directory / name).is_file()]
+    if missing:
+      raise ValueError(f"directory {str(directory)!r} holds no saved sweep: missing {missing}.")
+    document = json.loads((directory / "sweep.json").read_text(encoding="utf-8"))
+    with np.load(directory / "curves.npz", allow_pickle=False) as arrays:
+      history = train.History(**{name: arrays[name] for name in train.History._fields})
+      grid = {name: arrays[f"grid.{name}"] for name in document["grid"]}
+      seeds = arrays["seeds"]
+    return cls(grid, seeds, history, document["config"], document["metadata"])
+
+
+def _example() -> SweepResult:
+  """A tiny hand-made result for the docstring examples: 3 learning rates, 2 seeds."""
+  final = np.array([[0.4, 0.9, 0.5], [0.6, 0.7, 0.3]])  # (S, K); member 2 diverges in seed 0
+  acc = np.stack([np.full_like(final, 0.1), final], axis=-1)
+  history = train.History(
+    step=np.array([0, 10]),
+    train_loss=1 - acc,
+    val_loss=1 - acc,
+    val_accuracy=acc,
+    test_loss=1 - acc,
+    test_accuracy=acc,
+    learning_rate=np.broadcast_to(np.array([0.01, 0.1, 1.0])[:, None], (2, 3, 10)),
+    diverged=np.array([[False, False, True], [False, False, False]]),
+    diverged_step=np.array([[-1, -1, 5], [-1, -1, -1]]),
+  )
+  return SweepResult({"lr": np.array([0.01, 0.1, 1.0])}, np.array([0, 1]), history, {"task": "toy"})

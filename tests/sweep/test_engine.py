@@ -1,0 +1,213 @@
+"""The sweep engine: equal to separate runs, sharding, chunking, divergence isolation, resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from lrlab import optimizers, sweep, tasks, train
+from lrlab.sweep import checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEY = jax.random.key(0)
+
+
+def _sgd(hp):
+  return optimizers.sgd(hp["lr"])
+
+
+@pytest.fixture(scope="module")
+def task():
+  return tasks.get("digits-logreg")
+
+
+def test_sweep_equals_separate_train_calls(task):
+  lrs = np.array([0.01, 0.1, 1.0])
+  result = sweep.run(
+    task,
+    _sgd,
+    {"lr": lrs},
+    steps=20,
+    batch_size=32,
+    key=KEY,
+    eval_every=10,
+    chunk_size=1,
+    progress=False,
+  )
+  for k, lr in enumerate(lrs):
+    alone = train.train(
+      task,
+      optimizers.sgd(lr),
+      steps=20,
+      batch_size=32,
+      key=jax.random.fold_in(KEY, 0),
+      eval_every=10,
+    )
+    member = jax.tree.map(lambda a, k=k: a[0, k], result.history)
+    chex.assert_trees_all_close(member, jax.device_get(alone), rtol=2e-5, atol=1e-6)
+
+
+def test_chunked_equals_one_shot(task):
+  grid = {"lr": np.geomspace(0.01, 1.0, 5)}
+  run = lambda chunk: (
+    sweep.run(
+      task,
+      _sgd,
+      grid,
+      steps=20,
+      batch_size=32,
+      key=KEY,
+      eval_every=10,
+      chunk_size=chunk,
+      progress=False,
+    ).history
+  )
+  chex.assert_trees_all_close(run(2), run(5), rtol=1e-5, atol=1e-7)
+
+
+def test_diverging_members_leave_neighbours_bit_identical():
+  quadratic = tasks.get("quadratic")
+  run = lambda lrs: sweep.run(
+    quadratic,
+    _sgd,
+    {"lr": np.array(lrs)},
+    steps=40,
+    batch_size=None,
+    key=KEY,
+    eval_every=10,
+    chunk_size=4,
+    progress=False,
+  )
+  healthy = run([0.5, 1.0, 1.5, 1.9]).history
+  mixed = run([0.5, 1.0, 50.0, 1.9]).history
+  assert mixed.diverged[0].tolist() == [False, False, True, False]
+  for field in ("val_loss", "train_loss", "test_loss", "learning_rate"):
+    kept = [0, 1, 3]
+    np.testing.assert_array_equal(getattr(mixed, field)[0, kept], getattr(healthy, field)[0, kept])
+  assert np.all(np.isfinite(mixed.val_loss))
+
+
+def test_seeds_share_data_within_a_seed_and_differ_across(task):
+  result = sweep.run(
+    task,
+    _sgd,
+    {"lr": np.array([0.1, 0.1])},
+    steps=10,
+    batch_size=32,
+    key=KEY,
+    eval_every=5,
+    seeds=[3, 7],
+    progress=False,
+  )
+  np.testing.assert_array_equal(result.history.val_loss[:, 0], result.history.val_loss[:, 1])
+  assert not np.array_equal(result.history.val_loss[0], result.history.val_loss[1])
+  assert result.seeds.tolist() == [3, 7]
+
+
+def _worker(out, *args):
+  return [sys.executable, "-m", "tests.sweep.sweep_worker", str(out), *args]
+
+
+def _load(path):
+  with np.load(path) as saved:
+    return dict(saved)
+
+
+def test_sharded_equals_single_device(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  subprocess.run(_worker(tmp_path / "a.npz", "--devices", "4"), check=True, cwd=ROOT, env=env)
+  subprocess.run(
+    _worker(tmp_path / "b.npz", "--devices", "4", "--one-device"), check=True, cwd=ROOT, env=env
+  )
+  sharded, single = _load(tmp_path / "a.npz"), _load(tmp_path / "b.npz")
+  # One member per device against four on one: the same program up to float ordering,
+  # which a few dozen steps at learning rates up to 3 amplify to ~1e-5.
+  np.testing.assert_array_equal(sharded["diverged"], single["diverged"])
+  for field in sharded:
+    np.testing.assert_allclose(sharded[field], single[field], rtol=1e-4, atol=1e-6, err_msg=field)
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  steps = "200"
+  subprocess.run(_worker(tmp_path / "whole.npz", "--steps", steps), check=True, cwd=ROOT, env=env)
+  ckpt = tmp_path / "ckpt"
+  process = subprocess.Popen(
+    _worker(tmp_path / "never.npz", "--steps", steps, "--checkpoint", str(ckpt)), cwd=ROOT, env=env
+  )
+  saved = ckpt / checkpoint.FILENAME
+  deadline = time.monotonic() + 120
+  while not saved.exists() and process.poll() is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+  time.sleep(0.3)  # let it get a few more segments in, mid-chunk
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert process.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+  assert saved.exists() and not (tmp_path / "never.npz").exists()
+  subprocess.run(
+    _worker(tmp_path / "resumed.npz", "--steps", steps, "--checkpoint", str(ckpt)),
+    check=True,
+    cwd=ROOT,
+    env=env,
+  )
+  whole, resumed = _load(tmp_path / "whole.npz"), _load(tmp_path / "resumed.npz")
+  for field in whole:
+    np.testing.assert_array_equal(resumed[field], whole[field], err_msg=field)
+  assert not saved.exists()  # a finished sweep removes its checkpoint
+  assert not [p for p in os.listdir(ckpt) if p.startswith(".tmp-")]
+
+
+def test_checkpoint_of_another_sweep_is_refused(tmp_path, task):
+  run = lambda lrs: sweep.run(
+    task,
+    _sgd,
+    {"lr": np.array(lrs)},
+    steps=10,
+    batch_size=32,
+    key=KEY,
+    eval_every=5,
+    checkpoint_dir=str(tmp_path),
+    progress=False,
+  )
+  checkpoint.save(str(tmp_path), "someone else's", {"seed": 0, "chunk": 0, "segment": 0}, {})
+  with pytest.raises(ValueError, match="different sweep"):
+    run([0.1, 0.2])
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    (dict(grid={"lr": []}), "grid"),
+    (dict(grid={"lr": [0.1, 0.2], "momentum": [0.9]}), "grid"),
+    (dict(grid=[0.1, 0.2]), "grid"),
+    (dict(seeds=0), "seeds"),
+    (dict(seeds=[1, 1]), "seeds"),
+    (dict(chunk_size=0), "chunk_size"),
+    (dict(make_tx=None), "make_tx"),
+    (dict(task="cifar"), "name must be one of"),
+    (dict(target=("val_f1", 0.5)), "target metric"),
+    (dict(steps=0), "steps"),
+  ],
+)
+def test_bad_input(kwargs, match):
+  arguments = (
+    dict(
+      task="quadratic",
+      make_tx=_sgd,
+      grid={"lr": [0.1, 0.2]},
+      steps=10,
+      batch_size=None,
+      key=KEY,
+      eval_every=5,
+      progress=False,
+    )
+    | kwargs
+  )
+  with pytest.raises(ValueError, match=match):
+    sweep.run(**arguments)

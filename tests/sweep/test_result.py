@@ -1,0 +1,350 @@
+"""SweepResult: summaries, best / usable range / divergence / edge on known data, files."""
+
+import csv
+import json
+import math
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from lrlab import sweep
+from tests.sweep import synthetic
+from tests.sweep.synthetic import LRS, SEED_OFFSETS, U_FINAL
+
+
+@pytest.fixture(scope="module")
+def u_shaped():
+  return synthetic.u_shaped()
+
+
+@pytest.fixture(scope="module")
+def two_d():
+  return synthetic.two_dimensional()
+
+
+def _expected_finals():
+  """The U-shaped finals per (seed, member) with diverged runs counted as 0, by hand."""
+  out = np.empty((2, 9))
+  for s in range(2):
+    for k in range(9):
+      diverged = k >= 7 or (s == 1 and k == 6)
+      out[s, k] = 0.0 if diverged else U_FINAL[k] + SEED_OFFSETS[s]
+  return out
+
+
+# Construction and validation.
+
+
+def test_construction_converts_to_numpy_and_broadcasts_step(u_shaped):
+  assert u_shaped.num_seeds == 2 and u_shaped.num_members == 9 and u_shaped.has_accuracy
+  assert u_shaped.history.step.shape == (2, 9, 5)
+  assert u_shaped.history.learning_rate.shape == (2, 9, synthetic.NUM_STEPS)
+  assert "members=9, seeds=2" in repr(u_shaped)
+  one = synthetic.make_result({"lr": LRS[:2]}, [[0.5, 0.6]])
+  short = one.history._replace(step=np.array([0, 10, 20, 30, 40]))
+  assert sweep.SweepResult(one.grid, one.seeds, short).history.step.shape == (1, 2, 5)
+
+
+def test_construction_rejects_inconsistent_parts(u_shaped):
+  h = u_shaped.history
+  cases = [
+    (dict(seeds=np.arange(3)), r"history.step must have shape \(3, 9, 5\)"),
+    (dict(seeds=np.array([0.5, 1.5])), "seeds must be a non-empty 1-D integer array"),
+    (dict(history=h._replace(val_loss=h.val_loss[:, :, :4])), r"history.step must have shape"),
+    (dict(history=h._replace(diverged=h.diverged.astype(int))), "history.diverged must be bool"),
+    (dict(history=h._replace(learning_rate=h.learning_rate[0])), "history.learning_rate"),
+    (dict(history=(1, 2)), "must be an lrlab.train.History"),
+    (dict(grid={"lr": LRS, "seed": LRS}), "differ from the table's columns"),
+    (dict(config={"target": {"metric": "val_acc", "value": 1}}), "config\\['target'\\]\\['metric'"),
+    (dict(config={"f": object()}), "config must be JSON-serialisable"),
+  ]
+  for change, match in cases:
+    parts = dict(grid=u_shaped.grid, seeds=u_shaped.seeds, history=h, config={}, metadata={})
+    parts.update(change)
+    with pytest.raises(ValueError, match=match):
+      sweep.SweepResult(**parts)
+
+
+# Per-run summaries.
+
+
+def test_metric_summaries_match_the_curves(u_shaped):
+  final = U_FINAL[None, :] + SEED_OFFSETS[:, None]
+  raw = lambda name: u_shaped.metric(name, diverged_as_worst=False)
+  np.testing.assert_allclose(raw("final_val_accuracy"), final, rtol=1e-6)
+  np.testing.assert_allclose(raw("best_val_accuracy"), final + 0.05, rtol=1e-6)
+  np.testing.assert_allclose(raw("test_accuracy_at_best_val"), final + 0.03, rtol=1e-6)
+  np.testing.assert_allclose(raw("final_test_accuracy"), final - 0.04, rtol=1e-6)
+  np.testing.assert_allclose(raw("final_val_loss"), 1.05 - final, rtol=1e-6)
+  np.testing.assert_allclose(raw("best_val_loss"), 1.05 - final, rtol=1e-6)
+  np.testing.assert_allclose(raw("test_loss_at_best_val"), 1.15 - final, rtol=1e-6)
+  np.testing.assert_allclose(raw("best_train_loss"), 0.95 - final, rtol=1e-6)
+  # Diverged runs count as the worst value: accuracy 0, loss inf.
+  np.testing.assert_allclose(u_shaped.metric("final_val_accuracy"), _expected_finals(), rtol=1e-6)
+  loss = u_shaped.metric("final_val_loss")
+  assert np.all(np.isinf(loss[:, 7:])) and np.isinf(loss[1, 6]) and np.isfinite(loss[0, 6])
+  with pytest.raises(ValueError, match="metric must be one of"):
+    u_shaped.metric("val_accuracy")
+
+
+def test_seed_mean_and_std(u_shaped):
+  expected = _expected_finals()
+  np.testing.assert_allclose(u_shaped.seed_mean("final_val_accuracy"), expected.mean(0), rtol=1e-6)
+  np.testing.assert_allclose(u_shaped.seed_std("final_val_accuracy"), expected.std(0), rtol=1e-5)
+  assert u_shaped.seed_std("final_val_accuracy")[4] == pytest.approx(0.02, rel=1e-5)
+  mean, std = u_shaped.seed_mean("best_val_loss"), u_shaped.seed_std("best_val_loss")
+  np.testing.assert_allclose(mean[:6], 1.05 - U_FINAL[:6], rtol=1e-6)
+  assert np.all(np.isinf(mean[6:])) and np.all(np.isnan(std[6:])) and np.all(np.isfinite(std[:6]))
+
+
+def test_steps_to_target_with_a_configured_target():
+  final = np.array([[0.9, 0.5, 0.3]])
+  result = synthetic.make_result(
+    {"lr": LRS[:3]}, final, config={"target": {"metric": "val_accuracy", "value": 0.42}}
+  )
+  # val_accuracy = [0.1, f/2, f+0.05, f, f] at steps 0..40: 0.9 reaches 0.42 at step 10 (0.45),
+  # 0.5 at step 20 (0.55), 0.3 never (its peak is 0.35).
+  np.testing.assert_array_equal(result.metric("steps_to_target"), [[10.0, 20.0, np.inf]])
+  assert result.target() == {"metric": "val_accuracy", "value": 0.42, "default": False}
+  loss_target = {"metric": "val_loss", "value": 0.48}
+  final = np.array([[0.9, 0.6, 0.3]])
+  result = synthetic.make_result({"lr": LRS[:3]}, final, config={"target": loss_target})
+  # val_loss = [2, 1.5-f, 1.2-f, 1.1-f, 1.05-f]: 0.9 reaches 0.48 at step 20 (0.3),
+  # 0.6 at step 40 (0.45), 0.3 never (0.75 at best).
+  np.testing.assert_array_equal(result.metric("steps_to_target"), [[20.0, 40.0, np.inf]])
+
+
+def test_default_target_is_95_percent_of_the_best_accuracy(u_shaped):
+  target = u_shaped.target()
+  assert target["metric"] == "val_accuracy" and target["default"]
+  assert target["value"] == pytest.approx(0.95 * 0.9)
+  # Reached at step 20 (f + 0.05 >= 0.855) when f >= 0.805, else never; diverged runs: inf.
+  finals = _expected_finals()
+  expected = np.where((finals + 0.05 >= 0.855) & (finals > 0), 20.0, np.inf)
+  np.testing.assert_array_equal(u_shaped.metric("steps_to_target"), expected)
+
+
+def test_regression_defaults_to_losses():
+  final = np.array([[0.2, 0.6, 0.5]])  # val_loss at the end: 0.85, 0.45, 0.55
+  result = synthetic.make_result({"lr": LRS[2:5]}, final, regression=True)
+  assert not result.has_accuracy
+  best = result.best(warn=False)
+  assert best["metric"] == "final_val_loss" and best["index"] == 1
+  assert best["value"] == pytest.approx(0.45)
+  target = result.target()
+  assert target["metric"] == "val_loss" and target["value"] == pytest.approx(0.45 * 1.1)
+  # val_loss <= 0.495: member 1 at step 40 (0.45; 0.5 at step 30 is above), others never.
+  np.testing.assert_array_equal(result.metric("steps_to_target"), [[np.inf, 40.0, np.inf]])
+  # Relative tolerance on a loss: 0.55 <= 0.45 * 1.25, 0.85 > 0.45 * 1.25.
+  assert result.usable_range(tolerance=0.25) == (LRS[3], LRS[4])
+  assert result.usable_range(tolerance=0.2) == (LRS[3], LRS[3])
+  assert np.isnan(result.metric("final_val_accuracy")).all()
+  with pytest.raises(ValueError, match="NaN for every member"):
+    result.best("final_val_accuracy")
+
+
+# The answers: best, usable range, divergence threshold, edge warning.
+
+
+def test_best_on_the_u_curve(u_shaped):
+  best = u_shaped.best()
+  assert best["index"] == 4 and best["metric"] == "final_val_accuracy"
+  assert best["hyperparameters"] == {"lr": 1e-2}
+  assert best["value"] == pytest.approx(0.9) and best["std"] == pytest.approx(0.02, rel=1e-5)
+  assert u_shaped.best("best_val_loss")["index"] == 4
+  assert u_shaped.best("final_test_accuracy", warn=False)["index"] == 4
+
+
+@pytest.mark.parametrize(
+  ("tolerance", "lo", "hi"),
+  [
+    (0.0, 4, 4),
+    (0.02, 4, 4),  # the neighbours' mean 0.875 is 0.025 below the best
+    (0.03, 3, 5),
+    (0.11, 2, 5),  # member 6 (lr=0.1) diverged in seed 1: its mean (0.82 + 0) / 2 ends the range
+    (0.45, 0, 5),
+    (0.5, 0, 6),  # ... unless the tolerance admits 0.41
+  ],
+)
+def test_usable_range_is_contiguous_around_the_best(u_shaped, tolerance, lo, hi):
+  means = _expected_finals().mean(0)
+  # An independent scan: the largest interval [i, j] around 4 with every mean >= 0.9 - tol.
+  i = j = 4
+  while i > 0 and means[i - 1] >= 0.9 - tolerance - 1e-9:
+    i -= 1
+  while j < 8 and means[j + 1] >= 0.9 - tolerance - 1e-9:
+    j += 1
+  assert (i, j) == (lo, hi)
+  assert u_shaped.usable_range(tolerance=tolerance) == pytest.approx((LRS[lo], LRS[hi]))
+  with pytest.raises(ValueError, match="tolerance must be a finite number >= 0"):
+    u_shaped.usable_range(tolerance=-0.1)
+
+
+def test_divergence_threshold_is_the_smallest_diverging_value(u_shaped):
+  # lr = 0.1 (member 6) diverged in one seed only; that is enough.
+  assert u_shaped.divergence_threshold() == LRS[6]
+  fine = synthetic.make_result({"lr": LRS}, U_FINAL[None])
+  assert fine.divergence_threshold() is None
+
+
+def test_two_dimensional_slices_through_the_best(two_d):
+  # TABLE_2D: the best is lr = 1e-2, momentum = 0.9 (0.90).
+  with pytest.warns(sweep.GridEdgeWarning, match="'momentum'") as caught:
+    best = two_d.best()
+  assert len(caught) == 1  # lr is interior; only momentum sits on the edge
+  assert best["index"] == 1 * 3 + 2 and best["hyperparameters"] == {"lr": 1e-2, "momentum": 0.9}
+  # Along lr at momentum 0.9: [0.60, 0.90, 0.70, diverged]; within 0.25: 0.01 .. 0.1.
+  assert two_d.usable_range(tolerance=0.25) == (1e-2, 1e-1)
+  assert two_d.usable_range(tolerance=0.35) == (1e-3, 1e-1)
+  assert two_d.divergence_threshold() == 1.0
+  # Along momentum at lr 1e-2: [0.70, 0.80, 0.90]; within 0.15: 0.5 .. 0.9; nothing diverged.
+  assert two_d.usable_range(tolerance=0.15, axis="momentum") == (0.5, 0.9)
+  assert two_d.divergence_threshold(axis="momentum") is None
+  assert two_d.edge_warning(axis="lr") is None
+  message = two_d.edge_warning(axis="momentum")
+  assert "highest" in message and "Widen the grid above 0.9" in message
+  with pytest.raises(ValueError, match="axis must be one of 'lr', 'momentum'"):
+    two_d.usable_range(axis="beta")
+
+
+def test_edge_warning_on_a_one_dimensional_grid():
+  falling = synthetic.make_result({"lr": LRS[:4]}, [[0.9, 0.8, 0.7, 0.6]])
+  message = falling.edge_warning()
+  assert "lowest" in message and "lr=0.0001" in message and "Widen the grid below" in message
+  with pytest.warns(sweep.GridEdgeWarning, match="lowest value of 'lr'"):
+    assert falling.best()["index"] == 0
+  rising = synthetic.make_result({"lr": LRS[:4]}, [[0.6, 0.7, 0.8, 0.9]])
+  assert "highest" in rising.edge_warning("final_val_accuracy", "lr")
+  assert synthetic.make_result({"lr": LRS[:1]}, [[0.5]]).edge_warning() is None
+  # An axis that changes nothing: the best ties an inner member, so it is not on the edge.
+  flat = synthetic.make_result(
+    sweep.product(lr=LRS[:3], dummy=[0, 1, 2]), [[0.5] * 3 + [0.9] * 3 + [0.4] * 3]
+  )
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    assert flat.best()["hyperparameters"] == {"lr": LRS[1], "dummy": 0}
+  assert flat.edge_warning(axis="dummy") is None
+
+
+def test_summary_names_the_answers(u_shaped):
+  text = u_shaped.summary()
+  lines = text.splitlines()
+  assert lines[1].startswith("Best lr = 0.01: final_val_accuracy = 0.9 ± 0.02")
+  assert "lr in [0.003162, 0.03162]" in lines[2]
+  assert "Diverges at lr >= 0.1" in lines[3]
+  assert "Best final val accuracy: 0.9" in text
+  assert "Diverged runs: 5 of 18 (3 of 9 members in at least one seed)." in text
+  assert "Warning" not in text
+
+
+def test_a_sweep_where_everything_diverged_still_summarises(tmp_path):
+  for regression in (False, True):
+    result = synthetic.make_result({"lr": LRS[:3]}, [[0.5, 0.6, 0.7]], np.ones((1, 3), bool),
+                                   regression=regression)  # fmt: skip
+    assert math.isnan(result.usable_range()[0]) and result.divergence_threshold() == LRS[0]
+    assert math.isnan(result.target()["value"])
+    assert np.all(np.isinf(result.metric("steps_to_target")))
+    assert "none." in result.summary().splitlines()[2]
+    assert sweep.SweepResult.load(result.save(tmp_path / str(regression))) == result
+
+
+# Table and files.
+
+
+def test_table_rows_hold_the_raw_measurements(u_shaped):
+  rows = u_shaped.table()
+  assert len(rows) == 18
+  assert list(rows[0]) == ["member", "seed", "lr", *sweep.result.TABLE_COLUMNS]
+  row = rows[9 + 6]  # seed 1, member 6: diverged, final 0.78 in the raw curves
+  assert (row["seed"], row["member"], row["lr"]) == (1, 6, LRS[6])
+  assert row["final_val_accuracy"] == pytest.approx(0.78)
+  assert row["test_accuracy_at_best_val"] == pytest.approx(0.81)
+  assert row["diverged"] is True and row["diverged_step"] == 15
+  assert row["steps_to_target"] == math.inf  # val_accuracy 0.1, 0.39, 0.83, 0.78, 0.78 < 0.855
+  best = rows[4]
+  assert best["final_val_accuracy"] == pytest.approx(0.92) and best["diverged"] is False
+  assert best["best_val_loss"] == pytest.approx(1.05 - 0.92)
+  assert best["diverged_step"] == -1 and best["steps_to_target"] == 20.0
+
+
+def test_csv_matches_the_table(u_shaped, tmp_path):
+  path = u_shaped.to_csv(tmp_path / "sub" / "results.csv")
+  with open(path, newline="") as file:
+    rows = list(csv.DictReader(file))
+  table = u_shaped.table()
+  assert len(rows) == len(table) and list(rows[0]) == list(table[0])
+  for read, row in zip(rows, table, strict=True):
+    for name, value in row.items():
+      if isinstance(value, float):
+        assert float(read[name]) == value or (math.isnan(value) and read[name] == "nan")
+      else:
+        assert read[name] == str(value)
+
+
+def test_save_load_round_trip(u_shaped, two_d, tmp_path):
+  for name, result in (("u", u_shaped), ("two_d", two_d)):
+    with_meta = sweep.SweepResult(
+      result.grid, result.seeds, result.history,
+      {**result.config, "chunk_size": np.int64(4), "devices": (1, 2)},
+      {"versions": {"jax": "x"}, "wall_seconds": 1.5},
+    )  # fmt: skip
+    directory = with_meta.save(tmp_path / name)
+    assert sorted(os.listdir(directory)) == ["curves.npz", "results.csv", "sweep.json"]
+    loaded = sweep.SweepResult.load(directory)
+    assert loaded == with_meta
+    assert loaded.grid["lr"].dtype == np.float64
+    assert loaded.history.step.dtype == np.int32 and loaded.history.diverged.dtype == bool
+  changed = loaded.history._replace(val_loss=loaded.history.val_loss + 1)
+  assert sweep.SweepResult(loaded.grid, loaded.seeds, changed, loaded.config) != loaded
+  assert loaded != "something else"
+
+
+def test_saved_json_is_strict_and_carries_the_summary(u_shaped, tmp_path):
+  u_shaped.save(tmp_path)
+
+  def refuse(constant):
+    raise AssertionError(f"non-standard JSON constant {constant}")
+
+  document = json.loads((tmp_path / "sweep.json").read_text(), parse_constant=refuse)
+  assert document["grid"]["lr"] == LRS.tolist() and document["seeds"] == [0, 1]
+  assert document["config"]["task"] == "synthetic" and document["metadata"] == {"note": "test"}
+  summary = document["summary"]
+  assert summary["best"]["index"] == 4 and summary["divergence_threshold"] == LRS[6]
+  assert summary["usable_range"] == pytest.approx([LRS[3], LRS[5]])
+  assert summary["diverged_runs"] == 5 and summary["edge_warnings"] == []
+  with np.load(tmp_path / "curves.npz") as arrays:
+    np.testing.assert_array_equal(arrays["val_accuracy"], u_shaped.history.val_accuracy)
+    np.testing.assert_array_equal(arrays["grid.lr"], LRS)
+
+
+def test_save_is_atomic(u_shaped, tmp_path, monkeypatch):
+  u_shaped.save(tmp_path)
+  before = {name: (tmp_path / name).read_bytes() for name in sweep.result.FILES}
+
+  def crash(file, **arrays):
+    file.write(b"half an npz")
+    raise OSError("disk full")
+
+  monkeypatch.setattr(np, "savez", crash)
+  other = synthetic.make_result({"lr": LRS[:2]}, [[0.1, 0.2]])
+  with pytest.raises(OSError, match="disk full"):
+    other.save(tmp_path)
+  monkeypatch.undo()
+  assert sorted(os.listdir(tmp_path)) == sorted(sweep.result.FILES)  # no temporary files left
+  assert {name: (tmp_path / name).read_bytes() for name in sweep.result.FILES} == before
+  assert sweep.SweepResult.load(tmp_path) == u_shaped
+  with pytest.raises(ValueError, match="holds no saved sweep"):
+    sweep.SweepResult.load(tmp_path / "missing")
+
+
+def test_environment_metadata_is_json_and_hostname_free():
+  meta = sweep.environment_metadata()
+  assert set(meta) == {
+    "versions", "platform", "device_kind", "device_count", "process_count", "os", "command"
+  }  # fmt: skip
+  assert {"jax", "optax", "flax", "numpy", "lrlab", "python"} <= set(meta["versions"])
+  assert meta["platform"] in ("cpu", "gpu", "tpu") and isinstance(meta["device_kind"], str)
+  assert isinstance(meta["command"], list)
+  assert json.loads(json.dumps(meta)) == meta
