@@ -86,7 +86,7 @@ def auto_chunk_size(
     devices: the devices of the mesh.
 
   Returns:
-    A chunk size in ``[len(devices), num_members rounded up to len(devices)]``.
+    A multiple of ``len(devices)``, balanced so the last chunk needs little padding.
   """
   num_devices = len(devices)
   device = devices[0]
@@ -96,6 +96,9 @@ def auto_chunk_size(
     stats = device.memory_stats() or {}
     limit = stats.get("bytes_limit", 16 * 2**30)
     budget = (limit - stats.get("bytes_in_use", 0)) // 2
-  per_device = max(1, budget // max(1, 4 * member_state_bytes))
-  padded = -(-num_members // num_devices) * num_devices
-  return int(min(per_device * num_devices, padded))
+  largest = max(1, budget // max(1, 4 * member_state_bytes)) * num_devices
+  # As few chunks as the budget allows, then as even as possible: 64 members with
+  # room for 46 run as two chunks of 32, not 46 + 18 padded to 46.
+  num_chunks = -(-num_members // largest)
+  per_chunk = -(-num_members // num_chunks)
+  return int(-(-per_chunk // num_devices) * num_devices)

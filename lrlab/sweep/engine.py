@@ -279,6 +279,10 @@ def run(
     disable=not progress,
   )
   last_save = time.monotonic()
+  real_members = lambda c: min(chunk_size, num_members - c * chunk_size)  # the rest is padding
+  diverged_before = sum(
+    int(np.sum(d.diverged[: real_members(i % num_chunks)])) for i, d in enumerate(done)
+  )
   for s in range(position["seed"], len(seed_values)):
     seed_key = jax.random.fold_in(key, int(seed_values[s]))
     for c in range(position["chunk"] if s == position["seed"] else 0, num_chunks):
@@ -288,17 +292,20 @@ def run(
         parts, start = [resumed.pop("segments")], position["segment"]
       else:
         (state, first), parts, start = compiled.init(hp, seed_key), [], 0
+      real = real_members(c)
       for g in range(start, num_segments):
         state, part = compiled.segment(hp, seed_key, state, np.int32(g * windows))
         parts.append(jax.device_get(part))
         bar.update(1)
-        bar.set_postfix(diverged=int(np.sum(jax.device_get(state.diverged))), refresh=False)
+        diverged = diverged_before + int(np.sum(jax.device_get(state.diverged)[:real]))
+        bar.set_postfix(diverged=diverged, refresh=False)
         due = time.monotonic() - last_save >= checkpoint_interval
         if checkpoint_dir is not None and g + 1 < num_segments and due:
           mid_chunk = {"state": state, "first": first, "segments": _concat(parts, axis=1)}
           save({"seed": s, "chunk": c, "segment": g + 1}, **mid_chunk)
           last_save = time.monotonic()
       done.append(jax.device_get(compiled.history(state, first, _concat(parts, axis=1))))
+      diverged_before += int(np.sum(done[-1].diverged[:real]))
       if checkpoint_dir is not None:
         save(_next_position(s, c, num_chunks))
         last_save = time.monotonic()
