@@ -271,8 +271,11 @@ class Trainer:
     def step_fn(state: RunState, inputs):
       t, batch_indices = inputs
       params, opt_state = state.params, state.opt_state
-      batch = (x_train, y_train) if batch_size is None else (
-          x_train[batch_indices], y_train[batch_indices])  # fmt: skip
+      batch = (
+        (x_train, y_train)
+        if batch_size is None
+        else (x_train[batch_indices], y_train[batch_indices])
+      )
       (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
       updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
       new_params = optax.apply_updates(params, updates)

@@ -17,9 +17,14 @@ def quadratic():
 
 def _gd(task, lr, steps=1000, **kwargs):
   return train.train(
-      task, optax.sgd(lr), steps=steps, batch_size=None, key=jax.random.key(0), eval_every=100,
-      **kwargs,
-  )  # fmt: skip
+    task,
+    optax.sgd(lr),
+    steps=steps,
+    batch_size=None,
+    key=jax.random.key(0),
+    eval_every=100,
+    **kwargs,
+  )
 
 
 def test_gradient_descent_converges_below_two_over_L(quadratic):
