@@ -1,0 +1,109 @@
+"""What every experiment shares: sizes, the results folder, the summary, figures from saved results.
+
+An experiment module defines
+
+- ``CLAIM``: the claim under test, quoted briefly;
+- ``SIZES``: ``{"tiny": {...}, "default": {...}, "full": {...}}`` of keyword
+  arguments for ``run`` (tiny: seconds, for the test suite; default: minutes on a
+  2-core CPU; full: an accelerator);
+- ``run(out, **size) -> None``: train, and save raw results under ``out``
+  (e.g. ``SweepResult.save(out / "adam")``);
+- ``report(out) -> (numbers, verdict, figures)``: read the saved results only,
+  draw the figures, and judge the claim (one of ``lrlab.analysis.VERDICTS``, or
+  ``"depends on ..."``);
+
+and ends with ``if __name__ == "__main__": sys.exit(common.main(sys.modules[__name__]))``.
+``--replot`` re-makes figures and summary from saved results without training.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SIZES = ("tiny", "default", "full")
+
+
+def name_of(module: ModuleType) -> str:
+  """The experiment's name: its module's file name."""
+  return Path(module.__file__).stem
+
+
+def parse_args(module: ModuleType, argv: list[str] | None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=f"Claim: {module.CLAIM}")
+  size = parser.add_mutually_exclusive_group()
+  size.add_argument(
+    "--full", dest="size", action="store_const", const="full", help="the accelerator size"
+  )
+  size.add_argument(
+    "--tiny", dest="size", action="store_const", const="tiny", help="seconds, for tests"
+  )
+  parser.add_argument(
+    "--out", default=None, help="results folder (default experiments/results/NAME)"
+  )
+  parser.add_argument("--replot", action="store_true", help="only redraw from saved results")
+  parser.set_defaults(size="default")
+  return parser.parse_args(argv)
+
+
+def _plain(value: Any) -> Any:
+  """Strict JSON: NumPy values as Python ones, non-finite numbers as ``null``."""
+  if hasattr(value, "tolist"):
+    value = value.tolist()
+  if isinstance(value, float):
+    return value if math.isfinite(value) else None
+  if isinstance(value, dict):
+    return {str(k): _plain(v) for k, v in value.items()}
+  if isinstance(value, list | tuple):
+    return [_plain(v) for v in value]
+  return value
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+  """Write strict JSON atomically (temporary file, then rename)."""
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
+  os.replace(tmp, path)
+
+
+def main(module: ModuleType, argv: list[str] | None = None) -> int:
+  """Run (unless ``--replot``), report, write ``summary.json``; print the verdict."""
+  args = parse_args(module, argv)
+  out = Path(args.out) if args.out else RESULTS / name_of(module)
+  out.mkdir(parents=True, exist_ok=True)
+  started = time.perf_counter()
+  if not args.replot:
+    module.run(out, **module.SIZES[args.size])
+  numbers, verdict, figures = module.report(out)
+  import jax
+
+  import lrlab
+
+  summary = {
+    "experiment": name_of(module),
+    "claim": module.CLAIM,
+    "verdict": verdict,
+    "numbers": numbers,
+    "figures": [str(Path(f).relative_to(out)) for f in figures],
+    "size": args.size,
+    "settings": module.SIZES[args.size],
+    "command": " ".join(["python", *sys.argv]) if argv is None else f"main({argv!r})",
+    "seconds": round(time.perf_counter() - started, 1),
+    "versions": {"lrlab": lrlab.__version__, "jax": jax.__version__},
+    "device": jax.devices()[0].device_kind,
+  }
+  _write_json(out / "summary.json", summary)
+  print(f"{name_of(module)}: {verdict}  ({summary['seconds']} s; {out}/summary.json)")
+  return 0
+
+
+def read_summary(out: str | os.PathLike) -> dict[str, Any]:
+  """The ``summary.json`` an experiment wrote."""
+  return json.loads((Path(out) / "summary.json").read_text())

@@ -1,0 +1,51 @@
+"""Run every experiment (or some, with ``--only``), each in its own process, with progress.
+
+python experiments/run_all.py [--only u_curve,schedules] [--full | --tiny]
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SKIP = {"__init__", "common", "run_all"}
+
+
+def experiments() -> list[str]:
+  """Names of every experiment module, in file order."""
+  return sorted(p.stem for p in HERE.glob("*.py") if p.stem not in SKIP)
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--only", default="", help="comma-separated experiment names")
+  size = parser.add_mutually_exclusive_group()
+  size.add_argument("--full", action="store_true")
+  size.add_argument("--tiny", action="store_true")
+  args = parser.parse_args(argv)
+  names = experiments()
+  chosen = [n.strip() for n in args.only.split(",") if n.strip()] or names
+  unknown = sorted(set(chosen) - set(names))
+  if unknown:
+    parser.error(f"--only names unknown experiments {unknown}; known: {', '.join(names)}")
+  flags = ["--full"] if args.full else ["--tiny"] if args.tiny else []
+  failed = []
+  for i, name in enumerate(chosen, 1):
+    print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *flags])
+    status = "ok" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
+    print(
+      f"[{i}/{len(chosen)}] {name}: {status} in {time.perf_counter() - started:.0f} s", flush=True
+    )
+    if done.returncode:
+      failed.append(name)
+  if failed:
+    print(f"failed: {', '.join(failed)}", file=sys.stderr)
+  return 1 if failed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
