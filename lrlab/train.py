@@ -123,7 +123,7 @@ def _batch_indices(
   return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, num_steps)
 
 
-def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor) -> None:
+def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor, num_train) -> None:
   for name, value in (("steps", steps), ("eval_every", eval_every)):
     if not isinstance(value, int | np.integer) or value <= 0:
       raise ValueError(f"{name} must be a positive integer; got {value!r}.")
@@ -132,13 +132,12 @@ def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor)
       f"eval_every must divide steps so that every evaluation window has the same length; "
       f"got steps={steps}, eval_every={eval_every}."
     )
-  num_train = task.dataset.num_train
   if batch_size is not None and (
     not isinstance(batch_size, int | np.integer) or not 0 < batch_size <= num_train
   ):
     raise ValueError(
       f"batch_size must be None (full batch) or an integer in [1, {num_train}] "
-      f"(the training set of {task.name!r}); got {batch_size!r}."
+      f"(the training examples of {task.name!r}); got {batch_size!r}."
     )
   _checks.check("divergence_factor", divergence_factor, lambda f: f > 1, "a number > 1")
 
@@ -200,6 +199,11 @@ class Trainer:
     eval_every: steps between evaluations; must divide ``steps``.
     divergence_factor: a run diverges when its minibatch loss exceeds this
       multiple of the initial training loss (> 1; may be traced).
+    folds: ``k`` for k-fold cross-validation: the training and validation
+      examples are pooled and cut into ``k`` folds by a fixed permutation; a run
+      given ``fold=f`` trains on the other ``k - 1`` folds and reports its val
+      metrics on fold ``f`` (the test split is unchanged). ``None``: the task's
+      own splits.
   """
 
   def __init__(
@@ -210,25 +214,71 @@ class Trainer:
     batch_size: int | None,
     eval_every: int,
     divergence_factor: ArrayLike = 10.0,
+    folds: int | None = None,
   ):
-    _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor)
+    if folds is not None and (not isinstance(folds, int | np.integer) or folds < 2):
+      raise ValueError(f"folds must be None or an integer >= 2; got {folds!r}.")
     self.task = task
+    self.folds = folds
+    if folds is None:
+      self._pool = task.split("train")
+      self._train_rows = self._held_out = None
+      num_train = task.dataset.num_train
+    else:
+      # k-fold cross-validation over train ∪ val: a fixed permutation cut into k folds;
+      # fold f trains on the other k - 1 and validates on fold f.
+      x_val, y_val = task.split("val")
+      x_train, y_train = task.split("train")
+      self._pool = (jnp.concatenate([x_train, x_val]), jnp.concatenate([y_train, y_val]))
+      size = self._pool[0].shape[0] // folds
+      order = np.random.default_rng(0).permutation(self._pool[0].shape[0])
+      table = order[: folds * size].reshape(folds, size)
+      self._held_out = jnp.asarray(table, jnp.int32)
+      self._train_rows = jnp.asarray(
+        np.stack([np.concatenate(np.delete(table, f, axis=0)) for f in range(folds)]), jnp.int32
+      )
+      num_train = (folds - 1) * size
+    _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor, num_train)
+    self.num_train = num_train
     self.steps = steps
     self.batch_size = batch_size
     self.eval_every = eval_every
     self.num_windows = steps // eval_every
     self.divergence_factor = divergence_factor
 
-  def _evaluate(self, params: Any, train_loss: jax.Array) -> Evaluation:
+  def _train_batch(self, rows: jax.Array | None, fold: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """Training examples ``rows`` (indices into this fold's training set; ``None``: all)."""
+    x, y = self._pool
+    if self.folds is not None:
+      fold_rows = self._train_rows[fold]
+      rows = fold_rows if rows is None else fold_rows[rows]
+    return (x, y) if rows is None else (x[rows], y[rows])
+
+  def _split_metrics(self, params: Any, split: str, fold: ArrayLike) -> dict[str, jax.Array]:
+    if self.folds is not None and split in ("train", "val"):
+      x, y = self._pool
+      rows = self._held_out[fold] if split == "val" else self._train_rows[fold]
+      loss, aux = self.task.loss(params, (x[rows], y[rows]))
+      return {"loss": loss, **aux}
+    return self.task.evaluate(params, split)
+
+  def _evaluate(self, params: Any, train_loss: jax.Array, fold: ArrayLike) -> Evaluation:
     metrics = {"train_loss": jnp.asarray(train_loss, jnp.float32)}
     for split in ("val", "test"):
-      result = self.task.evaluate(params, split)
+      result = self._split_metrics(params, split, fold)
       metrics[f"{split}_loss"] = jnp.asarray(result["loss"], jnp.float32)
       metrics[f"{split}_accuracy"] = jnp.asarray(result.get("accuracy", jnp.nan), jnp.float32)
     return Evaluation(**metrics)
 
-  def init(self, tx: optax.GradientTransformation, key: jax.Array) -> tuple[RunState, Evaluation]:
+  def init(
+    self, tx: optax.GradientTransformation, key: jax.Array, fold: ArrayLike = 0
+  ) -> tuple[RunState, Evaluation]:
     """Initialize parameters and optimizer; evaluate at step 0.
+
+    Args:
+      tx: the optimizer.
+      key: the run's key.
+      fold: with ``folds``, the held-out fold (may be traced); ignored otherwise.
 
     Returns:
       The initial :class:`RunState` and the step-0 :class:`Evaluation` (its
@@ -237,7 +287,7 @@ class Trainer:
     init_key, _ = jax.random.split(key)
     params = self.task.init(init_key)
     opt_state = optax.with_extra_args_support(tx).init(params)
-    initial_loss = jnp.asarray(self.task.evaluate(params, "train")["loss"], jnp.float32)
+    initial_loss = jnp.asarray(self._split_metrics(params, "train", fold)["loss"], jnp.float32)
     state = RunState(
       params=params,
       opt_state=opt_state,
@@ -245,7 +295,7 @@ class Trainer:
       diverged_step=jnp.int32(-1),
       threshold=(self.divergence_factor * jnp.abs(initial_loss)).astype(jnp.float32),
     )
-    return state, self._evaluate(params, initial_loss)
+    return state, self._evaluate(params, initial_loss, fold)
 
   def segment(
     self,
@@ -254,11 +304,11 @@ class Trainer:
     state: RunState,
     first_window: ArrayLike,
     num_windows: int,
+    fold: ArrayLike = 0,
   ) -> tuple[RunState, Segment]:
     """Run ``num_windows`` (static) evaluation windows from ``first_window`` (may be traced)."""
     tx = optax.with_extra_args_support(tx)
     task, batch_size = self.task, self.batch_size
-    x_train, y_train = task.split("train")
     num_steps = num_windows * self.eval_every
     first_step = jnp.asarray(first_window, jnp.int32) * self.eval_every
     t = first_step + jnp.arange(num_steps, dtype=jnp.int32)
@@ -266,16 +316,12 @@ class Trainer:
       indices = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
     else:
       _, data_key = jax.random.split(key)
-      indices = _batch_indices(data_key, first_step, num_steps, x_train.shape[0], batch_size)
+      indices = _batch_indices(data_key, first_step, num_steps, self.num_train, batch_size)
 
     def step_fn(state: RunState, inputs):
       t, batch_indices = inputs
       params, opt_state = state.params, state.opt_state
-      batch = (
-        (x_train, y_train)
-        if batch_size is None
-        else (x_train[batch_indices], y_train[batch_indices])
-      )
+      batch = self._train_batch(None if batch_size is None else batch_indices, fold)
       (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
       updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
       new_params = optax.apply_updates(params, updates)
@@ -293,7 +339,7 @@ class Trainer:
 
     def window_fn(state: RunState, window_inputs):
       state, (losses, rates) = jax.lax.scan(step_fn, state, window_inputs)
-      return state, (self._evaluate(state.params, jnp.mean(losses)), rates)
+      return state, (self._evaluate(state.params, jnp.mean(losses), fold), rates)
 
     by_window = lambda a: a.reshape(num_windows, self.eval_every, *a.shape[1:])
     state, (evaluation, rates) = jax.lax.scan(window_fn, state, (by_window(t), by_window(indices)))

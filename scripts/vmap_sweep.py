@@ -83,6 +83,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     help="for steps-to-target, e.g. val_accuracy=0.6",
   )
   parser.add_argument("--tolerance", type=float, default=0.05, help="for the usable range")
+  parser.add_argument(
+    "--folds",
+    type=int,
+    default=None,
+    help="k-fold cross-validation over train+val as one more grid axis",
+  )
   parser.add_argument("--chunk-size", type=int, default=None)
   parser.add_argument(
     "--devices", type=int, default=None, help="host CPU devices to expose (default: one per core)"
@@ -217,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
       checkpoint_dir=checkpoint_dir,
       progress=not args.no_progress,
       target=target,
+      folds=args.folds,
     )
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)

@@ -22,7 +22,7 @@ from lrlab import _checks
 from lrlab import tasks as tasks_lib
 from lrlab.sweep import checkpoint
 from lrlab.sweep import devices as devices_lib
-from lrlab.sweep.grids import check_grid
+from lrlab.sweep.grids import check_grid, product
 from lrlab.sweep.result import SweepResult, environment_metadata
 from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
 
@@ -84,12 +84,22 @@ class _Compiled:
     members = devices_lib.member_sharding(mesh)
     everywhere = devices_lib.replicated(mesh)
 
+    # With k-fold cross-validation, "fold" is a grid axis the trainer reads, not make_tx.
+    split = lambda h: ({k: v for k, v in h.items() if k != "fold"}, h.get("fold", 0))
+
     def init(hp, key):
-      return jax.vmap(lambda h: trainer.init(make_tx(h), key))(hp)
+      def one(h):
+        h, fold = split(h)
+        return trainer.init(make_tx(h), key, fold)
+
+      return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window):
-      run = lambda h, s: trainer.segment(make_tx(h), key, s, first_window, windows)
-      return jax.vmap(run)(hp, state)
+      def one(h, s):
+        h, fold = split(h)
+        return trainer.segment(make_tx(h), key, s, first_window, windows, fold)
+
+      return jax.vmap(one)(hp, state)
 
     tic = time.perf_counter()
     init = jax.jit(init, in_shardings=(members, everywhere), out_shardings=members)
@@ -135,6 +145,7 @@ def run(
   progress: bool = True,
   target: tuple[str, float] | None = None,
   divergence_factor: float = 10.0,
+  folds: int | None = None,
 ) -> SweepResult:
   """Train every member of ``grid`` on ``task`` for every seed, in one compiled program per chunk.
 
@@ -180,6 +191,12 @@ def run(
     progress: show a progress bar.
     target: ``(metric, value)`` for ``steps_to_target``, e.g. ``("val_accuracy", 0.6)``.
     divergence_factor: divergence threshold as a multiple of the initial loss.
+    folds: ``k`` for k-fold cross-validation as one more vmapped axis: the
+      task's train and val examples are pooled and cut into ``k`` folds; the
+      grid gains an integer axis ``"fold"`` (last, so it varies fastest), and
+      each member trains on the other folds and reports val metrics on its
+      own. The cross-validated estimate of a setting is the mean over its
+      folds. ``make_tx`` never sees the ``"fold"`` axis.
 
   Returns:
     A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
@@ -201,6 +218,12 @@ def run(
     raise ValueError(f"grid must be a mapping of axis name to values; got {grid!r}.")
   grid = {name: np.asarray(values) for name, values in grid.items()}
   check_grid(grid)
+  if folds is not None:
+    if "fold" in grid:
+      raise ValueError("grid must not have an axis named 'fold' when folds is given.")
+    if not isinstance(folds, int | np.integer) or folds < 2:
+      raise ValueError(f"folds must be None or an integer >= 2; got {folds!r}.")
+    grid = product(grid, fold=np.arange(folds))
   seed_values = _seed_values(seeds)
   trainer = Trainer(
     task,
@@ -208,6 +231,7 @@ def run(
     batch_size=batch_size,
     eval_every=eval_every,
     divergence_factor=divergence_factor,
+    folds=folds,
   )
   if target is not None:
     metric, value = target
@@ -217,7 +241,7 @@ def run(
   num_devices = mesh.devices.size
   num_members = len(next(iter(grid.values())))
   if chunk_size is None:
-    one = {k: jnp.asarray(_as_jax(v[:1])[0]) for k, v in grid.items()}
+    one = {k: jnp.asarray(_as_jax(v[:1])[0]) for k, v in grid.items() if k != "fold"}
     state_shape = jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0])
     chunk_size = devices_lib.auto_chunk_size(
       devices_lib.tree_bytes(state_shape), num_members, list(mesh.devices.flat)
@@ -248,6 +272,7 @@ def run(
     "chunk_size": int(chunk_size),
     "num_devices": int(num_devices),
     "windows_per_segment": windows,
+    "folds": folds,
   }
   fingerprint = checkpoint.fingerprint(config, grid)
   done: list[History] = []  # finished chunks, seed-major

@@ -211,3 +211,66 @@ def test_bad_input(kwargs, match):
   )
   with pytest.raises(ValueError, match=match):
     sweep.run(**arguments)
+
+
+def test_folds_partition_train_and_val():
+  task = tasks.get("digits-logreg")
+  trainer = train.Trainer(task, steps=10, batch_size=32, eval_every=5, folds=4)
+  held_out, train_rows = np.asarray(trainer._held_out), np.asarray(trainer._train_rows)
+  pool = task.dataset.num_train + task.dataset.sizes["val"]
+  assert held_out.shape == (4, pool // 4) and train_rows.shape == (4, 3 * (pool // 4))
+  assert len(set(held_out.ravel().tolist())) == held_out.size  # disjoint folds
+  for f in range(4):
+    assert not set(held_out[f].tolist()) & set(train_rows[f].tolist())
+    assert sorted(train_rows[f].tolist()) == sorted(np.delete(held_out, f, 0).ravel().tolist())
+
+
+def test_fold_member_equals_a_plain_run_on_that_fold(task):
+  """Fold f of the sweep trains exactly like a task whose splits are that fold's rows."""
+  from lrlab import data, models
+
+  result = sweep.run(
+    task,
+    _sgd,
+    {"lr": np.array([0.05, 0.5])},
+    steps=20,
+    batch_size=32,
+    key=KEY,
+    eval_every=10,
+    folds=3,
+    progress=False,
+  )
+  assert result.grid["lr"].tolist() == [0.05, 0.05, 0.05, 0.5, 0.5, 0.5]
+  assert result.grid["fold"].tolist() == [0, 1, 2, 0, 1, 2]
+  trainer = train.Trainer(task, steps=20, batch_size=32, eval_every=10, folds=3)
+  x = np.concatenate([task.dataset.x_train, task.dataset.x_val])
+  y = np.concatenate([task.dataset.y_train, task.dataset.y_val])
+  for member, (lr, fold) in enumerate(zip(result.grid["lr"], result.grid["fold"], strict=True)):
+    rows, held = np.asarray(trainer._train_rows[fold]), np.asarray(trainer._held_out[fold])
+    fold_data = data.Dataset(
+      x[rows],
+      y[rows],
+      x[held],
+      y[held],
+      task.dataset.x_test,
+      task.dataset.y_test,
+      num_classes=10,
+      name="fold",
+    )
+    fold_task = tasks.classification(
+      fold_data, models.Functional(task.init, task.apply), name="fold"
+    )
+    alone = train.train(
+      fold_task,
+      optimizers.sgd(float(lr)),
+      steps=20,
+      batch_size=32,
+      key=jax.random.fold_in(KEY, 0),
+      eval_every=10,
+    )
+    chex.assert_trees_all_close(
+      jax.tree.map(lambda a, m=member: a[0, m], result.history),
+      jax.device_get(alone),
+      rtol=2e-5,
+      atol=1e-6,
+    )
