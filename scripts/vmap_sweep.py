@@ -230,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   seconds = time.perf_counter() - started
   result.save(args.out)
-  figures = sweep.plot_all(result, args.out)
   shutil.rmtree(checkpoint_dir, ignore_errors=True)
+  runs = result.num_members * result.num_seeds  # every fold counts
+  if args.folds:  # judge settings by their mean over folds
+    result = result.cross_validated()
+    print(f"Cross-validated over {args.folds} folds (each seed x fold is a replicate):")
+  figures = sweep.plot_all(result, args.out)
   print(result.summary(tolerance=args.tolerance))
-  runs = sweep.grid_size(grid) * args.seeds
   print(
     f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling), "
     f"{runs * args.steps / seconds:,.0f} model-steps/s."

@@ -485,6 +485,8 @@ class SweepResult:
       inner member, or the slice has a single value of ``axis``.
     """
     metric, axis = self._metric_name(metric), self._axis_name(axis)
+    if axis == "fold":  # cross-validation folds are replicates, not a range to widen
+      return None
     index, value = self._best(metric)
     members = self._slice(index, axis)
     values = np.unique(self.grid[axis][members])
@@ -497,6 +499,41 @@ class SweepResult:
       f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
       f"({axis}={where:.4g}; the grid spans {values[0]:.4g} to {values[-1]:.4g}): the optimum "
       f"may lie outside it. Widen the grid {direction} {where:.4g} (Google's tuning playbook)."
+    )
+
+  def cross_validated(self) -> "SweepResult":
+    """The k-fold sweep with its ``"fold"`` axis moved into the replicate axis.
+
+    A sweep run with ``folds=k`` has a grid axis ``"fold"`` that varies fastest.
+    Here every setting keeps one member and its ``S`` seeds become ``S * k``
+    replicates (seed ``s``, fold ``f`` is replicate ``s * k + f``). So
+    :meth:`seed_mean`, :meth:`best`, :meth:`usable_range` and the plots give
+    cross-validated estimates: means over folds (and seeds), with the spread
+    over folds as the band.
+
+    Returns:
+      A new :class:`SweepResult` whose config records ``cross_validated = k``.
+
+    Raises:
+      ValueError: the grid has no ``"fold"`` axis.
+    """
+    if "fold" not in self.grid:
+      raise ValueError(
+        f"cross_validated needs a sweep run with folds=; the grid has axes {', '.join(self.grid)}."
+      )
+    folds = int(np.max(self.grid["fold"])) + 1
+    settings = self.num_members // folds
+
+    def regroup(a: np.ndarray) -> np.ndarray:
+      a = a.reshape(self.num_seeds, settings, folds, *a.shape[2:])
+      return np.swapaxes(a, 1, 2).reshape(self.num_seeds * folds, settings, *a.shape[3:])
+
+    return SweepResult(
+      grid={k: v[::folds] for k, v in self.grid.items() if k != "fold"},
+      seeds=(np.asarray(self.seeds)[:, None] * folds + np.arange(folds)).ravel(),
+      history=train.History(*(regroup(np.asarray(a)) for a in self.history)),
+      config={**self.config, "cross_validated": folds},
+      metadata=self.metadata,
     )
 
   def usable_range(

@@ -274,3 +274,28 @@ def test_fold_member_equals_a_plain_run_on_that_fold(task):
       rtol=2e-5,
       atol=1e-6,
     )
+
+
+def test_cross_validated_result_averages_over_folds(task):
+  result = sweep.run(
+    task,
+    _sgd,
+    {"lr": np.array([0.05, 0.5])},
+    steps=10,
+    batch_size=32,
+    key=KEY,
+    eval_every=5,
+    folds=3,
+    seeds=2,
+    progress=False,
+  )
+  cv = result.cross_validated()
+  assert list(cv.grid) == ["lr"]
+  np.testing.assert_array_equal(cv.grid["lr"], [0.05, 0.5])
+  assert cv.seeds.tolist() == [0, 1, 2, 3, 4, 5]
+  per_member = result.metric("final_val_loss")  # (seeds, lr x fold)
+  expected = per_member.reshape(2, 2, 3).transpose(0, 2, 1).reshape(6, 2).mean(axis=0)
+  np.testing.assert_allclose(cv.seed_mean("final_val_loss"), expected)
+  assert result.edge_warning("final_val_loss", "fold") is None
+  with pytest.raises(ValueError, match="folds="):
+    cv.cross_validated()
