@@ -16,6 +16,12 @@ chain (no state, no need for ``params``); given as an array, even a concrete
 zero, the link stays, so all configurations of a sweep share one state
 structure and an array 0 computes exactly what the missing link would.
 
+The learning-rate-free and schedule-free optimizers (``dog``, ``prodigy``,
+``dadapt_sgd``, ``dadapt_adamw``, ``sps``, ``schedule_free_sgd``,
+``schedule_free_adamw``) live in :mod:`lrlab.optimizers_free` and are
+re-exported and registered here; their ``learning_rate`` is a multiplier of
+the step size the method chooses (default 1, as in the papers).
+
 Look optimizers up by name with :func:`get` and list them with :func:`names`.
 """
 
@@ -27,6 +33,15 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab.optimizers_free import (
+  dadapt_adamw,
+  dadapt_sgd,
+  dog,
+  prodigy,
+  schedule_free_adamw,
+  schedule_free_sgd,
+  sps,
+)
 from lrlab.transforms.adadelta import scale_by_adadelta
 from lrlab.transforms.adagrad import scale_by_adagrad
 from lrlab.transforms.adam import scale_by_adam
@@ -539,9 +554,16 @@ _REGISTRY: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
   "adam": adam,
   "adamax": adamax,
   "adamw": adamw,
+  "dadapt_adamw": dadapt_adamw,
+  "dadapt_sgd": dadapt_sgd,
+  "dog": dog,
   "nadam": nadam,
+  "prodigy": prodigy,
   "rmsprop": rmsprop,
+  "schedule_free_adamw": schedule_free_adamw,
+  "schedule_free_sgd": schedule_free_sgd,
   "sgd": sgd,
+  "sps": sps,
 }
 
 
@@ -584,9 +606,16 @@ __all__ = [
   "adam",
   "adamax",
   "adamw",
+  "dadapt_adamw",
+  "dadapt_sgd",
+  "dog",
   "get",
   "nadam",
   "names",
+  "prodigy",
   "rmsprop",
+  "schedule_free_adamw",
+  "schedule_free_sgd",
   "sgd",
+  "sps",
 ]

@@ -26,6 +26,7 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab.transforms.schedule_free import eval_params
 
 
 class History(NamedTuple):
@@ -38,6 +39,9 @@ class History(NamedTuple):
     step: ``(E,)`` int32, the number of updates made at each evaluation point.
     train_loss: ``(E,)`` mean minibatch loss over the window of steps ending at
       each evaluation point (at step 0: the loss on the whole training set).
+      It is measured at the training parameters; held-out metrics are measured
+      at the evaluation point, which differs for schedule-free optimizers
+      (see :func:`lrlab.transforms.eval_params`).
     val_loss, val_accuracy, test_loss, test_accuracy: ``(E,)`` metrics of the
       held-out splits; accuracies are NaN for tasks that have none.
     learning_rate: ``(steps,)`` the learning rate applied at each step, read from
@@ -339,7 +343,9 @@ class Trainer:
 
     def window_fn(state: RunState, window_inputs):
       state, (losses, rates) = jax.lax.scan(step_fn, state, window_inputs)
-      return state, (self._evaluate(state.params, jnp.mean(losses), fold), rates)
+      # Schedule-free optimizers train at y but must be evaluated at their average x.
+      params = eval_params(state.opt_state, state.params)
+      return state, (self._evaluate(params, jnp.mean(losses), fold), rates)
 
     by_window = lambda a: a.reshape(num_windows, self.eval_every, *a.shape[1:])
     state, (evaluation, rates) = jax.lax.scan(window_fn, state, (by_window(t), by_window(indices)))

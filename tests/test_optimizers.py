@@ -188,13 +188,20 @@ def test_registry():
     "adam",
     "adamax",
     "adamw",
+    "dadapt_adamw",
+    "dadapt_sgd",
+    "dog",
     "nadam",
+    "prodigy",
     "rmsprop",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     "sgd",
+    "sps",
   )
   for name in optimizers.names():
     assert isinstance(optimizers.get(name), optax.GradientTransformation)
-  with pytest.raises(ValueError, match=r"name must be one of 'adadelta', .*'sgd'; got 'adamx'"):
+  with pytest.raises(ValueError, match=r"name must be one of 'adadelta', .*'sps'; got 'adamx'"):
     optimizers.get("adamx")
   with pytest.raises(TypeError):
     optimizers.get("sgd", momentum_decay=0.1)
@@ -240,8 +247,8 @@ def test_python_zero_leaves_links_out_and_arrays_keep_them():
   for name in optimizers.names():
     plain = optimizers.get(name, weight_decay=0.0)
     arrays = optimizers.get(name, weight_decay=zero, l1=zero)
-    expected = plain.update(grads, plain.init(params), params)[0]
-    chex.assert_trees_all_equal(arrays.update(grads, arrays.init(params), params)[0], expected)
+    update = lambda tx: tx.update(grads, tx.init(params), params, value=1.0)[0]  # sps: the loss
+    chex.assert_trees_all_equal(update(arrays), update(plain))
   # Without weight decay no params are needed, as in optax.
   tx = optimizers.adam()
   tx.update(params, tx.init(params))
@@ -277,6 +284,7 @@ def test_traced_momentum_and_weight_decay():
 
 
 NAMES_WITH_MOMENTUM = ["sgd", "rmsprop"]
+WITHOUT_EPS = {(n, "eps") for n in ("sgd", "dog", "dadapt_sgd", "schedule_free_sgd", "sps")}
 
 
 BAD_COMMON = [
@@ -291,7 +299,7 @@ BAD_COMMON = [
 
 @pytest.mark.parametrize(
   ("name", "argument", "value"),
-  [(n, a, v) for n in optimizers.names() for a, v in BAD_COMMON if (n, a) != ("sgd", "eps")],
+  [(n, a, v) for n in optimizers.names() for a, v in BAD_COMMON if (n, a) not in WITHOUT_EPS],
 )
 def test_bad_common_arguments(name, argument, value):
   with pytest.raises(ValueError, match=f"{argument} must be a finite number >= 0; got {value}"):

@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from lrlab import schedules, tasks, train, transforms
+from lrlab import optimizers, schedules, tasks, train, transforms
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +186,22 @@ def test_bad_arguments(quadratic, kwargs, argument):
   arguments = dict(steps=100, batch_size=None, eval_every=50) | kwargs
   with pytest.raises(ValueError, match=argument):
     train.make_train_fn(quadratic, **arguments)
+
+
+def test_schedule_free_runs_are_evaluated_at_the_averaged_point(quadratic):
+  tx = optimizers.schedule_free_sgd(0.5)
+  history = train.train(
+    quadratic, tx, steps=30, batch_size=None, key=jax.random.key(0), eval_every=30
+  )
+  # Replay the run by hand: x (the average) is what must be evaluated, not y.
+  params = quadratic.init(jax.random.split(jax.random.key(0))[0])
+  state = tx.init(params)
+  for _ in range(30):
+    grads = jax.grad(lambda p: quadratic.loss(p, None)[0])(params)
+    updates, state = tx.update(grads, state, params, value=0.0)
+    params = optax.apply_updates(params, updates)
+  x = transforms.eval_params(state, params)
+  assert not np.allclose(x, params)
+  at_x = quadratic.evaluate(x, "val")["loss"]
+  np.testing.assert_allclose(history.val_loss[-1], at_x, rtol=1e-4)
+  assert abs(float(history.val_loss[-1] - quadratic.evaluate(params, "val")["loss"])) > 1e-6
