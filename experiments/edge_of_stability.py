@@ -1,0 +1,279 @@
+"""Claim 12: full-batch gradient descent trains at the edge of stability (Cohen et al., 2021).
+
+Cohen, Kaur, Li, Kolter and Talwalkar, "Gradient Descent on Neural Networks
+Typically Occurs at the Edge of Stability", ICLR 2021
+(https://arxiv.org/abs/2103.00065). Their claim has two parts. During
+full-batch gradient descent at rate ``lr``, the sharpness (the top eigenvalue
+of the training-loss Hessian) first rises: this is *progressive sharpening*.
+It then stops at about ``2 / lr``, the largest curvature that gradient descent
+on a quadratic tolerates, and hovers there while the loss keeps falling, though
+not monotonically: this is the *edge of stability*.
+
+The model is a tanh MLP (100-100) on a 720-example training subset of MNIST-1D
+(``num_samples=1000``), trained by plain full-batch gradient descent. The loss is
+the mean squared error against one-hot labels, the setting of most of Cohen et
+al.'s figures. Cross-entropy is a ``full``-size option: its sharpness falls
+again once the loss nears zero, a caveat the paper notes. Training runs in
+segments (:class:`lrlab.train.Trainer`). After each segment the sharpness of
+the full-batch training loss is measured at the current parameters by power
+iteration on Hessian-vector products (:func:`lrlab.analysis.sharpness`). All
+rates are vmapped in one program.
+
+For each rate, the judgement compares the sharpness with ``2 / lr``:
+
+- *reached*: the sharpness comes within 10% of ``2 / lr`` (the step is reported);
+- *progressive sharpening*: the sharpness climbs there from below, rising steadily
+  from its lowest value in the first quarter of training (Spearman correlation
+  with the step > 0.5). A fresh network's sharpness first drops, and a rate
+  whose ``2 / lr`` is below it catapults down first;
+- *hovers*: after reaching it, the median of ``sharpness / (2 / lr)`` lies within
+  20% of 1, by more than twice its spread across seeds.
+
+The claim is supported if every rate that reaches ``2 / lr`` hovers there and
+at least one rate gets there by progressive sharpening.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `experiments` importable
+  sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.figure import Figure
+
+from experiments import common
+from lrlab import analysis, models, optimizers, tasks
+from lrlab.train import Trainer
+
+CLAIM = (
+  "During full-batch gradient descent the sharpness rises (progressive sharpening) until it "
+  "reaches about 2/lr and then hovers there (the edge of stability; Cohen et al., 2021)."
+)
+SIZES = {
+  "tiny": dict(
+    losses={"mse": (0.1, 0.2)}, num_samples=300, steps=40, every=10, seeds=1, iterations=8
+  ),
+  "default": dict(
+    losses={"mse": (2 / 30, 2 / 20, 2 / 15, 2 / 10)},
+    num_samples=1000,
+    steps=3000,
+    every=50,
+    seeds=2,
+    iterations=40,
+  ),
+  "full": dict(
+    losses={
+      "mse": (2 / 60, 2 / 40, 2 / 30, 2 / 20, 2 / 15, 2 / 10),
+      "cross-entropy": (2 / 8, 2 / 6, 2 / 4, 2 / 3),
+    },
+    num_samples=5000,
+    steps=20000,
+    every=100,
+    seeds=3,
+    iterations=100,
+  ),
+}
+REACHED, HOVER = 0.9, 0.2  # within 10% of 2/lr counts as reached; median within 20% hovers
+
+
+def make_task(loss: str, num_samples: int) -> tasks.Task:
+  """A tanh MLP on an MNIST-1D subset with squared error on one-hot labels (``"mse"``) or
+  the registry's cross-entropy (``"cross-entropy"``)."""
+  if loss == "cross-entropy":
+    return tasks.get("mnist1d-mlp", num_samples=num_samples, activation="tanh")
+  base = tasks.get("mnist1d-mlp", num_samples=num_samples)
+  features = base.dataset.x_train.shape[1]
+  model = models.functional(
+    lambda rngs: models.MLP(features, (100, 100), 10, activation="tanh", rngs=rngs)
+  )
+
+  def squared_error(params, batch):
+    x, y = batch
+    outputs = model.apply(params, x)
+    error = 0.5 * jnp.mean(jnp.sum((outputs - jax.nn.one_hot(y, 10)) ** 2, axis=-1))
+    return error, {"accuracy": jnp.mean(jnp.argmax(outputs, axis=-1) == y)}
+
+  return tasks.Task(
+    name="mnist1d-mlp-tanh-mse",
+    dataset=base.dataset,
+    init=model.init,
+    loss=squared_error,
+    apply=model.apply,
+  )
+
+
+def _train(task, rates, *, steps, every, seed, iterations) -> dict:
+  """Gradient descent at every rate (vmapped), measuring sharpness after each segment."""
+  trainer = Trainer(task, steps=steps, batch_size=None, eval_every=every, divergence_factor=100.0)
+  data = task.split("train")
+  key = jax.random.fold_in(jax.random.key(0), seed)
+
+  def measure(params, window):
+    loss_fn = lambda p: task.loss(p, data)
+    top = analysis.sharpness(
+      loss_fn,
+      params,
+      key=jax.random.fold_in(key, window),
+      num_iterations=iterations,
+      tol=1e-3,
+      has_aux=True,
+    )
+    return top, loss_fn(params)[0]
+
+  init = jax.jit(jax.vmap(lambda lr: trainer.init(optimizers.sgd(lr), key)))
+  segment = jax.jit(
+    jax.vmap(
+      lambda lr, state, window: trainer.segment(optimizers.sgd(lr), key, state, window, 1),
+      in_axes=(0, 0, None),
+    )
+  )
+  # One member at a time: under vmap the power iteration's lax.cond would run both branches.
+  measure = jax.jit(measure)
+
+  def measure_all(params, window):
+    one = lambda k: jax.tree.map(lambda a: a[k], params)
+    tops, losses = zip(*[measure(one(k), np.int32(window)) for k in range(len(rates))], strict=True)
+    return np.stack(tops), np.stack(losses)
+
+  state, first = init(rates)
+  records = [(first, *measure_all(state.params, 0))]
+  for window in range(steps // every):
+    state, part = segment(rates, state, np.int32(window))
+    last = jax.tree.map(lambda a: a[:, -1], part.evaluation)
+    records.append((last, *measure_all(state.params, window + 1)))
+  evaluations, tops, losses = zip(*jax.device_get(records), strict=True)
+  stack = lambda values: np.stack(values, axis=-1)  # (K, E)
+  return {
+    "sharpness": stack(tops),
+    "train_loss": stack(losses),
+    "val_accuracy": stack([e.val_accuracy for e in evaluations]),
+    "diverged": np.asarray(state.diverged),
+    "diverged_step": np.asarray(state.diverged_step),
+  }
+
+
+def run(out: Path, *, losses, num_samples, steps, every, seeds, iterations):
+  for loss, rates in losses.items():
+    task = make_task(loss, num_samples)
+    rates = np.asarray(rates, np.float32)
+    runs = [
+      _train(task, rates, steps=steps, every=every, seed=s, iterations=iterations)
+      for s in range(seeds)
+    ]
+    arrays = {name: np.stack([r[name] for r in runs]) for name in runs[0]}  # (S, K, ...)
+    folder = out / loss
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "runs.npz", lr=rates, step=np.arange(steps // every + 1) * every, **arrays)
+    config = dict(loss=loss, task=task.name, num_train=task.num_train, steps=steps, every=every)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _judge_run(sharpness: np.ndarray, step: np.ndarray, limit: float, diverged: bool) -> dict:
+  """One (rate, seed): does the sharpness climb to ``limit`` and stay there?
+
+  The climb is measured from the lowest sharpness of the first quarter of
+  training: the sharpness of a fresh network first drops, and a rate whose
+  ``2 / lr`` lies below the initial sharpness catapults down before it rises.
+  """
+  ratio = sharpness / limit
+  low = int(np.argmin(ratio[: max(len(ratio) // 4, 1)]))
+  hit = low + np.flatnonzero(ratio[low:] >= REACHED)
+  reached = bool(hit.size) and not diverged
+  first = int(hit[0]) if hit.size else len(step) - 1
+  climb = slice(low, first + 1)
+  rising = analysis.spearman(step[climb], sharpness[climb]) if first - low >= 2 else float("nan")
+  after = ratio[first:] if reached else np.array([np.nan])
+  return {
+    "initial_ratio": float(ratio[0]),
+    "lowest_early_ratio": float(ratio[low]),
+    "reached": reached,
+    "reached_at_step": int(step[first]) if reached else None,
+    "sharpening_spearman": rising,
+    "progressive_sharpening": bool(ratio[low] < REACHED and rising > 0.5),
+    "median_ratio_after": float(np.median(after)),
+    "p90_ratio_after": float(np.percentile(after, 90)),
+    "peak_ratio_from_low": float(np.nanmax(ratio[low:])),
+    "diverged": diverged,
+  }
+
+
+def _judge(runs: dict) -> dict:
+  numbers = {}
+  for k, lr in enumerate(runs["lr"]):
+    limit = 2.0 / float(lr)
+    per_seed = [
+      _judge_run(runs["sharpness"][s, k], runs["step"], limit, bool(runs["diverged"][s, k]))
+      for s in range(len(runs["sharpness"]))
+    ]
+    medians = np.array([r["median_ratio_after"] for r in per_seed])
+    reached = all(r["reached"] for r in per_seed)
+    margin = HOVER - abs(float(np.mean(medians)) - 1.0)
+    noise = float(np.std(medians, ddof=1)) if medians.size > 1 else 0.0
+    numbers[f"lr={lr:.4g} (2/lr={limit:.3g})"] = {
+      "lr": float(lr),
+      "two_over_lr": limit,
+      "reached_in_every_seed": reached,
+      "progressive_sharpening_in_every_seed": all(r["progressive_sharpening"] for r in per_seed),
+      "hovers": analysis.verdict(margin, noise) if reached else "not reached",
+      "mean_median_ratio_after": float(np.mean(medians)) if reached else None,
+      "final_train_loss": float(np.mean(runs["train_loss"][:, k, -1])),
+      "final_val_accuracy": float(np.mean(runs["val_accuracy"][:, k, -1])),
+      "seeds": per_seed,
+    }
+  return numbers
+
+
+def _figure(runs, config, numbers, path):
+  rates = runs["lr"]
+  figure = Figure(figsize=(12, 4.5), layout="constrained")
+  sharp_axes, loss_axes = figure.subplots(1, 2)
+  for k, lr in enumerate(rates):
+    color = f"C{k}"
+    for s in range(len(runs["sharpness"])):
+      label = f"lr={lr:.3g}" if s == 0 else None
+      sharpness = runs["sharpness"][s, k]
+      sharp_axes.plot(runs["step"], sharpness, color=color, linewidth=1, label=label)
+      loss_axes.plot(runs["step"], runs["train_loss"][s, k], color=color, linewidth=1, label=label)
+    sharp_axes.axhline(2 / lr, color=color, linestyle="--", linewidth=1)
+  finite = np.where(np.isfinite(runs["sharpness"]), runs["sharpness"], 0.0)
+  top = max(2 / float(min(rates)), float(np.max(finite)))
+  sharp_axes.set(xlabel="step", ylabel="sharpness (top Hessian eigenvalue)", ylim=(0, 1.15 * top))
+  sharp_axes.set_title(f"{config['task']} ({config['num_train']} examples), full-batch GD")
+  sharp_axes.legend(fontsize="small", title="dashed: 2/lr")
+  loss_axes.set(xlabel="step", ylabel="full-batch training loss", yscale="log")
+  loss_axes.set_title("Training loss (falls, not monotonically, at the edge)")
+  figure.savefig(path, dpi=120)
+
+
+def report(out: Path):
+  numbers, figures, outcomes = {}, [], []
+  for folder in sorted(p for p in out.iterdir() if (p / "runs.npz").exists()):
+    with np.load(folder / "runs.npz") as loaded:
+      runs = dict(loaded)
+    config = json.loads((folder / "config.json").read_text())
+    numbers[folder.name] = _judge(runs)
+    figures.append(out / f"sharpness_{folder.name}.png")
+    _figure(runs, config, numbers[folder.name], figures[-1])
+    judged = numbers[folder.name].values()
+    hovers = [j["hovers"] for j in judged if j["hovers"] != "not reached"]
+    sharpened = any(j["progressive_sharpening_in_every_seed"] for j in judged)
+    if hovers and all(h == "supported" for h in hovers) and sharpened:
+      outcomes.append((folder.name, "supported"))
+    elif any(h == "refuted" for h in hovers):
+      outcomes.append((folder.name, "refuted"))
+    else:
+      outcomes.append((folder.name, "inconclusive"))
+  found = {v for _, v in outcomes}
+  if len(found) == 1:
+    verdict = found.pop()
+  else:
+    verdict = "depends on the loss: " + ", ".join(f"{n} {v}" for n, v in outcomes)
+  return numbers, verdict, figures
+
+
+if __name__ == "__main__":
+  sys.exit(common.main(sys.modules[__name__]))
