@@ -28,11 +28,11 @@ Look optimizers up by name with :func:`get` and list them with :func:`names`.
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._chain import LearningRate, is_zero, penalties
 from lrlab.optimizers_free import (
   dadapt_adamw,
   dadapt_sgd,
@@ -49,20 +49,8 @@ from lrlab.transforms.adamax import scale_by_adamax
 from lrlab.transforms.learning_rate import scale_by_learning_rate
 from lrlab.transforms.momentum import trace
 from lrlab.transforms.nadam import scale_by_nadam
-from lrlab.transforms.regularization import add_decayed_weights, add_l1, add_l2
+from lrlab.transforms.regularization import add_decayed_weights
 from lrlab.transforms.rms import scale_by_rms
-
-LearningRate = ArrayLike | Callable[[jax.Array], ArrayLike]
-
-
-def _is_zero(value: Any) -> bool:
-  """True only for a Python number equal to 0: the link it weighs can be left out.
-
-  The test is on the type, not the value of an array: any array, traced or a
-  concrete zero, keeps its link, so every configuration of a sweep (``hp`` a dict
-  of arrays) builds a chain with the same state structure.
-  """
-  return isinstance(value, int | float) and value == 0
 
 
 def _check_common(learning_rate: LearningRate, weight_decay: ArrayLike, l1: ArrayLike) -> None:
@@ -71,22 +59,12 @@ def _check_common(learning_rate: LearningRate, weight_decay: ArrayLike, l1: Arra
   _checks.check_nonnegative("l1", l1)
 
 
-def _penalties(weight_decay: ArrayLike, l1: ArrayLike) -> list[optax.GradientTransformation]:
-  """The coupled penalties, first in a chain as PyTorch adds them to the gradient."""
-  parts = []
-  if not _is_zero(weight_decay):
-    parts.append(add_l2(weight_decay))
-  if not _is_zero(l1):
-    parts.append(add_l1(l1))
-  return parts
-
-
 def _momentum(
   momentum: ArrayLike, nesterov: bool, dampening: ArrayLike
 ) -> list[optax.GradientTransformation]:
   """The momentum buffer, left out only when momentum is a Python 0."""
   part = trace(momentum, nesterov=nesterov, dampening=dampening)  # validates
-  return [] if _is_zero(momentum) else [part]
+  return [] if is_zero(momentum) else [part]
 
 
 def sgd(
@@ -149,7 +127,7 @@ def sgd(
   """
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
-    *_penalties(weight_decay, l1),
+    *penalties(weight_decay, l1),
     *_momentum(momentum, nesterov, dampening),
     scale_by_learning_rate(learning_rate),
   )
@@ -198,7 +176,7 @@ def adagrad(
   """
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
-    *_penalties(weight_decay, l1),
+    *penalties(weight_decay, l1),
     scale_by_adagrad(eps=eps, initial_accumulator=initial_accumulator),
     scale_by_learning_rate(learning_rate),
   )
@@ -258,7 +236,7 @@ def rmsprop(
   """
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
-    *_penalties(weight_decay, l1),
+    *penalties(weight_decay, l1),
     scale_by_rms(decay=decay, eps=eps, centered=centered),
     *_momentum(momentum, False, 0.0),
     scale_by_learning_rate(learning_rate),
@@ -306,7 +284,7 @@ def adadelta(
   """
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
-    *_penalties(weight_decay, l1),
+    *penalties(weight_decay, l1),
     scale_by_adadelta(rho=rho, eps=eps),
     scale_by_learning_rate(learning_rate),
   )
@@ -317,9 +295,9 @@ def _decayed(
 ) -> tuple[list[optax.GradientTransformation], list[optax.GradientTransformation]]:
   """The penalties before the rule and the decoupled decay after it."""
   if not decoupled:
-    return _penalties(weight_decay, l1), []
-  after = [] if _is_zero(weight_decay) else [add_decayed_weights(weight_decay)]
-  return _penalties(0.0, l1), after
+    return penalties(weight_decay, l1), []
+  after = [] if is_zero(weight_decay) else [add_decayed_weights(weight_decay)]
+  return penalties(0.0, l1), after
 
 
 def adam(
@@ -486,7 +464,7 @@ def adamax(
   """
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
-    *_penalties(weight_decay, l1),
+    *penalties(weight_decay, l1),
     scale_by_adamax(b1=b1, b2=b2, eps=eps),
     scale_by_learning_rate(learning_rate),
   )

@@ -14,28 +14,18 @@ from :mod:`lrlab.optimizers`.
 Schedule-free runs must be evaluated at :func:`lrlab.transforms.eval_params`.
 """
 
-from collections.abc import Callable
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._chain import LearningRate, penalties
 from lrlab.transforms.dadaptation import scale_by_dadapt_adam, scale_by_dadapt_sgd
 from lrlab.transforms.dog import scale_by_dog
 from lrlab.transforms.polyak import scale_by_polyak
 from lrlab.transforms.prodigy import scale_by_prodigy
-from lrlab.transforms.regularization import add_l1, add_l2
 from lrlab.transforms.schedule_free import scale_by_schedule_free
-
-LearningRate = ArrayLike | Callable[[jax.Array], ArrayLike]
-
-
-def _is_zero(value: Any) -> bool:
-  """True only for a Python number 0 (see :mod:`lrlab.optimizers`): the link is left out."""
-  return isinstance(value, int | float) and value == 0
 
 
 def _coupled(
@@ -47,8 +37,7 @@ def _coupled(
   """
   _checks.check_nonnegative("weight_decay", weight_decay)
   _checks.check_nonnegative("l1", l1)
-  parts = [] if decoupled or _is_zero(weight_decay) else [add_l2(weight_decay)]
-  return parts + ([] if _is_zero(l1) else [add_l1(l1)])
+  return penalties(0.0 if decoupled else weight_decay, l1)
 
 
 def dog(
@@ -85,9 +74,9 @@ def dog(
     Ivgi, Hinder and Carmon, `DoG is SGD's Best Friend: A Parameter-Free
     Dynamic Step Size Schedule <https://arxiv.org/abs/2302.12022>`_, 2023.
   """
-  penalties = _coupled(weight_decay, l1)
+  coupled = _coupled(weight_decay, l1)
   return optax.chain(
-    *penalties,
+    *coupled,
     scale_by_dog(learning_rate, reps_rel=reps_rel, initial_distance=initial_distance),
   )
 
@@ -131,9 +120,9 @@ def prodigy(
     Mishchenko and Defazio, `Prodigy: An Expeditiously Adaptive
     Parameter-Free Learner <https://arxiv.org/abs/2306.06101>`_, 2023.
   """
-  penalties = _coupled(weight_decay, l1, decoupled=True)
+  coupled = _coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
-    *penalties,
+    *coupled,
     scale_by_prodigy(
       learning_rate, b1=b1, b2=b2, beta3=beta3, eps=eps, d0=d0, weight_decay=weight_decay
     ),
@@ -172,7 +161,7 @@ def dadapt_sgd(
     Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
     <https://arxiv.org/abs/2301.07733>`_, ICML 2023.
   """
-  penalties = _coupled(weight_decay, l1)
+  coupled = _coupled(weight_decay, l1)
   return optax.chain(*penalties, scale_by_dadapt_sgd(learning_rate, momentum=momentum, d0=d0))
 
 
@@ -214,9 +203,9 @@ def dadapt_adamw(
     Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
     <https://arxiv.org/abs/2301.07733>`_, ICML 2023.
   """
-  penalties = _coupled(weight_decay, l1, decoupled=True)
+  coupled = _coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
-    *penalties,
+    *coupled,
     scale_by_dadapt_adam(learning_rate, b1=b1, b2=b2, eps=eps, d0=d0, weight_decay=weight_decay),
   )
 
@@ -259,9 +248,9 @@ def schedule_free_sgd(
     Defazio et al., `The Road Less Scheduled
     <https://arxiv.org/abs/2405.15682>`_, 2024.
   """
-  penalties = _coupled(weight_decay, l1, decoupled=True)
+  coupled = _coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
-    *penalties,
+    *coupled,
     scale_by_schedule_free(
       learning_rate,
       base="sgd",
@@ -314,9 +303,9 @@ def schedule_free_adamw(
     Defazio et al., `The Road Less Scheduled
     <https://arxiv.org/abs/2405.15682>`_, 2024.
   """
-  penalties = _coupled(weight_decay, l1, decoupled=True)
+  coupled = _coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
-    *penalties,
+    *coupled,
     scale_by_schedule_free(
       learning_rate,
       base="adam",
@@ -382,7 +371,7 @@ def sps(
     for SGD: An Adaptive Learning Rate for Fast Convergence
     <https://arxiv.org/abs/2002.10542>`_, AISTATS 2021.
   """
-  penalties = _coupled(weight_decay, l1)
+  coupled = _coupled(weight_decay, l1)
   tx = optax.chain(
     *penalties, scale_by_polyak(learning_rate, c=c, max_step=max_step, f_star=f_star, margin=margin)
   )
