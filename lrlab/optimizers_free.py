@@ -162,7 +162,7 @@ def dadapt_sgd(
     <https://arxiv.org/abs/2301.07733>`_, ICML 2023.
   """
   coupled = _coupled(weight_decay, l1)
-  return optax.chain(*penalties, scale_by_dadapt_sgd(learning_rate, momentum=momentum, d0=d0))
+  return optax.chain(*coupled, scale_by_dadapt_sgd(learning_rate, momentum=momentum, d0=d0))
 
 
 def dadapt_adamw(
@@ -373,9 +373,9 @@ def sps(
   """
   coupled = _coupled(weight_decay, l1)
   tx = optax.chain(
-    *penalties, scale_by_polyak(learning_rate, c=c, max_step=max_step, f_star=f_star, margin=margin)
+    *coupled, scale_by_polyak(learning_rate, c=c, max_step=max_step, f_star=f_star, margin=margin)
   )
-  if not penalties:
+  if not coupled:
     return tx
 
   def update_fn(updates, state, params=None, *, value, **extra_args):
