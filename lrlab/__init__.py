@@ -3,15 +3,18 @@
 Schedules and adaptive rules as composable Optax parts (`lrlab.schedules`,
 `lrlab.transforms`, `lrlab.optimizers`), benchmark tasks (`lrlab.data`,
 `lrlab.models`, `lrlab.tasks`), and a training core built to be vmapped over
-hyperparameters (`lrlab.train`). Every numeric hyperparameter may be a traced
+hyperparameters (`lrlab.train`), the vmapped sweep (`lrlab.sweep`) and the LR
+finder (`lrlab.finder`). Every numeric hyperparameter may be a traced
 array, so whole sweeps compile once.
 """
 
 from lrlab import analysis as analysis
 from lrlab import data as data
+from lrlab import finder as finder
 from lrlab import models as models
 from lrlab import optimizers as optimizers
 from lrlab import schedules as schedules
+from lrlab import sweep as sweep
 from lrlab import tasks as tasks
 from lrlab import train as train
 from lrlab import transforms as transforms

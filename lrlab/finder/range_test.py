@@ -1,0 +1,294 @@
+"""Smith's learning-rate range test, run the way fastai runs it, as one compiled scan.
+
+One training run whose learning rate grows every step from ``start_lr`` to
+``end_lr``; the minibatch loss is smoothed by a bias-corrected exponential
+moving average, and the test stops once the smoothed loss exceeds
+``diverge_threshold`` times its best. The whole test is one ``jit``-compiled
+``lax.scan``: minibatches are drawn on device (as in :mod:`lrlab.train`), and the
+stop is a mask, so there is no host round-trip per step. The suggestions of
+:mod:`lrlab.finder.suggestions` are computed on the host from the recorded curve.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lrlab import _checks
+from lrlab.finder import suggestions as suggestions_lib
+from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
+from lrlab.finder.result import STOP_REASONS, FinderResult
+from lrlab.train import _batch_indices, applied_learning_rate
+
+MODES = ("exponential", "linear")
+"""How the learning rate grows: geometrically (fastai's ``SchedExp``) or linearly (``SchedLin``)."""
+
+
+def lr_sequence(
+  start_lr: float, end_lr: float, num_steps: int, *, mode: str = "exponential"
+) -> np.ndarray:
+  r"""The learning rates of a range test's steps, as fastai's ``LRFinder`` sets them.
+
+  Step :math:`i = 0, \dots, n - 1` uses position :math:`p_i = i / n` of the way
+  from ``start_lr`` to ``end_lr``:
+
+  .. math::
+
+    \eta_i = \eta_0 (\eta_1 / \eta_0)^{p_i} \ \text{(exponential)}, \qquad
+    \eta_i = \eta_0 + p_i (\eta_1 - \eta_0) \ \text{(linear)},
+
+  so the first step uses ``start_lr`` and the last one stops one grid step
+  short of ``end_lr``. (Lightning's sequence differs slightly: its first two
+  steps both use ``start_lr`` and its last one reaches ``end_lr``.)
+
+  Args:
+    start_lr: the first rate, > 0.
+    end_lr: the rate the sequence grows towards, > ``start_lr``.
+    num_steps: the number of steps, >= 1.
+    mode: ``"exponential"`` or ``"linear"``.
+
+  Returns:
+    A float64 array of ``num_steps`` rates.
+
+  Example:
+    >>> lrlab.finder.lr_sequence(1e-3, 1e1, 4).round(6).tolist()
+    [0.001, 0.01, 0.1, 1.0]
+
+  References:
+    fastai, ``fastai.callback.schedule.LRFinder`` and ``SchedExp``.
+  """
+  _check_rates(start_lr, end_lr)
+  if not isinstance(num_steps, int | np.integer) or num_steps < 1:
+    raise ValueError(f"num_steps must be an integer >= 1; got {num_steps!r}.")
+  _checks.check_choice("mode", mode, MODES)
+  position = np.arange(num_steps) / num_steps
+  if mode == "exponential":
+    return start_lr * (end_lr / start_lr) ** position
+  return start_lr + position * (end_lr - start_lr)
+
+
+def _check_rates(start_lr: Any, end_lr: Any) -> None:
+  for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+      raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
+    _checks.check_positive(name, value)
+  if start_lr >= end_lr:
+    raise ValueError(
+      f"start_lr must be < end_lr (the rate grows during the test); "
+      f"got start_lr={start_lr!r}, end_lr={end_lr!r}."
+    )
+
+
+def _check_arguments(num_steps, smoothing, diverge_threshold) -> None:
+  least = suggestions_lib.min_num_steps()
+  if not isinstance(num_steps, int | np.integer) or num_steps < least:
+    raise ValueError(
+      f"num_steps must be an integer >= {least}: fastai's rules skip num_steps // 10 points "
+      f"at the start and {suggestions_lib.FASTAI_SKIP_END} at the end, and 'slide' needs 16 "
+      f"points in between; got {num_steps!r}."
+    )
+  _checks.check_interval("smoothing", smoothing, 0.0, 1.0, closed_high=False)
+  _checks.check("diverge_threshold", diverge_threshold, lambda x: np.isfinite(x) & (x > 1), "> 1")
+
+
+def _all_finite(tree: Any) -> jax.Array:
+  leaves = jax.tree.leaves(tree)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
+
+
+def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
+  """The pure test ``(params, data_key) -> (losses, smoothed, applied, recorded, reason)``."""
+  x_train, y_train = task.split("train")
+  num_steps = rates.shape[0]
+  beta = jnp.float32(smoothing)
+  threshold = jnp.float32(diverge_threshold)
+
+  def run(params, data_key):
+    if batch_size is None:
+      indices = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
+    else:
+      indices = _batch_indices(data_key, 0, num_steps, x_train.shape[0], batch_size)
+
+    def step(carry, inputs):
+      params, opt_state, average, best, active, reason, recorded = carry
+      t, batch_indices = inputs
+      batch = (
+        (x_train, y_train)
+        if batch_size is None
+        else (x_train[batch_indices], y_train[batch_indices])
+      )
+      (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
+      loss = loss.astype(jnp.float32)
+      updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
+      new_params = optax.apply_updates(params, updates)
+      new_average = beta * average + (1 - beta) * loss
+      smooth = new_average / (1 - beta ** (t + 1).astype(jnp.float32))
+      new_best = jnp.where(smooth < best, smooth, best)
+      non_finite = ~jnp.isfinite(smooth) | ~_all_finite(new_params)
+      over = smooth > new_best + (threshold - 1) * jnp.abs(new_best)
+      stop = active & (non_finite | over)
+      go = active & ~stop
+      keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(go, n, o), new, old)
+      carry = (
+        keep(new_params, params),
+        keep(new_opt_state, opt_state),
+        jnp.where(go, new_average, average),
+        jnp.where(go, new_best, best),
+        go,
+        jnp.where(stop, jnp.where(non_finite, 2, 1), reason).astype(jnp.int32),
+        recorded + active.astype(jnp.int32),
+      )
+      nan = jnp.float32(jnp.nan)
+      out = (
+        jnp.where(active, loss, nan),
+        jnp.where(active, smooth, nan),
+        applied_learning_rate(new_opt_state),
+      )
+      return carry, out
+
+    opt_state = tx.init(params)
+    carry = (
+      params,
+      opt_state,
+      jnp.float32(0.0),
+      jnp.float32(jnp.inf),
+      jnp.bool_(True),
+      jnp.int32(0),
+      jnp.int32(0),
+    )
+    steps = jnp.arange(num_steps, dtype=jnp.int32)
+    carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (steps, indices))
+    return losses, smoothed, applied, carry[6], carry[5]
+
+  return run
+
+
+def find_lr(
+  task: Any,
+  make_tx: MakeTx | str,
+  *,
+  start_lr: float = 1e-7,
+  end_lr: float = 10.0,
+  num_steps: int = 100,
+  mode: str = "exponential",
+  smoothing: float = 0.98,
+  diverge_threshold: float = 4.0,
+  batch_size: int | None,
+  key: jax.Array,
+  params: Any = None,
+) -> FinderResult:
+  r"""Smith's learning-rate range test as fastai runs it: one run, a growing rate, the loss curve.
+
+  Step :math:`i` trains one minibatch at rate :math:`\eta_i` of
+  :func:`lr_sequence` and records the minibatch loss :math:`\ell_i` (computed
+  *before* that step's update, as fastai and Lightning record it) and its
+  bias-corrected exponential moving average
+
+  .. math::
+
+    a_i = \beta a_{i-1} + (1 - \beta) \ell_i, \quad a_{-1} = 0, \qquad
+    s_i = a_i / (1 - \beta^{i+1}),
+
+  with :math:`\beta` = ``smoothing`` (fastai's ``AvgSmoothLoss``). The test stops
+  at the first step where :math:`s_i > \tau\, b_i`, :math:`b_i = \min_{j \le i} s_j`,
+  :math:`\tau` = ``diverge_threshold`` (fastai's ``stop_div`` rule), or where the
+  loss or the parameters stop being finite; that step is still recorded, the
+  later ones are NaN. (For a negative best loss the test uses
+  :math:`b_i + (\tau - 1)|b_i|`, which equals :math:`\tau b_i` for a positive one.)
+  The whole test is one compiled ``lax.scan`` with on-device minibatches; the
+  stop is a mask. The caller's ``params`` are read, never changed.
+
+  The optimizer is built once by ``make_tx({"lr": schedule})``, where
+  ``schedule`` maps the optimizer's step count to :math:`\eta_i`: pass
+  ``hp["lr"]`` straight on as the learning rate (every :mod:`lrlab.optimizers`
+  optimizer, and every Optax optimizer, takes a schedule there). The same
+  factory serves :func:`lrlab.sweep.run` and :func:`find_lr_parallel`, where
+  ``hp["lr"]`` is a traced scalar instead. An optimizer name stands for
+  ``lambda hp: lrlab.optimizers.get(name, learning_rate=hp["lr"])``.
+
+  Args:
+    task: an :class:`lrlab.tasks.Task` or a registered task name.
+    make_tx: ``hp -> optax.GradientTransformation``, or an optimizer name.
+    start_lr: the first rate, > 0 (fastai's default 1e-7).
+    end_lr: the rate the test grows towards, > ``start_lr`` (fastai's 10).
+    num_steps: planned steps, >= 23 so that every rule has points (fastai's 100).
+    mode: ``"exponential"`` (geometric) or ``"linear"`` growth.
+    smoothing: :math:`\beta \in [0, 1)` (fastai's and Lightning's 0.98; 0 for none).
+    diverge_threshold: :math:`\tau > 1` (fastai's and Lightning's 4).
+    batch_size: examples per minibatch, or ``None`` for full batch.
+    key: a ``jax.random`` key, split as :func:`lrlab.train.train` splits it, so
+      the same key gives the same initial parameters and minibatch order.
+    params: parameters to start from (default: ``task.init`` of the key).
+
+  Returns:
+    A :class:`FinderResult` with the curve and every rule's suggestion.
+
+  Raises:
+    ValueError: for a bad argument, or when ``make_tx`` did not apply
+      ``hp["lr"]`` as the learning rate.
+
+  Example:
+    >>> result = lrlab.finder.find_lr("quadratic", "sgd", end_lr=100.0, batch_size=None,
+    ...                               key=jax.random.key(0))
+    >>> result.stop_reason, result.stop_lr > 2.0  # gradient descent diverges above 2/L = 2
+    ('diverged', True)
+
+  References:
+    Smith, `Cyclical Learning Rates for Training Neural Networks
+    <https://arxiv.org/abs/1506.01186>`_, 2017 (section 3.3).
+
+    Smith, `A disciplined approach to neural network hyper-parameters: Part 1
+    <https://arxiv.org/abs/1803.09820>`_, 2018.
+
+    fastai, `Learner.lr_find <https://docs.fast.ai/callback.schedule.html#lrfinder>`_.
+  """
+  task = as_task(task)
+  make_tx = as_make_tx(make_tx)
+  _check_rates(start_lr, end_lr)
+  _checks.check_choice("mode", mode, MODES)
+  _check_arguments(num_steps, smoothing, diverge_threshold)
+  check_batch_size(task, batch_size)
+  rates = lr_sequence(start_lr, end_lr, int(num_steps), mode=mode)
+  table = jnp.asarray(rates, jnp.float32)
+  schedule = lambda count: table[jnp.clip(count, 0, num_steps - 1)]
+  try:
+    tx = make_tx({"lr": schedule})
+  except TypeError as error:
+    raise ValueError(
+      "make_tx must pass hp['lr'] on as the optimizer's learning rate: in find_lr it is a "
+      f"schedule (a callable step -> rate), not a number ({error})."
+    ) from error
+  tx = optax.with_extra_args_support(tx)
+  init_key, data_key = jax.random.split(key)
+  if params is None:
+    params = task.init(init_key)
+  run = _scan(task, tx, table, batch_size, float(smoothing), float(diverge_threshold))
+  losses, smoothed, applied, recorded, reason = jax.device_get(jax.jit(run)(params, data_key))
+  recorded = int(recorded)
+  applied = np.asarray(applied[:recorded], np.float64)
+  if np.all(np.isfinite(applied)) and not np.allclose(applied, rates[:recorded], rtol=1e-5):
+    raise ValueError(
+      "make_tx must pass hp['lr'] on, unchanged, as the optimizer's learning rate: the "
+      f"optimizer applied {applied[:3].tolist()}... where the test scheduled "
+      f"{rates[:3].tolist()}...."
+    )
+  config = {
+    "task": task.name,
+    "start_lr": float(start_lr),
+    "end_lr": float(end_lr),
+    "num_steps": int(num_steps),
+    "mode": mode,
+    "smoothing": float(smoothing),
+    "diverge_threshold": float(diverge_threshold),
+    "batch_size": batch_size,
+  }
+  return FinderResult(
+    lrs=rates,
+    losses=np.asarray(losses, np.float64),
+    smoothed=np.asarray(smoothed, np.float64),
+    num_recorded=recorded,
+    stop_reason=STOP_REASONS[int(reason)],
+    config=config,
+  )

@@ -1,0 +1,50 @@
+"""The parallel finder: the best constant rate after a budget, on the quadratic's known answer."""
+
+import jax
+import numpy as np
+import pytest
+
+from lrlab import finder, optimizers
+
+KEY = jax.random.key(0)
+LRS = [0.1, 0.5, 1.0, 1.5, 1.9, 2.1, 3.0]  # the default quadratic: 2/L = 2, 2/(L+mu) = 1.98
+
+
+@pytest.fixture(scope="module")
+def found():
+  return finder.find_lr_parallel(
+    "quadratic", lambda hp: optimizers.sgd(hp["lr"]), lrs=LRS, steps=60, batch_size=None, key=KEY
+  )
+
+
+def test_the_best_rate_is_the_largest_stable_one_on_the_quadratic(found):
+  assert found.lr == 1.9 and found.metric == "final_val_loss"
+  assert found.divergence_lr == 2.1 and not found.on_edge
+  lo, hi = found.usable_range
+  assert lo <= found.lr <= hi < 2.1
+
+
+def test_the_answer_is_the_sweeps_and_serialises(found):
+  assert found.sweep.grid["lr"].tolist() == LRS
+  assert found.value == pytest.approx(found.sweep.seed_mean("final_val_loss")[4])
+  d = found.to_dict()
+  assert d["lr"] == 1.9 and d["candidates"] == LRS and d["steps"] == 60
+  assert "best lr = 1.9" in found.summary()
+
+
+def test_an_optimizer_name_and_an_edge_best(found):
+  edge = finder.find_lr_parallel(
+    "quadratic", "sgd", lrs=[0.01, 0.1], steps=20, batch_size=None, key=KEY
+  )
+  assert edge.lr == 0.1 and edge.on_edge and "widen" in edge.summary()
+
+
+@pytest.mark.parametrize("lrs", [[], [0.1, -1.0], [[0.1, 0.2]], [0.1, np.nan]])
+def test_bad_candidates_raise(lrs):
+  with pytest.raises(ValueError, match="lrs must be a non-empty 1-D sequence"):
+    finder.find_lr_parallel("quadratic", "sgd", lrs=lrs, steps=10, batch_size=None, key=KEY)
+
+
+def test_bad_budget_raises():
+  with pytest.raises(ValueError, match="steps must be a positive integer"):
+    finder.find_lr_parallel("quadratic", "sgd", lrs=[0.1], steps=0, batch_size=None, key=KEY)

@@ -1,0 +1,207 @@
+"""The range test: its rates and smoothing against NumPy, theory on the quadratic, edge cases."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from lrlab import data, finder, optimizers, tasks
+
+KEY = jax.random.key(0)
+
+
+def _single_curvature(L=3.0, dim=5):
+  """A quadratic whose Hessian is L * I: gradient descent diverges exactly above 2 / L."""
+  problem = data.quadratic(dim, eigenvalues=np.full(dim, L))
+  return problem, tasks.quadratic_task(problem)
+
+
+@pytest.fixture(scope="module")
+def quadratic():
+  return _single_curvature()
+
+
+# --- the learning-rate sequence and the smoothing, against independent NumPy ----------------------
+
+
+@pytest.mark.parametrize("mode", finder.MODES)
+def test_lr_sequence_is_fastais_position_i_over_n(mode):
+  spaced = np.geomspace if mode == "exponential" else np.linspace
+  expected = spaced(1e-7, 10.0, 101)[:-1]  # n + 1 points from start to end, the last dropped
+  np.testing.assert_allclose(finder.lr_sequence(1e-7, 10.0, 100, mode=mode), expected, rtol=1e-12)
+
+
+def _numpy_gradient_descent(problem, x0, lrs):
+  """Losses ``1/2 e^T H e`` before each step of ``x <- x - lr_i H (x - x*)``, in float64."""
+  hessian, x = problem.hessian.astype(np.float64), np.asarray(x0, np.float64)
+  losses = []
+  for lr in lrs:
+    e = x - problem.x_star
+    losses.append(0.5 * e @ hessian @ e)
+    x = x - lr * hessian @ e
+  return np.array(losses)
+
+
+def _numpy_smoothing(losses, beta):
+  average, out = 0.0, []
+  for i, loss in enumerate(losses):
+    average = beta * average + (1 - beta) * loss
+    out.append(average / (1 - beta ** (i + 1)))
+  return np.array(out)
+
+
+@pytest.mark.parametrize("mode", finder.MODES)
+def test_rates_losses_and_smoothing_match_numpy_gradient_descent(quadratic, mode):
+  problem, task = quadratic
+  result = finder.find_lr(
+    task, "sgd", start_lr=1e-3, end_lr=1.0, num_steps=40, mode=mode, batch_size=None, key=KEY
+  )
+  assert result.stop_reason == "completed" and result.num_recorded == 40  # 1.0 < 2/L
+  spaced = np.geomspace if mode == "exponential" else np.linspace
+  np.testing.assert_allclose(result.lrs, spaced(1e-3, 1.0, 41)[:-1], rtol=1e-12)
+  x0 = task.init(jax.random.split(KEY)[0])  # find_lr splits the key as lrlab.train does
+  expected = _numpy_gradient_descent(problem, x0, result.lrs)
+  np.testing.assert_allclose(result.losses, expected, rtol=2e-4, atol=1e-9)
+  np.testing.assert_allclose(result.smoothed, _numpy_smoothing(result.losses, 0.98), rtol=1e-5)
+
+
+def test_smoothing_zero_is_the_raw_loss_and_a_stopped_test_records_the_stopping_step(quadratic):
+  _, task = quadratic
+  result = finder.find_lr(task, "sgd", start_lr=1e-3, num_steps=50, smoothing=0.0,
+                          batch_size=None, key=KEY)  # fmt: skip
+  n = result.num_recorded
+  assert result.stopped and result.stop_step == n - 1
+  np.testing.assert_allclose(result.smoothed[:n], result.losses[:n], rtol=1e-6)
+  assert np.all(np.isnan(result.losses[n:])) and np.all(np.isnan(result.smoothed[n:]))
+  smooth = result.smoothed[:n]
+  best = np.minimum.accumulate(smooth)
+  assert smooth[-1] > 4 * best[-1] and np.all(smooth[:-1] <= 4 * best[:-1])
+
+
+# --- theory on the quadratic --------------------------------------------------------------------
+
+
+def test_the_stop_point_brackets_two_over_L_within_one_grid_step(quadratic):
+  # Without smoothing and with a threshold just above 1, the test stops at the first loss that
+  # grew; that loss was measured after the update at lrs[stop - 1], the first rate above 2 / L.
+  problem, task = quadratic
+  result = finder.find_lr(task, "sgd", start_lr=1e-4, num_steps=60, smoothing=0.0,
+                          diverge_threshold=1.0001, batch_size=None, key=KEY)  # fmt: skip
+  s = result.stop_step
+  assert result.lrs[s - 2] <= 2 / problem.L < result.lrs[s - 1]
+  ratio = result.lrs[1] / result.lrs[0]
+  assert result.lrs[s - 1] / (2 / problem.L) <= ratio
+
+
+def test_with_fastais_defaults_the_test_stops_above_two_over_L(quadratic):
+  problem, task = quadratic
+  result = finder.find_lr(task, "sgd", batch_size=None, key=KEY)
+  assert result.stopped and result.stop_lr > 2 / problem.L
+  assert result.suggestions["minimum"] < 2 / problem.L
+
+
+# --- the caller's parameters, minibatches, determinism ------------------------------------------
+
+
+def test_the_callers_parameters_are_unchanged():
+  task = tasks.get("digits-logreg")
+  params = task.init(jax.random.key(3))
+  before = jax.tree.map(np.array, params)
+  finder.find_lr(task, "adam", num_steps=30, batch_size=32, key=KEY, params=params)
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, params), before)
+
+
+def test_given_parameters_are_the_start_and_a_key_gives_one_answer(quadratic):
+  problem, task = quadratic
+  params = task.init(jax.random.key(3))
+  result = finder.find_lr(task, "sgd", num_steps=30, batch_size=None, key=KEY, params=params)
+  e = np.asarray(params, np.float64) - problem.x_star
+  assert result.losses[0] == pytest.approx(0.5 * e @ problem.hessian @ e, rel=1e-5)
+  again = finder.find_lr(task, "sgd", num_steps=30, batch_size=None, key=KEY, params=params)
+  np.testing.assert_array_equal(result.losses, again.losses)
+
+
+def test_a_make_tx_factory_gets_a_schedule_and_optax_optimizers_work_too(quadratic):
+  _, task = quadratic
+  ours = finder.find_lr(task, lambda hp: optimizers.sgd(hp["lr"], momentum=0.9), num_steps=30,
+                        batch_size=None, key=KEY)  # fmt: skip
+  theirs = finder.find_lr(task, lambda hp: optax.sgd(hp["lr"], momentum=0.9), num_steps=30,
+                          batch_size=None, key=KEY)  # fmt: skip
+  np.testing.assert_allclose(ours.losses, theirs.losses, rtol=1e-5)
+
+
+# --- edge cases ---------------------------------------------------------------------------------
+
+
+def test_a_test_that_diverges_at_the_first_step_says_which_rules_cannot_be_computed(quadratic):
+  _, task = quadratic
+  result = finder.find_lr(task, "sgd", start_lr=50.0, end_lr=100.0, num_steps=30,
+                          batch_size=None, key=KEY)  # fmt: skip
+  assert result.stopped and result.num_recorded == 2 and result.stop_step == 1
+  assert all(lr is None for lr in result.suggestions.values())
+  assert set(result.reasons) == set(finder.RULES)
+  assert "slide" in result.summary() and "None" in result.summary()
+
+
+def test_a_test_that_never_diverges_still_suggests(quadratic):
+  _, task = quadratic
+  result = finder.find_lr(task, "sgd", start_lr=1e-4, end_lr=0.1, num_steps=30,
+                          batch_size=None, key=KEY)  # fmt: skip
+  assert result.stop_reason == "completed" and result.stop_lr is None and result.stop_step is None
+  assert all(result.suggestions[r] is not None for r in ("steep", "valley", "minimum", "slide"))
+
+
+def test_a_loss_that_overflows_stops_as_non_finite(quadratic):
+  _, task = quadratic
+  result = finder.find_lr(task, "sgd", start_lr=1e3, end_lr=1e9, num_steps=30,
+                          diverge_threshold=1e30, batch_size=None, key=KEY)  # fmt: skip
+  assert result.stop_reason == "non-finite"
+  assert not np.isfinite(result.losses[result.stop_step])
+
+
+def test_save_load_and_plot(quadratic, tmp_path):
+  _, task = quadratic
+  result = finder.find_lr(task, "sgd", num_steps=40, batch_size=None, key=KEY)
+  loaded = finder.FinderResult.load(result.save(tmp_path / "test.json"))
+  np.testing.assert_array_equal(loaded.smoothed, result.smoothed)
+  assert loaded.suggestions == result.suggestions and loaded.stop_lr == result.stop_lr
+  figure = result.plot(tmp_path / "test.png")
+  assert (tmp_path / "test.png").stat().st_size > 0
+  assert figure.axes[0].get_xscale() == "log"
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "message"),
+  [
+    ({"start_lr": 1.0, "end_lr": 1.0}, "start_lr must be < end_lr"),
+    ({"start_lr": 10.0, "end_lr": 1.0}, "start_lr must be < end_lr"),
+    ({"start_lr": 0.0}, "start_lr must be a finite number > 0"),
+    ({"end_lr": -1.0}, "end_lr must be a finite number > 0"),
+    ({"num_steps": 22}, "num_steps must be an integer >= 23"),
+    ({"num_steps": 50.0}, "num_steps must be an integer"),
+    ({"mode": "cosine"}, "mode must be one of 'exponential', 'linear'"),
+    ({"smoothing": 1.0}, "smoothing must be in"),
+    ({"diverge_threshold": 1.0}, "diverge_threshold must be > 1"),
+    ({"batch_size": 0}, "batch_size must be None"),
+  ],
+)
+def test_bad_arguments_raise_clear_errors(quadratic, kwargs, message):
+  _, task = quadratic
+  arguments = {"batch_size": None, "key": KEY} | kwargs
+  with pytest.raises(ValueError, match=message):
+    finder.find_lr(task, "sgd", **arguments)
+
+
+def test_a_make_tx_that_does_not_apply_the_schedule_is_refused(quadratic):
+  _, task = quadratic
+  with pytest.raises(ValueError, match="schedule"):
+    finder.find_lr(task, lambda hp: optimizers.sgd(2 * hp["lr"]), batch_size=None, key=KEY)
+  with pytest.raises(ValueError, match="unchanged"):
+    finder.find_lr(task, lambda hp: optimizers.sgd(0.1), num_steps=30, batch_size=None, key=KEY)
+  with pytest.raises(ValueError, match="make_tx must be a callable or one of"):
+    finder.find_lr(task, "sgdd", batch_size=None, key=KEY)
+  with pytest.raises(ValueError, match="task must be"):
+    finder.find_lr(42, "sgd", batch_size=None, key=KEY)
