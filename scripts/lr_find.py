@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+from _cli import expose_host_devices, parse_assignments
+
 
 def _batch_size(text: str) -> int | None:
   return None if text.lower() in ("full", "none") else int(text)
@@ -58,28 +60,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   return args
 
 
-def _value(text: str):
-  if text.lower() in ("true", "false"):
-    return text.lower() == "true"
-  try:
-    return int(text)
-  except ValueError:
-    return float(text)
-
-
-def _options(items: list[str]) -> dict:
-  options = {}
-  for item in items:
-    name, sep, value = item.partition("=")
-    if not sep or not name.isidentifier():
-      raise ValueError(f"--opt takes NAME=VALUE, e.g. --opt momentum=0.9; got {item!r}.")
-    try:
-      options[name] = _value(value)
-    except ValueError:
-      raise ValueError(f"--opt {name}= needs a number or true/false; got {value!r}.") from None
-  return options
-
-
 def _candidates(text: str):
   from lrlab import sweep
 
@@ -115,10 +95,7 @@ def report(found, parallel) -> str:
 
 def main(argv: list[str] | None = None) -> int:
   args = parse_args(argv)
-  devices = args.devices or os.cpu_count() or 1
-  flag = f"--xla_force_host_platform_device_count={devices}"
-  if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+  expose_host_devices(args.devices)
 
   import jax
 
@@ -128,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.optimizer not in optimizers.names():
       allowed = ", ".join(optimizers.names())
       raise ValueError(f"--optimizer must be one of {allowed}; got {args.optimizer!r}.")
-    options = _options(args.opt)
+    options = parse_assignments(args.opt, "--opt")
     make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
     make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation
     candidates = _candidates(args.parallel_lrs)

@@ -20,6 +20,8 @@ import shutil
 import sys
 import time
 
+from _cli import expose_host_devices, parse_assignments
+
 # Learning-rate schedules by command-line name: (factory, its default arguments for a budget).
 # Kept import-free so the device flag can be set before JAX starts.
 SCHEDULES = {
@@ -106,29 +108,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   return args
 
 
-def _value(text: str):
-  """A command-line value: bool, int or float."""
-  if text.lower() in ("true", "false"):
-    return text.lower() == "true"
-  try:
-    return int(text)
-  except ValueError:
-    return float(text)
-
-
-def _assignments(items: list[str], flag: str) -> dict:
-  pairs = {}
-  for item in items:
-    name, sep, value = item.partition("=")
-    if not sep or not name.isidentifier():
-      raise ValueError(f"{flag} takes NAME=VALUE, e.g. {flag} momentum=0.9; got {item!r}.")
-    try:
-      pairs[name] = _value(value)
-    except ValueError:
-      raise ValueError(f"{flag} {name}= needs a number or true/false; got {value!r}.") from None
-  return pairs
-
-
 def build_make_tx(args, axes: list[str]):
   """``hp -> optimizer``: route every grid axis to the rate, the optimizer or the schedule."""
   from lrlab import optimizers, schedules
@@ -141,8 +120,8 @@ def build_make_tx(args, axes: list[str]):
   factory = getattr(schedules, factory_name)
   optimizer_args = set(inspect.signature(optimizer).parameters) - {"learning_rate"}
   schedule_args = set(list(inspect.signature(factory).parameters)[1:])
-  fixed_optimizer = _assignments(args.opt, "--opt")
-  fixed_schedule = defaults(args.steps) | _assignments(args.schedule_arg, "--schedule-arg")
+  fixed_optimizer = parse_assignments(args.opt, "--opt")
+  fixed_schedule = defaults(args.steps) | parse_assignments(args.schedule_arg, "--schedule-arg")
   for name, allowed, what in (
     (set(fixed_optimizer), optimizer_args, f"--opt (arguments of {args.optimizer})"),
     (set(fixed_schedule), schedule_args, f"--schedule-arg (arguments of {factory_name})"),
@@ -174,10 +153,7 @@ def build_make_tx(args, axes: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
   args = parse_args(argv)
-  devices = args.devices or os.cpu_count() or 1
-  flag = f"--xla_force_host_platform_device_count={devices}"
-  if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+  expose_host_devices(args.devices)
 
   import jax
 
