@@ -1,0 +1,106 @@
+"""scripts/script.py at a toy size: the report's shape and its arithmetic, never its timings."""
+
+import importlib.util
+import json
+import math
+import pathlib
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+  spec = importlib.util.spec_from_file_location("lrlab_benchmark_script", SCRIPT)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(scope="module")
+def report(script):
+  config = script.Config(
+    ks=(2,),
+    steps=4,
+    legs=("sweep", "sequential", "torch"),
+    repeats=1,
+    budget_s=0.0,
+    ceiling_sizes=(64,),
+  )
+  return script.run_benchmark(config, isolate=False, log=lambda line: None)
+
+
+def test_flops_are_counted_by_hand(script):
+  sizes = {"train": 10, "val": 2, "test": 3}
+  flops = script.analytic_flops(100, 5, sizes)
+  macs = 40 * 100 + 100 * 100 + 100 * 10
+  assert flops["train_step"] == 2 * 100 * (3 * macs - 40 * 100)  # 8.2 MFLOP
+  assert flops["evaluation_per_run"] == 2 * macs * (10 + 2 * (2 + 3))
+  assert flops["per_model_step"] == flops["train_step"] + flops["evaluation_per_run"] / 5
+
+
+def test_report_has_every_leg_with_sane_values(report):
+  assert set(report) >= {
+    "config",
+    "environment",
+    "ceiling",
+    "flops",
+    "rows",
+    "ratios",
+    "targets",
+    "busy",
+  }
+  assert report["ceiling"]["ceiling"] > 0
+  assert report["ceiling"]["ceiling"] == max(
+    report["ceiling"]["at_start"], report["ceiling"]["at_end"]
+  )
+  assert [r["leg"] for r in report["rows"]] == ["sweep", "sequential", "torch"]
+  for row in report["rows"]:
+    if "skipped" in row:  # PyTorch is optional
+      assert row["leg"] == "torch"
+      continue
+    assert row["k"] == 2 and row["model_steps"] == 2 * 4
+    assert row["steady_s"] > 0 and row["model_steps_per_s"] > 0 and row["gflops_per_s"] > 0
+    assert math.isclose(row["model_steps_per_s"], row["model_steps"] / row["steady_s"])
+    assert math.isclose(
+      row["fraction_of_ceiling"], row["gflops_per_s"] / report["ceiling"]["ceiling"]
+    )
+    assert row["recompiles"] >= 0 and row["devices_used"] >= 1
+    assert len(row["final_val_loss"]) == 2
+    # Same members, same start, same minibatches: every leg trains the same models.
+    assert row["max_abs_diff"] < 1e-4
+    if row["leg"] != "torch":
+      assert row["compile_s"] > 0
+
+
+def test_ratios_are_quotients_of_the_reported_rates(report):
+  rate = {r["leg"]: r["model_steps_per_s"] for r in report["rows"] if "model_steps_per_s" in r}
+  (entry,) = report["ratios"]
+  assert entry["k"] == 2
+  for leg in ("sequential", "torch"):
+    if leg in rate:
+      assert math.isclose(entry[f"sweep_over_{leg}"], rate["sweep"] / rate[leg])
+  targets = report["targets"]
+  assert targets["k"] == 2 and not targets["at_target_k"]
+  measured = targets["sweep_over_sequential"]
+  assert measured["measured"] == entry["sweep_over_sequential"]
+  assert measured["met"] == (measured["measured"] >= measured["target"])
+
+
+def test_writes_json_markdown_and_plot(script, report, tmp_path):
+  paths = script.write_report(report, str(tmp_path))
+  assert json.loads(pathlib.Path(paths["report.json"]).read_text())["rows"]
+  text = pathlib.Path(paths["report.md"]).read_text()
+  assert "| K | leg |" in text and "sweep_over_sequential" in text
+  assert pathlib.Path(paths["throughput.png"]).stat().st_size > 0
+
+
+def test_command_line_defaults(script):
+  config = script.config_from_args(script.parse_args(["--quick", "--devices", "3"]))
+  assert config.ks == (1, 8) and config.devices == 3 and config.legs == script.LEGS
+  full = script.config_from_args(script.parse_args([]))
+  assert full.ks == (1, 8, 64, 512) and full.steps == 200 and full.batch_size == 100
+  assert script.xla_flags(4, "--foo --xla_force_host_platform_device_count=2") == (
+    "--foo --xla_force_host_platform_device_count=4"
+  )
