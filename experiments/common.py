@@ -99,6 +99,12 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
     "versions": {"lrlab": lrlab.__version__, "jax": jax.__version__},
     "device": jax.devices()[0].device_kind,
   }
+  previous = out / "summary.json"
+  if args.replot and previous.exists():  # keep the command and time that trained the results
+    trained = json.loads(previous.read_text())
+    summary["replotted_with"] = summary["command"]
+    summary["command"] = trained.get("command", summary["command"])
+    summary["seconds"] = trained.get("seconds", summary["seconds"])
   _write_json(out / "summary.json", summary)
   print(f"{name_of(module)}: {verdict}  ({summary['seconds']} s; {out}/summary.json)")
   return 0
