@@ -27,7 +27,7 @@ from lrlab.sweep.plots import plot_sensitivity as plot_sensitivity
 from lrlab.sweep.result import SUMMARY_METRICS as SUMMARY_METRICS
 from lrlab.sweep.result import GridEdgeWarning as GridEdgeWarning
 from lrlab.sweep.result import SweepResult as SweepResult
-from lrlab.sweep.result import environment_metadata as environment_metadata
+from lrlab.sweep.storage import environment_metadata as environment_metadata
 
 __all__ = [
   "AXIS_SYNTAX",

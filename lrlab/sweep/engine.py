@@ -23,7 +23,8 @@ from lrlab import tasks as tasks_lib
 from lrlab.sweep import checkpoint
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
-from lrlab.sweep.result import SweepResult, environment_metadata
+from lrlab.sweep.result import SweepResult
+from lrlab.sweep.storage import environment_metadata
 from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]

@@ -24,24 +24,20 @@ Conventions for the summaries:
 """
 
 import contextlib
-import csv
 import dataclasses
-import importlib.metadata
 import json
 import os
-import platform
-import sys
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import jax
 import numpy as np
 
 from lrlab import _checks, train
-from lrlab.sweep import grids
+from lrlab.sweep import grids, storage
+from lrlab.sweep.storage import FILES as FILES
+from lrlab.sweep.storage import environment_metadata as environment_metadata
 
 SUMMARY_METRICS = (
   *(f"{when}_{m}" for m in train.METRICS for when in ("final", "best")),
@@ -64,7 +60,6 @@ TABLE_COLUMNS = (
 )
 """Measurement columns of :meth:`SweepResult.table`, after ``member``, ``seed`` and the grid."""
 
-FILES = ("results.csv", "curves.npz", "sweep.json")
 """The files :meth:`SweepResult.save` writes."""
 
 _PER_EVAL = ("step", *train.METRICS)
@@ -105,68 +100,6 @@ def _finite_or_none(value: Any) -> Any:
   if isinstance(value, float) and not np.isfinite(value):
     return None
   return value
-
-
-def environment_metadata() -> dict[str, Any]:
-  """Versions, device and command line of this process, to store beside results.
-
-  Nothing identifies the machine (no hostname, no user name beyond what the
-  command line itself contains).
-
-  Returns:
-    A JSON-serialisable dict: ``versions`` (lrlab, jax, jaxlib, optax, flax,
-    chex, numpy, matplotlib, python), ``platform`` (``"cpu"``, ``"gpu"``,
-    ``"tpu"``), ``device_kind``, ``device_count``, ``process_count``, ``os``
-    and ``command`` (``sys.argv``).
-
-  Example:
-    >>> meta = lrlab.sweep.environment_metadata()
-    >>> sorted(meta["versions"])[:3], meta["platform"] in ("cpu", "gpu", "tpu")
-    (['chex', 'flax', 'jax'], True)
-  """
-  versions = {}
-  for package in ("lrlab", "jax", "jaxlib", "optax", "flax", "chex", "numpy", "matplotlib"):
-    try:
-      versions[package] = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-      versions[package] = None
-  versions["python"] = platform.python_version()
-  device = jax.devices()[0]
-  return {
-    "versions": versions,
-    "platform": device.platform,
-    "device_kind": device.device_kind,
-    "device_count": jax.device_count(),
-    "process_count": jax.process_count(),
-    "os": f"{platform.system()} {platform.machine()}",
-    "command": list(sys.argv),
-  }
-
-
-def _atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
-  """Write ``path`` via a temporary file in the same folder, fsync, then ``os.replace``."""
-  fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  try:
-    text = {} if binary else {"encoding": "utf-8", "newline": ""}
-    with os.fdopen(fd, "wb" if binary else "w", **text) as file:
-      write(file)
-      file.flush()
-      os.fsync(file.fileno())
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(temporary)
-    raise
-
-
-def _fsync_directory(directory: Path) -> None:
-  with contextlib.suppress(OSError):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-      os.fsync(fd)
-    finally:
-      os.close(fd)
 
 
 def _extreme(values: np.ndarray, *, largest: bool) -> np.ndarray:
@@ -631,17 +564,7 @@ class SweepResult:
 
   def to_csv(self, path: str | os.PathLike) -> Path:
     """Write :meth:`table` as CSV (written atomically); returns the path."""
-    path = Path(path)
-    rows = self.table()
-
-    def write(file: IO) -> None:
-      writer = csv.DictWriter(file, fieldnames=list(rows[0]), lineterminator="\n")
-      writer.writeheader()
-      writer.writerows(rows)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, write)
-    return path
+    return storage.write_csv(self.table(), path)
 
   def summary_dict(self, metric: str | None = None, tolerance: float = 0.05) -> dict[str, Any]:
     """The answers of the sweep as a JSON-ready dict (non-finite numbers become ``None``)."""
@@ -721,24 +644,7 @@ class SweepResult:
     Returns:
       The folder, as a ``Path``.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    arrays = dict(self.history._asdict(), seeds=self.seeds)
-    arrays.update({f"grid.{name}": column for name, column in self.grid.items()})
-    _atomic_write(directory / "curves.npz", lambda f: np.savez(f, **arrays), binary=True)
-    self.to_csv(directory / "results.csv")
-    document = {
-      "format": 1,
-      "grid": {name: column.tolist() for name, column in self.grid.items()},
-      "seeds": self.seeds.tolist(),
-      "config": self.config,
-      "metadata": self.metadata,
-      "summary": self.summary_dict(),
-    }
-    text = json.dumps(document, indent=2)
-    _atomic_write(directory / "sweep.json", lambda f: f.write(text + "\n"))
-    _fsync_directory(directory)
-    return directory
+    return storage.save(self, directory)
 
   @classmethod
   def load(cls, directory: str | os.PathLike) -> "SweepResult":
@@ -750,16 +656,7 @@ class SweepResult:
     Returns:
       The :class:`SweepResult`.
     """
-    directory = Path(directory)
-    missing = [name for name in FILES[1:] if not (directory / name).is_file()]
-    if missing:
-      raise ValueError(f"directory {str(directory)!r} holds no saved sweep: missing {missing}.")
-    document = json.loads((directory / "sweep.json").read_text(encoding="utf-8"))
-    with np.load(directory / "curves.npz", allow_pickle=False) as arrays:
-      history = train.History(**{name: arrays[name] for name in train.History._fields})
-      grid = {name: arrays[f"grid.{name}"] for name in document["grid"]}
-      seeds = arrays["seeds"]
-    return cls(grid, seeds, history, document["config"], document["metadata"])
+    return storage.load(cls, directory)
 
 
 def _example() -> SweepResult:
