@@ -88,7 +88,14 @@ def load(
 
 
 def clear(directory: str) -> None:
-  """Remove the checkpoint of a finished sweep."""
+  """Remove the checkpoint of a finished sweep, and any temporary file a killed writer left.
+
+  A process killed in the middle of :func:`atomic_write` never renames (or
+  removes) its temporary file; the sweep that finishes cleans it up.
+  """
   path = os.path.join(directory, FILENAME)
   if os.path.exists(path):
     os.unlink(path)
+  for name in os.listdir(directory):
+    if name.startswith(".tmp-") and name.endswith(FILENAME):
+      os.unlink(os.path.join(directory, name))

@@ -299,3 +299,20 @@ def test_cross_validated_result_averages_over_folds(task):
   assert result.edge_warning("final_val_loss", "fold") is None
   with pytest.raises(ValueError, match="folds="):
     cv.cross_validated()
+
+
+def test_finished_sweep_removes_a_killed_writers_temporary_file(tmp_path, task):
+  stale = tmp_path / f".tmp-abc{checkpoint.FILENAME}"  # what SIGKILL mid-write leaves behind
+  stale.write_bytes(b"partial")
+  sweep.run(
+    task,
+    _sgd,
+    {"lr": np.array([0.1])},
+    steps=10,
+    batch_size=32,
+    key=KEY,
+    eval_every=5,
+    checkpoint_dir=str(tmp_path),
+    progress=False,
+  )
+  assert not stale.exists() and not (tmp_path / checkpoint.FILENAME).exists()
