@@ -8,11 +8,13 @@ partial file.
 import hashlib
 import json
 import os
-import tempfile
+from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+
+from lrlab.sweep import storage
 
 FILENAME = "sweep_checkpoint.npz"
 
@@ -26,28 +28,6 @@ def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray]) -> str:
   return digest.hexdigest()
 
 
-def atomic_write(path: str, write) -> None:
-  """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to ``path``."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-  dir_fd = os.open(directory, os.O_RDONLY)
-  try:
-    os.fsync(dir_fd)
-  finally:
-    os.close(dir_fd)
-
-
 def save(
   directory: str, fingerprint_: str, position: dict[str, int], trees: dict[str, Any]
 ) -> None:
@@ -57,7 +37,9 @@ def save(
     leaves = jax.tree.leaves(jax.device_get(tree))
     arrays[f"{name}.count"] = np.asarray(len(leaves))
     arrays.update({f"{name}.{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
-  atomic_write(os.path.join(directory, FILENAME), lambda f: np.savez(f, **arrays))
+  os.makedirs(directory, exist_ok=True)
+  storage.atomic_write(Path(directory) / FILENAME, lambda f: np.savez(f, **arrays), binary=True)
+  storage.fsync_directory(Path(directory))
 
 
 def load(
@@ -90,7 +72,7 @@ def load(
 def clear(directory: str) -> None:
   """Remove the checkpoint of a finished sweep, and any temporary file a killed writer left.
 
-  A process killed in the middle of :func:`atomic_write` never renames (or
+  A process killed in the middle of :func:`lrlab.sweep.storage.atomic_write` never renames (or
   removes) its temporary file; the sweep that finishes cleans it up.
   """
   path = os.path.join(directory, FILENAME)

@@ -62,35 +62,13 @@ def environment_metadata() -> dict[str, Any]:
   }
 
 
-def _atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
-  """Write ``path`` via a temporary file in the same folder, fsync, then ``os.replace``."""
-  fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  try:
-    text = {} if binary else {"encoding": "utf-8", "newline": ""}
-    with os.fdopen(fd, "wb" if binary else "w", **text) as file:
-      write(file)
-      file.flush()
-      os.fsync(file.fileno())
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.unlink(temporary)
-    raise
-
-
-def _fsync_directory(directory: Path) -> None:
-  with contextlib.suppress(OSError):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-      os.fsync(fd)
-    finally:
-      os.close(fd)
-
-
 def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
-  """Write ``path`` via a temporary file in the same folder, fsync, then ``os.replace``."""
-  fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+  """Write ``path`` via a temporary file in the same folder, fsync, then ``os.replace``.
+
+  The temporary file is named ``.tmp-<random><name>``; one that a killed
+  process left behind can be recognized by that pattern.
+  """
+  fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=path.name, dir=path.parent)
   try:
     text = {} if binary else {"encoding": "utf-8", "newline": ""}
     with os.fdopen(fd, "wb" if binary else "w", **text) as file:
@@ -105,7 +83,8 @@ def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = Fals
     raise
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+  """Make a rename inside ``directory`` durable (best effort: skipped where unsupported)."""
   with contextlib.suppress(OSError):
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -146,7 +125,7 @@ def save(result: Any, directory: str | os.PathLike) -> Path:
   }
   text = json.dumps(document, indent=2)
   atomic_write(directory / "sweep.json", lambda f: f.write(text + "\n"))
-  _fsync_directory(directory)
+  fsync_directory(directory)
   return directory
 
 
