@@ -25,7 +25,6 @@ Conventions for the summaries:
 
 import contextlib
 import dataclasses
-import json
 import os
 import warnings
 from collections.abc import Mapping
@@ -35,87 +34,18 @@ from typing import Any
 import numpy as np
 
 from lrlab import _checks, train
-from lrlab.sweep import grids, storage
+from lrlab.sweep import grids, metrics, storage
+from lrlab.sweep.metrics import SUMMARY_METRICS as SUMMARY_METRICS
+from lrlab.sweep.metrics import TABLE_COLUMNS as TABLE_COLUMNS
+from lrlab.sweep.metrics import higher_is_better as higher_is_better
 from lrlab.sweep.storage import FILES as FILES
 from lrlab.sweep.storage import environment_metadata as environment_metadata
-
-SUMMARY_METRICS = (
-  *(f"{when}_{m}" for m in train.METRICS for when in ("final", "best")),
-  "test_loss_at_best_val",
-  "test_accuracy_at_best_val",
-  "steps_to_target",
-)
-"""Per-run summaries accepted by :meth:`SweepResult.metric` and the methods built on it."""
-
-TABLE_COLUMNS = (
-  "final_val_loss",
-  "best_val_loss",
-  "final_val_accuracy",
-  "best_val_accuracy",
-  "test_loss_at_best_val",
-  "test_accuracy_at_best_val",
-  "steps_to_target",
-  "diverged",
-  "diverged_step",
-)
-"""Measurement columns of :meth:`SweepResult.table`, after ``member``, ``seed`` and the grid."""
-
-"""The files :meth:`SweepResult.save` writes."""
 
 _PER_EVAL = ("step", *train.METRICS)
 
 
 class GridEdgeWarning(UserWarning):
   """The best setting lies on the edge of the grid: the optimum may lie outside it."""
-
-
-def higher_is_better(metric: str) -> bool:
-  """True for accuracies; losses and ``steps_to_target`` are better lower."""
-  return "accuracy" in metric
-
-
-def _json_ready(value: Any) -> Any:
-  if isinstance(value, np.ndarray | np.generic):
-    return value.tolist()
-  if isinstance(value, Path):
-    return str(value)
-  raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def _normal_json(name: str, value: Any) -> dict:
-  if not isinstance(value, Mapping):
-    raise ValueError(f"{name} must be a dict; got {value!r}.")
-  try:
-    return json.loads(json.dumps(dict(value), default=_json_ready))
-  except (TypeError, ValueError) as error:
-    raise ValueError(f"{name} must be JSON-serialisable; got {value!r} ({error}).") from None
-
-
-def _finite_or_none(value: Any) -> Any:
-  """Replace non-finite floats by ``None`` so that the JSON is strict."""
-  if isinstance(value, dict):
-    return {k: _finite_or_none(v) for k, v in value.items()}
-  if isinstance(value, list | tuple):
-    return [_finite_or_none(v) for v in value]
-  if isinstance(value, float) and not np.isfinite(value):
-    return None
-  return value
-
-
-def _extreme(values: np.ndarray, *, largest: bool) -> np.ndarray:
-  """Max (or min) over the last axis ignoring NaN; NaN where every value is NaN."""
-  fill = -np.inf if largest else np.inf
-  filled = np.where(np.isnan(values), fill, values)
-  out = filled.max(axis=-1) if largest else filled.min(axis=-1)
-  return np.where(np.all(np.isnan(values), axis=-1), np.nan, out)
-
-
-def _at_best(select: np.ndarray, report: np.ndarray, *, largest: bool) -> np.ndarray:
-  """``report`` at the first evaluation point where ``select`` is best (NaN ignored)."""
-  fill = -np.inf if largest else np.inf
-  filled = np.where(np.isnan(select), fill, select)
-  index = filled.argmax(axis=-1) if largest else filled.argmin(axis=-1)
-  return np.take_along_axis(report, index[..., None], axis=-1)[..., 0]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -200,8 +130,8 @@ class SweepResult:
     object.__setattr__(self, "grid", grid)
     object.__setattr__(self, "seeds", seeds)
     object.__setattr__(self, "history", train.History(**fields))
-    object.__setattr__(self, "config", _normal_json("config", self.config))
-    object.__setattr__(self, "metadata", _normal_json("metadata", self.metadata))
+    object.__setattr__(self, "config", storage.normal_json("config", self.config))
+    object.__setattr__(self, "metadata", storage.normal_json("metadata", self.metadata))
 
   def __eq__(self, other: object) -> bool:
     if not isinstance(other, SweepResult):
@@ -305,24 +235,8 @@ class SweepResult:
       A ``(S, K)`` float64 array.
     """
     metric = self._metric_name(metric)
-    h = self.history
-    if metric == "steps_to_target":
-      target = self.target()
-      raw = np.asarray(train.steps_to_target(h, target["metric"], target["value"]), np.float64)
-    elif metric == "test_loss_at_best_val":
-      raw = _at_best(h.val_loss, h.test_loss, largest=False)
-    elif metric == "test_accuracy_at_best_val":
-      raw = _at_best(h.val_accuracy, h.test_accuracy, largest=True)
-    else:
-      when, name = metric.split("_", 1)
-      values = getattr(h, name)
-      raw = values[..., -1] if when == "final" else _extreme(values, largest="accuracy" in name)
-    raw = np.asarray(raw, np.float64)
-    if not diverged_as_worst:
-      return raw
-    if higher_is_better(metric):
-      return np.where(h.diverged & ~np.isnan(raw), 0.0, raw)
-    return np.where(h.diverged | np.isnan(raw), np.inf, raw)
+    target = self.target() if metric == "steps_to_target" else None
+    return metrics.summarize(self.history, metric, target, diverged_as_worst=diverged_as_worst)
 
   def seed_mean(self, metric: str) -> np.ndarray:
     """``(K,)`` mean over seeds of :meth:`metric` (diverged runs count as the worst value).
@@ -570,7 +484,7 @@ class SweepResult:
     """The answers of the sweep as a JSON-ready dict (non-finite numbers become ``None``)."""
     metric, axis = self._metric_name(metric), self._axis_name(None)
     usable = self.usable_range(metric, tolerance, axis)
-    return _finite_or_none(
+    return storage.finite_or_none(
       {
         "metric": metric,
         "axis": axis,

@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,6 +60,35 @@ def environment_metadata() -> dict[str, Any]:
     "os": f"{platform.system()} {platform.machine()}",
     "command": list(sys.argv),
   }
+
+
+def _json_ready(value: Any) -> Any:
+  if isinstance(value, np.ndarray | np.generic):
+    return value.tolist()
+  if isinstance(value, Path):
+    return str(value)
+  raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def normal_json(name: str, value: Any) -> dict:
+  """``value`` as plain JSON types (NumPy values become Python ones), or a ValueError naming it."""
+  if not isinstance(value, Mapping):
+    raise ValueError(f"{name} must be a dict; got {value!r}.")
+  try:
+    return json.loads(json.dumps(dict(value), default=_json_ready))
+  except (TypeError, ValueError) as error:
+    raise ValueError(f"{name} must be JSON-serialisable; got {value!r} ({error}).") from None
+
+
+def finite_or_none(value: Any) -> Any:
+  """Replace non-finite floats by ``None`` so that the JSON is strict."""
+  if isinstance(value, dict):
+    return {k: finite_or_none(v) for k, v in value.items()}
+  if isinstance(value, list | tuple):
+    return [finite_or_none(v) for v in value]
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
 
 
 def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False) -> None:

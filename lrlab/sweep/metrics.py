@@ -1,0 +1,87 @@
+"""Per-run summaries of a sweep's curves: one number per (seed, member).
+
+Final and best values of every evaluated metric, test metrics at the best
+validation point (early stopping), and steps to a target; a diverged run can
+be counted as the worst value so it never looks good in a mean.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from lrlab import train
+
+SUMMARY_METRICS = (
+  *(f"{when}_{m}" for m in train.METRICS for when in ("final", "best")),
+  "test_loss_at_best_val",
+  "test_accuracy_at_best_val",
+  "steps_to_target",
+)
+"""Per-run summaries accepted by :meth:`SweepResult.metric` and the methods built on it."""
+
+TABLE_COLUMNS = (
+  "final_val_loss",
+  "best_val_loss",
+  "final_val_accuracy",
+  "best_val_accuracy",
+  "test_loss_at_best_val",
+  "test_accuracy_at_best_val",
+  "steps_to_target",
+  "diverged",
+  "diverged_step",
+)
+"""Measurement columns of :meth:`SweepResult.table`, after ``member``, ``seed`` and the grid."""
+
+"""The files :meth:`SweepResult.save` writes."""
+
+
+def higher_is_better(metric: str) -> bool:
+  """True for accuracies; losses and ``steps_to_target`` are better lower."""
+  return "accuracy" in metric
+
+
+def _extreme(values: np.ndarray, *, largest: bool) -> np.ndarray:
+  """Max (or min) over the last axis ignoring NaN; NaN where every value is NaN."""
+  fill = -np.inf if largest else np.inf
+  filled = np.where(np.isnan(values), fill, values)
+  out = filled.max(axis=-1) if largest else filled.min(axis=-1)
+  return np.where(np.all(np.isnan(values), axis=-1), np.nan, out)
+
+
+def _at_best(select: np.ndarray, report: np.ndarray, *, largest: bool) -> np.ndarray:
+  """``report`` at the first evaluation point where ``select`` is best (NaN ignored)."""
+  fill = -np.inf if largest else np.inf
+  filled = np.where(np.isnan(select), fill, select)
+  index = filled.argmax(axis=-1) if largest else filled.argmin(axis=-1)
+  return np.take_along_axis(report, index[..., None], axis=-1)[..., 0]
+
+
+def summarize(
+  history: train.History,
+  metric: str,
+  target: dict[str, Any] | None = None,
+  *,
+  diverged_as_worst: bool = True,
+) -> np.ndarray:
+  """One ``metric`` of :data:`SUMMARY_METRICS` per run, float64 with the history's lead axes.
+
+  See :meth:`lrlab.sweep.SweepResult.metric` for the definitions; ``target``
+  (``{"metric": ..., "value": ...}``) is needed for ``steps_to_target``.
+  """
+  h = history
+  if metric == "steps_to_target":
+    raw = np.asarray(train.steps_to_target(h, target["metric"], target["value"]), np.float64)
+  elif metric == "test_loss_at_best_val":
+    raw = _at_best(h.val_loss, h.test_loss, largest=False)
+  elif metric == "test_accuracy_at_best_val":
+    raw = _at_best(h.val_accuracy, h.test_accuracy, largest=True)
+  else:
+    when, name = metric.split("_", 1)
+    values = getattr(h, name)
+    raw = values[..., -1] if when == "final" else _extreme(values, largest="accuracy" in name)
+  raw = np.asarray(raw, np.float64)
+  if not diverged_as_worst:
+    return raw
+  if higher_is_better(metric):
+    return np.where(h.diverged & ~np.isnan(raw), 0.0, raw)
+  return np.where(h.diverged | np.isnan(raw), np.inf, raw)
