@@ -7,6 +7,8 @@ program with :func:`run`, then read the answers off the :class:`SweepResult`
 figures never need re-training.
 """
 
+from lrlab.sweep.engine import CACHE_SIZE as CACHE_SIZE
+from lrlab.sweep.engine import clear_cache as clear_cache
 from lrlab.sweep.engine import run as run
 from lrlab.sweep.grids import AXIS_SYNTAX as AXIS_SYNTAX
 from lrlab.sweep.grids import Grid as Grid
@@ -31,11 +33,13 @@ from lrlab.sweep.storage import environment_metadata as environment_metadata
 
 __all__ = [
   "AXIS_SYNTAX",
+  "CACHE_SIZE",
   "SUMMARY_METRICS",
   "Grid",
   "GridEdgeWarning",
   "SweepResult",
   "check_grid",
+  "clear_cache",
   "environment_metadata",
   "grid_size",
   "linear_grid",

@@ -6,6 +6,7 @@ of evaluation windows (one compiled segment reused), so the sweep can report
 progress and checkpoint between segments while its state stays on device.
 """
 
+import collections
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
 MAX_SEGMENTS = 50
+#: How many distinct calls' chunk programs :func:`run` keeps for reuse (see :func:`clear_cache`).
+CACHE_SIZE = 8
 
 
 def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> int:
@@ -118,6 +121,55 @@ class _Compiled:
     self.history = jax.jit(jax.vmap(trainer.history))
 
 
+_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+
+
+def _compiled_for(
+  trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key
+) -> tuple[_Compiled, float]:
+  """The chunk programs of a call, reused from an earlier call with the same signature.
+
+  The signature is everything the programs depend on: the task and ``make_tx``
+  (by identity, as ``jax.jit`` keys functions), the trainer's settings, the
+  devices, the segment length and the shapes and dtypes of the chunk's
+  hyperparameters and key. The :data:`CACHE_SIZE` most recently used entries are
+  kept. Returns the programs and the seconds spent compiling them in this call
+  (0 on a hit).
+  """
+  signature = (
+    trainer.task,
+    make_tx,
+    trainer.steps,
+    trainer.batch_size,
+    trainer.eval_every,
+    float(trainer.divergence_factor),
+    trainer.folds,
+    tuple(d.id for d in mesh.devices.flat),
+    windows,
+    tuple((name, v.shape, v.dtype.str) for name, v in sorted(hp.items())),
+    (key.shape, str(key.dtype)),
+  )
+  if signature in _cache:
+    _cache.move_to_end(signature)
+    return _cache[signature], 0.0
+  compiled = _cache[signature] = _Compiled(trainer, make_tx, mesh, windows, hp, key)
+  while len(_cache) > CACHE_SIZE:
+    _cache.popitem(last=False)
+  return compiled, compiled.compile_seconds
+
+
+def clear_cache() -> None:
+  """Forget every chunk program :func:`run` compiled (and the task data they hold).
+
+  :func:`run` keeps the programs of its last :data:`CACHE_SIZE` distinct calls,
+  so calling it again with the same task object, the same ``make_tx`` function
+  and the same settings (another grid of the same size, another key) skips
+  compilation. As with ``jax.jit``, functions are recognised by identity: if
+  ``make_tx`` reads a global that has since changed, clear the cache.
+  """
+  _cache.clear()
+
+
 def _templates(state_shape: Any) -> dict[str, Any]:
   """Tree structures of what a checkpoint holds (shapes come from the file)."""
   evaluation = Evaluation(*[0] * len(Evaluation._fields))
@@ -162,7 +214,9 @@ def run(
     the grid with copies of its last member to a multiple of the chunk size.
   - Chunks: ``chunk_size`` members run at once (default:
     :func:`lrlab.sweep.devices.auto_chunk_size`); the chunk programs are
-    compiled once, ahead of time, and reused for every chunk and seed.
+    compiled once, ahead of time, and reused for every chunk and seed, and
+    by later calls with the same task object, ``make_tx`` and settings
+    (see :func:`clear_cache`).
   - Segments: each chunk runs in at most 50 segments of whole evaluation
     windows; between segments the engine updates the progress bar and
     checkpoints, while the members' state stays on device.
@@ -259,7 +313,7 @@ def run(
   }
   windows = _windows_per_segment(trainer.num_windows)
   num_segments = trainer.num_windows // windows
-  compiled = _Compiled(trainer, make_tx, mesh, windows, chunk_hp(0), key)
+  compiled, compile_seconds = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
 
   config = {
     "task": task.name,
@@ -345,7 +399,7 @@ def run(
   metadata = environment_metadata()
   metadata.update(
     wall_seconds=time.perf_counter() - started,
-    compile_seconds=compiled.compile_seconds,
+    compile_seconds=compile_seconds,
     device_kind=mesh.devices.flat[0].device_kind,
     num_devices=int(num_devices),
   )

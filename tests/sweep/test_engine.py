@@ -316,3 +316,62 @@ def test_finished_sweep_removes_a_killed_writers_temporary_file(tmp_path, task):
     progress=False,
   )
   assert not stale.exists() and not (tmp_path / checkpoint.FILENAME).exists()
+
+
+class _Compilations:
+  """Counts XLA backend compilations while active (JAX has no public unregister)."""
+
+  def __init__(self):
+    self.count, self.active = 0, False
+    jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+  def _listen(self, event, duration, **_):
+    self.count += self.active and event.endswith("backend_compile_duration")
+
+  def during(self, fn):
+    self.count, self.active = 0, True
+    try:
+      return fn(), self.count
+    finally:
+      self.active = False
+
+
+@pytest.fixture(scope="module")
+def compilations():
+  return _Compilations()
+
+
+def test_a_repeated_call_reuses_its_compiled_programs(task, compilations):
+  sweep.clear_cache()
+  run = lambda lrs, steps=20: sweep.run(
+    task, _sgd, {"lr": lrs}, steps=steps, batch_size=32, key=KEY, eval_every=10,
+    chunk_size=2, progress=False,
+  )  # fmt: skip
+  first, compiled = compilations.during(lambda: run(np.array([0.01, 0.1, 1.0, 2.0])))
+  assert compiled >= 2 and first.metadata["compile_seconds"] > 0
+  # Another grid of the same size: the same programs, and the result of a fresh compilation.
+  other = np.array([0.02, 0.2, 0.5, 3.0])
+  again, recompiled = compilations.during(lambda: run(other))
+  assert recompiled == 0 and again.metadata["compile_seconds"] == 0
+  sweep.clear_cache()
+  fresh, compiled = compilations.during(lambda: run(other))
+  assert compiled >= 2
+  chex.assert_trees_all_equal(again.history, fresh.history)
+  # A different setting is a different program.
+  _, compiled = compilations.during(lambda: run(other, steps=30))
+  assert compiled >= 2
+
+
+def test_the_cache_keeps_the_most_recent_signatures(task, compilations):
+  sweep.clear_cache()
+  # A new make_tx function per call: every call is a new signature.
+  run = lambda: sweep.run(
+    task, lambda hp: optimizers.sgd(hp["lr"]), {"lr": np.array([0.1])}, steps=2, batch_size=32,
+    key=KEY, eval_every=2, chunk_size=1, progress=False,
+  )  # fmt: skip
+  for _ in range(sweep.CACHE_SIZE + 2):
+    _, compiled = compilations.during(run)
+    assert compiled >= 2
+  assert len(sweep.engine._cache) == sweep.CACHE_SIZE
+  sweep.clear_cache()
+  assert not sweep.engine._cache
