@@ -510,7 +510,10 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
   hidden-layer product, :data:`MLP_SHAPED_PER_DEVICE` members per device of
   ``(100, 100) @ (100, 100)`` (a cache-sized chunk) sharded over the devices, a
   diagnostic of how fast this shape can go. ``ceiling`` is the best of
-  ``single`` and ``sharded``; the 60% target refers to it.
+  ``single`` and ``sharded``; the 60% target refers to it. ``step_matmuls``:
+  the GFLOP/s of the matmuls of the benchmark's training step alone
+  (:func:`step_matmul_bound`), what a sweep of this model could reach if
+  everything else were free.
 
   Args:
     sizes: the square sizes to try.
@@ -551,9 +554,69 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
     "single": single,
     "sharded": sharded,
     "mlp_shaped": batched(MLP_SHAPED_PER_DEVICE * count, 100, 100, 100),
+    "step_matmuls": step_matmul_bound(MLP_SHAPED_PER_DEVICE * count, repeats=repeats),
     "ceiling": max(*single.values(), *sharded.values()),
     "devices": count,
   }
+
+
+def linear_sgd_step(x, weights, lr: float):
+  """One SGD step of a stack of linear networks on the loss ``0.5 |x W_1 ... W_L|^2``, by hand.
+
+  ``x`` is ``(B, n_0)``, shared by every member; ``weights[l]`` is
+  ``(K, n_l, n_{l+1})``. The forward is the products of :data:`LAYERS`, the
+  backward every weight gradient and every input gradient but the data's (the
+  output is its own loss gradient), so the matmuls are those of
+  :func:`analytic_flops`, in the layout of a vmapped sweep.
+  """
+  import jax.numpy as jnp
+
+  hs = [jnp.einsum("bi,kio->kbo", x, weights[0])]
+  for w in weights[1:]:
+    hs.append(jnp.einsum("kbi,kio->kbo", hs[-1], w))
+  grads, dh = [], hs[-1]
+  for j in range(len(weights) - 1, 0, -1):
+    grads.append(jnp.einsum("kbi,kbo->kio", hs[j - 1], dh))
+    dh = jnp.einsum("kbo,kio->kbi", dh, weights[j])
+  grads.append(jnp.einsum("bi,kbo->kio", x, dh))
+  return tuple(w - lr * g for w, g in zip(weights, grads[::-1], strict=True))
+
+
+def step_matmul_bound(
+  members: int, *, batch_size: int = 100, steps: int = 50, repeats: int = 3
+) -> float:
+  """GFLOP/s of the matmuls of a training step alone, batched and sharded as the sweep runs them.
+
+  ``members`` copies of the benchmark MLP's weights, sharded over the devices,
+  each take ``steps`` steps of :func:`linear_sgd_step` on one shared minibatch:
+  the MLP without biases, activations or a loss. It has the FLOP count of a
+  real step and its layout (the first layer's product shared across members,
+  the others batched), so the sweep's GFLOP/s over this bound is the share of
+  its time spent in matmuls.
+  """
+  import jax
+  import jax.numpy as jnp
+
+  keys = jax.random.split(jax.random.key(0), len(LAYERS) + 1)
+  x = jax.random.normal(keys[0], (batch_size, LAYERS[0][0]), jnp.float32)
+  weights = tuple(
+    0.1 * jax.random.normal(k, (members, i, o), jnp.float32)
+    for k, (i, o) in zip(keys[1:], LAYERS, strict=True)
+  )
+  sharding = _member_sharding(members)
+  if sharding is not None:
+    weights = jax.device_put(weights, sharding)
+
+  step = lambda weights, _: (linear_sgd_step(x, weights, 1e-6), None)
+  run = jax.jit(lambda w: jax.lax.scan(step, w, None, length=steps)[0])
+  jax.block_until_ready(run(weights))
+  best = math.inf
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(run(weights))
+    best = min(best, time.perf_counter() - start)
+  flops = analytic_flops(batch_size, steps, {"train": 0, "val": 0, "test": 0})["train_step"]
+  return members * steps * flops / best / 1e9
 
 
 # --- orchestration -------------------------------------------------------------------------------
@@ -704,6 +767,7 @@ def _best_ceiling(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
     "single": best(start["single"], end["single"]),
     "sharded": best(start["sharded"], end["sharded"]),
     "mlp_shaped": max(start["mlp_shaped"], end["mlp_shaped"]),
+    "step_matmuls": max(start["step_matmuls"], end["step_matmuls"]),
     "ceiling": max(start["ceiling"], end["ceiling"]),
     "devices": start["devices"],
     "at_start": start["ceiling"],
@@ -821,7 +885,10 @@ def markdown(report: dict[str, Any]) -> str:
     f"{max(ceiling['sharded'].values()):.1f}; measured at the start, {ceiling['at_start']:.1f}, "
     f"and at the end of the run, {ceiling['at_end']:.1f}). The MLP's own product, "
     f"{MLP_SHAPED_PER_DEVICE} members per device of 100x100 @ 100x100, sharded, reaches "
-    f"{ceiling['mlp_shaped']:.1f}.",
+    f"{ceiling['mlp_shaped']:.1f}. The matmuls of a training step alone, at that chunk, "
+    f"reach {ceiling['step_matmuls']:.1f} ({ceiling['step_matmuls'] / ceiling['ceiling']:.0%} "
+    "of the ceiling): the most a sweep of this model gets if everything but its matmuls "
+    "were free.",
     "",
     "| K | leg | devices | compile s | steady s | model-steps/s | GFLOP/s | of ceiling "
     "| peak RSS MiB | leg RSS MiB | recompiles | Δ val loss | load |",

@@ -104,3 +104,29 @@ def test_command_line_defaults(script):
   assert script.xla_flags(4, "--foo --xla_force_host_platform_device_count=2") == (
     "--foo --xla_force_host_platform_device_count=4"
   )
+
+
+def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
+  """The bound's step is exact SGD on 0.5 |x W1 W2 W3|^2, member by member (checked by autodiff)."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  keys = jax.random.split(jax.random.key(1), 4)
+  x = jax.random.normal(keys[0], (5, 40))
+  weights = tuple(
+    0.1 * jax.random.normal(k, (3, i, o)) for k, (i, o) in zip(keys[1:], script.LAYERS, strict=True)
+  )
+  stepped = script.linear_sgd_step(x, weights, 0.5)
+  loss = lambda ws: 0.5 * jnp.sum((x @ ws[0] @ ws[1] @ ws[2]) ** 2)
+  for k in range(3):
+    member = tuple(w[k] for w in weights)
+    grads = jax.grad(loss)(member)
+    for new, w, g in zip(stepped, member, grads, strict=True):
+      np.testing.assert_allclose(new[k], w - 0.5 * g, rtol=1e-5, atol=1e-6)
+
+
+def test_the_report_states_the_step_matmul_bound(report, script):
+  bound = report["ceiling"]["step_matmuls"]
+  assert bound > 0 and math.isfinite(bound)
+  assert f"reach {bound:.1f}" in script.markdown(report)
