@@ -510,10 +510,7 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
   hidden-layer product, :data:`MLP_SHAPED_PER_DEVICE` members per device of
   ``(100, 100) @ (100, 100)`` (a cache-sized chunk) sharded over the devices, a
   diagnostic of how fast this shape can go. ``ceiling`` is the best of
-  ``single`` and ``sharded``; the 60% target refers to it. ``step_matmuls``:
-  the GFLOP/s of the matmuls of the benchmark's training step alone
-  (:func:`step_matmul_bound`), what a sweep of this model could reach if
-  everything else were free.
+  ``single`` and ``sharded``; the 60% target refers to it.
 
   Args:
     sizes: the square sizes to try.
@@ -554,20 +551,20 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
     "single": single,
     "sharded": sharded,
     "mlp_shaped": batched(MLP_SHAPED_PER_DEVICE * count, 100, 100, 100),
-    "step_matmuls": step_matmul_bound(MLP_SHAPED_PER_DEVICE * count, repeats=repeats),
     "ceiling": max(*single.values(), *sharded.values()),
     "devices": count,
   }
 
 
-def linear_sgd_step(x, weights, lr: float):
+def linear_sgd_step(x, weights, lr):
   """One SGD step of a stack of linear networks on the loss ``0.5 |x W_1 ... W_L|^2``, by hand.
 
   ``x`` is ``(B, n_0)``, shared by every member; ``weights[l]`` is
   ``(K, n_l, n_{l+1})``. The forward is the products of :data:`LAYERS`, the
   backward every weight gradient and every input gradient but the data's (the
   output is its own loss gradient), so the matmuls are those of
-  :func:`analytic_flops`, in the layout of a vmapped sweep.
+  :func:`analytic_flops`, in the layout of a vmapped sweep. ``lr`` is a float or
+  one rate per member, shaped ``(K, 1, 1)``.
   """
   import jax.numpy as jnp
 
@@ -582,41 +579,98 @@ def linear_sgd_step(x, weights, lr: float):
   return tuple(w - lr * g for w, g in zip(weights, grads[::-1], strict=True))
 
 
-def step_matmul_bound(
-  members: int, *, batch_size: int = 100, steps: int = 50, repeats: int = 3
-) -> float:
-  """GFLOP/s of the matmuls of a training step alone, batched and sharded as the sweep runs them.
+BREAKDOWN = {
+  "matmuls": "the matmuls alone (a linear network, plain SGD)",
+  "loss_sgd": "+ biases, ReLU, softmax cross-entropy (plain SGD)",
+  "loss_momentum": "+ SGD momentum (lrlab.optimizers.sgd)",
+  "trainer": "+ divergence guard, rate record, evaluation (lrlab's Trainer)",
+}
 
-  ``members`` copies of the benchmark MLP's weights, sharded over the devices,
-  each take ``steps`` steps of :func:`linear_sgd_step` on one shared minibatch:
-  the MLP without biases, activations or a loss. It has the FLOP count of a
-  real step and its layout (the first layer's product shared across members,
-  the others batched), so the sweep's GFLOP/s over this bound is the share of
-  its time spent in matmuls.
+
+def breakdown(
+  config: Config, *, per_device: int = MLP_SHAPED_PER_DEVICE, repeats: int = 3
+) -> dict[str, float]:
+  """GFLOP/s of the training step built up from its matmuls to lrlab's full step.
+
+  Each rung trains ``per_device`` members per device of the benchmark MLP for
+  ``config.steps`` steps on lrlab's shared minibatch order, vmapped and sharded
+  over the devices as one chunk of the sweep, and adds one thing to the rung
+  before it (:data:`BREAKDOWN`):
+
+  - ``matmuls``: :func:`linear_sgd_step`, the step's products alone: the most a
+    sweep of this model could reach if all else were free;
+  - ``loss_sgd``: the task's loss and its gradient, then ``p - lr * g``;
+  - ``loss_momentum``: the benchmark's optimizer instead;
+  - ``trainer``: :class:`lrlab.train.Trainer`'s segment (divergence guard,
+    applied-rate record, one evaluation of the val and test sets at the end).
+
+  GFLOP/s count the hand-counted training FLOPs (:func:`analytic_flops`), plus
+  the evaluation's for ``trainer``, so the rungs compare directly with the
+  legs' figures.
   """
   import jax
   import jax.numpy as jnp
+  import optax
 
-  keys = jax.random.split(jax.random.key(0), len(LAYERS) + 1)
-  x = jax.random.normal(keys[0], (batch_size, LAYERS[0][0]), jnp.float32)
-  weights = tuple(
-    0.1 * jax.random.normal(k, (members, i, o), jnp.float32)
-    for k, (i, o) in zip(keys[1:], LAYERS, strict=True)
-  )
+  import lrlab
+
+  task = lrlab.tasks.get(TASK)
+  members = per_device * len(jax.devices())
+  steps, batch_size = config.steps, config.batch_size
+  sizes = {s: int(task.split(s)[0].shape[0]) for s in ("train", "val", "test")}
+  train_flops = analytic_flops(batch_size, steps, sizes)["train_step"] * steps
+  eval_flops = 2 * sum(i * o for i, o in LAYERS) * (sizes["val"] + sizes["test"])
+  x, y = task.split("train")
+  order = lrlab.train._batch_indices(jax.random.key(config.seed), 0, steps, len(x), batch_size)
   sharding = _member_sharding(members)
-  if sharding is not None:
-    weights = jax.device_put(weights, sharding)
+  place = lambda tree: jax.device_put(tree, sharding) if sharding is not None else tree
+  rates = place(jnp.asarray(learning_rates(members)))
 
-  step = lambda weights, _: (linear_sgd_step(x, weights, 1e-6), None)
-  run = jax.jit(lambda w: jax.lax.scan(step, w, None, length=steps)[0])
-  jax.block_until_ready(run(weights))
-  best = math.inf
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(run(weights))
-    best = min(best, time.perf_counter() - start)
-  flops = analytic_flops(batch_size, steps, {"train": 0, "val": 0, "test": 0})["train_step"]
-  return members * steps * flops / best / 1e9
+  def linear(lrs):  # written batched, as the sweep's products are laid out at their best
+    keys = jax.random.split(jax.random.key(0), len(LAYERS))
+    weights = tuple(
+      place(0.1 * jax.random.normal(k, (members, i, o), jnp.float32))
+      for k, (i, o) in zip(keys, LAYERS, strict=True)
+    )
+    step = lambda w, rows: (linear_sgd_step(x[rows], w, lrs[:, None, None]), None)
+    return jax.lax.scan(step, weights, order)[0]
+
+  def loss(lr, momentum: bool):
+    params = task.init(jax.random.key(0))
+    tx = _make_tx({"lr": lr}) if momentum else optax.sgd(lr)
+
+    def step(carry, rows):
+      params, state = carry
+      grads = jax.grad(lambda p: task.loss(p, (x[rows], y[rows]))[0])(params)
+      updates, state = tx.update(grads, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, tx.init(params)), order)[0]
+
+  trainer = lrlab.train.Trainer(task, steps=steps, batch_size=batch_size, eval_every=steps)
+
+  key = jax.random.key(config.seed)
+  init = lambda lr: trainer.init(_make_tx({"lr": lr}), key)[0]
+  states = jax.jit(jax.vmap(init))(rates)  # outside the timing: it evaluates the training set
+  segment = lambda lr, state: trainer.segment(_make_tx({"lr": lr}), key, state, 0, 1)
+
+  rungs = {
+    "matmuls": (linear, (rates,), train_flops),
+    "loss_sgd": (jax.vmap(lambda lr: loss(lr, False)), (rates,), train_flops),
+    "loss_momentum": (jax.vmap(lambda lr: loss(lr, True)), (rates,), train_flops),
+    "trainer": (jax.vmap(segment), (rates, states), train_flops + eval_flops),
+  }
+  measured = {}
+  for name, (chunk, args, flops) in rungs.items():
+    run = jax.jit(chunk)
+    jax.block_until_ready(run(*args))
+    best = math.inf
+    for _ in range(repeats):
+      start = time.perf_counter()
+      jax.block_until_ready(run(*args))
+      best = min(best, time.perf_counter() - start)
+    measured[name] = members * flops / best / 1e9
+  return measured
 
 
 # --- orchestration -------------------------------------------------------------------------------
@@ -629,6 +683,7 @@ def _worker_main(spec: dict[str, Any]) -> None:
   if spec["kind"] == "ceiling":
     result = {
       "ceiling": matmul_ceiling(config.ceiling_sizes),
+      "breakdown": breakdown(config),
       "environment": environment(),
       "flops": workload(config),
     }
@@ -706,6 +761,7 @@ def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[st
     if not isolate:
       return {
         "ceiling": matmul_ceiling(config.ceiling_sizes),
+        "breakdown": breakdown(config),
         "environment": environment(),
         "flops": workload(config),
       }
@@ -728,9 +784,11 @@ def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[st
         row = measure_leg(leg, k, config)
       rows.append(row)
       log(_row_line(row))
-  last = measure_ceiling()["ceiling"]
-  log(f"matmul ceiling {last['ceiling']:.1f} GFLOP/s (end of the run)")
-  ceiling = _best_ceiling(first["ceiling"], last)
+  last = measure_ceiling()
+  log(f"matmul ceiling {last['ceiling']['ceiling']:.1f} GFLOP/s (end of the run)")
+  ceiling = _best_ceiling(first["ceiling"], last["ceiling"])
+  # Like the ceiling, each rung's better measurement counts: a busy machine only lowers it.
+  steps_built_up = {n: max(v, last["breakdown"][n]) for n, v in first["breakdown"].items()}
   load.append(_load_average())
   report = {
     "config": dataclasses.asdict(config),
@@ -740,6 +798,7 @@ def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[st
     "wall_s": time.time() - started,
     "isolated": isolate,
     "ceiling": ceiling,
+    "breakdown": steps_built_up,
     "flops": flops,
     "rows": rows,
   }
@@ -767,7 +826,6 @@ def _best_ceiling(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
     "single": best(start["single"], end["single"]),
     "sharded": best(start["sharded"], end["sharded"]),
     "mlp_shaped": max(start["mlp_shaped"], end["mlp_shaped"]),
-    "step_matmuls": max(start["step_matmuls"], end["step_matmuls"]),
     "ceiling": max(start["ceiling"], end["ceiling"]),
     "devices": start["devices"],
     "at_start": start["ceiling"],
@@ -885,10 +943,8 @@ def markdown(report: dict[str, Any]) -> str:
     f"{max(ceiling['sharded'].values()):.1f}; measured at the start, {ceiling['at_start']:.1f}, "
     f"and at the end of the run, {ceiling['at_end']:.1f}). The MLP's own product, "
     f"{MLP_SHAPED_PER_DEVICE} members per device of 100x100 @ 100x100, sharded, reaches "
-    f"{ceiling['mlp_shaped']:.1f}. The matmuls of a training step alone, at that chunk, "
-    f"reach {ceiling['step_matmuls']:.1f} ({ceiling['step_matmuls'] / ceiling['ceiling']:.0%} "
-    "of the ceiling): the most a sweep of this model gets if everything but its matmuls "
-    "were free.",
+    f"{ceiling['mlp_shaped']:.1f}.",
+    *_breakdown_lines(report),
     "",
     "| K | leg | devices | compile s | steady s | model-steps/s | GFLOP/s | of ceiling "
     "| peak RSS MiB | leg RSS MiB | recompiles | Δ val loss | load |",
@@ -927,6 +983,26 @@ def markdown(report: dict[str, Any]) -> str:
       met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
       lines.append(f"| {name} | {goal} | {value} | {met} |")
   return "\n".join(lines) + "\n"
+
+
+def _breakdown_lines(report: dict[str, Any]) -> list[str]:
+  """The step built up rung by rung (:func:`breakdown`), as a Markdown table."""
+  rungs = report.get("breakdown")
+  if not rungs:
+    return []
+  devices = report["ceiling"]["devices"]
+  lines = [
+    "",
+    f"Where the time goes: the training step built up, {MLP_SHAPED_PER_DEVICE} members per "
+    f"device on {devices} device(s), {report['config']['steps']} steps.",
+    "",
+    "| step | GFLOP/s | of ceiling |",
+    "|---|---:|---:|",
+  ]
+  for name, title in BREAKDOWN.items():
+    value = rungs[name]
+    lines.append(f"| {title} | {value:.1f} | {value / report['ceiling']['ceiling']:.0%} |")
+  return lines
 
 
 def plot(report: dict[str, Any], path: str) -> None:

@@ -126,7 +126,10 @@ def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
       np.testing.assert_allclose(new[k], w - 0.5 * g, rtol=1e-5, atol=1e-6)
 
 
-def test_the_report_states_the_step_matmul_bound(report, script):
-  bound = report["ceiling"]["step_matmuls"]
-  assert bound > 0 and math.isfinite(bound)
-  assert f"reach {bound:.1f}" in script.markdown(report)
+def test_the_report_builds_the_step_up_from_its_matmuls(report, script):
+  rungs = report["breakdown"]
+  assert list(rungs) == list(script.BREAKDOWN)
+  assert all(v > 0 and math.isfinite(v) for v in rungs.values())
+  text = script.markdown(report)
+  for name, title in script.BREAKDOWN.items():
+    assert f"| {title} | {rungs[name]:.1f} |" in text
