@@ -101,12 +101,23 @@ def applied_learning_rate(opt_state: Any) -> jax.Array:
   return math.prod(jnp.asarray(r, jnp.float32) for r in rates)
 
 
-def _all_finite(tree: Any) -> jax.Array:
+def all_finite(tree: Any) -> jax.Array:
+  """Whether every entry of ``tree`` is finite, as a bool scalar (``True`` for an empty tree).
+
+  Computed as the finiteness of the float32 sum of all entries: a NaN or an
+  infinity anywhere makes the sum non-finite, and a float sum vectorizes far
+  better on CPU than a reduction of booleans (about 5% of a sweep's step; see
+  BENCHMARKS.md). The one difference from checking entry by entry: finite
+  entries whose sum overflows float32 (magnitudes around 1e38 / size) also
+  count as non-finite, which for a training run is divergence all the same.
+  """
   leaves = jax.tree.leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
+  if not leaves:
+    return jnp.bool_(True)
+  return jnp.isfinite(sum(jnp.sum(x, dtype=jnp.float32) for x in leaves))
 
 
-def _batch_indices(
+def batch_indices(
   data_key: jax.Array, first_step: ArrayLike, num_steps: int, num_train: int, batch_size: int
 ) -> jax.Array:
   """``(num_steps, batch_size)`` example indices of steps ``first_step, first_step + 1, ...``.
@@ -114,8 +125,24 @@ def _batch_indices(
   Epoch ``e`` visits the training set in the order of a permutation drawn from
   ``fold_in(data_key, e)``, so the minibatch of a step depends only on the key
   and the step, never on how the run is cut into segments. The last partial
-  batch of an epoch is dropped (PyTorch's ``drop_last=True``). ``first_step``
-  may be traced; ``num_steps`` is static.
+  batch of an epoch is dropped (PyTorch's ``drop_last=True``). This is the
+  order every lrlab run draws from its data key; use it to feed another
+  framework the same minibatches.
+
+  Args:
+    data_key: the run's data-order key.
+    first_step: the first step (may be traced).
+    num_steps: how many steps (static).
+    num_train: training examples.
+    batch_size: examples per minibatch, at most ``num_train``.
+
+  Returns:
+    An int32 array of shape ``(num_steps, batch_size)``.
+
+  Example:
+    >>> order = lrlab.train.batch_indices(jax.random.key(0), 0, 4, 10, 5)
+    >>> order.shape, sorted(order[:2].ravel().tolist()) == list(range(10))
+    ((4, 5), True)
   """
   per_epoch = num_train // batch_size
   first_epoch = first_step // per_epoch
@@ -320,7 +347,7 @@ class Trainer:
       indices = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
     else:
       _, data_key = jax.random.split(key)
-      indices = _batch_indices(data_key, first_step, num_steps, self.num_train, batch_size)
+      indices = batch_indices(data_key, first_step, num_steps, self.num_train, batch_size)
 
     def step_fn(state: RunState, inputs):
       t, batch_indices = inputs
@@ -329,7 +356,7 @@ class Trainer:
       (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
       updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
       new_params = optax.apply_updates(params, updates)
-      bad = ~jnp.isfinite(loss) | (loss > state.threshold) | ~_all_finite(new_params)
+      bad = ~jnp.isfinite(loss) | (loss > state.threshold) | ~all_finite(new_params)
       frozen = state.diverged | bad
       keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(frozen, o, n), new, old)
       state = RunState(

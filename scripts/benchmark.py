@@ -346,21 +346,12 @@ def _run_key(seed: int):
 
 
 def _minibatch_order(data_key, num_train: int, batch_size: int, steps: int):
-  """``(steps, batch_size)`` example indices, lrlab.train's own where its helper is found."""
+  """``(steps, batch_size)`` example indices in lrlab's order (``lrlab.train.batch_indices``)."""
   import numpy as np
 
   import lrlab
 
-  helper = getattr(lrlab.train, "_batch_indices", None)  # private: the order by construction
-  if helper is not None:
-    return np.asarray(helper(data_key, 0, steps, num_train, batch_size))
-  rng = np.random.default_rng(0)  # same work, another order
-  per_epoch = num_train // batch_size
-  epochs = -(-steps // per_epoch)
-  order = np.concatenate(
-    [rng.permutation(num_train)[: per_epoch * batch_size] for _ in range(epochs)]
-  )
-  return order.reshape(-1, batch_size)[:steps]
+  return np.asarray(lrlab.train.batch_indices(data_key, 0, steps, num_train, batch_size))
 
 
 def _torch_leg(task, lrs, config: Config):
@@ -621,7 +612,7 @@ def breakdown(
   train_flops = analytic_flops(batch_size, steps, sizes)["train_step"] * steps
   eval_flops = 2 * sum(i * o for i, o in LAYERS) * (sizes["val"] + sizes["test"])
   x, y = task.split("train")
-  order = lrlab.train._batch_indices(jax.random.key(config.seed), 0, steps, len(x), batch_size)
+  order = lrlab.train.batch_indices(jax.random.key(config.seed), 0, steps, len(x), batch_size)
   sharding = _member_sharding(members)
   place = lambda tree: jax.device_put(tree, sharding) if sharding is not None else tree
   rates = place(jnp.asarray(learning_rates(members)))

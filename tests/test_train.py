@@ -118,7 +118,7 @@ def test_applied_learning_rate_of_a_state_without_one_is_nan():
 
 
 def test_minibatches_are_epoch_permutations():
-  indices = train._batch_indices(jax.random.key(0), 0, 7, 100, 30)  # 3 batches per epoch
+  indices = train.batch_indices(jax.random.key(0), 0, 7, 100, 30)  # 3 batches per epoch
   assert indices.shape == (7, 30)
   for epoch in range(2):
     seen = np.asarray(indices[3 * epoch : 3 * epoch + 3]).ravel()
@@ -127,9 +127,9 @@ def test_minibatches_are_epoch_permutations():
 
 
 def test_minibatches_do_not_depend_on_segmentation():
-  whole = train._batch_indices(jax.random.key(0), 0, 40, 100, 30)
+  whole = train.batch_indices(jax.random.key(0), 0, 40, 100, 30)
   for first, length in [(0, 5), (5, 11), (16, 24), (39, 1)]:
-    part = jax.jit(train._batch_indices, static_argnums=(2, 3, 4))(
+    part = jax.jit(train.batch_indices, static_argnums=(2, 3, 4))(
       jax.random.key(0), first, length, 100, 30
     )
     np.testing.assert_array_equal(part, whole[first : first + length])
@@ -205,3 +205,23 @@ def test_schedule_free_runs_are_evaluated_at_the_averaged_point(quadratic):
   at_x = quadratic.evaluate(x, "val")["loss"]
   np.testing.assert_allclose(history.val_loss[-1], at_x, rtol=1e-4)
   assert abs(float(history.val_loss[-1] - quadratic.evaluate(params, "val")["loss"])) > 1e-6
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_one_bad_entry_in_any_leaf(bad):
+  tree = {"a": jnp.ones((3, 4)), "b": [jnp.zeros(5, jnp.bfloat16), jnp.arange(3.0)]}
+  assert bool(train.all_finite(tree))
+  for path in (("a",), ("b", 0), ("b", 1)):
+    leaf = tree[path[0]] if len(path) == 1 else tree[path[0]][path[1]]
+    spoiled = leaf.ravel().at[-1].set(bad).reshape(leaf.shape)
+    broken = jax.tree.map(lambda x: x, tree)
+    if len(path) == 1:
+      broken[path[0]] = spoiled
+    else:
+      broken[path[0]][path[1]] = spoiled
+    assert not bool(train.all_finite(broken)), path
+  # float16 entries are summed in float32: 100 * 6e4 is past float16's range, not float32's.
+  assert bool(train.all_finite(jnp.full(100, 6e4, jnp.float16)))
+  # The documented exception: finite entries whose float32 sum overflows.
+  assert not bool(train.all_finite(jnp.full(1000, 3e37, jnp.float32)))
+  assert bool(train.all_finite({}))

@@ -20,7 +20,7 @@ from lrlab import _checks
 from lrlab.finder import suggestions as suggestions_lib
 from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
 from lrlab.finder.result import STOP_REASONS, FinderResult
-from lrlab.train import _batch_indices, applied_learning_rate
+from lrlab.train import all_finite, applied_learning_rate, batch_indices
 
 MODES = ("exponential", "linear")
 """How the learning rate grows: geometrically (fastai's ``SchedExp``) or linearly (``SchedLin``)."""
@@ -93,11 +93,6 @@ def _check_arguments(num_steps, smoothing, diverge_threshold) -> None:
   _checks.check("diverge_threshold", diverge_threshold, lambda x: np.isfinite(x) & (x > 1), "> 1")
 
 
-def _all_finite(tree: Any) -> jax.Array:
-  leaves = jax.tree.leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
-
-
 def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
   """The pure test ``(params, data_key) -> (losses, smoothed, applied, recorded, reason)``."""
   x_train, y_train = task.split("train")
@@ -109,7 +104,7 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
     if batch_size is None:
       indices = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
     else:
-      indices = _batch_indices(data_key, 0, num_steps, x_train.shape[0], batch_size)
+      indices = batch_indices(data_key, 0, num_steps, x_train.shape[0], batch_size)
 
     def step(carry, inputs):
       params, opt_state, average, best, active, reason, recorded = carry
@@ -126,7 +121,7 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
       new_average = beta * average + (1 - beta) * loss
       smooth = new_average / (1 - beta ** (t + 1).astype(jnp.float32))
       new_best = jnp.where(smooth < best, smooth, best)
-      non_finite = ~jnp.isfinite(smooth) | ~_all_finite(new_params)
+      non_finite = ~jnp.isfinite(smooth) | ~all_finite(new_params)
       over = smooth > new_best + (threshold - 1) * jnp.abs(new_best)
       stop = active & (non_finite | over)
       go = active & ~stop
