@@ -5,6 +5,7 @@ validation point (early stopping), and steps to a target; a diverged run can
 be counted as the worst value so it never looks good in a mean.
 """
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -85,3 +86,40 @@ def summarize(
   if higher_is_better(metric):
     return np.where(h.diverged & ~np.isnan(raw), 0.0, raw)
   return np.where(h.diverged | np.isnan(raw), np.inf, raw)
+
+
+def check_history(history: Any, num_seeds: int, num_members: int) -> train.History:
+  """``history`` as NumPy arrays, checked to be the curves of ``num_seeds`` x ``num_members`` runs.
+
+  The per-evaluation fields must be ``(S, K, E)`` with ``E >= 1`` (an integer
+  ``step`` of shape ``(E,)`` is broadcast to it), ``learning_rate`` ``(S, K,
+  steps)``, ``diverged`` ``(S, K)`` bool and ``diverged_step`` ``(S, K)``.
+
+  Raises:
+    ValueError: naming the first field that does not fit.
+  """
+  if not isinstance(history, train.History):
+    raise ValueError(f"history must be an lrlab.train.History; got {type(history)}.")
+  lead = (num_seeds, num_members)
+  fields = {name: np.asarray(value) for name, value in history._asdict().items()}
+  num_evals = fields["val_loss"].shape[-1] if fields["val_loss"].ndim else 0
+  if fields["step"].dtype.kind not in "iu":
+    raise ValueError(f"history.step must be integer; got dtype {fields['step'].dtype}.")
+  with contextlib.suppress(ValueError):
+    fields["step"] = np.broadcast_to(fields["step"], (*lead, num_evals)).copy()
+  expected = {name: (*lead, num_evals) for name in ("step", *train.METRICS)}
+  expected.update(diverged=lead, diverged_step=lead)
+  for name, shape in expected.items():
+    if fields[name].shape != shape or num_evals == 0:
+      raise ValueError(
+        f"history.{name} must have shape {shape} (seeds, members{', evals' * (len(shape) > 2)}) "
+        f"for {num_seeds} seeds and {num_members} members; got {fields[name].shape}."
+      )
+  if fields["learning_rate"].shape[:2] != lead or fields["learning_rate"].ndim != 3:
+    raise ValueError(
+      f"history.learning_rate must have shape {(*lead, 'steps')}; "
+      f"got {fields['learning_rate'].shape}."
+    )
+  if fields["diverged"].dtype != bool:
+    raise ValueError(f"history.diverged must be bool; got dtype {fields['diverged'].dtype}.")
+  return train.History(**fields)

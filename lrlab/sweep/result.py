@@ -23,7 +23,6 @@ Conventions for the summaries:
   grid has it, else the grid's first axis.
 """
 
-import contextlib
 import dataclasses
 import os
 import warnings
@@ -40,8 +39,6 @@ from lrlab.sweep.metrics import TABLE_COLUMNS as TABLE_COLUMNS
 from lrlab.sweep.metrics import higher_is_better as higher_is_better
 from lrlab.sweep.storage import FILES as FILES
 from lrlab.sweep.storage import environment_metadata as environment_metadata
-
-_PER_EVAL = ("step", *train.METRICS)
 
 
 class GridEdgeWarning(UserWarning):
@@ -97,31 +94,7 @@ class SweepResult:
     seeds = np.asarray(self.seeds)
     if seeds.ndim != 1 or seeds.size == 0 or seeds.dtype.kind not in "iu":
       raise ValueError(f"seeds must be a non-empty 1-D integer array; got {self.seeds!r}.")
-    if not isinstance(self.history, train.History):
-      raise ValueError(f"history must be an lrlab.train.History; got {type(self.history)}.")
-    num_seeds, num_members = len(seeds), len(next(iter(grid.values())))
-    lead = (num_seeds, num_members)
-    fields = {name: np.asarray(value) for name, value in self.history._asdict().items()}
-    num_evals = fields["val_loss"].shape[-1] if fields["val_loss"].ndim else 0
-    if fields["step"].dtype.kind not in "iu":
-      raise ValueError(f"history.step must be integer; got dtype {fields['step'].dtype}.")
-    with contextlib.suppress(ValueError):
-      fields["step"] = np.broadcast_to(fields["step"], (*lead, num_evals)).copy()
-    expected = {name: (*lead, num_evals) for name in _PER_EVAL}
-    expected.update(diverged=lead, diverged_step=lead)
-    for name, shape in expected.items():
-      if fields[name].shape != shape or num_evals == 0:
-        raise ValueError(
-          f"history.{name} must have shape {shape} (seeds, members{', evals' * (len(shape) > 2)}) "
-          f"for {num_seeds} seeds and {num_members} members; got {fields[name].shape}."
-        )
-    if fields["learning_rate"].shape[:2] != lead or fields["learning_rate"].ndim != 3:
-      raise ValueError(
-        f"history.learning_rate must have shape {(*lead, 'steps')}; "
-        f"got {fields['learning_rate'].shape}."
-      )
-    if fields["diverged"].dtype != bool:
-      raise ValueError(f"history.diverged must be bool; got dtype {fields['diverged'].dtype}.")
+    history = metrics.check_history(self.history, len(seeds), len(next(iter(grid.values()))))
     target = self.config.get("target") if isinstance(self.config, Mapping) else None
     if target is not None:
       if not isinstance(target, Mapping) or set(target) != {"metric", "value"}:
@@ -129,7 +102,7 @@ class SweepResult:
       _checks.check_choice("config['target']['metric']", target["metric"], train.METRICS)
     object.__setattr__(self, "grid", grid)
     object.__setattr__(self, "seeds", seeds)
-    object.__setattr__(self, "history", train.History(**fields))
+    object.__setattr__(self, "history", history)
     object.__setattr__(self, "config", storage.normal_json("config", self.config))
     object.__setattr__(self, "metadata", storage.normal_json("metadata", self.metadata))
 
@@ -227,9 +200,8 @@ class SweepResult:
 
     Args:
       metric: one of :data:`SUMMARY_METRICS`.
-      diverged_as_worst: replace the value of diverged runs by the worst one
-        (``inf`` for losses and steps, 0 for accuracies; NaN accuracies of a
-        task without accuracy stay NaN).
+      diverged_as_worst: count diverged runs as the worst value (the module's
+        conventions; NaN accuracies of a task without accuracy stay NaN).
 
     Returns:
       A ``(S, K)`` float64 array.
@@ -459,8 +431,7 @@ class SweepResult:
     """One row per run, seeds outer and members inner: the raw measurements.
 
     Each row has ``member``, ``seed``, the member's hyperparameters, then
-    :data:`TABLE_COLUMNS` as defined in :meth:`metric` but **not** replacing
-    diverged runs (see the ``diverged`` and ``diverged_step`` columns).
+    :data:`TABLE_COLUMNS` as in :meth:`metric`, diverged runs not replaced.
 
     Returns:
       A list of ``S * K`` dicts of Python numbers.
