@@ -121,7 +121,20 @@ class _Compiled:
     self.history = jax.jit(jax.vmap(trainer.history))
 
 
-_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+_compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+_state_bytes_cache: collections.OrderedDict[tuple, int] = collections.OrderedDict()
+
+
+def _remember(cache: collections.OrderedDict, signature: tuple, build: Callable[[], Any]):
+  """``(cache[signature], False)``, or ``(build(), True)`` stored there; keeps the last
+  :data:`CACHE_SIZE` signatures used."""
+  if signature in cache:
+    cache.move_to_end(signature)
+    return cache[signature], False
+  value = cache[signature] = build()
+  while len(cache) > CACHE_SIZE:
+    cache.popitem(last=False)
+  return value, True
 
 
 def _compiled_for(
@@ -132,9 +145,8 @@ def _compiled_for(
   The signature is everything the programs depend on: the task and ``make_tx``
   (by identity, as ``jax.jit`` keys functions), the trainer's settings, the
   devices, the segment length and the shapes and dtypes of the chunk's
-  hyperparameters and key. The :data:`CACHE_SIZE` most recently used entries are
-  kept. Returns the programs and the seconds spent compiling them in this call
-  (0 on a hit).
+  hyperparameters and key. Returns the programs and the seconds spent
+  compiling them in this call (0 when reused).
   """
   signature = (
     trainer.task,
@@ -149,13 +161,22 @@ def _compiled_for(
     tuple((name, v.shape, v.dtype.str) for name, v in sorted(hp.items())),
     (key.shape, str(key.dtype)),
   )
-  if signature in _cache:
-    _cache.move_to_end(signature)
-    return _cache[signature], 0.0
-  compiled = _cache[signature] = _Compiled(trainer, make_tx, mesh, windows, hp, key)
-  while len(_cache) > CACHE_SIZE:
-    _cache.popitem(last=False)
-  return compiled, compiled.compile_seconds
+  build = lambda: _Compiled(trainer, make_tx, mesh, windows, hp, key)
+  compiled, built = _remember(_compiled_cache, signature, build)
+  return compiled, compiled.compile_seconds if built else 0.0
+
+
+def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
+  """Bytes of one member's run state (traced once per task, ``make_tx`` and axis dtypes)."""
+  one = {k: jnp.asarray(v[0]) for k, v in hp.items() if k != "fold"}
+  signature = (
+    trainer.task,
+    make_tx,
+    tuple((name, v.dtype.str) for name, v in sorted(one.items())),
+    (key.shape, str(key.dtype)),
+  )
+  shape = lambda: jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0])
+  return _remember(_state_bytes_cache, signature, lambda: devices_lib.tree_bytes(shape()))[0]
 
 
 def clear_cache() -> None:
@@ -167,7 +188,8 @@ def clear_cache() -> None:
   compilation. As with ``jax.jit``, functions are recognised by identity: if
   ``make_tx`` reads a global that has since changed, clear the cache.
   """
-  _cache.clear()
+  _compiled_cache.clear()
+  _state_bytes_cache.clear()
 
 
 def _templates(state_shape: Any) -> dict[str, Any]:
@@ -296,10 +318,9 @@ def run(
   num_devices = mesh.devices.size
   num_members = len(next(iter(grid.values())))
   if chunk_size is None:
-    one = {k: jnp.asarray(_as_jax(v[:1])[0]) for k, v in grid.items() if k != "fold"}
-    state_shape = jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0])
+    hp = {k: _as_jax(v[:1]) for k, v in grid.items()}
     chunk_size = devices_lib.auto_chunk_size(
-      devices_lib.tree_bytes(state_shape), num_members, list(mesh.devices.flat)
+      _member_state_bytes(trainer, make_tx, hp, key), num_members, list(mesh.devices.flat)
     )
   elif not isinstance(chunk_size, int | np.integer) or chunk_size <= 0 or chunk_size % num_devices:
     raise ValueError(

@@ -372,6 +372,6 @@ def test_the_cache_keeps_the_most_recent_signatures(task, compilations):
   for _ in range(sweep.CACHE_SIZE + 2):
     _, compiled = compilations.during(run)
     assert compiled >= 2
-  assert len(sweep.engine._cache) == sweep.CACHE_SIZE
+  assert len(sweep.engine._compiled_cache) == sweep.CACHE_SIZE
   sweep.clear_cache()
-  assert not sweep.engine._cache
+  assert not sweep.engine._compiled_cache and not sweep.engine._state_bytes_cache
