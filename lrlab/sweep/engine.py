@@ -7,6 +7,7 @@ progress and checkpoint between segments while its state stays on device.
 """
 
 import collections
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -81,6 +82,40 @@ def _next_position(seed: int, chunk: int, num_chunks: int) -> dict[str, int]:
   return {"seed": seed + 1, "chunk": 0, "segment": 0}
 
 
+class _Axes(dict):
+  """The ``hp`` that ``make_tx`` receives: a missing axis is named along with the grid's."""
+
+  def __missing__(self, name: str):
+    raise KeyError(
+      f"make_tx asked for hp[{name!r}], but the grid's axes are "
+      f"{', '.join(repr(k) for k in self)}; name the grid's axes as make_tx reads them."
+    )
+
+
+@contextlib.contextmanager
+def _explain_traced_hyperparameters():
+  """Turn JAX's errors about a traced value used as a concrete one into the sweep's terms."""
+  try:
+    yield
+  except (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.TracerArrayConversionError,
+  ) as error:
+    raise TypeError(
+      "make_tx or its optimizer needs a concrete value of a hyperparameter, but in a sweep "
+      "every member's hyperparameters are traced scalars, so that one program serves them "
+      "all: use them in jnp arithmetic, never in float(), int(), an if or NumPy. JAX said: "
+      + str(error).splitlines()[0]
+    ) from error
+
+
+def _split(hp: dict[str, jax.Array]) -> tuple[_Axes, jax.Array | int]:
+  """``make_tx``'s hyperparameters and the fold: with k-fold cross-validation, ``"fold"`` is
+  a grid axis the trainer reads, not ``make_tx``."""
+  return _Axes({k: v for k, v in hp.items() if k != "fold"}), hp.get("fold", 0)
+
+
 class _Compiled:
   """A chunk's two programs, compiled ahead of time: initialize members, run one segment."""
 
@@ -88,19 +123,16 @@ class _Compiled:
     members = devices_lib.member_sharding(mesh)
     everywhere = devices_lib.replicated(mesh)
 
-    # With k-fold cross-validation, "fold" is a grid axis the trainer reads, not make_tx.
-    split = lambda h: ({k: v for k, v in h.items() if k != "fold"}, h.get("fold", 0))
-
     def init(hp, key):
       def one(h):
-        h, fold = split(h)
+        h, fold = _split(h)
         return trainer.init(make_tx(h), key, fold)
 
       return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window):
       def one(h, s):
-        h, fold = split(h)
+        h, fold = _split(h)
         return trainer.segment(make_tx(h), key, s, first_window, windows, fold)
 
       return jax.vmap(one)(hp, state)
@@ -113,9 +145,10 @@ class _Compiled:
       out_shardings=members,
       donate_argnums=(2,),
     )
-    state_shape, _ = jax.eval_shape(init, hp, key)
-    self.init = init.lower(hp, key).compile()
-    self.segment = segment.lower(hp, key, state_shape, np.int32(0)).compile()
+    with _explain_traced_hyperparameters():
+      state_shape, _ = jax.eval_shape(init, hp, key)
+      self.init = init.lower(hp, key).compile()
+      self.segment = segment.lower(hp, key, state_shape, np.int32(0)).compile()
     self.compile_seconds = time.perf_counter() - tic
     self.state_shape = state_shape
     self.history = jax.jit(jax.vmap(trainer.history))
@@ -168,15 +201,19 @@ def _compiled_for(
 
 def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
   """Bytes of one member's run state (traced once per task, ``make_tx`` and axis dtypes)."""
-  one = {k: jnp.asarray(v[0]) for k, v in hp.items() if k != "fold"}
+  one, _ = _split({k: jnp.asarray(v[0]) for k, v in hp.items()})
   signature = (
     trainer.task,
     make_tx,
     tuple((name, v.dtype.str) for name, v in sorted(one.items())),
     (key.shape, str(key.dtype)),
   )
-  shape = lambda: jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0])
-  return _remember(_state_bytes_cache, signature, lambda: devices_lib.tree_bytes(shape()))[0]
+
+  def state_bytes() -> int:
+    with _explain_traced_hyperparameters():
+      return devices_lib.tree_bytes(jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0]))
+
+  return _remember(_state_bytes_cache, signature, state_bytes)[0]
 
 
 def clear_cache() -> None:

@@ -213,6 +213,22 @@ def test_bad_input(kwargs, match):
     sweep.run(**arguments)
 
 
+@pytest.mark.parametrize(
+  ("make_tx", "error", "match"),
+  [
+    (lambda hp: optimizers.sgd(hp["learning_rate"]), KeyError, r"hp\['learning_rate'\].*'lr'"),
+    (lambda hp: optimizers.sgd(float(hp["lr"])), TypeError, "traced scalars"),
+    (lambda hp: optimizers.sgd(0.1 if hp["lr"] > 0.15 else 0.2), TypeError, "traced scalars"),
+  ],
+)
+def test_make_tx_against_the_grid_or_the_vmap_rule_is_explained(make_tx, error, match):
+  with pytest.raises(error, match=match):
+    sweep.run(
+      "quadratic", make_tx, {"lr": [0.1, 0.2]}, steps=10, batch_size=None, key=KEY,
+      eval_every=5, progress=False,
+    )  # fmt: skip
+
+
 def test_folds_partition_train_and_val():
   task = tasks.get("digits-logreg")
   trainer = train.Trainer(task, steps=10, batch_size=32, eval_every=5, folds=4)
