@@ -8,6 +8,7 @@ figures never need re-training.
 """
 
 from lrlab.sweep.engine import CACHE_SIZE as CACHE_SIZE
+from lrlab.sweep.engine import UnusedAxisWarning as UnusedAxisWarning
 from lrlab.sweep.engine import clear_cache as clear_cache
 from lrlab.sweep.engine import run as run
 from lrlab.sweep.grids import AXIS_SYNTAX as AXIS_SYNTAX
@@ -38,6 +39,7 @@ __all__ = [
   "Grid",
   "GridEdgeWarning",
   "SweepResult",
+  "UnusedAxisWarning",
   "check_grid",
   "clear_cache",
   "environment_metadata",

@@ -10,6 +10,7 @@ import collections
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,12 @@ from lrlab.sweep.storage import environment_metadata
 from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
+
+
+class UnusedAxisWarning(UserWarning):
+  """A grid axis that ``make_tx`` never reads: its members are copies of one another."""
+
+
 MAX_SEGMENTS = 50
 #: How many distinct calls' chunk programs :func:`run` keeps for reuse (see :func:`clear_cache`).
 CACHE_SIZE = 8
@@ -83,7 +90,46 @@ def _next_position(seed: int, chunk: int, num_chunks: int) -> dict[str, int]:
 
 
 class _Axes(dict):
-  """The ``hp`` that ``make_tx`` receives: a missing axis is named along with the grid's."""
+  """The ``hp`` that ``make_tx`` receives. It records which axes were read into ``read``,
+  and a missing axis raises an error that names the grid's axes."""
+
+  def __init__(self, values: dict[str, jax.Array], read: set[str]):
+    super().__init__(values)
+    self.read = read
+
+  def __getitem__(self, name: str) -> jax.Array:
+    self.read.add(name)
+    return super().__getitem__(name)
+
+  def get(self, name: str, default: Any = None) -> Any:
+    self.read.add(name)
+    return super().get(name, default)
+
+  def _read_all(self) -> None:
+    self.read.update(super().keys())
+
+  def __iter__(self):
+    self._read_all()
+    return super().__iter__()
+
+  def keys(self):
+    self._read_all()
+    return super().keys()
+
+  def values(self):
+    self._read_all()
+    return super().values()
+
+  def items(self):
+    self._read_all()
+    return super().items()
+
+  def copy(self) -> dict[str, jax.Array]:
+    self._read_all()
+    return dict(super().items())
+
+  def __or__(self, other: Any) -> dict[str, jax.Array]:
+    return self.copy() | other
 
   def __missing__(self, name: str):
     raise KeyError(
@@ -110,10 +156,10 @@ def _explain_traced_hyperparameters():
     ) from error
 
 
-def _split(hp: dict[str, jax.Array]) -> tuple[_Axes, jax.Array | int]:
+def _split(hp: dict[str, jax.Array], read: set[str]) -> tuple[_Axes, jax.Array | int]:
   """``make_tx``'s hyperparameters and the fold: with k-fold cross-validation, ``"fold"`` is
   a grid axis the trainer reads, not ``make_tx``."""
-  return _Axes({k: v for k, v in hp.items() if k != "fold"}), hp.get("fold", 0)
+  return _Axes({k: v for k, v in hp.items() if k != "fold"}, read), hp.get("fold", 0)
 
 
 class _Compiled:
@@ -123,16 +169,18 @@ class _Compiled:
     members = devices_lib.member_sharding(mesh)
     everywhere = devices_lib.replicated(mesh)
 
+    read: set[str] = set()
+
     def init(hp, key):
       def one(h):
-        h, fold = _split(h)
+        h, fold = _split(h, read)
         return trainer.init(make_tx(h), key, fold)
 
       return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window):
       def one(h, s):
-        h, fold = _split(h)
+        h, fold = _split(h, read)
         return trainer.segment(make_tx(h), key, s, first_window, windows, fold)
 
       return jax.vmap(one)(hp, state)
@@ -150,6 +198,8 @@ class _Compiled:
       self.init = init.lower(hp, key).compile()
       self.segment = segment.lower(hp, key, state_shape, np.int32(0)).compile()
     self.compile_seconds = time.perf_counter() - tic
+    # Axes make_tx never read: members differing only there would train identically.
+    self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
     self.history = jax.jit(jax.vmap(trainer.history))
 
@@ -201,7 +251,7 @@ def _compiled_for(
 
 def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
   """Bytes of one member's run state (traced once per task, ``make_tx`` and axis dtypes)."""
-  one, _ = _split({k: jnp.asarray(v[0]) for k, v in hp.items()})
+  one, _ = _split({k: jnp.asarray(v[0]) for k, v in hp.items()}, set())
   signature = (
     trainer.task,
     make_tx,
@@ -264,6 +314,10 @@ def run(
   Member ``k`` trains with ``make_tx(hp_k)``, where ``hp_k`` maps each grid
   axis to the member's value as a traced scalar (float32, or int32 for integer
   axes): write ``make_tx`` as for a single run, following the vmap rule.
+  Reading an axis the grid lacks raises a ``KeyError`` naming the grid's axes;
+  an axis ``make_tx`` never reads gives an :class:`UnusedAxisWarning` (its
+  members would be copies); using a hyperparameter as a Python number raises a
+  ``TypeError`` that says why it cannot be one.
 
   - Common random numbers: all members of a seed share the initial parameters
     and the minibatch order (seed ``s`` uses ``fold_in(key, s)``), so two
@@ -372,6 +426,13 @@ def run(
   windows = _windows_per_segment(trainer.num_windows)
   num_segments = trainer.num_windows // windows
   compiled, compile_seconds = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
+  if compiled.unread:
+    warnings.warn(
+      f"make_tx never reads the grid axis {', '.join(map(repr, compiled.unread))}: members "
+      "that differ only there train identically. Read it as hp[name] in make_tx, or drop it.",
+      UnusedAxisWarning,
+      stacklevel=2,
+    )
 
   config = {
     "task": task.name,

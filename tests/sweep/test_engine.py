@@ -391,3 +391,27 @@ def test_the_cache_keeps_the_most_recent_signatures(task, compilations):
   assert len(sweep.engine._compiled_cache) == sweep.CACHE_SIZE
   sweep.clear_cache()
   assert not sweep.engine._compiled_cache and not sweep.engine._state_bytes_cache
+
+
+@pytest.mark.parametrize(
+  ("make_tx", "unread"),
+  [
+    (lambda hp: optimizers.sgd(hp["lr"]), ["momentum"]),
+    (lambda hp: optimizers.sgd(hp["lr"], momentum=hp["momentum"]), []),
+    (lambda hp: optimizers.sgd(hp.get("lr"), momentum=hp.get("momentum")), []),
+    (lambda hp: (lambda d: optimizers.sgd(d["lr"], momentum=d["momentum"]))(hp.copy()), []),
+    (lambda hp: optimizers.sgd(**{k.replace("lr", "learning_rate"): v for k, v in hp.items()}), []),
+  ],
+)
+def test_an_axis_make_tx_never_reads_is_flagged(make_tx, unread):
+  grid = sweep.product(lr=[0.1, 0.2], momentum=[0.0, 0.5])
+  run = lambda: sweep.run(
+    "quadratic", make_tx, grid, steps=4, batch_size=None, key=KEY, eval_every=2, progress=False
+  )
+  if unread:
+    with pytest.warns(sweep.UnusedAxisWarning, match=repr(unread[0])):
+      result = run()
+    # The members differing only in the unread axis are copies of one another.
+    np.testing.assert_array_equal(result.history.val_loss[:, 0], result.history.val_loss[:, 1])
+  else:
+    run()  # UserWarnings from lrlab are errors in this test suite
