@@ -8,7 +8,6 @@ figures never need re-training.
 """
 
 from lrlab.sweep.engine import CACHE_SIZE as CACHE_SIZE
-from lrlab.sweep.engine import UnusedAxisWarning as UnusedAxisWarning
 from lrlab.sweep.engine import clear_cache as clear_cache
 from lrlab.sweep.engine import run as run
 from lrlab.sweep.grids import AXIS_SYNTAX as AXIS_SYNTAX
@@ -23,6 +22,7 @@ from lrlab.sweep.grids import parse_grid as parse_grid
 from lrlab.sweep.grids import product as product
 from lrlab.sweep.grids import random_log as random_log
 from lrlab.sweep.grids import zipped as zipped
+from lrlab.sweep.hyperparameters import UnusedAxisWarning as UnusedAxisWarning
 from lrlab.sweep.plots import plot_all as plot_all
 from lrlab.sweep.plots import plot_curves as plot_curves
 from lrlab.sweep.plots import plot_heatmap as plot_heatmap

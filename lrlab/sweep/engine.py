@@ -7,7 +7,6 @@ progress and checkpoint between segments while its state stays on device.
 """
 
 import collections
-import contextlib
 import math
 import time
 import warnings
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from lrlab import _checks
 from lrlab import tasks as tasks_lib
-from lrlab.sweep import checkpoint
+from lrlab.sweep import checkpoint, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
 from lrlab.sweep.result import SweepResult
@@ -31,10 +30,6 @@ from lrlab.sweep.storage import environment_metadata
 from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
-
-
-class UnusedAxisWarning(UserWarning):
-  """A grid axis that ``make_tx`` never reads: its members are copies of one another."""
 
 
 MAX_SEGMENTS = 50
@@ -89,79 +84,6 @@ def _next_position(seed: int, chunk: int, num_chunks: int) -> dict[str, int]:
   return {"seed": seed + 1, "chunk": 0, "segment": 0}
 
 
-class _Axes(dict):
-  """The ``hp`` that ``make_tx`` receives. It records which axes were read into ``read``,
-  and a missing axis raises an error that names the grid's axes."""
-
-  def __init__(self, values: dict[str, jax.Array], read: set[str]):
-    super().__init__(values)
-    self.read = read
-
-  def __getitem__(self, name: str) -> jax.Array:
-    self.read.add(name)
-    return super().__getitem__(name)
-
-  def get(self, name: str, default: Any = None) -> Any:
-    self.read.add(name)
-    return super().get(name, default)
-
-  def _read_all(self) -> None:
-    self.read.update(super().keys())
-
-  def __iter__(self):
-    self._read_all()
-    return super().__iter__()
-
-  def keys(self):
-    self._read_all()
-    return super().keys()
-
-  def values(self):
-    self._read_all()
-    return super().values()
-
-  def items(self):
-    self._read_all()
-    return super().items()
-
-  def copy(self) -> dict[str, jax.Array]:
-    self._read_all()
-    return dict(super().items())
-
-  def __or__(self, other: Any) -> dict[str, jax.Array]:
-    return self.copy() | other
-
-  def __missing__(self, name: str):
-    raise KeyError(
-      f"make_tx asked for hp[{name!r}], but the grid's axes are "
-      f"{', '.join(repr(k) for k in self)}; name the grid's axes as make_tx reads them."
-    )
-
-
-@contextlib.contextmanager
-def _explain_traced_hyperparameters():
-  """Turn JAX's errors about a traced value used as a concrete one into the sweep's terms."""
-  try:
-    yield
-  except (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerIntegerConversionError,
-    jax.errors.TracerArrayConversionError,
-  ) as error:
-    raise TypeError(
-      "make_tx or its optimizer needs a concrete value of a hyperparameter, but in a sweep "
-      "every member's hyperparameters are traced scalars, so that one program serves them "
-      "all: use them in jnp arithmetic, never in float(), int(), an if or NumPy. JAX said: "
-      + str(error).splitlines()[0]
-    ) from error
-
-
-def _split(hp: dict[str, jax.Array], read: set[str]) -> tuple[_Axes, jax.Array | int]:
-  """``make_tx``'s hyperparameters and the fold: with k-fold cross-validation, ``"fold"`` is
-  a grid axis the trainer reads, not ``make_tx``."""
-  return _Axes({k: v for k, v in hp.items() if k != "fold"}, read), hp.get("fold", 0)
-
-
 class _Compiled:
   """A chunk's two programs, compiled ahead of time: initialize members, run one segment."""
 
@@ -173,14 +95,14 @@ class _Compiled:
 
     def init(hp, key):
       def one(h):
-        h, fold = _split(h, read)
+        h, fold = hyperparameters.split(h, read)
         return trainer.init(make_tx(h), key, fold)
 
       return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window):
       def one(h, s):
-        h, fold = _split(h, read)
+        h, fold = hyperparameters.split(h, read)
         return trainer.segment(make_tx(h), key, s, first_window, windows, fold)
 
       return jax.vmap(one)(hp, state)
@@ -193,7 +115,7 @@ class _Compiled:
       out_shardings=members,
       donate_argnums=(2,),
     )
-    with _explain_traced_hyperparameters():
+    with hyperparameters.explain_traced_hyperparameters():
       state_shape, _ = jax.eval_shape(init, hp, key)
       self.init = init.lower(hp, key).compile()
       self.segment = segment.lower(hp, key, state_shape, np.int32(0)).compile()
@@ -251,7 +173,7 @@ def _compiled_for(
 
 def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
   """Bytes of one member's run state (traced once per task, ``make_tx`` and axis dtypes)."""
-  one, _ = _split({k: jnp.asarray(v[0]) for k, v in hp.items()}, set())
+  one, _ = hyperparameters.split({k: jnp.asarray(v[0]) for k, v in hp.items()}, set())
   signature = (
     trainer.task,
     make_tx,
@@ -260,7 +182,7 @@ def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
   )
 
   def state_bytes() -> int:
-    with _explain_traced_hyperparameters():
+    with hyperparameters.explain_traced_hyperparameters():
       return devices_lib.tree_bytes(jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0]))
 
   return _remember(_state_bytes_cache, signature, state_bytes)[0]
@@ -315,7 +237,7 @@ def run(
   axis to the member's value as a traced scalar (float32, or int32 for integer
   axes): write ``make_tx`` as for a single run, following the vmap rule.
   Reading an axis the grid lacks raises a ``KeyError`` naming the grid's axes;
-  an axis ``make_tx`` never reads gives an :class:`UnusedAxisWarning` (its
+  an axis ``make_tx`` never reads gives an :class:`lrlab.sweep.UnusedAxisWarning` (its
   members would be copies); using a hyperparameter as a Python number raises a
   ``TypeError`` that says why it cannot be one.
 
@@ -430,7 +352,7 @@ def run(
     warnings.warn(
       f"make_tx never reads the grid axis {', '.join(map(repr, compiled.unread))}: members "
       "that differ only there train identically. Read it as hp[name] in make_tx, or drop it.",
-      UnusedAxisWarning,
+      hyperparameters.UnusedAxisWarning,
       stacklevel=2,
     )
 
