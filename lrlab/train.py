@@ -350,9 +350,9 @@ class Trainer:
       indices = batch_indices(data_key, first_step, num_steps, self.num_train, batch_size)
 
     def step_fn(state: RunState, inputs):
-      t, batch_indices = inputs
+      t, rows = inputs
       params, opt_state = state.params, state.opt_state
-      batch = self._train_batch(None if batch_size is None else batch_indices, fold)
+      batch = self._train_batch(None if batch_size is None else rows, fold)
       (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
       updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
       new_params = optax.apply_updates(params, updates)

@@ -108,11 +108,11 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
 
     def step(carry, inputs):
       params, opt_state, average, best, active, reason, recorded = carry
-      t, batch_indices = inputs
+      t, rows = inputs
       batch = (
         (x_train, y_train)
         if batch_size is None
-        else (x_train[batch_indices], y_train[batch_indices])
+        else (x_train[rows], y_train[rows])
       )
       (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
       loss = loss.astype(jnp.float32)
