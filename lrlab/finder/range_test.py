@@ -109,11 +109,7 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
     def step(carry, inputs):
       params, opt_state, average, best, active, reason, recorded = carry
       t, rows = inputs
-      batch = (
-        (x_train, y_train)
-        if batch_size is None
-        else (x_train[rows], y_train[rows])
-      )
+      batch = (x_train, y_train) if batch_size is None else (x_train[rows], y_train[rows])
       (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
       loss = loss.astype(jnp.float32)
       updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
