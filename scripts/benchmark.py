@@ -667,6 +667,16 @@ def breakdown(
   return measured
 
 
+def measure_machine(config: Config) -> dict[str, Any]:
+  """What the run measures besides the legs: the ceiling, the breakdown, the machine, the FLOPs."""
+  return {
+    "ceiling": matmul_ceiling(config.ceiling_sizes),
+    "breakdown": breakdown(config),
+    "environment": environment(),
+    "flops": workload(config),
+  }
+
+
 # --- orchestration -------------------------------------------------------------------------------
 
 
@@ -675,12 +685,7 @@ def _worker_main(spec: dict[str, Any]) -> None:
   fields = spec["config"]
   config = Config(**{**fields, **{f: tuple(fields[f]) for f in ("ks", "legs", "ceiling_sizes")}})
   if spec["kind"] == "ceiling":
-    result = {
-      "ceiling": matmul_ceiling(config.ceiling_sizes),
-      "breakdown": breakdown(config),
-      "environment": environment(),
-      "flops": workload(config),
-    }
+    result = measure_machine(config)
   else:
     result = measure_leg(spec["leg"], spec["k"], config)
   print(_WORKER_MARK + json.dumps(result), flush=True)
@@ -753,12 +758,7 @@ def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[st
 
   def measure_ceiling():
     if not isolate:
-      return {
-        "ceiling": matmul_ceiling(config.ceiling_sizes),
-        "breakdown": breakdown(config),
-        "environment": environment(),
-        "flops": workload(config),
-      }
+      return measure_machine(config)
     spec = {"kind": "ceiling", "config": dataclasses.asdict(config)}
     measured = _in_subprocess(spec, config, timeout)
     if "error" in measured:
