@@ -582,7 +582,7 @@ BREAKDOWN = {
 
 
 def breakdown(
-  config: Config, *, per_device: int = MLP_SHAPED_PER_DEVICE, repeats: int = 3
+  config: Config, *, per_device: int = MLP_SHAPED_PER_DEVICE, repeats: int = 5
 ) -> dict[str, float]:
   """GFLOP/s of the training step built up from its matmuls to lrlab's full step.
 
@@ -600,7 +600,8 @@ def breakdown(
 
   GFLOP/s count the hand-counted training FLOPs (:func:`analytic_flops`), plus
   the evaluation's for ``trainer``, so the rungs compare directly with the
-  legs' figures.
+  legs' figures. Each rung's best of ``repeats`` timings counts; the rungs are
+  timed in turn, round after round.
   """
   import jax
   import jax.numpy as jnp
@@ -654,17 +655,16 @@ def breakdown(
     "loss_momentum": (jax.vmap(lambda lr: loss(lr, True)), (rates,), train_flops),
     "trainer": (jax.vmap(segment), (rates, states), train_flops + eval_flops),
   }
-  measured = {}
-  for name, (chunk, args, flops) in rungs.items():
-    run = jax.jit(chunk)
-    jax.block_until_ready(run(*args))
-    best = math.inf
-    for _ in range(repeats):
+  programs = {name: jax.jit(chunk) for name, (chunk, _, _) in rungs.items()}
+  for name, run in programs.items():
+    jax.block_until_ready(run(*rungs[name][1]))  # compile and warm up
+  best = dict.fromkeys(rungs, math.inf)
+  for _ in range(repeats):  # round robin, so a burst of load slows every rung alike
+    for name, run in programs.items():
       start = time.perf_counter()
-      jax.block_until_ready(run(*args))
-      best = min(best, time.perf_counter() - start)
-    measured[name] = members * flops / best / 1e9
-  return measured
+      jax.block_until_ready(run(*rungs[name][1]))
+      best[name] = min(best[name], time.perf_counter() - start)
+  return {name: members * rungs[name][2] / best[name] / 1e9 for name in rungs}
 
 
 def measure_machine(config: Config) -> dict[str, Any]:
