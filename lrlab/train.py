@@ -110,8 +110,9 @@ def all_finite(tree: Any) -> jax.Array:
   BENCHMARKS.md). The one difference from checking entry by entry: finite
   entries whose sum overflows float32 (magnitudes around 1e38 / size) also
   count as non-finite, which for a training run is divergence all the same.
+  Complex entries count by their real and imaginary parts.
   """
-  leaves = jax.tree.leaves(tree)
+  leaves = [x.real + x.imag if jnp.iscomplexobj(x) else x for x in jax.tree.leaves(tree)]
   if not leaves:
     return jnp.bool_(True)
   return jnp.isfinite(sum(jnp.sum(x, dtype=jnp.float32) for x in leaves))

@@ -225,3 +225,6 @@ def test_all_finite_finds_one_bad_entry_in_any_leaf(bad):
   # The documented exception: finite entries whose float32 sum overflows.
   assert not bool(train.all_finite(jnp.full(1000, 3e37, jnp.float32)))
   assert bool(train.all_finite({}))
+  # Complex entries: a non-finite imaginary part counts too.
+  assert bool(train.all_finite(jnp.array([1 + 2j, 3 - 1j])))
+  assert not bool(train.all_finite(jnp.array([1 + 2j, 1 + 1j * bad])))
