@@ -35,10 +35,11 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
 
 
-def _cpu_cache_bytes_per_core() -> int:
-  """Private L2 plus a fair share of the last-level cache (Linux sysfs; 8 MiB if unknown)."""
+def _cpu_cache_bytes_per_core(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
+  """Each data cache of level 2 and up divided among the cores sharing it, summed: the
+  private L2 plus a fair share of the last-level cache (Linux sysfs; 8 MiB if unknown)."""
   total = 0
-  for index in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+  for index in glob.glob(os.path.join(root, "index*")):
     try:
       with open(os.path.join(index, "type")) as f:
         if f.read().strip() == "Instruction":
