@@ -31,6 +31,7 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -1000,22 +1001,27 @@ def _breakdown_lines(report: dict[str, Any]) -> list[str]:
 
 
 def plot(report: dict[str, Any], path: str) -> None:
-  """Model-steps/s against K for each leg, log-log, with the matmul ceiling's equivalent."""
+  """Model-steps/s against K for each leg, log-log, with the matmul ceiling's equivalent; beside
+  it, when measured, the breakdown's rungs and the sweep in GFLOP/s against the ceiling."""
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   import matplotlib.ticker
 
-  fig, ax = plt.subplots(figsize=(6.5, 4.5))
+  rungs = report.get("breakdown")
+  fig, axes = plt.subplots(
+    1, 2 if rungs else 1, figsize=(13 if rungs else 6.5, 4.8), layout="constrained"
+  )
+  ax = axes[0] if rungs else axes
   for leg in LEGS:
     points = sorted((r["k"], r["model_steps_per_s"]) for r in report["rows"]
                     if r["leg"] == leg and "model_steps_per_s" in r)  # fmt: skip
     if points:
       ax.plot(*zip(*points, strict=True), marker="o", label=LEG_TITLES[leg])
+  ceiling = report["ceiling"]["ceiling"]
   per_step = report["flops"]["per_model_step"]
-  ax.axhline(report["ceiling"]["ceiling"] * 1e9 / per_step, color="k", ls="--", lw=1,
-             label="matmul ceiling")  # fmt: skip
+  ax.axhline(ceiling * 1e9 / per_step, color="k", ls="--", lw=1, label="matmul ceiling")
   backend = report["environment"]["backend"]
   ax.set(xscale="log", yscale="log", xlabel="K (learning rates trained)",
          ylabel="model-steps / s", title=f"{TASK}: throughput ({backend})")  # fmt: skip
@@ -1024,9 +1030,35 @@ def plot(report: dict[str, Any], path: str) -> None:
   ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize="small")
-  fig.tight_layout()
+  if rungs:
+    _plot_breakdown(axes[1], report)
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def _plot_breakdown(ax, report: dict[str, Any]) -> None:
+  """Horizontal bars: each rung of :func:`breakdown`, then the sweep at the target's K."""
+  ceiling = report["ceiling"]["ceiling"]
+  labels = [textwrap.fill(title, 34) for title in BREAKDOWN.values()]
+  values = [report["breakdown"][name] for name in BREAKDOWN]
+  colors = ["0.6"] * len(values)
+  k = (report.get("targets") or {}).get("k")
+  sweep = next((r for r in report["rows"] if r["leg"] == "sweep" and r["k"] == k), None)
+  if sweep is not None and "gflops_per_s" in sweep:
+    labels.append(f"lrlab.sweep.run, K={k}")
+    values.append(sweep["gflops_per_s"])
+    colors.append("C0")
+  y = range(len(values))[::-1]
+  ax.barh(list(y), values, color=colors)
+  ax.set_yticks(list(y), labels, fontsize="small")
+  for position, value in zip(y, values, strict=True):
+    ax.text(value, position, f" {value / ceiling:.0%}", va="center", fontsize="small")
+  ax.axvline(ceiling, color="k", ls="--", lw=1, label="matmul ceiling")
+  goal = TARGETS["fraction_of_ceiling"] * ceiling
+  ax.axvline(goal, color="C3", ls=":", lw=1.5, label=f"{TARGETS['fraction_of_ceiling']:.0%} target")
+  ax.set(xlabel="GFLOP/s (hand-counted matmul FLOPs)", title="Where the time goes")
+  ax.set_xlim(0, 1.15 * max(ceiling, *values))
+  ax.legend(fontsize="small", loc="lower right")
 
 
 def write_report(report: dict[str, Any], out: str) -> dict[str, str]:
