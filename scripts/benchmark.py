@@ -415,9 +415,10 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
   ``config.repeats`` times (fewer once their walls pass ``config.budget_s``).
   Compile time is what JAX's monitoring events report for tracing, lowering
   and compiling during the warm-up. The steady state is the best repeat's wall
-  time less the compile time inside it: ``lrlab.sweep.run`` compiles its chunk
-  programs on every call, and ``recompiles`` counts those backend compilations
-  (0 for a program compiled once and reused); ``wall_all_s`` keeps the raw walls.
+  time less any compile time inside it, and ``recompiles`` counts the backend
+  compilations there (0 for a program compiled once and reused, as
+  ``lrlab.sweep.run`` reuses its chunk programs); ``wall_all_s`` keeps the raw
+  walls.
 
   Args:
     leg: one of :data:`LEGS`.
