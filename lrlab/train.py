@@ -157,7 +157,7 @@ def batch_indices(
 
 def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor, num_train) -> None:
   for name, value in (("steps", steps), ("eval_every", eval_every)):
-    if not isinstance(value, int | np.integer) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
       raise ValueError(f"{name} must be a positive integer; got {value!r}.")
   if steps % eval_every:
     raise ValueError(
@@ -165,7 +165,9 @@ def _check_run_arguments(task, steps, batch_size, eval_every, divergence_factor,
       f"got steps={steps}, eval_every={eval_every}."
     )
   if batch_size is not None and (
-    not isinstance(batch_size, int | np.integer) or not 0 < batch_size <= num_train
+    isinstance(batch_size, bool)
+    or not isinstance(batch_size, int | np.integer)
+    or not 0 < batch_size <= num_train
   ):
     raise ValueError(
       f"batch_size must be None (full batch) or an integer in [1, {num_train}] "

@@ -19,20 +19,45 @@ from lrlab.sweep import storage
 FILENAME = "sweep_checkpoint.npz"
 
 
-def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray]) -> str:
-  """A hash of everything that determines a sweep's numbers (but ``make_tx`` itself)."""
+def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray], *extra: Any) -> str:
+  """A hash of everything that determines a sweep's numbers but ``make_tx``'s code.
+
+  Args:
+    config: the sweep's settings (JSON-able).
+    grid: the members.
+    *extra: anything else to tell sweeps apart: NumPy arrays (hashed by dtype,
+      shape and bytes) or values hashed by their ``repr``.
+  """
   digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
   for name in sorted(grid):
     digest.update(name.encode())
     digest.update(np.ascontiguousarray(grid[name]).tobytes())
+  for value in extra:
+    if isinstance(value, np.ndarray):
+      digest.update(f"{value.dtype.str}{value.shape}".encode())
+      digest.update(np.ascontiguousarray(value).tobytes())
+    else:
+      digest.update(repr(value).encode())
   return digest.hexdigest()
 
 
 def save(
-  directory: str, fingerprint_: str, position: dict[str, int], trees: dict[str, Any]
+  directory: str,
+  fingerprint_: str,
+  position: dict[str, int],
+  trees: dict[str, Any],
+  *,
+  chunk_size: int | None = None,
 ) -> None:
-  """Save the sweep's position and pytrees of arrays (leaves in flattening order)."""
+  """Save the sweep's position, its chunk size and pytrees of arrays (leaves in flattening order).
+
+  ``trees`` may hold any subset of the names :func:`load` is given templates
+  for: a checkpoint between chunks has no mid-chunk state, and one in the
+  first chunk has no finished chunks.
+  """
   arrays = {"fingerprint": np.asarray(fingerprint_), "position": np.asarray(json.dumps(position))}
+  if chunk_size is not None:
+    arrays["chunk_size"] = np.asarray(chunk_size)
   for name, tree in trees.items():
     leaves = jax.tree.leaves(jax.device_get(tree))
     arrays[f"{name}.count"] = np.asarray(len(leaves))
@@ -45,7 +70,10 @@ def save(
 def load(
   directory: str, fingerprint_: str, templates: dict[str, Any]
 ) -> tuple[dict[str, int], dict[str, Any]] | None:
-  """The saved position and pytrees (shaped like ``templates``), or ``None`` if nothing is saved.
+  """The saved position and pytrees, or ``None`` if nothing is saved.
+
+  Returns the pytrees of ``templates``' structures that the checkpoint holds
+  (see :func:`save`); names it does not hold are left out.
 
   Raises:
     ValueError: the checkpoint belongs to a sweep with a different configuration.
@@ -63,10 +91,25 @@ def load(
     position = json.loads(str(saved["position"]))
     trees = {}
     for name, template in templates.items():
+      if f"{name}.count" not in saved.files:
+        continue
       count = int(saved[f"{name}.count"])
       leaves = [saved[f"{name}.{i}"] for i in range(count)]
       trees[name] = jax.tree.unflatten(jax.tree.structure(template), leaves)
   return position, trees
+
+
+def saved_chunk_size(directory: str) -> int | None:
+  """The chunk size the checkpoint in ``directory`` was made with, or ``None``.
+
+  A resumed sweep reuses it when the caller leaves ``chunk_size`` automatic:
+  the automatic choice depends on free memory, which differs between processes.
+  """
+  path = os.path.join(directory, FILENAME)
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as saved:
+    return int(saved["chunk_size"]) if "chunk_size" in saved.files else None
 
 
 def clear(directory: str) -> None:

@@ -7,6 +7,7 @@ progress and checkpoint between segments while its state stays on device.
 """
 
 import collections
+import json
 import math
 import time
 import warnings
@@ -47,16 +48,83 @@ def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> 
 
 
 def _seed_values(seeds: int | Sequence[int]) -> np.ndarray:
-  if isinstance(seeds, int | np.integer):
+  allowed = f"a count >= 1 or a sequence of distinct integers in [0, {2**32})"
+  if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
     if seeds < 1:
-      raise ValueError(f"seeds must be a count >= 1 or a sequence of integers; got {seeds!r}.")
+      raise ValueError(f"seeds must be {allowed}; got {seeds!r}.")
     return np.arange(int(seeds))
   values = np.asarray(seeds)
-  if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
-    raise ValueError(f"seeds must be a count >= 1 or a sequence of integers; got {seeds!r}.")
-  if len(set(values.tolist())) != values.size:
-    raise ValueError(f"seeds must be distinct; got {seeds!r}.")
+  if (
+    values.ndim != 1
+    or values.size == 0
+    or not np.issubdtype(values.dtype, np.integer)
+    or np.any(values < 0)
+    or np.any(values >= 2**32)
+    or len(set(values.tolist())) != values.size
+  ):
+    raise ValueError(f"seeds must be {allowed}; got {seeds!r}.")
   return values
+
+
+def _check_task(task: Any) -> tasks_lib.Task:
+  if isinstance(task, tasks_lib.Task):
+    return task
+  if isinstance(task, str) and task in tasks_lib.names():
+    return tasks_lib.get(task)
+  known = ", ".join(repr(n) for n in tasks_lib.names())
+  raise ValueError(f"task must be an lrlab.tasks.Task or one of {known}; got {task!r}.")
+
+
+def _check_key(key: Any) -> None:
+  typed = isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+  raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim == 1
+  if not ((typed and key.ndim == 0) or raw):
+    raise ValueError(f"key must be one jax.random key, e.g. jax.random.key(0); got {key!r}.")
+
+
+def _check_target(target: Any) -> dict[str, Any] | None:
+  if target is None:
+    return None
+  if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
+    raise ValueError(
+      f"target must be None or a (metric, value) pair such as ('val_accuracy', 0.6); "
+      f"got {target!r}."
+    )
+  metric, value = target
+  _checks.check_choice("target metric", metric, METRICS)
+  if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    raise ValueError(f"target value must be a number; got {value!r}.")
+  _checks.check("target value", value, np.isfinite, "a finite number")
+  return {"metric": metric, "value": float(value)}
+
+
+def _check_tx_config(tx_config: Any) -> dict[str, Any] | None:
+  if tx_config is None:
+    return None
+  try:
+    if not isinstance(tx_config, Mapping):
+      raise TypeError
+    return json.loads(json.dumps(dict(tx_config)))
+  except (TypeError, ValueError):
+    raise ValueError(
+      "tx_config must be None or a JSON-able dict describing make_tx (e.g. "
+      f"{{'optimizer': 'adam', 'b1': 0.9}}); got {tx_config!r}."
+    ) from None
+
+
+def _qualified_name(function: Any) -> str:
+  """``module.qualname`` of a function (``functools.partial``: of the function it wraps)."""
+  function = getattr(function, "func", function)
+  name = getattr(function, "__qualname__", type(function).__qualname__)
+  return f"{getattr(function, '__module__', None) or '?'}.{name}"
+
+
+def _task_arrays(task: tasks_lib.Task) -> list[np.ndarray]:
+  return [np.asarray(a) for split in ("train", "val", "test") for a in task.dataset.split(split)]
+
+
+def _shapes(tree: Any) -> Any:
+  return jax.tree.map(lambda leaf: (tuple(leaf.shape), str(leaf.dtype)), tree)
 
 
 def _as_jax(values: np.ndarray) -> np.ndarray:
@@ -96,14 +164,15 @@ class _Compiled:
     def init(hp, key):
       def one(h):
         h, fold = hyperparameters.split(h, read)
-        return trainer.init(make_tx(h), key, fold)
+        return trainer.init(hyperparameters.make(make_tx, h), key, fold)
 
       return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window):
       def one(h, s):
         h, fold = hyperparameters.split(h, read)
-        return trainer.segment(make_tx(h), key, s, first_window, windows, fold)
+        tx = hyperparameters.make(make_tx, h)
+        return trainer.segment(tx, key, s, first_window, windows, fold)
 
       return jax.vmap(one)(hp, state)
 
@@ -183,7 +252,8 @@ def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
 
   def state_bytes() -> int:
     with hyperparameters.explain_traced_hyperparameters():
-      return devices_lib.tree_bytes(jax.eval_shape(lambda: trainer.init(make_tx(one), key)[0]))
+      state = jax.eval_shape(lambda: trainer.init(hyperparameters.make(make_tx, one), key)[0])
+      return devices_lib.tree_bytes(state)
 
   return _remember(_state_bytes_cache, signature, state_bytes)[0]
 
@@ -230,6 +300,7 @@ def run(
   target: tuple[str, float] | None = None,
   divergence_factor: float = 10.0,
   folds: int | None = None,
+  tx_config: Mapping[str, Any] | None = None,
 ) -> SweepResult:
   """Train every member of ``grid`` on ``task`` for every seed, in one compiled program per chunk.
 
@@ -257,12 +328,20 @@ def run(
     checkpoints, while the members' state stays on device.
   - Divergence: a member whose loss is non-finite or above ``divergence_factor``
     times its initial loss is frozen and flagged; its neighbours' numbers are
-    unchanged, bit for bit.
+    unchanged, bit for bit. (Bit for bit at the same chunk size: the chunk's
+    width is part of the compiled program, so adding or removing members can
+    change the float rounding of all of them, by about 1e-7, when the chunk
+    size is automatic.)
   - Checkpoints: with ``checkpoint_dir``, progress is saved atomically after
     every chunk and, mid-chunk, at most every ``checkpoint_interval`` seconds;
     calling ``run`` again with the same arguments (after a crash, even SIGKILL)
-    resumes and gives the same result as an uninterrupted run. ``make_tx``
-    must be the same function: it cannot be fingerprinted.
+    resumes, with the chunk size it began with, and gives the same result as
+    an uninterrupted run; ``result.metadata["resumed_from"]`` says where it
+    picked up. A checkpoint of a different sweep is refused: the fingerprint
+    covers the settings, the grid, the task's data, the structure and shapes
+    of the members' state (so another model or another kind of optimizer is
+    caught), ``make_tx``'s qualified name and ``tx_config``. ``make_tx``'s code
+    itself cannot be fingerprinted: describe what it builds in ``tx_config``.
 
   Args:
     task: an :class:`lrlab.tasks.Task` or a registered task name.
@@ -271,13 +350,14 @@ def run(
       :func:`lrlab.sweep.log_grid` and friends).
     steps: updates per member, > 0.
     batch_size: examples per minibatch, or ``None`` for full batch.
-    key: a ``jax.random`` key.
+    key: one ``jax.random`` key (``jax.random.key(seed)``, or a raw uint32 key).
     eval_every: steps between evaluations; must divide ``steps``.
-    seeds: the number of seeds, or the seed values.
+    seeds: the number of seeds, or the seed values (distinct integers in [0, 2**32)).
     devices: devices of the member mesh (default: all).
-    chunk_size: members per compiled chunk, a multiple of the device count.
+    chunk_size: members per compiled chunk, a multiple of the device count
+      (default: automatic, or the checkpoint's when resuming).
     checkpoint_dir: where to keep resumable progress; ``None`` for none.
-    checkpoint_interval: minimum seconds between mid-chunk checkpoints.
+    checkpoint_interval: minimum seconds between mid-chunk checkpoints, >= 0.
     progress: show a progress bar.
     target: ``(metric, value)`` for ``steps_to_target``, e.g. ``("val_accuracy", 0.6)``.
     divergence_factor: divergence threshold as a multiple of the initial loss.
@@ -287,6 +367,9 @@ def run(
       each member trains on the other folds and reports val metrics on its
       own. The cross-validated estimate of a setting is the mean over its
       folds. ``make_tx`` never sees the ``"fold"`` axis.
+    tx_config: a JSON-able description of what ``make_tx`` builds beyond the
+      grid (optimizer name, fixed arguments, schedule), stored in
+      ``result.config["tx"]`` and part of the checkpoint's fingerprint.
 
   Returns:
     A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
@@ -300,21 +383,21 @@ def run(
     [[False, False, False, True]]
   """
   started = time.perf_counter()
-  if isinstance(task, str):
-    task = tasks_lib.get(task)
+  task = _check_task(task)
   if not callable(make_tx):
     raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
-  if not isinstance(grid, Mapping):
-    raise ValueError(f"grid must be a mapping of axis name to values; got {grid!r}.")
-  grid = {name: np.asarray(values) for name, values in grid.items()}
-  check_grid(grid)
+  grid = check_grid(grid)
   if folds is not None:
     if "fold" in grid:
       raise ValueError("grid must not have an axis named 'fold' when folds is given.")
-    if not isinstance(folds, int | np.integer) or folds < 2:
+    if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
       raise ValueError(f"folds must be None or an integer >= 2; got {folds!r}.")
     grid = product(grid, fold=np.arange(folds))
   seed_values = _seed_values(seeds)
+  _check_key(key)
+  target = _check_target(target)
+  tx_config = _check_tx_config(tx_config)
+  _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
   trainer = Trainer(
     task,
     steps=steps,
@@ -323,19 +406,22 @@ def run(
     divergence_factor=divergence_factor,
     folds=folds,
   )
-  if target is not None:
-    metric, value = target
-    _checks.check_choice("target metric", metric, METRICS)
-    target = {"metric": metric, "value": float(value)}
   mesh = devices_lib.member_mesh(devices)
   num_devices = mesh.devices.size
   num_members = len(next(iter(grid.values())))
+  if chunk_size is None and checkpoint_dir is not None:
+    chunk_size = checkpoint.saved_chunk_size(checkpoint_dir)  # resume as the sweep began
   if chunk_size is None:
     hp = {k: _as_jax(v[:1]) for k, v in grid.items()}
     chunk_size = devices_lib.auto_chunk_size(
       _member_state_bytes(trainer, make_tx, hp, key), num_members, list(mesh.devices.flat)
     )
-  elif not isinstance(chunk_size, int | np.integer) or chunk_size <= 0 or chunk_size % num_devices:
+  elif (
+    isinstance(chunk_size, bool)
+    or not isinstance(chunk_size, int | np.integer)
+    or chunk_size <= 0
+    or chunk_size % num_devices
+  ):
     raise ValueError(
       f"chunk_size must be a positive multiple of the number of devices ({num_devices}); "
       f"got {chunk_size!r}."
@@ -358,6 +444,8 @@ def run(
 
   config = {
     "task": task.name,
+    "make_tx": _qualified_name(make_tx),
+    "tx": tx_config,
     "steps": steps,
     "batch_size": batch_size,
     "eval_every": eval_every,
@@ -370,14 +458,20 @@ def run(
     "windows_per_segment": windows,
     "folds": folds,
   }
-  fingerprint = checkpoint.fingerprint(config, grid)
+  # The task's data and the members' state (model and optimizer state, by structure and
+  # shape) tell apart sweeps that share a task name and settings.
+  fingerprint = checkpoint.fingerprint(
+    config, grid, *_task_arrays(task), task.L, task.mu, _shapes(compiled.state_shape)
+  )
   done: list[History] = []  # finished chunks, seed-major
   position = {"seed": 0, "chunk": 0, "segment": 0}
   resumed: dict[str, Any] = {}
+  resumed_from = None
   if checkpoint_dir is not None:
     loaded = checkpoint.load(checkpoint_dir, fingerprint, _templates(compiled.state_shape))
     if loaded is not None:
       position, resumed = loaded
+      resumed_from = dict(position)
       if "done" in resumed:
         finished = resumed.pop("done")
         count = position["seed"] * num_chunks + position["chunk"]
@@ -390,7 +484,7 @@ def run(
     trees = dict(mid_chunk)
     if done:
       trees["done"] = _concat(done)
-    checkpoint.save(checkpoint_dir, fingerprint, position, trees)
+    checkpoint.save(checkpoint_dir, fingerprint, position, trees, chunk_size=int(chunk_size))
 
   bar = tqdm(
     total=len(seed_values) * num_chunks * num_segments,
@@ -441,6 +535,7 @@ def run(
   metadata.update(
     wall_seconds=time.perf_counter() - started,
     compile_seconds=compile_seconds,
+    resumed_from=resumed_from,
     device_kind=mesh.devices.flat[0].device_kind,
     num_devices=int(num_devices),
   )

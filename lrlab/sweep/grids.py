@@ -40,12 +40,18 @@ def _check_count(n: Any) -> int:
 
 
 def _check_bounds(lo: Any, hi: Any, *, positive: bool) -> tuple[float, float]:
+  for name, value in (("lo", lo), ("hi", hi)):
+    number = isinstance(value, int | float | np.integer | np.floating) or (
+      isinstance(value, np.ndarray | jax.Array) and value.ndim == 0
+    )
+    if isinstance(value, bool) or not number:
+      raise ValueError(f"{name} must be a number; got {value!r}.")
   if positive:
     _checks.check_positive("lo", lo)
   else:
     _checks.check("lo", lo, np.isfinite, "a finite number")
   _checks.check("hi", hi, np.isfinite, "a finite number")
-  if np.ndim(lo) or np.ndim(hi) or not float(hi) > float(lo):
+  if not float(hi) > float(lo):
     raise ValueError(f"hi must be a number > lo; got lo={lo!r}, hi={hi!r}.")
   return float(lo), float(hi)
 

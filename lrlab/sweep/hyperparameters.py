@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 import jax
+import optax
 
 
 class UnusedAxisWarning(UserWarning):
@@ -88,3 +89,14 @@ def split(hp: dict[str, jax.Array], read: set[str]) -> tuple[Axes, jax.Array | i
   """``make_tx``'s hyperparameters and the fold: with k-fold cross-validation, ``"fold"`` is
   a grid axis the trainer reads, not ``make_tx``."""
   return Axes({k: v for k, v in hp.items() if k != "fold"}, read), hp.get("fold", 0)
+
+
+def make(make_tx: Any, hp: Axes) -> optax.GradientTransformation:
+  """``make_tx(hp)``, checked to be an Optax ``GradientTransformation``."""
+  tx = make_tx(hp)
+  if not isinstance(tx, optax.GradientTransformation):
+    raise TypeError(
+      "make_tx must return an optax.GradientTransformation (e.g. lrlab.optimizers.adam(hp['lr'])"
+      f" or an optax.chain); it returned {type(tx).__name__}: {tx!r:.80}."
+    )
+  return tx

@@ -190,7 +190,7 @@ def test_checkpoint_of_another_sweep_is_refused(tmp_path, task):
     (dict(seeds=[1, 1]), "seeds"),
     (dict(chunk_size=0), "chunk_size"),
     (dict(make_tx=None), "make_tx"),
-    (dict(task="cifar"), "name must be one of"),
+    (dict(task="cifar"), "task must be an lrlab.tasks.Task or one of"),
     (dict(target=("val_f1", 0.5)), "target metric"),
     (dict(steps=0), "steps"),
   ],
