@@ -109,7 +109,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build_make_tx(args, axes: list[str]):
-  """``hp -> optimizer``: route every grid axis to the rate, the optimizer or the schedule."""
+  """``(hp -> optimizer, tx_config)``: route every grid axis to the rate, optimizer or schedule.
+
+  ``tx_config`` describes what ``make_tx`` builds (the optimizer and its fixed
+  arguments, the schedule and its fixed arguments, the rate when ``lr`` is
+  not an axis), for the result's config, the figures' titles and the
+  checkpoint's fingerprint: a resumed sweep must train the same optimizer.
+  """
   from lrlab import optimizers, schedules
 
   if args.optimizer not in optimizers.names():
@@ -148,7 +154,13 @@ def build_make_tx(args, axes: list[str]):
       rate = schedules.warmup(rate, warmup) if warmup else rate
     return optimizer(rate, **(fixed_optimizer | traced(optimizer_args)))
 
-  return make_tx
+  schedule = {"name": args.schedule}
+  if args.schedule != "constant":
+    schedule |= fixed_schedule | ({"warmup_steps": warmup} if warmup else {})
+  tx_config = {"optimizer": args.optimizer, **fixed_optimizer, "schedule": schedule}
+  if "lr" not in axes:
+    tx_config["lr"] = args.lr
+  return make_tx, tx_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
   try:
     grid = sweep.parse_grid(args.grid)
-    make_tx = build_make_tx(args, list(grid))
+    make_tx, tx_config = build_make_tx(args, list(grid))
     task = tasks.get(args.task)
     target = None
     if args.target:
@@ -200,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
       progress=not args.no_progress,
       target=target,
       folds=args.folds,
+      tx_config=tx_config,
     )
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)

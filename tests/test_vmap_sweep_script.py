@@ -48,6 +48,7 @@ def test_default_run_at_a_tiny_size(tmp_path):
   assert f"{os.cpu_count()} cpu device(s)" in done.stdout  # one device per core
   saved = json.loads((out / "sweep.json").read_text())
   assert saved["config"]["task"] == "digits-logreg"
+  assert saved["config"]["tx"] == {"optimizer": "adam", "schedule": {"name": "constant"}}
   assert "lr=1e-3:30:6:log" in saved["metadata"]["command"]  # the command that made it
   with np.load(out / "curves.npz") as curves:
     assert curves["val_loss"].shape == (2, 6, 5)
@@ -82,6 +83,12 @@ def test_schedule_and_momentum_axes_are_routed(tmp_path):
   )
   assert done.returncode == 0, done.stderr
   assert "8 members" in done.stdout
+  # What make_tx built is recorded: the fixed schedule arguments, not the grid's axes.
+  config = json.loads((tmp_path / "s" / "sweep.json").read_text())["config"]
+  assert config["tx"] == {
+    "optimizer": "sgd",
+    "schedule": {"name": "one-cycle", "total_steps": 20},
+  }
 
 
 @pytest.mark.parametrize(

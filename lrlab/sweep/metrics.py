@@ -33,8 +33,6 @@ TABLE_COLUMNS = (
 )
 """Measurement columns of :meth:`SweepResult.table`, after ``member``, ``seed`` and the grid."""
 
-"""The files :meth:`SweepResult.save` writes."""
-
 
 def higher_is_better(metric: str) -> bool:
   """True for accuracies; losses and ``steps_to_target`` are better lower."""

@@ -11,7 +11,9 @@ through the best member is drawn when the grid has more axes than the figure.
 """
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import cm, colors, transforms
@@ -19,7 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from lrlab import _checks, train
-from lrlab.sweep.result import SweepResult, higher_is_better
+from lrlab.sweep import storage
+from lrlab.sweep.result import SweepResult, higher_is_better, product_axes
 
 CURVE_METRICS = (*train.METRICS, "learning_rate")
 """Per-step or per-evaluation fields that :func:`plot_curves` can draw."""
@@ -44,20 +47,87 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 
 def _save(figure: Figure, path: str | os.PathLike) -> Figure:
+  """Render ``figure`` into ``path`` atomically (a temporary file, then ``os.replace``)."""
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  figure.savefig(path, dpi=120)
+  kind = path.suffix.lstrip(".").lower() or "png"
+  storage.atomic_write(path, lambda file: figure.savefig(file, dpi=120, format=kind), binary=True)
   return figure
 
 
+def _number(value: Any) -> str:
+  return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _describe_config(config: Mapping[str, Any]) -> str:
+  """What was trained, from a result's config, for a figure's subtitle ("" if unknown).
+
+  Reads ``config["tx"]``: a string (shown as is) or a dict with the optimizer
+  under ``"optimizer"`` (or ``"name"``), the schedule under ``"schedule"`` (a
+  name, or a dict with a ``"name"`` and its arguments) and the optimizer's
+  fixed arguments as the other scalar entries; then ``config["schedule"]``
+  when ``tx`` has none, ``"steps"``, ``"batch_size"`` (``None`` is full
+  batch) and ``"cross_validated"`` (k folds). For example
+  ``{"tx": {"optimizer": "sgd", "momentum": 0.9, "schedule": "cosine"},
+  "steps": 400, "batch_size": None}`` gives ``"sgd (momentum=0.9), cosine
+  schedule, 400 steps, full batch"``.
+  """
+  parts = []
+  tx = config.get("tx")
+  schedule = config.get("schedule")
+  scalar = lambda v: isinstance(v, int | float | str | bool) and not isinstance(v, Mapping)
+  if isinstance(tx, str) and tx:
+    parts.append(tx)
+  elif isinstance(tx, Mapping):
+    name = tx.get("optimizer", tx.get("name"))
+    args = {k: v for k, v in tx.items() if k not in ("optimizer", "name", "schedule") and scalar(v)}
+    text = str(name) if name else "optimizer"
+    if args:
+      text += f" ({', '.join(f'{k}={_number(v)}' for k, v in args.items())})"
+    parts.append(text)
+    schedule = tx.get("schedule", schedule)
+  if isinstance(schedule, Mapping):
+    args = {k: v for k, v in schedule.items() if k != "name" and scalar(v)}
+    arguments = f" ({', '.join(f'{k}={_number(v)}' for k, v in args.items())})" if args else ""
+    schedule = f"{schedule.get('name', '')}{arguments}".strip()
+  if isinstance(schedule, str) and schedule:
+    parts.append(f"{schedule} schedule")
+  if isinstance(config.get("steps"), int):
+    parts.append(f"{config['steps']} steps")
+  if "batch_size" in config:
+    size = config["batch_size"]
+    parts.append("full batch" if size is None else f"batch {size}")
+  if isinstance(config.get("cross_validated"), int):
+    parts.append(f"{config['cross_validated']}-fold cross-validated")
+  return ", ".join(parts)
+
+
+def _title(result: SweepResult, what: str) -> str:
+  """``"<task>: <what>"``, with a second line describing the training when the config can."""
+  line = f"{result.config.get('task', 'sweep')}: {what}"
+  details = _describe_config(result.config)
+  return f"{line}\n{details}" if details else line
+
+
 def _groups(result: SweepResult, axis: str) -> list[np.ndarray]:
-  """Members split by the values of the other axes, each sorted by ``axis``."""
-  others = [name for name in result.grid if name != axis]
-  keys = list(zip(*(result.grid[name].tolist() for name in others), strict=True)) if others else []
-  if not keys:
-    return [result._slice(0, axis)]
-  firsts = sorted({key: k for k, key in reversed(list(enumerate(keys)))}.values())
-  return [result._slice(k, axis) for k in firsts]
+  """Lines along ``axis``, one per setting of the axes that form a product with it."""
+  fixed = product_axes(result.grid, axis)
+  firsts: dict[tuple, int] = {}
+  for k in range(result.num_members):
+    firsts.setdefault(tuple(result.grid[name][k].item() for name in fixed), k)
+  return [result.line(k, axis) for k in firsts.values()]
+
+
+def _visible_span(lo: float, hi: float, values: np.ndarray, log: bool) -> tuple[float, float]:
+  """``(lo, hi)`` widened about its centre to at least 2% of the span of ``values`` on the axis."""
+  forward, inverse = (np.log10, lambda v: 10.0**v) if log else (lambda v: v, lambda v: v)
+  a, b = float(forward(lo)), float(forward(hi))
+  span = float(np.ptp(forward(np.asarray(values, np.float64))))
+  width = 0.02 * span if span > 0 else (0.02 if log else 0.02 * max(abs(a), 1.0))
+  if b - a >= width:
+    return lo, hi
+  centre = (a + b) / 2
+  return float(inverse(centre - width / 2)), float(inverse(centre + width / 2))
 
 
 def plot_sensitivity(
@@ -72,14 +142,19 @@ def plot_sensitivity(
 ) -> Figure:
   """The sensitivity (U-) curve: the seed-mean ``metric`` against ``axis``.
 
-  Along the slice through the best member: the seed mean (diverged runs count
-  as the worst value, so a diverged loss leaves a gap), a band over seeds,
-  a red ``x`` at the top for every member that diverged in some seed, a star
-  at the best member, the :meth:`~lrlab.sweep.SweepResult.usable_range`
-  shaded and the divergence threshold as a dashed red line. When the other
-  axes form at most 8 groups of 2 or more members, each other group is drawn
-  as a thin line. The x axis is logarithmic for positive values spanning a
-  factor of 10 or more.
+  Along the :meth:`~lrlab.sweep.SweepResult.line` through the best member:
+  the seed mean (diverged runs count as the worst value, so a diverged loss
+  leaves a gap), a band over seeds, a red ``x`` at the top for every member
+  that diverged in some seed, a star at the best member, the
+  :meth:`~lrlab.sweep.SweepResult.usable_range` shaded (at least 2% of the
+  axis wide, so a range of one value stays visible; its legend entry gives
+  the interval) and the divergence threshold as a dashed red line. When the
+  axes that form a product with ``axis`` make at most 8 groups of 2 or more
+  members, each other group is drawn as a thin line, its diverged members
+  marked with an ``x`` in its colour (on the line, or just below the red row
+  at the top where the value is not finite). The x axis is logarithmic for
+  positive values spanning a factor of 10 or more; the y axis is logarithmic
+  for a loss whose plotted values are all positive.
 
   Args:
     result: the sweep.
@@ -88,7 +163,9 @@ def plot_sensitivity(
     axis: the grid axis on x (default ``"lr"`` if present, else the first axis).
     tolerance: of the usable range.
     band: ``"minmax"`` (seed minimum to maximum) or ``"std"`` (mean ± std).
-    title: the figure title (default: task, metric and axis).
+    title: the figure title (default: task, metric and axis, and a second
+      line with the optimizer, schedule and budget when the config records
+      them: ``config["tx"]``, ``"steps"``, ``"batch_size"``).
 
   Returns:
     The saved ``Figure``.
@@ -102,23 +179,38 @@ def plot_sensitivity(
   metric, axis = result._metric_name(metric), result._axis_name(axis)
   _checks.check_choice("band", band, ("minmax", "std"))
   best = result.best(metric, warn=False)
-  members = result._slice(best["index"], axis)
+  members = result.line(best["index"], axis)
   runs = result.metric(metric)
   means = result.seed_mean(metric)
+  diverged_any = np.any(result.history.diverged, axis=0)
   figure = Figure(figsize=(8, 4.5), layout="constrained")
   axes = figure.add_subplot()
+  top = transforms.blended_transform_factory(axes.transData, axes.transAxes)
+  plotted = []  # every y value drawn in data coordinates, for the choice of a log y axis
   groups = _groups(result, axis)
+  fixed = product_axes(result.grid, axis)
+  secondary_diverged = False
   if 1 < len(groups) <= _MAX_GROUPS and all(len(g) > 1 for g in groups):
     others_drawn = 0
     for group in groups:
-      if best["index"] not in group:
-        others_drawn += 1
-        label = ", ".join(
-          f"{n}={v:.3g}" for n, v in result.hyperparameters(int(group[0])).items() if n != axis
-        )
-        x = result.grid[axis][group]
-        axes.plot(x, _finite(means[group]), ".-", color=f"C{others_drawn}", linewidth=1,
-                  alpha=0.6, label=label)  # fmt: skip
+      if best["index"] in group:
+        continue
+      others_drawn += 1
+      color = f"C{others_drawn}"
+      label = ", ".join(f"{n}={_number(result.grid[n][group[0]].item())}" for n in fixed)
+      x, y = result.grid[axis][group], _finite(means[group])
+      axes.plot(x, y, ".-", color=color, linewidth=1, alpha=0.6, label=label)
+      plotted.append(y)
+      bad = diverged_any[group]
+      on_line = bad & np.isfinite(y)
+      if np.any(on_line):
+        axes.plot(x[on_line], y[on_line], "x", color=color, markersize=8, markeredgewidth=1.5,
+                  label="_diverged")  # fmt: skip
+      if np.any(bad & ~on_line):
+        axes.plot(x[bad & ~on_line], np.full(int(np.sum(bad & ~on_line)), 0.91), "x",
+                  color=color, markersize=8, markeredgewidth=1.5, transform=top,
+                  clip_on=False, label="_diverged")  # fmt: skip
+      secondary_diverged |= bool(np.any(bad))
   x = result.grid[axis][members]
   if result.num_seeds > 1:
     values = _finite(runs[:, members])
@@ -132,18 +224,24 @@ def plot_sensitivity(
     axes.fill_between(
       x, np.where(ok, low, 0), np.where(ok, high, 0), where=ok, alpha=0.2, label=band_label
     )
-  others = {n: v for n, v in best["hyperparameters"].items() if n != axis}
-  fixed = f" ({', '.join(f'{n}={v:.3g}' for n, v in others.items())})" if others else ""
+    plotted.extend([low[ok], high[ok]])
+  others = {n: best["hyperparameters"][n] for n in fixed}
+  fixed_text = f" ({', '.join(f'{n}={_number(v)}' for n, v in others.items())})" if others else ""
   seeds = f"{result.num_seeds} seed{'s' * (result.num_seeds > 1)}"
-  axes.plot(x, _finite(means[members]), "o-", color="C0", label=f"seed mean, {seeds}{fixed}")
-  diverged = np.any(result.history.diverged[:, members], axis=0)
+  y = _finite(means[members])
+  axes.plot(x, y, "o-", color="C0", label=f"seed mean, {seeds}{fixed_text}")
+  plotted.append(y)
+  diverged = diverged_any[members]
   if np.any(diverged):
-    top = transforms.blended_transform_factory(axes.transData, axes.transAxes)
     axes.plot(x[diverged], np.full(int(diverged.sum()), 0.96), "x", color="red", markersize=9,
               transform=top, clip_on=False, label="diverged (any seed)")  # fmt: skip
+  log_x = _log_axis(result.grid[axis])
   lo, hi = result.usable_range(metric, tolerance, axis)
   if np.isfinite(lo):
-    axes.axvspan(lo, hi, color="green", alpha=0.12, label=f"usable range (tol {tolerance:g})")
+    shown = f"only {axis}={_number(lo)}" if lo == hi else f"{axis} {_number(lo)} to {_number(hi)}"
+    left, right = _visible_span(lo, hi, result.grid[axis], log_x)
+    axes.axvspan(left, right, color="green", alpha=0.15 if lo == hi else 0.12,
+                 label=f"usable range (tol {tolerance:g}): {shown}")  # fmt: skip
   threshold = result.divergence_threshold(axis, metric)
   if threshold is not None:
     axes.axvline(threshold, color="red", linestyle="--", linewidth=1, label="diverges from")
@@ -151,15 +249,38 @@ def plot_sensitivity(
     best_x = best["hyperparameters"][axis]
     axes.plot([best_x], [best["value"]], "*", color="gold", markeredgecolor="black",
               markersize=15, label=f"best {axis}={best_x:.3g}")  # fmt: skip
-  if _log_axis(result.grid[axis]):
+  if log_x:
     axes.set_xscale("log")
+  shown_values = np.concatenate([np.ravel(v) for v in plotted])
+  shown_values = shown_values[np.isfinite(shown_values)]
+  if "loss" in metric and shown_values.size and bool(np.all(shown_values > 0)):
+    axes.set_yscale("log")
   axes.set_xlabel(axis)
   direction = "higher" if higher_is_better(metric) else "lower"
   axes.set_ylabel(f"{metric} ({direction} is better)")
-  axes.set_title(title or f"{result.config.get('task', 'sweep')}: {metric} vs {axis}")
+  axes.set_title(title or _title(result, f"{metric} vs {axis}"))
   axes.grid(alpha=0.3)
-  axes.legend(fontsize="small")
+  handles, _ = axes.get_legend_handles_labels()
+  if secondary_diverged:
+    handles.append(Line2D([], [], marker="x", color="gray", linestyle="none",
+                          label="diverged (any seed), thin line's colour"))  # fmt: skip
+  axes.legend(handles=handles, fontsize="small")
   return _save(figure, path)
+
+
+def _limits(values: np.ndarray, log: bool) -> tuple[float, float] | None:
+  """y limits holding the finite ``values`` with a 5% margin, or ``None`` when there are none."""
+  values = values[np.isfinite(values)]
+  if log:
+    values = values[values > 0]
+  if values.size == 0:
+    return None
+  lo, hi = float(values.min()), float(values.max())
+  if log:
+    margin = (hi / lo) ** 0.05 if hi > lo else 1.1
+    return lo / margin, hi * margin
+  margin = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+  return lo - margin, hi + margin
 
 
 def plot_curves(
@@ -175,10 +296,15 @@ def plot_curves(
   """Learning curves, one line per member, coloured by its ``axis`` value.
 
   Each line is the mean over seeds of ``metric`` at every evaluation (or, for
-  ``"learning_rate"``, at every step). Members that diverged in some seed are
-  dashed. The colour scale is logarithmic for positive values spanning a
-  factor of 10 or more, and shown as a colorbar. For a grid with more axes,
-  the members on the slice through the best member are drawn.
+  ``"learning_rate"``, at every step). A member that diverged in some seed is
+  dashed and stops at the last point at or before its (earliest) divergence
+  step, marked with an ``x``: a diverged run is frozen, so the points after
+  it repeat a value that means nothing. The y limits hold the members that
+  never diverged (all members when every one did), so a loss that blew up
+  does not squash the others. The colour scale is logarithmic for positive
+  values spanning a factor of 10 or more, and shown as a colorbar. For a grid
+  with more axes, the members on the
+  :meth:`~lrlab.sweep.SweepResult.line` through the best member are drawn.
 
   Args:
     result: the sweep.
@@ -188,7 +314,8 @@ def plot_curves(
       else the first axis).
     cmap: a matplotlib colormap name.
     log_y: a log y axis; default: for positive losses and learning rates.
-    title: the figure title (default: task and metric).
+    title: the figure title (default: task and metric, and the training as
+      in :func:`plot_sensitivity`).
 
   Returns:
     The saved ``Figure``.
@@ -197,14 +324,14 @@ def plot_curves(
     >>> result = lrlab.sweep.result._example()
     >>> figure = lrlab.sweep.plot_curves(result, "/tmp/curves.png", "val_accuracy")
     >>> len(figure.axes[0].get_lines()), len(figure.axes)
-    (3, 2)
+    (4, 2)
   """
   _check_result(result)
   _checks.check_choice("metric", metric, CURVE_METRICS)
   axis = result._axis_name(axis)
   if "accuracy" in metric and not result.has_accuracy:
     raise ValueError(f"metric {metric!r} is NaN throughout: the task has no accuracy.")
-  members = result._slice(result.best(warn=False)["index"], axis)
+  members = result.line(result.best(warn=False)["index"], axis)
   values = getattr(result.history, metric)
   per_step = metric == "learning_rate"
   steps = np.arange(values.shape[-1]) if per_step else result.history.step[0, 0]
@@ -216,25 +343,42 @@ def plot_curves(
   else:
     norm = colors.Normalize(low, high if high > low else low + 1)
   mappable = cm.ScalarMappable(norm=norm, cmap=cmap)
-  diverged = np.any(result.history.diverged[:, members], axis=0)
+  history = result.history
+  diverged = np.any(history.diverged[:, members], axis=0)
+  never = np.iinfo(np.int64).max
+  first_bad = np.where(history.diverged, history.diverged_step, never).min(axis=0)[members]
   figure = Figure(figsize=(8, 4.5), layout="constrained")
   axes = figure.add_subplot()
-  for curve, value, bad in zip(curves, hp, diverged, strict=True):
-    axes.plot(steps, _finite(curve), color=mappable.to_rgba(value), linewidth=1.5,
-              linestyle="--" if bad else "-", label=f"{axis}={value:.3g}")  # fmt: skip
-  finite = curves[np.isfinite(curves)]
+  kept = []
+  for curve, value, bad, stop in zip(curves, hp, diverged, first_bad, strict=True):
+    color = mappable.to_rgba(value)
+    keep = steps <= stop if bad else np.ones(len(steps), bool)
+    x, y = steps[keep], _finite(curve[keep])
+    axes.plot(x, y, color=color, linewidth=1.5, linestyle="--" if bad else "-",
+              label=f"{axis}={value:.3g}")  # fmt: skip
+    if bad and len(x):
+      axes.plot(x[-1:], y[-1:], "x", color=color, markersize=9, markeredgewidth=2,
+                label="_diverged")  # fmt: skip
+    kept.append(y)
+  drawn = np.concatenate(kept) if kept else np.zeros(0)
+  finite = drawn[np.isfinite(drawn)]
   if log_y is None:
     log_y = ("loss" in metric or metric == "learning_rate") and finite.size > 0
     log_y = log_y and bool(np.all(finite > 0))
   if log_y:
     axes.set_yscale("log")
+  healthy = [y for y, bad in zip(kept, diverged, strict=True) if not bad] or kept
+  limits = _limits(np.concatenate(healthy), bool(log_y)) if healthy else None
+  if limits is not None:
+    axes.set_ylim(*limits)
   figure.colorbar(mappable, ax=axes, label=axis)
   if np.any(diverged):
-    handle = Line2D([], [], color="gray", linestyle="--", label="diverged (any seed)")
+    handle = Line2D([0, 1], [0, 0], color="gray", linestyle="--", marker="x", markevery=[1],
+                    label="diverged (any seed): stops there")  # fmt: skip
     axes.legend(handles=[handle], fontsize="small")
   axes.set_xlabel("step")
   axes.set_ylabel(f"{metric} (seed mean)")
-  axes.set_title(title or f"{result.config.get('task', 'sweep')}: {metric}")
+  axes.set_title(title or _title(result, metric))
   axes.grid(alpha=0.3)
   return _save(figure, path)
 

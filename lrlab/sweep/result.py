@@ -41,8 +41,54 @@ from lrlab.sweep.storage import FILES as FILES
 from lrlab.sweep.storage import environment_metadata as environment_metadata
 
 
+def _bounded_by_one(axis: str, values: np.ndarray) -> bool:
+  """Whether widening ``values`` (increasing, unique) above its top would leave ``[0, 1)``."""
+  name = axis.lower()
+  if name == "lr" or name.endswith("_lr") or "learning_rate" in name:
+    return False
+  if values[0] < 0 or values[-1] >= 1:
+    return False
+  top, below = float(values[-1]), float(values[-2])
+  steps = [top + (top - below)]
+  if below > 0:
+    steps.append(top * top / below)
+  return min(steps) >= 1 - 1e-9
+
+
 class GridEdgeWarning(UserWarning):
   """The best setting lies on the edge of the grid: the optimum may lie outside it."""
+
+
+def product_axes(grid: Mapping[str, np.ndarray], axis: str) -> list[str]:
+  """The axes of ``grid`` other than ``axis`` that form a Cartesian product with it.
+
+  Axis ``b`` does when every pair of an ``axis`` value and a ``b`` value
+  occurs in some member. In a :func:`~lrlab.sweep.product` grid every other
+  axis does; an axis zipped with ``axis``, or drawn at random together with
+  it, does not (each ``axis`` value comes with its own ``b`` value).
+
+  Args:
+    grid: a checked grid (see :func:`lrlab.sweep.check_grid`).
+    axis: one of its axes.
+
+  Returns:
+    The names, in the grid's order.
+
+  Example:
+    >>> zipped = lrlab.sweep.zipped(lr=[0.1, 1.0], wd=[1e-4, 1e-5])
+    >>> grid = lrlab.sweep.product(zipped, momentum=[0.0, 0.9])
+    >>> product_axes(grid, "lr"), product_axes(grid, "momentum")
+    (['momentum'], ['lr', 'wd'])
+  """
+  column = np.asarray(grid[axis])
+  out = []
+  for name, other in grid.items():
+    if name == axis:
+      continue
+    pairs = np.unique(np.stack([column, np.asarray(other)], axis=1).astype(np.float64), axis=0)
+    if len(pairs) == len(np.unique(column)) * len(np.unique(other)):
+      out.append(name)
+  return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -242,12 +288,29 @@ class SweepResult:
       index = int(np.argmin(np.where(np.isnan(means), np.inf, means)))
     return index, float(means[index])
 
-  def _slice(self, index: int, axis: str) -> np.ndarray:
-    """Members whose other axes equal member ``index``'s, sorted by ``axis`` (stable)."""
+  def line(self, index: int, axis: str | None = None) -> np.ndarray:
+    """The members on the line through member ``index`` along ``axis``, sorted by ``axis``.
+
+    They are the members that agree with member ``index`` on every axis of
+    :meth:`product_axes` (for a product grid: on every other axis, the slice
+    through it). Axes zipped with ``axis`` or drawn at random with it are not
+    held fixed, as only member ``index`` itself would match them: along
+    a 2-axis zipped or random grid the line is every member. Members with the
+    same ``axis`` value keep their order (a stable sort). :meth:`usable_range`,
+    :meth:`divergence_threshold`, :meth:`edge_warning` and the plots all read
+    this line.
+
+    Args:
+      index: a member, ``0 <= index < K``.
+      axis: the grid axis (default ``"lr"`` if present, else the first axis).
+
+    Returns:
+      A 1-D int array of member indices, member ``index`` among them.
+    """
+    axis = self._axis_name(axis)
     same = np.ones(self.num_members, bool)
-    for name, column in self.grid.items():
-      if name != axis:
-        same &= column == column[index]
+    for name in product_axes(self.grid, axis):
+      same &= self.grid[name] == self.grid[name][index]
     members = np.flatnonzero(same)
     return members[np.argsort(self.grid[axis][members], kind="stable")]
 
@@ -287,13 +350,24 @@ class SweepResult:
     }
 
   def edge_warning(self, metric: str | None = None, axis: str | None = None) -> str | None:
-    """A message if the best member is at the lowest or highest ``axis`` value of its slice.
+    """A message if the best member is at the lowest or highest ``axis`` value of its line.
 
-    The slice holds the members whose other hyperparameters equal the best
-    member's. Following Google's tuning playbook, a best value on the edge of
-    the searched range means the grid should be widened beyond that edge.
-    When an inner member of the slice ties the best value exactly (``axis``
-    has no effect there), the best is not on the edge.
+    The line is :meth:`line` through the best member: on a product grid, the
+    members whose other hyperparameters equal the best member's; along axes
+    that are zipped or drawn at random together (not a product), every such
+    member, so the edge is the axis's own extreme over them. Following
+    Google's tuning playbook, a best value on the edge of the searched range
+    means the grid should be widened beyond that edge. When an inner member of
+    the line ties the best value exactly (``axis`` has no effect there), the
+    best is not on the edge.
+
+    A fraction bounded by 1 (momentum, a beta, a decay factor) cannot be
+    widened above 1: when the best is at the highest value, every value of
+    ``axis`` is in ``[0, 1)``, the grid's own step (its last difference or
+    ratio, whichever is smaller) would reach 1 from there, and ``axis`` is not
+    a learning rate (``"lr"``, ``"*_lr"``, ``"*learning_rate*"``), the message
+    suggests values closer to 1 instead, such as ``1 - (1 - v) / 10`` for the
+    edge value ``v`` (0.999 after 0.99).
 
     Args:
       metric: the metric of :meth:`best` (same default).
@@ -301,23 +375,35 @@ class SweepResult:
 
     Returns:
       The message, or ``None`` when the best is inside the grid, ties an
-      inner member, or the slice has a single value of ``axis``.
+      inner member, the line has a single value of ``axis``, or ``axis`` is
+      ``"fold"`` (cross-validation folds are replicates, not a range).
+
+    Example:
+      >>> print(lrlab.sweep.result._example().edge_warning())
+      None
     """
     metric, axis = self._metric_name(metric), self._axis_name(axis)
     if axis == "fold":  # cross-validation folds are replicates, not a range to widen
       return None
     index, value = self._best(metric)
-    members = self._slice(index, axis)
+    members = self.line(index, axis)
     values = np.unique(self.grid[axis][members])
     ties = self.grid[axis][members[self.seed_mean(metric)[members] == value]]
     where = self.grid[axis][index]
     if len(values) < 2 or np.any((values[0] < ties) & (ties < values[-1])):
       return None
     side, direction = ("lowest", "below") if where == values[0] else ("highest", "above")
+    advice = f"Widen the grid {direction} {where:.4g}"
+    if side == "highest" and _bounded_by_one(axis, values):
+      closer = 1 - (1 - float(where)) / 10
+      advice = (
+        f"{axis!r} looks like a fraction bounded by 1, so add values between {where:.4g} "
+        f"and 1, closer to 1, such as {closer:.6g}"
+      )
     return (
       f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
       f"({axis}={where:.4g}; the grid spans {values[0]:.4g} to {values[-1]:.4g}): the optimum "
-      f"may lie outside it. Widen the grid {direction} {where:.4g} (Google's tuning playbook)."
+      f"may lie outside it. {advice} (Google's tuning playbook)."
     )
 
   def cross_validated(self) -> "SweepResult":
@@ -360,15 +446,21 @@ class SweepResult:
   ) -> tuple[float, float]:
     """The contiguous interval of ``axis`` around the best member that is within ``tolerance``.
 
-    Along the slice through the best member (other axes fixed at its values),
-    sorted by ``axis``, the interval extends from the best member in both
-    directions while the seed-mean ``metric`` stays acceptable:
+    Along the :meth:`line` through the best member, sorted by ``axis`` (on a
+    product grid: the slice with the other axes fixed at the best member's
+    values), the interval extends from the best member in both directions
+    while the seed-mean ``metric`` stays acceptable:
 
     - accuracy (higher is better), absolute: ``value >= best - tolerance``;
     - loss or steps (lower is better), relative: ``value <= best + tolerance * |best|``
       (``best * (1 + tolerance)`` for a positive best).
 
     A diverged member counts as the worst value, so it ends the interval.
+    On a grid that is not a product along ``axis`` (zipped or random-search
+    axes), the line holds members whose other hyperparameters differ, and the
+    interval is the run of acceptable members next to the best in order of
+    ``axis``, whatever their other values: a range of ``axis`` that worked
+    with the values it was paired with.
 
     Args:
       metric: the metric (default as in :meth:`best`).
@@ -389,7 +481,7 @@ class SweepResult:
     index, best = self._best(metric)
     if not np.isfinite(best) or np.all(self.history.diverged[:, index]):
       return (np.nan, np.nan)
-    members = self._slice(index, axis)
+    members = self.line(index, axis)
     means = self.seed_mean(metric)[members]
     if higher_is_better(metric):
       ok = means >= best - tolerance
@@ -409,9 +501,9 @@ class SweepResult:
   ) -> float | int | None:
     """The smallest ``axis`` value at which a member diverged in any seed.
 
-    Looked for along the slice through the best member by ``metric`` (its
-    other axes fixed), so for a learning-rate axis: "training diverges from
-    this learning rate on".
+    Looked for along the :meth:`line` through the best member by ``metric``
+    (on a product grid: its other axes fixed), so for a learning-rate axis:
+    "training diverges from this learning rate on".
 
     Args:
       axis: the grid axis (default ``"lr"`` if present, else the first axis).
@@ -421,7 +513,7 @@ class SweepResult:
       The value, or ``None`` if no member of the slice diverged.
     """
     metric, axis = self._metric_name(metric), self._axis_name(axis)
-    members = self._slice(self._best(metric)[0], axis)
+    members = self.line(self._best(metric)[0], axis)
     diverged = np.any(self.history.diverged[:, members], axis=0)
     if not np.any(diverged):
       return None
@@ -452,7 +544,13 @@ class SweepResult:
     return storage.write_csv(self.table(), path)
 
   def summary_dict(self, metric: str | None = None, tolerance: float = 0.05) -> dict[str, Any]:
-    """The answers of the sweep as a JSON-ready dict (non-finite numbers become ``None``)."""
+    """The answers of the sweep as a JSON-ready dict (non-finite numbers become ``None``).
+
+    Keys: ``metric``, ``axis`` (the default axis), ``best`` (as :meth:`best`),
+    ``usable_range`` (``[lo, hi]`` or ``None``) with its ``tolerance``,
+    ``divergence_threshold``, ``edge_warnings``, ``target``, ``diverged_runs``
+    and ``runs``.
+    """
     metric, axis = self._metric_name(metric), self._axis_name(None)
     usable = self.usable_range(metric, tolerance, axis)
     return storage.finite_or_none(
@@ -514,32 +612,48 @@ class SweepResult:
     lines.extend(f"Warning: {message}" for message in d["edge_warnings"])
     return "\n".join(lines)
 
-  def save(self, directory: str | os.PathLike) -> Path:
+  def save(
+    self, directory: str | os.PathLike, *, metric: str | None = None, tolerance: float = 0.05
+  ) -> Path:
     """Write ``results.csv``, ``curves.npz`` and ``sweep.json`` into ``directory``.
 
     Each file is written atomically (a temporary file in the same folder,
     fsync, ``os.replace``), ``sweep.json`` last, so a reader never sees a
     half-written file. ``curves.npz`` holds the history fields under their
     names, the grid as ``grid.<name>`` and ``seeds``; ``sweep.json`` holds the
-    grid, seeds, config, metadata and :meth:`summary_dict`.
+    format (2), the SHA-256 of ``curves.npz`` and ``results.csv``, the grid,
+    seeds, config, metadata and ``summary_dict(metric, tolerance)``. If the
+    process dies while overwriting an earlier result, :meth:`load` finds the
+    files out of step with ``sweep.json`` and raises instead of mixing them.
 
     Args:
       directory: the folder (created if needed).
+      metric: the metric of the stored summary (default as in :meth:`best`).
+      tolerance: the tolerance of the stored usable range (see :meth:`usable_range`).
 
     Returns:
       The folder, as a ``Path``.
     """
-    return storage.save(self, directory)
+    return storage.save(self, directory, metric=metric, tolerance=tolerance)
 
   @classmethod
   def load(cls, directory: str | os.PathLike) -> "SweepResult":
     """Read a result written by :meth:`save`; ``load(r.save(d)) == r``.
 
+    The files are checked against ``sweep.json`` (its format, its fields and
+    the SHA-256 of ``curves.npz`` and ``results.csv``); a folder of format 1,
+    written before the checksums, is read with only its grid checked.
+
     Args:
-      directory: the folder holding ``sweep.json`` and ``curves.npz``.
+      directory: the folder holding ``sweep.json``, ``curves.npz`` and ``results.csv``.
 
     Returns:
       The :class:`SweepResult`.
+
+    Raises:
+      ValueError: the folder holds no saved sweep; ``sweep.json`` is not
+        valid, names an unknown format or lacks a field; or a file does not
+        match ``sweep.json`` because an overwrite was interrupted ("save again").
     """
     return storage.load(cls, directory)
 

@@ -1,19 +1,24 @@
 """How a sweep's results are stored: plain files a person can open, written atomically.
 
 ``results.csv`` (one row per run), ``curves.npz`` (every curve) and
-``sweep.json`` (grid, seeds, config, metadata and the summary), each written to
-a temporary file in the same folder, fsynced and renamed into place, the JSON
-last, so a reader never sees a half-written result.
+``sweep.json`` (grid, seeds, config, metadata, the summary and the SHA-256 of
+the other two files), each written to a temporary file in the same folder,
+fsynced and renamed into place, the JSON last. So a reader never sees a
+half-written file, and :func:`load` recognises a folder whose overwrite was
+interrupted (new curves beside an old ``sweep.json``) instead of mixing two
+results.
 """
 
 import contextlib
 import csv
+import hashlib
 import importlib.metadata
 import json
 import os
 import platform
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +29,14 @@ import numpy as np
 from lrlab import train
 
 FILES = ("results.csv", "curves.npz", "sweep.json")
+"""The files :meth:`lrlab.sweep.SweepResult.save` writes; ``sweep.json`` is written last and
+records the SHA-256 of the others."""
+
+FORMAT = 2
+"""The ``"format"`` that :func:`save` writes into ``sweep.json``. Format 1 (before the
+checksums) is still read, without the check for an interrupted overwrite."""
+
+_FORMATS = (1, 2)
 
 
 def environment_metadata() -> dict[str, Any]:
@@ -136,21 +149,45 @@ def write_csv(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
   return path
 
 
-def save(result: Any, directory: str | os.PathLike) -> Path:
-  """Write a :class:`lrlab.sweep.SweepResult` into ``directory``; see its ``save``."""
-  directory = Path(directory)
-  directory.mkdir(parents=True, exist_ok=True)
+def sha256(path: str | os.PathLike) -> str:
+  """The SHA-256 of the file at ``path``, as 64 hex digits (read in 1 MiB blocks)."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as file:
+    while block := file.read(1 << 20):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def write_curves(result: Any, directory: Path) -> Path:
+  """Write ``curves.npz``: the history fields by name, ``seeds`` and ``grid.<name>`` columns."""
   arrays = dict(result.history._asdict(), seeds=result.seeds)
   arrays.update({f"grid.{name}": column for name, column in result.grid.items()})
-  atomic_write(directory / "curves.npz", lambda f: np.savez(f, **arrays), binary=True)
+  path = directory / "curves.npz"
+  atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+  return path
+
+
+def save(
+  result: Any, directory: str | os.PathLike, *, metric: str | None = None, tolerance: float = 0.05
+) -> Path:
+  """Write a :class:`lrlab.sweep.SweepResult` into ``directory``; see its ``save``.
+
+  The summary (``result.summary_dict(metric, tolerance)``) is computed first,
+  so a bad ``metric`` or ``tolerance`` raises before any file changes.
+  """
+  directory = Path(directory)
+  summary = result.summary_dict(metric, tolerance)
+  directory.mkdir(parents=True, exist_ok=True)
+  write_curves(result, directory)
   result.to_csv(directory / "results.csv")
   document = {
-    "format": 1,
+    "format": FORMAT,
+    "files": {name: sha256(directory / name) for name in ("curves.npz", "results.csv")},
     "grid": {name: column.tolist() for name, column in result.grid.items()},
     "seeds": result.seeds.tolist(),
     "config": result.config,
     "metadata": result.metadata,
-    "summary": result.summary_dict(),
+    "summary": summary,
   }
   text = json.dumps(document, indent=2)
   atomic_write(directory / "sweep.json", lambda f: f.write(text + "\n"))
@@ -158,15 +195,98 @@ def save(result: Any, directory: str | os.PathLike) -> Path:
   return directory
 
 
+def _malformed(path: Path, problem: str) -> ValueError:
+  return ValueError(
+    f"{str(path)!r} is not a sweep.json that lrlab wrote: {problem}. "
+    f"Save the result again (SweepResult.save)."
+  )
+
+
+def read_document(directory: Path) -> dict[str, Any]:
+  """``directory / "sweep.json"``, checked to be a document :func:`save` wrote.
+
+  Raises:
+    ValueError: the file is not JSON, its ``"format"`` is missing or unknown,
+      or a field is missing or has the wrong type; the message names it.
+  """
+  path = directory / "sweep.json"
+  try:
+    document = json.loads(path.read_text(encoding="utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    raise _malformed(path, f"it is not valid JSON ({error})") from None
+  if not isinstance(document, dict):
+    raise _malformed(path, f"it holds a {type(document).__name__}, not an object")
+  if "format" not in document:
+    raise _malformed(path, "it has no 'format' field")
+  if isinstance(document["format"], bool) or document["format"] not in _FORMATS:
+    raise ValueError(
+      f"{str(path)!r} has format {document['format']!r}, which this version of lrlab cannot "
+      f"read (it reads formats {', '.join(map(str, _FORMATS))}); it was written by another "
+      f"version of lrlab: load it with that version, or save the result again."
+    )
+  fields = {"grid": dict, "seeds": list, "config": dict, "metadata": dict}
+  if document["format"] >= 2:
+    fields["files"] = dict
+  for name, kind in fields.items():
+    if name not in document:
+      raise _malformed(path, f"the field {name!r} is missing")
+    if not isinstance(document[name], kind):
+      raise _malformed(
+        path, f"the field {name!r} must be a {kind.__name__}; got {type(document[name]).__name__}"
+      )
+  if not document["grid"]:
+    raise _malformed(path, "the field 'grid' names no axis")
+  for name, digest in document.get("files", {}).items():
+    if name not in FILES[:-1] or not isinstance(digest, str):
+      raise _malformed(path, f"'files' must map {' and '.join(FILES[:-1])} to SHA-256 digests")
+  return document
+
+
+def _check_files(directory: Path, document: dict[str, Any]) -> None:
+  """Raise if a file that ``sweep.json`` describes is missing or is not the one it describes."""
+  for name, digest in document.get("files", {}).items():
+    path = directory / name
+    if not path.is_file():
+      raise ValueError(
+        f"the sweep in {str(directory)!r} is incomplete: {name} is missing, but sweep.json "
+        f"describes it; save again."
+      )
+    if sha256(path) != digest:
+      raise ValueError(
+        f"the sweep in {str(directory)!r} was interrupted while being overwritten (or a file "
+        f"was changed after saving): {name} does not match sweep.json; save again."
+      )
+
+
 def load(cls: type, directory: str | os.PathLike) -> Any:
-  """Read a result written by :func:`save` as an instance of ``cls``."""
+  """Read a result written by :func:`save` as an instance of ``cls``.
+
+  Raises:
+    ValueError: the folder holds no saved sweep; ``sweep.json`` is malformed or
+      of an unknown format; or ``curves.npz`` or ``results.csv`` is not the
+      file ``sweep.json`` describes (an interrupted overwrite).
+  """
   directory = Path(directory)
   missing = [name for name in FILES[1:] if not (directory / name).is_file()]
   if missing:
     raise ValueError(f"directory {str(directory)!r} holds no saved sweep: missing {missing}.")
-  document = json.loads((directory / "sweep.json").read_text(encoding="utf-8"))
-  with np.load(directory / "curves.npz", allow_pickle=False) as arrays:
-    history = train.History(**{name: arrays[name] for name in train.History._fields})
-    grid = {name: arrays[f"grid.{name}"] for name in document["grid"]}
-    seeds = arrays["seeds"]
+  document = read_document(directory)
+  _check_files(directory, document)
+  path = directory / "curves.npz"
+  try:
+    with np.load(path, allow_pickle=False) as arrays:
+      history = train.History(**{name: arrays[name] for name in train.History._fields})
+      grid = {name: arrays[f"grid.{name}"] for name in document["grid"]}
+      seeds = arrays["seeds"]
+  except KeyError as error:
+    raise ValueError(f"{str(path)!r} lacks the array {error.args[0]}; save again.") from None
+  except (OSError, ValueError, zipfile.BadZipFile) as error:
+    raise ValueError(f"{str(path)!r} is not a readable .npz file ({error}); save again.") from None
+  for name, column in grid.items():  # also catches a mixed folder of format 1 (no checksums)
+    saved = np.asarray(document["grid"][name])
+    if saved.shape != column.shape or not np.array_equal(saved, column):
+      raise ValueError(
+        f"the sweep in {str(directory)!r} was interrupted while being overwritten: the grid "
+        f"axis {name!r} of curves.npz does not match sweep.json; save again."
+      )
   return cls(grid, seeds, history, document["config"], document["metadata"])

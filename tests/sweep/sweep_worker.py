@@ -1,12 +1,19 @@
 """A sweep run in a subprocess, for the device and crash tests.
 
   python -m tests.sweep.sweep_worker OUT.npz [--devices N] [--checkpoint DIR] [--one-device]
+      [--kill-at SEED,CHUNK,SEGMENT]
 
-Set XLA_FLAGS before JAX starts, so ``--devices`` exposes N host devices.
+Set XLA_FLAGS before JAX starts, so ``--devices`` exposes N host devices. The
+history goes to OUT.npz, and ``num_devices`` (of the sweep's mesh) and
+``resumed_from`` (where a resumed sweep picked up) to OUT.json.
+``--kill-at`` sends SIGKILL to the worker right after it saves the checkpoint
+of that position, so a test can crash a sweep at an exact point.
 """
 
 import argparse
+import json
 import os
+import signal
 import sys
 
 
@@ -17,6 +24,7 @@ def main() -> None:
   parser.add_argument("--one-device", action="store_true")
   parser.add_argument("--checkpoint", default=None)
   parser.add_argument("--steps", type=int, default=40)
+  parser.add_argument("--kill-at", default=None)
   args = parser.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
@@ -24,8 +32,19 @@ def main() -> None:
   import numpy as np
 
   from lrlab import optimizers, sweep
+  from lrlab.sweep import checkpoint
 
   assert len(jax.devices()) == args.devices, jax.devices()
+  if args.kill_at is not None:
+    seed, chunk, segment = map(int, args.kill_at.split(","))
+    save = checkpoint.save
+
+    def save_then_die(directory, fingerprint, position, trees, **kwargs):
+      save(directory, fingerprint, position, trees, **kwargs)
+      if position == {"seed": seed, "chunk": chunk, "segment": segment}:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    checkpoint.save = save_then_die
   result = sweep.run(
     "digits-logreg",
     lambda hp: optimizers.sgd(hp["lr"], momentum=hp["momentum"]),
@@ -42,6 +61,12 @@ def main() -> None:
     progress=False,
   )
   np.savez(args.out, **{f: np.asarray(getattr(result.history, f)) for f in result.history._fields})
+  facts = {
+    "num_devices": result.config["num_devices"],
+    "resumed_from": result.metadata["resumed_from"],
+  }
+  with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+    json.dump(facts, f)
 
 
 if __name__ == "__main__":

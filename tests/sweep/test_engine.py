@@ -1,10 +1,10 @@
 """The sweep engine: equal to separate runs, sharding, chunking, divergence isolation, resume."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import chex
 import jax
@@ -119,12 +119,19 @@ def _load(path):
     return dict(saved)
 
 
+def _facts(path):
+  with open(os.path.splitext(path)[0] + ".json") as f:
+    return json.load(f)
+
+
 def test_sharded_equals_single_device(tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT)
   subprocess.run(_worker(tmp_path / "a.npz", "--devices", "4"), check=True, cwd=ROOT, env=env)
   subprocess.run(
     _worker(tmp_path / "b.npz", "--devices", "4", "--one-device"), check=True, cwd=ROOT, env=env
   )
+  assert _facts(tmp_path / "a.npz")["num_devices"] == 4  # the member mesh spans every device
+  assert _facts(tmp_path / "b.npz")["num_devices"] == 1
   sharded, single = _load(tmp_path / "a.npz"), _load(tmp_path / "b.npz")
   # One member per device against four on one: the same program up to float ordering,
   # which a few dozen steps at learning rates up to 3 amplify to ~1e-5.
@@ -133,51 +140,130 @@ def test_sharded_equals_single_device(tmp_path):
     np.testing.assert_allclose(sharded[field], single[field], rtol=1e-4, atol=1e-6, err_msg=field)
 
 
-def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  """The worker's sweep (12 members in 3 chunks of 4, 2 seeds, 20 segments a chunk) run whole."""
+  out = tmp_path_factory.mktemp("whole") / "whole.npz"
+  subprocess.run(_worker(out), check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+  return _load(out)
+
+
+@pytest.mark.parametrize(
+  "kill_at",
+  [
+    (0, 0, 5),  # mid-chunk in the first chunk: no finished chunk saved yet
+    (0, 1, 0),  # between chunks: only finished chunks saved
+    (1, 2, 7),  # mid-chunk in the second seed: both
+  ],
+)
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path, uninterrupted, kill_at):
   env = dict(os.environ, PYTHONPATH=ROOT)
-  steps = "200"
-  subprocess.run(_worker(tmp_path / "whole.npz", "--steps", steps), check=True, cwd=ROOT, env=env)
   ckpt = tmp_path / "ckpt"
-  process = subprocess.Popen(
-    _worker(tmp_path / "never.npz", "--steps", steps, "--checkpoint", str(ckpt)), cwd=ROOT, env=env
-  )
-  saved = ckpt / checkpoint.FILENAME
-  deadline = time.monotonic() + 120
-  while not saved.exists() and process.poll() is None and time.monotonic() < deadline:
-    time.sleep(0.01)
-  time.sleep(0.3)  # let it get a few more segments in, mid-chunk
-  process.send_signal(signal.SIGKILL)
-  process.wait()
-  assert process.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
-  assert saved.exists() and not (tmp_path / "never.npz").exists()
-  subprocess.run(
-    _worker(tmp_path / "resumed.npz", "--steps", steps, "--checkpoint", str(ckpt)),
-    check=True,
+  position = ",".join(map(str, kill_at))
+  killed = subprocess.run(
+    _worker(tmp_path / "never.npz", "--checkpoint", str(ckpt), "--kill-at", position),
     cwd=ROOT,
     env=env,
   )
-  whole, resumed = _load(tmp_path / "whole.npz"), _load(tmp_path / "resumed.npz")
-  for field in whole:
-    np.testing.assert_array_equal(resumed[field], whole[field], err_msg=field)
+  assert killed.returncode == -signal.SIGKILL
+  saved = ckpt / checkpoint.FILENAME
+  assert saved.exists() and not (tmp_path / "never.npz").exists()
+  subprocess.run(
+    _worker(tmp_path / "resumed.npz", "--checkpoint", str(ckpt)), check=True, cwd=ROOT, env=env
+  )
+  # It picked up where it was killed (not from the start), and ended where the whole run did.
+  resumed_from = _facts(tmp_path / "resumed.npz")["resumed_from"]
+  assert resumed_from == dict(zip(("seed", "chunk", "segment"), kill_at, strict=True))
+  resumed = _load(tmp_path / "resumed.npz")
+  for field in uninterrupted:
+    np.testing.assert_array_equal(resumed[field], uninterrupted[field], err_msg=field)
   assert not saved.exists()  # a finished sweep removes its checkpoint
   assert not [p for p in os.listdir(ckpt) if p.startswith(".tmp-")]
 
 
-def test_checkpoint_of_another_sweep_is_refused(tmp_path, task):
-  run = lambda lrs: sweep.run(
-    task,
-    _sgd,
-    {"lr": np.array(lrs)},
-    steps=10,
+class _Crash(Exception):
+  pass
+
+
+def _crash_after(monkeypatch, saves: int) -> None:
+  """Make the sweep crash (an exception, in process) right after its ``saves``-th checkpoint."""
+  save, count = checkpoint.save, [0]
+
+  def save_then_crash(*args, **kwargs):
+    save(*args, **kwargs)
+    count[0] += 1
+    if count[0] == saves:
+      raise _Crash
+
+  monkeypatch.setattr(checkpoint, "save", save_then_crash)
+
+
+def _checkpointed(task, make_tx, directory, **kwargs):
+  arguments = dict(
+    grid={"lr": np.geomspace(0.01, 1.0, 6)},
+    steps=20,
     batch_size=32,
     key=KEY,
-    eval_every=5,
-    checkpoint_dir=str(tmp_path),
+    eval_every=2,
+    checkpoint_dir=str(directory),
+    checkpoint_interval=0.0,
     progress=False,
   )
-  checkpoint.save(str(tmp_path), "someone else's", {"seed": 0, "chunk": 0, "segment": 0}, {})
+  return sweep.run(task, make_tx, **(arguments | kwargs))
+
+
+def test_resume_keeps_the_chunk_size_it_began_with(tmp_path, task, monkeypatch):
+  with monkeypatch.context() as patch:
+    _crash_after(patch, 3)
+    with pytest.raises(_Crash):
+      _checkpointed(task, _sgd, tmp_path, chunk_size=2)
+  # The automatic choice (say, from free memory) now differs; the resumed sweep ignores it.
+  monkeypatch.setattr(sweep.devices, "auto_chunk_size", lambda *_: 6)
+  resumed = _checkpointed(task, _sgd, tmp_path)
+  assert resumed.config["chunk_size"] == 2
+  assert resumed.metadata["resumed_from"] == {"seed": 0, "chunk": 0, "segment": 3}
+  whole = _checkpointed(task, _sgd, tmp_path / "whole", chunk_size=2)
+  assert whole.metadata["resumed_from"] is None
+  chex.assert_trees_all_equal(resumed.history, whole.history)
+
+
+def _optimizer(name):
+  def make_tx(hp):  # the same qualified name for every optimizer
+    return getattr(optimizers, name)(hp["lr"])
+
+  return make_tx
+
+
+@pytest.mark.parametrize(
+  "change",
+  [
+    "data",  # a task of the same name built with other options
+    "optimizer",  # another kind of optimizer (other state), under the same function name
+    "tx_config",  # what make_tx builds, as described by the caller
+  ],
+)
+def test_checkpoint_of_a_changed_sweep_is_refused(tmp_path, monkeypatch, change):
+  first = tasks.get("quadratic", dim=8)
+  run = lambda task, make_tx, tx_config: _checkpointed(
+    task, make_tx, tmp_path, batch_size=None, tx_config=tx_config
+  )
+  with monkeypatch.context() as patch:
+    _crash_after(patch, 2)
+    with pytest.raises(_Crash):
+      run(first, _optimizer("sgd"), {"b": 1})
+  task, make_tx, tx_config = first, _optimizer("sgd"), {"b": 1}
+  if change == "data":
+    task = tasks.get("quadratic", dim=8, max_curvature=2.0)
+  elif change == "optimizer":
+    make_tx = _optimizer("adam")
+  else:
+    tx_config = {"b": 2}
   with pytest.raises(ValueError, match="different sweep"):
-    run([0.1, 0.2])
+    run(task, make_tx, tx_config)
+  result = run(first, _optimizer("sgd"), {"b": 1})  # unchanged, it resumes
+  assert result.metadata["resumed_from"] == {"seed": 0, "chunk": 0, "segment": 2}
+  assert result.config["tx"] == {"b": 1}
+  assert result.config["make_tx"] == f"{__name__}._optimizer.<locals>.make_tx"
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,12 @@
 """Sweep figures: PNGs with the expected artists, drawn from (loaded) results."""
 
+import os
+
 import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
 
 from lrlab import sweep
 from tests.sweep import synthetic
@@ -25,7 +28,8 @@ def _is_png(path):
 
 
 def _labels(axes):
-  return [line.get_label() for line in axes.get_lines()]
+  """The labels of the lines a legend can show (matplotlib hides those starting with "_")."""
+  return [line.get_label() for line in axes.get_lines() if not line.get_label().startswith("_")]
 
 
 def test_sensitivity_draws_the_u_curve_band_divergence_best_and_range(u_shaped, tmp_path):
@@ -77,7 +81,100 @@ def test_sensitivity_on_a_product_grid_draws_one_line_per_other_setting(two_d, t
   assert labels[2] == "seed mean, 1 seed (momentum=0.9)"
   assert "best lr=0.01" in labels and "diverged (any seed)" in labels
   # Along lr at momentum 0.9: 0.6, 0.9, 0.7 and 0 (diverged).
-  np.testing.assert_allclose(figure.axes[0].get_lines()[2].get_ydata(), [0.6, 0.9, 0.7, 0], 1e-6)
+  lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+  np.testing.assert_allclose(lines[labels[2]].get_ydata(), [0.6, 0.9, 0.7, 0], 1e-6)
+
+
+def test_sensitivity_marks_divergence_on_the_thin_lines_in_their_colour(two_d, tmp_path):
+  # momentum = 0.5 diverged at lr = 1: its thin line gets an x there, in its own colour.
+  figure = sweep.plot_sensitivity(two_d, tmp_path / "s.png")
+  axes = figure.axes[0]
+  thin = next(line for line in axes.get_lines() if line.get_label() == "momentum=0.5")
+  marks = [line for line in axes.get_lines() if line.get_label() == "_diverged"]
+  assert len(marks) == 1 and marks[0].get_color() == thin.get_color() == "C2"
+  assert marks[0].get_xdata().tolist() == [1.0] and marks[0].get_ydata().tolist() == [0.0]
+  legend = [t.get_text() for t in axes.get_legend().get_texts()]
+  assert legend[-1] == "diverged (any seed), thin line's colour"
+
+
+def test_sensitivity_of_a_positive_loss_has_a_log_y_axis(u_shaped, tmp_path):
+  loss = sweep.plot_sensitivity(u_shaped, tmp_path / "loss.png", "final_val_loss")
+  assert loss.axes[0].get_yscale() == "log"
+  accuracy = sweep.plot_sensitivity(u_shaped, tmp_path / "acc.png")
+  assert accuracy.axes[0].get_yscale() == "linear"
+
+
+def test_a_usable_range_of_one_value_stays_visible(tmp_path):
+  # A sharp peak: only lr = 0.01 is within 0.05 of the best.
+  result = synthetic.make_result({"lr": LRS}, [[0.1, 0.2, 0.3, 0.4, 0.9, 0.4, 0.3, 0.2, 0.1]])
+  assert result.usable_range() == (LRS[4], LRS[4])
+  figure = sweep.plot_sensitivity(result, tmp_path / "s.png")
+  (span,) = [p for p in figure.axes[0].patches if p.get_label().startswith("usable range")]
+  assert span.get_label() == "usable range (tol 0.05): only lr=0.01"
+  left, right = span.get_x(), span.get_x() + span.get_width()
+  # 2% of the grid's 4 decades, centred on the value in log space.
+  np.testing.assert_allclose(np.log10([left, right]), [-2.04, -1.96], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+  ("config", "subtitle"),
+  [
+    (
+      {"tx": {"optimizer": "sgd", "momentum": 0.9, "schedule": "cosine"}, "batch_size": None},
+      "sgd (momentum=0.9), cosine schedule, 40 steps, full batch",
+    ),
+    (
+      {"tx": "adam", "schedule": {"name": "one_cycle", "pct_start": 0.3}, "batch_size": 32},
+      "adam, one_cycle (pct_start=0.3) schedule, 40 steps, batch 32",
+    ),
+    ({"cross_validated": 5}, "40 steps, 5-fold cross-validated"),
+  ],
+)
+def test_default_titles_describe_the_training(tmp_path, config, subtitle):
+  result = synthetic.make_result({"lr": LRS[:3]}, [[0.5, 0.6, 0.5]], config=config)
+  figure = sweep.plot_sensitivity(result, tmp_path / "s.png")
+  assert figure.axes[0].get_title() == f"synthetic: final_val_accuracy vs lr\n{subtitle}"
+  figure = sweep.plot_curves(result, tmp_path / "c.png")
+  assert figure.axes[0].get_title() == f"synthetic: val_loss\n{subtitle}"
+
+
+def test_curves_stop_at_divergence_and_their_limits_ignore_it(tmp_path):
+  # lr = 1 blew up: its loss is 1e6 at every point after it diverged (frozen) at step 15.
+  result = synthetic.make_result({"lr": LRS[:3]}, [[0.5, 0.6, 0.5]], [[False, False, True]])
+  val_loss = result.history.val_loss.copy()
+  val_loss[0, 2, 2:] = 1e6
+  result = sweep.SweepResult(
+    result.grid, result.seeds, result.history._replace(val_loss=val_loss), result.config
+  )
+  figure = sweep.plot_curves(result, tmp_path / "c.png")
+  axes = figure.axes[0]
+  drawn = [line for line in axes.get_lines() if not line.get_label().startswith("_")]
+  assert [len(line.get_xdata()) for line in drawn] == [5, 5, 2]  # steps 0, 10; not 20..40
+  (mark,) = [line for line in axes.get_lines() if line.get_label() == "_diverged"]
+  assert mark.get_marker() == "x" and mark.get_xdata().tolist() == [10]
+  assert mark.get_color() == drawn[2].get_color()
+  healthy = np.concatenate([line.get_ydata() for line in drawn[:2]])
+  low, high = axes.get_ylim()
+  margin = (healthy.max() / healthy.min()) ** 0.05  # log axis: 5% of the decades on each side
+  np.testing.assert_allclose([low, high], [healthy.min() / margin, healthy.max() * margin])
+
+
+def test_figures_are_written_atomically(u_shaped, tmp_path, monkeypatch):
+  path = tmp_path / "s.png"
+  sweep.plot_sensitivity(u_shaped, path)
+  before = path.read_bytes()
+
+  def crash(self, file, **kwargs):
+    file.write(b"half a png")
+    raise OSError("disk full")
+
+  monkeypatch.setattr(Figure, "savefig", crash)
+  with pytest.raises(OSError, match="disk full"):
+    sweep.plot_sensitivity(u_shaped, path)
+  monkeypatch.undo()
+  assert path.read_bytes() == before and os.listdir(tmp_path) == ["s.png"]
+  sweep.plot_sensitivity(u_shaped, tmp_path / "s.pdf")
+  assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")  # the suffix picks the format
 
 
 def test_curves_one_line_per_member_with_a_log_colorbar(u_shaped, tmp_path):
@@ -85,7 +182,7 @@ def test_curves_one_line_per_member_with_a_log_colorbar(u_shaped, tmp_path):
   figure = sweep.plot_curves(u_shaped, path)
   assert _is_png(path)
   axes, colorbar = figure.axes
-  lines = axes.get_lines()
+  lines = [line for line in axes.get_lines() if not line.get_label().startswith("_")]
   assert len(lines) == 9
   np.testing.assert_array_equal(lines[0].get_xdata(), synthetic.STEPS)
   np.testing.assert_allclose(lines[4].get_ydata(), u_shaped.history.val_loss[:, 4].mean(0))
@@ -95,14 +192,16 @@ def test_curves_one_line_per_member_with_a_log_colorbar(u_shaped, tmp_path):
   assert axes.get_yscale() == "log"
   colors_ = [line.get_color() for line in lines]
   assert len(set(map(tuple, colors_))) == 9  # one colour per learning rate
-  assert [t.get_text() for t in axes.get_legend().get_texts()] == ["diverged (any seed)"]
+  legend = [t.get_text() for t in axes.get_legend().get_texts()]
+  assert legend == ["diverged (any seed): stops there"]
 
 
 def test_curves_of_the_learning_rate_and_on_a_product_grid(two_d, tmp_path):
   figure = sweep.plot_curves(two_d, tmp_path / "lr.png", "learning_rate")
-  lines = figure.axes[0].get_lines()
+  lines = [line for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")]
   assert len(lines) == 4  # the lr slice at momentum 0.9
   assert len(lines[0].get_xdata()) == synthetic.NUM_STEPS
+  assert len(lines[3].get_xdata()) == 16  # lr = 1 diverged at step 15: steps 0 to 15 drawn
   np.testing.assert_allclose([line.get_ydata()[0] for line in lines], [1e-3, 1e-2, 1e-1, 1], 1e-6)
   figure = sweep.plot_curves(two_d, tmp_path / "m.png", "val_accuracy", axis="momentum")
   assert len(figure.axes[0].get_lines()) == 3 and figure.axes[1].get_ylabel() == "momentum"

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import re
 import warnings
 
 import numpy as np
@@ -204,7 +205,8 @@ def test_two_dimensional_slices_through_the_best(two_d):
   assert two_d.divergence_threshold(axis="momentum") is None
   assert two_d.edge_warning(axis="lr") is None
   message = two_d.edge_warning(axis="momentum")
-  assert "highest" in message and "Widen the grid above 0.9" in message
+  assert "highest" in message
+  assert "add values between 0.9 and 1, closer to 1, such as 0.99" in message
   with pytest.raises(ValueError, match="axis must be one of 'lr', 'momentum'"):
     two_d.usable_range(axis="beta")
 
@@ -348,3 +350,145 @@ def test_environment_metadata_is_json_and_hostname_free():
   assert meta["platform"] in ("cpu", "gpu", "tpu") and isinstance(meta["device_kind"], str)
   assert isinstance(meta["command"], list)
   assert json.loads(json.dumps(meta)) == meta
+
+
+# Lines through the best on grids that are not a product.
+
+
+def test_product_axes_tells_a_product_from_zipped_axes():
+  zipped = sweep.zipped(lr=[0.1, 1.0], wd=[1e-4, 1e-5])
+  grid = sweep.product(zipped, momentum=[0.0, 0.9])
+  assert sweep.result.product_axes(grid, "lr") == ["momentum"]
+  assert sweep.result.product_axes(grid, "wd") == ["momentum"]
+  assert sweep.result.product_axes(grid, "momentum") == ["lr", "wd"]
+  random = sweep.zipped(lr=[0.3, 0.01, 0.1], b1=[0.9, 0.8, 0.95])
+  assert sweep.result.product_axes(random, "lr") == []
+  # Two values each that happen to cover every pair are a product, however they were built.
+  assert sweep.result.product_axes(sweep.zipped(a=[1, 1, 2, 2], b=[3, 4, 3, 4]), "a") == ["b"]
+
+
+def test_line_on_a_random_search_grid_is_every_member_in_axis_order():
+  # Random search over lr and b1 together: no member shares another's b1, yet lr has a line.
+  grid = sweep.zipped(lr=[0.3, 0.001, 0.1, 0.01, 0.03], b1=[0.9, 0.8, 0.95, 0.85, 0.99])
+  result = synthetic.make_result(grid, [[0.5, 0.3, 0.7, 0.6, 0.8]])
+  np.testing.assert_array_equal(result.line(4), [1, 3, 4, 2, 0])  # sorted by lr
+  np.testing.assert_array_equal(result.line(4, "b1"), [1, 3, 0, 2, 4])
+  # Best: lr = 0.03 (0.8); its neighbours in lr order are 0.01 (0.6) and 0.1 (0.7).
+  assert result.usable_range(tolerance=0.15) == (0.03, 0.1)
+  assert result.usable_range(tolerance=0.25) == (0.01, 0.1)
+  assert result.usable_range(tolerance=0.35) == (0.01, 0.3)
+  assert result.edge_warning() is None  # lr = 0.03 is inside the searched range
+  # The same grid as a slice-by-equality would have held member 4 alone and said nothing.
+  assert "highest value of 'b1'" in result.edge_warning(axis="b1")
+
+
+def test_line_on_a_product_grid_is_the_slice(two_d):
+  np.testing.assert_array_equal(two_d.line(5), [2, 5, 8, 11])  # lr at momentum 0.9
+  np.testing.assert_array_equal(two_d.line(5, "momentum"), [3, 4, 5])  # momentum at lr 0.01
+
+
+@pytest.mark.parametrize(
+  ("axis", "values", "bounded"),
+  [
+    ("momentum", [0.0, 0.5, 0.9], True),  # the next step (0.4, or x1.8) would pass 1
+    ("b2", [0.9, 0.99, 0.999], True),
+    ("momentum", [0.1, 0.2, 0.3], False),  # room to widen below 1
+    ("lr", [0.1, 0.5, 0.9], False),  # a learning rate is never bounded by 1
+    ("peak_lr", [0.1, 0.5, 0.9], False),
+    ("decay", [0.5, 1.0, 2.0], False),  # already at or past 1
+    ("shift", [-0.5, 0.5, 0.9], False),  # negative values: not a fraction
+  ],
+)
+def test_edge_warning_advice_for_a_fraction_bounded_by_one(axis, values, bounded):
+  result = synthetic.make_result({axis: np.array(values)}, [[0.5, 0.6, 0.7]])
+  message = result.edge_warning(axis=axis)
+  assert "highest value" in message
+  if bounded:
+    closer = 1 - (1 - values[-1]) / 10
+    assert "fraction bounded by 1" in message and f"such as {closer:.6g}" in message
+    assert "Widen the grid" not in message
+  else:
+    assert f"Widen the grid above {values[-1]:.4g}" in message
+
+
+# Saved files: checksums against an interrupted overwrite.
+
+
+def test_save_records_the_summary_it_was_asked_for(u_shaped, tmp_path):
+  u_shaped.save(tmp_path, metric="final_val_loss", tolerance=0.5)
+  document = json.loads((tmp_path / "sweep.json").read_text())
+  assert document["format"] == sweep.result.storage.FORMAT == 2
+  assert document["summary"]["metric"] == "final_val_loss"
+  assert document["summary"]["tolerance"] == 0.5
+  assert document["summary"] == u_shaped.summary_dict("final_val_loss", 0.5)
+  for name in ("curves.npz", "results.csv"):
+    assert document["files"][name] == sweep.result.storage.sha256(tmp_path / name)
+  with pytest.raises(ValueError, match="metric must be one of"):
+    u_shaped.save(tmp_path / "bad", metric="val_acc")
+  assert not (tmp_path / "bad").exists()  # a bad argument raises before anything is written
+
+
+def test_load_refuses_a_folder_mixed_by_an_interrupted_overwrite(u_shaped, two_d, tmp_path):
+  u_shaped.save(tmp_path / "u")
+  two_d.save(tmp_path / "two_d")
+  for name in ("curves.npz", "results.csv"):  # the new file landed, sweep.json did not
+    mixed = tmp_path / f"mixed-{name}"
+    mixed.mkdir()
+    for each in sweep.result.FILES:
+      source = tmp_path / ("two_d" if each == name else "u") / each
+      (mixed / each).write_bytes(source.read_bytes())
+    with pytest.raises(
+      ValueError, match=rf"interrupted while being overwritten.*{re.escape(name)}"
+    ):
+      sweep.SweepResult.load(mixed)
+  (tmp_path / "u" / "results.csv").unlink()
+  with pytest.raises(ValueError, match=r"results\.csv is missing"):
+    sweep.SweepResult.load(tmp_path / "u")
+
+
+def test_load_reads_format_one_and_still_catches_a_mixed_grid(u_shaped, two_d, tmp_path):
+  u_shaped.save(tmp_path)
+  path = tmp_path / "sweep.json"
+  document = json.loads(path.read_text())
+  del document["files"]
+  path.write_text(json.dumps({**document, "format": 1}))
+  assert sweep.SweepResult.load(tmp_path) == u_shaped
+  (tmp_path / "curves.npz").write_bytes(
+    (two_d.save(tmp_path / "other") / "curves.npz").read_bytes()
+  )
+  with pytest.raises(ValueError, match=r"grid axis 'lr' of curves\.npz does not match"):
+    sweep.SweepResult.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+  ("change", "match"),
+  [
+    (lambda d: "{not json", "not valid JSON"),
+    (lambda d: "[1, 2]", "holds a list, not an object"),
+    (lambda d: {k: v for k, v in d.items() if k != "format"}, "has no 'format' field"),
+    (lambda d: {**d, "format": 99}, "has format 99, which this version of lrlab cannot read"),
+    (lambda d: {**d, "format": True}, "has format True"),
+    (lambda d: {k: v for k, v in d.items() if k != "seeds"}, "'seeds' is missing"),
+    (lambda d: {**d, "config": []}, "'config' must be a dict; got list"),
+    (lambda d: {**d, "grid": {}}, "'grid' names no axis"),
+    (lambda d: {**d, "files": {"other.bin": "00"}}, "'files' must map"),
+  ],
+)
+def test_load_names_what_is_wrong_with_sweep_json(u_shaped, tmp_path, change, match):
+  u_shaped.save(tmp_path)
+  path = tmp_path / "sweep.json"
+  changed = change(json.loads(path.read_text()))
+  path.write_text(changed if isinstance(changed, str) else json.dumps(changed))
+  with pytest.raises(ValueError, match=match):
+    sweep.SweepResult.load(tmp_path)
+
+
+def test_load_names_a_curves_file_that_is_not_an_npz(u_shaped, tmp_path):
+  u_shaped.save(tmp_path)
+  (tmp_path / "curves.npz").write_bytes(b"not a zip file")
+  path = tmp_path / "sweep.json"
+  document = json.loads(path.read_text())
+  document["files"]["curves.npz"] = sweep.result.storage.sha256(tmp_path / "curves.npz")
+  path.write_text(json.dumps(document))  # checksums agree: the file itself is bad
+  with pytest.raises(ValueError, match=r"not a readable \.npz file"):
+    sweep.SweepResult.load(tmp_path)
