@@ -6,7 +6,7 @@ networks with many layers may require a lower learning rate". For MLPs of
 growing depth (``hidden=(width,) * depth``, ReLU, Flax's LeCun-normal
 initialization), the experiment measures
 
-- the gradient norm of every layer's kernel, on the whole training set, at
+- the gradient norm of every layer's weight, on the whole training set, at
   initialization (several seeds) and after a short training run;
 - the gradient norms along that run at a high learning rate (the lowest rate
   that diverged without clipping) and at the best one, with and without
@@ -112,8 +112,8 @@ def layer_names(params: dict) -> list[str]:
 
 
 def layer_norms(grads: dict, names: list[str]) -> jax.Array:
-  """Frobenius norm of each layer's kernel gradient, in ``names`` order."""
-  return jnp.stack([jnp.linalg.norm(grads[name]["kernel"]) for name in names])
+  """Frobenius norm of each layer's weight gradient, in ``names`` order."""
+  return jnp.stack([jnp.linalg.norm(grads[name]["weight"]) for name in names])
 
 
 def probe(task, name: str, members: dict, *, steps: int, seeds: int) -> dict:
@@ -354,7 +354,7 @@ def _norms_figure(probes: dict, path: Path) -> Path:
     axes.set(
       yscale="log",
       xlabel="layer (1 = input layer, last = head)",
-      ylabel="gradient norm of the kernel (whole train set)",
+      ylabel="gradient norm of the weight (whole train set)",
     )
     axes.grid(alpha=0.3)
     axes.legend(fontsize="x-small")

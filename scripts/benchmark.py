@@ -382,7 +382,7 @@ def _torch_leg(task, lrs, config: Config):
     layers = [nn.Linear(i, o) for i, o in LAYERS]
     with torch.no_grad():
       for layer, name in zip(layers, names, strict=True):
-        layer.weight.copy_(torch.tensor(params[name]["kernel"].T))
+        layer.weight.copy_(torch.tensor(params[name]["weight"]))  # both (out, in)
         layer.bias.copy_(torch.tensor(params[name]["bias"]))
     return nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
 
@@ -497,6 +497,20 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
   }
 
 
+OPERAND_LAYOUTS = {
+  "A B": "bnk,bkm->bnm",
+  "A^T B": "bkn,bkm->bnm",
+  "A B^T": "bnk,bmk->bnm",
+  "A^T B^T": "bkn,bmk->bnm",
+}
+"""Each member's product ``A @ B`` with either operand stored transposed, as einsum forms.
+
+A dense layer's step needs three products: the forward ``h W``, the input
+gradient ``dz W^T`` and the weight gradient ``h^T dz``. With activations
+stored batch-major (``h`` is ``(batch, features)``), the weight gradient sums
+over the batch, the major dimension of both operands: the ``A^T B`` form."""
+
+
 def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[str, Any]:
   """Best float32 matmul GFLOP/s on this machine, measured as the sweep uses it.
 
@@ -505,7 +519,9 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
   devices (how a sweep occupies the machine). ``mlp_shaped``: the sweep's own
   hidden-layer product, :data:`MLP_SHAPED_PER_DEVICE` members per device of
   ``(100, 100) @ (100, 100)`` (a cache-sized chunk) sharded over the devices, a
-  diagnostic of how fast this shape can go. ``ceiling`` is the best of
+  diagnostic of how fast this shape can go; ``mlp_shaped_layouts``: the same
+  product with each operand stored as is or transposed (:data:`OPERAND_LAYOUTS`),
+  since a training step needs all of them. ``ceiling`` is the best of
   ``single`` and ``sharded``; the 60% target refers to it.
 
   Args:
@@ -513,7 +529,8 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
     repeats: timings per size; the best counts.
 
   Returns:
-    ``{"single": {n: GFLOP/s}, "sharded": {...}, "mlp_shaped": x, "ceiling": x, ...}``.
+    ``{"single": {n: GFLOP/s}, "sharded": {...}, "mlp_shaped": x,
+    "mlp_shaped_layouts": {form: x}, "ceiling": x, ...}``.
   """
   import jax
   import jax.numpy as jnp
@@ -527,13 +544,15 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
       times.append(time.perf_counter() - start)
     return min(times)
 
-  def batched(b, n, m, k):
+  def batched(b, n, m, k, form="bnk,bkm->bnm"):
     sharding = _member_sharding(b)
-    x = jnp.ones((b, n, k), jnp.float32)
-    y = jnp.ones((b, k, m), jnp.float32)
+    lhs, rhs = form.split("->")[0].split(",")
+    size = dict(b=b, n=n, m=m, k=k)
+    x = jnp.ones(tuple(size[d] for d in lhs), jnp.float32)
+    y = jnp.ones(tuple(size[d] for d in rhs), jnp.float32)
     if sharding is not None:
       x, y = jax.device_put(x, sharding), jax.device_put(y, sharding)
-    f = jax.jit(lambda x, y: jnp.einsum("bnk,bkm->bnm", x, y))
+    f = jax.jit(lambda x, y: jnp.einsum(form, x, y))
     return 2 * b * n * m * k / best_time(f, x, y) / 1e9
 
   count = len(jax.devices())
@@ -547,31 +566,36 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
     "single": single,
     "sharded": sharded,
     "mlp_shaped": batched(MLP_SHAPED_PER_DEVICE * count, 100, 100, 100),
+    "mlp_shaped_layouts": {
+      name: batched(MLP_SHAPED_PER_DEVICE * count, 100, 100, 100, form)
+      for name, form in OPERAND_LAYOUTS.items()
+    },
     "ceiling": max(*single.values(), *sharded.values()),
     "devices": count,
   }
 
 
 def linear_sgd_step(x, weights, lr):
-  """One SGD step of a stack of linear networks on the loss ``0.5 |x W_1 ... W_L|^2``, by hand.
+  """One SGD step of a stack of linear networks on the loss ``0.5 |W_L ... W_1 x^T|^2``, by hand.
 
   ``x`` is ``(B, n_0)``, shared by every member; ``weights[l]`` is
-  ``(K, n_l, n_{l+1})``. The forward is the products of :data:`LAYERS`, the
-  backward every weight gradient and every input gradient but the data's (the
-  output is its own loss gradient), so the matmuls are those of
+  ``(K, n_{l+1}, n_l)``, stored ``(out, in)`` and run feature-major as
+  :class:`lrlab.models.MLP` runs. The forward is the products of :data:`LAYERS`,
+  the backward every weight gradient and every input gradient but the data's
+  (the output is its own loss gradient), so the matmuls are those of
   :func:`analytic_flops`, in the layout of a vmapped sweep. ``lr`` is a float or
   one rate per member, shaped ``(K, 1, 1)``.
   """
   import jax.numpy as jnp
 
-  hs = [jnp.einsum("bi,kio->kbo", x, weights[0])]
+  hs = [jnp.einsum("koi,bi->kob", weights[0], x)]
   for w in weights[1:]:
-    hs.append(jnp.einsum("kbi,kio->kbo", hs[-1], w))
+    hs.append(jnp.einsum("koi,kib->kob", w, hs[-1]))
   grads, dh = [], hs[-1]
   for j in range(len(weights) - 1, 0, -1):
-    grads.append(jnp.einsum("kbi,kbo->kio", hs[j - 1], dh))
-    dh = jnp.einsum("kbo,kio->kbi", dh, weights[j])
-  grads.append(jnp.einsum("bi,kbo->kio", x, dh))
+    grads.append(jnp.einsum("kob,kib->koi", dh, hs[j - 1]))
+    dh = jnp.einsum("koi,kob->kib", weights[j], dh)
+  grads.append(jnp.einsum("kob,bi->koi", dh, x))
   return tuple(w - lr * g for w, g in zip(weights, grads[::-1], strict=True))
 
 
@@ -626,7 +650,7 @@ def breakdown(
   def linear(lrs):  # written batched, as the sweep's products are laid out at their best
     keys = jax.random.split(jax.random.key(0), len(LAYERS))
     weights = tuple(
-      place(0.1 * jax.random.normal(k, (members, i, o), jnp.float32))
+      place(0.1 * jax.random.normal(k, (members, o, i), jnp.float32))
       for k, (i, o) in zip(keys, LAYERS, strict=True)
     )
     step = lambda w, rows: (linear_sgd_step(x[rows], w, lrs[:, None, None]), None)
@@ -822,6 +846,7 @@ def _best_ceiling(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
     "single": best(start["single"], end["single"]),
     "sharded": best(start["sharded"], end["sharded"]),
     "mlp_shaped": max(start["mlp_shaped"], end["mlp_shaped"]),
+    "mlp_shaped_layouts": best(start["mlp_shaped_layouts"], end["mlp_shaped_layouts"]),
     "ceiling": max(start["ceiling"], end["ceiling"]),
     "devices": start["devices"],
     "at_start": start["ceiling"],
@@ -939,7 +964,9 @@ def markdown(report: dict[str, Any]) -> str:
     f"{max(ceiling['sharded'].values()):.1f}; measured at the start, {ceiling['at_start']:.1f}, "
     f"and at the end of the run, {ceiling['at_end']:.1f}). The MLP's own product, "
     f"{MLP_SHAPED_PER_DEVICE} members per device of 100x100 @ 100x100, sharded, reaches "
-    f"{ceiling['mlp_shaped']:.1f}.",
+    f"{ceiling['mlp_shaped']:.1f}; by operand layout, "
+    + ", ".join(f"{name} {v:.1f}" for name, v in ceiling["mlp_shaped_layouts"].items())
+    + " (the weight gradient of a batch-major layer is A^T B).",
     *_breakdown_lines(report),
     "",
     "| K | leg | devices | compile s | steady s | model-steps/s | GFLOP/s | of ceiling "

@@ -107,7 +107,8 @@ def test_command_line_defaults(script):
 
 
 def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
-  """The bound's step is exact SGD on 0.5 |x W1 W2 W3|^2, member by member (checked by autodiff)."""
+  """The bound's step is exact SGD on 0.5 |x W1^T W2^T W3^T|^2, member by member (checked by
+  autodiff), with each weight stored (out, in) as lrlab's MLP stores it."""
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -115,15 +116,35 @@ def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
   keys = jax.random.split(jax.random.key(1), 4)
   x = jax.random.normal(keys[0], (5, 40))
   weights = tuple(
-    0.1 * jax.random.normal(k, (3, i, o)) for k, (i, o) in zip(keys[1:], script.LAYERS, strict=True)
+    0.1 * jax.random.normal(k, (3, o, i)) for k, (i, o) in zip(keys[1:], script.LAYERS, strict=True)
   )
   stepped = script.linear_sgd_step(x, weights, 0.5)
-  loss = lambda ws: 0.5 * jnp.sum((x @ ws[0] @ ws[1] @ ws[2]) ** 2)
+  loss = lambda ws: 0.5 * jnp.sum((x @ ws[0].T @ ws[1].T @ ws[2].T) ** 2)
   for k in range(3):
     member = tuple(w[k] for w in weights)
     grads = jax.grad(loss)(member)
     for new, w, g in zip(stepped, member, grads, strict=True):
       np.testing.assert_allclose(new[k], w - 0.5 * g, rtol=1e-5, atol=1e-6)
+
+
+def test_the_report_times_the_mlp_product_in_every_operand_layout(report, script):
+  ceiling = report["ceiling"]
+  layouts = ceiling["mlp_shaped_layouts"]
+  assert list(layouts) == list(script.OPERAND_LAYOUTS)
+  assert all(v > 0 and math.isfinite(v) for v in layouts.values())
+  assert "A^T B" in script.markdown(report)
+  # The forms are the one product with its operands transposed: all give the same numbers.
+  import jax.numpy as jnp
+  import numpy as np
+
+  a, b = np.arange(6.0).reshape(1, 2, 3), np.arange(12.0).reshape(1, 3, 4)
+  stored = {"A B": (a, b), "A^T B": (a.transpose(0, 2, 1), b)}
+  stored |= {
+    "A B^T": (a, b.transpose(0, 2, 1)),
+    "A^T B^T": (a.transpose(0, 2, 1), b.transpose(0, 2, 1)),
+  }
+  for name, form in script.OPERAND_LAYOUTS.items():
+    np.testing.assert_array_equal(jnp.einsum(form, *stored[name]), a @ b)
 
 
 def test_the_report_builds_the_step_up_from_its_matmuls(report, script):

@@ -55,7 +55,8 @@ def test_params_are_plain_nested_dicts():
   params = model.init(jax.random.key(0))
   assert set(params) == {"dense_0", "dense_1", "head"}
   assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(params))
-  assert jax.tree.map(jnp.shape, params["dense_0"]) == {"kernel": (40, 32), "bias": (32,)}
+  # Weights as torch.nn.Linear stores them: (out_features, in_features).
+  assert jax.tree.map(jnp.shape, params["dense_0"]) == {"weight": (32, 40), "bias": (32,)}
 
 
 def test_gradient_descent_inside_scan_equals_python_loop():
@@ -100,7 +101,7 @@ def test_mlp_without_hidden_layers_is_linear():
   assert set(params) == {"head"}
   x = jnp.ones((1, 3))
   chex.assert_trees_all_close(
-    model.apply(params, x), x @ params["head"]["kernel"] + params["head"]["bias"]
+    model.apply(params, x), x @ params["head"]["weight"].T + params["head"]["bias"]
   )
 
 
