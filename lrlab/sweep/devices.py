@@ -103,3 +103,63 @@ def auto_chunk_size(
   num_chunks = -(-num_members // largest)
   per_chunk = -(-num_members // num_chunks)
   return int(-(-per_chunk // num_devices) * num_devices)
+
+
+# --- several processes (jax.distributed) ---------------------------------------------------------
+
+
+def to_mesh(tree: Any, sharding: NamedSharding) -> Any:
+  """Host values, the same in every process, as global arrays laid out by ``sharding``.
+
+  In a single process the tree is returned as it is (``jit`` places host
+  arrays itself). When the mesh spans processes, ``jit`` accepts only global
+  arrays, so each process builds the shards its own devices hold
+  (``jax.make_array_from_callback``); PRNG keys travel as their key data, and
+  arrays that are global already pass through.
+  """
+  if sharding.is_fully_addressable:
+    return tree
+
+  def place(leaf):
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      return leaf  # already global
+    if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
+      data = np.asarray(jax.random.key_data(leaf))
+      placed = jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
+      return jax.random.wrap_key_data(placed, impl=jax.random.key_impl(leaf))
+    host = np.asarray(leaf)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+  return jax.tree.map(place, tree)
+
+
+def to_host(tree: Any) -> Any:
+  """Arrays as NumPy, whole, in every process: ``jax.device_get``, or an all-gather across
+  processes for arrays whose shards live on other processes' devices.
+
+  Every process must call it at the same point of the program (a collective).
+  """
+  if all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree.leaves(tree)):
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils
+
+  return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def agree(value: int, what: str) -> int:
+  """``value`` after checking that every process computed the same one (a collective).
+
+  Raises:
+    ValueError: naming ``what`` and the values the processes hold.
+  """
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils
+
+  values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+  if len(set(values)) > 1:
+    raise ValueError(
+      f"the processes of this sweep disagree on {what}: {values} (one per process). "
+      "Give every process the same arguments, and a checkpoint_dir on a file system they share."
+    )
+  return value

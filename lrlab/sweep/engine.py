@@ -184,10 +184,15 @@ class _Compiled:
       out_shardings=members,
       donate_argnums=(2,),
     )
+    # Lowered from shapes alone, so the programs do not depend on where the example values
+    # live (with several processes, jit takes only global arrays).
+    spec = lambda x, sharding: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
+    hp_spec = {name: spec(column, members) for name, column in hp.items()}
+    key_spec = spec(key, everywhere)
     with hyperparameters.explain_traced_hyperparameters():
-      state_shape, _ = jax.eval_shape(init, hp, key)
-      self.init = init.lower(hp, key).compile()
-      self.segment = segment.lower(hp, key, state_shape, np.int32(0)).compile()
+      state_shape, _ = jax.eval_shape(init, hp_spec, key_spec)
+      self.init = init.lower(hp_spec, key_spec).compile()
+      self.segment = segment.lower(hp_spec, key_spec, state_shape, np.int32(0)).compile()
     self.compile_seconds = time.perf_counter() - tic
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
@@ -318,6 +323,13 @@ def run(
   - Devices: the member axis is sharded over a 1-D mesh of ``devices`` (default:
     every device, across hosts after ``jax.distributed.initialize()``), padding
     the grid with copies of its last member to a multiple of the chunk size.
+  - Several processes (``jax.distributed``): call ``run`` with the same
+    arguments in every process. Each process places its own devices' shards,
+    every process returns the whole result, and only process 0 shows progress
+    and writes checkpoints, so ``checkpoint_dir`` must be on a file system all
+    processes share; a mismatch (another chunk size, another checkpoint seen)
+    raises instead of hanging. On CPU, collectives need
+    ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``.
   - Chunks: ``chunk_size`` members run at once (default:
     :func:`lrlab.sweep.devices.auto_chunk_size`); the chunk programs are
     compiled once, ahead of time, and reused for every chunk and seed, and
@@ -426,6 +438,7 @@ def run(
       f"chunk_size must be a positive multiple of the number of devices ({num_devices}); "
       f"got {chunk_size!r}."
     )
+  chunk_size = devices_lib.agree(int(chunk_size), "the chunk size (pass chunk_size= to fix it)")
   num_chunks = math.ceil(num_members / chunk_size)
   padded = _pad(grid, num_chunks * chunk_size)
   chunk_hp = lambda c: {
@@ -467,8 +480,13 @@ def run(
   position = {"seed": 0, "chunk": 0, "segment": 0}
   resumed: dict[str, Any] = {}
   resumed_from = None
+  # With several processes, process 0 writes the checkpoints and every process reads them.
+  writer = jax.process_index() == 0
+  members, everywhere = devices_lib.member_sharding(mesh), devices_lib.replicated(mesh)
   if checkpoint_dir is not None:
     loaded = checkpoint.load(checkpoint_dir, fingerprint, _templates(compiled.state_shape))
+    where = -1 if loaded is None else sum(v << (20 * i) for i, v in enumerate(loaded[0].values()))
+    devices_lib.agree(where, "where to resume from (the checkpoint each process reads)")
     if loaded is not None:
       position, resumed = loaded
       resumed_from = dict(position)
@@ -481,17 +499,18 @@ def run(
         ]
 
   def save(position: dict[str, int], **mid_chunk: Any) -> None:
-    trees = dict(mid_chunk)
+    trees = devices_lib.to_host(mid_chunk)  # a collective: every process takes part
     if done:
       trees["done"] = _concat(done)
-    checkpoint.save(checkpoint_dir, fingerprint, position, trees, chunk_size=int(chunk_size))
+    if writer:
+      checkpoint.save(checkpoint_dir, fingerprint, position, trees, chunk_size=int(chunk_size))
 
   bar = tqdm(
     total=len(seed_values) * num_chunks * num_segments,
     initial=len(done) * num_segments + position["segment"],
     desc=f"{task.name}: {num_members} members x {len(seed_values)} seeds",
     unit="segment",
-    disable=not progress,
+    disable=not progress or not writer,
   )
   last_save = time.monotonic()
   real_members = lambda c: min(chunk_size, num_members - c * chunk_size)  # the rest is padding
@@ -499,27 +518,28 @@ def run(
     int(np.sum(d.diverged[: real_members(i % num_chunks)])) for i, d in enumerate(done)
   )
   for s in range(position["seed"], len(seed_values)):
-    seed_key = jax.random.fold_in(key, int(seed_values[s]))
+    seed_key = devices_lib.to_mesh(jax.random.fold_in(key, int(seed_values[s])), everywhere)
     for c in range(position["chunk"] if s == position["seed"] else 0, num_chunks):
-      hp = chunk_hp(c)
+      hp = devices_lib.to_mesh(chunk_hp(c), members)
       if "state" in resumed:
-        state, first = resumed.pop("state"), resumed.pop("first")
+        state, first = devices_lib.to_mesh((resumed.pop("state"), resumed.pop("first")), members)
         parts, start = [resumed.pop("segments")], position["segment"]
       else:
         (state, first), parts, start = compiled.init(hp, seed_key), [], 0
       real = real_members(c)
       for g in range(start, num_segments):
         state, part = compiled.segment(hp, seed_key, state, np.int32(g * windows))
-        parts.append(jax.device_get(part))
+        parts.append(devices_lib.to_host(part))
         bar.update(1)
-        diverged = diverged_before + int(np.sum(jax.device_get(state.diverged)[:real]))
+        diverged = diverged_before + int(np.sum(devices_lib.to_host(state.diverged)[:real]))
         bar.set_postfix(diverged=diverged, refresh=False)
         due = time.monotonic() - last_save >= checkpoint_interval
         if checkpoint_dir is not None and g + 1 < num_segments and due:
           mid_chunk = {"state": state, "first": first, "segments": _concat(parts, axis=1)}
           save({"seed": s, "chunk": c, "segment": g + 1}, **mid_chunk)
           last_save = time.monotonic()
-      done.append(jax.device_get(compiled.history(state, first, _concat(parts, axis=1))))
+      first, segments = devices_lib.to_mesh((first, _concat(parts, axis=1)), members)
+      done.append(devices_lib.to_host(compiled.history(state, first, segments)))
       diverged_before += int(np.sum(done[-1].diverged[:real]))
       if checkpoint_dir is not None:
         save(_next_position(s, c, num_chunks))
@@ -542,6 +562,6 @@ def run(
   result = SweepResult(
     grid=grid, seeds=seed_values, history=history, config=config, metadata=metadata
   )
-  if checkpoint_dir is not None:
+  if checkpoint_dir is not None and writer:
     checkpoint.clear(checkpoint_dir)
   return result

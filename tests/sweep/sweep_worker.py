@@ -1,13 +1,17 @@
 """A sweep run in a subprocess, for the device and crash tests.
 
   python -m tests.sweep.sweep_worker OUT.npz [--devices N] [--checkpoint DIR] [--one-device]
-      [--kill-at SEED,CHUNK,SEGMENT]
+      [--kill-at SEED,CHUNK,SEGMENT] [--processes P --process-id I --coordinator HOST:PORT]
+      [--chunk-size C]
 
 Set XLA_FLAGS before JAX starts, so ``--devices`` exposes N host devices. The
 history goes to OUT.npz, and ``num_devices`` (of the sweep's mesh) and
 ``resumed_from`` (where a resumed sweep picked up) to OUT.json.
 ``--kill-at`` sends SIGKILL to the worker right after it saves the checkpoint
-of that position, so a test can crash a sweep at an exact point.
+of that position, so a test can crash a sweep at an exact point. With
+``--processes``, the worker is process ``I`` of ``P`` joined by
+``jax.distributed.initialize`` (CPU collectives over Gloo), each with
+``--devices`` devices of its own.
 """
 
 import argparse
@@ -25,16 +29,24 @@ def main() -> None:
   parser.add_argument("--checkpoint", default=None)
   parser.add_argument("--steps", type=int, default=40)
   parser.add_argument("--kill-at", default=None)
+  parser.add_argument("--processes", type=int, default=1)
+  parser.add_argument("--process-id", type=int, default=0)
+  parser.add_argument("--coordinator", default=None)
+  parser.add_argument("--chunk-size", type=int, default=4)
   args = parser.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
   import jax
   import numpy as np
 
+  if args.processes > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(args.coordinator, args.processes, args.process_id)
+
   from lrlab import optimizers, sweep
   from lrlab.sweep import checkpoint
 
-  assert len(jax.devices()) == args.devices, jax.devices()
+  assert len(jax.devices()) == args.devices * args.processes, jax.devices()
   if args.kill_at is not None:
     seed, chunk, segment = map(int, args.kill_at.split(","))
     save = checkpoint.save
@@ -54,7 +66,7 @@ def main() -> None:
     key=jax.random.key(0),
     eval_every=2,
     seeds=2,
-    chunk_size=4,
+    chunk_size=args.chunk_size,
     devices=jax.devices()[:1] if args.one_device else None,
     checkpoint_dir=args.checkpoint,
     checkpoint_interval=0.0,

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -138,6 +139,59 @@ def test_sharded_equals_single_device(tmp_path):
   np.testing.assert_array_equal(sharded["diverged"], single["diverged"])
   for field in sharded:
     np.testing.assert_allclose(sharded[field], single[field], rtol=1e-4, atol=1e-6, err_msg=field)
+
+
+def _free_port() -> int:
+  with socket.socket() as probe:
+    probe.bind(("localhost", 0))
+    return probe.getsockname()[1]
+
+
+def _two_processes(tmp_path, *extra: list[str]) -> tuple[list[int], list[str]]:
+  """Run the worker as two jax.distributed processes of one CPU device each, ``extra[i]``
+  added to process ``i``'s arguments; their return codes and outputs."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  coordinator = f"localhost:{_free_port()}"
+
+  def launch(i: int) -> subprocess.Popen:
+    args = ["--processes", "2", "--process-id", str(i), "--coordinator", coordinator]
+    command = _worker(tmp_path / f"p{i}.npz", *args, *extra[i])
+    return subprocess.Popen(
+      command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+  processes = [launch(i) for i in range(2)]
+  try:
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+  finally:
+    for p in processes:
+      p.kill()
+  return [p.returncode for p in processes], outputs
+
+
+def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
+  # The member mesh spans both processes, process 0 writes the checkpoints, and each
+  # process ends with the whole result.
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  ckpt = ["--checkpoint", str(tmp_path / "ckpt")]
+  codes, outputs = _two_processes(tmp_path, ckpt, ckpt)
+  assert codes == [0, 0], outputs
+  subprocess.run(_worker(tmp_path / "one.npz", "--devices", "2"), check=True, cwd=ROOT, env=env)
+  one = _load(tmp_path / "one.npz")
+  for i in range(2):
+    assert _facts(tmp_path / f"p{i}.npz")["num_devices"] == 2
+    each = _load(tmp_path / f"p{i}.npz")
+    for field in one:
+      np.testing.assert_array_equal(each[field], one[field], err_msg=f"process {i}: {field}")
+  assert os.listdir(tmp_path / "ckpt") == []  # written, then cleared once the sweep ended
+
+
+def test_processes_that_disagree_raise_instead_of_hanging(tmp_path):
+  codes, outputs = _two_processes(tmp_path, [], ["--chunk-size", "2"])
+  assert codes != [0, 0]
+  for output in outputs:
+    assert "the processes of this sweep disagree on the chunk size" in output, output
+    assert "[4, 2]" in output
 
 
 @pytest.fixture(scope="module")
