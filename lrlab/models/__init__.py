@@ -13,11 +13,13 @@ from lrlab.models.functional import Functional as Functional
 from lrlab.models.functional import functional as functional
 from lrlab.models.linear import Linear as Linear
 from lrlab.models.mlp import MLP as MLP
+from lrlab.models.mlp import Dense as Dense
 
 __all__ = [
   "CNN1D",
   "CNN2D",
   "MLP",
+  "Dense",
   "Functional",
   "Linear",
   "activations",

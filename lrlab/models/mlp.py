@@ -26,7 +26,7 @@ class Dense(nnx.Module):
     rngs: Flax random streams for the initialisation.
 
   Example:
-    >>> layer = lrlab.models.mlp.Dense(3, 2, rngs=nnx.Rngs(0))
+    >>> layer = lrlab.models.Dense(3, 2, rngs=nnx.Rngs(0))
     >>> layer.weight.shape, layer(jnp.ones((5, 3))).shape
     ((2, 3), (5, 2))
   """
@@ -75,7 +75,8 @@ class MLP(nnx.Module):
     hidden: widths of the hidden layers, e.g. ``(128, 128)``; ``()`` gives a
       linear model.
     out_features: output width, >= 1.
-    activation: a name in :data:`lrlab.models.activations.ACTIVATIONS` or a callable.
+    activation: a name in :data:`lrlab.models.activations.ACTIVATIONS` or a callable
+      applied elementwise (the activations are laid out features-first).
     rngs: Flax random streams for the initialisation.
 
   Example:

@@ -132,3 +132,33 @@ def test_functional_rejects_non_param_state():
 def test_models_reject_bad_arguments(make, match):
   with pytest.raises(ValueError, match=match):
     make(nnx.Rngs(0))
+
+
+def test_dense_stores_torch_layout_with_flax_init_values():
+  layer = models.Dense(5, 3, rngs=nnx.Rngs(7))
+  flax_layer = nnx.Linear(5, 3, rngs=nnx.Rngs(7))
+  assert layer.weight.shape == (3, 5)  # torch.nn.Linear.weight's (out, in)
+  np.testing.assert_array_equal(layer.weight[...], flax_layer.kernel[...].T)
+  np.testing.assert_array_equal(layer.bias[...], flax_layer.bias[...])
+  x = np.random.default_rng(0).normal(size=(2, 4, 5)).astype(np.float32)
+  expected = x @ np.asarray(layer.weight[...]).T + np.asarray(layer.bias[...])
+  np.testing.assert_allclose(layer(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
+  # Features-first: (in, ...) -> (out, ...), the same numbers transposed.
+  np.testing.assert_allclose(
+    layer.feature_major(jnp.moveaxis(jnp.asarray(x), -1, 0)), np.moveaxis(expected, -1, 0),
+    rtol=1e-5, atol=1e-6,
+  )  # fmt: skip
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_mlp_equals_a_batch_major_numpy_forward(activation):
+  model = models.functional(lambda r: models.MLP(6, (8, 7), 4, activation=activation, rngs=r))
+  params = jax.tree.map(np.asarray, model.init(jax.random.key(3)))
+  act = {"relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh}[activation]
+  for shape in [(6,), (5, 6), (2, 3, 6)]:
+    x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+    h = x
+    for name in ("dense_0", "dense_1"):
+      h = act(h @ params[name]["weight"].T + params[name]["bias"])
+    expected = h @ params["head"]["weight"].T + params["head"]["bias"]
+    np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected, rtol=1e-5, atol=1e-5)
