@@ -62,10 +62,12 @@ class MLP(nnx.Module):
   the logits are transposed back, to ``(..., out_features)``. The values are
   those of the usual batch-major product up to float rounding; the layout is
   chosen for speed. When a sweep vmaps many members over one shared
-  minibatch, every product of the step (forward, input gradient, weight
-  gradient) then takes a form XLA:CPU hands to its fast batched-matmul
-  kernels, or merges across members into one wide product, with no
-  transposes of the activations in between. Measured on the benchmark's
+  minibatch, the forward and weight-gradient products then take the operand
+  layout XLA:CPU hands to its fast batched-matmul kernels, the first layer
+  merges across members into one wide product, and no activations are
+  transposed in between; only the hidden layers' input gradients still take
+  the slower generic path (with batch-major activations it is the weight
+  gradients instead, plus the transposes). Measured on the benchmark's
   MNIST-1D MLP on a 2-core CPU: a sweep's step is about 10% faster than with
   batch-major activations and ``(in, out)`` kernels (a single run is not
   slower); see BENCHMARKS.md.
