@@ -134,16 +134,21 @@ def to_mesh(tree: Any, sharding: NamedSharding) -> Any:
 
 
 def to_host(tree: Any) -> Any:
-  """Arrays as NumPy, whole, in every process: ``jax.device_get``, or an all-gather across
-  processes for arrays whose shards live on other processes' devices.
+  """Arrays as NumPy, whole, in every process: ``jax.device_get``, and an all-gather across
+  processes for the arrays whose shards live on other processes' devices (host values in
+  the tree are returned as they are, not gathered).
 
   Every process must call it at the same point of the program (a collective).
   """
-  if all(getattr(leaf, "is_fully_addressable", True) for leaf in jax.tree.leaves(tree)):
-    return jax.device_get(tree)
-  from jax.experimental import multihost_utils
+  leaves, structure = jax.tree.flatten(tree)
+  spread = [i for i, leaf in enumerate(leaves) if not getattr(leaf, "is_fully_addressable", True)]
+  if spread:
+    from jax.experimental import multihost_utils
 
-  return multihost_utils.process_allgather(tree, tiled=True)
+    gathered = multihost_utils.process_allgather([leaves[i] for i in spread], tiled=True)
+    for i, value in zip(spread, gathered, strict=True):
+      leaves[i] = np.asarray(value)
+  return jax.tree.unflatten(structure, jax.device_get(leaves))  # the rest is whole already
 
 
 def agree(value: int, what: str) -> int:

@@ -149,7 +149,8 @@ def _free_port() -> int:
 
 def _two_processes(tmp_path, *extra: list[str]) -> tuple[list[int], list[str]]:
   """Run the worker as two jax.distributed processes of one CPU device each, ``extra[i]``
-  added to process ``i``'s arguments; their return codes and outputs."""
+  added to process ``i``'s arguments; their return codes and outputs. If process 0 dies
+  of a signal, process 1 (left waiting in a collective) is killed too."""
   env = dict(os.environ, PYTHONPATH=ROOT)
   coordinator = f"localhost:{_free_port()}"
 
@@ -162,7 +163,10 @@ def _two_processes(tmp_path, *extra: list[str]) -> tuple[list[int], list[str]]:
 
   processes = [launch(i) for i in range(2)]
   try:
-    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    first = processes[0].communicate(timeout=300)[0]
+    if processes[0].returncode < 0:
+      processes[1].kill()
+    outputs = [first, processes[1].communicate(timeout=300)[0]]
   finally:
     for p in processes:
       p.kill()
@@ -184,6 +188,23 @@ def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
     for field in one:
       np.testing.assert_array_equal(each[field], one[field], err_msg=f"process {i}: {field}")
   assert os.listdir(tmp_path / "ckpt") == []  # written, then cleared once the sweep ended
+
+
+def test_two_processes_resume_after_process_0_is_killed(tmp_path):
+  ckpt = ["--checkpoint", str(tmp_path / "ckpt")]
+  codes, outputs = _two_processes(tmp_path, [*ckpt, "--kill-at", "1,1,3"], ckpt)
+  assert codes[0] == -signal.SIGKILL, outputs
+  assert (tmp_path / "ckpt" / checkpoint.FILENAME).exists()
+  codes, outputs = _two_processes(tmp_path, ckpt, ckpt)  # the same call again
+  assert codes == [0, 0], outputs
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  subprocess.run(_worker(tmp_path / "one.npz", "--devices", "2"), check=True, cwd=ROOT, env=env)
+  one = _load(tmp_path / "one.npz")
+  for i in range(2):
+    assert _facts(tmp_path / f"p{i}.npz")["resumed_from"] == {"seed": 1, "chunk": 1, "segment": 3}
+    each = _load(tmp_path / f"p{i}.npz")
+    for field in one:
+      np.testing.assert_array_equal(each[field], one[field], err_msg=f"process {i}: {field}")
 
 
 def test_processes_that_disagree_raise_instead_of_hanging(tmp_path):
