@@ -42,10 +42,15 @@ class Dense(nnx.Module):
     """``x`` of shape ``(..., in_features)`` to ``(..., out_features)``."""
     return jnp.einsum("...i,oi->...o", x, self.weight[...]) + self.bias[...]
 
-  def feature_major(self, h: jax.Array) -> jax.Array:
-    """``h`` of shape ``(in_features, ...)`` to ``(out_features, ...)``: ``W h + b``."""
+  def feature_major(self, h: jax.Array, *, features_last: bool = False) -> jax.Array:
+    """``h`` of shape ``(in_features, ...)`` to ``(out_features, ...)``: ``W h + b``.
+
+    With ``features_last``, ``h`` is ``(..., in_features)`` (data as stored),
+    read as it is rather than transposed first; the output is features-first.
+    """
     bias = jnp.reshape(self.bias[...], (-1,) + (1,) * (h.ndim - 1))
-    return jnp.einsum("oi,i...->o...", self.weight[...], h) + bias
+    layout = "oi,...i->o..." if features_last else "oi,i...->o..."
+    return jnp.einsum(layout, self.weight[...], h) + bias
 
 
 class MLP(nnx.Module):
@@ -113,9 +118,7 @@ class MLP(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     layers = [getattr(self, f"dense_{i}") for i in range(self.depth)] + [self.head]
-    first = layers[0]
-    bias = jnp.reshape(first.bias[...], (-1,) + (1,) * (x.ndim - 1))
-    h = jnp.einsum("oi,...i->o...", first.weight[...], x) + bias  # (features, ...batch)
+    h = layers[0].feature_major(x, features_last=True)  # (features, ...batch) from here on
     for layer in layers[1:]:
       h = layer.feature_major(self.activation(h))
     return jnp.moveaxis(h, 0, -1)

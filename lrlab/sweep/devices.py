@@ -151,8 +151,10 @@ def to_host(tree: Any) -> Any:
   return jax.tree.unflatten(structure, jax.device_get(leaves))  # the rest is whole already
 
 
-def agree(value: int, what: str) -> int:
+def agree(value: tuple[int, ...], what: str) -> tuple[int, ...]:
   """``value`` after checking that every process computed the same one (a collective).
+
+  ``value`` must have the same length in every process.
 
   Raises:
     ValueError: naming ``what`` and the values the processes hold.
@@ -161,10 +163,12 @@ def agree(value: int, what: str) -> int:
     return value
   from jax.experimental import multihost_utils
 
-  values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+  gathered = multihost_utils.process_allgather(np.asarray(value, np.int64)[None], tiled=True)
+  values = [tuple(row) for row in np.asarray(gathered).tolist()]
   if len(set(values)) > 1:
+    shown = [v[0] if len(v) == 1 else v for v in values]
     raise ValueError(
-      f"the processes of this sweep disagree on {what}: {values} (one per process). "
+      f"the processes of this sweep disagree on {what}: {shown} (one per process). "
       "Give every process the same arguments, and a checkpoint_dir on a file system they share."
     )
   return value

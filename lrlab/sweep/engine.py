@@ -438,7 +438,7 @@ def run(
       f"chunk_size must be a positive multiple of the number of devices ({num_devices}); "
       f"got {chunk_size!r}."
     )
-  chunk_size = devices_lib.agree(int(chunk_size), "the chunk size (pass chunk_size= to fix it)")
+  (chunk_size,) = devices_lib.agree((int(chunk_size),), "the chunk size (pass chunk_size=)")
   num_chunks = math.ceil(num_members / chunk_size)
   padded = _pad(grid, num_chunks * chunk_size)
   chunk_hp = lambda c: {
@@ -485,7 +485,7 @@ def run(
   members, everywhere = devices_lib.member_sharding(mesh), devices_lib.replicated(mesh)
   if checkpoint_dir is not None:
     loaded = checkpoint.load(checkpoint_dir, fingerprint, _templates(compiled.state_shape))
-    where = -1 if loaded is None else sum(v << (20 * i) for i, v in enumerate(loaded[0].values()))
+    where = (-1, -1, -1) if loaded is None else tuple(loaded[0][k] for k in position)
     devices_lib.agree(where, "where to resume from (the checkpoint each process reads)")
     if loaded is not None:
       position, resumed = loaded

@@ -22,7 +22,8 @@ from matplotlib.lines import Line2D
 
 from lrlab import _checks, train
 from lrlab.sweep import storage
-from lrlab.sweep.result import SweepResult, higher_is_better, product_axes
+from lrlab.sweep.lines import product_axes
+from lrlab.sweep.result import SweepResult, higher_is_better
 
 CURVE_METRICS = (*train.METRICS, "learning_rate")
 """Per-step or per-evaluation fields that :func:`plot_curves` can draw."""
@@ -59,6 +60,12 @@ def _number(value: Any) -> str:
   return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _arguments(values: Mapping[str, Any]) -> str:
+  """`` (a=1, b=0.9)`` for the scalar entries of ``values`` (``""`` when there are none)."""
+  shown = {k: v for k, v in values.items() if isinstance(v, int | float | str | bool)}
+  return f" ({', '.join(f'{k}={_number(v)}' for k, v in shown.items())})" if shown else ""
+
+
 def _describe_config(config: Mapping[str, Any]) -> str:
   """What was trained, from a result's config, for a figure's subtitle ("" if unknown).
 
@@ -75,21 +82,16 @@ def _describe_config(config: Mapping[str, Any]) -> str:
   parts = []
   tx = config.get("tx")
   schedule = config.get("schedule")
-  scalar = lambda v: isinstance(v, int | float | str | bool) and not isinstance(v, Mapping)
   if isinstance(tx, str) and tx:
     parts.append(tx)
   elif isinstance(tx, Mapping):
     name = tx.get("optimizer", tx.get("name"))
-    args = {k: v for k, v in tx.items() if k not in ("optimizer", "name", "schedule") and scalar(v)}
-    text = str(name) if name else "optimizer"
-    if args:
-      text += f" ({', '.join(f'{k}={_number(v)}' for k, v in args.items())})"
-    parts.append(text)
+    args = {k: v for k, v in tx.items() if k not in ("optimizer", "name", "schedule")}
+    parts.append(f"{name or 'optimizer'}{_arguments(args)}")
     schedule = tx.get("schedule", schedule)
   if isinstance(schedule, Mapping):
-    args = {k: v for k, v in schedule.items() if k != "name" and scalar(v)}
-    arguments = f" ({', '.join(f'{k}={_number(v)}' for k, v in args.items())})" if args else ""
-    schedule = f"{schedule.get('name', '')}{arguments}".strip()
+    args = {k: v for k, v in schedule.items() if k != "name"}
+    schedule = f"{schedule.get('name', '')}{_arguments(args)}".strip()
   if isinstance(schedule, str) and schedule:
     parts.append(f"{schedule} schedule")
   if isinstance(config.get("steps"), int):

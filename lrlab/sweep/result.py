@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from lrlab import _checks, train
-from lrlab.sweep import grids, metrics, storage
+from lrlab.sweep import grids, lines, metrics, storage, summary
+from lrlab.sweep.lines import product_axes as product_axes
 from lrlab.sweep.metrics import SUMMARY_METRICS as SUMMARY_METRICS
 from lrlab.sweep.metrics import TABLE_COLUMNS as TABLE_COLUMNS
 from lrlab.sweep.metrics import higher_is_better as higher_is_better
@@ -41,54 +42,8 @@ from lrlab.sweep.storage import FILES as FILES
 from lrlab.sweep.storage import environment_metadata as environment_metadata
 
 
-def _bounded_by_one(axis: str, values: np.ndarray) -> bool:
-  """Whether widening ``values`` (increasing, unique) above its top would leave ``[0, 1)``."""
-  name = axis.lower()
-  if name == "lr" or name.endswith("_lr") or "learning_rate" in name:
-    return False
-  if values[0] < 0 or values[-1] >= 1:
-    return False
-  top, below = float(values[-1]), float(values[-2])
-  steps = [top + (top - below)]
-  if below > 0:
-    steps.append(top * top / below)
-  return min(steps) >= 1 - 1e-9
-
-
 class GridEdgeWarning(UserWarning):
   """The best setting lies on the edge of the grid: the optimum may lie outside it."""
-
-
-def product_axes(grid: Mapping[str, np.ndarray], axis: str) -> list[str]:
-  """The axes of ``grid`` other than ``axis`` that form a Cartesian product with it.
-
-  Axis ``b`` does when every pair of an ``axis`` value and a ``b`` value
-  occurs in some member. In a :func:`~lrlab.sweep.product` grid every other
-  axis does; an axis zipped with ``axis``, or drawn at random together with
-  it, does not (each ``axis`` value comes with its own ``b`` value).
-
-  Args:
-    grid: a checked grid (see :func:`lrlab.sweep.check_grid`).
-    axis: one of its axes.
-
-  Returns:
-    The names, in the grid's order.
-
-  Example:
-    >>> zipped = lrlab.sweep.zipped(lr=[0.1, 1.0], wd=[1e-4, 1e-5])
-    >>> grid = lrlab.sweep.product(zipped, momentum=[0.0, 0.9])
-    >>> product_axes(grid, "lr"), product_axes(grid, "momentum")
-    (['momentum'], ['lr', 'wd'])
-  """
-  column = np.asarray(grid[axis])
-  out = []
-  for name, other in grid.items():
-    if name == axis:
-      continue
-    pairs = np.unique(np.stack([column, np.asarray(other)], axis=1).astype(np.float64), axis=0)
-    if len(pairs) == len(np.unique(column)) * len(np.unique(other)):
-      out.append(name)
-  return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -291,14 +246,11 @@ class SweepResult:
   def line(self, index: int, axis: str | None = None) -> np.ndarray:
     """The members on the line through member ``index`` along ``axis``, sorted by ``axis``.
 
-    They are the members that agree with member ``index`` on every axis of
-    :meth:`product_axes` (for a product grid: on every other axis, the slice
-    through it). Axes zipped with ``axis`` or drawn at random with it are not
-    held fixed, as only member ``index`` itself would match them: along
-    a 2-axis zipped or random grid the line is every member. Members with the
-    same ``axis`` value keep their order (a stable sort). :meth:`usable_range`,
-    :meth:`divergence_threshold`, :meth:`edge_warning` and the plots all read
-    this line.
+    They agree with member ``index`` on every axis that forms a product with
+    ``axis`` (:func:`~lrlab.sweep.lines.product_axes`): on a product grid, the
+    slice through it; along a zipped or random-search grid, every member.
+    Equal ``axis`` values keep their order. :meth:`usable_range`,
+    :meth:`divergence_threshold`, :meth:`edge_warning` and the plots read it.
 
     Args:
       index: a member, ``0 <= index < K``.
@@ -307,12 +259,7 @@ class SweepResult:
     Returns:
       A 1-D int array of member indices, member ``index`` among them.
     """
-    axis = self._axis_name(axis)
-    same = np.ones(self.num_members, bool)
-    for name in product_axes(self.grid, axis):
-      same &= self.grid[name] == self.grid[name][index]
-    members = np.flatnonzero(same)
-    return members[np.argsort(self.grid[axis][members], kind="stable")]
+    return lines.members_on_line(self.grid, index, self._axis_name(axis))
 
   def best(self, metric: str | None = None, *, warn: bool = True) -> dict[str, Any]:
     """The member with the best seed-mean ``metric`` (the first one on ties).
@@ -361,13 +308,8 @@ class SweepResult:
     the line ties the best value exactly (``axis`` has no effect there), the
     best is not on the edge.
 
-    A fraction bounded by 1 (momentum, a beta, a decay factor) cannot be
-    widened above 1: when the best is at the highest value, every value of
-    ``axis`` is in ``[0, 1)``, the grid's own step (its last difference or
-    ratio, whichever is smaller) would reach 1 from there, and ``axis`` is not
-    a learning rate (``"lr"``, ``"*_lr"``, ``"*learning_rate*"``), the message
-    suggests values closer to 1 instead, such as ``1 - (1 - v) / 10`` for the
-    edge value ``v`` (0.999 after 0.99).
+    The message says what to add (:func:`~lrlab.sweep.lines.widening_advice`):
+    values beyond the edge, or closer to 1 for a fraction bounded by 1.
 
     Args:
       metric: the metric of :meth:`best` (same default).
@@ -392,14 +334,8 @@ class SweepResult:
     where = self.grid[axis][index]
     if len(values) < 2 or np.any((values[0] < ties) & (ties < values[-1])):
       return None
-    side, direction = ("lowest", "below") if where == values[0] else ("highest", "above")
-    advice = f"Widen the grid {direction} {where:.4g}"
-    if side == "highest" and _bounded_by_one(axis, values):
-      closer = 1 - (1 - float(where)) / 10
-      advice = (
-        f"{axis!r} looks like a fraction bounded by 1, so add values between {where:.4g} "
-        f"and 1, closer to 1, such as {closer:.6g}"
-      )
+    side = "lowest" if where == values[0] else "highest"
+    advice = lines.widening_advice(axis, values, where)
     return (
       f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
       f"({axis}={where:.4g}; the grid spans {values[0]:.4g} to {values[-1]:.4g}): the optimum "
@@ -580,37 +516,7 @@ class SweepResult:
       Best final val accuracy: 0.8 (seed mean).
       Diverged runs: 1 of 6 (1 of 3 members in at least one seed).
     """
-    d = self.summary_dict(metric, tolerance)
-    metric, axis, best = d["metric"], d["axis"], d["best"]
-    others = {k: v for k, v in best["hyperparameters"].items() if k != axis}
-    fixed = f" ({', '.join(f'{k}={v:.4g}' for k, v in others.items())})" if others else ""
-    semantics = "absolute" if higher_is_better(metric) else "relative"
-    usable = d["usable_range"]
-    threshold = d["divergence_threshold"]
-    value = lambda v: "nan" if v is None else f"{v:.4g}"
-    lines = [
-      f"Sweep of {self.num_members} members x {self.num_seeds} "
-      f"seed{'s' * (self.num_seeds > 1)} on "
-      f"{self.config.get('task', '?')!r} (axes: {', '.join(self.grid)}).",
-      f"Best {axis} = {best['hyperparameters'][axis]:.4g}{fixed}: {metric} = "
-      f"{value(best['value'])} ± {value(best['std'])} (seed mean ± std).",
-      f"Usable range ({metric} within {tolerance:g} of the best, {semantics}): "
-      + (f"{axis} in [{usable[0]:.4g}, {usable[1]:.4g}]." if usable else "none."),
-      "No member diverged along the slice through the best member."
-      if threshold is None
-      else f"Diverges at {axis} >= {threshold:.4g} (any seed, slice through the best member).",
-    ]
-    headline = "final_val_accuracy" if self.has_accuracy else "final_val_loss"
-    means = self.seed_mean(headline)
-    top = np.max(means) if self.has_accuracy else np.min(means)
-    lines.append(f"Best {headline.replace('_', ' ')}: {top:.4g} (seed mean).")
-    members = int(np.sum(np.any(self.history.diverged, axis=0)))
-    lines.append(
-      f"Diverged runs: {d['diverged_runs']} of {d['runs']} "
-      f"({members} of {self.num_members} members in at least one seed)."
-    )
-    lines.extend(f"Warning: {message}" for message in d["edge_warnings"])
-    return "\n".join(lines)
+    return summary.text(self, metric, tolerance)
 
   def save(
     self, directory: str | os.PathLike, *, metric: str | None = None, tolerance: float = 0.05
