@@ -583,9 +583,11 @@ def linear_sgd_step(x, weights, lr):
   :class:`lrlab.models.MLP` runs. The forward is the products of :data:`LAYERS`,
   the backward every weight gradient and every input gradient but the data's
   (the output is its own loss gradient), so the matmuls are those of
-  :func:`analytic_flops`, in the layout of a vmapped sweep. ``lr`` is a float or
-  one rate per member, shaped ``(K, 1, 1)``.
+  :func:`analytic_flops`, in the layout of a vmapped sweep: the last layer's
+  input gradient reads a stored copy of its ``W^T``, as the MLP's head does.
+  ``lr`` is a float or one rate per member, shaped ``(K, 1, 1)``.
   """
+  import jax
   import jax.numpy as jnp
 
   hs = [jnp.einsum("koi,bi->kob", weights[0], x)]
@@ -594,7 +596,10 @@ def linear_sgd_step(x, weights, lr):
   grads, dh = [], hs[-1]
   for j in range(len(weights) - 1, 0, -1):
     grads.append(jnp.einsum("kob,kib->koi", dh, hs[j - 1]))
-    dh = jnp.einsum("koi,kob->kib", weights[j], dh)
+    if j == len(weights) - 1:
+      dh = jnp.einsum("kio,kob->kib", jax.lax.optimization_barrier(weights[j].mT), dh)
+    else:
+      dh = jnp.einsum("koi,kob->kib", weights[j], dh)
   grads.append(jnp.einsum("kob,bi->koi", dh, x))
   return tuple(w - lr * g for w, g in zip(weights, grads[::-1], strict=True))
 

@@ -1,13 +1,16 @@
 """Flax NNX models and their pure init / apply bridge under vmap, jit, grad and scan."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
-from lrlab import models
+from lrlab import analysis, models
 
 CASES = {
   "linear": (lambda rngs: models.Linear(64, 10, rngs=rngs), 64),
@@ -162,3 +165,95 @@ def test_mlp_equals_a_batch_major_numpy_forward(activation):
       h = act(h @ params[name]["weight"].T + params[name]["bias"])
     expected = h @ params["head"]["weight"].T + params["head"]["bias"]
     np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def _dense_fn(layer, **kwargs):
+  """``(weight, bias, h) -> layer.feature_major(h, **kwargs)`` as a pure function."""
+  graphdef, state = nnx.split(layer)
+
+  def apply(weight, bias, h):
+    fresh = jax.tree.map(lambda leaf: leaf, state)
+    nnx.replace_by_pure_dict(fresh, {"weight": weight, "bias": bias})
+    return nnx.merge(graphdef, fresh).feature_major(h, **kwargs)
+
+  return apply
+
+
+def test_transposed_backward_derivatives_equal_the_closed_forms():
+  rng = np.random.default_rng(0)
+  layer = models.Dense(5, 3, rngs=nnx.Rngs(1))
+  w, b = np.asarray(layer.weight[...]), np.asarray(layer.bias[...])
+  h = rng.normal(size=(5, 2, 4)).astype(np.float32)  # (in, ...batch)
+  cot = rng.normal(size=(3, 2, 4)).astype(np.float32)
+  f = _dense_fn(layer, transposed_backward=True)
+  product = lambda w, h: np.einsum("oi,i...->o...", w, h)
+  np.testing.assert_allclose(f(w, b, h), product(w, h) + b[:, None, None], rtol=1e-5)
+  # Reverse mode: dW = C h^T, db = sum of C over the batch, dh = W^T C.
+  loss = lambda *args: jnp.sum(cot * f(*args))
+  dw, db, dh = jax.grad(loss, argnums=(0, 1, 2))(w, b, h)
+  np.testing.assert_allclose(dw, np.einsum("ojk,ijk->oi", cot, h), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(db, cot.sum(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(dh, np.einsum("oi,ojk->ijk", w, cot), rtol=1e-5, atol=1e-6)
+  # One argument at a time (the others' tangents are symbolic zeros).
+  np.testing.assert_allclose(jax.grad(loss, argnums=2)(w, b, h), dh, rtol=1e-6)
+  np.testing.assert_allclose(jax.grad(loss, argnums=0)(w, b, h), dw, rtol=1e-6)
+  # Forward mode: d(W h + b) = dW h + W dh + db.
+  tw, tb, th = (rng.normal(size=a.shape).astype(np.float32) for a in (w, b, h))
+  _, tangent = jax.jvp(f, (w, b, h), (tw, tb, th))
+  expected = product(tw, h) + product(w, th) + tb[:, None, None]
+  np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-5)
+  _, tangent_h = jax.jvp(lambda h: f(w, b, h), (h,), (th,))
+  np.testing.assert_allclose(tangent_h, product(w, th), rtol=1e-5, atol=1e-5)
+
+
+def test_transposed_backward_matches_plain_autodiff_to_second_order_and_under_vmap():
+  rng = np.random.default_rng(2)
+  layer = models.Dense(6, 4, rngs=nnx.Rngs(3))
+  w, b = jnp.asarray(layer.weight[...]), jnp.asarray(layer.bias[...])
+  h = jnp.asarray(rng.normal(size=(6, 7)).astype(np.float32))
+  fast, plain = _dense_fn(layer, transposed_backward=True), _dense_fn(layer)
+
+  def scalar(f):  # nonlinear in every argument, so the Hessian has every block
+    return lambda p: jnp.sum(jnp.tanh(f(p["w"], p["b"], p["h"])) ** 2)
+
+  point = {"w": w, "b": b, "h": h}
+  direction = jax.tree.map(lambda a: jnp.asarray(rng.normal(size=a.shape), jnp.float32), point)
+  for hvp in (  # forward-over-reverse (lrlab.analysis) and reverse-over-reverse
+    lambda g: analysis.hessian_vector_product(g, point, direction),
+    lambda g: jax.grad(lambda p: optax.tree.vdot(jax.grad(g)(p), direction))(point),
+  ):
+    chex.assert_trees_all_close(hvp(scalar(fast)), hvp(scalar(plain)), rtol=1e-5, atol=1e-6)
+  # A batch of members (leading axis on every argument), as a sweep runs it.
+  members = jax.tree.map(lambda a: jnp.stack([a, 2 * a, -a]), point)
+  grads = jax.vmap(jax.grad(scalar(fast)))(members)
+  for m in range(3):
+    member = functools.partial(lambda m, a: a[m], m)
+    one = jax.grad(scalar(plain))(jax.tree.map(member, members))
+    chex.assert_trees_all_close(jax.tree.map(member, grads), one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 7)])
+def test_mlp_gradient_and_hessian_equal_a_plain_batch_major_network(hidden):
+  model = models.functional(lambda r: models.MLP(6, hidden, 4, activation="tanh", rngs=r))
+  params = model.init(jax.random.key(5))
+  x = jnp.asarray(np.random.default_rng(4).normal(size=(9, 6)).astype(np.float32))
+  labels = jnp.arange(9) % 4
+
+  def reference(params, x):  # batch-major, no custom derivative, no barrier
+    names = [f"dense_{i}" for i in range(len(hidden))]
+    for name in names:
+      x = jnp.tanh(x @ params[name]["weight"].T + params[name]["bias"])
+    return x @ params["head"]["weight"].T + params["head"]["bias"]
+
+  def loss(apply):
+    return lambda p: optax.softmax_cross_entropy_with_integer_labels(apply(p, x), labels).mean()
+
+  chex.assert_trees_all_close(
+    jax.grad(loss(model.apply))(params), jax.grad(loss(reference))(params), rtol=1e-5, atol=1e-6
+  )
+  direction = jax.tree.map(jnp.ones_like, params)
+  chex.assert_trees_all_close(
+    analysis.hessian_vector_product(loss(model.apply), params, direction),
+    analysis.hessian_vector_product(loss(reference), params, direction),
+    rtol=1e-4, atol=1e-5,
+  )  # fmt: skip
