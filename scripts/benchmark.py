@@ -80,7 +80,7 @@ class Config:
   legs: tuple[str, ...] = LEGS
   devices: int = 1
   threads: int = 1
-  repeats: int = 3
+  repeats: int = 5
   budget_s: float = 30.0
   seed: int = 0
   ceiling_sizes: tuple[int, ...] = (256, 512, 1024, 2048)
@@ -1118,7 +1118,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated, from {LEGS}")
   parser.add_argument("--devices", type=int, default=None, help="host devices [every core]")
   parser.add_argument("--threads", type=int, default=None, help="PyTorch threads [every core]")
-  parser.add_argument("--repeats", type=int, default=3, help="steady-state timings, best counts")
+  parser.add_argument("--repeats", type=int, default=5, help="steady-state timings, best counts")
   parser.add_argument("--budget", type=float, default=30.0, help="seconds of repeats per (leg, K)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--quick", action="store_true", help="smoke run: K in {1, 8}, 20 steps")
