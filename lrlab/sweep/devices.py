@@ -70,21 +70,32 @@ def tree_bytes(tree: Any) -> int:
 
 
 def auto_chunk_size(
-  member_state_bytes: int, num_members: int, devices: Sequence[jax.Device]
+  member_state_bytes: int,
+  num_members: int,
+  devices: Sequence[jax.Device],
+  *,
+  activation_bytes: int = 0,
 ) -> int:
   """Members per chunk: as many as fit each device's fast memory, times the device count.
 
   A member's working set during a step is about four times its run state
-  (parameters and optimizer state, plus gradients, updates and the new state).
-  On CPU the budget is the cache one core can use (its L2 plus its share of the
-  last-level cache): once a chunk outgrows it, every step streams its state from
-  main memory and throughput falls. On an accelerator the budget is half the
-  device's free memory.
+  (parameters and optimizer state, plus gradients, updates and the new state)
+  plus twice the activations the step keeps for its backward pass (those
+  activations and their gradients). On CPU the budget is the cache one core
+  can use (its L2 plus its share of the last-level cache): once a chunk
+  outgrows it, every step streams its state from main memory and throughput
+  falls. On an accelerator the budget is half the device's free memory.
+
+  Measured on a 2-core CPU (17 MiB of cache per core), K = 512 members of the
+  MNIST-1D MLP run fastest in chunks of 16 per device, which counting the
+  activations chooses (18); counting the state alone chose 32, 7% slower.
 
   Args:
     member_state_bytes: bytes of one member's run state.
     num_members: members in the sweep.
     devices: the devices of the mesh.
+    activation_bytes: bytes of one member's activations saved for the backward
+      pass of one step (the engine takes the residuals of ``jax.vjp``).
 
   Returns:
     A multiple of ``len(devices)``, balanced so the last chunk needs little padding.
@@ -97,12 +108,20 @@ def auto_chunk_size(
     stats = device.memory_stats() or {}
     limit = stats.get("bytes_limit", 16 * 2**30)
     budget = (limit - stats.get("bytes_in_use", 0)) // 2
-  largest = max(1, budget // max(1, 4 * member_state_bytes)) * num_devices
-  # As few chunks as the budget allows, then as even as possible: 64 members with
-  # room for 46 run as two chunks of 32, not 46 + 18 padded to 46.
-  num_chunks = -(-num_members // largest)
-  per_chunk = -(-num_members // num_chunks)
-  return int(-(-per_chunk // num_devices) * num_devices)
+  working_set = 4 * member_state_bytes + 2 * activation_bytes
+  largest = max(1, budget // max(1, working_set)) * num_devices
+
+  # Even chunks, padded to a multiple of the device count, with the least padding;
+  # then the fewest chunks: 64 members with room for 46 run as two chunks of 32
+  # (not 46 + 18 padded to 46), and 512 with room for 36 per chunk as 16 chunks
+  # of 32 (not 15 of 36, 28 of them padding).
+  def chunk(num_chunks: int) -> int:
+    per_chunk = -(-num_members // num_chunks)
+    return -(-per_chunk // num_devices) * num_devices
+
+  fewest = -(-num_members // largest)
+  candidates = range(fewest, min(2 * fewest, num_members) + 1)
+  return int(chunk(min(candidates, key=lambda n: (n * chunk(n), n))))
 
 
 # --- several processes (jax.distributed) ---------------------------------------------------------

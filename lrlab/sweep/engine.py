@@ -245,22 +245,30 @@ def _compiled_for(
   return compiled, compiled.compile_seconds if built else 0.0
 
 
-def _member_state_bytes(trainer: Trainer, make_tx: MakeTx, hp, key) -> int:
-  """Bytes of one member's run state (traced once per task, ``make_tx`` and axis dtypes)."""
+def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, int]:
+  """Bytes of one member's run state and of the activations one training step keeps for
+  its backward pass (the residuals of ``jax.vjp`` of the loss on one minibatch); traced
+  once per task, ``make_tx``, batch size and axis dtypes, nothing is computed."""
   one, _ = hyperparameters.split({k: jnp.asarray(v[0]) for k, v in hp.items()}, set())
   signature = (
     trainer.task,
     make_tx,
+    trainer.batch_size,
     tuple((name, v.dtype.str) for name, v in sorted(one.items())),
     (key.shape, str(key.dtype)),
   )
 
-  def state_bytes() -> int:
+  def footprint() -> tuple[int, int]:
+    x, y = trainer.task.split("train")
+    rows = trainer.batch_size or trainer.num_train
+    batch = (x[:rows], y[:rows])
     with hyperparameters.explain_traced_hyperparameters():
       state = jax.eval_shape(lambda: trainer.init(hyperparameters.make(make_tx, one), key)[0])
-      return devices_lib.tree_bytes(state)
+    loss = lambda params: trainer.task.loss(params, batch)[0]
+    residuals = jax.eval_shape(lambda params: jax.vjp(loss, params)[1], state.params)
+    return devices_lib.tree_bytes(state), devices_lib.tree_bytes(residuals)
 
-  return _remember(_state_bytes_cache, signature, state_bytes)[0]
+  return _remember(_state_bytes_cache, signature, footprint)[0]
 
 
 def clear_cache() -> None:
@@ -425,8 +433,9 @@ def run(
     chunk_size = checkpoint.saved_chunk_size(checkpoint_dir)  # resume as the sweep began
   if chunk_size is None:
     hp = {k: _as_jax(v[:1]) for k, v in grid.items()}
+    state_bytes, activation_bytes = _member_footprint(trainer, make_tx, hp, key)
     chunk_size = devices_lib.auto_chunk_size(
-      _member_state_bytes(trainer, make_tx, hp, key), num_members, list(mesh.devices.flat)
+      state_bytes, num_members, list(mesh.devices.flat), activation_bytes=activation_bytes
     )
   elif (
     isinstance(chunk_size, bool)

@@ -57,8 +57,22 @@ def test_chunks_cover_the_members_with_little_padding(cpu_budget, num_devices, n
   largest = 10 * num_devices
   assert chunk % num_devices == 0 and num_devices <= chunk <= max(largest, num_devices)
   num_chunks = -(-num_members // chunk)
-  assert num_chunks == -(-num_members // largest)  # as few chunks as the budget allows
+  fewest = -(-num_members // largest)  # as few chunks as the budget allows
+  assert fewest <= num_chunks <= 2 * fewest
   assert num_chunks * chunk - num_members < num_chunks * num_devices  # padding per chunk < devices
+  # No even chunking within twice the fewest chunks runs fewer (padded) members.
+  ceil = lambda a, b: -(-a // b)
+  even = lambda n: ceil(ceil(num_members, n), num_devices) * num_devices
+  assert num_chunks * chunk == min(n * even(n) for n in range(fewest, 2 * fewest + 1))
+
+
+def test_chunks_trade_one_more_chunk_for_less_padding(cpu_budget):
+  cpu_budget(4 * 100 * 18)  # room for 18 members per device, as the MNIST-1D MLP on 2 cores
+  two = [_Device("cpu"), _Device("cpu")]
+  assert devices.auto_chunk_size(100, 512, two) == 32  # 16 x 32, not 15 x 36 (28 padding)
+  # Activations count twice: 100 + 2 x 50 bytes per member halves the chunk's members.
+  assert devices.auto_chunk_size(50, 64, two, activation_bytes=50) == 32
+  assert devices.auto_chunk_size(50, 64, two, activation_bytes=0) == 64
 
 
 def test_the_cpu_budget_is_l2_plus_a_share_of_l3(tmp_path):
