@@ -6,18 +6,16 @@ of evaluation windows (one compiled segment reused), so the sweep can report
 progress and checkpoint between segments while its state stays on device.
 """
 
-import collections
 import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
@@ -26,16 +24,16 @@ from lrlab import tasks as tasks_lib
 from lrlab.sweep import checkpoint, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
+from lrlab.sweep.programs import CACHE_SIZE as CACHE_SIZE
+from lrlab.sweep.programs import MakeTx, _compiled_for, _member_footprint
+from lrlab.sweep.programs import _compiled_cache as _compiled_cache
+from lrlab.sweep.programs import _state_bytes_cache as _state_bytes_cache
+from lrlab.sweep.programs import clear_cache as clear_cache
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import environment_metadata
 from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
 
-MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
-
-
 MAX_SEGMENTS = 50
-#: How many distinct calls' chunk programs :func:`run` keeps for reuse (see :func:`clear_cache`).
-CACHE_SIZE = 8
 
 
 def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> int:
@@ -150,138 +148,6 @@ def _next_position(seed: int, chunk: int, num_chunks: int) -> dict[str, int]:
   if chunk + 1 < num_chunks:
     return {"seed": seed, "chunk": chunk + 1, "segment": 0}
   return {"seed": seed + 1, "chunk": 0, "segment": 0}
-
-
-class _Compiled:
-  """A chunk's two programs, compiled ahead of time: initialize members, run one segment."""
-
-  def __init__(self, trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key):
-    members = devices_lib.member_sharding(mesh)
-    everywhere = devices_lib.replicated(mesh)
-
-    read: set[str] = set()
-
-    def init(hp, key):
-      def one(h):
-        h, fold = hyperparameters.split(h, read)
-        return trainer.init(hyperparameters.make(make_tx, h), key, fold)
-
-      return jax.vmap(one)(hp)
-
-    def segment(hp, key, state, first_window):
-      def one(h, s):
-        h, fold = hyperparameters.split(h, read)
-        tx = hyperparameters.make(make_tx, h)
-        return trainer.segment(tx, key, s, first_window, windows, fold)
-
-      return jax.vmap(one)(hp, state)
-
-    tic = time.perf_counter()
-    init = jax.jit(init, in_shardings=(members, everywhere), out_shardings=members)
-    segment = jax.jit(
-      segment,
-      in_shardings=(members, everywhere, members, everywhere),
-      out_shardings=members,
-      donate_argnums=(2,),
-    )
-    # Lowered from shapes alone, so the programs do not depend on where the example values
-    # live (with several processes, jit takes only global arrays).
-    spec = lambda x, sharding: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
-    hp_spec = {name: spec(column, members) for name, column in hp.items()}
-    key_spec = spec(key, everywhere)
-    with hyperparameters.explain_traced_hyperparameters():
-      state_shape, _ = jax.eval_shape(init, hp_spec, key_spec)
-      self.init = init.lower(hp_spec, key_spec).compile()
-      self.segment = segment.lower(hp_spec, key_spec, state_shape, np.int32(0)).compile()
-    self.compile_seconds = time.perf_counter() - tic
-    # Axes make_tx never read: members differing only there would train identically.
-    self.unread = sorted(set(hp) - read - {"fold"})
-    self.state_shape = state_shape
-    self.history = jax.jit(jax.vmap(trainer.history))
-
-
-_compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
-_state_bytes_cache: collections.OrderedDict[tuple, int] = collections.OrderedDict()
-
-
-def _remember(cache: collections.OrderedDict, signature: tuple, build: Callable[[], Any]):
-  """``(cache[signature], False)``, or ``(build(), True)`` stored there; keeps the last
-  :data:`CACHE_SIZE` signatures used."""
-  if signature in cache:
-    cache.move_to_end(signature)
-    return cache[signature], False
-  value = cache[signature] = build()
-  while len(cache) > CACHE_SIZE:
-    cache.popitem(last=False)
-  return value, True
-
-
-def _compiled_for(
-  trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key
-) -> tuple[_Compiled, float]:
-  """The chunk programs of a call, reused from an earlier call with the same signature.
-
-  The signature is everything the programs depend on: the task and ``make_tx``
-  (by identity, as ``jax.jit`` keys functions), the trainer's settings, the
-  devices, the segment length and the shapes and dtypes of the chunk's
-  hyperparameters and key. Returns the programs and the seconds spent
-  compiling them in this call (0 when reused).
-  """
-  signature = (
-    trainer.task,
-    make_tx,
-    trainer.steps,
-    trainer.batch_size,
-    trainer.eval_every,
-    float(trainer.divergence_factor),
-    trainer.folds,
-    tuple(d.id for d in mesh.devices.flat),
-    windows,
-    tuple((name, v.shape, v.dtype.str) for name, v in sorted(hp.items())),
-    (key.shape, str(key.dtype)),
-  )
-  build = lambda: _Compiled(trainer, make_tx, mesh, windows, hp, key)
-  compiled, built = _remember(_compiled_cache, signature, build)
-  return compiled, compiled.compile_seconds if built else 0.0
-
-
-def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, int]:
-  """Bytes of one member's run state and of the activations one training step keeps for
-  its backward pass (the residuals of ``jax.vjp`` of the loss on one minibatch); traced
-  once per task, ``make_tx``, batch size and axis dtypes, nothing is computed."""
-  one, _ = hyperparameters.split({k: jnp.asarray(v[0]) for k, v in hp.items()}, set())
-  signature = (
-    trainer.task,
-    make_tx,
-    trainer.batch_size,
-    tuple((name, v.dtype.str) for name, v in sorted(one.items())),
-    (key.shape, str(key.dtype)),
-  )
-
-  def footprint() -> tuple[int, int]:
-    x, y = trainer.task.split("train")
-    rows = trainer.batch_size or trainer.num_train
-    batch = (x[:rows], y[:rows])
-    with hyperparameters.explain_traced_hyperparameters():
-      state = jax.eval_shape(lambda: trainer.init(hyperparameters.make(make_tx, one), key)[0])
-    loss = lambda params: trainer.task.loss(params, batch)[0]
-    residuals = jax.eval_shape(lambda params: jax.vjp(loss, params)[1], state.params)
-    return devices_lib.tree_bytes(state), devices_lib.tree_bytes(residuals)
-
-  return _remember(_state_bytes_cache, signature, footprint)[0]
-
-
-def clear_cache() -> None:
-  """Forget every chunk program :func:`run` compiled (and the task data they hold).
-
-  :func:`run` keeps the programs of its last :data:`CACHE_SIZE` distinct calls,
-  so calling it again with the same task object, the same ``make_tx`` function
-  and the same settings (another grid of the same size, another key) skips
-  compilation. As with ``jax.jit``, functions are recognised by identity: if
-  ``make_tx`` reads a global that has since changed, clear the cache.
-  """
-  _compiled_cache.clear()
-  _state_bytes_cache.clear()
 
 
 def _templates(state_shape: Any) -> dict[str, Any]:
