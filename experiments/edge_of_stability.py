@@ -91,19 +91,10 @@ def make_task(loss: str, num_samples: int) -> tasks.Task:
     lambda rngs: models.MLP(features, (100, 100), 10, activation="tanh", rngs=rngs)
   )
 
-  def squared_error(params, batch):
-    x, y = batch
-    outputs = model.apply(params, x)
-    error = 0.5 * jnp.mean(jnp.sum((outputs - jax.nn.one_hot(y, 10)) ** 2, axis=-1))
-    return error, {"accuracy": jnp.mean(jnp.argmax(outputs, axis=-1) == y)}
+  def squared_error(outputs, y):
+    return 0.5 * jnp.sum((outputs - jax.nn.one_hot(y, 10)) ** 2, axis=-1)
 
-  return tasks.Task(
-    name="mnist1d-mlp-tanh-mse",
-    dataset=base.dataset,
-    init=model.init,
-    loss=squared_error,
-    apply=model.apply,
-  )
+  return tasks.from_model(model, base.dataset, loss=squared_error, name="mnist1d-mlp-tanh-mse")
 
 
 def _train(task, rates, *, steps, every, seed, iterations) -> dict:
@@ -113,7 +104,7 @@ def _train(task, rates, *, steps, every, seed, iterations) -> dict:
   key = jax.random.fold_in(jax.random.key(0), seed)
 
   def measure(params, window):
-    loss_fn = lambda p: task.loss(p, data)
+    loss_fn = lambda p: task.eval_loss(p, {}, data)
     top = analysis.sharpness(
       loss_fn,
       params,

@@ -125,10 +125,11 @@ def probe(task, name: str, members: dict, *, steps: int, seeds: int) -> dict:
   an exploding run shows as non-finite norms).
   """
   init_keys = [jax.random.split(jax.random.fold_in(KEY, s))[0] for s in range(seeds)]
-  params0 = task.init(init_keys[0])
+  params0, _ = task.init(init_keys[0])
   names = layer_names(params0)
   whole = task.split("train")
-  full_norms = lambda p: layer_norms(jax.grad(lambda q: task.loss(q, whole)[0])(p), names)
+  loss = lambda params, batch: task.loss(params, {}, batch, None)[0]  # MLPs: no model state
+  full_norms = lambda p: layer_norms(jax.grad(loss)(p, whole), names)
   step_keys = jax.random.split(jax.random.split(jax.random.fold_in(KEY, 0))[1], steps)
 
   def run_one(hp):
@@ -137,15 +138,15 @@ def probe(task, name: str, members: dict, *, steps: int, seeds: int) -> dict:
     def step(carry, key):
       params, state = carry
       batch = task.batch(jax.random.randint(key, (BATCH,), 0, task.num_train))
-      (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
-      updates, state = tx.update(grads, state, params, value=loss)
-      return (optax.apply_updates(params, updates), state), (loss, layer_norms(grads, names))
+      value, grads = jax.value_and_grad(loss)(params, batch)
+      updates, state = tx.update(grads, state, params, value=value)
+      return (optax.apply_updates(params, updates), state), (value, layer_norms(grads, names))
 
     (params, _), (losses, norms) = jax.lax.scan(step, (params0, tx.init(params0)), step_keys)
     return losses, norms, full_norms(params)
 
   def measure(hp, keys):
-    return jax.vmap(lambda k: full_norms(task.init(k)))(keys), jax.vmap(run_one)(hp)
+    return jax.vmap(lambda k: full_norms(task.init(k)[0]))(keys), jax.vmap(run_one)(hp)
 
   hp = {k: jnp.asarray(v, jnp.float32) for k, v in members.items()}
   init, (losses, norms, final) = jax.jit(measure)(hp, jnp.stack(init_keys))

@@ -82,9 +82,9 @@ def curvature(task: tasks.Task) -> dict:
     x = np.concatenate([x, np.ones((len(x), 1))], axis=1)
   eigenvalues = np.linalg.eigvalsh(x.T @ x / len(x))[::-1]
   init_key, _ = jax.random.split(jax.random.fold_in(KEY, 0))
-  params = task.init(init_key)
+  params, model_state = task.init(init_key)
   batch = task.split("train")
-  loss = lambda p: task.loss(p, batch)[0]
+  loss = lambda p: task.eval_loss(p, model_state, batch)[0]
   top = analysis.sharpness(loss, params, key=jax.random.key(1), num_iterations=100, tol=1e-5)
   return {"eigenvalues": eigenvalues, "sharpness_at_init": float(top)}
 

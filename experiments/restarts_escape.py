@@ -118,16 +118,16 @@ def rastrigin_task(dim: int, amplitude: float, condition: float) -> tasks.Task:
   placeholder = np.zeros((1, 1), np.float32)
   dataset = data.Dataset(*[placeholder] * 6, name="rastrigin")
 
-  def init(key: jax.Array) -> jax.Array:
+  def init(key: jax.Array) -> tuple[jax.Array, dict]:
     cube, magnitude, sign = jax.random.split(key, 3)
     y = jax.random.uniform(cube, (dim,), jnp.float32, -RADIUS, RADIUS)
     first = 0.5 + jax.random.uniform(magnitude, (), jnp.float32) * (RADIUS - 0.5)
     y = y.at[0].set(jnp.where(jax.random.bernoulli(sign), first, -first))
-    return m_inverse @ y
+    return m_inverse @ y, {}
 
-  def loss(params: jax.Array, batch) -> tuple[jax.Array, dict]:
-    del batch
-    return rastrigin(m @ params, amplitude), {}
+  def loss(params: jax.Array, model_state: dict, batch, key) -> tuple[jax.Array, tuple]:
+    del batch, key
+    return rastrigin(m @ params, amplitude), (model_state, {})
 
   name = f"rastrigin-d{dim}-A{amplitude:g}-kappa{condition:g}"
   return tasks.Task(name=name, dataset=dataset, init=init, loss=loss, optimum=jnp.zeros(dim))

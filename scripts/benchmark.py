@@ -150,12 +150,12 @@ def _xla_step_flops(task, batch_size: int) -> float | None:
   """XLA's cost analysis of one training step (gradient and SGD-momentum update), FLOPs."""
   import jax
 
-  params = task.init(jax.random.key(0))
+  params, model_state = task.init(jax.random.key(0))
   tx = _make_tx({"lr": 0.1})
   batch = task.batch(jax.numpy.arange(batch_size))
 
   def step(params, state):
-    grads = jax.grad(lambda p: task.loss(p, batch)[0])(params)
+    grads = jax.grad(lambda p: task.loss(p, model_state, batch, None)[0])(params)
     updates, state = tx.update(grads, state, params)
     return jax.tree.map(lambda p, u: p + u, params, updates), state
 
@@ -368,7 +368,7 @@ def _torch_leg(task, lrs, config: Config):
 
   torch.set_num_threads(config.threads)
   init_key, data_key = jax.random.split(_run_key(config.seed))
-  params = jax.tree.map(np.asarray, task.init(init_key))
+  params = jax.tree.map(np.asarray, task.init(init_key)[0])
   order = _minibatch_order(data_key, task.num_train, config.batch_size, config.steps)
   order = torch.tensor(order, dtype=torch.int64)
   splits = {
@@ -662,12 +662,12 @@ def breakdown(
     return jax.lax.scan(step, weights, order)[0]
 
   def loss(lr, momentum: bool):
-    params = task.init(jax.random.key(0))
+    params, model_state = task.init(jax.random.key(0))
     tx = _make_tx({"lr": lr}) if momentum else optax.sgd(lr)
 
     def step(carry, rows):
       params, state = carry
-      grads = jax.grad(lambda p: task.loss(p, (x[rows], y[rows]))[0])(params)
+      grads = jax.grad(lambda p: task.loss(p, model_state, (x[rows], y[rows]), None)[0])(params)
       updates, state = tx.update(grads, state, params)
       return (optax.apply_updates(params, updates), state), None
 

@@ -11,6 +11,10 @@ from lrlab.data.benchmarks import digits as digits
 from lrlab.data.benchmarks import mnist1d as mnist1d
 from lrlab.data.dataset import Dataset as Dataset
 from lrlab.data.preprocessing import standardize as standardize
+from lrlab.data.source import ArraySource as ArraySource
+from lrlab.data.source import Source as Source
+from lrlab.data.source import StreamedDataset as StreamedDataset
+from lrlab.data.source import from_source as from_source
 from lrlab.data.splits import from_arrays as from_arrays
 from lrlab.data.synthetic import LinearRegression as LinearRegression
 from lrlab.data.synthetic import Quadratic as Quadratic
@@ -18,12 +22,16 @@ from lrlab.data.synthetic import linear_regression as linear_regression
 from lrlab.data.synthetic import quadratic as quadratic
 
 __all__ = [
+  "ArraySource",
   "Dataset",
   "LinearRegression",
   "Quadratic",
+  "Source",
+  "StreamedDataset",
   "default_cache_dir",
   "digits",
   "from_arrays",
+  "from_source",
   "linear_regression",
   "mnist1d",
   "quadratic",

@@ -50,6 +50,8 @@ class Dataset:
   num_classes: int | None = None
   name: str = "dataset"
 
+  streamed = False  # the splits are resident arrays (see lrlab.data.StreamedDataset)
+
   def split(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
     """The ``(x, y)`` arrays of ``split``, one of ``'train'``, ``'val'``, ``'test'``."""
     _checks.check_choice("split", split, SPLITS)

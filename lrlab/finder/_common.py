@@ -37,7 +37,13 @@ def as_make_tx(make_tx: MakeTx | str) -> MakeTx:
 
 
 def check_batch_size(task: tasks_lib.Task, batch_size: Any) -> None:
+  """Raise unless ``batch_size`` is ``None`` (resident data) or an int in ``[1, num_train]``."""
   num_train = task.num_train
+  if batch_size is None and task.streamed:
+    raise ValueError(
+      f"batch_size must be an integer for a task whose data are streamed ({task.name!r}); "
+      "got None (full batch)."
+    )
   if batch_size is not None and (
     not isinstance(batch_size, int)
     or isinstance(batch_size, bool)

@@ -20,7 +20,7 @@ from lrlab import _checks
 from lrlab.finder import suggestions as suggestions_lib
 from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
 from lrlab.finder.result import STOP_REASONS, FinderResult
-from lrlab.train import all_finite, applied_learning_rate, batch_indices
+from lrlab.train import HostOrder, all_finite, applied_learning_rate, batch_indices, step_key
 
 MODES = ("exponential", "linear")
 """How the learning rate grows: geometrically (fastai's ``SchedExp``) or linearly (``SchedLin``)."""
@@ -93,37 +93,53 @@ def _check_arguments(num_steps, smoothing, diverge_threshold) -> None:
   _checks.check("diverge_threshold", diverge_threshold, lambda x: np.isfinite(x) & (x > 1), "> 1")
 
 
+def _streamed_batches(task, data_key, num_steps, batch_size):
+  """A streamed task's ``num_steps`` minibatches, gathered on the host in the run's order."""
+  rows = HostOrder(data_key, task.num_train, batch_size).steps(0, num_steps)
+  x, y = task.dataset.gather("train", rows.ravel(), where=f"the range test's {num_steps} steps")
+  return x.reshape(*rows.shape, *x.shape[1:]), y.reshape(*rows.shape, *y.shape[1:])
+
+
 def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
-  """The pure test ``(params, data_key) -> (losses, smoothed, applied, recorded, reason)``."""
-  x_train, y_train = task.split("train")
+  """The pure test ``(params, model_state, key, data) -> (losses, smoothed, applied, recorded,
+  reason)``; ``data`` is a streamed task's minibatches, ``None`` for resident data."""
   num_steps = rates.shape[0]
   beta = jnp.float32(smoothing)
   threshold = jnp.float32(diverge_threshold)
 
-  def run(params, data_key):
-    if batch_size is None:
-      indices = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
+  def run(params, model_state, key, data):
+    _, data_key = jax.random.split(key)
+    if data is not None:
+      inputs = data
+    elif batch_size is None:
+      inputs = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
     else:
-      indices = batch_indices(data_key, 0, num_steps, x_train.shape[0], batch_size)
+      inputs = batch_indices(data_key, 0, num_steps, task.num_train, batch_size)
 
     def step(carry, inputs):
-      params, opt_state, average, best, active, reason, recorded = carry
+      params, model_state, opt_state, average, best, active, reason, recorded = carry
       t, rows = inputs
-      batch = (x_train, y_train) if batch_size is None else (x_train[rows], y_train[rows])
-      (loss, _), grads = jax.value_and_grad(task.loss, has_aux=True)(params, batch)
+      if data is not None:
+        batch = rows
+      else:
+        x_train, y_train = task.split("train")
+        batch = (x_train, y_train) if batch_size is None else (x_train[rows], y_train[rows])
+      loss_fn = lambda p: task.loss(p, model_state, batch, step_key(key, t))
+      (loss, (new_model_state, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
       loss = loss.astype(jnp.float32)
       updates, new_opt_state = tx.update(grads, opt_state, params, value=loss)
       new_params = optax.apply_updates(params, updates)
       new_average = beta * average + (1 - beta) * loss
       smooth = new_average / (1 - beta ** (t + 1).astype(jnp.float32))
       new_best = jnp.where(smooth < best, smooth, best)
-      non_finite = ~jnp.isfinite(smooth) | ~all_finite(new_params)
+      non_finite = ~jnp.isfinite(smooth) | ~all_finite((new_params, new_model_state))
       over = smooth > new_best + (threshold - 1) * jnp.abs(new_best)
       stop = active & (non_finite | over)
       go = active & ~stop
       keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(go, n, o), new, old)
       carry = (
         keep(new_params, params),
+        keep(new_model_state, model_state),
         keep(new_opt_state, opt_state),
         jnp.where(go, new_average, average),
         jnp.where(go, new_best, best),
@@ -142,6 +158,7 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
     opt_state = tx.init(params)
     carry = (
       params,
+      model_state,
       opt_state,
       jnp.float32(0.0),
       jnp.float32(jnp.inf),
@@ -150,8 +167,8 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
       jnp.int32(0),
     )
     steps = jnp.arange(num_steps, dtype=jnp.int32)
-    carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (steps, indices))
-    return losses, smoothed, applied, carry[6], carry[5]
+    carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (steps, inputs))
+    return losses, smoothed, applied, carry[7], carry[6]
 
   return run
 
@@ -211,7 +228,8 @@ def find_lr(
     batch_size: examples per minibatch, or ``None`` for full batch.
     key: a ``jax.random`` key, split as :func:`lrlab.train.train` splits it, so
       the same key gives the same initial parameters and minibatch order.
-    params: parameters to start from (default: ``task.init`` of the key).
+    params: parameters to start from (default: ``task.init`` of the key's
+      initialization half); the model state always comes from there.
 
   Returns:
     A :class:`FinderResult` with the curve and every rule's suggestion.
@@ -253,10 +271,13 @@ def find_lr(
     ) from error
   tx = optax.with_extra_args_support(tx)
   init_key, data_key = jax.random.split(key)
+  initial_params, model_state = task.init(init_key)
   if params is None:
-    params = task.init(init_key)
+    params = initial_params
+  data = _streamed_batches(task, data_key, num_steps, batch_size) if task.streamed else None
   run = _scan(task, tx, table, batch_size, float(smoothing), float(diverge_threshold))
-  losses, smoothed, applied, recorded, reason = jax.device_get(jax.jit(run)(params, data_key))
+  outputs = jax.jit(run)(params, model_state, key, data)
+  losses, smoothed, applied, recorded, reason = jax.device_get(outputs)
   recorded = int(recorded)
   applied = np.asarray(applied[:recorded], np.float64)
   if np.all(np.isfinite(applied)) and not np.allclose(applied, rates[:recorded], rtol=1e-5):

@@ -118,7 +118,14 @@ def _qualified_name(function: Any) -> str:
 
 
 def _task_arrays(task: tasks_lib.Task) -> list[np.ndarray]:
-  return [np.asarray(a) for split in ("train", "val", "test") for a in task.dataset.split(split)]
+  """The task's data, for the fingerprint; of a streamed task, its sizes and end examples."""
+  if not task.streamed:
+    return [np.asarray(a) for s in ("train", "val", "test") for a in task.dataset.split(s)]
+  dataset, arrays = task.dataset, []
+  for split, size in dataset.sizes.items():
+    ends = np.unique([0, size - 1])
+    arrays += [np.asarray([size]), *dataset.gather(split, ends, where="the fingerprint")]
+  return arrays
 
 
 def _shapes(tree: Any) -> Any:
@@ -180,6 +187,7 @@ def run(
   divergence_factor: float = 10.0,
   folds: int | None = None,
   tx_config: Mapping[str, Any] | None = None,
+  eval_batch_size: int | None = None,
 ) -> SweepResult:
   """Train every member of ``grid`` on ``task`` for every seed, in one compiled program per chunk.
 
@@ -212,6 +220,14 @@ def run(
   - Segments: each chunk runs in at most 50 segments of whole evaluation
     windows; between segments the engine updates the progress bar and
     checkpoints, while the members' state stays on device.
+  - Model state and streamed data: each member carries its own model state
+    (BatchNorm statistics) beside its parameters, and the members of a seed
+    share the dropout masks (:func:`lrlab.train.step_key`). A task whose data
+    stream from a source (:func:`lrlab.data.from_source`) runs one evaluation
+    window per segment: the seed's minibatches, shared by the chunk's members,
+    are gathered on the host one window ahead while the current one computes,
+    and evaluation streams in batches of ``eval_batch_size``; the result equals
+    the resident one bit for bit at the same ``eval_batch_size``.
   - Divergence: a member whose loss is non-finite or above ``divergence_factor``
     times its initial loss is frozen and flagged; its neighbours' numbers are
     unchanged, bit for bit. (Bit for bit at the same chunk size: the chunk's
@@ -256,6 +272,8 @@ def run(
     tx_config: a JSON-able description of what ``make_tx`` builds beyond the
       grid (optimizer name, fixed arguments, schedule), stored in
       ``result.config["tx"]`` and part of the checkpoint's fingerprint.
+    eval_batch_size: examples per evaluation batch (``None``: a resident
+      split in one batch, a streamed one in batches of 1024).
 
   Returns:
     A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
@@ -291,6 +309,7 @@ def run(
     eval_every=eval_every,
     divergence_factor=divergence_factor,
     folds=folds,
+    eval_batch_size=eval_batch_size,
   )
   mesh = devices_lib.member_mesh(devices)
   num_devices = mesh.devices.size
@@ -319,7 +338,8 @@ def run(
   chunk_hp = lambda c: {
     k: _as_jax(v[c * chunk_size : (c + 1) * chunk_size]) for k, v in padded.items()
   }
-  windows = _windows_per_segment(trainer.num_windows)
+  # A streamed task runs one window per segment: its evaluation streams from the host.
+  windows = 1 if task.streamed else _windows_per_segment(trainer.num_windows)
   num_segments = trainer.num_windows // windows
   compiled, compile_seconds = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
   if compiled.unread:
@@ -345,6 +365,8 @@ def run(
     "num_devices": int(num_devices),
     "windows_per_segment": windows,
     "folds": folds,
+    "eval_batch_size": trainer.eval_batch_size,
+    "streamed": task.streamed,
   }
   # The task's data and the members' state (model and optimizer state, by structure and
   # shape) tell apart sweeps that share a task name and settings.

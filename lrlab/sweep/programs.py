@@ -19,7 +19,7 @@ import optax
 
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep import hyperparameters
-from lrlab.train import Trainer
+from lrlab.train import StreamedRun, Trainer
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
 
@@ -52,6 +52,14 @@ class _Compiled:
 
       return jax.vmap(one)(hp, state)
 
+    spec = lambda x, sharding: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
+    hp_spec = {name: spec(column, members) for name, column in hp.items()}
+    key_spec = spec(key, everywhere)
+    self.history = jax.jit(jax.vmap(trainer.history))
+    if trainer.task.streamed:
+      self._streamed(trainer, make_tx, everywhere, read, hp_spec, key_spec)
+      return
+
     tic = time.perf_counter()
     init = jax.jit(init, in_shardings=(members, everywhere), out_shardings=members)
     segment = jax.jit(
@@ -62,9 +70,6 @@ class _Compiled:
     )
     # Lowered from shapes alone, so the programs do not depend on where the example values
     # live (with several processes, jit takes only global arrays).
-    spec = lambda x, sharding: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
-    hp_spec = {name: spec(column, members) for name, column in hp.items()}
-    key_spec = spec(key, everywhere)
     with hyperparameters.explain_traced_hyperparameters():
       state_shape, _ = jax.eval_shape(init, hp_spec, key_spec)
       self.init = init.lower(hp_spec, key_spec).compile()
@@ -73,7 +78,40 @@ class _Compiled:
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
-    self.history = jax.jit(jax.vmap(trainer.history))
+
+  def _streamed(self, trainer: Trainer, make_tx: MakeTx, everywhere, read, hp_spec, key_spec):
+    """A streamed task's programs: one window per segment, data and evaluation from the host
+    (:class:`lrlab.train.StreamedRun`); compiled on first use."""
+
+    def init_state(hp, key):
+      def one(h):
+        h, _ = hyperparameters.split(h, read)
+        return trainer.init_state(hyperparameters.make(make_tx, h), key)
+
+      return jax.vmap(one)(hp)
+
+    def segment(hp, key, state, first_window, data):
+      def one(h, s):
+        h, _ = hyperparameters.split(h, read)
+        tx = hyperparameters.make(make_tx, h)
+        return trainer.segment(tx, key, s, first_window, 1, data=data)
+
+      return jax.vmap(one)(hp, state)
+
+    tic = time.perf_counter()
+    with hyperparameters.explain_traced_hyperparameters():
+      self.state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
+    self.unread = sorted(set(hp_spec) - read - {"fold"})
+    run = StreamedRun(
+      trainer,
+      init_state=jax.jit(init_state),
+      segment=jax.jit(segment, donate_argnums=(2,)),
+      evaluate_chunk=jax.jit(jax.vmap(trainer.evaluate_chunk, in_axes=(0, 0, None, None))),
+      with_threshold=jax.jit(jax.vmap(trainer.with_threshold)),
+      put=lambda tree: devices_lib.to_mesh(tree, everywhere),
+    )
+    self.init, self.segment = run.init, run.segment
+    self.compile_seconds = time.perf_counter() - tic
 
 
 _compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
@@ -111,6 +149,7 @@ def _compiled_for(
     trainer.eval_every,
     float(trainer.divergence_factor),
     trainer.folds,
+    trainer.eval_batch_size,
     tuple(d.id for d in mesh.devices.flat),
     windows,
     tuple((name, v.shape, v.dtype.str) for name, v in sorted(hp.items())),
@@ -135,13 +174,21 @@ def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, 
   )
 
   def footprint() -> tuple[int, int]:
-    x, y = trainer.task.split("train")
     rows = trainer.batch_size or trainer.num_train
-    batch = (x[:rows], y[:rows])
+    if trainer.task.streamed:
+      spec = trainer.task.dataset.spec
+      batch = (
+        jax.ShapeDtypeStruct((rows, *spec.x_shape), spec.x_dtype),
+        jax.ShapeDtypeStruct((rows, *spec.y_shape), spec.y_dtype),
+      )
+    else:
+      x, y = trainer.task.split("train")
+      batch = (x[:rows], y[:rows])
     with hyperparameters.explain_traced_hyperparameters():
-      state = jax.eval_shape(lambda: trainer.init(hyperparameters.make(make_tx, one), key)[0])
-    loss = lambda params: trainer.task.loss(params, batch)[0]
-    residuals = jax.eval_shape(lambda params: jax.vjp(loss, params)[1], state.params)
+      state = jax.eval_shape(lambda: trainer.init_state(hyperparameters.make(make_tx, one), key))
+    loss = lambda params, ms, batch: trainer.task.loss(params, ms, batch, key)[0]
+    vjp = lambda params, ms, batch: jax.vjp(lambda p: loss(p, ms, batch), params)[1]
+    residuals = jax.eval_shape(vjp, state.params, state.model_state, batch)
     return devices_lib.tree_bytes(state), devices_lib.tree_bytes(residuals)
 
   return _remember(_state_bytes_cache, signature, footprint)[0]

@@ -1,0 +1,89 @@
+"""The order in which a run visits its training examples, on device and on the host.
+
+Epoch ``e`` is a permutation drawn from ``fold_in(data_key, e)``; a step's
+minibatch depends only on the key and the step. :func:`batch_indices` computes
+a segment's indices inside a compiled program (resident data);
+:class:`HostOrder` gives the same indices on the host, one cached epoch at a
+time, for data streamed from a source.
+"""
+
+import collections
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+
+def batch_indices(
+  data_key: jax.Array, first_step: ArrayLike, num_steps: int, num_train: int, batch_size: int
+) -> jax.Array:
+  """``(num_steps, batch_size)`` example indices of steps ``first_step, first_step + 1, ...``.
+
+  Epoch ``e`` visits the training set in the order of a permutation drawn from
+  ``fold_in(data_key, e)``, so the minibatch of a step depends only on the key
+  and the step, never on how the run is cut into segments. The last partial
+  batch of an epoch is dropped (PyTorch's ``drop_last=True``). This is the
+  order every lrlab run draws from its data key; use it to feed another
+  framework the same minibatches.
+
+  Args:
+    data_key: the run's data-order key.
+    first_step: the first step (may be traced).
+    num_steps: how many steps (static).
+    num_train: training examples.
+    batch_size: examples per minibatch, at most ``num_train``.
+
+  Returns:
+    An int32 array of shape ``(num_steps, batch_size)``.
+
+  Example:
+    >>> order = lrlab.train.batch_indices(jax.random.key(0), 0, 4, 10, 5)
+    >>> order.shape, sorted(order[:2].ravel().tolist()) == list(range(10))
+    ((4, 5), True)
+  """
+  per_epoch = num_train // batch_size
+  first_epoch = first_step // per_epoch
+  span = num_steps // per_epoch + 2  # a static bound on the epochs the steps touch
+  epochs = first_epoch + jnp.arange(span)
+  permute = lambda e: jax.random.permutation(jax.random.fold_in(data_key, e), num_train)
+  batches = jax.vmap(permute)(epochs)[:, : per_epoch * batch_size]
+  batches = batches.reshape(span * per_epoch, batch_size)
+  return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, num_steps)
+
+
+class HostOrder:
+  """:func:`batch_indices` on the host: step ``t``'s example indices as a NumPy array.
+
+  Each epoch's permutation is drawn once (as :func:`batch_indices` draws it)
+  and the last few are kept, so walking through the steps costs one
+  permutation per epoch.
+
+  Args:
+    data_key: the run's data-order key.
+    num_train: training examples.
+    batch_size: examples per minibatch.
+  """
+
+  def __init__(self, data_key: jax.Array, num_train: int, batch_size: int, *, keep: int = 2):
+    self.data_key, self.num_train, self.batch_size = data_key, num_train, batch_size
+    self.per_epoch = num_train // batch_size
+    self._epochs: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+    self._keep = keep
+
+  def _epoch(self, epoch: int) -> np.ndarray:
+    if epoch not in self._epochs:
+      key = jax.random.fold_in(self.data_key, epoch)
+      self._epochs[epoch] = np.asarray(jax.random.permutation(key, self.num_train))
+      while len(self._epochs) > self._keep:
+        self._epochs.popitem(last=False)
+    return self._epochs[epoch]
+
+  def steps(self, first_step: int, num_steps: int) -> np.ndarray:
+    """``(num_steps, batch_size)`` int32 indices of steps ``first_step, first_step + 1, ...``."""
+    rows = []
+    for t in range(first_step, first_step + num_steps):
+      epoch, position = divmod(t, self.per_epoch)
+      size = self.batch_size
+      rows.append(self._epoch(epoch)[position * size : (position + 1) * size])
+    return np.stack(rows).astype(np.int32)
