@@ -1,6 +1,7 @@
 """Find a learning rate two ways and compare: the range test's rules against the parallel finder.
 
   python scripts/lr_find.py                     # mnist1d-mlp with Adam
+  python scripts/lr_find.py --task my_package.my_module:make_task   # your own lrlab.tasks.Task
   python scripts/lr_find.py --task digits-mlp --optimizer sgd --opt momentum=0.9 \\
       --parallel-lrs 1e-4:3:16 --parallel-steps 200
 
@@ -18,7 +19,7 @@ import json
 import os
 import sys
 
-from _cli import expose_host_devices, parse_assignments
+from _cli import TASK_HELP, expose_host_devices, load_task, parse_assignments
 
 
 def _batch_size(text: str) -> int | None:
@@ -29,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(
     description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
   )
-  parser.add_argument("--task", default="mnist1d-mlp", help="a task of lrlab.tasks.names()")
+  parser.add_argument("--task", default="mnist1d-mlp", help=TASK_HELP)
   parser.add_argument("--optimizer", default="adam", help="an optimizer of lrlab.optimizers")
   parser.add_argument(
     "--opt",
@@ -54,9 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   parser.add_argument(
     "--devices", type=int, default=None, help="host CPU devices to expose (default: one per core)"
   )
-  parser.add_argument("--out", default=None, help="output folder (default results/lr_find-...)")
+  parser.add_argument(
+    "--out", default=None, help="output folder (default results/lr_find-TASK-OPTIMIZER)"
+  )
   args = parser.parse_args(argv)
-  args.out = args.out or os.path.join("results", f"lr_find-{args.task}-{args.optimizer}")
   return args
 
 
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
   import jax
 
-  from lrlab import finder, optimizers, tasks
+  from lrlab import finder, optimizers
 
   try:
     if args.optimizer not in optimizers.names():
@@ -109,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
     make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation
     candidates = _candidates(args.parallel_lrs)
-    task = tasks.get(args.task)
+    task = load_task(args.task)
     key = jax.random.key(args.seed)
     print(
-      f"{args.task} | {args.optimizer} {options or ''} | range test: {args.num_steps} steps "
+      f"{task.name} | {args.optimizer} {options or ''} | range test: {args.num_steps} steps "
       f"from {args.start_lr:g} to {args.end_lr:g}, batch {args.batch_size or 'full'} | "
       f"parallel: {len(candidates)} lrs x {args.parallel_steps} steps x {args.seeds} seed(s)"
     )
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 2
   print(report(found, parallel))
+  args.out = args.out or os.path.join("results", f"lr_find-{task.name}-{args.optimizer}")
   os.makedirs(args.out, exist_ok=True)
   found.save(os.path.join(args.out, "range_test.json"))
   with open(os.path.join(args.out, "parallel.json"), "w", encoding="utf-8") as file:

@@ -1,6 +1,7 @@
 """Sweep learning rates (and any other hyperparameter) in one compiled program.
 
   python scripts/vmap_sweep.py          # mnist1d-mlp, Adam, 64 learning rates x 3 seeds, 3000 steps
+  python scripts/vmap_sweep.py --task my_package.my_module:make_task   # your own lrlab.tasks.Task
   python scripts/vmap_sweep.py --task digits-mlp --optimizer sgd --opt momentum=0.9 \\
       --schedule cosine --grid lr=1e-3:3:32:log --grid momentum=0.8,0.9,0.99 --seeds 3
 
@@ -20,7 +21,7 @@ import shutil
 import sys
 import time
 
-from _cli import expose_host_devices, parse_assignments
+from _cli import TASK_HELP, expose_host_devices, load_task, parse_assignments
 
 # Learning-rate schedules by command-line name: (factory, its default arguments for a budget).
 # Kept import-free so the device flag can be set before JAX starts.
@@ -49,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(
     description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
   )
-  parser.add_argument("--task", default="mnist1d-mlp", help="a task of lrlab.tasks.names()")
+  parser.add_argument("--task", default="mnist1d-mlp", help=TASK_HELP)
   parser.add_argument("--optimizer", default="adam", help="an optimizer of lrlab.optimizers")
   parser.add_argument(
     "--opt",
@@ -95,13 +96,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   parser.add_argument(
     "--devices", type=int, default=None, help="host CPU devices to expose (default: one per core)"
   )
-  parser.add_argument("--out", default=None, help="results folder (default results/sweep-...)")
+  parser.add_argument(
+    "--out", default=None, help="results folder (default results/sweep-TASK-OPTIMIZER)"
+  )
   parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
   parser.add_argument("--seed", type=int, default=0, help="the base random key")
   parser.add_argument("--no-progress", action="store_true")
   args = parser.parse_args(argv)
   args.grid = args.grid or [DEFAULT_GRID]
-  args.out = args.out or os.path.join("results", f"sweep-{args.task}-{args.optimizer}")
   for name in ("seeds", "steps", "batch_size", "eval_every"):
     if getattr(args, name) <= 0:
       parser.error(f"--{name.replace('_', '-')} must be positive; got {getattr(args, name)}")
@@ -169,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
 
   import jax
 
-  from lrlab import sweep, tasks
+  from lrlab import sweep
 
   try:
     grid = sweep.parse_grid(args.grid)
     make_tx, tx_config = build_make_tx(args, list(grid))
-    task = tasks.get(args.task)
+    task = load_task(args.task)
     target = None
     if args.target:
       metric, sep, value = args.target.partition("=")
@@ -187,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 2
 
+  args.out = args.out or os.path.join("results", f"sweep-{task.name}-{args.optimizer}")
   checkpoint_dir = os.path.join(args.out, "checkpoint")
   if not args.resume and os.path.exists(checkpoint_dir):
     shutil.rmtree(checkpoint_dir)
   platform = jax.devices()[0].platform
   print(
-    f"{args.task} | {args.optimizer} ({args.schedule}) | {sweep.grid_size(grid)} members "
+    f"{task.name} | {args.optimizer} ({args.schedule}) | {sweep.grid_size(grid)} members "
     f"x {args.seeds} seed(s) | {args.steps} steps x batch {args.batch_size} | "
     f"{len(jax.devices())} {platform} device(s)"
   )

@@ -111,7 +111,16 @@ def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
   """
   if not callable(make):
     raise ValueError(f"make must be a callable rngs -> nnx.Module; got {make!r}.")
-  abstract = nnx.eval_shape(lambda: make(nnx.Rngs(0)))
+  try:
+    abstract = nnx.eval_shape(lambda: make(nnx.Rngs(0)))
+  except TypeError:
+    # State that is not an array cannot even be traced: build the module once, concretely,
+    # so the check below can say where it is.
+    concrete = make(nnx.Rngs(0))
+    _, params, _, state = nnx.split(concrete, nnx.Param, nnx.RngState, ...)
+    _check_carriable("parameters (nnx.Param)", params, floating=True)
+    _check_carriable("state beyond parameters and random streams", state, floating=False)
+    raise
   if not isinstance(abstract, nnx.Module):
     raise ValueError(f"make must return an nnx.Module; got {type(abstract).__name__}.")
   graphdefs = {}

@@ -37,12 +37,19 @@ class _Compiled:
 
     read: set[str] = set()
 
-    def init(hp, key):
+    def init_state(hp, key):
       def one(h):
-        h, fold = hyperparameters.split(h, read)
-        return trainer.init(hyperparameters.make(make_tx, h), key, fold)
+        h, _ = hyperparameters.split(h, read)
+        return trainer.init_state(hyperparameters.make(make_tx, h), key)
 
       return jax.vmap(one)(hp)
+
+    def first_evaluation(hp, state):
+      def one(h, s):
+        _, fold = hyperparameters.split(h, read)
+        return trainer.first_evaluation(s, fold)
+
+      return jax.vmap(one)(hp, state)
 
     def segment(hp, key, state, first_window):
       def one(h, s):
@@ -57,11 +64,16 @@ class _Compiled:
     key_spec = spec(key, everywhere)
     self.history = jax.jit(jax.vmap(trainer.history))
     if trainer.task.streamed:
-      self._streamed(trainer, make_tx, everywhere, read, hp_spec, key_spec)
+      self._streamed(trainer, make_tx, init_state, everywhere, read, hp_spec, key_spec)
       return
 
     tic = time.perf_counter()
-    init = jax.jit(init, in_shardings=(members, everywhere), out_shardings=members)
+    # Initialization and the step-0 evaluation are two programs, as for a streamed task
+    # (see Trainer.first_evaluation).
+    init_state = jax.jit(init_state, in_shardings=(members, everywhere), out_shardings=members)
+    first_evaluation = jax.jit(
+      first_evaluation, in_shardings=(members, members), out_shardings=members
+    )
     segment = jax.jit(
       segment,
       in_shardings=(members, everywhere, members, everywhere),
@@ -71,24 +83,19 @@ class _Compiled:
     # Lowered from shapes alone, so the programs do not depend on where the example values
     # live (with several processes, jit takes only global arrays).
     with hyperparameters.explain_traced_hyperparameters():
-      state_shape, _ = jax.eval_shape(init, hp_spec, key_spec)
-      self.init = init.lower(hp_spec, key_spec).compile()
+      state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
+      init_state = init_state.lower(hp_spec, key_spec).compile()
+      first_evaluation = first_evaluation.lower(hp_spec, state_shape).compile()
+      self.init = lambda hp, key: first_evaluation(hp, init_state(hp, key))
       self.segment = segment.lower(hp_spec, key_spec, state_shape, np.int32(0)).compile()
     self.compile_seconds = time.perf_counter() - tic
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
 
-  def _streamed(self, trainer: Trainer, make_tx: MakeTx, everywhere, read, hp_spec, key_spec):
+  def _streamed(self, trainer, make_tx, init_state, everywhere, read, hp_spec, key_spec):
     """A streamed task's programs: one window per segment, data and evaluation from the host
     (:class:`lrlab.train.StreamedRun`); compiled on first use."""
-
-    def init_state(hp, key):
-      def one(h):
-        h, _ = hyperparameters.split(h, read)
-        return trainer.init_state(hyperparameters.make(make_tx, h), key)
-
-      return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window, data):
       def one(h, s):

@@ -123,17 +123,19 @@ def train(
     divergence_factor=divergence_factor,
     eval_batch_size=eval_batch_size,
   )
+  init_state = jax.jit(lambda _, key: trainer.init_state(tx, key))
   if not task.streamed:
 
-    def run(key: jax.Array) -> History:
-      state, first = trainer.init(tx, key)
+    def rest(key: jax.Array, state, first) -> History:
       state, segment = trainer.segment(tx, key, state, 0, trainer.num_windows)
       return trainer.history(state, first, segment)
 
-    return jax.jit(run)(key)
+    # Three programs, as a streamed run compiles them (see Trainer.first_evaluation).
+    state, first = jax.jit(trainer.first_evaluation)(init_state(None, key))
+    return jax.jit(rest)(key, state, first)
   streamed = StreamedRun(
     trainer,
-    init_state=jax.jit(lambda _, key: trainer.init_state(tx, key)),
+    init_state=init_state,
     segment=jax.jit(lambda _, key, s, w, data: trainer.segment(tx, key, s, w, 1, data=data)),
     evaluate_chunk=jax.jit(trainer.evaluate_chunk),
     with_threshold=jax.jit(trainer.with_threshold),

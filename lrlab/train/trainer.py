@@ -257,7 +257,16 @@ class Trainer:
       The initial :class:`RunState` and the step-0 :class:`Evaluation` (its
       ``train_loss`` is the loss on the whole training set, in evaluation mode).
     """
-    state = self.init_state(tx, key)
+    return self.first_evaluation(self.init_state(tx, key), fold)
+
+  def first_evaluation(self, state: RunState, fold: ArrayLike = 0) -> tuple[RunState, Evaluation]:
+    """The step-0 evaluation of :meth:`init_state`'s state, and the state with its threshold.
+
+    :func:`lrlab.train.train` and the sweep engine compile this apart from
+    :meth:`init_state`, so the evaluation reads the parameters as a program's
+    input, laid out as a streamed run's evaluation reads them: XLA may lay out
+    (and so round) an in-program value differently.
+    """
     metrics = self._split_metrics(state.params, state.model_state, "train", fold)
     initial_loss = jnp.asarray(metrics["loss"], jnp.float32)
     evaluation = self._evaluate(state.params, state.model_state, initial_loss, fold)

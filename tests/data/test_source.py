@@ -1,0 +1,93 @@
+"""Random-access sources: from_source's checks, gather's checks, and prefetch's order."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import lrlab
+from lrlab.data.source import prefetch
+
+RNG = np.random.default_rng(0)
+
+
+def _split(n, features=3, classes=2, dtype=np.float32, first_label=0):
+  x = RNG.normal(size=(n, features)).astype(dtype)
+  y = (np.arange(n) % classes).astype(np.int32)
+  y[:1] = first_label
+  return lrlab.data.ArraySource(x, y)
+
+
+def test_from_source_reads_sizes_and_the_example_spec():
+  dataset = lrlab.data.from_source(_split(100), _split(20), _split(30), num_classes=2, name="toy")
+  assert dataset.sizes == {"train": 100, "val": 20, "test": 30}
+  assert dataset.spec.x_shape == (3,) and dataset.spec.y_dtype == np.int32
+  assert dataset.streamed and not lrlab.data.digits().streamed
+  x, _ = dataset.gather("val", np.array([4, 2]), where="here")
+  np.testing.assert_array_equal(x, dataset.val.x[[4, 2]])
+
+
+def test_a_memmap_is_a_source(tmp_path):
+  x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(50, 4))
+  x[:] = RNG.normal(size=(50, 4))
+  y = np.arange(50, dtype=np.int32) % 5
+  source = lrlab.data.ArraySource(np.load(tmp_path / "x.npy", mmap_mode="r"), y)
+  dataset = lrlab.data.from_source(source, source, source, num_classes=5)
+  got, _ = dataset.gather("train", np.array([49, 0]), where="here")
+  np.testing.assert_array_equal(got, x[[49, 0]])
+
+
+@pytest.mark.parametrize(
+  "splits, kwargs, match",
+  [
+    ((object(), _split(5), _split(5)), {}, r"train must be a random-access source .* got object"),
+    ((_split(5), _split(0), _split(5)), {}, r"val must hold at least one example; got len 0"),
+    (
+      (_split(5), _split(5, features=4), _split(5)),
+      {},
+      r"the val source must return .* \(x \(n, 3\)",
+    ),
+    ((_split(5), _split(5), _split(5, dtype=np.float64)), {}, r"test source .* float64"),
+    (
+      (_split(5, first_label=3), _split(5), _split(5)),
+      {"num_classes": 2},
+      r"labels must lie in \[0, 2\)",
+    ),
+    ((_split(5), _split(5), _split(5)), {"num_classes": 0}, r"num_classes must be an integer >= 1"),
+  ],
+)
+def test_from_source_refuses_bad_sources(splits, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    lrlab.data.from_source(*splits, **kwargs)
+
+
+def test_gather_names_a_label_out_of_range_and_where():
+  train = _split(10)
+  dataset = lrlab.data.from_source(train, _split(5), _split(5), num_classes=2)
+  train.y[7] = 2
+  with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\); at steps 3-4 it returned"):
+    dataset.gather("train", np.array([6, 7]), where="steps 3-4")
+
+
+def test_prefetch_keeps_order_runs_ahead_and_raises_what_fetch_raises():
+  started = []
+  release = threading.Event()
+
+  def fetch(i):
+    started.append(i)
+    if i == 0:
+      release.wait(5)
+    return i * 10
+
+  items = prefetch(fetch, [0, 1, 2])
+  release.set()
+  assert list(items) == [0, 10, 20]
+  assert started == [0, 1, 2]
+
+  def broken(i):
+    if i == 1:
+      raise KeyError("missing shard")
+    return i
+
+  with pytest.raises(KeyError, match="missing shard"):
+    list(prefetch(broken, [0, 1, 2]))

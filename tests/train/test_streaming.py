@@ -1,0 +1,165 @@
+"""Data streamed from a host source: the same result as resident data, bit for bit, in O(window)
+device memory; resumable after SIGKILL; bad batches named."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import lrlab
+from lrlab.data.dataset import SPLITS
+from tests import zoo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEY = jax.random.key(0)
+SETTINGS = dict(steps=20, batch_size=32, eval_every=10, eval_batch_size=100)
+
+
+class _Recording:
+  """A source that records the indices it is asked for, and may poison one example."""
+
+  def __init__(self, x, y, *, poison: int | None = None, reshape_from: int | None = None):
+    self.x, self.y, self.calls = x.copy(), y, []
+    if poison is not None:
+      self.x[poison] = np.nan
+    self.reshape_from = reshape_from
+
+  def __len__(self):
+    return len(self.x)
+
+  def __getitem__(self, indices):
+    self.calls.append(np.asarray(indices))
+    x = self.x[indices]
+    windows = sum(len(c) == len(indices) for c in self.calls)
+    if self.reshape_from is not None and len(indices) == 320 and windows > self.reshape_from:
+      x = x[:, :-1]  # a source that changes its shape part-way
+    return x, self.y[indices]
+
+
+def _streamed_task(train_source, dataset=None, dropout=0.2):
+  dataset = dataset or zoo.digits(256)
+  sources = [train_source] + [lrlab.data.ArraySource(*dataset.split(s)) for s in SPLITS[1:]]
+  streamed = lrlab.data.from_source(*sources, num_classes=10, name="digits")
+  make = lambda rngs: zoo.BatchNormCNN(dropout=dropout, rngs=rngs)
+  return lrlab.tasks.from_nnx(make, streamed, loss="cross_entropy", name="digits-bn-cnn")
+
+
+@pytest.fixture(scope="module")
+def pair():
+  return zoo.cnn_task(num_train=256), zoo.cnn_task(num_train=256, stream=True)
+
+
+def test_train_streamed_equals_resident_bit_for_bit(pair):
+  resident, streamed = pair
+  run = lambda task: lrlab.train.train(task, optax.adam(3e-3), key=KEY, **SETTINGS)
+  a, b = run(resident), run(streamed)
+  assert zoo.tree_equal(jax.device_get(a), jax.device_get(b))
+  assert float(a.val_accuracy[-1]) > 0.2  # it trained
+
+
+def test_sweep_streamed_equals_resident_bit_for_bit(pair):
+  make_tx = lambda hp: lrlab.optimizers.sgd(hp["lr"], momentum=0.9)
+  run = lambda task: (
+    lrlab.sweep.run(
+      task,
+      make_tx,
+      {"lr": np.array([0.01, 0.1, 1e4])},
+      key=KEY,
+      seeds=2,
+      chunk_size=2,
+      progress=False,
+      **SETTINGS,
+    ).history
+  )
+  a, b = run(pair[0]), run(pair[1])
+  assert zoo.tree_equal(a, b)
+  assert a.diverged[:, 2].all() and not a.diverged[:, :2].any()
+
+
+def test_device_memory_holds_a_window_not_the_dataset():
+  dataset = zoo.digits(256)
+  source = _Recording(*dataset.split("train"))
+  task = _streamed_task(source, dataset)
+  lrlab.train.train(task, optax.adam(1e-3), key=KEY, **SETTINGS)
+  sizes = [len(c) for c in source.calls]
+  assert max(sizes) <= max(SETTINGS["eval_every"] * SETTINGS["batch_size"], 100)
+  # After the checks and the step-0 pass over the training set (in evaluation batches),
+  # the windows' requests follow the run's minibatch order exactly.
+  windows = [c for c in source.calls if len(c) == SETTINGS["eval_every"] * SETTINGS["batch_size"]]
+  order = lrlab.train.HostOrder(jax.random.split(KEY)[1], 256, SETTINGS["batch_size"])
+  assert len(windows) == 2
+  for w, requested in enumerate(windows):
+    np.testing.assert_array_equal(requested, order.steps(10 * w, 10).ravel())
+
+
+def test_nan_in_a_streamed_batch_diverges_that_step_with_a_warning():
+  dataset = zoo.digits(256)
+  order = lrlab.train.HostOrder(jax.random.split(KEY)[1], 256, SETTINGS["batch_size"])
+  step = 5  # in the first epoch: the example is not in an earlier step
+  poisoned = int(order.steps(step, 1)[0, 0])
+  task = _streamed_task(_Recording(*dataset.split("train"), poison=poisoned), dataset, dropout=0)
+  with pytest.warns(RuntimeWarning, match="non-finite inputs at steps 0-9") as caught:
+    history = lrlab.train.train(task, optax.adam(1e-3), key=KEY, **SETTINGS)
+  assert bool(history.diverged) and int(history.diverged_step) == step
+  # The step-0 pass over the training set met it too, and said so.
+  assert any("at train evaluation" in str(w.message) for w in caught)
+  assert np.isnan(history.train_loss[0]) and np.all(np.isfinite(history.val_loss))
+
+
+def test_a_source_that_changes_shape_is_named():
+  dataset = zoo.digits(256)
+  task = _streamed_task(_Recording(*dataset.split("train"), reshape_from=1), dataset)
+  match = r"train source must return \(x, y\) with 320 examples .* at steps 10-19 it returned x"
+  with pytest.raises(ValueError, match=match):
+    lrlab.train.train(task, optax.adam(1e-3), key=KEY, **SETTINGS)
+
+
+@pytest.mark.parametrize(
+  "kwargs, match",
+  [
+    (dict(batch_size=None), r"batch_size must be an integer for a task whose data are streamed"),
+    (dict(batch_size=257), r"batch_size must be None \(full batch\) or an integer in \[1, 256\]"),
+  ],
+)
+def test_bad_batch_sizes_for_a_streamed_task(pair, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    lrlab.train.train(pair[1], optax.adam(1e-3), key=KEY, **(SETTINGS | kwargs))
+
+
+def test_streamed_tasks_refuse_what_needs_resident_data(pair):
+  streamed = pair[1]
+  with pytest.raises(ValueError, match="folds must be None for a task whose data are streamed"):
+    lrlab.sweep.run(
+      streamed, lambda hp: optax.sgd(hp["lr"]), {"lr": [0.1]}, key=KEY, folds=2, **SETTINGS
+    )
+  with pytest.raises(ValueError, match=r"streams them from the host, so use lrlab\.train\.train"):
+    lrlab.train.make_train_fn(streamed, steps=10, batch_size=8, eval_every=5)
+  with pytest.raises(ValueError, match=r"instead of task.split\('val'\)"):
+    streamed.split("val")
+
+
+def _worker(out, *args):
+  command = [sys.executable, "-m", "tests.sweep.sweep_worker", str(out), "--task", "bn-streamed"]
+  return [*command, "--steps", "20", *args]
+
+
+def test_resume_after_sigkill_with_model_state_and_streamed_data(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  run = lambda *args, **kwargs: subprocess.run(
+    _worker(*args), cwd=ROOT, env=env, timeout=600, **kwargs
+  )
+  run(tmp_path / "whole.npz", check=True)
+  ckpt = str(tmp_path / "ckpt")
+  killed = run(tmp_path / "never.npz", "--checkpoint", ckpt, "--kill-at", "1,1,7")
+  assert killed.returncode == -signal.SIGKILL
+  run(tmp_path / "resumed.npz", "--checkpoint", ckpt, check=True)
+  with np.load(tmp_path / "whole.npz") as whole, np.load(tmp_path / "resumed.npz") as resumed:
+    assert set(whole) == set(resumed)
+    for field in whole:
+      np.testing.assert_array_equal(resumed[field], whole[field], err_msg=field)
+    assert np.all(np.isfinite(whole["val_loss"])) and whole["val_accuracy"].max() > 0.2
