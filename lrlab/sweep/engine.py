@@ -6,7 +6,6 @@ of evaluation windows (one compiled segment reused), so the sweep can report
 progress and checkpoint between segments while its state stays on device.
 """
 
-import json
 import math
 import time
 import warnings
@@ -14,14 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from lrlab import _checks
-from lrlab import tasks as tasks_lib
-from lrlab.sweep import checkpoint, hyperparameters
+from lrlab.sweep import arguments, checkpoint, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
 from lrlab.sweep.programs import CACHE_SIZE as CACHE_SIZE
@@ -31,7 +28,7 @@ from lrlab.sweep.programs import _state_bytes_cache as _state_bytes_cache
 from lrlab.sweep.programs import clear_cache as clear_cache
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import environment_metadata
-from lrlab.train import METRICS, Evaluation, History, Segment, Trainer
+from lrlab.train import Evaluation, History, Segment, Trainer
 
 MAX_SEGMENTS = 50
 
@@ -43,89 +40,6 @@ def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> 
     for w in range(1, num_windows + 1)
     if num_windows % w == 0 and num_windows // w <= max_segments
   )
-
-
-def _seed_values(seeds: int | Sequence[int]) -> np.ndarray:
-  allowed = f"a count >= 1 or a sequence of distinct integers in [0, {2**32})"
-  if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-    if seeds < 1:
-      raise ValueError(f"seeds must be {allowed}; got {seeds!r}.")
-    return np.arange(int(seeds))
-  values = np.asarray(seeds)
-  if (
-    values.ndim != 1
-    or values.size == 0
-    or not np.issubdtype(values.dtype, np.integer)
-    or np.any(values < 0)
-    or np.any(values >= 2**32)
-    or len(set(values.tolist())) != values.size
-  ):
-    raise ValueError(f"seeds must be {allowed}; got {seeds!r}.")
-  return values
-
-
-def _check_task(task: Any) -> tasks_lib.Task:
-  if isinstance(task, tasks_lib.Task):
-    return task
-  if isinstance(task, str) and task in tasks_lib.names():
-    return tasks_lib.get(task)
-  known = ", ".join(repr(n) for n in tasks_lib.names())
-  raise ValueError(f"task must be an lrlab.tasks.Task or one of {known}; got {task!r}.")
-
-
-def _check_key(key: Any) -> None:
-  typed = isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-  raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim == 1
-  if not ((typed and key.ndim == 0) or raw):
-    raise ValueError(f"key must be one jax.random key, e.g. jax.random.key(0); got {key!r}.")
-
-
-def _check_target(target: Any) -> dict[str, Any] | None:
-  if target is None:
-    return None
-  if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
-    raise ValueError(
-      f"target must be None or a (metric, value) pair such as ('val_accuracy', 0.6); "
-      f"got {target!r}."
-    )
-  metric, value = target
-  _checks.check_choice("target metric", metric, METRICS)
-  if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-    raise ValueError(f"target value must be a number; got {value!r}.")
-  _checks.check("target value", value, np.isfinite, "a finite number")
-  return {"metric": metric, "value": float(value)}
-
-
-def _check_tx_config(tx_config: Any) -> dict[str, Any] | None:
-  if tx_config is None:
-    return None
-  try:
-    if not isinstance(tx_config, Mapping):
-      raise TypeError
-    return json.loads(json.dumps(dict(tx_config)))
-  except (TypeError, ValueError):
-    raise ValueError(
-      "tx_config must be None or a JSON-able dict describing make_tx (e.g. "
-      f"{{'optimizer': 'adam', 'b1': 0.9}}); got {tx_config!r}."
-    ) from None
-
-
-def _qualified_name(function: Any) -> str:
-  """``module.qualname`` of a function (``functools.partial``: of the function it wraps)."""
-  function = getattr(function, "func", function)
-  name = getattr(function, "__qualname__", type(function).__qualname__)
-  return f"{getattr(function, '__module__', None) or '?'}.{name}"
-
-
-def _task_arrays(task: tasks_lib.Task) -> list[np.ndarray]:
-  """The task's data, for the fingerprint; of a streamed task, its sizes and end examples."""
-  if not task.streamed:
-    return [np.asarray(a) for s in ("train", "val", "test") for a in task.dataset.split(s)]
-  dataset, arrays = task.dataset, []
-  for split, size in dataset.sizes.items():
-    ends = np.unique([0, size - 1])
-    arrays += [np.asarray([size]), *dataset.gather(split, ends, where="the fingerprint")]
-  return arrays
 
 
 def _shapes(tree: Any) -> Any:
@@ -140,11 +54,6 @@ def _as_jax(values: np.ndarray) -> np.ndarray:
 def _pad(grid: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
   """Repeat the last member so every column has ``size`` entries (padding is dropped later)."""
   return {k: np.concatenate([v, np.repeat(v[-1:], size - len(v))]) for k, v in grid.items()}
-
-
-def _key_data(key: jax.Array) -> list[int]:
-  data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-  return np.asarray(data).ravel().tolist()
 
 
 def _concat(trees: Sequence[Any], axis: int = 0) -> Any:
@@ -287,7 +196,7 @@ def run(
     [[False, False, False, True]]
   """
   started = time.perf_counter()
-  task = _check_task(task)
+  task = arguments.check_task(task)
   if not callable(make_tx):
     raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
   grid = check_grid(grid)
@@ -297,10 +206,10 @@ def run(
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
       raise ValueError(f"folds must be None or an integer >= 2; got {folds!r}.")
     grid = product(grid, fold=np.arange(folds))
-  seed_values = _seed_values(seeds)
-  _check_key(key)
-  target = _check_target(target)
-  tx_config = _check_tx_config(tx_config)
+  seed_values = arguments.seed_values(seeds)
+  arguments.check_key(key)
+  target = arguments.check_target(target)
+  tx_config = arguments.check_tx_config(tx_config)
   _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
   trainer = Trainer(
     task,
@@ -352,7 +261,7 @@ def run(
 
   config = {
     "task": task.name,
-    "make_tx": _qualified_name(make_tx),
+    "make_tx": arguments.qualified_name(make_tx),
     "tx": tx_config,
     "steps": steps,
     "batch_size": batch_size,
@@ -360,7 +269,7 @@ def run(
     "divergence_factor": float(divergence_factor),
     "target": target,
     "seeds": seed_values.tolist(),
-    "key": _key_data(key),
+    "key": arguments.key_data(key),
     "chunk_size": int(chunk_size),
     "num_devices": int(num_devices),
     "windows_per_segment": windows,
@@ -371,7 +280,7 @@ def run(
   # The task's data and the members' state (model and optimizer state, by structure and
   # shape) tell apart sweeps that share a task name and settings.
   fingerprint = checkpoint.fingerprint(
-    config, grid, *_task_arrays(task), task.L, task.mu, _shapes(compiled.state_shape)
+    config, grid, *arguments.task_arrays(task), task.L, task.mu, _shapes(compiled.state_shape)
   )
   done: list[History] = []  # finished chunks, seed-major
   position = {"seed": 0, "chunk": 0, "segment": 0}

@@ -1,0 +1,105 @@
+"""The sweep's arguments, checked once at the boundary, and what fingerprints a sweep.
+
+Each check raises a one-line ``ValueError`` naming the argument, its value and
+what is allowed, before anything is compiled or trained.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlab import _checks
+from lrlab import tasks as tasks_lib
+from lrlab.train import METRICS
+
+
+def seed_values(seeds: int | Sequence[int]) -> np.ndarray:
+  allowed = f"a count >= 1 or a sequence of distinct integers in [0, {2**32})"
+  if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+    if seeds < 1:
+      raise ValueError(f"seeds must be {allowed}; got {seeds!r}.")
+    return np.arange(int(seeds))
+  values = np.asarray(seeds)
+  if (
+    values.ndim != 1
+    or values.size == 0
+    or not np.issubdtype(values.dtype, np.integer)
+    or np.any(values < 0)
+    or np.any(values >= 2**32)
+    or len(set(values.tolist())) != values.size
+  ):
+    raise ValueError(f"seeds must be {allowed}; got {seeds!r}.")
+  return values
+
+
+def check_task(task: Any) -> tasks_lib.Task:
+  if isinstance(task, tasks_lib.Task):
+    return task
+  if isinstance(task, str) and task in tasks_lib.names():
+    return tasks_lib.get(task)
+  known = ", ".join(repr(n) for n in tasks_lib.names())
+  raise ValueError(f"task must be an lrlab.tasks.Task or one of {known}; got {task!r}.")
+
+
+def check_key(key: Any) -> None:
+  typed = isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+  raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim == 1
+  if not ((typed and key.ndim == 0) or raw):
+    raise ValueError(f"key must be one jax.random key, e.g. jax.random.key(0); got {key!r}.")
+
+
+def check_target(target: Any) -> dict[str, Any] | None:
+  if target is None:
+    return None
+  if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
+    raise ValueError(
+      f"target must be None or a (metric, value) pair such as ('val_accuracy', 0.6); "
+      f"got {target!r}."
+    )
+  metric, value = target
+  _checks.check_choice("target metric", metric, METRICS)
+  if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    raise ValueError(f"target value must be a number; got {value!r}.")
+  _checks.check("target value", value, np.isfinite, "a finite number")
+  return {"metric": metric, "value": float(value)}
+
+
+def check_tx_config(tx_config: Any) -> dict[str, Any] | None:
+  if tx_config is None:
+    return None
+  try:
+    if not isinstance(tx_config, Mapping):
+      raise TypeError
+    return json.loads(json.dumps(dict(tx_config)))
+  except (TypeError, ValueError):
+    raise ValueError(
+      "tx_config must be None or a JSON-able dict describing make_tx (e.g. "
+      f"{{'optimizer': 'adam', 'b1': 0.9}}); got {tx_config!r}."
+    ) from None
+
+
+def qualified_name(function: Any) -> str:
+  """``module.qualname`` of a function (``functools.partial``: of the function it wraps)."""
+  function = getattr(function, "func", function)
+  name = getattr(function, "__qualname__", type(function).__qualname__)
+  return f"{getattr(function, '__module__', None) or '?'}.{name}"
+
+
+def task_arrays(task: tasks_lib.Task) -> list[np.ndarray]:
+  """The task's data, for the fingerprint; of a streamed task, its sizes and end examples."""
+  if not task.streamed:
+    return [np.asarray(a) for s in ("train", "val", "test") for a in task.dataset.split(s)]
+  dataset, arrays = task.dataset, []
+  for split, size in dataset.sizes.items():
+    ends = np.unique([0, size - 1])
+    arrays += [np.asarray([size]), *dataset.gather(split, ends, where="the fingerprint")]
+  return arrays
+
+
+def key_data(key: jax.Array) -> list[int]:
+  data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+  return np.asarray(data).ravel().tolist()
