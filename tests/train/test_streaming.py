@@ -163,3 +163,9 @@ def test_resume_after_sigkill_with_model_state_and_streamed_data(tmp_path):
     for field in whole:
       np.testing.assert_array_equal(resumed[field], whole[field], err_msg=field)
     assert np.all(np.isfinite(whole["val_loss"])) and whole["val_accuracy"].max() > 0.2
+
+
+def test_the_range_test_streamed_equals_resident(pair):
+  found = [lrlab.finder.find_lr(t, "adam", batch_size=32, key=KEY, end_lr=1.0) for t in pair]
+  np.testing.assert_array_equal(found[0].losses, found[1].losses)
+  assert found[0].num_recorded == found[1].num_recorded > 50
