@@ -194,17 +194,19 @@ def test_schedule_free_runs_are_evaluated_at_the_averaged_point(quadratic):
     quadratic, tx, steps=30, batch_size=None, key=jax.random.key(0), eval_every=30
   )
   # Replay the run by hand: x (the average) is what must be evaluated, not y.
-  params = quadratic.init(jax.random.split(jax.random.key(0))[0])
+  params, model_state = quadratic.init(jax.random.split(jax.random.key(0))[0])
   state = tx.init(params)
   for _ in range(30):
-    grads = jax.grad(lambda p: quadratic.loss(p, None)[0])(params)
+    grads = jax.grad(lambda p: quadratic.loss(p, model_state, None, None)[0])(params)
     updates, state = tx.update(grads, state, params, value=0.0)
     params = optax.apply_updates(params, updates)
   x = transforms.eval_params(state, params)
   assert not np.allclose(x, params)
-  at_x = quadratic.evaluate(x, "val")["loss"]
+  at_x = quadratic.evaluate(x, model_state, "val")["loss"]
   np.testing.assert_allclose(history.val_loss[-1], at_x, rtol=1e-4)
-  assert abs(float(history.val_loss[-1] - quadratic.evaluate(params, "val")["loss"])) > 1e-6
+  assert (
+    abs(float(history.val_loss[-1] - quadratic.evaluate(params, model_state, "val")["loss"])) > 1e-6
+  )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -1,7 +1,8 @@
 """The sweep's compiled chunk programs, and the cache that reuses them across calls.
 
-:class:`_Compiled` holds a chunk's two programs (initialize the members, run
-one segment), compiled ahead of time from shapes; :func:`_compiled_for` and
+:class:`_Compiled` holds a chunk's programs (initialize the members, evaluate
+them at step 0, run one segment), compiled ahead of time from shapes, or, for
+a task whose data stream from the host, its :class:`lrlab.train.StreamedRun`; :func:`_compiled_for` and
 :func:`_member_footprint` look them (and a member's memory footprint, for the
 automatic chunk size) up by everything they depend on, keeping the last
 :data:`CACHE_SIZE` calls'.
@@ -29,7 +30,9 @@ CACHE_SIZE = 8
 
 
 class _Compiled:
-  """A chunk's two programs, compiled ahead of time: initialize members, run one segment."""
+  """A chunk's programs: ``init(hp, key)`` (initialize and evaluate members at step 0) and
+  ``segment(hp, key, state, first_window)``, compiled ahead of time (resident data) or on
+  first use by a :class:`lrlab.train.StreamedRun` (streamed data)."""
 
   def __init__(self, trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key):
     members = devices_lib.member_sharding(mesh)

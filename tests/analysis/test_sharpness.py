@@ -12,8 +12,8 @@ from lrlab import analysis, models, tasks
 
 def test_sharpness_of_quadratic_task_is_l():
   task = tasks.get("quadratic", dim=50, max_curvature=4.0)
-  loss = lambda p: task.loss(p, task.split("train"))
-  params = task.init(jax.random.key(0))
+  params, model_state = task.init(jax.random.key(0))
+  loss = lambda p: task.loss(p, model_state, task.split("train"), None)
   value = jax.jit(
     lambda p, k: analysis.sharpness(loss, p, key=k, num_iterations=300, has_aux=True)
   )(params, jax.random.key(1))
@@ -22,12 +22,13 @@ def test_sharpness_of_quadratic_task_is_l():
 
 def test_sharpness_matches_explicit_hessian_on_small_mlp():
   model = models.functional(lambda rngs: models.MLP(3, (5,), 4, activation="tanh", rngs=rngs))
-  params = model.init(jax.random.key(0))
+  params, model_state = model.init(jax.random.key(0))
   x = jax.random.normal(jax.random.key(1), (32, 3))
   y = jnp.arange(32) % 4
 
   def loss(p):
-    return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).mean()
+    logits, _ = model.apply(p, model_state, x, train=False)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
   flat, unravel = ravel_pytree(params)
   hessian = jax.jit(jax.hessian(lambda f: loss(unravel(f))))(flat)

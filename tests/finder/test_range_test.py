@@ -59,7 +59,7 @@ def test_rates_losses_and_smoothing_match_numpy_gradient_descent(quadratic, mode
   assert result.stop_reason == "completed" and result.num_recorded == 40  # 1.0 < 2/L
   spaced = np.geomspace if mode == "exponential" else np.linspace
   np.testing.assert_allclose(result.lrs, spaced(1e-3, 1.0, 41)[:-1], rtol=1e-12)
-  x0 = task.init(jax.random.split(KEY)[0])  # find_lr splits the key as lrlab.train does
+  x0, _ = task.init(jax.random.split(KEY)[0])  # find_lr splits the key as lrlab.train does
   expected = _numpy_gradient_descent(problem, x0, result.lrs)
   np.testing.assert_allclose(result.losses, expected, rtol=2e-4, atol=1e-9)
   np.testing.assert_allclose(result.smoothed, _numpy_smoothing(result.losses, 0.98), rtol=1e-5)
@@ -105,7 +105,7 @@ def test_with_fastais_defaults_the_test_stops_above_two_over_L(quadratic):
 
 def test_the_callers_parameters_are_unchanged():
   task = tasks.get("digits-logreg")
-  params = task.init(jax.random.key(3))
+  params, _ = task.init(jax.random.key(3))
   before = jax.tree.map(np.array, params)
   finder.find_lr(task, "adam", num_steps=30, batch_size=32, key=KEY, params=params)
   jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, params), before)
@@ -113,7 +113,7 @@ def test_the_callers_parameters_are_unchanged():
 
 def test_given_parameters_are_the_start_and_a_key_gives_one_answer(quadratic):
   problem, task = quadratic
-  params = task.init(jax.random.key(3))
+  params, _ = task.init(jax.random.key(3))
   result = finder.find_lr(task, "sgd", num_steps=30, batch_size=None, key=KEY, params=params)
   e = np.asarray(params, np.float64) - problem.x_star
   assert result.losses[0] == pytest.approx(0.5 * e @ problem.hessian @ e, rel=1e-5)

@@ -24,16 +24,27 @@ def _num_params(params):
   return sum(x.size for x in jax.tree.leaves(params))
 
 
+def _eval(model):
+  """``(params, x) -> outputs`` of a model without state, in evaluation mode."""
+  return lambda params, x: model.apply(params, {}, x, train=False)[0]
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_output_shapes_for_any_leading_axes(name):
   make, features = CASES[name]
   model = models.functional(make)
-  params = model.init(jax.random.key(0))
-  apply = jax.jit(model.apply)
+  params, model_state = model.init(jax.random.key(0))
+  assert model_state == {}
+  apply = jax.jit(model.apply, static_argnames="train")
   for lead in [(), (2, 3)]:  # (B,) is covered by the vmap test
-    out = apply(params, jnp.ones((*lead, features)))
+    x = jnp.ones((*lead, features))
+    out, new_state = apply(params, model_state, x, train=False)
     assert out.shape == (*lead, 10)
     assert out.dtype == jnp.float32
+    # Without state or randomness the two modes are the same function.
+    trained, new_state = apply(params, model_state, x, train=True, key=None)
+    np.testing.assert_array_equal(trained, out)
+    assert new_state == {}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -41,21 +52,23 @@ def test_vmap_over_init_keys_and_apply(name):
   make, features = CASES[name]
   model = models.functional(make)
   keys = jax.random.split(jax.random.key(1), 3)
-  stacked = jax.jit(jax.vmap(model.init))(keys)
-  init, apply = jax.jit(model.init), jax.jit(model.apply)
-  single = [init(k) for k in keys]
+  stacked, states = jax.jit(jax.vmap(model.init))(keys)
+  assert states == {}
+  init, apply = jax.jit(model.init), jax.jit(_eval(model))
+  single = [init(k)[0] for k in keys]
   chex.assert_trees_all_close(stacked, jax.tree.map(lambda *xs: jnp.stack(xs), *single))
   kernels = [p for p in jax.tree.leaves(stacked) if p.ndim > 2]
   assert not np.allclose(kernels[0][0], kernels[0][1])  # different keys, different weights
   x = jax.random.normal(jax.random.key(2), (4, features))
-  out = jax.jit(jax.vmap(model.apply, in_axes=(0, None)))(stacked, x)
+  out = jax.jit(jax.vmap(_eval(model), in_axes=(0, None)))(stacked, x)
   looped = jnp.stack([apply(p, x) for p in single])
   chex.assert_trees_all_close(out, looped, rtol=1e-5, atol=1e-5)
 
 
 def test_params_are_plain_nested_dicts():
   model = models.functional(CASES["mlp"][0])
-  params = model.init(jax.random.key(0))
+  params, model_state = model.init(jax.random.key(0))
+  assert model_state == {}
   assert set(params) == {"dense_0", "dense_1", "head"}
   assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(params))
   # Weights as torch.nn.Linear stores them: (out_features, in_features).
@@ -68,13 +81,13 @@ def test_gradient_descent_inside_scan_equals_python_loop():
   y = jnp.arange(8) % 10
 
   def loss(params):
-    logits = model.apply(params, x)
+    logits, _ = model.apply(params, {}, x, train=True)
     return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(8), y])
 
   def step(params, _):
     return jax.tree.map(lambda p, g: p - 0.1 * g, params, jax.grad(loss)(params)), loss(params)
 
-  params = model.init(jax.random.key(0))
+  params, _ = model.init(jax.random.key(0))
   scanned, losses = jax.jit(lambda p: jax.lax.scan(step, p, None, length=3))(params)
   looped, jit_step = params, jax.jit(step)
   for _ in range(3):
@@ -84,7 +97,7 @@ def test_gradient_descent_inside_scan_equals_python_loop():
 
 
 def test_cnn1d_matches_the_mnist1d_paper_architecture():
-  params = models.functional(CASES["cnn1d"][0]).init(jax.random.key(0))
+  params, _ = models.functional(CASES["cnn1d"][0]).init(jax.random.key(0))
   shapes = jax.tree.map(jnp.shape, params)
   assert shapes["conv_0"]["kernel"] == (5, 1, 25)
   assert shapes["conv_1"]["kernel"] == (3, 25, 25)
@@ -93,32 +106,52 @@ def test_cnn1d_matches_the_mnist1d_paper_architecture():
 
 
 def test_cnn2d_default_head_and_size():
-  params = models.functional(CASES["cnn2d"][0]).init(jax.random.key(0))
+  params, _ = models.functional(CASES["cnn2d"][0]).init(jax.random.key(0))
   assert params["head"]["kernel"].shape == (4 * 4 * 32, 10)
   assert _num_params(params) == 160 + 4640 + 5130
 
 
 def test_mlp_without_hidden_layers_is_linear():
   model = models.functional(lambda rngs: models.MLP(3, (), 2, rngs=rngs))
-  params = model.init(jax.random.key(0))
+  params, _ = model.init(jax.random.key(0))
   assert set(params) == {"head"}
   x = jnp.ones((1, 3))
   chex.assert_trees_all_close(
-    model.apply(params, x), x @ params["head"]["weight"].T + params["head"]["bias"]
+    _eval(model)(params, x), x @ params["head"]["weight"].T + params["head"]["bias"]
   )
 
 
 def test_custom_callable_activation():
   model = models.functional(lambda r: models.MLP(2, (3,), 1, activation=jnp.sin, rngs=r))
-  assert model.apply(model.init(jax.random.key(0)), jnp.ones((4, 2))).shape == (4, 1)
+  assert _eval(model)(model.init(jax.random.key(0))[0], jnp.ones((4, 2))).shape == (4, 1)
 
 
-def test_functional_rejects_non_param_state():
+class _Holding(nnx.Module):
+  """A module whose only state is ``value`` wrapped as ``kind``."""
+
+  def __init__(self, kind, value):
+    self.value = kind(value)
+
+  def __call__(self, x):
+    return x
+
+
+def test_functional_rejects_state_it_cannot_carry():
+  # BatchNorm's statistics are model state now, carried rather than refused.
   make = lambda rngs: nnx.Sequential(nnx.Linear(2, 3, rngs=rngs), nnx.BatchNorm(3, rngs=rngs))
-  with pytest.raises(ValueError, match=r"only state is nnx\.Param"):
-    models.functional(make)
+  _, model_state = models.functional(make).init(jax.random.key(0))
+  assert jax.tree.map(jnp.shape, model_state) == {"layers": {1: {"mean": (3,), "var": (3,)}}}
+  # What cannot be trained or carried is refused, naming its path.
+  integer_param = lambda rngs: _Holding(nnx.Param, jnp.zeros(3, jnp.int32))
+  with pytest.raises(ValueError, match=r"parameters \(nnx\.Param\) are floating-point.*at value"):
+    models.functional(integer_param)
+  key_state = lambda rngs: _Holding(nnx.Variable, jax.random.key(0))
+  with pytest.raises(ValueError, match=r"are numeric arrays; got dtype key<fry> at value"):
+    models.functional(key_state)
   with pytest.raises(ValueError, match="make must be a callable"):
     models.functional(3)
+  with pytest.raises(ValueError, match=r"make must return an nnx\.Module"):
+    models.functional(lambda rngs: jnp.zeros(3))
 
 
 @pytest.mark.parametrize(
@@ -156,7 +189,7 @@ def test_dense_stores_torch_layout_with_flax_init_values():
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_mlp_equals_a_batch_major_numpy_forward(activation):
   model = models.functional(lambda r: models.MLP(6, (8, 7), 4, activation=activation, rngs=r))
-  params = jax.tree.map(np.asarray, model.init(jax.random.key(3)))
+  params = jax.tree.map(np.asarray, model.init(jax.random.key(3))[0])
   act = {"relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh}[activation]
   for shape in [(6,), (5, 6), (2, 3, 6)]:
     x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
@@ -164,7 +197,8 @@ def test_mlp_equals_a_batch_major_numpy_forward(activation):
     for name in ("dense_0", "dense_1"):
       h = act(h @ params[name]["weight"].T + params[name]["bias"])
     expected = h @ params["head"]["weight"].T + params["head"]["bias"]
-    np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected, rtol=1e-5, atol=1e-5)
+    outputs = _eval(model)(params, jnp.asarray(x))
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
 
 
 def _dense_fn(layer, **kwargs):
@@ -235,7 +269,7 @@ def test_transposed_backward_matches_plain_autodiff_to_second_order_and_under_vm
 @pytest.mark.parametrize("hidden", [(), (8,), (8, 7)])
 def test_mlp_gradient_and_hessian_equal_a_plain_batch_major_network(hidden):
   model = models.functional(lambda r: models.MLP(6, hidden, 4, activation="tanh", rngs=r))
-  params = model.init(jax.random.key(5))
+  params, _ = model.init(jax.random.key(5))
   x = jnp.asarray(np.random.default_rng(4).normal(size=(9, 6)).astype(np.float32))
   labels = jnp.arange(9) % 4
 
@@ -249,11 +283,11 @@ def test_mlp_gradient_and_hessian_equal_a_plain_batch_major_network(hidden):
     return lambda p: optax.softmax_cross_entropy_with_integer_labels(apply(p, x), labels).mean()
 
   chex.assert_trees_all_close(
-    jax.grad(loss(model.apply))(params), jax.grad(loss(reference))(params), rtol=1e-5, atol=1e-6
+    jax.grad(loss(_eval(model)))(params), jax.grad(loss(reference))(params), rtol=1e-5, atol=1e-6
   )
   direction = jax.tree.map(jnp.ones_like, params)
   chex.assert_trees_all_close(
-    analysis.hessian_vector_product(loss(model.apply), params, direction),
+    analysis.hessian_vector_product(loss(_eval(model)), params, direction),
     analysis.hessian_vector_product(loss(reference), params, direction),
     rtol=1e-4, atol=1e-5,
   )  # fmt: skip

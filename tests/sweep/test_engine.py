@@ -404,7 +404,7 @@ def test_folds_partition_train_and_val():
 
 def test_fold_member_equals_a_plain_run_on_that_fold(task):
   """Fold f of the sweep trains exactly like a task whose splits are that fold's rows."""
-  from lrlab import data, models
+  from lrlab import data
 
   result = sweep.run(
     task,
@@ -434,9 +434,7 @@ def test_fold_member_equals_a_plain_run_on_that_fold(task):
       num_classes=10,
       name="fold",
     )
-    fold_task = tasks.classification(
-      fold_data, models.Functional(task.init, task.apply), name="fold"
-    )
+    fold_task = tasks.from_model(task.model, fold_data, loss="cross_entropy", name="fold")
     alone = train.train(
       fold_task,
       optimizers.sgd(float(lr)),
