@@ -1,8 +1,9 @@
 """The sweep's compiled chunk programs, and the cache that reuses them across calls.
 
 :class:`_Compiled` holds a chunk's programs (initialize the members, evaluate
-them at step 0, run one segment), compiled ahead of time from shapes, or, for
-a task whose data stream from the host, its :class:`lrlab.train.StreamedRun`; :func:`_compiled_for` and
+them at step 0, run one segment), compiled ahead of time from shapes, or,
+for a task whose data stream from the host, its
+:class:`lrlab.train.StreamedRun`; :func:`_compiled_for` and
 :func:`_member_footprint` look them (and a member's memory footprint, for the
 automatic chunk size) up by everything they depend on, keeping the last
 :data:`CACHE_SIZE` calls'.
