@@ -68,7 +68,7 @@ class _Compiled:
     key_spec = spec(key, everywhere)
     self.history = jax.jit(jax.vmap(trainer.history))
     if trainer.task.streamed:
-      self._streamed(trainer, make_tx, init_state, everywhere, read, hp_spec, key_spec)
+      self._streamed(trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec)
       return
 
     tic = time.perf_counter()
@@ -97,7 +97,7 @@ class _Compiled:
     self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
 
-  def _streamed(self, trainer, make_tx, init_state, everywhere, read, hp_spec, key_spec):
+  def _streamed(self, trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec):
     """A streamed task's programs: one window per segment, data and evaluation from the host
     (:class:`lrlab.train.StreamedRun`); compiled on first use."""
 
@@ -113,12 +113,17 @@ class _Compiled:
     with hyperparameters.explain_traced_hyperparameters():
       self.state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
     self.unread = sorted(set(hp_spec) - read - {"fold"})
+    # The shardings of the resident programs, so both partition (and round) alike.
+    jit = lambda f, shardings, **kw: jax.jit(f, in_shardings=shardings, out_shardings=members, **kw)
+    evaluate_chunk = jax.vmap(trainer.evaluate_chunk, in_axes=(0, 0, None, None))
     run = StreamedRun(
       trainer,
-      init_state=jax.jit(init_state),
-      segment=jax.jit(segment, donate_argnums=(2,)),
-      evaluate_chunk=jax.jit(jax.vmap(trainer.evaluate_chunk, in_axes=(0, 0, None, None))),
-      with_threshold=jax.jit(jax.vmap(trainer.with_threshold)),
+      init_state=jit(init_state, (members, everywhere)),
+      segment=jit(
+        segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2
+      ),
+      evaluate_chunk=jit(evaluate_chunk, (members, members, everywhere, everywhere)),
+      with_threshold=jit(jax.vmap(trainer.with_threshold), (members, members)),
       put=lambda tree: devices_lib.to_mesh(tree, everywhere),
     )
     self.init, self.segment = run.init, run.segment
