@@ -2,7 +2,7 @@
 
   python -m tests.sweep.sweep_worker OUT.npz [--devices N] [--checkpoint DIR] [--one-device]
       [--kill-at SEED,CHUNK,SEGMENT] [--processes P --process-id I --coordinator HOST:PORT]
-      [--chunk-size C] [--task bn-streamed]
+      [--chunk-size C] [--task bn-streamed|bn-resident]
 
 Set XLA_FLAGS before JAX starts, so ``--devices`` exposes N host devices. The
 history goes to OUT.npz, and ``num_devices`` (of the sweep's mesh) and
@@ -10,7 +10,8 @@ history goes to OUT.npz, and ``num_devices`` (of the sweep's mesh) and
 ``--kill-at`` sends SIGKILL to the worker right after it saves the checkpoint
 of that position, so a test can crash a sweep at an exact point. ``--task
 bn-streamed`` sweeps a BatchNorm + Dropout CNN (``tests.zoo``) on digits
-streamed from the host instead of logistic regression on resident digits. With
+streamed from the host instead of logistic regression on resident digits
+(``bn-resident``: the same CNN on resident digits). With
 ``--processes``, the worker is process ``I`` of ``P`` joined by
 ``jax.distributed.initialize`` (CPU collectives over Gloo), each with
 ``--devices`` devices of its own.
@@ -35,7 +36,9 @@ def main() -> None:
   parser.add_argument("--process-id", type=int, default=0)
   parser.add_argument("--coordinator", default=None)
   parser.add_argument("--chunk-size", type=int, default=4)
-  parser.add_argument("--task", default="digits-logreg", choices=("digits-logreg", "bn-streamed"))
+  parser.add_argument(
+    "--task", default="digits-logreg", choices=("digits-logreg", "bn-streamed", "bn-resident")
+  )
   args = parser.parse_args()
   os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
@@ -60,10 +63,10 @@ def main() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     checkpoint.save = save_then_die
-  if args.task == "bn-streamed":
+  if args.task.startswith("bn-"):
     from tests import zoo
 
-    task = zoo.cnn_task(dropout=0.2, stream=True, num_train=256)
+    task = zoo.cnn_task(dropout=0.2, stream=args.task == "bn-streamed", num_train=256)
   else:
     task = args.task
   result = sweep.run(

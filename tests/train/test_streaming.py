@@ -143,9 +143,21 @@ def test_streamed_tasks_refuse_what_needs_resident_data(pair):
     streamed.split("val")
 
 
-def _worker(out, *args):
-  command = [sys.executable, "-m", "tests.sweep.sweep_worker", str(out), "--task", "bn-streamed"]
+def _worker(out, *args, task="bn-streamed"):
+  command = [sys.executable, "-m", "tests.sweep.sweep_worker", str(out), "--task", task]
   return [*command, "--steps", "20", *args]
+
+
+def test_sharded_streamed_equals_sharded_resident(tmp_path):
+  """Over two devices the streamed programs partition the members as the resident ones do."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  for task in ("bn-streamed", "bn-resident"):
+    out = tmp_path / f"{task}.npz"
+    command = _worker(out, "--devices", "2", task=task)
+    subprocess.run(command, cwd=ROOT, env=env, timeout=600, check=True)
+  with np.load(tmp_path / "bn-streamed.npz") as a, np.load(tmp_path / "bn-resident.npz") as b:
+    for field in a:
+      np.testing.assert_array_equal(a[field], b[field], err_msg=field)
 
 
 def test_resume_after_sigkill_with_model_state_and_streamed_data(tmp_path):
