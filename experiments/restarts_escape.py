@@ -140,7 +140,9 @@ def make_schedule(index: jax.Array, peak: jax.Array, total_steps: int):
     schedules.constant(peak),
     schedules.step_decay(peak, step_size=-(-T // 3), gamma=0.1),
     schedules.cosine_annealing(peak, T),
-    schedules.warmup_stable_decay(peak, T, warmup_steps=0, decay_steps=T / 4, decay="cosine"),
+    schedules.warmup_stable_decay(
+      peak, T, warmup_steps=0, decay_steps=T / 4, anneal_strategy="cos"
+    ),
     schedules.warm_restarts(peak, T / 4),
     schedules.cyclical(peak / 10, peak, T / 8),
   )

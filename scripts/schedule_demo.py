@@ -23,7 +23,7 @@ def families(steps: int, lr: float) -> dict[str, dict[str, optax.Schedule]]:
       "step_decay": S.step_decay(lr, steps // 4, 0.5),
       "multistep_decay": S.multistep_decay(lr, [steps // 2, 3 * steps // 4]),
       "exponential_decay": S.exponential_decay(lr, 0.01 ** (1 / steps)),
-      "inverse_time_decay": S.inverse_time_decay(lr, 10.0, decay_steps=steps),
+      "inverse_time_decay": S.inverse_time_decay(lr, 10.0, step_size=steps),
       "polynomial_decay": S.polynomial_decay(lr, steps, power=2.0),
       "linear": S.linear(lr, 0.0, steps),
     },
@@ -33,18 +33,18 @@ def families(steps: int, lr: float) -> dict[str, dict[str, optax.Schedule]]:
     },
     "cyclical": {
       "cyclical triangular": S.cyclical(lr / 10, lr, steps // 10),
-      "cyclical triangular2": S.cyclical(lr / 10, lr, steps // 10, mode="triangular2"),
+      "cyclical triangular2": S.cyclical(lr / 10, lr, steps // 10, policy="triangular2"),
       "cyclical exp_range": S.cyclical(
-        lr / 10, lr, steps // 10, mode="exp_range", gamma=0.1 ** (1 / steps)
+        lr / 10, lr, steps // 10, policy="exp_range", gamma=0.1 ** (1 / steps)
       ),
       "one_cycle": S.one_cycle(lr, steps),
-      "one_cycle three_phase": S.one_cycle(lr, steps, three_phase=True, anneal="linear"),
+      "one_cycle three_phase": S.one_cycle(lr, steps, three_phase=True, anneal_strategy="linear"),
     },
     "warmup": {
       "inverse_sqrt": S.inverse_sqrt(lr, steps // 20),
       "warmup + cosine": S.warmup(S.cosine_annealing(lr, steps - steps // 20), steps // 20),
       "warmup_stable_decay": S.warmup_stable_decay(
-        lr, steps, warmup_steps=steps // 20, decay_steps=steps // 5, decay="sqrt"
+        lr, steps, warmup_steps=steps // 20, decay_steps=steps // 5, anneal_strategy="sqrt"
       ),
       "sequence (linear, exponential)": S.sequence(
         [S.linear(lr / 10, lr, steps // 10), S.exponential_decay(lr, 0.995)], [steps // 10]

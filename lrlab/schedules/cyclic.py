@@ -13,8 +13,7 @@ from lrlab.schedules._common import (
   safe_divide,
 )
 
-CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
-ANNEAL_STRATEGIES = ("cos", "linear")
+CYCLICAL_POLICIES = ("triangular", "triangular2", "exp_range")
 
 
 def cyclical(
@@ -23,7 +22,7 @@ def cyclical(
   step_size_up: ArrayLike,
   *,
   step_size_down: ArrayLike | None = None,
-  mode: str = "triangular",
+  policy: str = "triangular",
   gamma: ArrayLike = 1.0,
 ) -> optax.Schedule:
   """Smith's cyclical learning rate: a triangle wave between ``base_lr`` and ``max_lr``.
@@ -35,19 +34,22 @@ def cyclical(
   ``lr(t) = base_lr + (max_lr - base_lr) * h(p) * s``,
   ``h(p) = p / up`` rising, ``(C - p) / down`` falling,
 
-  with the amplitude scale ``s = 1`` (``"triangular"``), ``1 / 2 ** (c - 1)``
-  (``"triangular2"``, halved every cycle) or ``gamma ** t`` (``"exp_range"``).
+  with the amplitude scale ``s`` by ``policy``: ``1`` (``"triangular"``),
+  ``1 / 2 ** (c - 1)`` (``"triangular2"``, halved every cycle) or ``gamma ** t``
+  (``"exp_range"``).
 
   Equals PyTorch's ``CyclicLR(optimizer, base_lr, max_lr, step_size_up,
-  step_size_down, mode, gamma)`` (PyTorch's ``step_size_up`` defaults to 2000;
-  here it is required). Optax has no cyclical schedule.
+  step_size_down, mode=policy, gamma)`` (PyTorch's ``step_size_up`` defaults to
+  2000; here it is required). PyTorch calls ``policy`` ``mode``; lrlab keeps
+  ``mode`` for the direction of a monitored value (``"min"``/``"max"``), and
+  Smith calls these variants policies. Optax has no cyclical schedule.
 
   Args:
     base_lr: lower bound of the cycle, >= 0.
     max_lr: upper bound of the cycle, >= base_lr.
     step_size_up: steps from ``base_lr`` up to ``max_lr``, > 0.
     step_size_down: steps back down, > 0; ``None`` means ``step_size_up``.
-    mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (static).
+    policy: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (static).
     gamma: per-step amplitude decay of ``"exp_range"``, in (0, 1].
 
   Returns:
@@ -62,7 +64,7 @@ def cyclical(
     Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
     https://arxiv.org/abs/1506.01186
   """
-  _checks.check_choice("mode", mode, CYCLICAL_MODES)
+  _checks.check_choice("policy", policy, CYCLICAL_POLICIES)
   _checks.check_nonnegative("base_lr", base_lr)
   _checks.check_nonnegative("max_lr", max_lr)
   _checks.check_le("base_lr", base_lr, "max_lr", max_lr)
@@ -78,9 +80,9 @@ def cyclical(
     cycle = floor_divide(t, length) + 1.0
     position = t - (cycle - 1.0) * length
     height = jnp.where(position <= up, position / up, (length - position) / down)
-    if mode == "triangular":
+    if policy == "triangular":
       scale = 1.0
-    elif mode == "triangular2":
+    elif policy == "triangular2":
       scale = jnp.power(0.5, cycle - 1.0)
     else:
       scale = jnp.power(gamma, t)
@@ -96,7 +98,7 @@ def one_cycle(
   pct_start: ArrayLike = 0.3,
   div_factor: ArrayLike = 25.0,
   final_div_factor: ArrayLike = 1e4,
-  anneal: str = "cos",
+  anneal_strategy: str = "cos",
   three_phase: bool = False,
 ) -> optax.Schedule:
   """The one-cycle policy: warm up to ``max_lr``, then anneal far below the start.
@@ -110,7 +112,7 @@ def one_cycle(
     ``max_lr -> initial`` until ``2 pct_start * T - 2``, ``initial -> final``
     until ``T - 1``.
 
-  Each phase follows ``anneal`` (half cosine or straight line) from its start
+  Each phase follows ``anneal_strategy`` (half cosine or straight line) from its start
   value to its end value. After ``T - 1`` the rate stays at ``final`` (PyTorch
   raises an error instead). A phase of zero length jumps to its end value.
 
@@ -125,7 +127,7 @@ def one_cycle(
     pct_start: fraction of the cycle spent warming up, in (0, 1).
     div_factor: ``initial = max_lr / div_factor``, > 0.
     final_div_factor: ``final = initial / final_div_factor``, > 0.
-    anneal: ``"cos"`` or ``"linear"`` (static).
+    anneal_strategy: ``"cos"`` or ``"linear"`` (static).
     three_phase: use PyTorch's symmetric three-phase variant (static).
 
   Returns:
@@ -140,13 +142,13 @@ def one_cycle(
     Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks
     Using Large Learning Rates", 2017. https://arxiv.org/abs/1708.07120
   """
-  _checks.check_choice("anneal", anneal, ANNEAL_STRATEGIES)
+  _checks.check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
   _checks.check_nonnegative("max_lr", max_lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_interval("pct_start", pct_start, 0.0, 1.0, closed_low=False, closed_high=False)
   _checks.check_positive("div_factor", div_factor)
   _checks.check_positive("final_div_factor", final_div_factor)
-  interpolate = cosine_anneal if anneal == "cos" else linear_anneal
+  interpolate = cosine_anneal if anneal_strategy == "cos" else linear_anneal
   initial_lr = max_lr / div_factor
   final_lr = initial_lr / final_div_factor
 

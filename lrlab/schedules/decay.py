@@ -118,24 +118,24 @@ def exponential_decay(
   lr: ArrayLike,
   gamma: ArrayLike,
   *,
-  decay_steps: ArrayLike = 1,
+  step_size: ArrayLike = 1,
   staircase: bool = False,
   min_lr: ArrayLike = 0.0,
 ) -> optax.Schedule:
   """Exponential decay floored at ``min_lr``.
 
-  ``lr(t) = max(lr * gamma ** (t / decay_steps), min_lr)``, with
-  ``floor(t / decay_steps)`` when ``staircase=True``.
+  ``lr(t) = max(lr * gamma ** (t / step_size), min_lr)``, with
+  ``floor(t / step_size)`` when ``staircase=True``.
 
-  With ``decay_steps=1`` and ``min_lr=0`` this is PyTorch's
+  With ``step_size=1`` and ``min_lr=0`` this is PyTorch's
   ``ExponentialLR(optimizer, gamma)``. Optax's ``exponential_decay`` takes
-  ``transition_steps`` and ``decay_rate`` for the same quantities, counts from an
+  ``transition_steps`` and ``decay_rate`` for ``step_size`` and ``gamma``, counts from an
   optional ``transition_begin`` and calls the floor ``end_value``.
 
   Args:
     lr: initial learning rate, >= 0.
-    gamma: decay factor per ``decay_steps`` steps, > 0.
-    decay_steps: steps over which the rate is multiplied by ``gamma``, > 0.
+    gamma: decay factor per ``step_size`` steps, > 0.
+    step_size: steps over which the rate is multiplied by ``gamma``, > 0.
     staircase: decay in discrete jumps (static).
     min_lr: floor, in [0, lr].
 
@@ -143,38 +143,39 @@ def exponential_decay(
     A schedule ``step -> learning rate``.
 
   Example:
-    >>> s = lrlab.schedules.exponential_decay(1.0, 0.5, decay_steps=2)
+    >>> s = lrlab.schedules.exponential_decay(1.0, 0.5, step_size=2)
     >>> [float(s(t)) for t in (0, 2, 3)]
     [1.0, 0.5, 0.35...]
   """
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("gamma", gamma)
-  _checks.check_positive("decay_steps", decay_steps)
+  _checks.check_positive("step_size", step_size)
   _checks.check_nonnegative("min_lr", min_lr)
   _checks.check_le("min_lr", min_lr, "lr", lr)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
-    p = floor_divide(t, decay_steps) if staircase else t / decay_steps
+    p = floor_divide(t, step_size) if staircase else t / step_size
     return jnp.maximum(lr * jnp.power(gamma, p), min_lr)
 
   return schedule
 
 
 def inverse_time_decay(
-  lr: ArrayLike, decay_rate: ArrayLike, *, decay_steps: ArrayLike = 1, staircase: bool = False
+  lr: ArrayLike, gamma: ArrayLike, *, step_size: ArrayLike = 1, staircase: bool = False
 ) -> optax.Schedule:
   """Inverse-time decay, as in Keras' ``InverseTimeDecay``.
 
-  ``lr(t) = lr / (1 + decay_rate * t / decay_steps)``, with
-  ``floor(t / decay_steps)`` when ``staircase=True``. PyTorch has no such
+  ``lr(t) = lr / (1 + gamma * t / step_size)``, with
+  ``floor(t / step_size)`` when ``staircase=True``. PyTorch has no such
   scheduler; it is the classical ``1/t`` rate of stochastic approximation
-  (Robbins & Monro 1951).
+  (Robbins & Monro 1951). Keras calls ``gamma`` ``decay_rate`` and
+  ``step_size`` ``decay_steps``; Caffe's ``"inv"`` policy calls it ``gamma``.
 
   Args:
     lr: initial learning rate, >= 0.
-    decay_rate: decay rate, >= 0.
-    decay_steps: steps per unit of decay, > 0.
+    gamma: decay coefficient per ``step_size`` steps, >= 0.
+    step_size: steps per unit of decay, > 0.
     staircase: decay in discrete jumps (static).
 
   Returns:
@@ -186,35 +187,35 @@ def inverse_time_decay(
     [1.0, 0.5, 0.25]
   """
   _checks.check_nonnegative("lr", lr)
-  _checks.check_nonnegative("decay_rate", decay_rate)
-  _checks.check_positive("decay_steps", decay_steps)
+  _checks.check_nonnegative("gamma", gamma)
+  _checks.check_positive("step_size", step_size)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
-    p = floor_divide(t, decay_steps) if staircase else t / decay_steps
-    return lr / (1.0 + decay_rate * p)
+    p = floor_divide(t, step_size) if staircase else t / step_size
+    return lr / (1.0 + gamma * p)
 
   return schedule
 
 
 def polynomial_decay(
-  lr: ArrayLike, total_steps: ArrayLike, *, power: ArrayLike = 1.0, end_lr: ArrayLike = 0.0
+  lr: ArrayLike, total_steps: ArrayLike, *, power: ArrayLike = 1.0, min_lr: ArrayLike = 0.0
 ) -> optax.Schedule:
-  """Polynomial decay from ``lr`` to ``end_lr`` over ``total_steps``.
+  """Polynomial decay from ``lr`` to ``min_lr`` over ``total_steps``.
 
-  ``lr(t) = end_lr + (lr - end_lr) * (1 - min(t, T) / T) ** power``, ``T = total_steps``;
-  constant at ``end_lr`` after ``T``.
+  ``lr(t) = min_lr + (lr - min_lr) * (1 - min(t, T) / T) ** power``, ``T = total_steps``;
+  constant at ``min_lr`` after ``T``.
 
-  With ``end_lr=0`` this is PyTorch's ``PolynomialLR(optimizer, total_iters=T,
+  With ``min_lr=0`` this is PyTorch's ``PolynomialLR(optimizer, total_iters=T,
   power=power)`` (whose ``total_iters`` defaults to 5; here it is required).
   Optax's ``polynomial_schedule`` is the same curve with ``init_value``,
   ``end_value`` and ``transition_steps``.
 
   Args:
     lr: initial learning rate, >= 0.
-    total_steps: steps to reach ``end_lr``, > 0.
+    total_steps: steps to reach ``min_lr``, > 0.
     power: exponent of the decay, > 0.
-    end_lr: final learning rate, >= 0.
+    min_lr: final learning rate, >= 0.
 
   Returns:
     A schedule ``step -> learning rate``.
@@ -227,11 +228,11 @@ def polynomial_decay(
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_positive("power", power)
-  _checks.check_nonnegative("end_lr", end_lr)
+  _checks.check_nonnegative("min_lr", min_lr)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
     remaining = 1.0 - jnp.minimum(as_step(count), total_steps) / total_steps
-    return end_lr + (lr - end_lr) * jnp.power(remaining, power)
+    return min_lr + (lr - min_lr) * jnp.power(remaining, power)
 
   return schedule
 

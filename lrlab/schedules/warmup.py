@@ -7,7 +7,7 @@ from jax.typing import ArrayLike
 from lrlab import _checks
 from lrlab.schedules._common import as_step, cosine_anneal, linear_anneal, safe_divide
 
-WSD_DECAYS = ("linear", "cosine", "sqrt")
+WSD_ANNEAL_STRATEGIES = ("linear", "cos", "sqrt")
 
 
 def _ramp(t: jnp.ndarray, warmup_steps: ArrayLike) -> jnp.ndarray:
@@ -103,7 +103,7 @@ def warmup_stable_decay(
   warmup_steps: ArrayLike,
   decay_steps: ArrayLike,
   min_lr: ArrayLike = 0.0,
-  decay: str = "linear",
+  anneal_strategy: str = "linear",
 ) -> optax.Schedule:
   """Warmup-stable-decay (WSD): ramp up, hold ``lr``, decay over the last ``decay_steps``.
 
@@ -113,10 +113,11 @@ def warmup_stable_decay(
   ``lr(t) = lr * t / w`` for ``t < w``, else
   ``lr(t) = min_lr + (lr - min_lr) * f(p)``,
 
-  with ``f(p) = 1 - p`` (``"linear"``), ``(1 + cos(pi p)) / 2`` (``"cosine"``) or
-  ``1 - sqrt(p)`` (``"sqrt"``, the "1-sqrt" cooldown of Hägele et al.). The
-  rate reaches ``min_lr`` at step ``T`` and stays there. Neither PyTorch nor Optax
-  has it built in.
+  with ``f(p)`` by ``anneal_strategy``: ``1 - p`` (``"linear"``),
+  ``(1 + cos(pi p)) / 2`` (``"cos"``, spelled as in PyTorch's ``OneCycleLR``) or
+  ``1 - sqrt(p)`` (``"sqrt"``, the "1-sqrt" cooldown of Hägele et al.). The rate
+  reaches ``min_lr`` at step ``T`` and stays there. Neither PyTorch nor Optax has
+  it built in.
 
   Args:
     lr: learning rate of the stable phase, >= 0.
@@ -124,7 +125,7 @@ def warmup_stable_decay(
     warmup_steps: length of the warmup, >= 0.
     decay_steps: length of the decay, > 0, with ``warmup_steps + decay_steps <= total_steps``.
     min_lr: learning rate at the end of the decay, in [0, lr].
-    decay: ``"linear"``, ``"cosine"`` or ``"sqrt"`` (static).
+    anneal_strategy: ``"linear"``, ``"cos"`` or ``"sqrt"`` (static).
 
   Returns:
     A schedule ``step -> learning rate``.
@@ -140,7 +141,7 @@ def warmup_stable_decay(
     Hägele et al., "Scaling Laws and Compute-Optimal Training Beyond Fixed
     Training Durations", 2024. https://arxiv.org/abs/2405.18392
   """
-  _checks.check_choice("decay", decay, WSD_DECAYS)
+  _checks.check_choice("anneal_strategy", anneal_strategy, WSD_ANNEAL_STRATEGIES)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_nonnegative("warmup_steps", warmup_steps)
@@ -155,9 +156,9 @@ def warmup_stable_decay(
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
     p = jnp.clip((t - (total_steps - decay_steps)) / decay_steps, 0.0, 1.0)
-    if decay == "linear":
+    if anneal_strategy == "linear":
       shape = 1.0 - p
-    elif decay == "cosine":
+    elif anneal_strategy == "cos":
       shape = cosine_anneal(1.0, 0.0, p)
     else:
       shape = 1.0 - jnp.sqrt(p)

@@ -22,22 +22,22 @@ def multistep_decay(t, lr, milestones, gamma=0.1):
   return np.array([lr * gamma ** sum(1 for m in milestones if m <= s) for s in t])
 
 
-def exponential_decay(t, lr, gamma, decay_steps=1, staircase=False, min_lr=0.0):
+def exponential_decay(t, lr, gamma, step_size=1, staircase=False, min_lr=0.0):
   out = []
   for s in t:
-    p = s // decay_steps if staircase else s / decay_steps
+    p = s // step_size if staircase else s / step_size
     out.append(max(lr * gamma**p, min_lr))
   return np.array(out)
 
 
-def inverse_time_decay(t, lr, decay_rate, decay_steps=1, staircase=False):
-  p = np.floor(t / decay_steps) if staircase else t / decay_steps
-  return lr / (1 + decay_rate * p)
+def inverse_time_decay(t, lr, gamma, step_size=1, staircase=False):
+  p = np.floor(t / step_size) if staircase else t / step_size
+  return lr / (1 + gamma * p)
 
 
-def polynomial_decay(t, lr, total_steps, power=1.0, end_lr=0.0):
+def polynomial_decay(t, lr, total_steps, power=1.0, min_lr=0.0):
   return np.array(
-    [end_lr + (lr - end_lr) * (1 - min(s, total_steps) / total_steps) ** power for s in t]
+    [min_lr + (lr - min_lr) * (1 - min(s, total_steps) / total_steps) ** power for s in t]
   )
 
 
@@ -66,7 +66,7 @@ def warm_restarts(t, lr, period, period_mult=1, min_lr=0.0):
   return np.array(out)
 
 
-def cyclical(t, base_lr, max_lr, step_size_up, step_size_down=None, mode="triangular", gamma=1.0):
+def cyclical(t, base_lr, max_lr, step_size_up, step_size_down=None, policy="triangular", gamma=1.0):
   """PyTorch's CyclicLR formula, with the fractional position x of the cycle."""
   down = step_size_up if step_size_down is None else step_size_down
   total = step_size_up + down
@@ -77,7 +77,7 @@ def cyclical(t, base_lr, max_lr, step_size_up, step_size_down=None, mode="triang
     x = 1.0 + s / total - cycle
     factor = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
     scale = {"triangular": 1.0, "triangular2": 1 / 2.0 ** (cycle - 1), "exp_range": gamma**s}
-    out.append(base_lr + (max_lr - base_lr) * factor * scale[mode])
+    out.append(base_lr + (max_lr - base_lr) * factor * scale[policy])
   return np.array(out)
 
 
@@ -88,7 +88,7 @@ def one_cycle(
   pct_start=0.3,
   div_factor=25.0,
   final_div_factor=1e4,
-  anneal="cos",
+  anneal_strategy="cos",
   three_phase=False,
 ):
   """PyTorch's phase table; steps past the end stay at the final rate."""
@@ -104,7 +104,7 @@ def one_cycle(
     phases = [(pct_start * total_steps - 1, initial, max_lr), (total_steps - 1, max_lr, final)]
 
   def interpolate(start, end, pct):
-    if anneal == "cos":
+    if anneal_strategy == "cos":
       return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
     return (end - start) * pct + start
 
@@ -136,10 +136,12 @@ def warmup(t, inner, warmup_steps, start_lr=0.0):
   return np.array(out)
 
 
-def warmup_stable_decay(t, lr, total_steps, warmup_steps, decay_steps, min_lr=0.0, decay="linear"):
+def warmup_stable_decay(
+  t, lr, total_steps, warmup_steps, decay_steps, min_lr=0.0, anneal_strategy="linear"
+):
   shapes = {
     "linear": lambda p: 1 - p,
-    "cosine": lambda p: (1 + math.cos(math.pi * p)) / 2,
+    "cos": lambda p: (1 + math.cos(math.pi * p)) / 2,
     "sqrt": lambda p: 1 - math.sqrt(p),
   }
   out = []
@@ -150,7 +152,7 @@ def warmup_stable_decay(t, lr, total_steps, warmup_steps, decay_steps, min_lr=0.
       out.append(lr)
     else:
       p = min((s - (total_steps - decay_steps)) / decay_steps, 1.0)
-      out.append(min_lr + (lr - min_lr) * shapes[decay](p))
+      out.append(min_lr + (lr - min_lr) * shapes[anneal_strategy](p))
   return np.array(out)
 
 

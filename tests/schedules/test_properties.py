@@ -26,8 +26,8 @@ def test_annealers_stay_between_min_and_max(lr, fraction, total, t):
   for schedule in (
     schedules.cosine_annealing(lr, total, min_lr=low),
     schedules.warm_restarts(lr, total, min_lr=low, period_mult=2),
-    schedules.polynomial_decay(lr, total, end_lr=low, power=1.7),
-    schedules.cyclical(low, lr, total, mode="triangular2"),
+    schedules.polynomial_decay(lr, total, min_lr=low, power=1.7),
+    schedules.cyclical(low, lr, total, policy="triangular2"),
     # WSD's warmup ramps up from 0, so the floor holds from the stable phase on.
     schedules.warmup_stable_decay(lr, 2 * total + 1, warmup_steps=0, decay_steps=total, min_lr=low),
     schedules.exponential_decay(lr, 0.97, min_lr=low),
@@ -85,7 +85,7 @@ def test_continuous_at_phase_boundaries(lr, total, warm, pct):
   _continuous_at(schedules.inverse_sqrt(lr, warm), warm, lr)
   _continuous_at(schedules.warmup(schedules.cosine_annealing(lr, total), warm), warm, lr)
   wsd = schedules.warmup_stable_decay(
-    lr, warm + 2 * total, warmup_steps=warm, decay_steps=total, decay="cosine"
+    lr, warm + 2 * total, warmup_steps=warm, decay_steps=total, anneal_strategy="cos"
   )
   _continuous_at(wsd, warm, lr)
   _continuous_at(wsd, warm + total, lr)

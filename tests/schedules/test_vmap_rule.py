@@ -28,7 +28,7 @@ def test_vmap_over_argument_equals_loop(case, name, values):
 
 def test_every_numeric_argument_is_covered():
   """Each factory's numeric parameters all appear in some case's vmap table."""
-  static = {"mode", "anneal", "decay", "staircase", "three_phase", "schedule", "schedules"}
+  static = {"policy", "anneal_strategy", "staircase", "three_phase", "schedule", "schedules"}
   covered = {}
   for case in CASES:
     covered.setdefault(case.factory.__name__, set()).update(case.vmap_values)
