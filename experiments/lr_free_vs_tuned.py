@@ -69,6 +69,10 @@ METHODS = {  # name: (its own hyperparameter, decades below and above the defaul
   "schedule_free_sgd": ("learning_rate", (4, 1)),
   "schedule_free_adamw": ("learning_rate", (3, 2)),
 }
+FIXED = {  # the authors' weight decay, 0 (lrlab's *adamw default to AdamW's 1e-2)
+  "dadapt_adamw": {"weight_decay": 0.0},
+  "schedule_free_adamw": {"weight_decay": 0.0},
+}
 DEFAULTS = {  # the published defaults, read from the optimizers' signatures
   name: inspect.signature(getattr(optimizers, name)).parameters[axis].default
   for name, (axis, _) in METHODS.items()
@@ -135,7 +139,7 @@ def method_grid(name: str, per_decade: float) -> np.ndarray:
 def _make_method(name: str):
   axis = METHODS[name][0]
   make = getattr(optimizers, name)
-  return lambda hp: make(**{axis: hp[axis]})
+  return lambda hp: make(**FIXED.get(name, {}), **{axis: hp[axis]})
 
 
 def _target(results: dict[str, sweep.SweepResult]) -> dict:

@@ -70,7 +70,7 @@ def make_tx(hp: dict, total_steps: int) -> optax.GradientTransformation:
   return optax.chain(
     optimizers.sgd(rate, momentum=0.9),
     transforms.reduce_on_plateau(
-      factor=0.1, patience=5, accumulation_steps=EPOCH, min_scale=jnp.where(plateau_on, 0.0, 1.0)
+      gamma=0.1, patience=5, accumulation_steps=EPOCH, min_scale=jnp.where(plateau_on, 0.0, 1.0)
     ),
     transforms.loss_feedback(
       increase=1.1,

@@ -137,7 +137,7 @@ def adagrad(
   learning_rate: LearningRate = 1e-2,
   *,
   eps: ArrayLike = 1e-10,
-  initial_accumulator: ArrayLike = 0.0,
+  initial_accumulator_value: ArrayLike = 0.0,
   weight_decay: ArrayLike = 0.0,
   l1: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
@@ -157,8 +157,7 @@ def adagrad(
   Args:
     learning_rate: a rate ``>= 0``, an array, or a schedule ``step -> rate``.
     eps: :math:`\epsilon \ge 0`.
-    initial_accumulator: :math:`s_0 \ge 0` (PyTorch's
-      ``initial_accumulator_value``).
+    initial_accumulator_value: :math:`s_0 \ge 0`.
     weight_decay: coupled L2 weight :math:`\lambda \ge 0`.
     l1: coupled L1 weight :math:`\lambda_1 \ge 0` (not in PyTorch).
 
@@ -177,7 +176,7 @@ def adagrad(
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
     *penalties(weight_decay, l1),
-    scale_by_adagrad(eps=eps, initial_accumulator=initial_accumulator),
+    scale_by_adagrad(eps=eps, initial_accumulator_value=initial_accumulator_value),
     scale_by_learning_rate(learning_rate),
   )
 
@@ -185,7 +184,7 @@ def adagrad(
 def rmsprop(
   learning_rate: LearningRate = 1e-2,
   *,
-  decay: ArrayLike = 0.99,
+  alpha: ArrayLike = 0.99,
   eps: ArrayLike = 1e-8,
   momentum: ArrayLike = 0.0,
   centered: bool = False,
@@ -212,7 +211,7 @@ def rmsprop(
 
   Args:
     learning_rate: a rate ``>= 0``, an array, or a schedule ``step -> rate``.
-    decay: :math:`\alpha \in [0, 1)` (PyTorch's ``alpha``).
+    alpha: :math:`\alpha \in [0, 1)` (Optax's ``decay``).
     eps: :math:`\epsilon \ge 0`.
     momentum: :math:`\mu \in [0, 1)`.
     centered: normalise by the estimated variance (Graves 2013).
@@ -237,7 +236,7 @@ def rmsprop(
   _check_common(learning_rate, weight_decay, l1)
   return optax.chain(
     *penalties(weight_decay, l1),
-    scale_by_rms(decay=decay, eps=eps, centered=centered),
+    scale_by_rms(alpha=alpha, eps=eps, centered=centered),
     *_momentum(momentum, False, 0.0),
     scale_by_learning_rate(learning_rate),
   )

@@ -86,7 +86,7 @@ def prodigy(
   *,
   b1: ArrayLike = 0.9,
   b2: ArrayLike = 0.999,
-  beta3: ArrayLike | None = None,
+  b3: ArrayLike | None = None,
   eps: ArrayLike = 1e-8,
   d0: ArrayLike = 1e-6,
   weight_decay: ArrayLike = 0.0,
@@ -103,7 +103,7 @@ def prodigy(
     learning_rate: multiplier :math:`\gamma` (default 1, the paper's).
     b1: :math:`\beta_1 \in [0, 1)`.
     b2: :math:`\beta_2 \in [0, 1)`.
-    beta3: :math:`\beta_3 \in [0, 1)`, or ``None`` for :math:`\sqrt{\beta_2}`.
+    b3: :math:`\beta_3 \in [0, 1)`, or ``None`` for :math:`\sqrt{\beta_2}`.
     eps: :math:`\epsilon \ge 0`.
     d0: initial estimate :math:`d_0 > 0`.
     weight_decay: decoupled weight decay :math:`\ge 0`.
@@ -123,9 +123,7 @@ def prodigy(
   coupled = _coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
     *coupled,
-    scale_by_prodigy(
-      learning_rate, b1=b1, b2=b2, beta3=beta3, eps=eps, d0=d0, weight_decay=weight_decay
-    ),
+    scale_by_prodigy(learning_rate, b1=b1, b2=b2, b3=b3, eps=eps, d0=d0, weight_decay=weight_decay),
   )
 
 
@@ -172,15 +170,17 @@ def dadapt_adamw(
   b2: ArrayLike = 0.999,
   eps: ArrayLike = 1e-8,
   d0: ArrayLike = 1e-6,
-  weight_decay: ArrayLike = 0.0,
+  weight_decay: ArrayLike = 1e-2,
   l1: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam(W) with D-Adaptation: step :math:`d_k \gamma_k`, decoupled weight decay.
 
   The chain is ``add_l1 -> scale_by_dadapt_adam``. ``weight_decay`` is
   decoupled (AdamW-style, scaled by :math:`d_k \gamma_k`), as in
-  ``optax.contrib.dadapt_adamw``; with 0 (the default) this is the paper's
-  Adam variant. See :func:`lrlab.transforms.scale_by_dadapt_adam` for the
+  ``optax.contrib.dadapt_adamw``. Its default is :func:`adamw`'s (PyTorch's
+  ``AdamW``), 1e-2: every ``*adamw`` in lrlab decays the weights by default.
+  The authors and Optax default to 0, the paper's Adam variant; pass
+  ``weight_decay=0.0`` for it. See :func:`lrlab.transforms.scale_by_dadapt_adam` for the
   rule and how it differs from Optax's.
 
   Args:
@@ -197,7 +197,7 @@ def dadapt_adamw(
 
   Example:
     >>> from lrlab import optimizers
-    >>> tx = optimizers.dadapt_adamw(weight_decay=0.01)
+    >>> tx = optimizers.dadapt_adamw(weight_decay=0.0)
 
   References:
     Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
@@ -270,7 +270,7 @@ def schedule_free_adamw(
   eps: ArrayLike = 1e-8,
   warmup_steps: ArrayLike = 0,
   weight_lr_power: ArrayLike = 2.0,
-  weight_decay: ArrayLike = 0.0,
+  weight_decay: ArrayLike = 1e-2,
   l1: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Schedule-free AdamW: evaluate at :func:`lrlab.transforms.eval_params`, not at ``params``.
@@ -278,9 +278,11 @@ def schedule_free_adamw(
   The chain is ``add_l1 -> scale_by_schedule_free(base="adam")``, the
   paper's Algorithm 1 with decoupled ``weight_decay`` taken at :math:`y`.
   Defaults are the authors' (``lr=0.0025``, ``b1=0.9``, ``b2=0.999``,
-  ``eps=1e-8``, no warmup, ``weight_lr_power=2``, no weight decay) and
-  Optax's. See :func:`lrlab.transforms.scale_by_schedule_free` for how it
-  differs from ``optax.contrib.schedule_free_adamw``.
+  ``eps=1e-8``, no warmup, ``weight_lr_power=2``) and Optax's, except
+  ``weight_decay``: 1e-2, :func:`adamw`'s (PyTorch's ``AdamW``), as every
+  ``*adamw`` in lrlab; the authors and Optax default to 0. See
+  :func:`lrlab.transforms.scale_by_schedule_free` for how it differs from
+  ``optax.contrib.schedule_free_adamw``.
 
   Args:
     learning_rate: :math:`\gamma \ge 0`, an array, or a schedule.

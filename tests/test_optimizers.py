@@ -33,7 +33,7 @@ TORCH_CASES = [
   ("adagrad", {}, "Adagrad", {}),
   (
     "adagrad",
-    {"learning_rate": 0.1, "initial_accumulator": 0.1, "weight_decay": 0.05, "eps": 1e-6},
+    {"learning_rate": 0.1, "initial_accumulator_value": 0.1, "weight_decay": 0.05, "eps": 1e-6},
     "Adagrad",
     {"lr": 0.1, "initial_accumulator_value": 0.1, "weight_decay": 0.05, "eps": 1e-6},
   ),
@@ -42,7 +42,7 @@ TORCH_CASES = [
   ("rmsprop", {"centered": True}, "RMSprop", {"centered": True}),
   (
     "rmsprop",
-    {"learning_rate": 3e-3, "decay": 0.9, "momentum": 0.5, "centered": True, "weight_decay": 0.1},
+    {"learning_rate": 3e-3, "alpha": 0.9, "momentum": 0.5, "centered": True, "weight_decay": 0.1},
     "RMSprop",
     {"lr": 3e-3, "alpha": 0.9, "momentum": 0.5, "centered": True, "weight_decay": 0.1},
   ),
@@ -219,11 +219,7 @@ def test_defaults_are_pytorch_defaults():
     "adamax": "Adamax",
     "nadam": "NAdam",
   }
-  renamed = {
-    "lr": "learning_rate",
-    "alpha": "decay",
-    "initial_accumulator_value": "initial_accumulator",
-  }
+  renamed = {"lr": "learning_rate"}
   for name, torch_name in pairs.items():
     ours = inspect.signature(getattr(optimizers, name)).parameters
     theirs = inspect.signature(getattr(torch.optim, torch_name)).parameters
@@ -332,8 +328,8 @@ def test_bad_nesterov_and_dampening(kwargs, match):
 @pytest.mark.parametrize(
   ("name", "kwargs", "match"),
   [
-    ("adagrad", {"initial_accumulator": -1.0}, "initial_accumulator must be"),
-    ("rmsprop", {"decay": 1.0}, r"decay must be in \[0.0, 1.0\); got 1.0"),
+    ("adagrad", {"initial_accumulator_value": -1.0}, "initial_accumulator_value must be"),
+    ("rmsprop", {"alpha": 1.0}, r"alpha must be in \[0.0, 1.0\); got 1.0"),
     ("adadelta", {"rho": 1.1}, r"rho must be in \[0.0, 1.0\]; got 1.1"),
     ("adam", {"b1": 1.0}, r"b1 must be in \[0.0, 1.0\); got 1.0"),
     ("adamw", {"b2": -0.1}, r"b2 must be in \[0.0, 1.0\); got -0.1"),

@@ -48,12 +48,12 @@ SETTINGS = {
 # Numeric hyperparameters to vmap over (values exact in float32, so traced == concrete).
 SWEEPS = {
   "adadelta": {"rho": [0.5, 0.75, 0.875], "eps": [1e-6, 1e-4, 1e-2], "l1": [0.0, 0.25, 0.5]},
-  "adagrad": {"eps": [1e-10, 1e-3, 0.5], "initial_accumulator": [0.0, 0.125, 1.0]},
+  "adagrad": {"eps": [1e-10, 1e-3, 0.5], "initial_accumulator_value": [0.0, 0.125, 1.0]},
   "adam": {"b1": [0.0, 0.5, 0.875], "b2": [0.5, 0.875, 0.9375], "weight_decay": [0.0, 0.25, 1]},
   "adamax": {"b1": [0.0, 0.5, 0.875], "b2": [0.5, 0.875, 0.9375], "eps": [1e-8, 1e-3, 0.5]},
   "adamw": {"b2": [0.5, 0.875, 0.9375], "weight_decay": [0.0, 0.25, 0.5]},
   "nadam": {"momentum_decay": [0.0, 4e-3, 0.5], "b2": [0.5, 0.875, 0.9375]},
-  "rmsprop": {"decay": [0.5, 0.75, 0.875], "momentum": [0.0, 0.5, 0.875]},
+  "rmsprop": {"alpha": [0.5, 0.75, 0.875], "momentum": [0.0, 0.5, 0.875]},
   "sgd": {"momentum": [0.0, 0.5, 0.875], "dampening": [0.0, 0.25, 0.5], "weight_decay": [0, 1, 2]},
   "dadapt_adamw": {"b1": [0.0, 0.5, 0.875], "b2": [0.5, 0.875, 0.9375], "d0": [2**-20, 2**-10, 1]},
   "dadapt_sgd": {"momentum": [0.0, 0.5, 0.875], "d0": [2**-20, 2**-10, 1], "l1": [0, 0.25, 0.5]},

@@ -23,7 +23,7 @@ class ScaleByAdagradState(NamedTuple):
 def scale_by_adagrad(
   *,
   eps: ArrayLike = 1e-10,
-  initial_accumulator: ArrayLike = 0.0,
+  initial_accumulator_value: ArrayLike = 0.0,
 ) -> optax.GradientTransformation:
   r"""Rescale updates by the root of the accumulated squared gradients (Adagrad).
 
@@ -37,13 +37,13 @@ def scale_by_adagrad(
   The defaults are PyTorch's (``eps=1e-10``, ``initial_accumulator_value=0``).
   ``optax.scale_by_rss`` differs: it puts :math:`\epsilon` inside the root,
   :math:`g / \sqrt{s + \epsilon}`, and ``optax.adagrad`` starts the sum at 0.1
-  with ``eps=1e-7``; ``scale_by_adagrad(initial_accumulator=0.1)`` agrees with
+  with ``eps=1e-7``; ``scale_by_adagrad(initial_accumulator_value=0.1)`` agrees with
   it up to the :math:`\epsilon` term. PyTorch's ``lr_decay`` is a learning-rate
   schedule here: ``lambda t: lr / (1 + t * lr_decay)``.
 
   Args:
     eps: :math:`\epsilon \ge 0`, added to the root.
-    initial_accumulator: :math:`s_{\text{init}} \ge 0`, the starting sum.
+    initial_accumulator_value: :math:`s_{\text{init}} \ge 0`, the starting sum.
 
   Returns:
     An ``optax.GradientTransformation`` with state :class:`ScaleByAdagradState`.
@@ -66,12 +66,12 @@ def scale_by_adagrad(
     <https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html>`_.
   """
   _checks.check_nonnegative("eps", eps)
-  _checks.check_nonnegative("initial_accumulator", initial_accumulator)
+  _checks.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
 
   def init_fn(params):
     return ScaleByAdagradState(
       sum_of_squares=jax.tree.map(
-        lambda p: jnp.full_like(p, initial_accumulator, dtype=p.dtype), params
+        lambda p: jnp.full_like(p, initial_accumulator_value, dtype=p.dtype), params
       )
     )
 

@@ -77,8 +77,8 @@ def clip_by_global_norm(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def clip_by_value(max_abs: ArrayLike) -> optax.GradientTransformation:
-  r"""Clip every update element to ``[-max_abs, max_abs]``.
+def clip_by_value(clip_value: ArrayLike) -> optax.GradientTransformation:
+  r"""Clip every update element to ``[-clip_value, clip_value]``.
 
   .. math::
 
@@ -87,7 +87,7 @@ def clip_by_value(max_abs: ArrayLike) -> optax.GradientTransformation:
   as ``torch.nn.utils.clip_grad_value_`` and ``optax.clip`` do.
 
   Args:
-    max_abs: :math:`c \ge 0`, the largest magnitude let through.
+    clip_value: :math:`c \ge 0`, the largest magnitude let through (PyTorch's name).
 
   Returns:
     A stateless ``optax.GradientTransformation``.
@@ -108,7 +108,7 @@ def clip_by_value(max_abs: ArrayLike) -> optax.GradientTransformation:
     PyTorch, `torch.nn.utils.clip_grad_value_
     <https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_value_.html>`_.
   """
-  _checks.check_nonnegative("max_abs", max_abs)
+  _checks.check_nonnegative("clip_value", clip_value)
 
   def init_fn(params):
     del params
@@ -116,7 +116,7 @@ def clip_by_value(max_abs: ArrayLike) -> optax.GradientTransformation:
 
   def update_fn(updates, state, params=None):
     del params
-    updates = jax.tree.map(lambda g: jnp.clip(g, -max_abs, max_abs).astype(g.dtype), updates)
+    updates = jax.tree.map(lambda g: jnp.clip(g, -clip_value, clip_value).astype(g.dtype), updates)
     return updates, state
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -85,7 +85,7 @@ def _scale_updates(updates: optax.Updates, scale: jax.Array) -> optax.Updates:
 
 def reduce_on_plateau(
   *,
-  factor: ArrayLike = 0.1,
+  gamma: ArrayLike = 0.1,
   patience: ArrayLike = 10,
   threshold: ArrayLike = 1e-4,
   threshold_mode: str = "rel",
@@ -95,7 +95,7 @@ def reduce_on_plateau(
   mode: str = "min",
   accumulation_steps: ArrayLike = 1,
 ) -> optax.GradientTransformationExtraArgs:
-  r"""Scale updates down by ``factor`` when the loss stops improving.
+  r"""Scale updates down by ``gamma`` when the loss stops improving.
 
   The loss comes in as ``value=`` on every update. Every ``accumulation_steps``
   values are averaged into one *evaluation* :math:`a` (one PyTorch
@@ -116,7 +116,7 @@ def reduce_on_plateau(
   1. improved: ``best = a`` and ``num_bad = 0``; otherwise ``num_bad += 1``;
   2. in cooldown (``cooldown_counter > 0``): ``cooldown_counter -= 1`` and
      ``num_bad = 0``;
-  3. if ``num_bad > patience``: ``new = max(scale * factor, min_scale)``, applied
+  3. if ``num_bad > patience``: ``new = max(scale * gamma, min_scale)``, applied
      only if ``scale - new > eps``; then ``cooldown_counter = cooldown`` and
      ``num_bad = 0``.
 
@@ -125,8 +125,9 @@ def reduce_on_plateau(
   ``lr / base_lr`` of ``torch.optim.lr_scheduler.ReduceLROnPlateau`` after
   ``k`` calls to ``step``. Calls between evaluations leave the scale alone.
 
-  Defaults are PyTorch's (``min_lr`` becomes ``min_scale``, relative to the
-  base learning rate). Differences from PyTorch:
+  Defaults are PyTorch's. PyTorch's ``factor`` is ``gamma`` here, lrlab's one
+  name for a decay factor, and its ``min_lr`` becomes ``min_scale``, relative
+  to the base learning rate. Differences from PyTorch:
 
   * The relative threshold is measured against :math:`|b|`. PyTorch compares
     ``a < b * (1 - threshold)``, which for a negative ``b`` demands *less* than
@@ -147,7 +148,7 @@ def reduce_on_plateau(
   arguments and order, including its ``eps`` rule, and handles negative losses.
 
   Args:
-    factor: multiplier of the scale at a reduction, in (0, 1).
+    gamma: multiplier of the scale at a reduction, in (0, 1).
     patience: bad evaluations tolerated before a reduction; an integer >= 0.
     threshold: how much better than ``best`` an evaluation must be; >= 0.
     threshold_mode: ``"rel"`` (threshold times ``|best|``) or ``"abs"``.
@@ -182,7 +183,7 @@ def reduce_on_plateau(
     Optax PR #1767 (the relative threshold for negative losses),
     https://github.com/google-deepmind/optax/pull/1767
   """
-  _checks.check_interval("factor", factor, 0.0, 1.0, closed_low=False, closed_high=False)
+  _checks.check_interval("gamma", gamma, 0.0, 1.0, closed_low=False, closed_high=False)
   _check_integer("patience", patience, 0)
   _checks.check_nonnegative("threshold", threshold)
   _checks.check_choice("threshold_mode", threshold_mode, _THRESHOLD_MODES)
@@ -238,7 +239,7 @@ def reduce_on_plateau(
     num_bad = jnp.where(in_cooldown, 0, num_bad)
 
     reduce = num_bad > patience
-    reduced = jnp.maximum(state.scale * factor, min_scale).astype(dtype)
+    reduced = jnp.maximum(state.scale * gamma, min_scale).astype(dtype)
     new_scale = jnp.where(reduce & (state.scale - reduced > eps), reduced, state.scale)
     cooldown_counter = jnp.where(reduce, jnp.asarray(cooldown).astype(jnp.int32), cooldown_counter)
     num_bad = jnp.where(reduce, 0, num_bad)

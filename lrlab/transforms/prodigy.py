@@ -42,7 +42,7 @@ def scale_by_prodigy(
   *,
   b1: ArrayLike = 0.9,
   b2: ArrayLike = 0.999,
-  beta3: ArrayLike | None = None,
+  b3: ArrayLike | None = None,
   eps: ArrayLike = 1e-8,
   d0: ArrayLike = 1e-6,
   weight_decay: ArrayLike = 0.0,
@@ -89,7 +89,7 @@ def scale_by_prodigy(
       paper), an array, or a schedule ``step -> multiplier``.
     b1: :math:`\beta_1 \in [0, 1)`.
     b2: :math:`\beta_2 \in [0, 1)`.
-    beta3: :math:`\beta_3 \in [0, 1)` for :math:`r, s`; ``None`` (default)
+    b3: :math:`\beta_3 \in [0, 1)` for :math:`r, s`; ``None`` (default)
       for :math:`\sqrt{\beta_2}`, the paper's choice.
     eps: :math:`\epsilon \ge 0`, multiplied by :math:`d_k` in the denominator.
     d0: the initial estimate :math:`d_0 > 0` (paper: 1e-6).
@@ -121,7 +121,7 @@ def scale_by_prodigy(
   _free.check_learning_rate(learning_rate)
   _checks.check_interval("b1", b1, 0.0, 1.0, closed_high=False)
   _checks.check_interval("b2", b2, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("beta3", beta3, 0.0, 1.0, closed_high=False)
+  _checks.check_interval("b3", b3, 0.0, 1.0, closed_high=False)
   _checks.check_nonnegative("eps", eps)
   _checks.check_positive("d0", d0)
   _checks.check_nonnegative("weight_decay", weight_decay)
@@ -147,17 +147,17 @@ def scale_by_prodigy(
     _free.need_params("scale_by_prodigy", params)
     d = state.d
     gamma = _free.rate_at(learning_rate, state.count)
-    b3 = jnp.sqrt(b2) if beta3 is None else beta3
+    beta3 = jnp.sqrt(b2) if b3 is None else b3
     weight = gamma * d * d  # gamma_k d_k^2
 
     cast = lambda value, like: value.astype(like.dtype)
     mu = jax.tree.map(lambda m, g: cast(b1 * m + (1 - b1) * d * g, m), state.mu, updates)
     nu = jax.tree.map(lambda v, g: cast(b2 * v + (1 - b2) * (d * g) ** 2, v), state.nu, updates)
     to_start = jax.tree.map(lambda x0, x: x0 - x, state.initial_params, params)
-    numerator = b3 * state.numerator + (1 - b3) * weight * _free.tree_vdot(updates, to_start)
+    numerator = beta3 * state.numerator + (1 - beta3) * weight * _free.tree_vdot(updates, to_start)
     numerator = _free.keep_finite(numerator, state.numerator)
     grad_sum = jax.tree.map(
-      lambda s, g: cast(b3 * s + (1 - b3) * weight * g, s), state.grad_sum, updates
+      lambda s, g: cast(beta3 * s + (1 - beta3) * weight * g, s), state.grad_sum, updates
     )
     estimate = _free.safe_divide(numerator, _free.tree_l1(grad_sum))
     new_d = _free.keep_finite(jnp.maximum(d, estimate), d)

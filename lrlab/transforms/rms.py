@@ -26,13 +26,13 @@ class ScaleByRmsState(NamedTuple):
 
 def scale_by_rms(
   *,
-  decay: ArrayLike = 0.99,
+  alpha: ArrayLike = 0.99,
   eps: ArrayLike = 1e-8,
   centered: bool = False,
 ) -> optax.GradientTransformation:
   r"""Rescale updates by the root of a moving average of squared gradients.
 
-  PyTorch's ``torch.optim.RMSprop`` arithmetic, with :math:`\alpha` the decay:
+  PyTorch's ``torch.optim.RMSprop`` arithmetic, with :math:`\alpha` the smoothing constant:
 
   .. math::
 
@@ -58,8 +58,7 @@ def scale_by_rms(
   transform and before the learning rate, as in :func:`lrlab.optimizers.rmsprop`.
 
   Args:
-    decay: the smoothing constant :math:`\alpha` (PyTorch's ``alpha``), in
-      ``[0, 1)``.
+    alpha: the smoothing constant :math:`\alpha \in [0, 1)` (Optax's ``decay``).
     eps: :math:`\epsilon \ge 0`, added to the root.
     centered: normalise by the estimated variance instead of the second moment.
 
@@ -69,7 +68,7 @@ def scale_by_rms(
   Example:
     >>> import jax.numpy as jnp
     >>> from lrlab.transforms import scale_by_rms
-    >>> tx = scale_by_rms(decay=0.75)
+    >>> tx = scale_by_rms(alpha=0.75)
     >>> state = tx.init({"w": jnp.zeros(2)})
     >>> updates, state = tx.update({"w": jnp.array([1.0, -1.0])}, state)
     >>> print(updates["w"])
@@ -86,7 +85,7 @@ def scale_by_rms(
     PyTorch, `torch.optim.RMSprop
     <https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html>`_.
   """
-  _checks.check_interval("decay", decay, 0.0, 1.0, closed_high=False)
+  _checks.check_interval("alpha", alpha, 0.0, 1.0, closed_high=False)
   _checks.check_nonnegative("eps", eps)
 
   def init_fn(params):
@@ -96,11 +95,11 @@ def scale_by_rms(
   def update_fn(updates, state, params=None):
     del params
     square_avg = jax.tree.map(
-      lambda g, v: (decay * v + (1 - decay) * (g * g)).astype(v.dtype), updates, state.square_avg
+      lambda g, v: (alpha * v + (1 - alpha) * (g * g)).astype(v.dtype), updates, state.square_avg
     )
     if centered:
       grad_avg = jax.tree.map(
-        lambda g, m: (m + (1 - decay) * (g - m)).astype(m.dtype), updates, state.grad_avg
+        lambda g, m: (m + (1 - alpha) * (g - m)).astype(m.dtype), updates, state.grad_avg
       )
       variance = jax.tree.map(lambda v, m: jnp.maximum(v - m * m, 0), square_avg, grad_avg)
     else:

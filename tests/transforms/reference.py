@@ -86,7 +86,7 @@ def adagrad(
   problem,
   lr,
   eps=1e-10,
-  initial_accumulator=0.0,
+  initial_accumulator_value=0.0,
   lr_decay=0.0,
   weight_decay=0.0,
   l1=0.0,
@@ -98,7 +98,7 @@ def adagrad(
     state_sum = state_sum + g * g
     return p - clr * g / (np.sqrt(state_sum) + eps), state_sum
 
-  return _run(problem, step, lambda p: np.full_like(p, initial_accumulator), steps)
+  return _run(problem, step, lambda p: np.full_like(p, initial_accumulator_value), steps)
 
 
 def rmsprop(

@@ -92,7 +92,7 @@ def prodigy(
   lr=1.0,
   b1=0.9,
   b2=0.999,
-  beta3=None,
+  b3=None,
   eps=1e-8,
   d0=1e-6,
   weight_decay=0.0,
@@ -105,7 +105,7 @@ def prodigy(
   the step and the weights, and the updated d in the denominator's d * eps.
   """
   x0 = flatten(problem.params)
-  b3 = np.sqrt(b2) if beta3 is None else beta3
+  b3 = np.sqrt(b2) if b3 is None else b3
   zeros = np.zeros_like(x0)
 
   def step(x, g, f, state, k):

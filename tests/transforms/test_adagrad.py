@@ -12,7 +12,8 @@ PROBLEM = reference.make_problem(seed=2)
 
 
 @pytest.mark.parametrize(
-  "kwargs", [{}, {"initial_accumulator": 0.1}, {"eps": 1e-3, "initial_accumulator": 0.5}]
+  "kwargs",
+  [{}, {"initial_accumulator_value": 0.1}, {"eps": 1e-3, "initial_accumulator_value": 0.5}],
 )
 def test_matches_reference(kwargs):
   tx = optax.chain(scale_by_adagrad(**kwargs), scale_by_learning_rate(0.1))
@@ -28,14 +29,14 @@ def test_torch_lr_decay_is_a_schedule():
 def test_matches_optax_adagrad_with_its_accumulator_and_no_eps():
   # Optax starts the sum at 0.1 and puts eps inside the root; with eps=0 the rules coincide.
   ours = optax.chain(
-    scale_by_adagrad(eps=0.0, initial_accumulator=0.1), scale_by_learning_rate(0.1)
+    scale_by_adagrad(eps=0.0, initial_accumulator_value=0.1), scale_by_learning_rate(0.1)
   )
   theirs = optax.adagrad(0.1, initial_accumulator_value=0.1, eps=0.0)
   assert_close(run_optax(ours, PROBLEM), run_optax(theirs, PROBLEM))
 
 
 def test_state_starts_at_the_initial_accumulator():
-  state = scale_by_adagrad(initial_accumulator=0.25).init({"w": jnp.zeros((2, 3))})
+  state = scale_by_adagrad(initial_accumulator_value=0.25).init({"w": jnp.zeros((2, 3))})
   assert isinstance(state, ScaleByAdagradState)
   assert jnp.all(state.sum_of_squares["w"] == 0.25)
 
@@ -44,8 +45,14 @@ def test_state_starts_at_the_initial_accumulator():
   ("kwargs", "match"),
   [
     ({"eps": -1e-10}, "eps must be a finite number >= 0; got -1e-10"),
-    ({"initial_accumulator": -0.1}, "initial_accumulator must be a finite number >= 0; got -0.1"),
-    ({"initial_accumulator": float("inf")}, "initial_accumulator must be a finite number >= 0"),
+    (
+      {"initial_accumulator_value": -0.1},
+      "initial_accumulator_value must be a finite number >= 0; got -0.1",
+    ),
+    (
+      {"initial_accumulator_value": float("inf")},
+      "initial_accumulator_value must be a finite number >= 0",
+    ),
   ],
 )
 def test_bad_input(kwargs, match):

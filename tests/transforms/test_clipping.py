@@ -71,15 +71,15 @@ def test_traced_max_norm_under_vmap():
     chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], vmapped), clip(max_norm))
 
 
-@pytest.mark.parametrize("max_abs", [0.0, 1.0, 10.0])
-def test_value_matches_torch_and_optax(max_abs):
+@pytest.mark.parametrize("clip_value", [0.0, 1.0, 10.0])
+def test_value_matches_torch_and_optax(clip_value):
   torch = pytest.importorskip("torch")
   p = torch.zeros(4, requires_grad=True)
   p.grad = torch.tensor(np.asarray(GRADS["w"]).ravel())
-  torch.nn.utils.clip_grad_value_([p], max_abs)
-  out = _apply(clip_by_value(max_abs))
+  torch.nn.utils.clip_grad_value_([p], clip_value)
+  out = _apply(clip_by_value(clip_value))
   np.testing.assert_array_equal(np.asarray(out["w"]).ravel(), p.grad.numpy())
-  chex.assert_trees_all_equal(out, _apply(optax.clip(max_abs)))
+  chex.assert_trees_all_equal(out, _apply(optax.clip(clip_value)))
 
 
 @pytest.mark.parametrize(
@@ -87,8 +87,8 @@ def test_value_matches_torch_and_optax(max_abs):
   [
     (clip_by_global_norm, {"max_norm": -1.0}, "max_norm must be a finite number >= 0; got -1.0"),
     (clip_by_global_norm, {"max_norm": 1.0, "eps": -1.0}, "eps must be a finite number >= 0"),
-    (clip_by_value, {"max_abs": -0.5}, "max_abs must be a finite number >= 0; got -0.5"),
-    (clip_by_value, {"max_abs": float("inf")}, "max_abs must be a finite number >= 0"),
+    (clip_by_value, {"clip_value": -0.5}, "clip_value must be a finite number >= 0; got -0.5"),
+    (clip_by_value, {"clip_value": float("inf")}, "clip_value must be a finite number >= 0"),
   ],
 )
 def test_bad_input(factory, kwargs, match):

@@ -35,7 +35,7 @@ def _runner(mode: str, threshold_mode: str):
 def _traced_hp(**overrides):
   """Hyperparameters as arrays (ints as int32), defaults PyTorch's."""
   hp = dict(
-    factor=0.1,
+    gamma=0.1,
     patience=10,
     threshold=1e-4,
     cooldown=0,
@@ -58,8 +58,13 @@ def plateau_scales(values, *, mode="min", threshold_mode="rel", **hp):
 
 
 def torch_scales(values, **kwargs):
-  """lr / base_lr of torch's ReduceLROnPlateau after each ``step(value)`` (base_lr = 1)."""
+  """lr / base_lr of torch's ReduceLROnPlateau after each ``step(value)`` (base_lr = 1).
+
+  Takes PyTorch's argument names, except lrlab's ``gamma`` for PyTorch's ``factor``.
+  """
   torch = pytest.importorskip("torch")
+  if "gamma" in kwargs:
+    kwargs["factor"] = kwargs.pop("gamma")
   param = torch.nn.Parameter(torch.zeros(1))
   optimizer = torch.optim.SGD([param], lr=1.0)
   scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs)
@@ -111,7 +116,7 @@ def test_matches_torch_on_positive_losses(case):
     values,
     mode=mode,
     threshold_mode=threshold_mode,
-    factor=factor,
+    gamma=factor,
     patience=patience,
     cooldown=cooldown,
     threshold=threshold,
@@ -126,7 +131,7 @@ def test_matches_torch_for_negative_losses_where_the_rules_agree():
   # With an absolute threshold (or a zero one) both rules agree for every sign.
   values = _noisy_plateaus(7) - 3.0
   for threshold_mode, threshold in [("abs", 0.037), ("rel", 0.0)]:
-    kwargs = dict(factor=0.5, patience=2, cooldown=1, threshold=threshold)
+    kwargs = dict(gamma=0.5, patience=2, cooldown=1, threshold=threshold)
     expected = torch_scales(values, threshold_mode=threshold_mode, **kwargs)
     scales, _ = plateau_scales(values, threshold_mode=threshold_mode, **kwargs)
     np.testing.assert_allclose(scales, expected, rtol=1e-6)
@@ -137,7 +142,7 @@ def test_hand_written_sequence():
   # t4: 3 bad evaluations > patience 2 -> halve, cooldown 1 swallows t5's bad
   # evaluation; t7 improves; t8..t10 are bad again -> halve at t10.
   expected = [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25]
-  tx = reduce_on_plateau(factor=0.5, patience=2, cooldown=1)
+  tx = reduce_on_plateau(gamma=0.5, patience=2, cooldown=1)
   state = tx.init(jnp.zeros(1))
   scales = []
   for loss in losses:
@@ -159,21 +164,21 @@ def test_flat_negative_loss_is_reduced_unlike_torch():
 
 
 def test_flat_zero_loss_is_reduced():
-  scales, best = plateau_scales(np.zeros(LENGTH), patience=2, factor=0.5)
+  scales, best = plateau_scales(np.zeros(LENGTH), patience=2, gamma=0.5)
   np.testing.assert_allclose(scales[:5], [1, 1, 1, 0.5, 0.5])
   np.testing.assert_allclose(scales, torch_scales(np.zeros(LENGTH), patience=2, factor=0.5))
   assert np.all(best == 0.0)
 
 
 def test_max_mode_flat_negative_accuracy_is_reduced():
-  scales, _ = plateau_scales(np.full(LENGTH, -2.0), mode="max", patience=0, factor=0.5)
+  scales, _ = plateau_scales(np.full(LENGTH, -2.0), mode="max", patience=0, gamma=0.5)
   np.testing.assert_allclose(scales[:3], [1, 0.5, 0.25])
 
 
 def test_accumulation_steps_average_the_values():
   values = [4.0, 2.0, 3.0, 3.0, 3.0, 3.0, 1.0, 1.0]
   # Means of pairs: 3, 3, 3, 1 -> the third (bad twice, patience 1) halves the scale.
-  tx = reduce_on_plateau(factor=0.5, patience=1, accumulation_steps=2)
+  tx = reduce_on_plateau(gamma=0.5, patience=1, accumulation_steps=2)
   state = tx.init(jnp.zeros(1))
   scales = []
   for value in values:
@@ -188,7 +193,7 @@ def test_accumulation_steps_average_the_values():
 
 def test_accumulation_steps_may_be_traced():
   values = jnp.asarray(_noisy_plateaus(8))
-  hp = dict(factor=0.5, patience=1, threshold=0.0173)
+  hp = dict(gamma=0.5, patience=1, threshold=0.0173)
 
   def run(steps):
     return plateau_scales(values, accumulation_steps=steps, **hp)[0]
@@ -211,7 +216,7 @@ def test_vmap_over_hyperparameters_equals_a_python_loop():
   patiences = jnp.array([0, 2, 5], jnp.int32)
 
   def run(factor, patience):
-    tx = reduce_on_plateau(factor=factor, patience=patience, cooldown=1)
+    tx = reduce_on_plateau(gamma=factor, patience=patience, cooldown=1)
 
     def step(state, value):
       _, state = tx.update(jnp.ones(3), state, value=value)
@@ -228,7 +233,7 @@ def test_vmap_over_hyperparameters_equals_a_python_loop():
 class JitTest(chex.TestCase):
   @chex.variants(with_jit=True, without_jit=True)
   def test_jit_and_no_jit_agree_and_chain_with_optax(self):
-    tx = optax.chain(optax.sgd(1.0), reduce_on_plateau(factor=0.5, patience=0))
+    tx = optax.chain(optax.sgd(1.0), reduce_on_plateau(gamma=0.5, patience=0))
     params = {"w": jnp.ones(2), "b": jnp.zeros(())}
     grads = {"w": jnp.array([1.0, -2.0]), "b": jnp.array(3.0)}
     update = self.variant(tx.update)
@@ -242,7 +247,7 @@ class JitTest(chex.TestCase):
 
 def test_non_finite_losses_count_as_bad_and_never_become_best():
   values = [1.0, np.nan, np.inf, -np.inf, 0.5, np.nan, 0.25]
-  tx = reduce_on_plateau(factor=0.5, patience=1)
+  tx = reduce_on_plateau(gamma=0.5, patience=1)
   state = tx.init(jnp.zeros(1))
   scales, bests = [], []
   for value in values:
@@ -256,7 +261,7 @@ def test_non_finite_losses_count_as_bad_and_never_become_best():
 
 
 def test_non_finite_value_in_a_window_spoils_only_that_evaluation():
-  tx = reduce_on_plateau(patience=0, factor=0.5, accumulation_steps=2)
+  tx = reduce_on_plateau(patience=0, gamma=0.5, accumulation_steps=2)
   state = tx.init(jnp.zeros(1))
   for value in [2.0, 2.0, np.nan, 1.0, 1.0, 1.0]:
     _, state = tx.update(jnp.ones(1), state, value=value)
@@ -266,7 +271,7 @@ def test_non_finite_value_in_a_window_spoils_only_that_evaluation():
 
 
 def test_non_finite_updates_pass_through_scaled():
-  tx = reduce_on_plateau(patience=0, factor=0.5)
+  tx = reduce_on_plateau(patience=0, gamma=0.5)
   state = tx.init(jnp.zeros(2))
   _, state = tx.update(jnp.ones(2), state, value=1.0)
   updates, state = tx.update(jnp.array([np.nan, 4.0]), state, value=1.0)
@@ -290,10 +295,10 @@ def test_rejects_a_batch_of_losses():
 @pytest.mark.parametrize(
   ("name", "value"),
   [
-    ("factor", 0.0),
-    ("factor", 1.0),
-    ("factor", -0.5),
-    ("factor", float("nan")),
+    ("gamma", 0.0),
+    ("gamma", 1.0),
+    ("gamma", -0.5),
+    ("gamma", float("nan")),
     ("patience", -1),
     ("patience", 1.5),
     ("threshold", -1e-4),

@@ -27,7 +27,7 @@ def _error(actual, expected):
   [
     {},
     {"lr": lambda k: 0.5 + 0.01 * k, "b1": 0.5, "b2": 0.9, "weight_decay": 0.1},
-    {"beta3": 0.8, "eps": 1e-3, "d0": 1e-3},
+    {"b3": 0.8, "eps": 1e-3, "d0": 1e-3},
   ],
 )
 def test_matches_the_papers_algorithm_for_50_steps(kwargs):
@@ -112,7 +112,7 @@ def test_needs_params_and_keeps_dtypes():
     ("learning_rate", -1.0),
     ("b1", 1.0),
     ("b2", -0.1),
-    ("beta3", 1.0),
+    ("b3", 1.0),
     ("eps", -1e-8),
     ("d0", 0.0),
     ("weight_decay", -0.1),

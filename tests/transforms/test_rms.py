@@ -12,8 +12,8 @@ from tests.transforms.runners import assert_close, run_optax
 PROBLEM = reference.make_problem(seed=3)
 
 
-def _rmsprop(lr, decay=0.99, eps=1e-8, centered=False, momentum=0.0):
-  parts = [scale_by_rms(decay=decay, eps=eps, centered=centered)]
+def _rmsprop(lr, alpha=0.99, eps=1e-8, centered=False, momentum=0.0):
+  parts = [scale_by_rms(alpha=alpha, eps=eps, centered=centered)]
   if momentum:
     parts.append(trace(momentum))
   return optax.chain(*parts, scale_by_learning_rate(lr))
@@ -47,7 +47,7 @@ def test_uncentered_state_holds_no_mean():
 def test_centered_variance_never_goes_negative():
   # A constant gradient has zero variance in the limit; rounding may push v - m^2 below 0.
   g = {"w": jnp.full(4, 0.3)}
-  tx = scale_by_rms(decay=0.5, eps=0.0, centered=True)
+  tx = scale_by_rms(alpha=0.5, eps=0.0, centered=True)
 
   def step(state, _):
     updates, state = tx.update(g, state)
@@ -60,8 +60,8 @@ def test_centered_variance_never_goes_negative():
 @pytest.mark.parametrize(
   ("kwargs", "match"),
   [
-    ({"decay": 1.0}, r"decay must be in \[0.0, 1.0\); got 1.0"),
-    ({"decay": -0.5}, r"decay must be in \[0.0, 1.0\); got -0.5"),
+    ({"alpha": 1.0}, r"alpha must be in \[0.0, 1.0\); got 1.0"),
+    ({"alpha": -0.5}, r"alpha must be in \[0.0, 1.0\); got -0.5"),
     ({"eps": -1.0}, "eps must be a finite number >= 0; got -1.0"),
   ],
 )
