@@ -7,8 +7,7 @@ program with :func:`run`, then read the answers off the :class:`SweepResult`
 figures never need re-training.
 """
 
-from lrlab.sweep.engine import CACHE_SIZE as CACHE_SIZE
-from lrlab.sweep.engine import clear_cache as clear_cache
+from lrlab.sweep.answers import GridEdgeWarning as GridEdgeWarning
 from lrlab.sweep.engine import run as run
 from lrlab.sweep.grids import AXIS_SYNTAX as AXIS_SYNTAX
 from lrlab.sweep.grids import Grid as Grid
@@ -23,12 +22,15 @@ from lrlab.sweep.grids import product as product
 from lrlab.sweep.grids import random_log as random_log
 from lrlab.sweep.grids import zipped as zipped
 from lrlab.sweep.hyperparameters import UnusedAxisWarning as UnusedAxisWarning
+from lrlab.sweep.metrics import SUMMARY_METRICS as SUMMARY_METRICS
 from lrlab.sweep.plots import plot_all as plot_all
 from lrlab.sweep.plots import plot_curves as plot_curves
 from lrlab.sweep.plots import plot_heatmap as plot_heatmap
 from lrlab.sweep.plots import plot_sensitivity as plot_sensitivity
-from lrlab.sweep.result import SUMMARY_METRICS as SUMMARY_METRICS
-from lrlab.sweep.result import GridEdgeWarning as GridEdgeWarning
+from lrlab.sweep.programs import CACHE_SIZE as CACHE_SIZE
+from lrlab.sweep.programs import CacheInfo as CacheInfo
+from lrlab.sweep.programs import cache_info as cache_info
+from lrlab.sweep.programs import clear_cache as clear_cache
 from lrlab.sweep.result import SweepResult as SweepResult
 from lrlab.sweep.storage import environment_metadata as environment_metadata
 
@@ -36,10 +38,12 @@ __all__ = [
   "AXIS_SYNTAX",
   "CACHE_SIZE",
   "SUMMARY_METRICS",
+  "CacheInfo",
   "Grid",
   "GridEdgeWarning",
   "SweepResult",
   "UnusedAxisWarning",
+  "cache_info",
   "check_grid",
   "clear_cache",
   "environment_metadata",

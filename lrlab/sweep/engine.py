@@ -21,11 +21,7 @@ from lrlab import _checks
 from lrlab.sweep import arguments, checkpoint, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
-from lrlab.sweep.programs import CACHE_SIZE as CACHE_SIZE
 from lrlab.sweep.programs import MakeTx, _compiled_for, _member_footprint
-from lrlab.sweep.programs import _compiled_cache as _compiled_cache
-from lrlab.sweep.programs import _state_bytes_cache as _state_bytes_cache
-from lrlab.sweep.programs import clear_cache as clear_cache
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Evaluation, History, Segment, Trainer
@@ -125,7 +121,7 @@ def run(
     :func:`lrlab.sweep.devices.auto_chunk_size`); the chunk programs are
     compiled once, ahead of time, and reused for every chunk and seed, and
     by later calls with the same task object, ``make_tx`` and settings
-    (see :func:`clear_cache`).
+    (see :func:`~lrlab.sweep.clear_cache`).
   - Segments: each chunk runs in at most 50 segments of whole evaluation
     windows; between segments the engine updates the progress bar and
     checkpoints, while the members' state stays on device.

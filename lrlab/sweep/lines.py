@@ -56,10 +56,15 @@ def members_on_line(grid: Mapping[str, np.ndarray], index: int, axis: str) -> np
   return members[np.argsort(grid[axis][members], kind="stable")]
 
 
+def _is_learning_rate(axis: str) -> bool:
+  """``"lr"``, ``"*_lr"`` or ``"*learning_rate*"``."""
+  name = axis.lower()
+  return name == "lr" or name.endswith("_lr") or "learning_rate" in name
+
+
 def _bounded_by_one(axis: str, values: np.ndarray) -> bool:
   """Whether widening ``values`` (increasing, unique) above its top would leave ``[0, 1)``."""
-  name = axis.lower()
-  if name == "lr" or name.endswith("_lr") or "learning_rate" in name:
+  if _is_learning_rate(axis):
     return False
   if values[0] < 0 or values[-1] >= 1:
     return False
@@ -73,7 +78,10 @@ def _bounded_by_one(axis: str, values: np.ndarray) -> bool:
 def widening_advice(axis: str, values: np.ndarray, edge: float) -> str:
   """What to add to a grid whose best value ``edge`` is the lowest or highest of ``values``.
 
-  Values beyond the edge, except for a fraction bounded by 1 (momentum, a
+  Values beyond the edge, except at a lowest value of exactly 0 (momentum, a
+  weight decay, a warmup length: none goes below 0), where the advice is
+  values between 0 and the next value, such as a tenth of it; and except for
+  a fraction bounded by 1 (momentum, a
   beta, a decay factor), which cannot be widened above 1: when ``edge`` is the
   highest value, every value is in ``[0, 1)``, the grid's own step (its last
   difference or ratio, whichever is smaller) would reach 1 from there, and
@@ -81,6 +89,11 @@ def widening_advice(axis: str, values: np.ndarray, edge: float) -> str:
   the advice is values between ``edge`` and 1, such as ``1 - (1 - edge) / 10``
   (0.999 after 0.99).
   """
+  if edge == values[0] == 0:
+    return (
+      f"A hyperparameter such as {axis!r} rarely goes below 0, so add values between 0 and "
+      f"{values[1]:.4g}, such as {float(values[1]) / 10:.4g}"
+    )
   if edge == values[0]:
     return f"Widen the grid below {edge:.4g}"
   if not _bounded_by_one(axis, values):

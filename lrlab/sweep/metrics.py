@@ -3,6 +3,20 @@
 Final and best values of every evaluated metric, test metrics at the best
 validation point (early stopping), and steps to a target; a diverged run can
 be counted as the worst value so it never looks good in a mean.
+
+Conventions for the summaries:
+
+- A **diverged** run (flagged by the training loop) counts as the worst value
+  of the metric: ``inf`` for losses and ``steps_to_target``, ``0`` for
+  accuracies. So one diverged seed makes a member's seed-mean loss ``inf`` (and
+  its seed std NaN) and pulls its seed-mean accuracy towards 0.
+  :meth:`lrlab.sweep.SweepResult.table` reports the raw measurements with a ``diverged``
+  column instead.
+- **Direction**: a metric containing ``"accuracy"`` is better higher; losses
+  and ``steps_to_target`` are better lower.
+- The **default metric** is ``final_val_accuracy`` when the task reports
+  accuracy, else ``final_val_loss``; the **default axis** is ``"lr"`` when the
+  grid has it, else the grid's first axis.
 """
 
 import contextlib
@@ -121,3 +135,17 @@ def check_history(history: Any, num_seeds: int, num_members: int) -> train.Histo
   if fields["diverged"].dtype != bool:
     raise ValueError(f"history.diverged must be bool; got dtype {fields['diverged'].dtype}.")
   return train.History(**fields)
+
+
+def target(result: Any) -> dict[str, Any]:
+  """The target of ``steps_to_target``: see :meth:`lrlab.sweep.SweepResult.target`."""
+  if result.config.get("target") is not None:
+    return {**result.config["target"], "default": False}
+  if result.has_accuracy:
+    metric, value = "val_accuracy", 0.95 * np.nanmax(result.seed_mean("final_val_accuracy"))
+  else:
+    best = np.min(result.seed_mean("final_val_loss"))
+    metric, value = "val_loss", best + 0.1 * abs(best)
+  if np.all(result.history.diverged) or not np.isfinite(value):
+    value = np.nan
+  return {"metric": metric, "value": float(value), "default": True}

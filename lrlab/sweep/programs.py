@@ -12,7 +12,7 @@ automatic chunk size) up by everything they depend on, keeping the last
 import collections
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -208,6 +208,31 @@ def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, 
     return devices_lib.tree_bytes(state), devices_lib.tree_bytes(residuals)
 
   return _remember(_state_bytes_cache, signature, footprint)[0]
+
+
+class CacheInfo(NamedTuple):
+  """What :func:`lrlab.sweep.run` keeps between calls (see :func:`cache_info`)."""
+
+  programs: int
+  """Calls whose chunk programs are kept (each a distinct signature)."""
+  footprints: int
+  """Measured member footprints kept (the chunk-size estimate's traces)."""
+  maxsize: int
+  """At most this many of each: :data:`CACHE_SIZE`."""
+
+
+def cache_info() -> CacheInfo:
+  """How many compiled chunk programs and member footprints :func:`lrlab.sweep.run` keeps.
+
+  Like ``functools.lru_cache``'s ``cache_info``: for tests and for a user who
+  wonders why memory holds on after a sweep (see :func:`clear_cache`).
+
+  Example:
+    >>> lrlab.sweep.clear_cache()
+    >>> lrlab.sweep.cache_info()
+    CacheInfo(programs=0, footprints=0, maxsize=8)
+  """
+  return CacheInfo(len(_compiled_cache), len(_state_bytes_cache), CACHE_SIZE)
 
 
 def clear_cache() -> None:

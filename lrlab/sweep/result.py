@@ -8,24 +8,13 @@ where training diverges, and whether the grid was wide enough. It saves to, and
 loads from, plain files (CSV, NPZ, JSON), so figures and tables can be remade
 without re-training.
 
-Conventions for the summaries:
-
-- A **diverged** run (flagged by the training loop) counts as the worst value
-  of the metric: ``inf`` for losses and ``steps_to_target``, ``0`` for
-  accuracies. So one diverged seed makes a member's seed-mean loss ``inf`` (and
-  its seed std NaN) and pulls its seed-mean accuracy towards 0.
-  :meth:`SweepResult.table` reports the raw measurements with a ``diverged``
-  column instead.
-- **Direction**: a metric containing ``"accuracy"`` is better higher; losses
-  and ``steps_to_target`` are better lower.
-- The **default metric** is ``final_val_accuracy`` when the task reports
-  accuracy, else ``final_val_loss``; the **default axis** is ``"lr"`` when the
-  grid has it, else the grid's first axis.
+The conventions of the summaries (a diverged run counts as the worst value,
+the direction of a metric, the default metric and axis) are in
+:mod:`lrlab.sweep.metrics`.
 """
 
 import dataclasses
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,17 +22,8 @@ from typing import Any
 import numpy as np
 
 from lrlab import _checks, train
-from lrlab.sweep import grids, lines, metrics, storage, summary
-from lrlab.sweep.lines import product_axes as product_axes
-from lrlab.sweep.metrics import SUMMARY_METRICS as SUMMARY_METRICS
-from lrlab.sweep.metrics import TABLE_COLUMNS as TABLE_COLUMNS
-from lrlab.sweep.metrics import higher_is_better as higher_is_better
-from lrlab.sweep.storage import FILES as FILES
-from lrlab.sweep.storage import environment_metadata as environment_metadata
-
-
-class GridEdgeWarning(UserWarning):
-  """The best setting lies on the edge of the grid: the optimum may lie outside it."""
+from lrlab.sweep import answers, folds, grids, lines, metrics, storage, summary
+from lrlab.sweep.metrics import SUMMARY_METRICS, TABLE_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -176,16 +156,7 @@ class SweepResult:
     Returns:
       ``{"metric": ..., "value": ..., "default": bool}``.
     """
-    if self.config.get("target") is not None:
-      return {**self.config["target"], "default": False}
-    if self.has_accuracy:
-      metric, value = "val_accuracy", 0.95 * np.nanmax(self.seed_mean("final_val_accuracy"))
-    else:
-      best = np.min(self.seed_mean("final_val_loss"))
-      metric, value = "val_loss", best + 0.1 * abs(best)
-    if np.all(self.history.diverged) or not np.isfinite(value):
-      value = np.nan
-    return {"metric": metric, "value": float(value), "default": True}
+    return metrics.target(self)
 
   def metric(self, metric: str, *, diverged_as_worst: bool = True) -> np.ndarray:
     """One summary number per run, ``(S, K)`` float64.
@@ -230,19 +201,6 @@ class SweepResult:
     with np.errstate(invalid="ignore"):
       return np.std(self.metric(metric), axis=0)
 
-  def _best(self, metric: str) -> tuple[int, float]:
-    means = self.seed_mean(metric)
-    if np.all(np.isnan(means)):
-      raise ValueError(
-        f"metric {metric!r} is NaN for every member (a task without accuracy?); "
-        f"use a loss metric such as 'final_val_loss'."
-      )
-    if higher_is_better(metric):
-      index = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
-    else:
-      index = int(np.argmin(np.where(np.isnan(means), np.inf, means)))
-    return index, float(means[index])
-
   def line(self, index: int, axis: str | None = None) -> np.ndarray:
     """The members on the line through member ``index`` along ``axis``, sorted by ``axis``.
 
@@ -264,8 +222,8 @@ class SweepResult:
   def best(self, metric: str | None = None, *, warn: bool = True) -> dict[str, Any]:
     """The member with the best seed-mean ``metric`` (the first one on ties).
 
-    Warns with :class:`GridEdgeWarning` for every axis along which the best
-    member sits on the edge of the grid (see :meth:`edge_warning`).
+    Warns with :class:`~lrlab.sweep.GridEdgeWarning` for every axis along which
+    the best member sits on the edge of the grid (see :meth:`edge_warning`).
 
     Args:
       metric: one of :data:`SUMMARY_METRICS` (default: ``final_val_accuracy``,
@@ -281,66 +239,21 @@ class SweepResult:
       >>> result.best("final_val_accuracy")["hyperparameters"]
       {'lr': 0.1}
     """
-    metric = self._metric_name(metric)
-    index, value = self._best(metric)
-    if warn:
-      for axis in self.grid:
-        message = self.edge_warning(metric, axis)
-        if message is not None:
-          warnings.warn(message, GridEdgeWarning, stacklevel=2)
-    return {
-      "index": index,
-      "metric": metric,
-      "value": value,
-      "std": float(self.seed_std(metric)[index]),
-      "hyperparameters": self.hyperparameters(index),
-    }
+    return answers.best(self, metric, warn=warn)
 
   def edge_warning(self, metric: str | None = None, axis: str | None = None) -> str | None:
-    """A message if the best member is at the lowest or highest ``axis`` value of its line.
-
-    The line is :meth:`line` through the best member: on a product grid, the
-    members whose other hyperparameters equal the best member's; along axes
-    that are zipped or drawn at random together (not a product), every such
-    member, so the edge is the axis's own extreme over them. Following
-    Google's tuning playbook, a best value on the edge of the searched range
-    means the grid should be widened beyond that edge. When an inner member of
-    the line ties the best value exactly (``axis`` has no effect there), the
-    best is not on the edge.
-
-    The message says what to add (:func:`~lrlab.sweep.lines.widening_advice`):
-    values beyond the edge, or closer to 1 for a fraction bounded by 1.
+    """A message if the best member is at the lowest or highest ``axis`` value of its line, else
+    ``None``; the rule and its advice: :func:`lrlab.sweep.answers.edge_warning`.
 
     Args:
       metric: the metric of :meth:`best` (same default).
       axis: the grid axis (default ``"lr"`` if present, else the first axis).
 
-    Returns:
-      The message, or ``None`` when the best is inside the grid, ties an
-      inner member, the line has a single value of ``axis``, or ``axis`` is
-      ``"fold"`` (cross-validation folds are replicates, not a range).
-
     Example:
       >>> print(lrlab.sweep.result._example().edge_warning())
       None
     """
-    metric, axis = self._metric_name(metric), self._axis_name(axis)
-    if axis == "fold":  # cross-validation folds are replicates, not a range to widen
-      return None
-    index, value = self._best(metric)
-    members = self.line(index, axis)
-    values = np.unique(self.grid[axis][members])
-    ties = self.grid[axis][members[self.seed_mean(metric)[members] == value]]
-    where = self.grid[axis][index]
-    if len(values) < 2 or np.any((values[0] < ties) & (ties < values[-1])):
-      return None
-    side = "lowest" if where == values[0] else "highest"
-    advice = lines.widening_advice(axis, values, where)
-    return (
-      f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
-      f"({axis}={where:.4g}; the grid spans {values[0]:.4g} to {values[-1]:.4g}): the optimum "
-      f"may lie outside it. {advice} (Google's tuning playbook)."
-    )
+    return answers.edge_warning(self, metric, axis)
 
   def cross_validated(self) -> "SweepResult":
     """The k-fold sweep with its ``"fold"`` axis moved into the replicate axis.
@@ -358,45 +271,15 @@ class SweepResult:
     Raises:
       ValueError: the grid has no ``"fold"`` axis.
     """
-    if "fold" not in self.grid:
-      raise ValueError(
-        f"cross_validated needs a sweep run with folds=; the grid has axes {', '.join(self.grid)}."
-      )
-    folds = int(np.max(self.grid["fold"])) + 1
-    settings = self.num_members // folds
-
-    def regroup(a: np.ndarray) -> np.ndarray:
-      a = a.reshape(self.num_seeds, settings, folds, *a.shape[2:])
-      return np.swapaxes(a, 1, 2).reshape(self.num_seeds * folds, settings, *a.shape[3:])
-
-    return SweepResult(
-      grid={k: v[::folds] for k, v in self.grid.items() if k != "fold"},
-      seeds=(np.asarray(self.seeds)[:, None] * folds + np.arange(folds)).ravel(),
-      history=train.History(*(regroup(np.asarray(a)) for a in self.history)),
-      config={**self.config, "cross_validated": folds},
-      metadata=self.metadata,
-    )
+    return folds.cross_validated(self)
 
   def usable_range(
     self, metric: str | None = None, tolerance: float = 0.05, axis: str | None = None
   ) -> tuple[float, float]:
     """The contiguous interval of ``axis`` around the best member that is within ``tolerance``.
 
-    Along the :meth:`line` through the best member, sorted by ``axis`` (on a
-    product grid: the slice with the other axes fixed at the best member's
-    values), the interval extends from the best member in both directions
-    while the seed-mean ``metric`` stays acceptable:
-
-    - accuracy (higher is better), absolute: ``value >= best - tolerance``;
-    - loss or steps (lower is better), relative: ``value <= best + tolerance * |best|``
-      (``best * (1 + tolerance)`` for a positive best).
-
-    A diverged member counts as the worst value, so it ends the interval.
-    On a grid that is not a product along ``axis`` (zipped or random-search
-    axes), the line holds members whose other hyperparameters differ, and the
-    interval is the run of acceptable members next to the best in order of
-    ``axis``, whatever their other values: a range of ``axis`` that worked
-    with the values it was paired with.
+    The rule (absolute for accuracies, relative for losses; a diverged member
+    ends the interval): :func:`lrlab.sweep.answers.usable_range`.
 
     Args:
       metric: the metric (default as in :meth:`best`).
@@ -412,34 +295,13 @@ class SweepResult:
       >>> result.usable_range("final_val_accuracy", tolerance=0.35)
       (0.01, 0.1)
     """
-    metric, axis = self._metric_name(metric), self._axis_name(axis)
-    _checks.check_nonnegative("tolerance", tolerance)
-    index, best = self._best(metric)
-    if not np.isfinite(best) or np.all(self.history.diverged[:, index]):
-      return (np.nan, np.nan)
-    members = self.line(index, axis)
-    means = self.seed_mean(metric)[members]
-    if higher_is_better(metric):
-      ok = means >= best - tolerance
-    else:
-      ok = means <= best + tolerance * abs(best)
-    position = int(np.flatnonzero(members == index)[0])
-    lo = hi = position
-    while lo > 0 and ok[lo - 1]:
-      lo -= 1
-    while hi < len(members) - 1 and ok[hi + 1]:
-      hi += 1
-    values = self.grid[axis][members]
-    return (values[lo].item(), values[hi].item())
+    return answers.usable_range(self, metric, tolerance, axis)
 
   def divergence_threshold(
     self, axis: str | None = None, metric: str | None = None
   ) -> float | int | None:
-    """The smallest ``axis`` value at which a member diverged in any seed.
-
-    Looked for along the :meth:`line` through the best member by ``metric``
-    (on a product grid: its other axes fixed), so for a learning-rate axis:
-    "training diverges from this learning rate on".
+    """The smallest ``axis`` value at which a member of the :meth:`line` through the best member
+    by ``metric`` diverged in any seed: for a learning rate, "diverges from this rate on".
 
     Args:
       axis: the grid axis (default ``"lr"`` if present, else the first axis).
@@ -448,12 +310,7 @@ class SweepResult:
     Returns:
       The value, or ``None`` if no member of the slice diverged.
     """
-    metric, axis = self._metric_name(metric), self._axis_name(axis)
-    members = self.line(self._best(metric)[0], axis)
-    diverged = np.any(self.history.diverged[:, members], axis=0)
-    if not np.any(diverged):
-      return None
-    return self.grid[axis][members][diverged].min().item()
+    return answers.divergence_threshold(self, axis, metric)
 
   def table(self) -> list[dict[str, Any]]:
     """One row per run, seeds outer and members inner: the raw measurements.
@@ -464,45 +321,15 @@ class SweepResult:
     Returns:
       A list of ``S * K`` dicts of Python numbers.
     """
-    columns = {c: self.metric(c, diverged_as_worst=False) for c in TABLE_COLUMNS[:-2]}
-    columns["diverged"] = self.history.diverged
-    columns["diverged_step"] = self.history.diverged_step
-    rows = []
-    for s, seed in enumerate(self.seeds.tolist()):
-      for k in range(self.num_members):
-        row = {"member": k, "seed": seed, **self.hyperparameters(k)}
-        row.update({name: values[s, k].item() for name, values in columns.items()})
-        rows.append(row)
-    return rows
+    return storage.table(self)
 
   def to_csv(self, path: str | os.PathLike) -> Path:
     """Write :meth:`table` as CSV (written atomically); returns the path."""
     return storage.write_csv(self.table(), path)
 
   def summary_dict(self, metric: str | None = None, tolerance: float = 0.05) -> dict[str, Any]:
-    """The answers of the sweep as a JSON-ready dict (non-finite numbers become ``None``).
-
-    Keys: ``metric``, ``axis`` (the default axis), ``best`` (as :meth:`best`),
-    ``usable_range`` (``[lo, hi]`` or ``None``) with its ``tolerance``,
-    ``divergence_threshold``, ``edge_warnings``, ``target``, ``diverged_runs``
-    and ``runs``.
-    """
-    metric, axis = self._metric_name(metric), self._axis_name(None)
-    usable = self.usable_range(metric, tolerance, axis)
-    return storage.finite_or_none(
-      {
-        "metric": metric,
-        "axis": axis,
-        "best": self.best(metric, warn=False),
-        "usable_range": list(usable) if np.all(np.isfinite(usable)) else None,
-        "tolerance": tolerance,
-        "divergence_threshold": self.divergence_threshold(axis, metric),
-        "edge_warnings": [m for a in self.grid if (m := self.edge_warning(metric, a))],
-        "target": self.target(),
-        "diverged_runs": int(np.sum(self.history.diverged)),
-        "runs": self.num_seeds * self.num_members,
-      }
-    )
+    """The answers of the sweep as a JSON-ready dict: :func:`lrlab.sweep.summary.as_dict`."""
+    return summary.as_dict(self, metric, tolerance)
 
   def summary(self, metric: str | None = None, tolerance: float = 0.05) -> str:
     """A few lines for a person: best setting, usable range, divergence, accuracy, failures.
@@ -521,16 +348,12 @@ class SweepResult:
   def save(
     self, directory: str | os.PathLike, *, metric: str | None = None, tolerance: float = 0.05
   ) -> Path:
-    """Write ``results.csv``, ``curves.npz`` and ``sweep.json`` into ``directory``.
+    """Write ``results.csv``, ``curves.npz`` and ``sweep.json`` into ``directory``, atomically.
 
-    Each file is written atomically (a temporary file in the same folder,
-    fsync, ``os.replace``), ``sweep.json`` last, so a reader never sees a
-    half-written file. ``curves.npz`` holds the history fields under their
-    names, the grid as ``grid.<name>`` and ``seeds``; ``sweep.json`` holds the
-    format (2), the SHA-256 of ``curves.npz`` and ``results.csv``, the grid,
-    seeds, config, metadata and ``summary_dict(metric, tolerance)``. If the
-    process dies while overwriting an earlier result, :meth:`load` finds the
-    files out of step with ``sweep.json`` and raises instead of mixing them.
+    ``sweep.json`` is written last and holds the grid, seeds, config, metadata,
+    the SHA-256 of the other two files and ``summary_dict(metric, tolerance)``;
+    see :mod:`lrlab.sweep.storage`. Pass the ``metric`` and ``tolerance`` of
+    the :meth:`summary` you print, and of :func:`~lrlab.sweep.plot_all`.
 
     Args:
       directory: the folder (created if needed).
@@ -546,20 +369,11 @@ class SweepResult:
   def load(cls, directory: str | os.PathLike) -> "SweepResult":
     """Read a result written by :meth:`save`; ``load(r.save(d)) == r``.
 
-    The files are checked against ``sweep.json`` (its format, its fields and
-    the SHA-256 of ``curves.npz`` and ``results.csv``); a folder of format 1,
-    written before the checksums, is read with only its grid checked.
-
-    Args:
-      directory: the folder holding ``sweep.json``, ``curves.npz`` and ``results.csv``.
-
-    Returns:
-      The :class:`SweepResult`.
-
     Raises:
-      ValueError: the folder holds no saved sweep; ``sweep.json`` is not
-        valid, names an unknown format or lacks a field; or a file does not
-        match ``sweep.json`` because an overwrite was interrupted ("save again").
+      ValueError: the folder holds no saved sweep; ``sweep.json`` is not valid
+        or of an unknown format; or a file does not match ``sweep.json``
+        because an overwrite was interrupted ("save again"). See
+        :func:`lrlab.sweep.storage.load`.
     """
     return storage.load(cls, directory)
 

@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from lrlab import train
+from lrlab.sweep import metrics
 
 FILES = ("results.csv", "curves.npz", "sweep.json")
 """The files :meth:`lrlab.sweep.SweepResult.save` writes; ``sweep.json`` is written last and
@@ -156,6 +157,20 @@ def sha256(path: str | os.PathLike) -> str:
     while block := file.read(1 << 20):
       digest.update(block)
   return digest.hexdigest()
+
+
+def table(result: Any) -> list[dict[str, Any]]:
+  """The rows of ``results.csv``; see :meth:`lrlab.sweep.SweepResult.table`."""
+  columns = {c: result.metric(c, diverged_as_worst=False) for c in metrics.TABLE_COLUMNS[:-2]}
+  columns["diverged"] = result.history.diverged
+  columns["diverged_step"] = result.history.diverged_step
+  rows = []
+  for s, seed in enumerate(result.seeds.tolist()):
+    for k in range(result.num_members):
+      row = {"member": k, "seed": seed, **result.hyperparameters(k)}
+      row.update({name: values[s, k].item() for name, values in columns.items()})
+      rows.append(row)
+  return rows
 
 
 def write_curves(result: Any, directory: Path) -> Path:

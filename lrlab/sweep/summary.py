@@ -1,19 +1,47 @@
-"""A sweep's answers in a few lines for a person (:meth:`lrlab.sweep.SweepResult.summary`)."""
+"""A sweep's answers as a JSON-ready dict (what ``sweep.json`` stores) and as a few lines for a
+person (:meth:`lrlab.sweep.SweepResult.summary`); the text is made from the dict, so the two
+always agree."""
 
 from typing import Any
 
 import numpy as np
 
+from lrlab.sweep import answers, storage
 from lrlab.sweep.metrics import higher_is_better
+
+
+def as_dict(result: Any, metric: str | None = None, tolerance: float = 0.05) -> dict[str, Any]:
+  """The answers of ``result`` as a JSON-ready dict (non-finite numbers become ``None``).
+
+  Keys: ``metric``, ``axis`` (the default axis), ``best`` (as
+  :func:`~lrlab.sweep.answers.best`), ``usable_range`` (``[lo, hi]`` or ``None``)
+  with its ``tolerance``, ``divergence_threshold``, ``edge_warnings``,
+  ``target``, ``diverged_runs`` and ``runs``.
+  """
+  metric, axis = result._metric_name(metric), result._axis_name(None)
+  usable = answers.usable_range(result, metric, tolerance, axis)
+  return storage.finite_or_none(
+    {
+      "metric": metric,
+      "axis": axis,
+      "best": answers.best(result, metric, warn=False),
+      "usable_range": list(usable) if np.all(np.isfinite(usable)) else None,
+      "tolerance": tolerance,
+      "divergence_threshold": answers.divergence_threshold(result, axis, metric),
+      "edge_warnings": [m for a in result.grid if (m := answers.edge_warning(result, metric, a))],
+      "target": result.target(),
+      "diverged_runs": int(np.sum(result.history.diverged)),
+      "runs": result.num_seeds * result.num_members,
+    }
+  )
 
 
 def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str:
   """Best setting, usable range, divergence, headline metric and failures of ``result``.
 
-  Reads ``result.summary_dict(metric, tolerance)``; see
-  :meth:`lrlab.sweep.SweepResult.summary` for an example.
+  Reads :func:`as_dict`; see :meth:`lrlab.sweep.SweepResult.summary` for an example.
   """
-  d = result.summary_dict(metric, tolerance)
+  d = as_dict(result, metric, tolerance)
   metric, axis, best = d["metric"], d["axis"], d["best"]
   others = {k: v for k, v in best["hyperparameters"].items() if k != axis}
   fixed = f" ({', '.join(f'{k}={v:.4g}' for k, v in others.items())})" if others else ""

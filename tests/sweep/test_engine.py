@@ -16,6 +16,7 @@ from lrlab import optimizers, sweep, tasks, train
 from lrlab.sweep import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKER_TIMEOUT = 600  # seconds; a worker that hangs fails its test instead of the suite
 KEY = jax.random.key(0)
 
 
@@ -127,9 +128,19 @@ def _facts(path):
 
 def test_sharded_equals_single_device(tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT)
-  subprocess.run(_worker(tmp_path / "a.npz", "--devices", "4"), check=True, cwd=ROOT, env=env)
   subprocess.run(
-    _worker(tmp_path / "b.npz", "--devices", "4", "--one-device"), check=True, cwd=ROOT, env=env
+    _worker(tmp_path / "a.npz", "--devices", "4"),
+    check=True,
+    cwd=ROOT,
+    env=env,
+    timeout=WORKER_TIMEOUT,
+  )
+  subprocess.run(
+    _worker(tmp_path / "b.npz", "--devices", "4", "--one-device"),
+    check=True,
+    cwd=ROOT,
+    env=env,
+    timeout=WORKER_TIMEOUT,
   )
   assert _facts(tmp_path / "a.npz")["num_devices"] == 4  # the member mesh spans every device
   assert _facts(tmp_path / "b.npz")["num_devices"] == 1
@@ -180,7 +191,13 @@ def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
   ckpt = ["--checkpoint", str(tmp_path / "ckpt")]
   codes, outputs = _two_processes(tmp_path, ckpt, ckpt)
   assert codes == [0, 0], outputs
-  subprocess.run(_worker(tmp_path / "one.npz", "--devices", "2"), check=True, cwd=ROOT, env=env)
+  subprocess.run(
+    _worker(tmp_path / "one.npz", "--devices", "2"),
+    check=True,
+    cwd=ROOT,
+    env=env,
+    timeout=WORKER_TIMEOUT,
+  )
   one = _load(tmp_path / "one.npz")
   for i in range(2):
     assert _facts(tmp_path / f"p{i}.npz")["num_devices"] == 2
@@ -198,7 +215,13 @@ def test_two_processes_resume_after_process_0_is_killed(tmp_path):
   codes, outputs = _two_processes(tmp_path, ckpt, ckpt)  # the same call again
   assert codes == [0, 0], outputs
   env = dict(os.environ, PYTHONPATH=ROOT)
-  subprocess.run(_worker(tmp_path / "one.npz", "--devices", "2"), check=True, cwd=ROOT, env=env)
+  subprocess.run(
+    _worker(tmp_path / "one.npz", "--devices", "2"),
+    check=True,
+    cwd=ROOT,
+    env=env,
+    timeout=WORKER_TIMEOUT,
+  )
   one = _load(tmp_path / "one.npz")
   for i in range(2):
     assert _facts(tmp_path / f"p{i}.npz")["resumed_from"] == {"seed": 1, "chunk": 1, "segment": 3}
@@ -219,7 +242,13 @@ def test_processes_that_disagree_raise_instead_of_hanging(tmp_path):
 def uninterrupted(tmp_path_factory):
   """The worker's sweep (12 members in 3 chunks of 4, 2 seeds, 20 segments a chunk) run whole."""
   out = tmp_path_factory.mktemp("whole") / "whole.npz"
-  subprocess.run(_worker(out), check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+  subprocess.run(
+    _worker(out),
+    check=True,
+    cwd=ROOT,
+    env=dict(os.environ, PYTHONPATH=ROOT),
+    timeout=WORKER_TIMEOUT,
+  )
   return _load(out)
 
 
@@ -239,12 +268,17 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, uninterrupted, kill
     _worker(tmp_path / "never.npz", "--checkpoint", str(ckpt), "--kill-at", position),
     cwd=ROOT,
     env=env,
+    timeout=WORKER_TIMEOUT,
   )
   assert killed.returncode == -signal.SIGKILL
   saved = ckpt / checkpoint.FILENAME
   assert saved.exists() and not (tmp_path / "never.npz").exists()
   subprocess.run(
-    _worker(tmp_path / "resumed.npz", "--checkpoint", str(ckpt)), check=True, cwd=ROOT, env=env
+    _worker(tmp_path / "resumed.npz", "--checkpoint", str(ckpt)),
+    check=True,
+    cwd=ROOT,
+    env=env,
+    timeout=WORKER_TIMEOUT,
   )
   # It picked up where it was killed (not from the start), and ended where the whole run did.
   resumed_from = _facts(tmp_path / "resumed.npz")["resumed_from"]
@@ -547,9 +581,10 @@ def test_the_cache_keeps_the_most_recent_signatures(task, compilations):
   for _ in range(sweep.CACHE_SIZE + 2):
     _, compiled = compilations.during(run)
     assert compiled >= 2
-  assert len(sweep.engine._compiled_cache) == sweep.CACHE_SIZE
+  info = sweep.cache_info()
+  assert info.programs == info.maxsize == sweep.CACHE_SIZE and info.footprints >= 1
   sweep.clear_cache()
-  assert not sweep.engine._compiled_cache and not sweep.engine._state_bytes_cache
+  assert sweep.cache_info() == (0, 0, sweep.CACHE_SIZE)
 
 
 @pytest.mark.parametrize(

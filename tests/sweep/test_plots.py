@@ -1,6 +1,7 @@
 """Sweep figures: PNGs with the expected artists, drawn from (loaded) results."""
 
 import os
+import re
 
 import matplotlib.image
 import numpy as np
@@ -249,3 +250,24 @@ def test_plot_all_from_a_loaded_result(two_d, u_shaped, tmp_path):
   regression = synthetic.make_result({"lr": LRS[:3]}, [[0.2, 0.6, 0.5]], regression=True)
   names = [p.name for p in sweep.plot_all(regression, tmp_path / "reg")]
   assert names == ["sensitivity.png", "curves_val_loss.png", "curves_learning_rate.png"]
+
+
+def test_plot_all_shades_the_usable_range_the_summary_prints(u_shaped, tmp_path, monkeypatch):
+  # The U-curve: within 0.05 of the best, lr in [0.003162, 0.03162]; within 0.2, a wider range.
+  drawn = {}
+  draw = sweep.plots.folder.plot_sensitivity
+  monkeypatch.setattr(
+    sweep.plots.folder,
+    "plot_sensitivity",
+    lambda *args, **kwargs: drawn.setdefault("figure", draw(*args, **kwargs)),
+  )
+  for tolerance in (0.05, 0.2):
+    drawn.clear()
+    sweep.plot_all(u_shaped, tmp_path / str(tolerance), "final_val_accuracy", tolerance=tolerance)
+    printed = u_shaped.summary("final_val_accuracy", tolerance=tolerance).splitlines()[2]
+    lo, hi = (float(v) for v in re.search(r"lr in \[(\S+), (\S+)\]\.", printed).groups())
+    (span,) = [p for p in drawn["figure"].axes[0].patches if p.get_label().startswith("usable")]
+    left, right = span.get_x(), span.get_x() + span.get_width()
+    np.testing.assert_allclose([left, right], [lo, hi], rtol=1e-3)  # the printed 4 digits
+    assert span.get_label() == f"usable range (tol {tolerance:g}): lr {lo:.3g} to {hi:.3g}"
+  assert (lo, hi) != (0.003162, 0.03162)  # 0.2 is wider than 0.05

@@ -258,7 +258,7 @@ def test_a_sweep_where_everything_diverged_still_summarises(tmp_path):
 def test_table_rows_hold_the_raw_measurements(u_shaped):
   rows = u_shaped.table()
   assert len(rows) == 18
-  assert list(rows[0]) == ["member", "seed", "lr", *sweep.result.TABLE_COLUMNS]
+  assert list(rows[0]) == ["member", "seed", "lr", *sweep.metrics.TABLE_COLUMNS]
   row = rows[9 + 6]  # seed 1, member 6: diverged, final 0.78 in the raw curves
   assert (row["seed"], row["member"], row["lr"]) == (1, 6, LRS[6])
   assert row["final_val_accuracy"] == pytest.approx(0.78)
@@ -323,7 +323,7 @@ def test_saved_json_is_strict_and_carries_the_summary(u_shaped, tmp_path):
 
 def test_save_is_atomic(u_shaped, tmp_path, monkeypatch):
   u_shaped.save(tmp_path)
-  before = {name: (tmp_path / name).read_bytes() for name in sweep.result.FILES}
+  before = {name: (tmp_path / name).read_bytes() for name in sweep.storage.FILES}
 
   def crash(file, **arrays):
     file.write(b"half an npz")
@@ -334,8 +334,8 @@ def test_save_is_atomic(u_shaped, tmp_path, monkeypatch):
   with pytest.raises(OSError, match="disk full"):
     other.save(tmp_path)
   monkeypatch.undo()
-  assert sorted(os.listdir(tmp_path)) == sorted(sweep.result.FILES)  # no temporary files left
-  assert {name: (tmp_path / name).read_bytes() for name in sweep.result.FILES} == before
+  assert sorted(os.listdir(tmp_path)) == sorted(sweep.storage.FILES)  # no temporary files left
+  assert {name: (tmp_path / name).read_bytes() for name in sweep.storage.FILES} == before
   assert sweep.SweepResult.load(tmp_path) == u_shaped
   with pytest.raises(ValueError, match="holds no saved sweep"):
     sweep.SweepResult.load(tmp_path / "missing")
@@ -358,13 +358,13 @@ def test_environment_metadata_is_json_and_hostname_free():
 def test_product_axes_tells_a_product_from_zipped_axes():
   zipped = sweep.zipped(lr=[0.1, 1.0], wd=[1e-4, 1e-5])
   grid = sweep.product(zipped, momentum=[0.0, 0.9])
-  assert sweep.result.product_axes(grid, "lr") == ["momentum"]
-  assert sweep.result.product_axes(grid, "wd") == ["momentum"]
-  assert sweep.result.product_axes(grid, "momentum") == ["lr", "wd"]
+  assert sweep.lines.product_axes(grid, "lr") == ["momentum"]
+  assert sweep.lines.product_axes(grid, "wd") == ["momentum"]
+  assert sweep.lines.product_axes(grid, "momentum") == ["lr", "wd"]
   random = sweep.zipped(lr=[0.3, 0.01, 0.1], b1=[0.9, 0.8, 0.95])
-  assert sweep.result.product_axes(random, "lr") == []
+  assert sweep.lines.product_axes(random, "lr") == []
   # Two values each that happen to cover every pair are a product, however they were built.
-  assert sweep.result.product_axes(sweep.zipped(a=[1, 1, 2, 2], b=[3, 4, 3, 4]), "a") == ["b"]
+  assert sweep.lines.product_axes(sweep.zipped(a=[1, 1, 2, 2], b=[3, 4, 3, 4]), "a") == ["b"]
 
 
 def test_line_on_a_random_search_grid_is_every_member_in_axis_order():
@@ -417,12 +417,12 @@ def test_edge_warning_advice_for_a_fraction_bounded_by_one(axis, values, bounded
 def test_save_records_the_summary_it_was_asked_for(u_shaped, tmp_path):
   u_shaped.save(tmp_path, metric="final_val_loss", tolerance=0.5)
   document = json.loads((tmp_path / "sweep.json").read_text())
-  assert document["format"] == sweep.result.storage.FORMAT == 2
+  assert document["format"] == sweep.storage.FORMAT == 2
   assert document["summary"]["metric"] == "final_val_loss"
   assert document["summary"]["tolerance"] == 0.5
   assert document["summary"] == u_shaped.summary_dict("final_val_loss", 0.5)
   for name in ("curves.npz", "results.csv"):
-    assert document["files"][name] == sweep.result.storage.sha256(tmp_path / name)
+    assert document["files"][name] == sweep.storage.sha256(tmp_path / name)
   with pytest.raises(ValueError, match="metric must be one of"):
     u_shaped.save(tmp_path / "bad", metric="val_acc")
   assert not (tmp_path / "bad").exists()  # a bad argument raises before anything is written
@@ -434,7 +434,7 @@ def test_load_refuses_a_folder_mixed_by_an_interrupted_overwrite(u_shaped, two_d
   for name in ("curves.npz", "results.csv"):  # the new file landed, sweep.json did not
     mixed = tmp_path / f"mixed-{name}"
     mixed.mkdir()
-    for each in sweep.result.FILES:
+    for each in sweep.storage.FILES:
       source = tmp_path / ("two_d" if each == name else "u") / each
       (mixed / each).write_bytes(source.read_bytes())
     with pytest.raises(
@@ -488,7 +488,35 @@ def test_load_names_a_curves_file_that_is_not_an_npz(u_shaped, tmp_path):
   (tmp_path / "curves.npz").write_bytes(b"not a zip file")
   path = tmp_path / "sweep.json"
   document = json.loads(path.read_text())
-  document["files"]["curves.npz"] = sweep.result.storage.sha256(tmp_path / "curves.npz")
+  document["files"]["curves.npz"] = sweep.storage.sha256(tmp_path / "curves.npz")
   path.write_text(json.dumps(document))  # checksums agree: the file itself is bad
   with pytest.raises(ValueError, match=r"not a readable \.npz file"):
     sweep.SweepResult.load(tmp_path)
+
+
+def test_an_exact_tie_inside_the_grid_does_not_hide_the_edge():
+  # Accuracy over a few hundred examples ties by chance: the lowest lr (the best, first on
+  # ties) and an inner lr both reach 0.9, with a worse lr between them. The best is on the edge.
+  tied = synthetic.make_result({"lr": LRS[:4]}, [[0.9, 0.8, 0.9, 0.7]])
+  message = tied.edge_warning()
+  assert "lowest value of 'lr'" in message and "Widen the grid below 0.0001" in message
+  with pytest.warns(sweep.GridEdgeWarning, match="lowest value of 'lr'"):
+    assert tied.best()["index"] == 0
+  assert tied.summary_dict()["edge_warnings"] == [message]
+  # A line along which nothing changes has no edge.
+  assert synthetic.make_result({"lr": LRS[:3]}, [[0.5, 0.5, 0.5]]).edge_warning() is None
+
+
+@pytest.mark.parametrize(
+  ("axis", "values", "advice"),
+  [
+    ("momentum", [0.0, 0.5, 0.9], "add values between 0 and 0.5, such as 0.05"),
+    ("weight_decay", [0.0, 1e-4, 1e-3], "add values between 0 and 0.0001, such as 1e-05"),
+    ("momentum", [0.5, 0.9, 0.99], "Widen the grid below 0.5"),
+  ],
+)
+def test_an_edge_at_zero_is_never_widened_below_zero(axis, values, advice):
+  result = synthetic.make_result({axis: np.array(values)}, [[0.7, 0.6, 0.5]])
+  message = result.edge_warning(axis=axis)
+  assert f"lowest value of {axis!r}" in message and advice in message
+  assert not re.search(r"Widen the grid below 0(?!\.\d)", message)
