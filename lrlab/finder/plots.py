@@ -2,18 +2,23 @@
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from lrlab.finder.result import FinderResult
 from lrlab.finder.suggestions import FASTAI_SKIP_END
+
+if TYPE_CHECKING:  # the result draws itself with this module, so only the type is imported
+  from lrlab.finder.result import FinderResult
+
+_FIELDS = ("lrs", "losses", "smoothed", "num_recorded", "points", "stop_lr", "config")
 
 _MARKERS = {"steep": "v", "valley": "o", "minimum": "s", "slide": "D", "lightning": "^"}
 
 
 def plot_range_test(
-  result: FinderResult,
+  result: "FinderResult",
   path: str | os.PathLike | None = None,
   *,
   reference: dict[str, float] | None = None,
@@ -41,7 +46,7 @@ def plot_range_test(
     >>> figure.axes[0].get_xscale()
     'log'
   """
-  if not isinstance(result, FinderResult):
+  if not all(hasattr(result, field) for field in _FIELDS):
     raise ValueError(f"result must be an lrlab.finder.FinderResult; got {type(result)}.")
   n = result.num_recorded
   lrs, raw, smooth = result.lrs[:n], result.losses[:n], result.smoothed[:n]

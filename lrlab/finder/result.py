@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from lrlab.finder import plots
 from lrlab.finder import suggestions as suggestions_lib
 
 STOP_REASONS = ("completed", "diverged", "non-finite")
@@ -170,9 +171,7 @@ class FinderResult:
   def plot(self, path: str | os.PathLike | None = None):
     """Loss against learning rate on a log axis, every suggestion marked; see
     :func:`lrlab.finder.plot_range_test`."""
-    from lrlab.finder.plots import plot_range_test
-
-    return plot_range_test(self, path)
+    return plots.plot_range_test(self, path)
 
 
 def _example() -> FinderResult:

@@ -205,3 +205,17 @@ def test_a_make_tx_that_does_not_apply_the_schedule_is_refused(quadratic):
     finder.find_lr(task, "sgdd", batch_size=None, key=KEY)
   with pytest.raises(ValueError, match="task must be"):
     finder.find_lr(42, "sgd", batch_size=None, key=KEY)
+
+
+def test_the_figure_module_does_not_import_the_result_back():
+  """result.py draws itself with plots.py, so plots.py imports result.py for its type only."""
+  import ast
+  import inspect
+
+  from lrlab.finder import plots
+
+  tree = ast.parse(inspect.getsource(plots))
+  runtime = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+  assert all("result" not in (getattr(node, "module", "") or "") for node in runtime)
+  with pytest.raises(ValueError, match=r"must be an lrlab\.finder\.FinderResult"):
+    plots.plot_range_test(object())
