@@ -1,26 +1,21 @@
-"""scripts/script.py at a toy size: the report's shape and its arithmetic, never its timings."""
+"""lrlab.benchmark at a toy size: the report's shape and its arithmetic, never its timings."""
 
-import importlib.util
 import json
 import math
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+from lrlab import benchmark
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def script():
-  spec = importlib.util.spec_from_file_location("lrlab_benchmark_script", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-@pytest.fixture(scope="module")
-def report(script):
-  config = script.Config(
+def report():
+  config = benchmark.Config(
     ks=(2,),
     steps=4,
     legs=("sweep", "sequential", "torch"),
@@ -28,12 +23,12 @@ def report(script):
     budget_s=0.0,
     ceiling_sizes=(64,),
   )
-  return script.run_benchmark(config, isolate=False, log=lambda line: None)
+  return benchmark.run_benchmark(config, isolate=False, log=lambda line: None)
 
 
-def test_flops_are_counted_by_hand(script):
+def test_flops_are_counted_by_hand():
   sizes = {"train": 10, "val": 2, "test": 3}
-  flops = script.analytic_flops(100, 5, sizes)
+  flops = benchmark.analytic_flops(100, 5, sizes)
   macs = 40 * 100 + 100 * 100 + 100 * 10
   assert flops["train_step"] == 2 * 100 * (3 * macs - 40 * 100)  # 8.2 MFLOP
   assert flops["evaluation_per_run"] == 2 * macs * (10 + 2 * (2 + 3))
@@ -88,25 +83,25 @@ def test_ratios_are_quotients_of_the_reported_rates(report):
   assert measured["met"] == (measured["measured"] >= measured["target"])
 
 
-def test_writes_json_markdown_and_plot(script, report, tmp_path):
-  paths = script.write_report(report, str(tmp_path))
+def test_writes_json_markdown_and_plot(report, tmp_path):
+  paths = benchmark.write_report(report, str(tmp_path))
   assert json.loads(pathlib.Path(paths["report.json"]).read_text())["rows"]
   text = pathlib.Path(paths["report.md"]).read_text()
   assert "| K | leg |" in text and "sweep_over_sequential" in text
   assert pathlib.Path(paths["throughput.png"]).stat().st_size > 0
 
 
-def test_command_line_defaults(script):
-  config = script.config_from_args(script.parse_args(["--quick", "--devices", "3"]))
-  assert config.ks == (1, 8) and config.devices == 3 and config.legs == script.LEGS
-  full = script.config_from_args(script.parse_args([]))
+def test_command_line_defaults():
+  config = benchmark.config_from_args(benchmark.parse_args(["--quick", "--devices", "3"]))
+  assert config.ks == (1, 8) and config.devices == 3 and config.legs == benchmark.LEGS
+  full = benchmark.config_from_args(benchmark.parse_args([]))
   assert full.ks == (1, 8, 64, 512) and full.steps == 200 and full.batch_size == 100
-  assert script.xla_flags(4, "--foo --xla_force_host_platform_device_count=2") == (
+  assert benchmark.xla_flags(4, "--foo --xla_force_host_platform_device_count=2") == (
     "--foo --xla_force_host_platform_device_count=4"
   )
 
 
-def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
+def test_the_step_matmul_bound_trains_a_linear_network_by_hand():
   """The bound's step is exact SGD on 0.5 |x W1^T W2^T W3^T|^2, member by member (checked by
   autodiff), with each weight stored (out, in) as lrlab's MLP stores it."""
   import jax
@@ -115,10 +110,9 @@ def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
 
   keys = jax.random.split(jax.random.key(1), 4)
   x = jax.random.normal(keys[0], (5, 40))
-  weights = tuple(
-    0.1 * jax.random.normal(k, (3, o, i)) for k, (i, o) in zip(keys[1:], script.LAYERS, strict=True)
-  )
-  stepped = script.linear_sgd_step(x, weights, 0.5)
+  layers = zip(keys[1:], benchmark.LAYERS, strict=True)
+  weights = tuple(0.1 * jax.random.normal(k, (3, o, i)) for k, (i, o) in layers)
+  stepped = benchmark.linear_sgd_step(x, weights, 0.5)
   loss = lambda ws: 0.5 * jnp.sum((x @ ws[0].T @ ws[1].T @ ws[2].T) ** 2)
   for k in range(3):
     member = tuple(w[k] for w in weights)
@@ -127,12 +121,12 @@ def test_the_step_matmul_bound_trains_a_linear_network_by_hand(script):
       np.testing.assert_allclose(new[k], w - 0.5 * g, rtol=1e-5, atol=1e-6)
 
 
-def test_the_report_times_the_mlp_product_in_every_operand_layout(report, script):
+def test_the_report_times_the_mlp_product_in_every_operand_layout(report):
   ceiling = report["ceiling"]
   layouts = ceiling["mlp_shaped_layouts"]
-  assert list(layouts) == list(script.OPERAND_LAYOUTS)
+  assert list(layouts) == list(benchmark.OPERAND_LAYOUTS)
   assert all(v > 0 and math.isfinite(v) for v in layouts.values())
-  assert "A^T B" in script.markdown(report)
+  assert "A^T B" in benchmark.markdown(report)
   # The forms are the one product with its operands transposed: all give the same numbers.
   import jax.numpy as jnp
   import numpy as np
@@ -143,14 +137,23 @@ def test_the_report_times_the_mlp_product_in_every_operand_layout(report, script
     "A B^T": (a, b.transpose(0, 2, 1)),
     "A^T B^T": (a.transpose(0, 2, 1), b.transpose(0, 2, 1)),
   }
-  for name, form in script.OPERAND_LAYOUTS.items():
+  for name, form in benchmark.OPERAND_LAYOUTS.items():
     np.testing.assert_array_equal(jnp.einsum(form, *stored[name]), a @ b)
 
 
-def test_the_report_builds_the_step_up_from_its_matmuls(report, script):
+def test_the_report_builds_the_step_up_from_its_matmuls(report):
   rungs = report["breakdown"]
-  assert list(rungs) == list(script.BREAKDOWN)
+  assert list(rungs) == list(benchmark.BREAKDOWN)
   assert all(v > 0 and math.isfinite(v) for v in rungs.values())
-  text = script.markdown(report)
-  for name, title in script.BREAKDOWN.items():
+  text = benchmark.markdown(report)
+  for name, title in benchmark.BREAKDOWN.items():
     assert f"| {title} | {rungs[name]:.1f} |" in text
+
+
+@pytest.mark.parametrize("command", [["scripts/benchmark.py"], ["-m", "lrlab.benchmark"]])
+def test_the_script_and_the_module_run_the_same_command_line(command):
+  done = subprocess.run(
+    [sys.executable, *command, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+  )
+  assert done.returncode == 0, done.stderr
+  assert "--quick" in done.stdout and benchmark.command.DESCRIPTION[:40] in done.stdout

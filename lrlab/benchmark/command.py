@@ -1,0 +1,72 @@
+"""The benchmark's command line (``lrlab bench``, ``python -m lrlab.benchmark``,
+``python scripts/benchmark.py``): no JAX device is touched until XLA's host device count is
+set."""
+
+import argparse
+import json
+
+from lrlab.benchmark import report as report_lib
+from lrlab.benchmark import runner
+from lrlab.benchmark.workload import LEGS, Config, host_cores, set_host_devices
+
+DESCRIPTION = "Throughput of lrlab's vmapped sweep against a loop of runs and a PyTorch loop."
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  """The command line; it runs before JAX's backend starts."""
+  parser = argparse.ArgumentParser(
+    description="Throughput of lrlab's vmapped sweep against a loop of single runs and a "
+    "PyTorch loop."
+  )
+  parser.add_argument("--ks", default=None, help="comma-separated K values [1,8,64,512]")
+  parser.add_argument("--steps", type=int, default=None, help="updates per member [200]")
+  parser.add_argument("--batch-size", type=int, default=100)
+  parser.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated, from {LEGS}")
+  parser.add_argument("--devices", type=int, default=None, help="host devices [every core]")
+  parser.add_argument("--threads", type=int, default=None, help="PyTorch threads [every core]")
+  parser.add_argument("--repeats", type=int, default=5, help="steady-state timings, best counts")
+  parser.add_argument("--budget", type=float, default=30.0, help="seconds of repeats per (leg, K)")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--quick", action="store_true", help="smoke run: K in {1, 8}, 20 steps")
+  parser.add_argument("--in-process", action="store_true", help="no subprocess per (leg, K)")
+  parser.add_argument("--out", default="results/benchmark", help="folder for the report")
+  parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  legs = tuple(s for s in args.legs.split(",") if s)
+  unknown = sorted(set(legs) - set(LEGS))
+  if unknown:
+    parser.error(f"--legs must be taken from {LEGS}; got {unknown}")
+  args.legs = legs
+  return args
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+  """The :class:`Config` the command line asks for."""
+  cores = host_cores()
+  ks = args.ks or ("1,8" if args.quick else "1,8,64,512")
+  return Config(
+    ks=tuple(int(k) for k in ks.split(",")),
+    steps=args.steps or (20 if args.quick else 200),
+    batch_size=args.batch_size,
+    legs=args.legs,
+    devices=args.devices or cores,
+    threads=args.threads or cores,
+    repeats=2 if args.quick else args.repeats,
+    budget_s=args.budget,
+    seed=args.seed,
+  )
+
+
+def main(argv=None) -> int:
+  """Run the benchmark the command line ``argv`` asks for (default ``sys.argv[1:]``); 0."""
+  args = parse_args(argv)
+  if args.worker:
+    runner.worker_main(json.loads(args.worker))
+    return 0
+  config = config_from_args(args)
+  set_host_devices(config.devices)  # before JAX starts its backend
+  report = runner.run_benchmark(config, isolate=not args.in_process)
+  paths = report_lib.write_report(report, args.out)
+  print(report_lib.markdown(report))
+  print("wrote " + ", ".join(paths.values()))
+  return 0
