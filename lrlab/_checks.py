@@ -56,6 +56,22 @@ def check_interval(
   check(name, value, lambda x: np.isfinite(x) & above(x) & below(x), f"in {interval}")
 
 
+def check_betas(**coefficients: Any) -> None:
+  """Each moving-average coefficient (``b1=...``, ``b2=...``) lies in ``[0, 1)``, PyTorch's rule."""
+  for name, value in coefficients.items():
+    check_interval(name, value, 0.0, 1.0, closed_high=False)
+
+
+def is_zero(value: Any) -> bool:
+  """True only for a Python number equal to 0: the link or term it weighs can be left out.
+
+  The test is on the type, not the value of an array: any array, traced or a
+  concrete zero, keeps its link, so every configuration of a sweep (``hp`` a dict
+  of arrays) builds a chain with the same state structure.
+  """
+  return isinstance(value, int | float) and value == 0
+
+
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
   """``value`` is one of ``choices`` (a structural, static option)."""
   if value not in choices:

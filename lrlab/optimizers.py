@@ -32,7 +32,8 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
-from lrlab._chain import LearningRate, is_zero, penalties
+from lrlab._chain import penalties
+from lrlab._checks import is_zero
 from lrlab.optimizers_free import (
   dadapt_adamw,
   dadapt_sgd,
@@ -46,7 +47,7 @@ from lrlab.transforms.adadelta import scale_by_adadelta
 from lrlab.transforms.adagrad import scale_by_adagrad
 from lrlab.transforms.adam import scale_by_adam
 from lrlab.transforms.adamax import scale_by_adamax
-from lrlab.transforms.learning_rate import scale_by_learning_rate
+from lrlab.transforms.learning_rate import LearningRate, scale_by_learning_rate
 from lrlab.transforms.momentum import trace
 from lrlab.transforms.nadam import scale_by_nadam
 from lrlab.transforms.regularization import add_decayed_weights

@@ -20,9 +20,10 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
-from lrlab._chain import LearningRate, penalties
+from lrlab._chain import penalties
 from lrlab.transforms.dadaptation import scale_by_dadapt_adam, scale_by_dadapt_sgd
 from lrlab.transforms.dog import scale_by_dog
+from lrlab.transforms.learning_rate import LearningRate
 from lrlab.transforms.polyak import scale_by_polyak
 from lrlab.transforms.prodigy import scale_by_prodigy
 from lrlab.transforms.schedule_free import scale_by_schedule_free

@@ -21,16 +21,6 @@ def floor_divide(t: ArrayLike, period: ArrayLike) -> jnp.ndarray:
   return jnp.where((q + 1.0) * period <= t, q + 1.0, q)
 
 
-def safe_divide(numerator: ArrayLike, denominator: ArrayLike) -> jnp.ndarray:
-  """``numerator / denominator``, and 1 where ``denominator <= 0``.
-
-  A phase of zero length counts as finished, so a degenerate phase jumps to its
-  end value instead of producing NaN.
-  """
-  positive = denominator > 0
-  return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 1.0)
-
-
 def cosine_anneal(start: ArrayLike, end: ArrayLike, fraction: ArrayLike) -> jnp.ndarray:
   """Half a cosine from ``start`` (fraction 0) to ``end`` (fraction 1)."""
   return end + (start - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * fraction))

@@ -5,13 +5,8 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
-from lrlab.schedules._common import (
-  as_step,
-  cosine_anneal,
-  floor_divide,
-  linear_anneal,
-  safe_divide,
-)
+from lrlab._numerics import safe_divide
+from lrlab.schedules._common import as_step, cosine_anneal, floor_divide, linear_anneal
 
 CYCLICAL_POLICIES = ("triangular", "triangular2", "exp_range")
 
@@ -165,7 +160,8 @@ def one_cycle(
     lr = None
     for i in reversed(range(len(ends))):
       phase_start = ends[i - 1] if i > 0 else 0.0
-      fraction = safe_divide(t - phase_start, ends[i] - phase_start)
+      # A phase of zero length counts as finished: it jumps to its end value.
+      fraction = safe_divide(t - phase_start, ends[i] - phase_start, fallback=1.0)
       value = interpolate(values[i], values[i + 1], fraction)
       lr = value if lr is None else jnp.where(t <= ends[i], value, lr)
     return lr

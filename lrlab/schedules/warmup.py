@@ -5,14 +5,15 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
-from lrlab.schedules._common import as_step, cosine_anneal, linear_anneal, safe_divide
+from lrlab._numerics import safe_divide
+from lrlab.schedules._common import as_step, cosine_anneal, linear_anneal
 
 WSD_ANNEAL_STRATEGIES = ("linear", "cos", "sqrt")
 
 
 def _ramp(t: jnp.ndarray, warmup_steps: ArrayLike) -> jnp.ndarray:
   """``t / warmup_steps`` during warmup (1 when there is none)."""
-  return jnp.minimum(safe_divide(t, warmup_steps), 1.0)
+  return jnp.minimum(safe_divide(t, warmup_steps, fallback=1.0), 1.0)
 
 
 def warmup(

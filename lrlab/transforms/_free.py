@@ -6,22 +6,15 @@ applied rate) are kept in the default float dtype (float32, or float64 under
 are computed in it, so bfloat16 parameters do not degrade the estimates.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
-from jax.typing import ArrayLike
 
 from lrlab import _checks
-
-LearningRate = ArrayLike | Callable[[jax.Array], ArrayLike]
-
-
-def scalar_dtype() -> jnp.dtype:
-  """The default float dtype (float32, or float64 under ``jax_enable_x64``)."""
-  return jax.dtypes.canonicalize_dtype(jnp.float64)
+from lrlab._numerics import default_float_dtype
+from lrlab.transforms.learning_rate import LearningRate
 
 
 def check_learning_rate(learning_rate: LearningRate) -> None:
@@ -32,7 +25,7 @@ def check_learning_rate(learning_rate: LearningRate) -> None:
 def rate_at(learning_rate: LearningRate, count: jax.Array) -> jax.Array:
   """The multiplier at the 0-based step ``count``, as a strongly typed scalar."""
   rate = learning_rate(count) if callable(learning_rate) else learning_rate
-  return jnp.asarray(rate).astype(scalar_dtype())
+  return jnp.asarray(rate).astype(default_float_dtype())
 
 
 def need_params(name: str, params: optax.Params | None) -> None:
@@ -50,14 +43,14 @@ def strong_copy(params: optax.Params) -> optax.Params:
 
 def tree_vdot(a: Any, b: Any) -> jax.Array:
   """Sum over all leaves of ``a * b``, in the scalar dtype."""
-  dtype = scalar_dtype()
+  dtype = default_float_dtype()
   terms = [jnp.sum(x.astype(dtype) * y.astype(dtype)) for x, y in zip_leaves(a, b)]
   return sum(terms, jnp.zeros((), dtype))
 
 
 def tree_sum_squares(a: Any) -> jax.Array:
   """Squared Euclidean norm of a pytree, in the scalar dtype."""
-  dtype = scalar_dtype()
+  dtype = default_float_dtype()
   return sum(
     (jnp.sum(jnp.square(x.astype(dtype))) for x in jax.tree.leaves(a)), jnp.zeros((), dtype)
   )
@@ -65,7 +58,7 @@ def tree_sum_squares(a: Any) -> jax.Array:
 
 def tree_l1(a: Any) -> jax.Array:
   """L1 norm of a pytree, in the scalar dtype."""
-  dtype = scalar_dtype()
+  dtype = default_float_dtype()
   return sum((jnp.sum(jnp.abs(x.astype(dtype))) for x in jax.tree.leaves(a)), jnp.zeros((), dtype))
 
 
@@ -77,9 +70,3 @@ def zip_leaves(a: Any, b: Any) -> list[tuple[jax.Array, jax.Array]]:
 def keep_finite(new: jax.Array, old: jax.Array) -> jax.Array:
   """``new`` where it is finite, else ``old``: a scalar statistic never turns NaN."""
   return jnp.where(jnp.isfinite(new), new, old).astype(old.dtype)
-
-
-def safe_divide(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
-  """``numerator / denominator``, or 0 where the denominator is 0."""
-  positive = denominator > 0
-  return jnp.where(positive, numerator / jnp.where(positive, denominator, 1), 0)

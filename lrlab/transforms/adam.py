@@ -39,12 +39,6 @@ def _bias_correction(decay: ArrayLike, count: jax.Array) -> jax.Array:
   return -jnp.expm1(count * jnp.log1p(-(1 - decay)))
 
 
-def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
-  """Check ``0 <= b1 < 1`` and ``0 <= b2 < 1`` (PyTorch's rule)."""
-  _checks.check_interval("b1", b1, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("b2", b2, 0.0, 1.0, closed_high=False)
-
-
 def scale_by_adam(
   *,
   b1: ArrayLike = 0.9,
@@ -105,7 +99,7 @@ def scale_by_adam(
     PyTorch, `torch.optim.Adam
     <https://pytorch.org/docs/stable/generated/torch.optim.Adam.html>`_.
   """
-  _check_betas(b1, b2)
+  _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
 
   def init_fn(params):

@@ -9,7 +9,7 @@ from jax.typing import ArrayLike
 
 from lrlab import _checks
 from lrlab.transforms import _tree
-from lrlab.transforms.adam import _bias_correction, _check_betas
+from lrlab.transforms.adam import _bias_correction
 
 
 class ScaleByAdamaxState(NamedTuple):
@@ -70,7 +70,7 @@ def scale_by_adamax(
     PyTorch, `torch.optim.Adamax
     <https://pytorch.org/docs/stable/generated/torch.optim.Adamax.html>`_.
   """
-  _check_betas(b1, b2)
+  _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
 
   def init_fn(params):

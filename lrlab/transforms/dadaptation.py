@@ -8,7 +8,9 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype, safe_divide
 from lrlab.transforms import _free
+from lrlab.transforms.learning_rate import LearningRate
 
 
 class ScaleByDadaptSgdState(NamedTuple):
@@ -66,7 +68,7 @@ def _zeros(params: optax.Params) -> optax.Params:
 
 
 def scale_by_dadapt_sgd(
-  learning_rate: _free.LearningRate = 1.0,
+  learning_rate: LearningRate = 1.0,
   *,
   momentum: ArrayLike = 0.9,
   d0: ArrayLike = 1e-6,
@@ -133,7 +135,7 @@ def scale_by_dadapt_sgd(
   _checks.check_positive("d0", d0)
 
   def init_fn(params: optax.Params) -> ScaleByDadaptSgdState:
-    dtype = _free.scalar_dtype()
+    dtype = default_float_dtype()
     return ScaleByDadaptSgdState(
       count=jnp.zeros([], jnp.int32),
       learning_rate=jnp.zeros([], dtype),
@@ -154,7 +156,7 @@ def scale_by_dadapt_sgd(
     seen = state.grad_norm0 > 0
     grad_norm0 = jnp.where(seen | ~jnp.isfinite(norm), state.grad_norm0, norm)
     gamma = _free.rate_at(learning_rate, state.count)
-    step = _free.safe_divide(d * gamma, grad_norm0).astype(d.dtype)  # lambda_k
+    step = safe_divide(d * gamma, grad_norm0, fallback=0.0).astype(d.dtype)  # lambda_k
 
     cast = lambda value, like: value.astype(like.dtype)
     grad_sum = jax.tree.map(lambda s, g: cast(s + step * g, s), state.grad_sum, updates)
@@ -163,7 +165,7 @@ def scale_by_dadapt_sgd(
       state.weighted_squares + step * step * squares, state.weighted_squares
     )
     s_squares = _free.tree_sum_squares(grad_sum)
-    estimate = _free.safe_divide(s_squares - weighted_squares, jnp.sqrt(s_squares))
+    estimate = safe_divide(s_squares - weighted_squares, jnp.sqrt(s_squares), fallback=0.0)
     new_d = _free.keep_finite(jnp.maximum(d, estimate), d)
 
     updates = jax.tree.map(lambda g, z, x: cast((1 - momentum) * (z - x), g), updates, z, params)
@@ -182,7 +184,7 @@ def scale_by_dadapt_sgd(
 
 
 def scale_by_dadapt_adam(
-  learning_rate: _free.LearningRate = 1.0,
+  learning_rate: LearningRate = 1.0,
   *,
   b1: ArrayLike = 0.9,
   b2: ArrayLike = 0.999,
@@ -258,15 +260,14 @@ def scale_by_dadapt_adam(
     <https://arxiv.org/abs/2301.07733>`_, ICML 2023.
   """
   _free.check_learning_rate(learning_rate)
-  _checks.check_interval("b1", b1, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("b2", b2, 0.0, 1.0, closed_high=False)
+  _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
   _checks.check_positive("d0", d0)
   _checks.check_nonnegative("weight_decay", weight_decay)
-  decays = not (isinstance(weight_decay, int | float) and weight_decay == 0)
+  decays = not _checks.is_zero(weight_decay)
 
   def init_fn(params: optax.Params) -> ScaleByDadaptAdamState:
-    dtype = _free.scalar_dtype()
+    dtype = default_float_dtype()
     d = jnp.asarray(d0).astype(dtype)
     return ScaleByDadaptAdamState(
       count=jnp.zeros([], jnp.int32),
@@ -297,7 +298,7 @@ def scale_by_dadapt_adam(
     grad_sum = jax.tree.map(
       lambda s, g: cast(b3 * s + (1 - b3) * step * g, s), state.grad_sum, updates
     )
-    estimate = _free.safe_divide(numerator, (1 - b3) * _free.tree_l1(grad_sum))
+    estimate = safe_divide(numerator, (1 - b3) * _free.tree_l1(grad_sum), fallback=0.0)
     new_d = _free.keep_finite(jnp.maximum(d, estimate), d)
 
     adam = jax.tree.map(lambda g, m, a: cast(-m / a, g), updates, mu, denominators)

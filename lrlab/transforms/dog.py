@@ -8,7 +8,9 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype, safe_divide
 from lrlab.transforms import _free
+from lrlab.transforms.learning_rate import LearningRate
 
 
 class ScaleByDogState(NamedTuple):
@@ -32,7 +34,7 @@ class ScaleByDogState(NamedTuple):
 
 
 def scale_by_dog(
-  learning_rate: _free.LearningRate = 1.0,
+  learning_rate: LearningRate = 1.0,
   *,
   reps_rel: ArrayLike = 1e-6,
   initial_distance: ArrayLike | None = None,
@@ -99,7 +101,7 @@ def scale_by_dog(
   _checks.check_positive("initial_distance", initial_distance)
 
   def init_fn(params: optax.Params) -> ScaleByDogState:
-    dtype = _free.scalar_dtype()
+    dtype = default_float_dtype()
     if initial_distance is None:
       r_eps = reps_rel * (1 + jnp.sqrt(_free.tree_sum_squares(params)))
     else:
@@ -123,7 +125,7 @@ def scale_by_dog(
       state.sum_squared_norms + _free.tree_sum_squares(updates), state.sum_squared_norms
     )
     rate = _free.rate_at(learning_rate, state.count)
-    eta = (rate * _free.safe_divide(max_distance, jnp.sqrt(total))).astype(total.dtype)
+    eta = (rate * safe_divide(max_distance, jnp.sqrt(total), fallback=0.0)).astype(total.dtype)
     updates = jax.tree.map(lambda g: (-eta * g).astype(g.dtype), updates)
     new_state = ScaleByDogState(
       count=optax.safe_int32_increment(state.count),

@@ -9,13 +9,8 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
-from lrlab.transforms.plateau import (
-  _accumulate,
-  _check_integer,
-  _float_dtype,
-  _scalar_value,
-  _scale_updates,
-)
+from lrlab._numerics import default_float_dtype
+from lrlab.transforms.plateau import _accumulate, _check_integer, _scalar_value, _scale_updates
 
 
 class LossFeedbackState(NamedTuple):
@@ -119,7 +114,7 @@ def loss_feedback(
 
   def init_fn(params: optax.Params) -> LossFeedbackState:
     del params
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     zero = jnp.zeros((), jnp.int32)
     return LossFeedbackState(
       scale=jnp.clip(jnp.ones((), dtype), min_scale, max_scale).astype(dtype),

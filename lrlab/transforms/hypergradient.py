@@ -8,6 +8,7 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype
 
 _BASES = ("sgd", "adam")
 
@@ -123,13 +124,12 @@ def scale_by_hypergradient(
   _checks.check_nonnegative("learning_rate", learning_rate)
   _checks.check_nonnegative("hyper_lr", hyper_lr)
   _checks.check_choice("base", base, _BASES)
-  _checks.check_interval("b1", b1, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("b2", b2, 0.0, 1.0, closed_high=False)
+  _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
   adam = base == "adam"
 
   def init_fn(params: optax.Params) -> ScaleByHypergradientState:
-    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    dtype = default_float_dtype()
     zeros = lambda: jax.tree.map(jnp.zeros_like, params)
     return ScaleByHypergradientState(
       count=jnp.zeros((), jnp.int32),

@@ -10,6 +10,9 @@ from jax.typing import ArrayLike
 
 from lrlab import _checks
 
+LearningRate = ArrayLike | Callable[[jax.Array], ArrayLike]
+"""A learning rate: a number, an array (traced in a sweep) or a schedule ``step -> rate``."""
+
 
 class ScaleByLearningRateState(NamedTuple):
   """State of :func:`scale_by_learning_rate`.
@@ -26,7 +29,7 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 def scale_by_learning_rate(
-  learning_rate: ArrayLike | Callable[[jax.Array], ArrayLike],
+  learning_rate: LearningRate,
 ) -> optax.GradientTransformation:
   r"""Scale updates by minus the learning rate, a constant or a schedule.
 

@@ -8,8 +8,9 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype
 from lrlab.transforms import _tree
-from lrlab.transforms.adam import _bias_correction, _check_betas
+from lrlab.transforms.adam import _bias_correction
 
 
 class ScaleByNadamState(NamedTuple):
@@ -82,10 +83,10 @@ def scale_by_nadam(
     PyTorch, `torch.optim.NAdam
     <https://pytorch.org/docs/stable/generated/torch.optim.NAdam.html>`_.
   """
-  _check_betas(b1, b2)
+  _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
   _checks.check_nonnegative("momentum_decay", momentum_decay)
-  float_dtype = jnp.result_type(float)
+  float_dtype = default_float_dtype()
 
   def schedule(step):
     return b1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))

@@ -9,6 +9,7 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype
 
 _MODES = ("min", "max")
 _THRESHOLD_MODES = ("rel", "abs")
@@ -36,11 +37,6 @@ class ReduceOnPlateauState(NamedTuple):
   evaluation_count: jax.Array
   accumulated_value: jax.Array
   accumulated_count: jax.Array
-
-
-def _float_dtype() -> jnp.dtype:
-  """The default float dtype (float32, or float64 under ``jax_enable_x64``)."""
-  return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
 def _check_integer(name: str, value: Any, low: int) -> None:
@@ -195,7 +191,7 @@ def reduce_on_plateau(
 
   def init_fn(params: optax.Params) -> ReduceOnPlateauState:
     del params
-    dtype = _float_dtype()
+    dtype = default_float_dtype()
     worst = jnp.inf if mode == "min" else -jnp.inf
     zero = jnp.zeros((), jnp.int32)
     return ReduceOnPlateauState(

@@ -9,7 +9,9 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype
 from lrlab.transforms import _free
+from lrlab.transforms.learning_rate import LearningRate
 from lrlab.transforms.plateau import _scalar_value
 
 
@@ -30,7 +32,7 @@ class ScaleByPolyakState(NamedTuple):
 
 
 def scale_by_polyak(
-  learning_rate: _free.LearningRate = 1.0,
+  learning_rate: LearningRate = 1.0,
   *,
   c: ArrayLike = 0.5,
   max_step: ArrayLike = 1.0,
@@ -134,7 +136,7 @@ def scale_by_polyak(
 
   def init_fn(params: optax.Params) -> ScaleByPolyakState:
     del params
-    dtype = _free.scalar_dtype()
+    dtype = default_float_dtype()
     return ScaleByPolyakState(
       count=jnp.zeros([], jnp.int32),
       learning_rate=jnp.zeros([], dtype),

@@ -8,7 +8,9 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype, safe_divide
 from lrlab.transforms import _free
+from lrlab.transforms.learning_rate import LearningRate
 
 
 class ScaleByProdigyState(NamedTuple):
@@ -38,7 +40,7 @@ class ScaleByProdigyState(NamedTuple):
 
 
 def scale_by_prodigy(
-  learning_rate: _free.LearningRate = 1.0,
+  learning_rate: LearningRate = 1.0,
   *,
   b1: ArrayLike = 0.9,
   b2: ArrayLike = 0.999,
@@ -119,15 +121,13 @@ def scale_by_prodigy(
     Parameter-Free Learner <https://arxiv.org/abs/2306.06101>`_, 2023.
   """
   _free.check_learning_rate(learning_rate)
-  _checks.check_interval("b1", b1, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("b2", b2, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("b3", b3, 0.0, 1.0, closed_high=False)
+  _checks.check_betas(b1=b1, b2=b2, b3=b3)
   _checks.check_nonnegative("eps", eps)
   _checks.check_positive("d0", d0)
   _checks.check_nonnegative("weight_decay", weight_decay)
 
   def init_fn(params: optax.Params) -> ScaleByProdigyState:
-    dtype = _free.scalar_dtype()
+    dtype = default_float_dtype()
     zeros = lambda: _free.strong_copy(jax.tree.map(jnp.zeros_like, params))
     d = jnp.asarray(d0).astype(dtype)
     return ScaleByProdigyState(
@@ -159,7 +159,7 @@ def scale_by_prodigy(
     grad_sum = jax.tree.map(
       lambda s, g: cast(beta3 * s + (1 - beta3) * weight * g, s), state.grad_sum, updates
     )
-    estimate = _free.safe_divide(numerator, _free.tree_l1(grad_sum))
+    estimate = safe_divide(numerator, _free.tree_l1(grad_sum), fallback=0.0)
     new_d = _free.keep_finite(jnp.maximum(d, estimate), d)
 
     step = (gamma * d).astype(d.dtype)

@@ -8,8 +8,10 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype, safe_divide
 from lrlab.transforms import _free
 from lrlab.transforms.adam import _bias_correction
+from lrlab.transforms.learning_rate import LearningRate
 
 _BASES = ("sgd", "adam")
 
@@ -39,7 +41,7 @@ class ScaleByScheduleFreeState(NamedTuple):
 
 
 def scale_by_schedule_free(
-  learning_rate: _free.LearningRate,
+  learning_rate: LearningRate,
   *,
   base: str = "sgd",
   b1: ArrayLike = 0.9,
@@ -141,8 +143,7 @@ def scale_by_schedule_free(
   """
   _free.check_learning_rate(learning_rate)
   _checks.check_choice("base", base, _BASES)
-  _checks.check_interval("b1", b1, 0.0, 1.0, closed_high=False)
-  _checks.check_interval("b2", b2, 0.0, 1.0, closed_high=False)
+  _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
   _checks.check_nonnegative("warmup_steps", warmup_steps)
   _checks.check_nonnegative("weight_lr_power", weight_lr_power)
@@ -151,15 +152,17 @@ def scale_by_schedule_free(
 
   def step_size(count: jax.Array) -> jax.Array:
     """:math:`\\gamma_t` for the 0-based ``count`` (``t = count + 1``)."""
-    t = (count + 1).astype(_free.scalar_dtype())
-    warm = jnp.where(warmup_steps > 0, jnp.minimum(1, _free.safe_divide(t, warmup_steps)), 1)
+    t = (count + 1).astype(default_float_dtype())
+    warm = jnp.where(
+      warmup_steps > 0, jnp.minimum(1, safe_divide(t, warmup_steps, fallback=0.0)), 1
+    )
     gamma = _free.rate_at(learning_rate, count) * warm
     if adam:
       gamma = gamma * jnp.sqrt(_bias_correction(b2, t))
-    return gamma.astype(_free.scalar_dtype())
+    return gamma.astype(default_float_dtype())
 
   def init_fn(params: optax.Params) -> ScaleByScheduleFreeState:
-    dtype = _free.scalar_dtype()
+    dtype = default_float_dtype()
     return ScaleByScheduleFreeState(
       count=jnp.zeros([], jnp.int32),
       learning_rate=step_size(jnp.zeros([], jnp.int32)),
@@ -185,7 +188,7 @@ def scale_by_schedule_free(
     )
     weight = jnp.power(gamma, weight_lr_power)
     weight_sum = _free.keep_finite(state.weight_sum + weight, state.weight_sum)
-    c = _free.safe_divide(weight, weight_sum)
+    c = safe_divide(weight, weight_sum, fallback=0.0)
     x = jax.tree.map(lambda x, z: cast(x + c * (z - x), x), state.x, z)
     updates = jax.tree.map(
       lambda g, z, x, y: cast((1 - b1) * z + b1 * x - y, g), updates, z, x, params
