@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from lrlab.finder import suggestions
 
@@ -127,6 +126,7 @@ def test_slide_adjust_value_and_window_width():
 
 
 def test_lightning_matches_torch_gradient_with_the_rates_as_coordinates():
+  torch = pytest.importorskip("torch")
   rng = np.random.default_rng(0)
   for _ in range(5):
     losses = np.cumsum(rng.normal(size=50))
