@@ -1,0 +1,202 @@
+"""Every number the READMEs quote for an experiment is backed by its committed summary.json.
+
+The passages are each row of the results table in ``experiments/README.md``, its two
+sections on the learning-rate-free methods and the finder, and the paragraphs of ``README.md``
+that show an experiment's figure or name its script. Every number in them must be:
+
+- a number of the experiment's ``summary.json`` (its measurements, settings or run time) as
+  the README rounds it: to the decimals shown, or to the significant digits of ``1e-4``
+  notation; a fraction may be quoted in percent or points (x100) and a difference by its size;
+- or a number derived from the summary by a rule written below (a ratio, a count), checked
+  the same way;
+- or a setting or constant that the summary does not record (the momentum 0.9, the grid's
+  first rate, the year of a paper), listed below with the reason.
+
+A number in none of these fails the test: change the README, or record the number.
+"""
+
+import json
+import math
+import pathlib
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MINUS = "\N{MINUS SIGN}"  # the READMEs write negative numbers with it
+NUMBER = re.compile(rf"(?<![\w.])[{MINUS}-]?\d[\d,]*(?:\.\d+)?(?:e[{MINUS}-]?\d+)?(?!\w)")
+
+# Quoted, but settings or constants that summary.json does not record.
+CONSTANTS: dict[str, dict[str, str]] = {
+  "u_curve": {"0.9": "SGD momentum", "1e-4": "the grid's first rate", "100": "batch size"},
+  "lower_lr_accuracy": {"1e-4": "the grid's first rate", "100": "batch", "95": "95% target"},
+  "best_lr_depends": {"0.9": "SGD momentum"},
+  "normalization": {"1e-6": "the grid's first rate"},
+  "plateau_feedback": {"1e-3": "the grid's first rate"},
+  "lr_free_vs_tuned": {"95": "95% of tuned: the target", "6,000": "the --full size's steps"},
+  "finder_validation": {
+    "1e-7": "fastai's start_lr",
+    "21055": "a Lightning pull request",
+    "144": "digits' validation examples",
+    "3,000": "the acceptance table's steps",
+  },
+  "edge_of_stability": {"2021": "the year of Cohen et al."},
+}
+
+# Quoted numbers that no committed summary records yet (the experiment must be re-run, or its
+# summary extended and redrawn with --replot, to back them). Kept short and explicit.
+UNBACKED: dict[str, dict[str, str]] = {
+  "plateau_feedback": {
+    "1e-8": "the lowest rate plateau reaches from 10 lr*; summary.json records the seed "
+    "mean of the final rate (0.33 lr*), not each seed's",
+  },
+  "overfitting_gap": {
+    "0.86": "train accuracy at lr 0.16: only in the saved sweep, not in summary.json",
+    "0.10": "train accuracy of the rates from 0.29 to 1: only in the saved sweep",
+  },
+  "finder_validation": {
+    f"{MINUS}3e4": "the smoothed loss's slope in Lightning's window: read off a curve",
+    "77": "the usable range of digits with SGD: read off the saved sweep",
+  },
+  "lr_free_vs_tuned": {
+    "11": "11 of 15 d0/reps_rel values within 5 points: read off the saved sweep",
+  },
+}
+
+
+def _summary(name: str) -> dict[str, Any]:
+  return json.loads((ROOT / "experiments" / "results" / name / "summary.json").read_text())
+
+
+def _edge_of_stability_sharpness(summary: dict) -> list[float]:
+  """Sharpness at the start of each run: its ratio to 2/lr, times 2/lr."""
+  runs = summary["numbers"]["mse"]
+  out = []
+  for name, run in runs.items():
+    two_over_lr = float(re.search(r"2/lr=([\d.]+)", name).group(1))
+    out += [seed["initial_ratio"] * two_over_lr for seed in run["seeds"]]
+  return out
+
+
+def _best_peak_ratios(summary: dict) -> list[float]:
+  """Each decaying schedule's best peak over the fixed rate's."""
+  schedules = summary["numbers"]["sgd"]["schedules"]
+  fixed = schedules["fixed"]["best_peak"]
+  return [s["best_peak"] / fixed for name, s in schedules.items() if name != "fixed"]
+
+
+# Numbers derived from a summary: {experiment: {quoted: summary -> candidates}}.
+DERIVED: dict[str, dict[str, Callable[[dict], list[float]]]] = {
+  "u_curve": {"3.8": lambda s: [2 * (1 + 0.9) / 1.0]},  # heavy ball's limit 2(1+β)/L, L = 1
+  "schedules": {
+    "8": lambda s: [len(s["numbers"]["sgd"]["schedules"])],
+    "4": _best_peak_ratios,
+  },
+  "normalization": {"41": lambda s: [s["settings"]["per_decade"] * 10 + 1]},  # 1e-6 to 1e4
+  "kfold_cv": {"13": lambda s: [s["settings"]["per_decade"] * 3 + 1]},  # 1e-4 to 1e-1
+  "edge_of_stability": {
+    "13": _edge_of_stability_sharpness,
+    "16": _edge_of_stability_sharpness,
+    "720": lambda s: [0.72 * s["settings"]["num_samples"]],  # the training split
+  },
+  "plateau_feedback": {"31.6": lambda s: [10**1.5]},  # the start, half a decade per 2 steps
+}
+
+
+def _leaves(value: Any) -> Iterator[float]:
+  if isinstance(value, dict):
+    for v in value.values():
+      yield from _leaves(v)
+  elif isinstance(value, list):
+    for v in value:
+      yield from _leaves(v)
+  elif isinstance(value, int | float) and not isinstance(value, bool):
+    yield float(value)
+
+
+def _shows(token: str, value: float) -> bool:
+  """Whether ``value`` (or its size, or x100 for percent and points) reads as ``token``."""
+  text = token.replace(MINUS, "-").replace(",", "")
+  quoted = float(text)
+  for candidate in (value, -value, 100 * value, -100 * value):
+    if not math.isfinite(candidate):
+      continue
+    if "e" in text:
+      digits = len(text.split("e")[0].lstrip("-").replace(".", "").lstrip("0")) or 1
+      if candidate != 0 and float(f"{candidate:.{digits - 1}e}") == quoted:
+        return True
+    else:
+      decimals = len(text.split(".")[1]) if "." in text else 0
+      if abs(candidate - quoted) <= 0.5 * 10**-decimals * (1 + 1e-9):
+        return True
+  return False
+
+
+def _passages() -> Iterator[tuple[str, str, str]]:
+  """``(experiment, where, text)`` for every README passage that quotes an experiment."""
+  experiments = (ROOT / "experiments" / "README.md").read_text()
+  for row in re.findall(r"^\| \d+ \|.*$", experiments, flags=re.MULTILINE):
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    name = re.search(r"experiments/(\w+)\.py", cells[2]).group(1)
+    yield name, f"experiments/README.md row {cells[0]}", cells[3]
+  sections = {
+    "### Learning-rate-free methods vs a tuned sweep": "lr_free_vs_tuned",
+    "### The LR finder against a full sweep": "finder_validation",
+  }
+  for title, name in sections.items():
+    yield name, f"experiments/README.md {title}", experiments.split(title)[1].split("\n#")[0]
+  readme = (ROOT / "README.md").read_text()
+  section = readme.split("## LR finder")[1].split("\n## Schedules")[0]
+  name = None
+  for block in section.split("\n\n"):
+    named = re.search(r"experiments/(?:results/)?(\w+)(?:/|\.py)", block)
+    if named and named.group(1) != "README":
+      name = named.group(1)
+    elif not block.startswith("- "):  # a list continues the paragraph before it
+      name = None
+    if name is not None and (ROOT / "experiments" / "results" / name).is_dir():
+      yield name, f"README.md: {block[:50]!r}", block
+
+
+def _numbers(text: str) -> list[str]:
+  text = re.sub(r"!?\[[^\]]*\]\([^)]*\)|`[^`]*`", "", text)  # links, figures and code
+  return [token.rstrip(",") if token.endswith(",") else token for token in NUMBER.findall(text)]
+
+
+PASSAGES = list(_passages())
+
+
+def test_every_experiment_is_quoted_and_has_a_summary():
+  quoted = {name for name, _, _ in PASSAGES}
+  results = {p.name for p in (ROOT / "experiments" / "results").iterdir() if p.is_dir()}
+  assert quoted == results
+  for name in results:
+    assert _summary(name)["numbers"]
+
+
+@pytest.mark.parametrize(("name", "where", "text"), PASSAGES, ids=[w for _, w, _ in PASSAGES])
+def test_every_quoted_number_is_backed_by_the_summary(name, where, text):
+  summary = _summary(name)
+  values = list(_leaves(summary))
+  derived = DERIVED.get(name, {})
+  unbacked = []
+  for token in _numbers(text):
+    if token in CONSTANTS.get(name, {}) or token in UNBACKED.get(name, {}):
+      continue
+    if token in derived and any(_shows(token, v) for v in derived[token](summary)):
+      continue
+    if not any(_shows(token, v) for v in values):
+      unbacked.append(token)
+  assert not unbacked, f"{where}: no number of {name}/summary.json reads as {unbacked}"
+
+
+def test_the_allowances_are_all_still_quoted():
+  """A constant, derived or unbacked entry whose number the README no longer quotes goes."""
+  quoted: dict[str, set[str]] = {}
+  for name, _, text in PASSAGES:
+    quoted.setdefault(name, set()).update(_numbers(text))
+  for table in (CONSTANTS, DERIVED, UNBACKED):
+    for name, entries in table.items():
+      assert set(entries) <= quoted.get(name, set()), (name, set(entries) - quoted[name])
