@@ -1,4 +1,4 @@
-"""``--task MODULE:FACTORY`` in ``scripts/vmap_sweep.py`` and ``scripts/lr_find.py``.
+"""``--task MODULE:FACTORY`` in ``lrlab sweep`` and ``lrlab find``, via their ``scripts/`` wrappers.
 
 A researcher's own package, written into a temporary project folder and
 imported from the current directory: a small BatchNorm + Dropout MLP built with
@@ -95,7 +95,7 @@ def test_sweep_trains_a_factory_task_from_the_current_directory(project):
   )  # fmt: skip
   assert done.returncode == 0, done.stderr
   assert done.stdout.startswith(f"{NAME} | adam")
-  out = project / "results" / f"sweep-{NAME}-adam"  # the default folder is named after the task
+  (out,) = (project / "results").glob(f"sweep-{NAME}-adam-*")  # named after the task's .name
   assert json.loads((out / "sweep.json").read_text())["config"]["task"] == NAME
   assert (out / "results.csv").exists() and not (out / "checkpoint").exists()
 
@@ -107,7 +107,7 @@ def test_lr_find_trains_a_factory_task_from_the_current_directory(project):
   )  # fmt: skip
   assert done.returncode == 0, done.stderr
   assert done.stdout.startswith(f"{NAME} | adam")
-  out = project / "results" / f"lr_find-{NAME}-adam"
+  (out,) = (project / "results").glob(f"find-{NAME}-adam-*")
   assert json.loads((out / "range_test.json").read_text())["config"]["task"] == NAME
   assert (out / "parallel.json").exists() and (out / "lr_find.png").exists()
 
@@ -136,21 +136,21 @@ def _check_one_line(code, stdout, stderr, spec, reason):
 
 @pytest.fixture
 def in_project(project, monkeypatch):
-  """Run a script's ``main`` here from ``project``, undoing what it leaves in this process."""
+  """Run a command's ``main`` here from ``project``, undoing what it leaves in this process."""
   monkeypatch.chdir(project)
-  monkeypatch.setattr(sys, "path", [os.path.join(ROOT, "scripts"), *sys.path])
+  monkeypatch.setattr(sys, "path", list(sys.path))
   monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored afterwards
   loaded = set(sys.modules)
   yield project
   for name in set(sys.modules) - loaded:
-    if name.partition(".")[0] in ("mylab", "vmap_sweep", "lr_find", "_cli"):
+    if name.partition(".")[0] == "mylab":
       del sys.modules[name]
 
 
-@pytest.mark.parametrize("script", ["vmap_sweep", "lr_find"])
+@pytest.mark.parametrize("command", ["sweep", "find"])
 @pytest.mark.parametrize(("spec", "reason"), BAD_TASKS)
-def test_a_bad_task_is_one_line_naming_the_flag(script, spec, reason, in_project, capsys):
-  main = importlib.import_module(script).main
+def test_a_bad_task_is_one_line_naming_the_flag(command, spec, reason, in_project, capsys):
+  main = importlib.import_module(f"lrlab.cli.{command}").main
   code = main(["--task", spec, "--out", str(in_project / "never")])
   _check_one_line(code, *capsys.readouterr(), spec, reason)
   assert not (in_project / "never").exists()

@@ -8,6 +8,7 @@ figures never need re-training.
 """
 
 from lrlab.sweep.answers import GridEdgeWarning as GridEdgeWarning
+from lrlab.sweep.engine import Stopped as Stopped
 from lrlab.sweep.engine import run as run
 from lrlab.sweep.grids import AXIS_SYNTAX as AXIS_SYNTAX
 from lrlab.sweep.grids import Grid as Grid
@@ -41,6 +42,7 @@ __all__ = [
   "CacheInfo",
   "Grid",
   "GridEdgeWarning",
+  "Stopped",
   "SweepResult",
   "UnusedAxisWarning",
   "cache_info",

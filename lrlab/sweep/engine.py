@@ -9,7 +9,7 @@ progress and checkpoint between segments while its state stays on device.
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -27,6 +27,15 @@ from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Evaluation, History, Segment, Trainer
 
 MAX_SEGMENTS = 50
+
+
+class Stopped(Exception):
+  """``run`` stopped because ``should_stop()`` said so; ``.position`` is where it saved."""
+
+  def __init__(self, position: dict[str, int], checkpoint_dir: str | None) -> None:
+    saved = f"saved in {checkpoint_dir!r}" if checkpoint_dir else "not saved (no checkpoint_dir)"
+    super().__init__(f"sweep stopped at {position}; progress {saved}.")
+    self.position, self.checkpoint_dir = position, checkpoint_dir
 
 
 def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> int:
@@ -93,6 +102,7 @@ def run(
   folds: int | None = None,
   tx_config: Mapping[str, Any] | None = None,
   eval_batch_size: int | None = None,
+  should_stop: Callable[[], bool] | None = None,
 ) -> SweepResult:
   """Train every member of ``grid`` on ``task`` for every seed, in one compiled program per chunk.
 
@@ -179,6 +189,9 @@ def run(
       ``result.config["tx"]`` and part of the checkpoint's fingerprint.
     eval_batch_size: examples per evaluation batch (``None``: a resident
       split in one batch, a streamed one in batches of 1024).
+    should_stop: called at every segment boundary; when it returns True, the
+      sweep saves a checkpoint there (with ``checkpoint_dir``) and raises
+      :class:`Stopped` (e.g. on SIGINT; the same answer in every process).
 
   Returns:
     A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
@@ -314,7 +327,7 @@ def run(
     unit="segment",
     disable=not progress or not writer,
   )
-  last_save = time.monotonic()
+  last_save, stop = time.monotonic(), False
   real_members = lambda c: min(chunk_size, num_members - c * chunk_size)  # the rest is padding
   diverged_before = sum(
     int(np.sum(d.diverged[: real_members(i % num_chunks)])) for i, d in enumerate(done)
@@ -335,17 +348,25 @@ def run(
         bar.update(1)
         diverged = diverged_before + int(np.sum(devices_lib.to_host(state.diverged)[:real]))
         bar.set_postfix(diverged=diverged, refresh=False)
-        due = time.monotonic() - last_save >= checkpoint_interval
+        stop = should_stop is not None and should_stop()
+        due = stop or time.monotonic() - last_save >= checkpoint_interval
+        where = {"seed": s, "chunk": c, "segment": g + 1}
         if checkpoint_dir is not None and g + 1 < num_segments and due:
           mid_chunk = {"state": state, "first": first, "segments": _concat(parts, axis=1)}
-          save({"seed": s, "chunk": c, "segment": g + 1}, **mid_chunk)
+          save(where, **mid_chunk)
           last_save = time.monotonic()
+        if stop and g + 1 < num_segments:
+          bar.close()
+          raise Stopped(where, checkpoint_dir)
       first, segments = devices_lib.to_mesh((first, _concat(parts, axis=1)), members)
       done.append(devices_lib.to_host(compiled.history(state, first, segments)))
       diverged_before += int(np.sum(done[-1].diverged[:real]))
       if checkpoint_dir is not None:
         save(_next_position(s, c, num_chunks))
         last_save = time.monotonic()
+      if stop and (s + 1 < len(seed_values) or c + 1 < num_chunks):  # asked at its last segment
+        bar.close()
+        raise Stopped(_next_position(s, c, num_chunks), checkpoint_dir)
   bar.close()
 
   per_seed = [

@@ -1,4 +1,4 @@
-"""``scripts/lr_find.py`` end to end at a tiny size, and its errors."""
+"""``scripts/lr_find.py`` (``lrlab find``) end to end at a tiny size, and its errors."""
 
 import json
 import os
@@ -37,3 +37,33 @@ def test_errors_are_reported_without_a_traceback(tmp_path):
   assert done.returncode == 2 and "--optimizer must be one of" in done.stderr
   done = _run("--task", "quadratic", "--num-steps", "10", "--batch-size", "full")
   assert done.returncode == 2 and "num_steps must be an integer >= 23" in done.stderr
+
+
+def test_bad_flags_and_outputs_stop_before_any_compute(tmp_path):
+  done = _run("--parallel-steps", "-1")
+  assert done.returncode == 2 and done.stdout == ""
+  assert done.stderr.strip().splitlines() == [
+    "lrlab find: error: argument --parallel-steps: must be a positive integer; got '-1' "
+    "(see lrlab find --help)"
+  ]
+  (tmp_path / "taken").write_text("a file")
+  done = _run("--task", "quadratic", "--out", str(tmp_path / "taken"))
+  assert done.returncode == 2 and done.stdout == ""  # nothing trained, nothing lost
+  assert done.stderr.strip().splitlines() == [
+    f"error: --out must be a folder to create or reuse; got {str(tmp_path / 'taken')!r}, "
+    "which is a file."
+  ]
+
+
+def test_another_run_in_the_folder_needs_overwrite(tmp_path):
+  (tmp_path / "range_test.json").write_text("{}")  # a run that left no settings.json
+  args = (
+    "--task", "quadratic", "--optimizer", "sgd", "--batch-size", "full", "--num-steps", "30",
+    "--parallel-lrs", "0.1:3:2", "--parallel-steps", "10", "--out", str(tmp_path),
+  )  # fmt: skip
+  done = _run(*args)
+  assert done.returncode == 2 and "--overwrite" in done.stderr and done.stdout == ""
+  done = _run(*args, "--overwrite")
+  assert done.returncode == 0, done.stderr
+  assert json.loads((tmp_path / "range_test.json").read_text())["config"]["num_steps"] == 30
+  assert json.loads((tmp_path / "settings.json").read_text())["command"] == "find"

@@ -1,0 +1,61 @@
+"""The ``lrlab`` command: ``lrlab sweep``, ``lrlab find``, ``lrlab bench``, ``lrlab schedules``.
+
+Installed as a console script (``[project.scripts]``) and as ``python -m lrlab``;
+``scripts/vmap_sweep.py``, ``scripts/lr_find.py`` and ``scripts/schedule_demo.py``
+call the same subcommands. Each subcommand is a module with ``add_arguments``,
+``run`` and ``main``; :mod:`lrlab.cli.common` holds what they share and
+:mod:`lrlab.cli.output` the rule that a results folder holds one run.
+"""
+
+import sys
+
+from lrlab.cli import bench, common, find, schedules, sweep
+
+COMMANDS = {"sweep": sweep, "find": find, "schedules": schedules}
+SUMMARIES = {
+  "sweep": "sweep learning rates (and other hyperparameters) in one compiled program",
+  "find": "find a learning rate: the range test against the parallel finder",
+  "bench": "the throughput benchmark: lrlab against a loop of runs and PyTorch",
+  "schedules": "print and plot every schedule over one budget",
+}
+
+
+def parser() -> common.Parser:
+  """The whole command line, with every subcommand's flags."""
+  from lrlab import optimizers, tasks
+
+  allowed = {
+    "tasks": (*tasks.names(), "MODULE:FACTORY"),
+    "optimizers": optimizers.names(),
+    "schedules": sorted(sweep.SCHEDULES),
+  }
+  top = common.Parser(
+    prog="lrlab",
+    description=f"{__doc__.splitlines()[0]}\n\n`lrlab COMMAND --help` for a command's flags.",
+    epilog="\n".join(f"{name}: {', '.join(values)}" for name, values in allowed.items()),
+  )
+  commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+  for name, module in COMMANDS.items():
+    sub = commands.add_parser(
+      name, help=SUMMARIES[name], description=module.__doc__, formatter_class=common.HelpFormatter
+    )
+    sub.error = common.Parser.error.__get__(sub)  # one-line errors in subcommands too
+    module.add_arguments(sub)
+  commands.add_parser("bench", help=SUMMARIES["bench"], add_help=False)
+  return top
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Run ``lrlab ARGS`` (default: ``sys.argv[1:]``); the exit code."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  try:
+    if argv[:1] == ["bench"]:  # its flags are the benchmark's own
+      return bench.main(argv[1:])
+    args = parser().parse_args(argv)
+    return COMMANDS[args.command].run(args)
+  except KeyboardInterrupt:
+    print("Interrupted: nothing was saved by this command.", file=sys.stderr)
+    return common.EXIT_INTERRUPTED
+
+
+__all__ = ["COMMANDS", "main", "parser"]

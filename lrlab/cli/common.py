@@ -1,0 +1,248 @@
+"""What the subcommands share: the parser, the device flag, flag types and ``--task``.
+
+Every error the command line reports is one line, ``PROG: error: ...``, naming
+the flag, its value and what is allowed, with exit code 2, before any compute.
+The device flag (:func:`expose_host_devices`) must be set before JAX makes its
+first array: importing ``jax`` is fine, calling ``jax.devices()`` is too late.
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+class UsageError(ValueError):
+  """A bad command line found after parsing (e.g. by lrlab's own checks): one line, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+  """An ``ArgumentParser`` whose errors are one line and whose help shows every default."""
+
+  def __init__(self, *args, **kwargs):
+    kwargs.setdefault("formatter_class", HelpFormatter)
+    super().__init__(*args, **kwargs)
+
+  def error(self, message: str) -> NoReturn:
+    self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+  """Keeps the description's layout and appends ``(default: X)`` to a flag's help.
+
+  A flag whose default is ``None``, ``False`` or empty says in its own words
+  what happens without it (its help mentions "default"), so nothing is added.
+  """
+
+  def _get_help_string(self, action: argparse.Action) -> str:
+    text = action.help or ""
+    default = action.default
+    unstated = default is None or default is False or default == [] or default == argparse.SUPPRESS
+    if "default" in text or unstated:
+      return text
+    return f"{text} (default: %(default)s)"
+
+
+def fail(message: str) -> int:
+  """Print ``error: message`` on one line to stderr; return the usage exit code."""
+  print(f"error: {message}", file=sys.stderr)
+  return EXIT_USAGE
+
+
+def expose_host_devices(count: int | None) -> None:
+  """Expose ``count`` host CPU devices (default: one per core) to JAX, before its first array.
+
+  One CPU device runs on one core, so a sweep sharded over devices uses the
+  whole machine only when each core is a device. A count already set in
+  ``XLA_FLAGS`` wins.
+  """
+  count = count or os.cpu_count() or 1
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_force_host_platform_device_count" not in flags:
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
+def _number(kind: type, test: Callable[[float], bool], allowed: str) -> Callable[[str], float]:
+  """An argparse ``type=``: ``text`` as ``kind``, refused unless ``test`` holds."""
+
+  def parse(text: str):
+    try:
+      value = kind(text)
+    except ValueError:
+      value = None
+    if value is None or not test(value):
+      raise argparse.ArgumentTypeError(f"must be {allowed}; got {text!r}")
+    return value
+
+  return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+folds_count = _number(int, lambda v: v >= 2, "an integer >= 2")
+
+
+def parse_value(text: str) -> bool | int | float:
+  """A command-line value: ``true``/``false``, an integer or a float."""
+  if text.lower() in ("true", "false"):
+    return text.lower() == "true"
+  try:
+    return int(text)
+  except ValueError:
+    return float(text)
+
+
+def parse_assignments(items: list[str], flag: str) -> dict:
+  """``["momentum=0.9", ...]`` given with ``flag`` as a dict, or a UsageError showing the form."""
+  pairs = {}
+  for item in items:
+    name, sep, value = item.partition("=")
+    if not sep or not name.isidentifier():
+      raise UsageError(f"{flag} takes NAME=VALUE, e.g. {flag} momentum=0.9; got {item!r}.")
+    try:
+      pairs[name] = parse_value(value)
+    except ValueError:
+      raise UsageError(f"{flag} {name}= needs a number or true/false; got {value!r}.") from None
+  return pairs
+
+
+def task_help() -> str:
+  """The help of ``--task``, listing the registered tasks."""
+  from lrlab import tasks
+
+  return (
+    f"one of {', '.join(tasks.names())}; or MODULE:FACTORY, a zero-argument function returning "
+    "an lrlab.tasks.Task, e.g. my_package.my_module:make_task (MODULE is imported from the "
+    "current directory or PYTHONPATH); results are named after the task's .name"
+  )
+
+
+def optimizer_help() -> str:
+  """The help of ``--optimizer``, listing lrlab's optimizers."""
+  from lrlab import optimizers
+
+  return f"one of {', '.join(optimizers.names())}"
+
+
+def check_optimizer(name: str) -> None:
+  """Raise a UsageError naming ``--optimizer`` unless ``name`` is one of lrlab's optimizers."""
+  from lrlab import optimizers
+
+  if name not in optimizers.names():
+    allowed = ", ".join(optimizers.names())
+    raise UsageError(f"--optimizer must be one of {allowed}; got {name!r}.")
+
+
+_MISSING = object()
+_FACTORY = "MODULE:FACTORY, a zero-argument function returning an lrlab.tasks.Task"
+
+
+def _first_line(error: BaseException) -> str:
+  """``Type: message`` of ``error`` on one line."""
+  lines = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def load_task(spec: str):
+  """The task ``--task spec`` names: a registered task, or what ``MODULE:FACTORY()`` returns.
+
+  ``MODULE`` is imported as ``python -m`` would, with the current directory on
+  ``sys.path``, so a researcher runs the command from their project folder.
+  Call it after :func:`expose_host_devices`: the module may make arrays.
+
+  Raises:
+    UsageError: on one line, naming ``--task``, ``spec`` and what is allowed, for an
+      unknown name, a module that fails to import, a missing or non-callable
+      factory, a factory that raises or one that returns something other than an
+      :class:`lrlab.tasks.Task`.
+  """
+  import importlib
+
+  from lrlab import tasks
+
+  if spec in tasks.names():
+    return tasks.get(spec)
+  module_name, sep, attribute = spec.partition(":")
+  if not sep:
+    names = ", ".join(repr(n) for n in tasks.names())
+    raise UsageError(
+      f"--task must be a task name or {_FACTORY}: name must be one of {names}; got {spec!r}."
+    )
+
+  def bad(reason: str) -> UsageError:
+    return UsageError(f"--task must be {_FACTORY}; got {spec!r}, {reason}.")
+
+  if not module_name or not attribute.isidentifier():
+    raise bad("which is not of that form")
+  if os.getcwd() not in sys.path and "" not in sys.path:
+    sys.path.insert(0, os.getcwd())
+  try:
+    module = importlib.import_module(module_name)
+  except (Exception, SystemExit) as error:
+    where = "the current directory or PYTHONPATH"
+    raise bad(f"whose import failed with {_first_line(error)} (searched {where})") from None
+  factory = getattr(module, attribute, _MISSING)
+  if factory is _MISSING:
+    raise bad(f"but module {module_name!r} has no attribute {attribute!r}")
+  if not callable(factory):
+    raise bad(f"but {attribute} is not callable (type {type(factory).__name__})")
+  try:
+    task = factory()
+  except (Exception, SystemExit) as error:
+    raise bad(f"but calling it raised {_first_line(error)}") from None
+  if not isinstance(task, tasks.Task):
+    raise bad(f"but it returned type {type(task).__name__}, not an lrlab.tasks.Task")
+  return task
+
+
+class StopRequest:
+  """SIGINT/SIGTERM, caught: calling the object says whether one came (``should_stop``).
+
+  Use it as a context manager around a sweep: the first signal asks the
+  engine to stop at its next segment boundary, after saving a checkpoint; a
+  second one exits at once (code 130), keeping the last checkpoint saved.
+  """
+
+  SIGNALS = ("SIGINT", "SIGTERM")
+
+  def __init__(self) -> None:
+    self.received: str | None = None
+    self._previous: dict = {}
+
+  def __call__(self) -> bool:
+    return self.received is not None
+
+  def _handle(self, number: int, frame) -> None:
+    import signal
+
+    if self.received is not None:
+      print(f"{self.received} again: stopped without a new checkpoint.", file=sys.stderr)
+      os._exit(EXIT_INTERRUPTED)
+    self.received = signal.Signals(number).name
+    print(
+      f"\n{self.received}: stopping at the next segment boundary (again to stop at once).",
+      file=sys.stderr,
+      flush=True,
+    )
+
+  def __enter__(self) -> "StopRequest":
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+      for name in self.SIGNALS:
+        number = getattr(signal, name)
+        self._previous[number] = signal.signal(number, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    import signal
+
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
+    self._previous.clear()

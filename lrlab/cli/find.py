@@ -1,0 +1,179 @@
+"""``lrlab find``: a learning rate two ways, the range test's rules against the parallel finder.
+
+  lrlab find                    # mnist1d-mlp with Adam
+  lrlab find --task my_package.my_module:make_task   # your own lrlab.tasks.Task
+  lrlab find --task digits-mlp --optimizer sgd --opt momentum=0.9 \\
+      --parallel-lrs 1e-4:3:16 --parallel-steps 200
+
+The range test (``lrlab.finder.find_lr``, fastai's procedure) trains one run
+with a growing learning rate and reads five suggestions off its loss curve. The
+parallel finder (``lrlab.finder.find_lr_parallel``) trains K constant learning
+rates for a short budget in one vmapped program and reports the best. The
+command prints both side by side, each suggestion as a ratio to the parallel
+finder's answer, and writes the range test's plot and both results (JSON) to
+``--out``, by default a folder named after the task, the optimizer and a hash
+of the settings; a folder that holds another run is refused unless
+``--overwrite``.
+"""
+
+import json
+import os
+import sys
+
+from lrlab.cli import common, output
+
+FILES = ("range_test.json", "parallel.json", "lr_find.png")
+
+
+def _batch_size(text: str) -> int | None:
+  if text.lower() in ("full", "none"):
+    return None
+  return common.positive_int(text)
+
+
+def add_arguments(parser: common.Parser) -> None:
+  """The flags of ``lrlab find``."""
+  parser.add_argument("--task", default="mnist1d-mlp", help=common.task_help())
+  parser.add_argument("--optimizer", default="adam", help=common.optimizer_help())
+  parser.add_argument(
+    "--opt", action="append", default=[], metavar="NAME=VALUE",
+    help="a fixed optimizer argument, e.g. momentum=0.9 (repeatable; default: the optimizer's)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--start-lr", type=common.positive_float, default=1e-7, help="the range test's first rate"
+  )
+  parser.add_argument(
+    "--end-lr", type=common.positive_float, default=10.0, help="the range test's last rate"
+  )
+  parser.add_argument(
+    "--num-steps", type=common.positive_int, default=100, help="steps of the range test"
+  )
+  parser.add_argument(
+    "--spacing", default="exponential", choices=("exponential", "linear"),
+    help="how the range test's rate grows, exponential or linear",
+  )  # fmt: skip
+  parser.add_argument(
+    "--batch-size", type=_batch_size, default=100, help="examples per minibatch, or 'full'"
+  )
+  parser.add_argument(
+    "--parallel-lrs", default="1e-5:1:16", metavar="LO:HI:K",
+    help="the parallel finder's K log-spaced candidates from LO to HI",
+  )  # fmt: skip
+  parser.add_argument(
+    "--parallel-steps", type=common.positive_int, default=300,
+    help="the parallel finder's budget in steps",
+  )  # fmt: skip
+  parser.add_argument(
+    "--seeds", type=common.positive_int, default=1, help="seeds of the parallel finder"
+  )
+  parser.add_argument("--seed", type=int, default=0, help="the base random key")
+  parser.add_argument(
+    "--devices", type=common.positive_int, default=None,
+    help="host CPU devices to expose (default: one per core)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--out", default=None,
+    help="output folder (default: results/find-TASK-OPTIMIZER-HASH, HASH of the settings)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--overwrite", action="store_true",
+    help="replace another run's files in --out (default: refuse)",
+  )  # fmt: skip
+
+
+def _candidates(text: str):
+  from lrlab import sweep
+
+  parts = text.split(":")
+  try:
+    lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
+    grid = sweep.log_grid(lo, hi, count) if len(parts) == 3 else None
+  except (IndexError, ValueError):
+    grid = None
+  if grid is None:
+    raise common.UsageError(
+      f"--parallel-lrs takes LO:HI:K with 0 < LO < HI and K >= 2, e.g. 1e-5:1:16; got {text!r}."
+    )
+  return grid
+
+
+def report(found, parallel) -> str:
+  """The side-by-side table: each rule's rate and its ratio to the parallel finder's."""
+  lines = [found.summary().splitlines()[0], "", f"{'rule':<11}{'suggestion':>12}{'/ parallel':>12}"]
+  for name, lr in found.suggestions.items():
+    if lr is None:
+      lines.append(f"{name:<11}{'None':>12}{'':>12}  ({found.reasons[name]})")
+    else:
+      lines.append(f"{name:<11}{lr:>12.4g}{lr / parallel.lr:>11.3g}x")
+  lo, hi = parallel.usable_range
+  lines.append(
+    f"{'parallel':<11}{parallel.lr:>12.4g}{1:>11.3g}x  ({parallel.metric} = {parallel.value:.4g}; "
+    f"usable range [{lo:.4g}, {hi:.4g}] after {parallel.sweep.config['steps']} steps)"
+  )
+  if parallel.on_edge:
+    lines.append(
+      "Warning: the parallel finder's best is on the edge of its candidates: widen them."
+    )
+  return "\n".join(lines)
+
+
+def run(args) -> int:
+  """``lrlab find`` with parsed ``args``; the exit code."""
+  common.expose_host_devices(args.devices)
+  import jax
+
+  from lrlab import finder, optimizers
+
+  try:
+    if args.start_lr >= args.end_lr:
+      raise common.UsageError(
+        f"--start-lr must be below --end-lr ({args.end_lr:g}); got {args.start_lr:g}."
+      )
+    common.check_optimizer(args.optimizer)
+    options = common.parse_assignments(args.opt, "--opt")
+    make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
+    make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation
+    candidates = _candidates(args.parallel_lrs)
+    task = common.load_task(args.task)
+    settings = {
+      key: getattr(args, key)
+      for key in ("task", "optimizer", "start_lr", "end_lr", "num_steps", "spacing", "batch_size",
+                  "parallel_lrs", "parallel_steps", "seeds", "seed")
+    } | {"opt": options}  # fmt: skip
+    out = args.out or output.default_folder(
+      "find", task.name, args.optimizer, output.settings_hash(settings)
+    )
+    output.check(out, "find", settings, FILES, overwrite=args.overwrite)  # before any compute
+    key = jax.random.key(args.seed)
+    print(
+      f"{task.name} | {args.optimizer} {options or ''} | range test: {args.num_steps} steps "
+      f"from {args.start_lr:g} to {args.end_lr:g}, batch {args.batch_size or 'full'} | "
+      f"parallel: {len(candidates)} lrs x {args.parallel_steps} steps x {args.seeds} seed(s)",
+      flush=True,
+    )
+    found = finder.find_lr(
+      task, make_tx, start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.num_steps,
+      spacing=args.spacing, batch_size=args.batch_size, key=key,
+    )  # fmt: skip
+    parallel = finder.find_lr_parallel(
+      task, make_tx, lrs=candidates, steps=args.parallel_steps, batch_size=args.batch_size,
+      key=key, seeds=args.seeds,
+    )  # fmt: skip
+  except ValueError as error:
+    return common.fail(str(error))
+  print(report(found, parallel))
+  output.claim(out, "find", settings, FILES, overwrite=args.overwrite, fresh=True)
+  found.save(os.path.join(out, "range_test.json"))
+  with open(os.path.join(out, "parallel.json"), "w", encoding="utf-8") as file:
+    json.dump(parallel.to_dict() | {"command": sys.argv}, file, indent=2)
+  figure = os.path.join(out, "lr_find.png")
+  finder.plot_range_test(found, figure, reference={"parallel finder": parallel.lr})
+  print(f"Results: {out}/ (range_test.json, parallel.json, lr_find.png)")
+  return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+  """``lrlab find`` as a program: parse ``argv`` (default: ``sys.argv[1:]``) and run."""
+  parser = common.Parser(prog="lrlab find", description=__doc__)
+  add_arguments(parser)
+  return run(parser.parse_args(argv))

@@ -1,0 +1,134 @@
+"""An output folder holds one run's files: a command claims it before any compute.
+
+The claim is ``settings.json``: the subcommand and the settings that determine
+its numbers (not how they are shown: ``--tolerance`` and ``--metric`` may
+change on a re-run), with a short hash of them. A default folder carries the
+hash in its name, so different settings never share one. Into a folder that
+another run has claimed, a command stops with a one-line error unless told
+``--overwrite``; replacing a claim first removes every file the earlier run
+wrote, so a folder never mixes two runs' files.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lrlab.cli.common import UsageError
+
+SETTINGS = "settings.json"
+HASH_LENGTH = 8
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+  """The first :data:`HASH_LENGTH` hex digits of the SHA-256 of ``settings`` as sorted JSON."""
+  text = json.dumps(settings, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def default_folder(command: str, task_name: str, optimizer: str, digest: str) -> str:
+  """``results/COMMAND-TASK-OPTIMIZER-HASH``: named for a person, unique to the settings."""
+  return os.path.join("results", f"{command}-{task_name}-{optimizer}-{digest}")
+
+
+def check_writable(out: str) -> None:
+  """Check, creating nothing, that ``out`` is a folder this process can make and write in.
+
+  Raises:
+    UsageError: naming ``--out``, its value and the reason, if ``out`` (or a
+      folder above it) is a file, or the nearest existing folder is not writable.
+  """
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise UsageError(f"--out must be a folder to create or reuse; got {out!r}, which is a file.")
+  existing = os.path.abspath(out)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UsageError(f"--out must be a folder to create or reuse; got {out!r}, inside a file.")
+  try:
+    with tempfile.TemporaryFile(dir=existing):
+      pass
+  except OSError as error:
+    reason = error.strerror or type(error).__name__
+    message = f"--out must be a folder this process can write; got {out!r} ({reason})."
+    raise UsageError(message) from None
+
+
+def _owned(out: str, patterns: Sequence[str]) -> list[str]:
+  """The paths in ``out`` that match ``patterns`` (the files a command writes)."""
+  found = set()
+  for pattern in patterns:
+    found.update(glob.glob(os.path.join(glob.escape(out), pattern)))
+  return sorted(found)
+
+
+def check(
+  out: str, command: str, settings: Mapping[str, Any], patterns: Sequence[str], *, overwrite: bool
+) -> tuple[bool, list[str]]:
+  """Check, changing nothing, that ``command`` may write its run into ``out``.
+
+  Returns:
+    ``(same, files)``: whether ``out`` was claimed by this very run (command and
+    settings), and the files of ``patterns`` it holds.
+
+  Raises:
+    UsageError: ``out`` is not a writable folder (:func:`check_writable`), or it
+      holds the files of another run (or of a run that left no ``settings.json``)
+      and ``overwrite`` is off. A claim without files holds nothing to lose.
+  """
+  check_writable(out)
+  path = Path(out) / SETTINGS
+  try:
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    previous = None
+  previous = previous if isinstance(previous, dict) else {}
+  same = previous.get("command") == command and previous.get("hash") == settings_hash(settings)
+  files = _owned(out, patterns)
+  if files and not same and not overwrite:
+    held = f"{previous['command']} {previous['hash']}" if "hash" in previous else "no settings.json"
+    raise UsageError(
+      f"--out {out!r} holds another run ({held}; this one is {command} "
+      f"{settings_hash(settings)}); pass --overwrite to replace it, or give another --out."
+    )
+  return same, files
+
+
+def claim(
+  out: str,
+  command: str,
+  settings: Mapping[str, Any],
+  patterns: Sequence[str],
+  *,
+  overwrite: bool = False,
+  fresh: bool = False,
+) -> bool:
+  """Claim ``out`` for ``command`` with ``settings``; True when it already holds this run's files.
+
+  Args:
+    out: the folder (checked as :func:`check` does, then created).
+    command: the subcommand, e.g. ``"sweep"``.
+    settings: what determines the run's numbers (JSON-able).
+    patterns: glob patterns of the files and folders ``command`` writes in ``out``.
+    overwrite: replace a run of other settings (its files are removed).
+    fresh: start this run over (its own files, checkpoint included, are removed).
+
+  Raises:
+    UsageError: as :func:`check`.
+  """
+  same, files = check(out, command, settings, patterns, overwrite=overwrite)
+  os.makedirs(out, exist_ok=True)
+  if not same or fresh:
+    for name in files:
+      shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
+  document = {"command": command, "hash": settings_hash(settings), "settings": settings}
+  text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+  tmp = Path(out) / f".tmp-{SETTINGS}"
+  tmp.write_text(text, encoding="utf-8")
+  os.replace(tmp, Path(out) / SETTINGS)
+  return same and not fresh and bool(files)

@@ -1,0 +1,314 @@
+"""``lrlab sweep``: learning rates (and any other hyperparameter) in one compiled program.
+
+  lrlab sweep                   # mnist1d-mlp, Adam, 64 learning rates x 3 seeds, 3000 steps
+  lrlab sweep --task my_package.my_module:make_task   # your own lrlab.tasks.Task
+  lrlab sweep --task digits-mlp --optimizer sgd --opt momentum=0.9 \\
+      --schedule cosine --grid lr=1e-3:3:32:log --grid momentum=0.8,0.9,0.99 --seeds 3
+
+Each grid axis is routed by name: ``lr`` is the peak learning rate; an axis
+named after an argument of the optimizer (``momentum``, ``weight_decay``, ``b1``,
+...) or of the schedule (``pct_start``, ``period``, ...) becomes that argument,
+traced, so the whole grid still compiles once. Results (CSV, NPZ, JSON with the
+configuration, versions and command line) and figures go to ``--out``, by
+default a folder named after the task, the optimizer and a hash of the settings.
+
+Nothing is lost on a re-run: the sweep checkpoints as it goes, and the same
+command continues where it stopped (Ctrl-C or SIGTERM saves a checkpoint at the
+next segment boundary and exits with 130); run again after it finished, it
+re-reads the results (a new ``--tolerance`` or ``--metric`` re-draws the
+summary and figures without training). A different sweep into a folder that
+holds one stops, unless ``--overwrite``; ``--fresh`` starts this one over.
+"""
+
+import inspect
+import os
+import shutil
+import sys
+import time
+
+from lrlab.cli import common, output
+
+# Learning-rate schedules by command-line name: (factory, its default arguments for a budget).
+SCHEDULES = {
+  "constant": ("constant", lambda steps: {}),
+  "cosine": ("cosine_annealing", lambda steps: {"total_steps": steps}),
+  "warmup-cosine": ("cosine_annealing", lambda steps: {"total_steps": steps}),
+  "one-cycle": ("one_cycle", lambda steps: {"total_steps": steps}),
+  "step": ("step_decay", lambda steps: {"step_size": max(1, steps // 3)}),
+  "exponential": ("exponential_decay", lambda steps: {"gamma": 0.01 ** (1 / steps)}),
+  "warm-restarts": ("warm_restarts", lambda steps: {"period": max(1, steps // 4)}),
+  "inverse-sqrt": ("inverse_sqrt", lambda steps: {"warmup_steps": max(1, steps // 20)}),
+  "wsd": (
+    "warmup_stable_decay",
+    lambda steps: {
+      "total_steps": steps,
+      "warmup_steps": steps // 20,
+      "decay_steps": max(1, steps // 5),
+    },
+  ),
+}
+DEFAULT_GRID = "lr=1e-5:1:64:log"
+# What a sweep writes in its folder (removed before another sweep takes the folder over).
+FILES = ("sweep.json", "results.csv", "curves.npz", "*.png", "checkpoint")
+
+
+def add_arguments(parser: common.Parser) -> None:
+  """The flags of ``lrlab sweep``."""
+  from lrlab import sweep
+
+  parser.add_argument("--task", default="mnist1d-mlp", help=common.task_help())
+  parser.add_argument("--optimizer", default="adam", help=common.optimizer_help())
+  parser.add_argument(
+    "--opt", action="append", default=[], metavar="NAME=VALUE",
+    help="a fixed optimizer argument, e.g. momentum=0.9 (repeatable; default: the optimizer's)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--schedule", default="constant", choices=sorted(SCHEDULES), metavar="SCHEDULE",
+    help=f"the learning-rate schedule, one of {', '.join(sorted(SCHEDULES))}",
+  )  # fmt: skip
+  parser.add_argument(
+    "--schedule-arg", action="append", default=[], metavar="NAME=VALUE",
+    help="a fixed schedule argument, e.g. pct_start=0.25 (repeatable; default: sized to --steps)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--grid", action="append", default=[], metavar="AXIS=SPEC",
+    help=f"a grid axis, lo:hi:n:log|lin or v1,v2,... (repeatable; default: {DEFAULT_GRID})",
+  )  # fmt: skip
+  parser.add_argument(
+    "--lr", type=common.positive_float, default=1e-3, help="the learning rate if no lr axis"
+  )
+  parser.add_argument("--seeds", type=common.positive_int, default=3, help="seeds per setting")
+  parser.add_argument("--steps", type=common.positive_int, default=3000, help="updates per run")
+  parser.add_argument(
+    "--batch-size", type=common.positive_int, default=100, help="examples per minibatch"
+  )
+  parser.add_argument(
+    "--eval-every", type=common.positive_int, default=100, help="steps between evaluations"
+  )
+  parser.add_argument(
+    "--target", default=None, metavar="METRIC=VALUE",
+    help="for steps-to-target, e.g. val_accuracy=0.6 (default: none)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--metric", default=None, choices=sweep.SUMMARY_METRICS, metavar="METRIC",
+    help="the summary metric of the best setting, usable range and figures, one of "
+    f"{', '.join(sweep.SUMMARY_METRICS)} (default: final_val_accuracy, or final_val_loss "
+    "for a task without accuracy)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--tolerance", type=common.nonnegative_float, default=0.05,
+    help="of the usable range: accuracy points below the best, or a loss's fraction above it",
+  )  # fmt: skip
+  parser.add_argument(
+    "--folds", type=common.folds_count, default=None,
+    help="k-fold cross-validation over train+val as one more grid axis (default: none)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--chunk-size", type=common.positive_int, default=None,
+    help="members per compiled chunk (default: automatic, from memory)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--devices", type=common.positive_int, default=None,
+    help="host CPU devices to expose (default: one per core)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--out", default=None,
+    help="results folder (default: results/sweep-TASK-OPTIMIZER-HASH, HASH of the settings)",
+  )  # fmt: skip
+  again = parser.add_mutually_exclusive_group()
+  again.add_argument(
+    "--fresh", action="store_true",
+    help="start this sweep over, discarding its checkpoint and results (default: continue)",
+  )  # fmt: skip
+  again.add_argument(
+    "--overwrite", action="store_true",
+    help="replace another sweep's files in --out (default: refuse)",
+  )  # fmt: skip
+  parser.add_argument("--seed", type=int, default=0, help="the base random key")
+  parser.add_argument(
+    "--no-progress", action="store_true", help="no progress bar (default: one on stderr)"
+  )
+
+
+def build_make_tx(args, axes: list[str]):
+  """``(hp -> optimizer, tx_config)``: route every grid axis to the rate, optimizer or schedule.
+
+  ``tx_config`` describes what ``make_tx`` builds (the optimizer and its fixed
+  arguments, the schedule and its fixed arguments, the rate when ``lr`` is
+  not an axis), for the result's config, the figures' titles and the
+  checkpoint's fingerprint: a resumed sweep must train the same optimizer.
+  """
+  from lrlab import optimizers, schedules
+
+  common.check_optimizer(args.optimizer)
+  optimizer = getattr(optimizers, args.optimizer)
+  factory_name, defaults = SCHEDULES[args.schedule]
+  factory = getattr(schedules, factory_name)
+  optimizer_args = set(inspect.signature(optimizer).parameters) - {"learning_rate"}
+  schedule_args = set(list(inspect.signature(factory).parameters)[1:])
+  fixed_optimizer = common.parse_assignments(args.opt, "--opt")
+  fixed_schedule = defaults(args.steps) | common.parse_assignments(
+    args.schedule_arg, "--schedule-arg"
+  )
+  for name, allowed, what in (
+    (set(fixed_optimizer), optimizer_args, f"--opt (arguments of {args.optimizer})"),
+    (set(fixed_schedule), schedule_args, f"--schedule-arg (arguments of {factory_name})"),
+    (set(axes) - {"lr"}, optimizer_args | schedule_args, "a grid axis"),
+  ):
+    unknown = name - allowed
+    if unknown:
+      raise common.UsageError(
+        f"{what} must be among {', '.join(sorted(allowed | ({'lr'} if 'grid' in what else set())))}"
+        f"; got {', '.join(sorted(unknown))}."
+      )
+  warmup = max(1, args.steps // 20) if args.schedule == "warmup-cosine" else 0
+
+  def make_tx(hp):
+    lr = hp.get("lr", args.lr)
+    traced = lambda allowed: {k: v for k, v in hp.items() if k in allowed}
+    if args.schedule == "constant":
+      rate = lr
+    else:
+      kwargs = fixed_schedule | traced(schedule_args)
+      if warmup:
+        kwargs["total_steps"] = args.steps - warmup
+      rate = factory(lr, **kwargs)
+      rate = schedules.warmup(rate, warmup) if warmup else rate
+    return optimizer(rate, **(fixed_optimizer | traced(optimizer_args)))
+
+  schedule = {"name": args.schedule}
+  if args.schedule != "constant":
+    schedule |= fixed_schedule | ({"warmup_steps": warmup} if warmup else {})
+  tx_config = {"optimizer": args.optimizer, **fixed_optimizer, "schedule": schedule}
+  if "lr" not in axes:
+    tx_config["lr"] = args.lr
+  return make_tx, tx_config
+
+
+def parse_target(text: str | None) -> tuple[str, float] | None:
+  """``--target METRIC=VALUE`` as ``(metric, value)``."""
+  if text is None:
+    return None
+  metric, sep, value = text.partition("=")
+  try:
+    number = float(value) if sep and metric else None
+  except ValueError:
+    number = None
+  if number is None:
+    raise common.UsageError(f"--target takes METRIC=VALUE, e.g. val_accuracy=0.6; got {text!r}.")
+  return metric, number
+
+
+def steps_run_here(result) -> int:
+  """Model-steps (runs x steps) this process trained: a resumed sweep's earlier ones are not."""
+  config, members = result.config, result.num_members
+  steps = config["steps"]
+  total = members * result.num_seeds * steps
+  where = result.metadata.get("resumed_from")
+  if not where:
+    return total
+  chunk = config["chunk_size"]
+  real = lambda c: max(0, min(chunk, members - c * chunk))  # the rest of a chunk is padding
+  segment_steps = config["windows_per_segment"] * config["eval_every"]
+  before = where["seed"] * members * steps
+  before += sum(real(c) for c in range(where["chunk"])) * steps
+  before += real(where["chunk"]) * where["segment"] * segment_steps
+  return total - before
+
+
+def report(result, out: str, args, seconds: float | None) -> None:
+  """Draw and print the sweep's answers with the command's metric and tolerance."""
+  from lrlab import sweep
+
+  runs = steps_run_here(result) if seconds is not None else 0
+  if args.folds:  # judge settings by their mean over folds
+    result = result.cross_validated()
+    print(f"Cross-validated over {args.folds} folds (each seed x fold is a replicate):")
+  figures = sweep.plot_all(result, out, metric=args.metric, tolerance=args.tolerance)
+  print(result.summary(metric=args.metric, tolerance=args.tolerance))
+  if seconds is not None:
+    resumed = " (resumed: counts only the steps run now)" if result.metadata["resumed_from"] else ""
+    print(
+      f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling), "
+      f"{runs / seconds:,.0f} model-steps/s{resumed}."
+    )
+  print(f"Results: {out}/ (results.csv, curves.npz, sweep.json, {len(figures)} figures)")
+
+
+def run(args) -> int:
+  """``lrlab sweep`` with parsed ``args``; the exit code."""
+  common.expose_host_devices(args.devices)
+  import jax
+
+  from lrlab import sweep
+  from lrlab.sweep import checkpoint
+
+  try:
+    grid = sweep.parse_grid(args.grid or [DEFAULT_GRID])
+    make_tx, tx_config = build_make_tx(args, list(grid))
+    target = parse_target(args.target)
+    task = common.load_task(args.task)
+    settings = {
+      "task": args.task, "tx": tx_config, "grid": {k: v.tolist() for k, v in grid.items()},
+      "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
+      "eval_every": args.eval_every, "target": target, "folds": args.folds,
+      "chunk_size": args.chunk_size, "seed": args.seed,
+    }  # fmt: skip
+    out = args.out or output.default_folder(
+      "sweep", task.name, args.optimizer, output.settings_hash(settings)
+    )
+    done = output.claim(out, "sweep", settings, FILES, overwrite=args.overwrite, fresh=args.fresh)
+  except ValueError as error:
+    return common.fail(str(error))
+  checkpoint_dir = os.path.join(out, "checkpoint")
+  resuming = os.path.exists(os.path.join(checkpoint_dir, checkpoint.FILENAME))
+  if done and not resuming:
+    print(f"{out}/ holds this sweep, finished: its answers (--fresh to train it again).")
+    try:
+      result = sweep.SweepResult.load(out)
+      result.save(out, metric=args.metric, tolerance=args.tolerance)  # the summary it prints
+      report(result, out, args, None)
+    except ValueError as error:
+      return common.fail(f"{error} Pass --fresh to train it again.")
+    return 0
+  platform = jax.devices()[0].platform
+  with common.StopRequest() as stop:  # from here on, Ctrl-C stops at a segment boundary
+    print(
+      f"{task.name} | {args.optimizer} ({args.schedule}) | {sweep.grid_size(grid)} members "
+      f"x {args.seeds} seed(s) | {args.steps} steps x batch {args.batch_size} | "
+      f"{len(jax.devices())} {platform} device(s)" + (" | resuming" if resuming else ""),
+      flush=True,
+    )
+    started = time.perf_counter()
+    try:
+      result = sweep.run(
+        task, make_tx, grid, steps=args.steps, batch_size=args.batch_size,
+        key=jax.random.key(args.seed), eval_every=args.eval_every, seeds=args.seeds,
+        chunk_size=args.chunk_size, checkpoint_dir=checkpoint_dir,
+        progress=not args.no_progress, target=target, folds=args.folds, tx_config=tx_config,
+        should_stop=stop,
+      )  # fmt: skip
+    except sweep.Stopped as stopped:
+      where = stopped.position
+      print(
+        f"Stopped ({stop.received}): checkpoint saved in {checkpoint_dir}/ at seed "
+        f"{where['seed']}, chunk {where['chunk']}, segment {where['segment']}; run the same "
+        "command again to continue.",
+        file=sys.stderr,
+      )
+      return common.EXIT_INTERRUPTED
+    except ValueError as error:
+      hint = " Pass --fresh to start over." if "checkpoint" in str(error) else ""
+      return common.fail(f"{error}{hint}")
+  seconds = time.perf_counter() - started
+  result.save(out, metric=args.metric, tolerance=args.tolerance)
+  shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results hold everything it held
+  report(result, out, args, seconds)
+  return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+  """``lrlab sweep`` as a program: parse ``argv`` (default: ``sys.argv[1:]``) and run."""
+  parser = common.Parser(prog="lrlab sweep", description=__doc__)
+  add_arguments(parser)
+  return run(parser.parse_args(argv))

@@ -1,0 +1,177 @@
+"""``lrlab sweep``: nothing lost on a re-run, one sweep per folder, Ctrl-C, one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import types
+
+import pytest
+
+from lrlab.cli import sweep as command
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "20", "--eval-every", "10",
+        "--batch-size", "50", "--seeds", "1", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path, capsys):
+  """``lrlab sweep ARGS`` in this process, from ``tmp_path``: ``(code, stdout, stderr)``."""
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored afterwards
+
+  def run_(*args):
+    code = command.main([*TINY, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+  return run_
+
+
+def _summary(folder):
+  return json.loads((folder / "sweep.json").read_text())
+
+
+def test_default_folders_differ_by_settings_and_hold_one_sweep_each(run, tmp_path):
+  assert run("--grid", "lr=0.1,0.5")[0] == 0
+  assert run("--grid", "lr=0.1,0.5", "--schedule", "cosine")[0] == 0
+  folders = sorted((tmp_path / "results").iterdir())
+  assert [f.name[: -len("-12345678")] for f in folders] == ["sweep-quadratic-sgd"] * 2
+  schedules = {_summary(f)["config"]["tx"]["schedule"]["name"] for f in folders}
+  assert schedules == {"constant", "cosine"}
+  for folder in folders:
+    claim = json.loads((folder / "settings.json").read_text())
+    assert folder.name.endswith(claim["hash"]) and claim["command"] == "sweep"
+    assert not (folder / "checkpoint").exists()
+
+
+def test_the_same_command_again_reads_the_finished_sweep(run, tmp_path):
+  out = str(tmp_path / "s")
+  code, first, _ = run("--grid", "lr=0.1,0.5", "--out", out)
+  assert code == 0 and "model-steps/s" in first
+  trained = _summary(tmp_path / "s")["metadata"]["wall_seconds"]
+  code, again, _ = run("--grid", "lr=0.1,0.5", "--out", out, "--tolerance", "0.3")
+  assert code == 0 and "finished" in again and "model-steps/s" not in again  # nothing trained
+  assert "within 0.3 of the best" in again
+  saved = _summary(tmp_path / "s")
+  assert saved["metadata"]["wall_seconds"] == trained
+  assert saved["summary"]["tolerance"] == 0.3  # the stored summary follows the printed one
+  code, fresh, _ = run("--grid", "lr=0.1,0.5", "--out", out, "--fresh")
+  assert code == 0 and "model-steps/s" in fresh
+  assert _summary(tmp_path / "s")["metadata"]["wall_seconds"] != trained
+
+
+def test_another_sweep_into_a_used_folder_needs_overwrite(run, tmp_path):
+  out = tmp_path / "s"
+  assert run("--grid", "lr=0.1,0.5,1.0", "--grid", "momentum=0.0,0.9", "--out", str(out))[0] == 0
+  assert (out / "heatmap_lr_momentum.png").exists()
+  code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(out))
+  assert code == 2 and stdout == ""
+  assert len(stderr.strip().splitlines()) == 1
+  assert "--out" in stderr and "holds another run" in stderr and "--overwrite" in stderr
+  code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(out), "--fresh")
+  assert code == 2 and "--overwrite" in stderr  # --fresh restarts this sweep, not another
+  assert run("--grid", "lr=0.1,0.5", "--out", str(out), "--overwrite")[0] == 0
+  assert not (out / "heatmap_lr_momentum.png").exists()  # the old sweep's files are gone
+  assert list(_summary(out)["grid"]) == ["lr"]
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (["--tolerance", "-1"], "argument --tolerance: must be a number >= 0; got '-1'"),
+    (["--steps", "0"], "argument --steps: must be a positive integer; got '0'"),
+    (["--lr", "nan"], "argument --lr: must be a positive number; got 'nan'"),
+    (["--folds", "1"], "argument --folds: must be an integer >= 2; got '1'"),
+    (["--metric", "accuracy"], "argument --metric: invalid choice: 'accuracy'"),
+    (["--fresh", "--overwrite"], "not allowed with argument"),
+  ],
+)
+def test_bad_flags_are_one_line_naming_the_flag(run, capsys, args, message):
+  with pytest.raises(SystemExit) as exit_:
+    run(*args)
+  assert exit_.value.code == 2
+  out, err = capsys.readouterr()
+  assert out == "" and len(err.strip().splitlines()) == 1
+  assert err.startswith("lrlab sweep: error: ") and message in err
+
+
+def test_bad_flags_print_one_line(args=("--tolerance", "-1")):
+  done = subprocess.run(
+    [sys.executable, "-m", "lrlab", "sweep", *args], capture_output=True, text=True, timeout=60,
+    env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+  )  # fmt: skip
+  assert done.returncode == 2 and done.stdout == ""
+  assert done.stderr.strip().splitlines() == [
+    "lrlab sweep: error: argument --tolerance: must be a number >= 0; got '-1' "
+    "(see lrlab sweep --help)"
+  ]
+
+
+@pytest.mark.parametrize("where", ["file", "inside a file"])
+def test_an_out_that_cannot_be_written_stops_before_any_compute(run, tmp_path, where):
+  (tmp_path / "taken").write_text("a file")
+  out = tmp_path / "taken" if where == "file" else tmp_path / "taken" / "sub"
+  code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(out))
+  assert code == 2 and stdout == ""  # nothing announced, nothing trained
+  assert stderr.strip().splitlines() == [
+    f"error: --out must be a folder to create or reuse; got {str(out)!r}, which is a file."
+    if where == "file"
+    else f"error: --out must be a folder to create or reuse; got {str(out)!r}, inside a file."
+  ]
+
+
+def test_every_flag_says_its_default():
+  from lrlab import cli
+
+  parser = cli.parser()
+  (commands,) = [a for a in parser._actions if a.dest == "command"]
+  for name, sub in commands.choices.items():
+    if name == "bench":  # the benchmark's own flags
+      continue
+    for action in sub._actions:
+      if action.dest != "help":
+        assert "default" in sub.formatter_class("x")._get_help_string(action), (name, action)
+
+
+def test_throughput_counts_only_the_steps_run_in_this_process():
+  # 5 members in chunks of 2 (3 chunks, the last half padding), 2 seeds, 100 steps in
+  # segments of 20: resumed in seed 1, chunk 1, after 2 segments.
+  config = {"steps": 100, "chunk_size": 2, "windows_per_segment": 2, "eval_every": 10}
+  result = types.SimpleNamespace(
+    config=config, num_members=5, num_seeds=2,
+    metadata={"resumed_from": {"seed": 1, "chunk": 1, "segment": 2}},
+  )  # fmt: skip
+  before = 5 * 100 + 2 * 100 + 2 * 2 * 20  # seed 0; chunk 0 of seed 1; 2 segments of chunk 1
+  assert command.steps_run_here(result) == 2 * 5 * 100 - before
+  result.metadata["resumed_from"] = None
+  assert command.steps_run_here(result) == 2 * 5 * 100
+
+
+def test_sigint_saves_a_checkpoint_and_the_same_command_continues(tmp_path):
+  out = tmp_path / "s"
+  args = [sys.executable, "-m", "lrlab", "sweep", "--task", "digits-logreg", "--grid",
+          "lr=1e-3:1:8:log", "--steps", "2000", "--eval-every", "20", "--batch-size", "32",
+          "--seeds", "1", "--devices", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  with subprocess.Popen(
+    args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+  ) as process:
+    header = process.stdout.readline()  # printed just before training starts
+    assert header.startswith("digits-logreg | adam"), header
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 130, stderr
+  assert "Traceback" not in stderr
+  last = stderr.strip().splitlines()[-1]
+  assert last.startswith("Stopped (SIGINT): checkpoint saved in") and "same command" in last
+  assert (out / "checkpoint").is_dir() and not (out / "sweep.json").exists()
+
+  done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
+  assert done.returncode == 0, done.stderr
+  assert "| resuming" in done.stdout.splitlines()[0]
+  assert "resumed: counts only the steps run now" in done.stdout
+  assert _summary(out)["metadata"]["resumed_from"]["segment"] >= 1
+  assert not (out / "checkpoint").exists()
