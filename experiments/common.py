@@ -27,13 +27,19 @@ from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+RESULTS = HERE / "results"  # the committed results of the default and full sizes
+SCRATCH = HERE.parent / "results" / "experiments-tiny"  # tiny runs: ignored by git, never RESULTS
 SIZES = ("tiny", "default", "full")
 
 
 def name_of(module: ModuleType) -> str:
   """The experiment's name: its module's file name."""
   return Path(module.__file__).stem
+
+
+def default_out(module: ModuleType, size: str) -> Path:
+  """Where an experiment writes without ``--out``: :data:`SCRATCH` for the tiny size."""
+  return (SCRATCH if size == "tiny" else RESULTS) / name_of(module)
 
 
 def parse_args(module: ModuleType, argv: list[str] | None) -> argparse.Namespace:
@@ -46,7 +52,10 @@ def parse_args(module: ModuleType, argv: list[str] | None) -> argparse.Namespace
     "--tiny", dest="size", action="store_const", const="tiny", help="seconds, for tests"
   )
   parser.add_argument(
-    "--out", default=None, help="results folder (default experiments/results/NAME)"
+    "--out",
+    default=None,
+    help="results folder (default: experiments/results/NAME; with --tiny, "
+    "results/experiments-tiny/NAME, so a tiny run never replaces the committed results)",
   )
   parser.add_argument("--replot", action="store_true", help="only redraw from saved results")
   parser.set_defaults(size="default")
@@ -76,7 +85,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def main(module: ModuleType, argv: list[str] | None = None) -> int:
   """Run (unless ``--replot``), report, write ``summary.json``; print the verdict."""
   args = parse_args(module, argv)
-  out = Path(args.out) if args.out else RESULTS / name_of(module)
+  out = Path(args.out) if args.out else default_out(module, args.size)
   out.mkdir(parents=True, exist_ok=True)
   started = time.perf_counter()
   if not args.replot:

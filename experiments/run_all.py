@@ -1,6 +1,9 @@
 """Run every experiment (or some, with ``--only``), each in its own process, with progress.
 
 python experiments/run_all.py [--only u_curve,schedules] [--full | --tiny]
+
+The default and full sizes write each experiment's committed results under
+``experiments/results/NAME``; ``--tiny`` writes to ``results/experiments-tiny/NAME``.
 """
 
 import argparse
@@ -19,13 +22,21 @@ def experiments() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--only", default="", help="comma-separated experiment names")
-  size = parser.add_mutually_exclusive_group()
-  size.add_argument("--full", action="store_true")
-  size.add_argument("--tiny", action="store_true")
-  args = parser.parse_args(argv)
   names = experiments()
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
+  parser.add_argument(
+    "--only",
+    default="",
+    help=f"comma-separated experiment names, from {', '.join(names)} (default: all)",
+  )
+  size = parser.add_mutually_exclusive_group()
+  size.add_argument("--full", action="store_true", help="the accelerator size (default: off)")
+  size.add_argument(
+    "--tiny", action="store_true", help="seconds each, into a scratch folder (default: off)"
+  )
+  args = parser.parse_args(argv)
   chosen = [n.strip() for n in args.only.split(",") if n.strip()] or names
   unknown = sorted(set(chosen) - set(names))
   if unknown:
