@@ -9,6 +9,7 @@ import types
 
 import pytest
 
+from lrlab.cli import common
 from lrlab.cli import sweep as command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -175,3 +176,14 @@ def test_sigint_saves_a_checkpoint_and_the_same_command_continues(tmp_path):
   assert "resumed: counts only the steps run now" in done.stdout
   assert _summary(out)["metadata"]["resumed_from"]["segment"] >= 1
   assert not (out / "checkpoint").exists()
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_asks_to_stop_and_the_handler_is_restored(name):
+  number = getattr(signal, name)
+  before = signal.getsignal(number)
+  with common.StopRequest() as stop:
+    assert not stop()
+    os.kill(os.getpid(), number)
+    assert stop() and stop.received == name
+  assert signal.getsignal(number) is before
