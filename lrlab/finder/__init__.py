@@ -20,7 +20,7 @@ from lrlab.finder import suggestions as suggestions
 from lrlab.finder.parallel import ParallelFinderResult as ParallelFinderResult
 from lrlab.finder.parallel import find_lr_parallel as find_lr_parallel
 from lrlab.finder.plots import plot_range_test as plot_range_test
-from lrlab.finder.range_test import MODES as MODES
+from lrlab.finder.range_test import SPACINGS as SPACINGS
 from lrlab.finder.range_test import find_lr as find_lr
 from lrlab.finder.range_test import lr_sequence as lr_sequence
 from lrlab.finder.result import STOP_REASONS as STOP_REASONS
@@ -29,8 +29,8 @@ from lrlab.finder.suggestions import RULES as RULES
 from lrlab.finder.suggestions import Suggestion as Suggestion
 
 __all__ = [
-  "MODES",
   "RULES",
+  "SPACINGS",
   "STOP_REASONS",
   "FinderResult",
   "ParallelFinderResult",

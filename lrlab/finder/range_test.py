@@ -22,12 +22,15 @@ from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
 from lrlab.finder.result import STOP_REASONS, FinderResult
 from lrlab.train import HostOrder, all_finite, applied_learning_rate, batch_indices, step_key
 
-MODES = ("exponential", "linear")
-"""How the learning rate grows: geometrically (fastai's ``SchedExp``) or linearly (``SchedLin``)."""
+SPACINGS = ("exponential", "linear")
+"""How the learning rate grows: geometrically (fastai's ``SchedExp``) or linearly (``SchedLin``).
+
+Lightning's ``lr_find`` calls this choice ``mode``; lrlab keeps ``mode`` for the direction
+(``"min"``/``"max"``) of a monitored value."""
 
 
 def lr_sequence(
-  start_lr: float, end_lr: float, num_steps: int, *, mode: str = "exponential"
+  start_lr: float, end_lr: float, num_steps: int, *, spacing: str = "exponential"
 ) -> np.ndarray:
   r"""The learning rates of a range test's steps, as fastai's ``LRFinder`` sets them.
 
@@ -47,7 +50,7 @@ def lr_sequence(
     start_lr: the first rate, > 0.
     end_lr: the rate the sequence grows towards, > ``start_lr``.
     num_steps: the number of steps, >= 1.
-    mode: ``"exponential"`` or ``"linear"``.
+    spacing: ``"exponential"`` or ``"linear"``.
 
   Returns:
     A float64 array of ``num_steps`` rates.
@@ -62,9 +65,9 @@ def lr_sequence(
   _check_rates(start_lr, end_lr)
   if not isinstance(num_steps, int | np.integer) or num_steps < 1:
     raise ValueError(f"num_steps must be an integer >= 1; got {num_steps!r}.")
-  _checks.check_choice("mode", mode, MODES)
+  _checks.check_choice("spacing", spacing, SPACINGS)
   position = np.arange(num_steps) / num_steps
-  if mode == "exponential":
+  if spacing == "exponential":
     return start_lr * (end_lr / start_lr) ** position
   return start_lr + position * (end_lr - start_lr)
 
@@ -180,7 +183,7 @@ def find_lr(
   start_lr: float = 1e-7,
   end_lr: float = 10.0,
   num_steps: int = 100,
-  mode: str = "exponential",
+  spacing: str = "exponential",
   smoothing: float = 0.98,
   diverge_threshold: float = 4.0,
   batch_size: int | None,
@@ -222,7 +225,7 @@ def find_lr(
     start_lr: the first rate, > 0 (fastai's default 1e-7).
     end_lr: the rate the test grows towards, > ``start_lr`` (fastai's 10).
     num_steps: planned steps, >= 23 so that every rule has points (fastai's 100).
-    mode: ``"exponential"`` (geometric) or ``"linear"`` growth.
+    spacing: ``"exponential"`` (geometric) or ``"linear"`` growth.
     smoothing: :math:`\beta \in [0, 1)` (fastai's and Lightning's 0.98; 0 for none).
     diverge_threshold: :math:`\tau > 1` (fastai's and Lightning's 4).
     batch_size: examples per minibatch, or ``None`` for full batch.
@@ -256,10 +259,10 @@ def find_lr(
   task = as_task(task)
   make_tx = as_make_tx(make_tx)
   _check_rates(start_lr, end_lr)
-  _checks.check_choice("mode", mode, MODES)
+  _checks.check_choice("spacing", spacing, SPACINGS)
   _check_arguments(num_steps, smoothing, diverge_threshold)
   check_batch_size(task, batch_size)
-  rates = lr_sequence(start_lr, end_lr, int(num_steps), mode=mode)
+  rates = lr_sequence(start_lr, end_lr, int(num_steps), spacing=spacing)
   table = jnp.asarray(rates, jnp.float32)
   schedule = lambda count: table[jnp.clip(count, 0, num_steps - 1)]
   try:
@@ -291,7 +294,7 @@ def find_lr(
     "start_lr": float(start_lr),
     "end_lr": float(end_lr),
     "num_steps": int(num_steps),
-    "mode": mode,
+    "spacing": spacing,
     "smoothing": float(smoothing),
     "diverge_threshold": float(diverge_threshold),
     "batch_size": batch_size,

@@ -24,11 +24,12 @@ def quadratic():
 # --- the learning-rate sequence and the smoothing, against independent NumPy ----------------------
 
 
-@pytest.mark.parametrize("mode", finder.MODES)
-def test_lr_sequence_is_fastais_position_i_over_n(mode):
-  spaced = np.geomspace if mode == "exponential" else np.linspace
+@pytest.mark.parametrize("spacing", finder.SPACINGS)
+def test_lr_sequence_is_fastais_position_i_over_n(spacing):
+  spaced = np.geomspace if spacing == "exponential" else np.linspace
   expected = spaced(1e-7, 10.0, 101)[:-1]  # n + 1 points from start to end, the last dropped
-  np.testing.assert_allclose(finder.lr_sequence(1e-7, 10.0, 100, mode=mode), expected, rtol=1e-12)
+  rates = finder.lr_sequence(1e-7, 10.0, 100, spacing=spacing)
+  np.testing.assert_allclose(rates, expected, rtol=1e-12)
 
 
 def _numpy_gradient_descent(problem, x0, lrs):
@@ -50,14 +51,14 @@ def _numpy_smoothing(losses, beta):
   return np.array(out)
 
 
-@pytest.mark.parametrize("mode", finder.MODES)
-def test_rates_losses_and_smoothing_match_numpy_gradient_descent(quadratic, mode):
+@pytest.mark.parametrize("spacing", finder.SPACINGS)
+def test_rates_losses_and_smoothing_match_numpy_gradient_descent(quadratic, spacing):
   problem, task = quadratic
   result = finder.find_lr(
-    task, "sgd", start_lr=1e-3, end_lr=1.0, num_steps=40, mode=mode, batch_size=None, key=KEY
+    task, "sgd", start_lr=1e-3, end_lr=1.0, num_steps=40, spacing=spacing, batch_size=None, key=KEY
   )
   assert result.stop_reason == "completed" and result.num_recorded == 40  # 1.0 < 2/L
-  spaced = np.geomspace if mode == "exponential" else np.linspace
+  spaced = np.geomspace if spacing == "exponential" else np.linspace
   np.testing.assert_allclose(result.lrs, spaced(1e-3, 1.0, 41)[:-1], rtol=1e-12)
   x0, _ = task.init(jax.random.split(KEY)[0])  # find_lr splits the key as lrlab.train does
   expected = _numpy_gradient_descent(problem, x0, result.lrs)
@@ -182,7 +183,7 @@ def test_save_load_and_plot(quadratic, tmp_path):
     ({"end_lr": -1.0}, "end_lr must be a finite number > 0"),
     ({"num_steps": 22}, "num_steps must be an integer >= 23"),
     ({"num_steps": 50.0}, "num_steps must be an integer"),
-    ({"mode": "cosine"}, "mode must be one of 'exponential', 'linear'"),
+    ({"spacing": "cosine"}, "spacing must be one of 'exponential', 'linear'"),
     ({"smoothing": 1.0}, "smoothing must be in"),
     ({"diverge_threshold": 1.0}, "diverge_threshold must be > 1"),
     ({"batch_size": 0}, "batch_size must be None"),
