@@ -129,6 +129,21 @@ def optimizer_help() -> str:
   return f"one of {', '.join(optimizers.names())}"
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+  """The flags ``lrlab sweep`` and ``lrlab find`` share: what to train, with what, where."""
+  parser.add_argument("--task", default="mnist1d-mlp", help=task_help())
+  parser.add_argument("--optimizer", default="adam", help=optimizer_help())
+  parser.add_argument(
+    "--opt", action="append", default=[], metavar="NAME=VALUE",
+    help="a fixed optimizer argument, e.g. momentum=0.9 (repeatable; default: the optimizer's)",
+  )  # fmt: skip
+  parser.add_argument("--seed", type=int, default=0, help="the base random key")
+  parser.add_argument(
+    "--devices", type=positive_int, default=None,
+    help="host CPU devices to expose (default: one per core)",
+  )  # fmt: skip
+
+
 def check_optimizer(name: str) -> None:
   """Raise a UsageError naming ``--optimizer`` unless ``name`` is one of lrlab's optimizers."""
   from lrlab import optimizers

@@ -33,12 +33,7 @@ def _batch_size(text: str) -> int | None:
 
 def add_arguments(parser: common.Parser) -> None:
   """The flags of ``lrlab find``."""
-  parser.add_argument("--task", default="mnist1d-mlp", help=common.task_help())
-  parser.add_argument("--optimizer", default="adam", help=common.optimizer_help())
-  parser.add_argument(
-    "--opt", action="append", default=[], metavar="NAME=VALUE",
-    help="a fixed optimizer argument, e.g. momentum=0.9 (repeatable; default: the optimizer's)",
-  )  # fmt: skip
+  common.add_run_arguments(parser)
   parser.add_argument(
     "--start-lr", type=common.positive_float, default=1e-7, help="the range test's first rate"
   )
@@ -66,11 +61,6 @@ def add_arguments(parser: common.Parser) -> None:
   parser.add_argument(
     "--seeds", type=common.positive_int, default=1, help="seeds of the parallel finder"
   )
-  parser.add_argument("--seed", type=int, default=0, help="the base random key")
-  parser.add_argument(
-    "--devices", type=common.positive_int, default=None,
-    help="host CPU devices to expose (default: one per core)",
-  )  # fmt: skip
   parser.add_argument(
     "--out", default=None,
     help="output folder (default: results/find-TASK-OPTIMIZER-HASH, HASH of the settings)",

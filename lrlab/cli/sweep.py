@@ -56,12 +56,7 @@ def add_arguments(parser: common.Parser) -> None:
   """The flags of ``lrlab sweep``."""
   from lrlab import sweep
 
-  parser.add_argument("--task", default="mnist1d-mlp", help=common.task_help())
-  parser.add_argument("--optimizer", default="adam", help=common.optimizer_help())
-  parser.add_argument(
-    "--opt", action="append", default=[], metavar="NAME=VALUE",
-    help="a fixed optimizer argument, e.g. momentum=0.9 (repeatable; default: the optimizer's)",
-  )  # fmt: skip
+  common.add_run_arguments(parser)
   parser.add_argument(
     "--schedule", default="constant", choices=sorted(SCHEDULES), metavar="SCHEDULE",
     help=f"the learning-rate schedule, one of {', '.join(sorted(SCHEDULES))}",
@@ -108,10 +103,6 @@ def add_arguments(parser: common.Parser) -> None:
     help="members per compiled chunk (default: automatic, from memory)",
   )  # fmt: skip
   parser.add_argument(
-    "--devices", type=common.positive_int, default=None,
-    help="host CPU devices to expose (default: one per core)",
-  )  # fmt: skip
-  parser.add_argument(
     "--out", default=None,
     help="results folder (default: results/sweep-TASK-OPTIMIZER-HASH, HASH of the settings)",
   )  # fmt: skip
@@ -124,7 +115,6 @@ def add_arguments(parser: common.Parser) -> None:
     "--overwrite", action="store_true",
     help="replace another sweep's files in --out (default: refuse)",
   )  # fmt: skip
-  parser.add_argument("--seed", type=int, default=0, help="the base random key")
   parser.add_argument(
     "--no-progress", action="store_true", help="no progress bar (default: one on stderr)"
   )
