@@ -52,6 +52,8 @@ def test_wheel_installs_the_lrlab_command(tmp_path):
     assert word in top
   sweep_help = _run([str(env_dir / "bin" / "lrlab"), "sweep", "--help"], outside).stdout
   assert "--tolerance" in sweep_help and "(default: 0.05)" in sweep_help
+  bench_help = _run([str(env_dir / "bin" / "lrlab"), "bench", "--help"], outside).stdout
+  assert bench_help.startswith("usage: lrlab bench") and "--ks" in bench_help
 
   done = _run(
     [str(python), "-m", "lrlab", "sweep", "--task", "quadratic", "--optimizer", "sgd",
