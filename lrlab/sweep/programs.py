@@ -116,6 +116,7 @@ class _Compiled:
     # The shardings of the resident programs, so both partition (and round) alike.
     jit = lambda f, shardings, **kw: jax.jit(f, in_shardings=shardings, out_shardings=members, **kw)
     evaluate_chunk = jax.vmap(trainer.evaluate_chunk, in_axes=(0, 0, None, None))
+    evaluate_chunks = jax.vmap(trainer.evaluate_chunks, in_axes=(0, 0, None, None))
     run = StreamedRun(
       trainer,
       init_state=jit(init_state, (members, everywhere)),
@@ -123,6 +124,7 @@ class _Compiled:
         segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2
       ),
       evaluate_chunk=jit(evaluate_chunk, (members, members, everywhere, everywhere)),
+      evaluate_chunks=jit(evaluate_chunks, (members, members, everywhere, everywhere)),
       with_threshold=jit(jax.vmap(trainer.with_threshold), (members, members)),
       put=lambda tree: devices_lib.to_mesh(tree, everywhere),
     )

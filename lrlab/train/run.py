@@ -138,6 +138,7 @@ def train(
     init_state=init_state,
     segment=jax.jit(lambda _, key, s, w, data: trainer.segment(tx, key, s, w, 1, data=data)),
     evaluate_chunk=jax.jit(trainer.evaluate_chunk),
+    evaluate_chunks=jax.jit(trainer.evaluate_chunks),
     with_threshold=jax.jit(trainer.with_threshold),
   )
   state, first = streamed.init(None, key)

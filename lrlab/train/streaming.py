@@ -42,6 +42,8 @@ class StreamedRun:
     segment: ``(hp, key, state, first_window, data) -> (state, Segment)``, one window.
     evaluate_chunk: ``(state, average, batch, weight) -> average``
       (:meth:`Trainer.evaluate_chunk`).
+    evaluate_chunks: the same over a stack of batches and their weights
+      (:meth:`Trainer.evaluate_chunks`).
     with_threshold: ``(state, initial_loss) -> state``.
     put: host arrays -> device arrays as the programs take them (replicated).
   """
@@ -53,6 +55,7 @@ class StreamedRun:
     init_state: Callable,
     segment: Callable,
     evaluate_chunk: Callable,
+    evaluate_chunks: Callable,
     with_threshold: Callable,
     put: Callable[[Any], Any] = jax.device_put,
   ):
@@ -60,6 +63,7 @@ class StreamedRun:
     self.dataset = trainer.task.dataset
     self._init_state, self._segment = init_state, segment
     self._evaluate_chunk, self._with_threshold, self._put = evaluate_chunk, with_threshold, put
+    self._evaluate_chunks = evaluate_chunks
     self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     self._pending: dict[tuple[bytes, int], concurrent.futures.Future] = {}
     self._orders: dict[bytes, HostOrder] = {}
@@ -85,13 +89,36 @@ class StreamedRun:
     return future
 
   def evaluate(self, state: RunState, split: str) -> dict[str, jax.Array]:
-    """The metrics of ``split`` at ``state``, streamed in evaluation batches."""
-    size, n = self.trainer.eval_batch_size, len(self.dataset.source(split))
-    chunks = [np.arange(start, min(start + size, n)) for start in range(0, n, size)]
-    fetch = lambda rows: self._put(self.dataset.gather(split, rows, where=f"{split} evaluation"))
+    """The metrics of ``split`` at ``state``, streamed in evaluation batches.
+
+    Whole batches travel in stacks of at most a window's examples, each stack evaluated by
+    one program (one dispatch, its buffers reused across the stack); a last partial batch
+    goes alone. Device memory still holds O(window) examples.
+    """
+    trainer = self.trainer
+    size, n = trainer.eval_batch_size, len(self.dataset.source(split))
+    per_stack = max(1, trainer.eval_every * trainer.batch_size // size)
+    whole = n // size
+    pieces = [
+      np.arange(first * size, min(first + per_stack, whole) * size)
+      for first in range(0, whole, per_stack)
+    ]
+    if n % size:
+      pieces.append(np.arange(whole * size, n))
+
+    def fetch(rows):
+      x, y = self.dataset.gather(split, rows, where=f"{split} evaluation")
+      if len(rows) % size == 0:  # a stack of whole batches
+        x, y = x.reshape(-1, size, *x.shape[1:]), y.reshape(-1, size, *y.shape[1:])
+      return self._put((x, y))
+
     average = None
-    for rows, batch in zip(chunks, prefetch(fetch, chunks), strict=True):
-      average = self._evaluate_chunk(state, average, batch, chunk_weight(rows[0], len(rows)))
+    for rows, batch in zip(pieces, prefetch(fetch, pieces), strict=True):
+      if len(rows) % size == 0:
+        weights = np.float32([chunk_weight(start, size) for start in rows[::size]])
+        average = self._evaluate_chunks(state, average, batch, weights)
+      else:
+        average = self._evaluate_chunk(state, average, batch, chunk_weight(rows[0], len(rows)))
     return average
 
   def _evaluation(self, state: RunState, train_loss: jax.Array) -> Evaluation:

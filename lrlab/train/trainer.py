@@ -351,6 +351,16 @@ class Trainer:
       average = jax.tree.map(jnp.zeros_like, means)
     return accumulate(average, means, weight)
 
+  def evaluate_chunks(self, state: RunState, average: Metrics | None, batches, weights) -> Metrics:
+    """:meth:`evaluate_chunk` over a stack of equal batches (a leading chunk axis), in order,
+    in one program: the same running mean, so the same bits, with one dispatch per stack."""
+    if average is None:
+      first = jax.tree.map(lambda a: a[0], batches)
+      shape = jax.eval_shape(lambda: self.evaluate_chunk(state, None, first, weights[0]))
+      average = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shape)
+    step = lambda avg, inputs: (self.evaluate_chunk(state, avg, *inputs), None)
+    return jax.lax.scan(step, average, (batches, weights))[0]
+
   def history(self, state: RunState, first: Evaluation, segment: Segment) -> History:
     """Assemble the :class:`lrlab.train.History` of a finished run from its step-0 evaluation
     and its segments joined along the window axis (a leading member axis is allowed)."""
