@@ -35,6 +35,7 @@ def test_flops_are_counted_by_hand():
   assert flops["per_model_step"] == flops["train_step"] + flops["evaluation_per_run"] / 5
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_report_has_every_leg_with_sane_values(report):
   assert set(report) >= {
     "config",
@@ -69,6 +70,7 @@ def test_report_has_every_leg_with_sane_values(report):
       assert row["compile_s"] > 0
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_ratios_are_quotients_of_the_reported_rates(report):
   rate = {r["leg"]: r["model_steps_per_s"] for r in report["rows"] if "model_steps_per_s" in r}
   (entry,) = report["ratios"]
@@ -83,6 +85,7 @@ def test_ratios_are_quotients_of_the_reported_rates(report):
   assert measured["met"] == (measured["measured"] >= measured["target"])
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_writes_json_markdown_and_plot(report, tmp_path):
   paths = benchmark.write_report(report, str(tmp_path))
   assert json.loads(pathlib.Path(paths["report.json"]).read_text())["rows"]
@@ -121,6 +124,7 @@ def test_the_step_matmul_bound_trains_a_linear_network_by_hand():
       np.testing.assert_allclose(new[k], w - 0.5 * g, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_the_report_times_the_mlp_product_in_every_operand_layout(report):
   ceiling = report["ceiling"]
   layouts = ceiling["mlp_shaped_layouts"]
@@ -141,6 +145,7 @@ def test_the_report_times_the_mlp_product_in_every_operand_layout(report):
     np.testing.assert_array_equal(jnp.einsum(form, *stored[name]), a @ b)
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_the_report_builds_the_step_up_from_its_matmuls(report):
   rungs = report["breakdown"]
   assert list(rungs) == list(benchmark.BREAKDOWN)

@@ -9,6 +9,7 @@ from lrlab.analysis import VERDICTS
 
 
 @pytest.mark.parametrize("name", run_all.experiments())
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_experiment_runs_at_tiny_size(name, tmp_path):
   module = importlib.import_module(f"experiments.{name}")
   assert module.CLAIM and set(module.SIZES) == set(common.SIZES)

@@ -133,6 +133,7 @@ def _facts(path):
     return json.load(f)
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_sharded_equals_single_device(tmp_path):
   _run_worker(tmp_path / "a.npz", "--devices", "4")
   _run_worker(tmp_path / "b.npz", "--devices", "4", "--one-device")
@@ -178,6 +179,7 @@ def _two_processes(tmp_path, *extra: list[str]) -> tuple[list[int], list[str]]:
   return [p.returncode for p in processes], outputs
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
   # The member mesh spans both processes, process 0 writes the checkpoints, and each
   # process ends with the whole result.
@@ -194,6 +196,7 @@ def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
   assert os.listdir(tmp_path / "ckpt") == []  # written, then cleared once the sweep ended
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_two_processes_resume_after_process_0_is_killed(tmp_path):
   ckpt = ["--checkpoint", str(tmp_path / "ckpt")]
   codes, outputs = _two_processes(tmp_path, [*ckpt, "--kill-at", "1,1,3"], ckpt)
@@ -210,6 +213,7 @@ def test_two_processes_resume_after_process_0_is_killed(tmp_path):
       np.testing.assert_array_equal(each[field], one[field], err_msg=f"process {i}: {field}")
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_processes_that_disagree_raise_instead_of_hanging(tmp_path):
   codes, outputs = _two_processes(tmp_path, [], ["--chunk-size", "2"])
   assert codes != [0, 0]
@@ -226,6 +230,7 @@ def uninterrupted(tmp_path_factory):
   return _load(out)
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 @pytest.mark.parametrize(
   "kill_at",
   [

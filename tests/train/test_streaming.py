@@ -148,6 +148,7 @@ def _worker(out, *args, task="bn-streamed"):
   return [*command, "--steps", "20", *args]
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_sharded_streamed_equals_sharded_resident(tmp_path):
   """Over two devices the streamed programs partition the members as the resident ones do."""
   env = dict(os.environ, PYTHONPATH=ROOT)
@@ -160,6 +161,7 @@ def test_sharded_streamed_equals_sharded_resident(tmp_path):
       np.testing.assert_array_equal(a[field], b[field], err_msg=field)
 
 
+@pytest.mark.slow  # a subprocess or an end-to-end run
 def test_resume_after_sigkill_with_model_state_and_streamed_data(tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT)
   run = lambda *args, **kwargs: subprocess.run(
