@@ -1,0 +1,41 @@
+"""``lrlab.cli.output``: the checks a results folder passes before any compute."""
+
+import os
+
+import pytest
+
+from lrlab.cli import common, output
+
+SETTINGS = {"steps": 10, "grid": {"lr": [0.1, 0.2]}}
+
+
+def test_a_folder_that_cannot_be_written_is_refused_creating_nothing(tmp_path):
+  if os.geteuid() == 0:  # root writes through permission bits; sysfs refuses even root
+    if not os.path.isdir("/sys/kernel"):
+      pytest.skip("needs a non-root user or /sys")
+    parent = "/sys/kernel"
+  else:
+    parent = str(tmp_path / "locked")
+    os.mkdir(parent, 0o500)
+  out = os.path.join(parent, "lrlab-results", "sweep")
+  with pytest.raises(common.UsageError, match=r"^--out must be a folder this process can write"):
+    output.claim(out, "sweep", SETTINGS, ["*.png"])
+  assert not os.path.exists(os.path.dirname(out))
+
+
+def test_the_hash_names_the_settings_not_their_order():
+  shuffled = {"grid": {"lr": [0.1, 0.2]}, "steps": 10}
+  assert output.settings_hash(shuffled) == output.settings_hash(SETTINGS)
+  assert output.settings_hash(SETTINGS | {"steps": 11}) != output.settings_hash(SETTINGS)
+  assert len(output.settings_hash(SETTINGS)) == output.HASH_LENGTH
+
+
+def test_a_claim_without_files_holds_nothing_to_lose(tmp_path):
+  assert not output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])  # e.g. a failed start
+  other = SETTINGS | {"steps": 20}
+  assert not output.claim(str(tmp_path), "sweep", other, ["*.png"])  # no --overwrite needed
+  (tmp_path / "sensitivity.png").write_bytes(b"png")
+  assert output.claim(str(tmp_path), "sweep", other, ["*.png"])  # this run, with its files
+  with pytest.raises(common.UsageError, match="holds another run"):
+    output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])
+  assert (tmp_path / "sensitivity.png").exists()  # refused: nothing removed
