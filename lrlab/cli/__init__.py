@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     return COMMANDS[args.command].run(args)
   except KeyboardInterrupt:
-    print("Interrupted: nothing was saved by this command.", file=sys.stderr)
-    return common.EXIT_INTERRUPTED
+    return common.interrupted()
 
 
 __all__ = ["COMMANDS", "main", "parser"]

@@ -47,6 +47,26 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     return f"{text} (default: %(default)s)"
 
 
+def interrupted() -> int:
+  """Say on one line that Ctrl-C stopped a command before it saved anything; exit code 130."""
+  print("Interrupted: nothing was saved by this command.", file=sys.stderr)
+  return EXIT_INTERRUPTED
+
+
+def main_of(command, prog: str, argv: list[str] | None) -> int:
+  """Run a subcommand module (``add_arguments``, ``run``, ``__doc__``) as the program ``prog``.
+
+  ``argv`` defaults to ``sys.argv[1:]``; Ctrl-C outside a sweep's training
+  (which saves a checkpoint) exits with 130 and one line, not a traceback.
+  """
+  parser = Parser(prog=prog, description=command.__doc__)
+  command.add_arguments(parser)
+  try:
+    return command.run(parser.parse_args(argv))
+  except KeyboardInterrupt:
+    return interrupted()
+
+
 def fail(message: str) -> int:
   """Print ``error: message`` on one line to stderr; return the usage exit code."""
   print(f"error: {message}", file=sys.stderr)

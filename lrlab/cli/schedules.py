@@ -7,6 +7,7 @@ earlier run wrote there) and prints the rate of each schedule at a few steps.
 """
 
 import os
+import sys
 
 from lrlab.cli import common, output
 
@@ -95,6 +96,4 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
   """``lrlab schedules`` as a program: parse ``argv`` (default: ``sys.argv[1:]``) and run."""
-  parser = common.Parser(prog="lrlab schedules", description=__doc__)
-  add_arguments(parser)
-  return run(parser.parse_args(argv))
+  return common.main_of(sys.modules[__name__], "lrlab schedules", argv)

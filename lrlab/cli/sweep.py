@@ -299,6 +299,4 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
   """``lrlab sweep`` as a program: parse ``argv`` (default: ``sys.argv[1:]``) and run."""
-  parser = common.Parser(prog="lrlab sweep", description=__doc__)
-  add_arguments(parser)
-  return run(parser.parse_args(argv))
+  return common.main_of(sys.modules[__name__], "lrlab sweep", argv)
