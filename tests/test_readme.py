@@ -5,6 +5,8 @@ import io
 import os
 import re
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -33,3 +35,19 @@ def test_your_own_model_section_is_short():
   with open(os.path.join(ROOT, "README.md")) as f:
     section = f.read().split("## Your own model", 1)[1].split("\n## ", 1)[0]
   assert len(section.strip().splitlines()) <= 26  # the heading's line and 25 of content
+
+
+def _blocks() -> list[str]:
+  """Every Python block but "Your own model"'s, which the test above runs and checks."""
+  with open(os.path.join(ROOT, "README.md")) as f:
+    blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.DOTALL)
+  return [block for block in blocks if "from_nnx" not in block]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(_blocks())))
+def test_every_python_snippet_runs_exactly_as_written(index, tmp_path, monkeypatch):
+  """Each block alone, in a fresh namespace and an empty folder (they write results/ there)."""
+  monkeypatch.chdir(tmp_path)
+  with contextlib.redirect_stdout(io.StringIO()):
+    exec(compile(_blocks()[index], f"README.md block {index}", "exec"), {})
