@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from lrlab import data, models
 from lrlab.data.benchmarks import DIGITS_IMAGE_SHAPE, MNIST1D_LENGTH
+from lrlab.tasks import grokking, language, resnets, teacher
 from lrlab.tasks.build import from_model, half_squared_error
 from lrlab.tasks.task import Batch, Task
 
@@ -191,6 +192,10 @@ _REGISTRY: dict[str, Callable[..., Task]] = {
   "linreg": _linreg,
   **{f"digits-{kind}": _digits_task(kind) for kind in _MODEL_OPTIONS},
   **{f"mnist1d-{kind}": _mnist1d_task(kind) for kind in _MODEL_OPTIONS},
+  **language.BUILDERS,
+  **grokking.BUILDERS,
+  **resnets.BUILDERS,
+  **teacher.BUILDERS,
 }
 
 
