@@ -74,6 +74,9 @@ class Task:
     mu: the smallest such eigenvalue, else ``None``; ``2 / (L + mu)`` is the
       fastest constant learning rate.
     optimum: the minimiser of the full-batch training loss where known, else ``None``.
+    optimal_loss: the lowest loss any model can reach on the val split where it is
+      known exactly (the Bayes-optimal cross-entropy of a synthetic language, a
+      noise floor), else ``None``.
   """
 
   name: str
@@ -85,6 +88,7 @@ class Task:
   L: float | None = None
   mu: float | None = None
   optimum: Params | None = None
+  optimal_loss: float | None = None
   _arrays: dict[str, Batch] = dataclasses.field(init=False, repr=False)
 
   def __post_init__(self):
