@@ -1,0 +1,104 @@
+"""What a search measured: every member's curves up to where it stopped, and why it stopped.
+
+A :class:`SearchResult` wraps a :class:`lrlab.sweep.SweepResult` whose curves
+are NaN after each member stopped, with the step and rung each member stopped
+at, the bracket it ran in (Hyperband), and for population-based training each
+member's lineage and hyperparameter schedule.
+"""
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from lrlab.sweep.result import SweepResult
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SearchResult:
+  """The outcome of :func:`lrlab.search.successive_halving`, ``hyperband`` or ``pbt``.
+
+  Attributes:
+    sweep: the members' curves, ``(S, K, ...)`` as in :class:`lrlab.sweep.SweepResult`,
+      NaN at evaluations (and steps of ``learning_rate``) after a member stopped.
+    stopped_step: ``(S, K)`` int, the steps each member trained (the budget if it finished).
+    rung: ``(S, K)`` int, the index in its bracket's :attr:`rungs` of the rung it stopped
+      at (the last one if it finished); 0 for every member of a PBT population.
+    rungs: per bracket, the steps at which its members are ranked and cut (the last is the
+      budget).
+    bracket: ``(K,)`` int, each member's bracket (all 0 but for Hyperband).
+    metric: the metric members were ranked by (``val_loss``, ``val_accuracy`` or ``train_loss``).
+    lineage: PBT only, ``(S, K, I)`` int: at exploit ``i``, the member whose state member
+      ``k`` continued from (``k`` itself if it was not replaced); ``None`` otherwise.
+    schedule: PBT only, ``{axis: (S, K, I + 1)}``: member ``k``'s hyperparameters before
+      the first exploit and after each one; ``None`` otherwise.
+    exploit_steps: PBT only, ``(I,)`` the steps at which members were exploited.
+  """
+
+  sweep: SweepResult
+  stopped_step: np.ndarray
+  rung: np.ndarray
+  rungs: list[list[int]]
+  bracket: np.ndarray
+  metric: str
+  lineage: np.ndarray | None = None
+  schedule: dict[str, np.ndarray] | None = None
+  exploit_steps: np.ndarray | None = None
+
+  @property
+  def config(self) -> dict[str, Any]:
+    """The search's settings (``method``, ``eta``, ``min_steps``, ... and the sweep's)."""
+    return self.sweep.config
+
+  @property
+  def metadata(self) -> dict[str, Any]:
+    """Provenance, ``wall_seconds``, ``compile_seconds``, ``model_steps``, ``resumed_from``."""
+    return self.sweep.metadata
+
+  @property
+  def model_steps(self) -> int:
+    """Training steps taken by all members together (what a full grid spends ``S K steps`` on)."""
+    return int(self.metadata["model_steps"])
+
+  def final(self) -> np.ndarray:
+    """``(S, K)`` the ranking metric at the budget: NaN for a member stopped early, the worst
+    value (``inf`` for a loss, ``-inf`` for an accuracy) for a diverged member."""
+    values = np.asarray(getattr(self.sweep.history, self.metric)[..., -1], np.float64)
+    worst = -np.inf if self.metric.endswith("accuracy") else np.inf
+    finished = self.stopped_step == self.sweep.config["steps"]
+    values = np.where(self.sweep.history.diverged & finished, worst, values)
+    return np.where(finished, values, np.nan)
+
+  def best(self) -> dict[str, Any]:
+    """The member with the best :meth:`final` value, averaged over the seeds it finished in.
+
+    Returns:
+      ``{"index", "value", "finished_seeds", "hyperparameters"}``; for PBT also
+      ``"schedule"``, its hyperparameters after each exploit (seed 0's), which is
+      the answer PBT gives: a schedule, not one setting.
+    """
+    final = self.final()
+    finished = np.isfinite(final) | np.isinf(final)
+    count = finished.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+      mean = np.where(count > 0, np.nansum(np.where(finished, final, 0), 0) / count, np.nan)
+    score = -mean if self.metric.endswith("accuracy") else mean
+    score = np.where(np.isnan(score), np.inf, score)
+    index = int(np.argmin(score))
+    best = {
+      "index": index,
+      "value": float(mean[index]),
+      "finished_seeds": int(count[index]),
+      "hyperparameters": self.sweep.hyperparameters(index),
+    }
+    if self.schedule is not None:
+      best["schedule"] = {k: v[0, index].tolist() for k, v in self.schedule.items()}
+    return best
+
+  def __repr__(self) -> str:
+    method = self.config.get("method", "?")
+    return (
+      f"SearchResult(method={method!r}, task={self.config.get('task')!r}, "
+      f"members={self.sweep.num_members}, seeds={self.sweep.num_seeds}, "
+      f"model_steps={self.model_steps})"
+    )
