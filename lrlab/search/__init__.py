@@ -14,13 +14,19 @@ from lrlab.search.halving import hyperband_brackets as hyperband_brackets
 from lrlab.search.halving import rung_steps as rung_steps
 from lrlab.search.halving import successive_halving as successive_halving
 from lrlab.search.members import RANKING_METRICS as RANKING_METRICS
+from lrlab.search.pbt import EXPLOITS as EXPLOITS
+from lrlab.search.pbt import pbt as pbt
+from lrlab.search.plots import plot_pbt as plot_pbt
 from lrlab.search.result import SearchResult as SearchResult
 
 __all__ = [
+  "EXPLOITS",
   "RANKING_METRICS",
   "SearchResult",
   "hyperband",
   "hyperband_brackets",
+  "pbt",
+  "plot_pbt",
   "rung_steps",
   "successive_halving",
 ]

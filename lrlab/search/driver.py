@@ -50,16 +50,18 @@ class Plan:
 def check_common(
   task: Any, make_tx: Any, grid: Mapping[str, Any], metric: str, steps: int, segment_steps: int,
   eval_every: int | None, seeds: Any, key: Any, checkpoint_interval: float,
-  segment_name: str,
+  segment_name: str, grid_name: str = "grid",
 ) -> tuple[Any, dict[str, np.ndarray], np.ndarray, int]:  # fmt: skip
   """Check the arguments every method takes, before any compute; returns the task, the grid,
   the seed values and ``eval_every`` (default: ``segment_steps``)."""
   task = arguments.check_task(task)
   if not callable(make_tx):
     raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
-  grid = check_grid(grid)
+  grid = check_grid(grid, grid_name)
   if "fold" in grid:
-    raise ValueError("grid must not have an axis named 'fold' in a search (no k-fold here).")
+    raise ValueError(
+      f"{grid_name} must not have an axis named 'fold' in a search (no k-fold here)."
+    )
   _checks.check_choice("metric", metric, RANKING_METRICS)
   for name, value in (("steps", steps), (segment_name, segment_steps)):
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:

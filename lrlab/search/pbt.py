@@ -1,0 +1,190 @@
+"""Population-based training inside the sweep's compiled program (Jaderberg et al. 2017).
+
+The population trains in the vmapped segment program of :func:`lrlab.sweep.run`;
+every ``interval`` steps the worst members copy a better member's state (one
+gather on device) and perturb its hyperparameters. Hyperparameters are traced
+inputs of the segment, so changing them never recompiles.
+
+Reference:
+  Jaderberg, Dalibard, Osindero, Czarnecki, Donahue, Razavi, Vinyals, Green,
+  Dunning, Simonyan, Fernando & Kavukcuoglu, "Population Based Training of
+  Neural Networks", arXiv:1711.09846, 2017.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.typing import ArrayLike
+
+from lrlab import _checks
+from lrlab.search import driver
+from lrlab.search.members import Ledger, Population, ranking, stack_ledgers
+from lrlab.search.result import SearchResult
+from lrlab.sweep import arguments
+from lrlab.sweep.programs import MakeTx
+from lrlab.sweep.result import SweepResult
+
+#: The exploit strategies :func:`pbt` knows.
+EXPLOITS = ("truncation",)
+_TAG = 0x504254  # folded into the key for PBT's own draws
+
+
+def exploit_draws(
+  key: jax.Array, seed: int, index: int, num_replaced: int, top: int, num_perturbed: int, choices
+) -> tuple[np.ndarray, np.ndarray]:
+  """The random draws of exploit ``index`` in seed ``seed``: for each replaced member, which
+  of the ``top`` best it copies (uniform), and a factor from ``choices`` for each perturbed
+  axis (uniform). A pure function of the key, so a resumed search draws the same."""
+  data = arguments.key_data(jax.random.fold_in(jax.random.fold_in(key, _TAG), seed))
+  rng = np.random.default_rng([*data, index])
+  parents = rng.integers(0, top, num_replaced)
+  which = rng.integers(0, len(choices), (num_replaced, num_perturbed))
+  return parents, np.asarray(choices, np.float64)[which]
+
+
+class _PBT(driver.Plan):
+  """Truncation selection: the worst ``n`` copy one of the best ``n`` and perturb."""
+
+  def __init__(self, members, interval, fraction, perturb, axes, metric, eval_every, key, seeds):
+    self.members, self.interval, self.perturb, self.axes = members, interval, perturb, axes
+    self.metric, self.eval_every, self.key, self.seeds = metric, eval_every, key, seeds
+    self.size = len(next(iter(members.values())))
+    self.replaced = int(np.floor(fraction * self.size))
+    self.exploits = 0
+    self.extra = {}
+
+  def begin(self, seed: int) -> np.ndarray:
+    self.extra = {"lineage": np.zeros((self.size, self.exploits), np.int64)}
+    for k, v in self.members.items():
+      self.extra[f"schedule.{k}"] = np.repeat(v[:, None], self.exploits + 1, axis=1)
+    return np.arange(self.size)
+
+  def after(self, seed: int, step: int, population: Population, ledger: Ledger) -> None:
+    if step % self.interval:
+      return
+    i = step // self.interval - 1
+    values = ledger.evaluations[self.metric][:, step // self.eval_every]
+    order = ranking(values, self.metric, ledger.diverged)
+    n = self.replaced
+    top, bottom = order[:n], order[len(order) - n :]
+    picks, factors = exploit_draws(
+      self.key, int(self.seeds[seed]), i, n, n, len(self.axes), self.perturb
+    )
+    sources = np.arange(self.size)
+    sources[bottom] = top[picks]
+    hp = {k: v[sources].copy() for k, v in population.hp.items()}
+    for a, name in enumerate(self.axes):
+      hp[name][bottom] = hp[name][bottom] * factors[:, a]
+    population.select(sources, np.arange(self.size), hp)
+    # A replaced member takes its parent's flags too: its state is the parent's.
+    ledger.diverged[:], ledger.diverged_step[:] = population.flags()
+    self.extra["lineage"][:, i] = sources
+    for k, v in hp.items():
+      self.extra[f"schedule.{k}"][:, i + 1 :] = v[:, None]
+
+
+def pbt(
+  task: Any,
+  make_tx: MakeTx,
+  init_grid: Mapping[str, ArrayLike],
+  *,
+  steps: int,
+  interval: int,
+  key: jax.Array,
+  exploit: str = "truncation",
+  fraction: float = 0.25,
+  perturb: Sequence[float] = (0.8, 1.25),
+  perturb_axes: Sequence[str] | None = None,
+  metric: str = "val_loss",
+  seeds: int | Sequence[int] = 1,
+  batch_size: int | None = None,
+  eval_every: int | None = None,
+  devices: Sequence[jax.Device] | None = None,
+  chunk_size: int | None = None,
+  divergence_factor: float = 10.0,
+  checkpoint_dir: str | None = None,
+  checkpoint_interval: float = 30.0,
+  should_stop: Callable[[], bool] | None = None,
+) -> SearchResult:
+  """Population-based training (Jaderberg et al. 2017) of the members of ``init_grid``.
+
+  Every ``interval`` steps (but at the end) the members of each seed are
+  ranked by ``metric`` at that evaluation (a diverged member last; ties to the
+  earlier member). With ``n = floor(fraction * K)``, truncation selection
+  replaces each of the worst ``n`` by a copy of one of the best ``n``, drawn
+  uniformly: its parameters, model state, optimizer state and divergence flags
+  are copied bit for bit (one gather on device), its hyperparameters are the
+  parent's with each axis of ``perturb_axes`` multiplied by a factor drawn
+  uniformly from ``perturb`` (Jaderberg et al.'s "perturb" explore step).
+  The hyperparameters are traced inputs of the one compiled segment, so the
+  new values cost no compilation. A member keeps its slot (its curves are
+  continuous in the result); :attr:`~lrlab.search.SearchResult.lineage` says
+  whose state each slot continued from, :attr:`~lrlab.search.SearchResult.schedule`
+  its hyperparameters after each exploit (:func:`lrlab.search.plot_pbt` draws both).
+
+  Args:
+    task: an :class:`lrlab.tasks.Task` or a registered task name.
+    make_tx: ``hp -> optax.GradientTransformation``.
+    init_grid: the initial population (axis name -> 1-D array), ``K >= 2`` members.
+    steps: the budget, > 0.
+    interval: steps between exploits; must divide ``steps``.
+    key: a ``jax.random`` key (with the seed, it draws the parents and factors).
+    exploit: ``"truncation"``.
+    fraction: the share of the population replaced at each exploit, in ``(0, 0.5]``,
+      with ``fraction * K >= 1``.
+    perturb: the factors of the explore step, positive numbers.
+    perturb_axes: the axes perturbed (default: every float axis; integer axes are copied).
+    metric: ``"val_loss"`` (default), ``"val_accuracy"`` or ``"train_loss"``.
+    seeds: the number of seeds or their values; each seed is its own population.
+    batch_size: examples per minibatch, or ``None`` for full batch.
+    eval_every: steps between evaluations (default ``interval``); must divide ``interval``.
+    devices, chunk_size, divergence_factor, checkpoint_dir, checkpoint_interval,
+      should_stop: as in :func:`lrlab.sweep.run`.
+
+  Returns:
+    A :class:`lrlab.search.SearchResult` with ``lineage``, ``schedule`` and
+    ``exploit_steps``; every member trains the whole budget.
+  """
+  task, grid, seed_values, eval_every = driver.check_common(
+    task, make_tx, init_grid, metric, steps, interval, eval_every, seeds, key,
+    checkpoint_interval, "interval", "init_grid",
+  )  # fmt: skip
+  size = len(next(iter(grid.values())))
+  _checks.check_choice("exploit", exploit, EXPLOITS)
+  if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
+    raise ValueError(f"fraction must be a number in (0, 0.5]; got {fraction!r}.")
+  if int(np.floor(fraction * size)) < 1:
+    raise ValueError(
+      f"fraction * K must be >= 1 (at least one member replaced); got fraction={fraction} "
+      f"for K={size} members."
+    )
+  factors = np.asarray(perturb, np.float64) if np.ndim(perturb) == 1 else np.zeros(0)
+  if factors.size == 0 or not np.all(np.isfinite(factors) & (factors > 0)):
+    raise ValueError(f"perturb must be a non-empty sequence of positive factors; got {perturb!r}.")
+  floats = [k for k, v in grid.items() if v.dtype.kind == "f"]
+  axes = floats if perturb_axes is None else list(perturb_axes)
+  for name in axes:
+    _checks.check_choice("perturb_axes", name, floats)
+  driver.check_accuracy(task, metric)
+  plan = _PBT(grid, interval, fraction, factors, axes, metric, eval_every, key, seed_values)
+  plan.exploits = steps // interval - 1
+  config = {
+    "method": "pbt", "interval": interval, "exploit": exploit, "fraction": float(fraction),
+    "perturb": factors.tolist(), "perturb_axes": axes, "metric": metric, "target": None,
+  }  # fmt: skip
+  ledgers, extras, info, _ = driver.drive(
+    plan, task, make_tx, steps=steps, segment_steps=interval, batch_size=batch_size,
+    eval_every=eval_every, seeds=seed_values, key=key, devices=devices, chunk_size=chunk_size,
+    divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
+    checkpoint_interval=checkpoint_interval, should_stop=should_stop, config=config,
+  )  # fmt: skip
+  sweep = SweepResult(grid, seed_values, stack_ledgers(ledgers, eval_every), **info)
+  stopped = np.stack([ledger.stopped_step for ledger in ledgers])
+  schedule = {k: np.stack([e[f"schedule.{k}"] for e in extras]) for k in grid}
+  return SearchResult(
+    sweep, stopped, np.zeros_like(stopped), [[steps]], np.zeros(size, np.int64), metric,
+    lineage=np.stack([e["lineage"] for e in extras]), schedule=schedule,
+    exploit_steps=np.arange(1, plan.exploits + 1) * interval,
+  )  # fmt: skip

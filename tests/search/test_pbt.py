@@ -1,0 +1,211 @@
+"""Population-based training: the exploit rule, exact copies of state, no recompilation."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lrlab import data, optimizers, search, sweep, tasks
+from lrlab.search import members as members_lib
+from lrlab.sweep import devices as devices_lib
+from lrlab.train import Trainer
+
+EIGENVALUES = np.array([0.05, 0.2, 1.0])
+LRS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8])
+SETTINGS = dict(steps=40, interval=8, key=jax.random.key(0), chunk_size=4, eval_every=4, seeds=2)
+CALLS = [0]
+
+
+def _sgd(hp):
+  CALLS[0] += 1
+  return optimizers.sgd(hp["lr"])
+
+
+@pytest.fixture(scope="module")
+def problem():
+  return data.quadratic(3, eigenvalues=EIGENVALUES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def task(problem):
+  return tasks.quadratic_task(problem)
+
+
+@pytest.fixture(scope="module")
+def population(task):
+  sweep.clear_cache()
+  CALLS[0] = 0
+  result = search.pbt(task, _sgd, {"lr": LRS}, **SETTINGS)
+  return result, CALLS[0], sweep.cache_info().programs
+
+
+def test_exploit_follows_truncation_selection_and_perturbs_as_specified(population):
+  result, _, _ = population
+  n = 2  # floor(0.25 * 8)
+  assert result.lineage.shape == (2, 8, 4)
+  np.testing.assert_array_equal(result.exploit_steps, [8, 16, 24, 32])
+  replaced = 0
+  for s in range(2):
+    for i, t in enumerate(result.exploit_steps):
+      values = result.sweep.history.val_loss[s, :, t // 4]
+      order = np.argsort(values, kind="stable")
+      top, bottom = order[:n], order[-n:]
+      sources = result.lineage[s, :, i]
+      keep = np.setdiff1d(np.arange(8), bottom)
+      np.testing.assert_array_equal(sources[keep], keep)
+      assert set(sources[bottom]) <= set(top)
+      before, after = result.schedule["lr"][s, :, i], result.schedule["lr"][s, :, i + 1]
+      np.testing.assert_array_equal(after[keep], before[keep])
+      ratio = after[bottom] / before[sources[bottom]]
+      assert all(np.isclose(r, 0.8) or np.isclose(r, 1.25) for r in ratio)
+      replaced += len(bottom)
+  assert replaced == 2 * 4 * n
+
+
+def test_members_continue_from_their_parents_state_with_the_new_rates(problem, task, population):
+  """NumPy gradient descent (float64) fed the recorded lineage and schedule reproduces every
+  member's curve: after an exploit, a member's x is its parent's and its rate the new one."""
+  result, _, _ = population
+  h = np.asarray(problem.hessian, np.float64)
+  x_star = np.asarray(problem.x_star, np.float64)
+  for s in range(2):
+    init_key, _ = jax.random.split(jax.random.fold_in(jax.random.key(0), s))
+    x = np.tile(np.asarray(task.init(init_key)[0], np.float64), (8, 1))
+    losses = [0.5 * np.einsum("ki,ij,kj->k", x - x_star, h, x - x_star)]
+    for t in range(40):
+      i = t // 8
+      if t and t % 8 == 0:
+        x = x[result.lineage[s, :, i - 1]]
+      lr = result.schedule["lr"][s, :, i][:, None]
+      x = x - lr * (x - x_star) @ h
+      losses.append(0.5 * np.einsum("ki,ij,kj->k", x - x_star, h, x - x_star))
+    expected = np.stack(losses, axis=1)[:, ::4]
+    np.testing.assert_allclose(result.sweep.history.val_loss[s], expected, rtol=2e-4, atol=1e-9)
+    # the learning rate each step applied follows the schedule
+    applied = result.sweep.history.learning_rate[s]
+    np.testing.assert_allclose(applied, np.repeat(result.schedule["lr"][s], 8, axis=1), rtol=1e-6)
+
+
+def test_new_hyperparameters_never_recompile(task, population):
+  _, calls, programs = population
+  assert programs == 1  # one chunk program for the whole population, across 4 exploits
+  sweep.clear_cache()
+  CALLS[0] = 0
+  search.pbt(task, _sgd, {"lr": LRS}, **{**SETTINGS, "interval": 40})  # no exploit at all
+  assert CALLS[0] == calls  # make_tx traced as often with 4 exploits as with none
+
+
+def test_same_key_same_result_another_key_other_draws(task, population):
+  result, _, _ = population
+  again = search.pbt(task, _sgd, {"lr": LRS}, **SETTINGS)
+  np.testing.assert_array_equal(again.lineage, result.lineage)
+  np.testing.assert_array_equal(again.schedule["lr"], result.schedule["lr"])
+  for a, b in zip(again.sweep.history, result.sweep.history, strict=True):
+    np.testing.assert_array_equal(a, b)
+  other = search.pbt(task, _sgd, {"lr": LRS}, **{**SETTINGS, "key": jax.random.key(1)})
+  assert not np.array_equal(other.schedule["lr"], result.schedule["lr"])
+
+
+def test_stop_between_exploits_resumes_to_the_same_result(task, population, tmp_path):
+  result, _, _ = population
+  kwargs = dict(checkpoint_dir=str(tmp_path), checkpoint_interval=1e9, **SETTINGS)
+  calls = [0]
+
+  def stop_at_seventh():  # seed 1, after its second segment (one exploit done)
+    calls[0] += 1
+    return calls[0] == 7
+
+  with pytest.raises(sweep.Stopped) as stopped:
+    search.pbt(task, _sgd, {"lr": LRS}, should_stop=stop_at_seventh, **kwargs)
+  assert stopped.value.position == {"seed": 1, "segment": 2}
+  resumed = search.pbt(task, _sgd, {"lr": LRS}, **kwargs)
+  assert resumed.metadata["resumed_from"] == {"seed": 1, "segment": 2}
+  np.testing.assert_array_equal(resumed.lineage, result.lineage)
+  np.testing.assert_array_equal(resumed.schedule["lr"], result.schedule["lr"])
+  for a, b in zip(resumed.sweep.history, result.sweep.history, strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def _with_model_state(task):
+  """The quadratic with a model state (a step count and a running mean of x), so that a copy
+  must carry parameters, optimizer state and model state alike."""
+  base_init, base_loss = task.init, task.loss
+
+  def init(key):
+    params, _ = base_init(key)
+    return params, {"count": jnp.float32(0), "mean": jnp.zeros_like(params)}
+
+  def loss(params, model_state, batch, key):
+    value, _ = base_loss(params, {}, batch, key)
+    count = model_state["count"] + 1
+    mean = model_state["mean"] + (jax.lax.stop_gradient(params) - model_state["mean"]) / count
+    return value, ({"count": count, "mean": mean}, {})
+
+  return dataclasses.replace(task, init=init, loss=loss, name="quadratic-with-state")
+
+
+def test_select_copies_parameters_optimizer_and_model_state_bit_for_bit(task):
+  stateful = _with_model_state(task)
+  trainer = Trainer(stateful, steps=12, batch_size=None, eval_every=4)
+  adam = lambda hp: optimizers.adam(hp["lr"], b1=hp["b1"])
+  mesh = devices_lib.member_mesh()
+  pop = members_lib.Population(trainer, adam, mesh, 1, 4, {"lr": np.float64, "b1": np.float64},
+                               jax.random.key(0))  # fmt: skip
+  hp = {"lr": np.geomspace(0.01, 0.5, 6), "b1": np.linspace(0.5, 0.95, 6)}
+  ledger = members_lib.Ledger.empty(6, 12, 4)
+  pop.start(np.arange(6), hp, jax.random.key(0), ledger)
+  pop.advance(0, ledger)
+  before = pop.states()
+  sources = np.array([3, 1, 3, 0, 4, 5])
+  new_hp = {k: v[sources] * 1.25 for k, v in hp.items()}
+  pop.select(sources, np.arange(6), new_hp)
+  after = pop.states()
+  assert pop.widths == [4, 4]  # same width: the same compiled program
+  for b, a in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True):
+    np.testing.assert_array_equal(a, np.asarray(b)[sources])
+  assert float(after.model_state["count"][0]) == 4.0  # the model state is there, and moved
+  assert jax.tree.leaves(before.opt_state)  # and so is Adam's state
+  np.testing.assert_array_equal(pop.hp["lr"], new_hp["lr"])
+
+
+def _never(hp):
+  raise AssertionError("make_tx was called: pbt computed before checking its input")
+
+
+@pytest.mark.parametrize(
+  ("change", "message"),
+  [
+    (dict(fraction=0.0), r"^fraction must be a number in \(0, 0\.5\]; got 0\.0\.$"),
+    (dict(fraction=0.6), r"^fraction must be a number in \(0, 0\.5\]; got 0\.6\.$"),
+    (dict(fraction=0.1), r"^fraction \* K must be >= 1 .* K=8 members\.$"),
+    (dict(perturb=()), r"^perturb must be a non-empty sequence of positive factors"),
+    (dict(perturb=(0.8, -1.0)), r"^perturb must be a non-empty sequence of positive factors"),
+    (dict(perturb_axes=["momentum"]), r"^perturb_axes must be one of"),
+    (dict(exploit="binary"), r"^exploit must be one of"),
+    (dict(interval=7), r"^interval must divide steps; got interval=7, steps=40\.$"),
+    (dict(metric="accuracy"), r"^metric must be one of"),
+    (dict(init_grid={}), r"^init_grid must be a non-empty dict"),
+  ],
+)
+def test_bad_input_is_one_line_before_any_compute(task, change, message):
+  kwargs = dict(init_grid={"lr": LRS}, steps=40, interval=8, key=jax.random.key(0))
+  kwargs.update(change)
+  grid = kwargs.pop("init_grid")
+  with pytest.raises(ValueError, match=message) as error:
+    search.pbt(task, _never, grid, **kwargs)
+  assert "\n" not in str(error.value)
+
+
+def test_plot_draws_schedules_and_lineage(population, tmp_path):
+  result, _, _ = population
+  figure = search.plot_pbt(result, tmp_path / "pbt.png")
+  assert (tmp_path / "pbt.png").stat().st_size > 0
+  top, bottom = figure.axes
+  assert len(bottom.get_lines()) >= 8  # one curve per member
+  # one dotted copy line per replaced member and exploit (seed 0), beside the 8 schedules
+  copies = sum((result.lineage[0, :, i] != np.arange(8)).sum() for i in range(4))
+  assert sum(line.get_linestyle() == ":" for line in top.get_lines()) == copies
+  with pytest.raises(ValueError, match=r"^axis must be one of"):
+    search.plot_pbt(result, tmp_path / "x.png", axis="momentum")
