@@ -18,10 +18,10 @@ from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from lrlab import _checks
-from lrlab.sweep import arguments, checkpoint, hyperparameters
+from lrlab.sweep import arguments, checkpoint, chunking, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
-from lrlab.sweep.programs import MakeTx, _compiled_for, _member_footprint
+from lrlab.sweep.programs import MakeTx, _compiled_for
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Evaluation, History, Segment, Trainer
@@ -171,8 +171,11 @@ def run(
     eval_every: steps between evaluations; must divide ``steps``.
     seeds: the number of seeds, or the seed values (distinct integers in [0, 2**32)).
     devices: devices of the member mesh (default: all).
-    chunk_size: members per compiled chunk, a multiple of the device count
-      (default: automatic, or the checkpoint's when resuming).
+    chunk_size: members per compiled chunk, a multiple of the device count;
+      ``None`` (default): :func:`lrlab.sweep.devices.auto_chunk_size`'s estimate;
+      ``"auto"``: measured (:mod:`lrlab.sweep.chunking`), and remembered on disk
+      per machine. Either way the checkpoint's when resuming; the choice is in
+      ``result.metadata["chunk_choice"]``.
     checkpoint_dir: where to keep resumable progress; ``None`` for none.
     checkpoint_interval: minimum seconds between mid-chunk checkpoints, >= 0.
     progress: show a progress bar.
@@ -232,14 +235,16 @@ def run(
   mesh = devices_lib.member_mesh(devices)
   num_devices = mesh.devices.size
   num_members = len(next(iter(grid.values())))
-  if chunk_size is None and checkpoint_dir is not None:
-    chunk_size = checkpoint.saved_chunk_size(checkpoint_dir)  # resume as the sweep began
-  if chunk_size is None:
-    hp = {k: _as_jax(v[:1]) for k, v in grid.items()}
-    state_bytes, activation_bytes = _member_footprint(trainer, make_tx, hp, key)
-    chunk_size = devices_lib.auto_chunk_size(
-      state_bytes, num_members, list(mesh.devices.flat), activation_bytes=activation_bytes
-    )
+  # A streamed task runs one window per segment: its evaluation streams from the host.
+  windows = 1 if task.streamed else _windows_per_segment(trainer.num_windows)
+  choice = None  # how an automatic chunk size was chosen (chunking.choose), for the metadata
+  if chunk_size in (None, "auto") and checkpoint_dir is not None:
+    saved = checkpoint.saved_chunk_size(checkpoint_dir)  # resume as the sweep began
+    chunk_size, choice = (chunk_size, None) if saved is None else (saved, {"method": "checkpoint"})
+  if chunk_size is None or (isinstance(chunk_size, str) and chunk_size == "auto"):
+    columns = {k: _as_jax(v) for k, v in grid.items()}
+    measure = chunk_size == "auto"
+    chunk_size, choice = chunking.automatic(measure, trainer, make_tx, mesh, windows, columns, key)
   elif (
     isinstance(chunk_size, bool)
     or not isinstance(chunk_size, int | np.integer)
@@ -247,8 +252,8 @@ def run(
     or chunk_size % num_devices
   ):
     raise ValueError(
-      f"chunk_size must be a positive multiple of the number of devices ({num_devices}); "
-      f"got {chunk_size!r}."
+      f"chunk_size must be None, 'auto' or a positive multiple of the number of devices "
+      f"({num_devices}); got {chunk_size!r}."
     )
   (chunk_size,) = devices_lib.agree((int(chunk_size),), "the chunk size (pass chunk_size=)")
   num_chunks = math.ceil(num_members / chunk_size)
@@ -256,8 +261,6 @@ def run(
   chunk_hp = lambda c: {
     k: _as_jax(v[c * chunk_size : (c + 1) * chunk_size]) for k, v in padded.items()
   }
-  # A streamed task runs one window per segment: its evaluation streams from the host.
-  windows = 1 if task.streamed else _windows_per_segment(trainer.num_windows)
   num_segments = trainer.num_windows // windows
   compiled, compile_seconds = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
   if compiled.unread:
@@ -381,6 +384,7 @@ def run(
     resumed_from=resumed_from,
     device_kind=mesh.devices.flat[0].device_kind,
     num_devices=int(num_devices),
+    chunk_choice=choice,
   )
   result = SweepResult(
     grid=grid, seeds=seed_values, history=history, config=config, metadata=metadata

@@ -1,0 +1,183 @@
+"""chunk_size="auto": the probe's choice on fake timings, its memory, and a real tiny sweep."""
+
+import json
+import math
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from lrlab import optimizers, sweep, tasks
+from lrlab.sweep import checkpoint, chunking
+
+KEY = jax.random.key(0)
+
+
+def _sgd(hp):
+  return optimizers.sgd(hp["lr"], momentum=0.9)
+
+
+def _brute_force(sizes, num_members, seconds):
+  """The reference: every size timed, the least ceil(K / c) * seconds(c)."""
+  return min(sizes, key=lambda c: math.ceil(num_members / c) * seconds(c))
+
+
+def _bowl(best: int):
+  """Fake seconds of one call of c members: per-member cost least at ``best`` (unimodal in
+  log c), so the sweep's estimate has one minimum."""
+  return lambda c: c * (1.0 + 0.3 * abs(math.log2(c / best)))
+
+
+@pytest.mark.parametrize("best", [8, 32, 128, 512])
+@pytest.mark.parametrize("first", [16, 48])
+def test_the_climb_finds_the_fastest_size(best, first):
+  sizes = chunking.ladder(first, 512, 2, limit=10**9)
+  assert first in sizes and all(c % 2 == 0 for c in sizes) and sizes[-1] == 512
+  timed = []
+  seconds = _bowl(best)
+  chosen, estimates = chunking.climb(sizes, first, 512, lambda c: timed.append(c) or seconds(c))
+  assert chosen == _brute_force(sizes, 512, seconds)
+  assert timed[0] == first and len(timed) == len(set(timed)) <= chunking.MAX_CANDIDATES
+  assert estimates == {c: math.ceil(512 / c) * seconds(c) for c in timed}
+
+
+def test_the_climb_stops_after_its_candidates():
+  sizes = chunking.ladder(16, 512, 2, limit=10**9)
+  timed = []
+  chosen, _ = chunking.climb(sizes, 16, 512, lambda c: timed.append(c) or 1.0, max_candidates=3)
+  assert timed == [16, 32, 64] and chosen == 64  # each step halves the calls: 64 is fastest
+
+
+def test_padding_counts_against_a_size():
+  # 48 members: chunks of 32 run twice (16 padding), chunks of 16 three times, no padding.
+  seconds = {16: 1.0, 32: 1.8, 64: 3.7}.__getitem__  # 32 is the fastest per member
+  chosen, estimates = chunking.climb([16, 32, 64], 32, 48, seconds)
+  assert chosen == 16 and estimates[32] == 2 * 1.8 and estimates[16] == 3 * 1.0
+
+
+def test_the_ladder_respects_the_memory_limit_and_the_member_count():
+  assert chunking.ladder(18, 512, 2, limit=100) == [2, 4, 8, 16, 18, 32, 64]
+  assert chunking.ladder(256, 512, 2, limit=100) == [2, 4, 8, 16, 32, 64, 100]
+  assert chunking.ladder(8, 5, 2, limit=10**9) == [2, 4, 6]  # 5 members: 6 with one padding
+  assert chunking.ladder(8, 64, 4, limit=1) == [4]  # never below one member per device
+
+
+class _Accelerator:
+  platform, device_kind = "gpu", "fake"
+
+  def memory_stats(self):
+    return {"bytes_limit": 10_000, "bytes_in_use": 2_000}
+
+
+def test_the_memory_limit_is_half_the_free_memory_per_working_set():
+  assert chunking.memory_limit([_Accelerator()] * 4, working_set_bytes=100) == 40 * 4
+  assert chunking.memory_limit([jax.devices("cpu")[0]], working_set_bytes=2**60) == 1
+
+
+def _counting(seconds):
+  calls = []
+  return calls, lambda c: calls.append(c) or seconds(c)
+
+
+def test_the_choice_is_remembered_per_machine_and_shape(tmp_path):
+  path = tmp_path / "chunk_sizes.json"
+  sizes = chunking.ladder(16, 512, 2, limit=10**9)
+  choose = lambda machine, shape, seconds: chunking.measured_chunk_size(
+    machine, shape, sizes, 16, 512, seconds, path=path
+  )
+  calls, seconds = _counting(_bowl(64))
+  first = choose("cpu A", "mlp", seconds)
+  assert first["method"] == "measured" and first["chunk_size"] == 64 and calls
+  assert [p["chunk_size"] for p in first["probe"]] == sorted(calls)
+  saved = json.loads(path.read_text())
+  assert saved["cpu A"]["mlp"]["chunk_size"] == 64
+  # The same machine and shape: no probe, the same size.
+  calls.clear()
+  again = choose("cpu A", "mlp", seconds)
+  assert again["method"] == "cached" and again["chunk_size"] == 64 and not calls
+  # Another machine (or another shape) is measured anew, and the first is kept.
+  calls, other = _counting(_bowl(8))
+  assert choose("cpu B", "mlp", other)["chunk_size"] == 8 and calls
+  calls.clear()
+  assert choose("cpu A", "cnn", other)["method"] == "measured" and calls
+  saved = json.loads(path.read_text())
+  assert saved["cpu A"]["mlp"]["chunk_size"] == 64 and saved["cpu B"]["mlp"]["chunk_size"] == 8
+
+
+def test_a_remembered_size_off_the_ladder_or_an_unreadable_file_is_measured_again(tmp_path):
+  path = tmp_path / "chunk_sizes.json"
+  calls, seconds = _counting(_bowl(64))
+  chunking.measured_chunk_size("m", "s", [16, 32, 64], 16, 512, seconds, path=path)
+  calls.clear()
+  # Less memory now: 64 is off the ladder, so the probe runs again within the new limit.
+  chosen = chunking.measured_chunk_size("m", "s", [16, 32], 16, 512, seconds, path=path)
+  assert chosen["method"] == "measured" and chosen["chunk_size"] == 32 and calls
+  path.write_text("{not json")
+  calls.clear()
+  chosen = chunking.measured_chunk_size("m", "s", [16, 32], 16, 512, seconds, path=path)
+  assert chosen["method"] == "measured" and calls
+
+
+def test_the_machine_key_names_the_cpu_and_its_cores():
+  key = chunking.machine_key(jax.devices("cpu"))
+  assert key.startswith("cpu: ") and "cores" in key and jax.__version__ in key
+
+
+@pytest.fixture(scope="module")
+def task():
+  return tasks.get("digits-logreg")
+
+
+def _run(task, chunk_size, **kwargs):
+  grid = {"lr": np.geomspace(0.01, 1.0, 6)}
+  settings = dict(steps=20, batch_size=32, key=KEY, eval_every=5, progress=False)
+  return sweep.run(task, _sgd, grid, chunk_size=chunk_size, **(settings | kwargs))
+
+
+def test_an_auto_sweep_equals_the_sweep_at_the_size_it_chose(task, tmp_path, monkeypatch):
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+  measured = _run(task, "auto")
+  choice = measured.metadata["chunk_choice"]
+  assert choice["method"] == "measured" and choice["chunk_size"] == measured.config["chunk_size"]
+  assert (tmp_path / chunking.FILENAME).exists()
+  assert choice["chunk_size"] in [p["chunk_size"] for p in choice["probe"]]
+  best = min(choice["probe"], key=lambda p: p["seconds"])
+  assert best["chunk_size"] == choice["chunk_size"]
+  # The kept size's programs served the real run: nothing compiled after the probe.
+  assert choice["reused_programs"] and measured.metadata["compile_seconds"] == 0.0
+  fixed = _run(task, choice["chunk_size"])
+  chex.assert_trees_all_equal(measured.history, fixed.history)
+  # Another chunk size rounds the float arithmetic differently, by about 1e-7 at most.
+  other = _run(task, 1 if choice["chunk_size"] > 1 else 2)
+  chex.assert_trees_all_close(measured.history, other.history, rtol=1e-5, atol=1e-6)
+  again = _run(task, "auto")
+  assert again.metadata["chunk_choice"]["method"] == "cached"
+  chex.assert_trees_all_equal(again.history, measured.history)
+
+
+def test_an_auto_sweep_resumes_with_the_chunk_size_it_began_with(task, tmp_path, monkeypatch):
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+  save, count = checkpoint.save, [0]
+
+  def save_then_crash(*args, **kwargs):
+    save(*args, **kwargs)
+    count[0] += 1
+    if count[0] == 2:
+      raise KeyboardInterrupt
+
+  folder = dict(checkpoint_dir=str(tmp_path / "run"), checkpoint_interval=0.0)
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpoint, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+      _run(task, 3, **folder)
+  resumed = _run(task, "auto", **folder)
+  assert resumed.config["chunk_size"] == 3 and resumed.metadata["resumed_from"] is not None
+  assert resumed.metadata["chunk_choice"] == {"method": "checkpoint"}
+  assert not (tmp_path / chunking.FILENAME).exists()  # nothing probed
+  chex.assert_trees_all_equal(resumed.history, _run(task, 3).history)
+
+
+def test_bad_chunk_size_is_refused(task):
+  with pytest.raises(ValueError, match="chunk_size must be None, 'auto' or"):
+    _run(task, "fastest")
