@@ -3,8 +3,9 @@
 Schedules and adaptive rules as composable Optax parts (`lrlab.schedules`,
 `lrlab.transforms`, `lrlab.optimizers`), benchmark tasks (`lrlab.data`,
 `lrlab.models`, `lrlab.tasks`), and a training core built to be vmapped over
-hyperparameters (`lrlab.train`), the vmapped sweep (`lrlab.sweep`) and the LR
-finder (`lrlab.finder`). Every numeric hyperparameter may be a traced
+hyperparameters (`lrlab.train`), the vmapped sweep (`lrlab.sweep`), search
+that stops wasting compute (`lrlab.search`: successive halving, Hyperband, PBT,
+Optuna batches) and the LR finder (`lrlab.finder`). Every numeric hyperparameter may be a traced
 array, so whole sweeps compile once.
 """
 
@@ -14,6 +15,7 @@ from lrlab import finder as finder
 from lrlab import models as models
 from lrlab import optimizers as optimizers
 from lrlab import schedules as schedules
+from lrlab import search as search
 from lrlab import sweep as sweep
 from lrlab import tasks as tasks
 from lrlab import train as train
@@ -29,6 +31,7 @@ __all__ = [
   "models",
   "optimizers",
   "schedules",
+  "search",
   "sweep",
   "tasks",
   "train",

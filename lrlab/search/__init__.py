@@ -18,6 +18,7 @@ from lrlab.search.pbt import EXPLOITS as EXPLOITS
 from lrlab.search.pbt import pbt as pbt
 from lrlab.search.plots import plot_pbt as plot_pbt
 from lrlab.search.result import SearchResult as SearchResult
+from lrlab.search.study import run_study as run_study
 
 __all__ = [
   "EXPLOITS",
@@ -27,6 +28,7 @@ __all__ = [
   "hyperband_brackets",
   "pbt",
   "plot_pbt",
+  "run_study",
   "rung_steps",
   "successive_halving",
 ]
