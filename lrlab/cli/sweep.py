@@ -27,6 +27,7 @@ import sys
 import time
 
 from lrlab.cli import common, output
+from lrlab.cli import search as search_cli
 
 # Learning-rate schedules by command-line name: (factory, its default arguments for a budget).
 SCHEDULES = {
@@ -49,7 +50,7 @@ SCHEDULES = {
 }
 DEFAULT_GRID = "lr=1e-5:1:64:log"
 # What a sweep writes in its folder (removed before another sweep takes the folder over).
-FILES = ("sweep.json", "results.csv", "curves.npz", "*.png", "checkpoint")
+FILES = ("sweep.json", "results.csv", "curves.npz", "*.png", "checkpoint", "search.json")
 
 
 def add_arguments(parser: common.Parser) -> None:
@@ -118,6 +119,7 @@ def add_arguments(parser: common.Parser) -> None:
   parser.add_argument(
     "--no-progress", action="store_true", help="no progress bar (default: one on stderr)"
   )
+  search_cli.add_arguments(parser)
 
 
 def build_make_tx(args, axes: list[str]):
@@ -244,6 +246,8 @@ def run(args) -> int:
       "eval_every": args.eval_every, "target": target, "folds": args.folds,
       "chunk_size": args.chunk_size, "seed": args.seed,
     }  # fmt: skip
+    if args.search:
+      settings["search"] = search_cli.settings(args)
     out = args.out or output.default_folder(
       "sweep", task.name, args.optimizer, output.settings_hash(settings)
     )
@@ -252,6 +256,9 @@ def run(args) -> int:
     return common.fail(str(error))
   checkpoint_dir = os.path.join(out, "checkpoint")
   resuming = os.path.exists(os.path.join(checkpoint_dir, checkpoint.FILENAME))
+  if args.search:
+    finished = done and not resuming
+    return search_cli.run(args, task, make_tx, tx_config, grid, out, checkpoint_dir, finished)
   if done and not resuming:
     print(f"{out}/ holds this sweep, finished: its answers (--fresh to train it again).")
     try:

@@ -213,7 +213,7 @@ def drive(
         break
     ledgers.append(ledger)
     extras.append(dict(plan.extra))
-  if checkpoint_dir is not None:
+  if checkpoint_dir is not None and os.path.isdir(checkpoint_dir):
     checkpoint.clear(checkpoint_dir)
   metadata = environment_metadata()
   metadata.update(

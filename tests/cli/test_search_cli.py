@@ -1,0 +1,72 @@
+"""``lrlab sweep --search halving|hyperband|pbt``: the search from the command line."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from lrlab.cli import sweep as command
+
+TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "36", "--eval-every", "4",
+        "--batch-size", "50", "--seeds", "1", "--no-progress", "--chunk-size", "2"]  # fmt: skip
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path, capsys):
+  """``lrlab sweep ARGS`` in this process, from ``tmp_path``: ``(code, stdout, stderr)``."""
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored afterwards
+
+  def run_(*args):
+    code = command.main([*TINY, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+  return run_
+
+
+def test_halving_writes_where_each_member_stopped_and_a_rerun_reads_it(run, tmp_path):
+  args = ("--grid", "lr=0.01:3:9:log", "--search", "halving", "--min-steps", "4", "--out", "h")
+  code, out, _ = run(*args)
+  assert code == 0
+  saved = json.loads((tmp_path / "h" / "search.json").read_text())
+  stopped = np.asarray(saved["stopped_step"])
+  assert sorted(stopped[0].tolist()) == [4] * 6 + [12] * 2 + [36]  # 9 -> 3 -> 1, eta = 3
+  assert saved["model_steps"] == 9 * 4 + 3 * 8 + 1 * 24
+  assert f"Model-steps: {9 * 4 + 3 * 8 + 24:,} (26% of the full grid's {9 * 36:,})" in out
+  lr = saved["best"]["hyperparameters"]["lr"]
+  assert f"Best lr = {lr:.4g}" in out
+  assert not (tmp_path / "h" / "checkpoint").exists()
+  assert (tmp_path / "h" / "curves.npz").exists()
+  code, again, _ = run(*args)
+  assert code == 0 and "holds this search, finished" in again and f"Best lr = {lr:.4g}" in again
+
+
+def test_pbt_writes_lineage_schedules_and_its_figure(run, tmp_path):
+  code, out, _ = run("--grid", "lr=0.01:0.8:4:log", "--search", "pbt", "--interval", "12",
+                     "--out", "p")  # fmt: skip
+  assert code == 0
+  saved = json.loads((tmp_path / "p" / "search.json").read_text())
+  assert np.asarray(saved["lineage"]).shape == (1, 4, 2)  # exploits at 12 and 24
+  assert np.asarray(saved["schedule"]["lr"]).shape == (1, 4, 3)
+  assert (tmp_path / "p" / "pbt.png").stat().st_size > 0
+  assert "Its schedule after each exploit: lr:" in out
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (("--search", "halving", "--eta", "1"), "error: eta must be an integer >= 2"),
+    (("--search", "halving", "--min-steps", "5"), "error: min_steps must divide steps"),
+    (("--search", "pbt", "--interval", "7"), "error: interval must divide steps"),
+    (("--search", "sha"), "argument --search: invalid choice: 'sha'"),
+  ],
+)
+def test_bad_search_flags_are_one_line(run, capsys, args, message):
+  try:
+    code, _, err = run(*args)
+  except SystemExit as exit_:
+    code, err = exit_.code, capsys.readouterr().err
+  assert code == 2
+  assert message in err and err.count("\n") == 1
