@@ -140,6 +140,25 @@ def _finite(value):
   return None if value is None or not np.isfinite(value) else float(value)
 
 
+def _slopes(found: finder.FinderResult, best_lr: float) -> dict:
+  """The smoothed loss's slope against the linear rate: steepest in Lightning's window, and
+  steepest within 3x of the sweep's best rate (where the real descent is)."""
+  n = found.num_recorded
+  lrs, smoothed = found.lrs[:n], found.smoothed[:n]
+  start, end = finder.suggestions.LIGHTNING_SKIP
+  keep = np.zeros(n, bool)
+  keep[start : n - end] = True
+  keep &= np.isfinite(smoothed)
+  slope = np.full(n, np.nan)
+  if keep.sum() >= 2:
+    slope[keep] = np.gradient(smoothed[keep], lrs[keep])
+  near = keep & (lrs >= best_lr / 3) & (lrs <= best_lr * 3)
+  return {
+    "lightning_window_steepest_slope": _finite(np.nanmin(slope)) if keep.sum() >= 2 else None,
+    "steepest_slope_near_best": _finite(np.nanmin(slope[near])) if near.any() else None,
+  }
+
+
 def _row(folder: Path) -> dict:
   """One case's answers, from its saved files only."""
   case = json.loads((folder / "case.json").read_text(encoding="utf-8"))
@@ -180,6 +199,7 @@ def _row(folder: Path) -> dict:
       "val": _finite(best["value"]),
       "test": _finite(test[at(best_lr)]),
       "usable_range": [_finite(v) for v in usable],
+      "usable_range_ratio": _finite(usable[1] / usable[0]),
       "divergence_lr": full.divergence_threshold("lr", metric),
       "on_edge": full.edge_warning(metric, "lr") is not None,
       "size": int(on_grid.size),
@@ -189,6 +209,7 @@ def _row(folder: Path) -> dict:
       "stop_reason": found.stop_reason,
       "stop_lr": found.stop_lr,
       "onset_lr": float(found.lrs[int(np.nanargmin(found.losses))]),  # the lowest raw loss
+      **_slopes(found, best_lr),
       "end_lr": found.config["end_lr"],
     },
     "parallel": case["parallel"],

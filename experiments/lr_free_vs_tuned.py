@@ -266,7 +266,8 @@ def _task_report(folder: Path) -> tuple[dict, dict]:
     usable = result.usable_range(SELECT, TOLERANCE, axis)
     step = float(np.log10(values[1] / values[0])) if len(values) > 1 else float("nan")
     level = per_base[tuned]["tuned"]["test_accuracy"] - TOLERANCE
-    good = float(np.sum(result.seed_mean(REPORT) >= level)) * step
+    within = int(np.sum(result.seed_mean(REPORT) >= level))
+    good = float(within) * step
     applied = np.asarray(result.history.learning_rate[:, default], np.float64)
     per_method[name] = {
       "hyperparameter": axis,
@@ -291,6 +292,7 @@ def _task_report(folder: Path) -> tuple[dict, dict]:
       "usable_decades": analysis.decades(usable),
       "default_in_usable_range": bool(usable[0] <= values[default] <= usable[1]),
       "decades_within_tolerance_of_tuned": good,
+      "values_within_tolerance_of_tuned": [within, int(len(values))],
       "diverges_from": result.divergence_threshold(axis, SELECT),
       "applied_lr_final": float(np.median(applied[:, -1])),
       "applied_lr_mean": float(np.median(applied.mean(axis=1))),

@@ -139,6 +139,7 @@ def _judge(result) -> dict:
         "seed_min": float(low),
         "seed_max": float(high),
         "final_rate_over_best_fixed": float(np.mean(final_rate) / best_lr),
+        "final_rate_lowest_seed": float(np.min(final_rate)),
       }
   tests = {}
   for method, starts in (("feedback", TOO_SMALL), ("plateau", TOO_LARGE)):

@@ -102,7 +102,7 @@ def test_sweep_trains_a_factory_task_from_the_current_directory(project):
 
 def test_lr_find_trains_a_factory_task_from_the_current_directory(project):
   done = _run(
-    LR_FIND, project, "--task", "mylab.tasks:make_task", "--num-steps", "30", "--batch-size", "16",
+    LR_FIND, project, "--task", "mylab.tasks:make_task", "--steps", "30", "--batch-size", "16",
     "--parallel-lrs", "1e-3:1e-1:2", "--parallel-steps", "10", "--devices", "1",
   )  # fmt: skip
   assert done.returncode == 0, done.stderr

@@ -4,9 +4,9 @@ import inspect
 
 import pytest
 
-from lrlab import finder, optimizers, schedules, transforms
+from lrlab import finder, optimizers, schedules, sweep, train, transforms
 
-MODULES = (schedules, transforms, optimizers, finder)
+MODULES = (schedules, transforms, optimizers, finder, sweep, train)
 # Names lrlab retired for a concept it spells otherwise (README.md, "Vocabulary").
 RETIRED = {
   "decay_rate": "gamma",
@@ -21,6 +21,8 @@ RETIRED = {
   "beta3": "b3",
   "initial_accumulator": "initial_accumulator_value",
   "max_abs": "clip_value",
+  "num_steps": "steps",
+  "diverge_threshold": "divergence_factor",
 }
 
 

@@ -41,7 +41,7 @@ def add_arguments(parser: common.Parser) -> None:
     "--end-lr", type=common.positive_float, default=10.0, help="the range test's last rate"
   )
   parser.add_argument(
-    "--num-steps", type=common.positive_int, default=100, help="steps of the range test"
+    "--steps", type=common.positive_int, default=100, help="steps of the range test"
   )
   parser.add_argument(
     "--spacing", default="exponential", choices=("exponential", "linear"),
@@ -127,7 +127,7 @@ def run(args) -> int:
     task = common.load_task(args.task)
     settings = {
       key: getattr(args, key)
-      for key in ("task", "optimizer", "start_lr", "end_lr", "num_steps", "spacing", "batch_size",
+      for key in ("task", "optimizer", "start_lr", "end_lr", "steps", "spacing", "batch_size",
                   "parallel_lrs", "parallel_steps", "seeds", "seed")
     } | {"opt": options}  # fmt: skip
     out = args.out or output.default_folder(
@@ -136,13 +136,13 @@ def run(args) -> int:
     output.check(out, "find", settings, FILES, overwrite=args.overwrite)  # before any compute
     key = jax.random.key(args.seed)
     print(
-      f"{task.name} | {args.optimizer} {options or ''} | range test: {args.num_steps} steps "
+      f"{task.name} | {args.optimizer} {options or ''} | range test: {args.steps} steps "
       f"from {args.start_lr:g} to {args.end_lr:g}, batch {args.batch_size or 'full'} | "
       f"parallel: {len(candidates)} lrs x {args.parallel_steps} steps x {args.seeds} seed(s)",
       flush=True,
     )
     found = finder.find_lr(
-      task, make_tx, start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.num_steps,
+      task, make_tx, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps,
       spacing=args.spacing, batch_size=args.batch_size, key=key,
     )  # fmt: skip
     parallel = finder.find_lr_parallel(

@@ -10,7 +10,7 @@
   usable range: a measurement where the range test's rules are readings.
 
 Example:
-  >>> result = lrlab.finder.find_lr("quadratic", "sgd", start_lr=1e-3, num_steps=30,
+  >>> result = lrlab.finder.find_lr("quadratic", "sgd", start_lr=1e-3, steps=30,
   ...                               batch_size=None, key=jax.random.key(0))
   >>> sorted(result.suggestions) == sorted(lrlab.finder.RULES)
   True

@@ -3,7 +3,7 @@
 One training run whose learning rate grows every step from ``start_lr`` to
 ``end_lr``; the minibatch loss is smoothed by a bias-corrected exponential
 moving average, and the test stops once the smoothed loss exceeds
-``diverge_threshold`` times its best. The whole test is one ``jit``-compiled
+``divergence_factor`` times its best. The whole test is one ``jit``-compiled
 ``lax.scan``: minibatches are drawn on device (as in :mod:`lrlab.train`), and the
 stop is a mask, so there is no host round-trip per step. The suggestions of
 :mod:`lrlab.finder.suggestions` are computed on the host from the recorded curve.
@@ -30,7 +30,7 @@ Lightning's ``lr_find`` calls this choice ``mode``; lrlab keeps ``mode`` for the
 
 
 def lr_sequence(
-  start_lr: float, end_lr: float, num_steps: int, *, spacing: str = "exponential"
+  start_lr: float, end_lr: float, steps: int, *, spacing: str = "exponential"
 ) -> np.ndarray:
   r"""The learning rates of a range test's steps, as fastai's ``LRFinder`` sets them.
 
@@ -49,11 +49,11 @@ def lr_sequence(
   Args:
     start_lr: the first rate, > 0.
     end_lr: the rate the sequence grows towards, > ``start_lr``.
-    num_steps: the number of steps, >= 1.
+    steps: the number of steps, >= 1.
     spacing: ``"exponential"`` or ``"linear"``.
 
   Returns:
-    A float64 array of ``num_steps`` rates.
+    A float64 array of ``steps`` rates.
 
   Example:
     >>> lrlab.finder.lr_sequence(1e-3, 1e1, 4).round(6).tolist()
@@ -63,10 +63,10 @@ def lr_sequence(
     fastai, ``fastai.callback.schedule.LRFinder`` and ``SchedExp``.
   """
   _check_rates(start_lr, end_lr)
-  if not isinstance(num_steps, int | np.integer) or num_steps < 1:
-    raise ValueError(f"num_steps must be an integer >= 1; got {num_steps!r}.")
+  if not isinstance(steps, int | np.integer) or steps < 1:
+    raise ValueError(f"steps must be an integer >= 1; got {steps!r}.")
   _checks.check_choice("spacing", spacing, SPACINGS)
-  position = np.arange(num_steps) / num_steps
+  position = np.arange(steps) / steps
   if spacing == "exponential":
     return start_lr * (end_lr / start_lr) ** position
   return start_lr + position * (end_lr - start_lr)
@@ -84,40 +84,40 @@ def _check_rates(start_lr: Any, end_lr: Any) -> None:
     )
 
 
-def _check_arguments(num_steps, smoothing, diverge_threshold) -> None:
-  least = suggestions_lib.min_num_steps()
-  if not isinstance(num_steps, int | np.integer) or num_steps < least:
+def _check_arguments(steps, smoothing, divergence_factor) -> None:
+  least = suggestions_lib.min_steps()
+  if not isinstance(steps, int | np.integer) or steps < least:
     raise ValueError(
-      f"num_steps must be an integer >= {least}: fastai's rules skip num_steps // 10 points "
+      f"steps must be an integer >= {least}: fastai's rules skip steps // 10 points "
       f"at the start and {suggestions_lib.FASTAI_SKIP_END} at the end, and 'slide' needs 16 "
-      f"points in between; got {num_steps!r}."
+      f"points in between; got {steps!r}."
     )
   _checks.check_interval("smoothing", smoothing, 0.0, 1.0, closed_high=False)
-  _checks.check("diverge_threshold", diverge_threshold, lambda x: np.isfinite(x) & (x > 1), "> 1")
+  _checks.check("divergence_factor", divergence_factor, lambda x: np.isfinite(x) & (x > 1), "> 1")
 
 
-def _streamed_batches(task, data_key, num_steps, batch_size):
-  """A streamed task's ``num_steps`` minibatches, gathered on the host in the run's order."""
-  rows = HostOrder(data_key, task.num_train, batch_size).steps(0, num_steps)
-  x, y = task.dataset.gather("train", rows.ravel(), where=f"the range test's {num_steps} steps")
+def _streamed_batches(task, data_key, steps, batch_size):
+  """A streamed task's ``steps`` minibatches, gathered on the host in the run's order."""
+  rows = HostOrder(data_key, task.num_train, batch_size).steps(0, steps)
+  x, y = task.dataset.gather("train", rows.ravel(), where=f"the range test's {steps} steps")
   return x.reshape(*rows.shape, *x.shape[1:]), y.reshape(*rows.shape, *y.shape[1:])
 
 
-def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
+def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
   """The pure test ``(params, model_state, key, data) -> (losses, smoothed, applied, recorded,
   reason)``; ``data`` is a streamed task's minibatches, ``None`` for resident data."""
-  num_steps = rates.shape[0]
+  steps = rates.shape[0]
   beta = jnp.float32(smoothing)
-  threshold = jnp.float32(diverge_threshold)
+  threshold = jnp.float32(divergence_factor)
 
   def run(params, model_state, key, data):
     _, data_key = jax.random.split(key)
     if data is not None:
       inputs = data
     elif batch_size is None:
-      inputs = jnp.zeros((num_steps, 0), jnp.int32)  # unused: every step sees the whole set
+      inputs = jnp.zeros((steps, 0), jnp.int32)  # unused: every step sees the whole set
     else:
-      inputs = batch_indices(data_key, 0, num_steps, task.num_train, batch_size)
+      inputs = batch_indices(data_key, 0, steps, task.num_train, batch_size)
 
     def step(carry, inputs):
       params, model_state, opt_state, average, best, active, reason, recorded = carry
@@ -169,8 +169,8 @@ def _scan(task, tx, rates, batch_size, smoothing, diverge_threshold):
       jnp.int32(0),
       jnp.int32(0),
     )
-    steps = jnp.arange(num_steps, dtype=jnp.int32)
-    carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (steps, inputs))
+    counts = jnp.arange(steps, dtype=jnp.int32)
+    carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (counts, inputs))
     return losses, smoothed, applied, carry[7], carry[6]
 
   return run
@@ -182,10 +182,10 @@ def find_lr(
   *,
   start_lr: float = 1e-7,
   end_lr: float = 10.0,
-  num_steps: int = 100,
+  steps: int = 100,
   spacing: str = "exponential",
   smoothing: float = 0.98,
-  diverge_threshold: float = 4.0,
+  divergence_factor: float = 4.0,
   batch_size: int | None,
   key: jax.Array,
   params: Any = None,
@@ -204,7 +204,7 @@ def find_lr(
 
   with :math:`\beta` = ``smoothing`` (fastai's ``AvgSmoothLoss``). The test stops
   at the first step where :math:`s_i > \tau\, b_i`, :math:`b_i = \min_{j \le i} s_j`,
-  :math:`\tau` = ``diverge_threshold`` (fastai's ``stop_div`` rule), or where the
+  :math:`\tau` = ``divergence_factor`` (fastai's ``stop_div`` rule), or where the
   loss or the parameters stop being finite; that step is still recorded, the
   later ones are NaN. (For a negative best loss the test uses
   :math:`b_i + (\tau - 1)|b_i|`, which equals :math:`\tau b_i` for a positive one.)
@@ -224,10 +224,10 @@ def find_lr(
     make_tx: ``hp -> optax.GradientTransformation``, or an optimizer name.
     start_lr: the first rate, > 0 (fastai's default 1e-7).
     end_lr: the rate the test grows towards, > ``start_lr`` (fastai's 10).
-    num_steps: planned steps, >= 23 so that every rule has points (fastai's 100).
+    steps: planned steps, >= 23 so that every rule has points (fastai's 100).
     spacing: ``"exponential"`` (geometric) or ``"linear"`` growth.
     smoothing: :math:`\beta \in [0, 1)` (fastai's and Lightning's 0.98; 0 for none).
-    diverge_threshold: :math:`\tau > 1` (fastai's and Lightning's 4).
+    divergence_factor: :math:`\tau > 1` (fastai's and Lightning's 4).
     batch_size: examples per minibatch, or ``None`` for full batch.
     key: a ``jax.random`` key, split as :func:`lrlab.train.train` splits it, so
       the same key gives the same initial parameters and minibatch order.
@@ -260,11 +260,11 @@ def find_lr(
   make_tx = as_make_tx(make_tx)
   _check_rates(start_lr, end_lr)
   _checks.check_choice("spacing", spacing, SPACINGS)
-  _check_arguments(num_steps, smoothing, diverge_threshold)
+  _check_arguments(steps, smoothing, divergence_factor)
   check_batch_size(task, batch_size)
-  rates = lr_sequence(start_lr, end_lr, int(num_steps), spacing=spacing)
+  rates = lr_sequence(start_lr, end_lr, int(steps), spacing=spacing)
   table = jnp.asarray(rates, jnp.float32)
-  schedule = lambda count: table[jnp.clip(count, 0, num_steps - 1)]
+  schedule = lambda count: table[jnp.clip(count, 0, steps - 1)]
   try:
     tx = make_tx({"lr": schedule})
   except TypeError as error:
@@ -277,8 +277,8 @@ def find_lr(
   initial_params, model_state = task.init(init_key)
   if params is None:
     params = initial_params
-  data = _streamed_batches(task, data_key, num_steps, batch_size) if task.streamed else None
-  run = _scan(task, tx, table, batch_size, float(smoothing), float(diverge_threshold))
+  data = _streamed_batches(task, data_key, steps, batch_size) if task.streamed else None
+  run = _scan(task, tx, table, batch_size, float(smoothing), float(divergence_factor))
   outputs = jax.jit(run)(params, model_state, key, data)
   losses, smoothed, applied, recorded, reason = jax.device_get(outputs)
   recorded = int(recorded)
@@ -293,10 +293,10 @@ def find_lr(
     "task": task.name,
     "start_lr": float(start_lr),
     "end_lr": float(end_lr),
-    "num_steps": int(num_steps),
+    "steps": int(steps),
     "spacing": spacing,
     "smoothing": float(smoothing),
-    "diverge_threshold": float(diverge_threshold),
+    "divergence_factor": float(divergence_factor),
     "batch_size": batch_size,
   }
   return FinderResult(

@@ -32,14 +32,14 @@ class FinderResult:
   derived from the curve on construction.
 
   Attributes:
-    lrs: ``(num_steps,)`` the planned rate of every step (also after a stop).
-    losses: ``(num_steps,)`` the raw minibatch loss of each recorded step,
+    lrs: ``(steps,)`` the planned rate of every step (also after a stop).
+    losses: ``(steps,)`` the raw minibatch loss of each recorded step,
       measured before that step's update; NaN after the stop.
-    smoothed: ``(num_steps,)`` the bias-corrected moving average of ``losses``;
+    smoothed: ``(steps,)`` the bias-corrected moving average of ``losses``;
       NaN after the stop.
     num_recorded: the number of steps recorded (the stopping step included).
     stop_reason: one of :data:`STOP_REASONS`.
-    config: the test's arguments (``num_steps`` among them).
+    config: the test's arguments (``steps`` among them).
     points: ``{rule: Suggestion}`` for every rule of :data:`~lrlab.finder.suggestions.RULES`.
     suggestions: ``{rule: learning rate or None}``.
     reasons: ``{rule: why it is None}`` for the rules that cannot be computed.
@@ -70,7 +70,7 @@ class FinderResult:
       object.__setattr__(self, name, array)
     n = self.num_recorded
     points = suggestions_lib.suggest(
-      arrays["lrs"][:n], arrays["smoothed"][:n], num_steps=int(self.config["num_steps"])
+      arrays["lrs"][:n], arrays["smoothed"][:n], steps=int(self.config["steps"])
     )
     object.__setattr__(self, "points", points)
     object.__setattr__(self, "suggestions", {k: p.lr for k, p in points.items()})
@@ -79,7 +79,7 @@ class FinderResult:
     )
 
   @property
-  def num_steps(self) -> int:
+  def steps(self) -> int:
     """The number of steps the test was planned for."""
     return self.lrs.size
 
@@ -121,7 +121,7 @@ class FinderResult:
     else:
       how = f"loss or parameters non-finite at lr = {self.stop_lr:.4g}"
     lines = [
-      f"Range test on {self.config.get('task', '?')!r}: {self.num_steps} steps planned, "
+      f"Range test on {self.config.get('task', '?')!r}: {self.steps} steps planned, "
       f"{self.num_recorded} recorded; {how}."
     ]
     for name, lr in self.suggestions.items():
@@ -185,5 +185,5 @@ def _example() -> FinderResult:
     smoothed=smoothed,
     num_recorded=30,
     stop_reason="diverged",
-    config={"task": "toy", "num_steps": 40},
+    config={"task": "toy", "steps": 40},
   )

@@ -66,10 +66,6 @@ class Suggestion(NamedTuple):
   reason: str | None
 
 
-def _none(reason: str) -> Suggestion:
-  return Suggestion(None, None, reason)
-
-
 def _window(
   lrs: np.ndarray, losses: np.ndarray, skip_start: int, skip_end: int, *, finite: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,10 +95,11 @@ def _window(
 
 
 def _too_few(rule: str, have: int, need: int, skip_start: int, skip_end: int) -> Suggestion:
-  return _none(
+  reason = (
     f"{rule} needs at least {need} finite point(s) after skipping {skip_start} at the start "
     f"and {skip_end} at the end; {have} remain."
   )
+  return Suggestion(None, None, reason)
 
 
 def steep(
@@ -190,7 +187,8 @@ def valley(
       lengths[i] = 1 + lengths[:i][above].max()
   end = int(np.argmax(lengths))  # first index of the longest
   if lengths[end] < 2:
-    return _none("valley: the loss never decreases in the window, so there is no valley.")
+    reason = "valley: the loss never decreases in the window, so there is no valley."
+    return Suggestion(None, None, reason)
   start = end - int(lengths[end])
   span = (end - start) / 3
   i = max(0, start + int(span) + int(span / 2))
@@ -346,52 +344,44 @@ def lightning(
 
 
 _FUNCTIONS: dict[str, Callable[..., Suggestion]] = {
-  "steep": steep,
-  "valley": valley,
-  "minimum": minimum,
-  "slide": slide,
-  "lightning": lightning,
+  rule.__name__: rule for rule in (steep, valley, minimum, slide, lightning)
 }
 
 
-def windows(num_steps: int) -> dict[str, tuple[int, int]]:
-  """``(skip_start, skip_end)`` each rule's source uses for a test planned for ``num_steps``.
+def windows(steps: int) -> dict[str, tuple[int, int]]:
+  """``(skip_start, skip_end)`` each rule's source uses for a test planned for ``steps``.
 
-  fastai cuts ``num_steps // 10`` points off the head and 5 off the tail
+  fastai cuts ``steps // 10`` points off the head and 5 off the tail
   (``lr_find``'s ``recorder.losses[num_it//10:-5]``); Lightning cuts 10 and 1.
   """
-  fastai = (num_steps // 10, FASTAI_SKIP_END)
+  fastai = (steps // 10, FASTAI_SKIP_END)
   return {name: (LIGHTNING_SKIP if name == "lightning" else fastai) for name in RULES}
 
 
-def _points_needed(name: str) -> int:
-  return {"steep": 2, "valley": 2, "minimum": 1, "slide": 16, "lightning": 2}[name]
+_POINTS_NEEDED = {"steep": 2, "valley": 2, "minimum": 1, "slide": 16, "lightning": 2}
 
 
-def min_num_steps() -> int:
+def min_steps() -> int:
   """The fewest steps for which a test that runs to the end gives every rule enough points.
 
   ``slide`` needs 16 points inside fastai's window ``[n // 10 : n - 5]``, so 23.
 
   Example:
-    >>> lrlab.finder.suggestions.min_num_steps()
+    >>> lrlab.finder.suggestions.min_steps()
     23
   """
-  return next(
-    n
-    for n in range(1, 10_000)
-    if all(n - start - end >= _points_needed(name) for name, (start, end) in windows(n).items())
-  )
+  enough = lambda n: all(n - a - b >= _POINTS_NEEDED[r] for r, (a, b) in windows(n).items())
+  return next(n for n in range(1, 10_000) if enough(n))
 
 
-def suggest(lrs: np.ndarray, losses: np.ndarray, *, num_steps: int) -> dict[str, Suggestion]:
+def suggest(lrs: np.ndarray, losses: np.ndarray, *, steps: int) -> dict[str, Suggestion]:
   """Every rule of :data:`RULES` on a range test's curve, each with its source's window.
 
   Args:
     lrs: the rates of the recorded steps.
     losses: the smoothed losses of the recorded steps (fastai and Lightning both
       apply their rules to the smoothed loss).
-    num_steps: the number of steps the test was planned for (fastai's window
+    steps: the number of steps the test was planned for (fastai's window
       depends on it, not on where the test stopped).
 
   Returns:
@@ -400,11 +390,11 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, *, num_steps: int) -> dict[str,
   Example:
     >>> lrs = np.logspace(-7, 1, 100)
     >>> losses = 2 - np.tanh(np.log10(lrs) + 3) + np.where(lrs > 1, 10 * (lrs - 1), 0)
-    >>> out = lrlab.finder.suggestions.suggest(lrs, losses, num_steps=100)
+    >>> out = lrlab.finder.suggestions.suggest(lrs, losses, steps=100)
     >>> sorted(out) == sorted(lrlab.finder.suggestions.RULES)
     True
   """
   return {
     name: _FUNCTIONS[name](lrs, losses, skip_start=start, skip_end=end)
-    for name, (start, end) in windows(num_steps).items()
+    for name, (start, end) in windows(steps).items()
   }

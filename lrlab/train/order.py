@@ -16,9 +16,9 @@ from jax.typing import ArrayLike
 
 
 def batch_indices(
-  data_key: jax.Array, first_step: ArrayLike, num_steps: int, num_train: int, batch_size: int
+  data_key: jax.Array, first_step: ArrayLike, steps: int, num_train: int, batch_size: int
 ) -> jax.Array:
-  """``(num_steps, batch_size)`` example indices of steps ``first_step, first_step + 1, ...``.
+  """``(steps, batch_size)`` example indices of steps ``first_step, first_step + 1, ...``.
 
   Epoch ``e`` visits the training set in the order of a permutation drawn from
   ``fold_in(data_key, e)``, so the minibatch of a step depends only on the key
@@ -30,12 +30,12 @@ def batch_indices(
   Args:
     data_key: the run's data-order key.
     first_step: the first step (may be traced).
-    num_steps: how many steps (static).
+    steps: how many steps (static).
     num_train: training examples.
     batch_size: examples per minibatch, at most ``num_train``.
 
   Returns:
-    An int32 array of shape ``(num_steps, batch_size)``.
+    An int32 array of shape ``(steps, batch_size)``.
 
   Example:
     >>> order = lrlab.train.batch_indices(jax.random.key(0), 0, 4, 10, 5)
@@ -44,12 +44,12 @@ def batch_indices(
   """
   per_epoch = num_train // batch_size
   first_epoch = first_step // per_epoch
-  span = num_steps // per_epoch + 2  # a static bound on the epochs the steps touch
+  span = steps // per_epoch + 2  # a static bound on the epochs the steps touch
   epochs = first_epoch + jnp.arange(span)
   permute = lambda e: jax.random.permutation(jax.random.fold_in(data_key, e), num_train)
   batches = jax.vmap(permute)(epochs)[:, : per_epoch * batch_size]
   batches = batches.reshape(span * per_epoch, batch_size)
-  return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, num_steps)
+  return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, steps)
 
 
 class HostOrder:
@@ -79,10 +79,10 @@ class HostOrder:
         self._epochs.popitem(last=False)
     return self._epochs[epoch]
 
-  def steps(self, first_step: int, num_steps: int) -> np.ndarray:
-    """``(num_steps, batch_size)`` int32 indices of steps ``first_step, first_step + 1, ...``."""
+  def steps(self, first_step: int, count: int) -> np.ndarray:
+    """``(count, batch_size)`` int32 indices of steps ``first_step, ..., first_step + count - 1``."""
     rows = []
-    for t in range(first_step, first_step + num_steps):
+    for t in range(first_step, first_step + count):
       epoch, position = divmod(t, self.per_epoch)
       size = self.batch_size
       rows.append(self._epoch(epoch)[position * size : (position + 1) * size])

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_ctrl_c_exits_with_130_and_one_line(tmp_path):
   script = os.path.join(ROOT, "scripts", "lr_find.py")  # the wrapper: the same code path
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  args = [sys.executable, script, "--task", "digits-mlp", "--num-steps", "3000",
+  args = [sys.executable, script, "--task", "digits-mlp", "--steps", "3000",
           "--parallel-steps", "3000", "--devices", "1", "--out", str(tmp_path / "f")]  # fmt: skip
   with subprocess.Popen(
     args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path

@@ -45,27 +45,6 @@ CONSTANTS: dict[str, dict[str, str]] = {
   "edge_of_stability": {"2021": "the year of Cohen et al."},
 }
 
-# Quoted numbers that no committed summary records yet (the experiment must be re-run, or its
-# summary extended and redrawn with --replot, to back them). Kept short and explicit.
-UNBACKED: dict[str, dict[str, str]] = {
-  "plateau_feedback": {
-    "1e-8": "the lowest rate plateau reaches from 10 lr*; summary.json records the seed "
-    "mean of the final rate (0.33 lr*), not each seed's",
-  },
-  "overfitting_gap": {
-    "0.86": "train accuracy at lr 0.16: only in the saved sweep, not in summary.json",
-    "0.10": "train accuracy of the rates from 0.29 to 1: only in the saved sweep",
-  },
-  "finder_validation": {
-    f"{MINUS}3e4": "the smoothed loss's slope in Lightning's window: read off a curve",
-    "77": "the usable range of digits with SGD: read off the saved sweep",
-  },
-  "lr_free_vs_tuned": {
-    "11": "11 of 15 d0/reps_rel values within 5 points: read off the saved sweep",
-  },
-}
-
-
 def _summary(name: str) -> dict[str, Any]:
   return json.loads((ROOT / "experiments" / "results" / name / "summary.json").read_text())
 
@@ -183,7 +162,7 @@ def test_every_quoted_number_is_backed_by_the_summary(name, where, text):
   derived = DERIVED.get(name, {})
   unbacked = []
   for token in _numbers(text):
-    if token in CONSTANTS.get(name, {}) or token in UNBACKED.get(name, {}):
+    if token in CONSTANTS.get(name, {}):
       continue
     if token in derived and any(_shows(token, v) for v in derived[token](summary)):
       continue
@@ -197,6 +176,6 @@ def test_the_allowances_are_all_still_quoted():
   quoted: dict[str, set[str]] = {}
   for name, _, text in PASSAGES:
     quoted.setdefault(name, set()).update(_numbers(text))
-  for table in (CONSTANTS, DERIVED, UNBACKED):
+  for table in (CONSTANTS, DERIVED):
     for name, entries in table.items():
       assert set(entries) <= quoted.get(name, set()), (name, set(entries) - quoted[name])

@@ -19,7 +19,7 @@ def _run(*args):
 
 def test_both_finders_side_by_side(tmp_path):
   done = _run(
-    "--task", "quadratic", "--optimizer", "sgd", "--batch-size", "full", "--num-steps", "40",
+    "--task", "quadratic", "--optimizer", "sgd", "--batch-size", "full", "--steps", "40",
     "--parallel-lrs", "0.1:3:4", "--parallel-steps", "20", "--out", str(tmp_path),
   )  # fmt: skip
   assert done.returncode == 0, done.stderr
@@ -29,14 +29,14 @@ def test_both_finders_side_by_side(tmp_path):
   saved = json.loads((tmp_path / "parallel.json").read_text())
   assert saved["candidates"][0] == 0.1 and saved["steps"] == 20
   assert (tmp_path / "lr_find.png").stat().st_size > 0
-  assert json.loads((tmp_path / "range_test.json").read_text())["config"]["num_steps"] == 40
+  assert json.loads((tmp_path / "range_test.json").read_text())["config"]["steps"] == 40
 
 
 def test_errors_are_reported_without_a_traceback(tmp_path):
   done = _run("--optimizer", "sgdd", "--out", str(tmp_path))
   assert done.returncode == 2 and "--optimizer must be one of" in done.stderr
-  done = _run("--task", "quadratic", "--num-steps", "10", "--batch-size", "full")
-  assert done.returncode == 2 and "num_steps must be an integer >= 23" in done.stderr
+  done = _run("--task", "quadratic", "--steps", "10", "--batch-size", "full")
+  assert done.returncode == 2 and "steps must be an integer >= 23" in done.stderr
 
 
 def test_bad_flags_and_outputs_stop_before_any_compute(tmp_path):
@@ -58,12 +58,12 @@ def test_bad_flags_and_outputs_stop_before_any_compute(tmp_path):
 def test_another_run_in_the_folder_needs_overwrite(tmp_path):
   (tmp_path / "range_test.json").write_text("{}")  # a run that left no settings.json
   args = (
-    "--task", "quadratic", "--optimizer", "sgd", "--batch-size", "full", "--num-steps", "30",
+    "--task", "quadratic", "--optimizer", "sgd", "--batch-size", "full", "--steps", "30",
     "--parallel-lrs", "0.1:3:2", "--parallel-steps", "10", "--out", str(tmp_path),
   )  # fmt: skip
   done = _run(*args)
   assert done.returncode == 2 and "--overwrite" in done.stderr and done.stdout == ""
   done = _run(*args, "--overwrite")
   assert done.returncode == 0, done.stderr
-  assert json.loads((tmp_path / "range_test.json").read_text())["config"]["num_steps"] == 30
+  assert json.loads((tmp_path / "range_test.json").read_text())["config"]["steps"] == 30
   assert json.loads((tmp_path / "settings.json").read_text())["command"] == "find"

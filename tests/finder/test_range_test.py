@@ -55,7 +55,7 @@ def _numpy_smoothing(losses, beta):
 def test_rates_losses_and_smoothing_match_numpy_gradient_descent(quadratic, spacing):
   problem, task = quadratic
   result = finder.find_lr(
-    task, "sgd", start_lr=1e-3, end_lr=1.0, num_steps=40, spacing=spacing, batch_size=None, key=KEY
+    task, "sgd", start_lr=1e-3, end_lr=1.0, steps=40, spacing=spacing, batch_size=None, key=KEY
   )
   assert result.stop_reason == "completed" and result.num_recorded == 40  # 1.0 < 2/L
   spaced = np.geomspace if spacing == "exponential" else np.linspace
@@ -68,7 +68,7 @@ def test_rates_losses_and_smoothing_match_numpy_gradient_descent(quadratic, spac
 
 def test_smoothing_zero_is_the_raw_loss_and_a_stopped_test_records_the_stopping_step(quadratic):
   _, task = quadratic
-  result = finder.find_lr(task, "sgd", start_lr=1e-3, num_steps=50, smoothing=0.0,
+  result = finder.find_lr(task, "sgd", start_lr=1e-3, steps=50, smoothing=0.0,
                           batch_size=None, key=KEY)  # fmt: skip
   n = result.num_recorded
   assert result.stopped and result.stop_step == n - 1
@@ -86,8 +86,8 @@ def test_the_stop_point_brackets_two_over_L_within_one_grid_step(quadratic):
   # Without smoothing and with a threshold just above 1, the test stops at the first loss that
   # grew; that loss was measured after the update at lrs[stop - 1], the first rate above 2 / L.
   problem, task = quadratic
-  result = finder.find_lr(task, "sgd", start_lr=1e-4, num_steps=60, smoothing=0.0,
-                          diverge_threshold=1.0001, batch_size=None, key=KEY)  # fmt: skip
+  result = finder.find_lr(task, "sgd", start_lr=1e-4, steps=60, smoothing=0.0,
+                          divergence_factor=1.0001, batch_size=None, key=KEY)  # fmt: skip
   s = result.stop_step
   assert result.lrs[s - 2] <= 2 / problem.L < result.lrs[s - 1]
   ratio = result.lrs[1] / result.lrs[0]
@@ -108,25 +108,25 @@ def test_the_callers_parameters_are_unchanged():
   task = tasks.get("digits-logreg")
   params, _ = task.init(jax.random.key(3))
   before = jax.tree.map(np.array, params)
-  finder.find_lr(task, "adam", num_steps=30, batch_size=32, key=KEY, params=params)
+  finder.find_lr(task, "adam", steps=30, batch_size=32, key=KEY, params=params)
   jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, params), before)
 
 
 def test_given_parameters_are_the_start_and_a_key_gives_one_answer(quadratic):
   problem, task = quadratic
   params, _ = task.init(jax.random.key(3))
-  result = finder.find_lr(task, "sgd", num_steps=30, batch_size=None, key=KEY, params=params)
+  result = finder.find_lr(task, "sgd", steps=30, batch_size=None, key=KEY, params=params)
   e = np.asarray(params, np.float64) - problem.x_star
   assert result.losses[0] == pytest.approx(0.5 * e @ problem.hessian @ e, rel=1e-5)
-  again = finder.find_lr(task, "sgd", num_steps=30, batch_size=None, key=KEY, params=params)
+  again = finder.find_lr(task, "sgd", steps=30, batch_size=None, key=KEY, params=params)
   np.testing.assert_array_equal(result.losses, again.losses)
 
 
 def test_a_make_tx_factory_gets_a_schedule_and_optax_optimizers_work_too(quadratic):
   _, task = quadratic
-  ours = finder.find_lr(task, lambda hp: optimizers.sgd(hp["lr"], momentum=0.9), num_steps=30,
+  ours = finder.find_lr(task, lambda hp: optimizers.sgd(hp["lr"], momentum=0.9), steps=30,
                         batch_size=None, key=KEY)  # fmt: skip
-  theirs = finder.find_lr(task, lambda hp: optax.sgd(hp["lr"], momentum=0.9), num_steps=30,
+  theirs = finder.find_lr(task, lambda hp: optax.sgd(hp["lr"], momentum=0.9), steps=30,
                           batch_size=None, key=KEY)  # fmt: skip
   np.testing.assert_allclose(ours.losses, theirs.losses, rtol=1e-5)
 
@@ -136,7 +136,7 @@ def test_a_make_tx_factory_gets_a_schedule_and_optax_optimizers_work_too(quadrat
 
 def test_a_test_that_diverges_at_the_first_step_says_which_rules_cannot_be_computed(quadratic):
   _, task = quadratic
-  result = finder.find_lr(task, "sgd", start_lr=50.0, end_lr=100.0, num_steps=30,
+  result = finder.find_lr(task, "sgd", start_lr=50.0, end_lr=100.0, steps=30,
                           batch_size=None, key=KEY)  # fmt: skip
   assert result.stopped and result.num_recorded == 2 and result.stop_step == 1
   assert all(lr is None for lr in result.suggestions.values())
@@ -146,7 +146,7 @@ def test_a_test_that_diverges_at_the_first_step_says_which_rules_cannot_be_compu
 
 def test_a_test_that_never_diverges_still_suggests(quadratic):
   _, task = quadratic
-  result = finder.find_lr(task, "sgd", start_lr=1e-4, end_lr=0.1, num_steps=30,
+  result = finder.find_lr(task, "sgd", start_lr=1e-4, end_lr=0.1, steps=30,
                           batch_size=None, key=KEY)  # fmt: skip
   assert result.stop_reason == "completed" and result.stop_lr is None and result.stop_step is None
   assert all(result.suggestions[r] is not None for r in ("steep", "valley", "minimum", "slide"))
@@ -154,15 +154,15 @@ def test_a_test_that_never_diverges_still_suggests(quadratic):
 
 def test_a_loss_that_overflows_stops_as_non_finite(quadratic):
   _, task = quadratic
-  result = finder.find_lr(task, "sgd", start_lr=1e3, end_lr=1e9, num_steps=30,
-                          diverge_threshold=1e30, batch_size=None, key=KEY)  # fmt: skip
+  result = finder.find_lr(task, "sgd", start_lr=1e3, end_lr=1e9, steps=30,
+                          divergence_factor=1e30, batch_size=None, key=KEY)  # fmt: skip
   assert result.stop_reason == "non-finite"
   assert not np.isfinite(result.losses[result.stop_step])
 
 
 def test_save_load_and_plot(quadratic, tmp_path):
   _, task = quadratic
-  result = finder.find_lr(task, "sgd", num_steps=40, batch_size=None, key=KEY)
+  result = finder.find_lr(task, "sgd", steps=40, batch_size=None, key=KEY)
   loaded = finder.FinderResult.load(result.save(tmp_path / "test.json"))
   np.testing.assert_array_equal(loaded.smoothed, result.smoothed)
   assert loaded.suggestions == result.suggestions and loaded.stop_lr == result.stop_lr
@@ -181,11 +181,11 @@ def test_save_load_and_plot(quadratic, tmp_path):
     ({"start_lr": 10.0, "end_lr": 1.0}, "start_lr must be < end_lr"),
     ({"start_lr": 0.0}, "start_lr must be a finite number > 0"),
     ({"end_lr": -1.0}, "end_lr must be a finite number > 0"),
-    ({"num_steps": 22}, "num_steps must be an integer >= 23"),
-    ({"num_steps": 50.0}, "num_steps must be an integer"),
+    ({"steps": 22}, "steps must be an integer >= 23"),
+    ({"steps": 50.0}, "steps must be an integer"),
     ({"spacing": "cosine"}, "spacing must be one of 'exponential', 'linear'"),
     ({"smoothing": 1.0}, "smoothing must be in"),
-    ({"diverge_threshold": 1.0}, "diverge_threshold must be > 1"),
+    ({"divergence_factor": 1.0}, "divergence_factor must be > 1"),
     ({"batch_size": 0}, "batch_size must be None"),
   ],
 )
@@ -201,7 +201,7 @@ def test_a_make_tx_that_does_not_apply_the_schedule_is_refused(quadratic):
   with pytest.raises(ValueError, match="schedule"):
     finder.find_lr(task, lambda hp: optimizers.sgd(2 * hp["lr"]), batch_size=None, key=KEY)
   with pytest.raises(ValueError, match="unchanged"):
-    finder.find_lr(task, lambda hp: optimizers.sgd(0.1), num_steps=30, batch_size=None, key=KEY)
+    finder.find_lr(task, lambda hp: optimizers.sgd(0.1), steps=30, batch_size=None, key=KEY)
   with pytest.raises(ValueError, match="make_tx must be a callable or one of"):
     finder.find_lr(task, "sgdd", batch_size=None, key=KEY)
   with pytest.raises(ValueError, match="task must be"):

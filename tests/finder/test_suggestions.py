@@ -165,16 +165,16 @@ def test_suggest_uses_each_sources_window():
   assert suggestions.windows(100)["lightning"] == (10, 1)
   losses = np.linspace(3, 1, 100)
   losses[5] = -10.0  # inside fastai's skipped head of 10: ignored by minimum
-  out = suggestions.suggest(np.logspace(-7, 1, 100), losses, num_steps=100)
+  out = suggestions.suggest(np.logspace(-7, 1, 100), losses, steps=100)
   assert list(out) == list(suggestions.RULES)
   assert out["minimum"].index == 94  # the last point of the window [10, 95)
 
 
-def test_min_num_steps_is_the_fewest_steps_at_which_every_rule_has_its_points():
-  n = suggestions.min_num_steps()
+def test_min_steps_is_the_fewest_steps_at_which_every_rule_has_its_points():
+  n = suggestions.min_steps()
   assert n == 23
   for steps, computable in ((n, True), (n - 1, False)):
-    out = suggestions.suggest(np.logspace(-7, 1, steps), np.linspace(3, 1, steps), num_steps=steps)
+    out = suggestions.suggest(np.logspace(-7, 1, steps), np.linspace(3, 1, steps), steps=steps)
     assert (out["slide"].lr is not None) is computable
 
 
