@@ -208,14 +208,16 @@ def steps_run_here(result) -> int:
   return total - before
 
 
-def report(result, out: str, args, seconds: float | None) -> None:
-  """Draw and print the sweep's answers with the command's metric and tolerance."""
+def report(result, out: str, args, seconds: float | None, runs: int = 0) -> None:
+  """Draw and print the sweep's answers with the command's metric and tolerance.
+
+  ``runs`` is the model-steps trained in ``seconds`` (:func:`steps_run_here`).
+  """
   from lrlab import sweep
 
-  runs = steps_run_here(result) if seconds is not None else 0
-  if args.folds:  # judge settings by their mean over folds
-    result = result.cross_validated()
-    print(f"Cross-validated over {args.folds} folds (each seed x fold is a replicate):")
+  if result.config.get("cross_validated"):
+    folds = result.config["cross_validated"]
+    print(f"Cross-validated over {folds} folds (each seed x fold is a replicate):")
   figures = sweep.plot_all(result, out, metric=args.metric, tolerance=args.tolerance)
   print(result.summary(metric=args.metric, tolerance=args.tolerance))
   if seconds is not None:
@@ -298,9 +300,12 @@ def run(args) -> int:
       hint = " Pass --fresh to start over." if "checkpoint" in str(error) else ""
       return common.fail(f"{error}{hint}")
   seconds = time.perf_counter() - started
+  runs = steps_run_here(result)
+  if args.folds:  # judge settings by their mean over folds; the files hold what is printed
+    result = result.cross_validated()
   result.save(out, metric=args.metric, tolerance=args.tolerance)
   shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results hold everything it held
-  report(result, out, args, seconds)
+  report(result, out, args, seconds, runs)
   return 0
 
 

@@ -187,3 +187,16 @@ def test_a_signal_asks_to_stop_and_the_handler_is_restored(name):
     os.kill(os.getpid(), number)
     assert stop() and stop.received == name
   assert signal.getsignal(number) is before
+
+
+def test_folds_save_and_print_the_cross_validated_sweep(run, tmp_path):
+  out = tmp_path / "cv"
+  code, printed, _ = run("--grid", "lr=0.1,0.5", "--folds", "2", "--out", str(out))
+  assert code == 0 and "Cross-validated over 2 folds" in printed
+  saved = _summary(out)
+  assert saved["config"]["cross_validated"] == 2 and "fold" not in saved["grid"]
+  assert len(saved["seeds"]) == 2  # 1 seed x 2 folds, as replicates
+  code, again, _ = run("--grid", "lr=0.1,0.5", "--folds", "2", "--out", str(out))
+  assert code == 0 and "finished" in again and "Cross-validated over 2 folds" in again
+  best = lambda text: next(line for line in text.splitlines() if line.startswith("Best"))
+  assert best(again) == best(printed)
