@@ -1,5 +1,8 @@
 """Successive halving and Hyperband against closed-form curves and the plain sweep."""
 
+import os
+import signal
+
 import jax
 import numpy as np
 import pytest
@@ -229,3 +232,26 @@ def test_bad_input_is_one_line_before_any_compute(task, method, change, message)
   with pytest.raises(ValueError, match=message) as error:
     method(task, _never, grid, **kwargs)
   assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow  # a subprocess
+def test_sigkill_mid_rung_resumes_to_the_same_result(tmp_path):
+  import subprocess
+  import sys
+
+  from tests.search import search_worker
+
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  # Seed 1's 6th segment boundary (9 + 6 calls): steps 24 of 36, mid-rung (12 -> 36).
+  done = subprocess.run(
+    [sys.executable, "-m", "tests.search.search_worker", str(tmp_path), "15"],
+    cwd=root, capture_output=True, text=True, timeout=300,
+  )  # fmt: skip
+  assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+  task, make_tx, grid, kwargs = search_worker.settings()
+  resumed = search.successive_halving(task, make_tx, grid, checkpoint_dir=str(tmp_path), **kwargs)
+  assert resumed.metadata["resumed_from"] == {"seed": 1, "segment": 5}
+  whole = search.successive_halving(task, make_tx, grid, **kwargs)
+  np.testing.assert_array_equal(resumed.stopped_step, whole.stopped_step)
+  for a, b in zip(resumed.sweep.history, whole.sweep.history, strict=True):
+    np.testing.assert_array_equal(a, b)
