@@ -36,12 +36,15 @@ SETTINGS = {
   # Learning-rate-free: the papers' multiplier 1, except DoG, whose rate approaches 1/L on
   # this quadratic and needs ~1000 steps (see tests/transforms/test_dog.py for lr=1).
   "dadapt_adamw": (1.0, {}),
-  "dadapt_sgd": (1.0, {}),
+  # D-Adapted SGD at its authors' default momentum 0 diverges here after ~100 steps, as their
+  # DAdaptSGD does (the estimate reaches ~5 and plain dual averaging then overshoots on
+  # curvature 100); with momentum 0.9 it converges.
+  "dadapt_sgd": (1.0, {"momentum": 0.9}),
   "dog": (2.0, {"reps_rel": 2**-10}),
   "prodigy": (1.0, {}),
   "sps": (1.0, {}),
   # Schedule-free: a real learning rate; the loss is measured at y (params), not at x.
-  "schedule_free_adamw": (0.1, {}),
+  "schedule_free_adamw": (0.2, {}),
   "schedule_free_sgd": (0.05, {}),
 }
 

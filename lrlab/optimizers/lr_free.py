@@ -28,7 +28,9 @@ def dog(
   learning_rate: LearningRate = 1.0,
   *,
   reps_rel: ArrayLike = 1e-6,
+  eps: ArrayLike = 1e-8,
   initial_distance: ArrayLike | None = None,
+  averaging: ArrayLike | None = None,
   weight_decay: ArrayLike = 0.0,
   l1: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
@@ -38,12 +40,17 @@ def dog(
   :func:`lrlab.transforms.scale_by_dog` for the rule and how it differs from
   ``optax.contrib.dog``. ``weight_decay`` is coupled (added to the gradient),
   as in the authors' implementation. Needs ``params`` at every update and the
-  real starting parameters at ``init``.
+  real starting parameters at ``init``. Defaults are the authors' ``DoG``'s;
+  ``averaging=8.0`` adds the iterate averaging they recommend (evaluate at
+  :func:`lrlab.transforms.eval_params`; the training core does).
 
   Args:
     learning_rate: multiplier of the DoG step (default 1, the paper's).
     reps_rel: :math:`r_\epsilon / (1 + \lVert x_0 \rVert)` (paper: 1e-6).
+    eps: :math:`\epsilon \ge 0` added to the sum of squared gradient norms.
     initial_distance: :math:`r_\epsilon` itself, overriding ``reps_rel``.
+    averaging: :math:`\gamma` of the polynomial-decay iterate average, or
+      ``None`` for none.
     weight_decay: coupled L2 weight :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
 
@@ -61,7 +68,13 @@ def dog(
   penalties = coupled(weight_decay, l1)
   return optax.chain(
     *penalties,
-    scale_by_dog(learning_rate, reps_rel=reps_rel, initial_distance=initial_distance),
+    scale_by_dog(
+      learning_rate,
+      reps_rel=reps_rel,
+      eps=eps,
+      initial_distance=initial_distance,
+      averaging=averaging,
+    ),
   )
 
 
@@ -73,14 +86,20 @@ def prodigy(
   b3: ArrayLike | None = None,
   eps: ArrayLike = 1e-8,
   d0: ArrayLike = 1e-6,
+  d_coef: ArrayLike = 1.0,
+  growth_rate: ArrayLike = float("inf"),
   weight_decay: ArrayLike = 0.0,
   l1: ArrayLike = 0.0,
+  bias_correction: bool = False,
+  safeguard_warmup: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Prodigy: Adam with a learning-rate-free step size :math:`\gamma_k d_k`.
 
   The chain is ``add_l1 -> scale_by_prodigy``; ``weight_decay`` is decoupled
   (AdamW-style, scaled by :math:`\gamma_k d_k`), as in the authors' and
-  Optax's implementations. See :func:`lrlab.transforms.scale_by_prodigy` for
+  Optax's implementations. Defaults are the authors' ``Prodigy``'s, which
+  recommend ``bias_correction=True`` and, with a warmup schedule,
+  ``safeguard_warmup=True``. See :func:`lrlab.transforms.scale_by_prodigy` for
   the rule and how it differs from ``optax.contrib.prodigy``.
 
   Args:
@@ -90,8 +109,12 @@ def prodigy(
     b3: :math:`\beta_3 \in [0, 1)`, or ``None`` for :math:`\sqrt{\beta_2}`.
     eps: :math:`\epsilon \ge 0`.
     d0: initial estimate :math:`d_0 > 0`.
+    d_coef: multiplier :math:`> 0` of the estimate.
+    growth_rate: largest growth factor :math:`> 0` of :math:`d` per step.
     weight_decay: decoupled weight decay :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
+    bias_correction: static; Adam's bias correction in the step.
+    safeguard_warmup: static; the rate left out of the estimate's denominator.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -107,28 +130,43 @@ def prodigy(
   penalties = coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
     *penalties,
-    scale_by_prodigy(learning_rate, b1=b1, b2=b2, b3=b3, eps=eps, d0=d0, weight_decay=weight_decay),
+    scale_by_prodigy(
+      learning_rate,
+      b1=b1,
+      b2=b2,
+      b3=b3,
+      eps=eps,
+      d0=d0,
+      d_coef=d_coef,
+      growth_rate=growth_rate,
+      weight_decay=weight_decay,
+      bias_correction=bias_correction,
+      safeguard_warmup=safeguard_warmup,
+    ),
   )
 
 
 def dadapt_sgd(
   learning_rate: LearningRate = 1.0,
   *,
-  momentum: ArrayLike = 0.9,
+  momentum: ArrayLike = 0.0,
   d0: ArrayLike = 1e-6,
+  growth_rate: ArrayLike = float("inf"),
   weight_decay: ArrayLike = 0.0,
   l1: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""SGD with D-Adaptation: step :math:`d_k \gamma_k / \lVert g_0 \rVert`, momentum by averaging.
 
-  The chain is ``add_l2 -> add_l1 -> scale_by_dadapt_sgd``; ``weight_decay``
-  is coupled, as in the authors' implementation. See
-  :func:`lrlab.transforms.scale_by_dadapt_sgd`. Optax has no counterpart.
+  The chain is ``add_l1 -> scale_by_dadapt_sgd``; ``weight_decay`` is
+  coupled, inside the rule, as in the authors' ``DAdaptSGD``, whose defaults
+  these are (no momentum). See :func:`lrlab.transforms.scale_by_dadapt_sgd`.
+  Optax has no counterpart.
 
   Args:
     learning_rate: multiplier :math:`\gamma` (default 1, the paper's).
-    momentum: :math:`\beta \in [0, 1)` of the primal averaging.
+    momentum: :math:`\beta \in [0, 1)` of the primal averaging (default 0).
     d0: initial estimate :math:`d_0 > 0`.
+    growth_rate: largest growth factor :math:`> 0` of :math:`d` per step.
     weight_decay: coupled L2 weight :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
 
@@ -137,14 +175,17 @@ def dadapt_sgd(
 
   Example:
     >>> from lrlab import optimizers
-    >>> tx = optimizers.dadapt_sgd(momentum=0.0)
+    >>> tx = optimizers.dadapt_sgd(momentum=0.9)
 
   References:
     Defazio and Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
     <https://arxiv.org/abs/2301.07733>`_, ICML 2023.
   """
-  penalties = coupled(weight_decay, l1)
-  return optax.chain(*penalties, scale_by_dadapt_sgd(learning_rate, momentum=momentum, d0=d0))
+  penalties = coupled(weight_decay, l1, decoupled=True)  # the rule adds weight_decay
+  rule = scale_by_dadapt_sgd(
+    learning_rate, momentum=momentum, d0=d0, growth_rate=growth_rate, weight_decay=weight_decay
+  )
+  return optax.chain(*penalties, rule)
 
 
 def dadapt_adamw(
@@ -154,8 +195,10 @@ def dadapt_adamw(
   b2: ArrayLike = 0.999,
   eps: ArrayLike = 1e-8,
   d0: ArrayLike = 1e-6,
+  growth_rate: ArrayLike = float("inf"),
   weight_decay: ArrayLike = 1e-2,
   l1: ArrayLike = 0.0,
+  bias_correction: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam(W) with D-Adaptation: step :math:`d_k \gamma_k`, decoupled weight decay.
 
@@ -164,8 +207,9 @@ def dadapt_adamw(
   ``optax.contrib.dadapt_adamw``. Its default is :func:`~lrlab.optimizers.adamw`'s (PyTorch's
   ``AdamW``), 1e-2: every ``*adamw`` in lrlab decays the weights by default.
   The authors and Optax default to 0, the paper's Adam variant; pass
-  ``weight_decay=0.0`` for it. See :func:`lrlab.transforms.scale_by_dadapt_adam` for the
-  rule and how it differs from Optax's.
+  ``weight_decay=0.0`` for it. The other defaults are the authors' ``DAdaptAdam``'s
+  (no bias correction; Optax's has it: ``bias_correction=True``). See
+  :func:`lrlab.transforms.scale_by_dadapt_adam` for the rule.
 
   Args:
     learning_rate: multiplier :math:`\gamma` (default 1, the paper's).
@@ -173,8 +217,10 @@ def dadapt_adamw(
     b2: :math:`\beta_2 \in [0, 1)`.
     eps: :math:`\epsilon \ge 0`.
     d0: initial estimate :math:`d_0 > 0`.
+    growth_rate: largest growth factor :math:`> 0` of :math:`d` per step.
     weight_decay: decoupled weight decay :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
+    bias_correction: static; Adam's bias correction in the step.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -190,7 +236,16 @@ def dadapt_adamw(
   penalties = coupled(weight_decay, l1, decoupled=True)
   return optax.chain(
     *penalties,
-    scale_by_dadapt_adam(learning_rate, b1=b1, b2=b2, eps=eps, d0=d0, weight_decay=weight_decay),
+    scale_by_dadapt_adam(
+      learning_rate,
+      b1=b1,
+      b2=b2,
+      eps=eps,
+      d0=d0,
+      growth_rate=growth_rate,
+      weight_decay=weight_decay,
+      bias_correction=bias_correction,
+    ),
   )
 
 

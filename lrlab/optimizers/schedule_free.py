@@ -76,13 +76,15 @@ def schedule_free_adamw(
   weight_lr_power: ArrayLike = 2.0,
   weight_decay: ArrayLike = 1e-2,
   l1: ArrayLike = 0.0,
+  bias_correction: str = "moment",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Schedule-free AdamW: evaluate at :func:`lrlab.transforms.eval_params`, not at ``params``.
 
   The chain is ``add_l1 -> scale_by_schedule_free(base="adam")``, the
   paper's Algorithm 1 with decoupled ``weight_decay`` taken at :math:`y`.
-  Defaults are the authors' (``lr=0.0025``, ``b1=0.9``, ``b2=0.999``,
-  ``eps=1e-8``, no warmup, ``weight_lr_power=2``) and Optax's, except
+  Defaults are the authors' ``AdamWScheduleFree``'s (``lr=0.0025``, ``b1=0.9``,
+  ``b2=0.999``, ``eps=1e-8``, no warmup, ``weight_lr_power=2``, the second
+  moment bias-corrected) and Optax's, except
   ``weight_decay``: 1e-2, :func:`~lrlab.optimizers.adamw`'s (PyTorch's ``AdamW``), as every
   ``*adamw`` in lrlab; the authors and Optax default to 0. See
   :func:`lrlab.transforms.scale_by_schedule_free` for how it differs from
@@ -97,6 +99,8 @@ def schedule_free_adamw(
     weight_lr_power: power :math:`p \ge 0` of the averaging weights.
     weight_decay: decoupled weight decay :math:`\ge 0`, taken at :math:`y`.
     l1: coupled L1 weight :math:`\ge 0`.
+    bias_correction: static; ``"moment"`` (the authors' ``AdamWScheduleFree``)
+      or ``"rate"`` (the paper's, ``AdamWScheduleFreePaper``).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
@@ -121,5 +125,6 @@ def schedule_free_adamw(
       warmup_steps=warmup_steps,
       weight_lr_power=weight_lr_power,
       weight_decay=weight_decay,
+      bias_correction=bias_correction,
     ),
   )

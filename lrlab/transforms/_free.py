@@ -22,6 +22,11 @@ def check_learning_rate(learning_rate: LearningRate) -> None:
   _checks.check_nonnegative("learning_rate", learning_rate)
 
 
+def check_growth_rate(growth_rate: Any) -> None:
+  """A bound ``> 0`` on the growth factor of an estimate per step; ``inf`` for none."""
+  _checks.check("growth_rate", growth_rate, lambda x: x > 0, "a number > 0 (inf: unbounded)")
+
+
 def rate_at(learning_rate: LearningRate, count: jax.Array) -> jax.Array:
   """The multiplier at the 0-based step ``count``, as a strongly typed scalar."""
   rate = learning_rate(count) if callable(learning_rate) else learning_rate

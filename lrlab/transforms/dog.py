@@ -23,7 +23,11 @@ class ScaleByDogState(NamedTuple):
     initial_params: the starting point :math:`x_0`.
     max_distance: :math:`\\bar r_t`, the largest distance from :math:`x_0`
       seen so far (:math:`r_\\epsilon` before the first update).
-    sum_squared_norms: :math:`G_t = \\sum_{i \\le t} \\lVert g_i \\rVert^2`.
+    sum_squared_norms: :math:`G_t = \\epsilon + \\sum_{i \\le t} \\lVert g_i
+      \\rVert^2`.
+    average: the polynomial-decay average :math:`\\bar x_t` of the iterates,
+      the point to evaluate (:func:`lrlab.transforms.eval_params` finds it);
+      ``None`` without ``averaging``.
   """
 
   count: jax.Array
@@ -31,21 +35,24 @@ class ScaleByDogState(NamedTuple):
   initial_params: optax.Params
   max_distance: jax.Array
   sum_squared_norms: jax.Array
+  average: optax.Params | None = None
 
 
 def scale_by_dog(
   learning_rate: LearningRate = 1.0,
   *,
   reps_rel: ArrayLike = 1e-6,
+  eps: ArrayLike = 1e-8,
   initial_distance: ArrayLike | None = None,
+  averaging: ArrayLike | None = None,
 ) -> optax.GradientTransformation:
-  r"""SGD with DoG's parameter-free step size (the paper's Algorithm 1).
+  r"""SGD with DoG's parameter-free step size (the paper's Algorithm 1), as the authors' ``DoG``.
 
   .. math::
 
     \bar r_t = \max\bigl(\bar r_{t-1}, \lVert x_t - x_0 \rVert\bigr), \quad
     \bar r_{-1} = r_\epsilon, \qquad
-    G_t = G_{t-1} + \lVert g_t \rVert^2, \\
+    G_t = G_{t-1} + \lVert g_t \rVert^2, \quad G_{-1} = \epsilon, \\
     \eta_t = \alpha_t \frac{\bar r_t}{\sqrt{G_t}}, \qquad
     x_{t+1} = x_t - \eta_t g_t,
 
@@ -53,26 +60,36 @@ def scale_by_dog(
   \cdot (1 + \lVert x_0 \rVert)` (the paper's choice, ``reps_rel=1e-6``)
   unless ``initial_distance`` gives it, and :math:`\alpha_t` the
   ``learning_rate`` multiplier (1 in the paper; a schedule is evaluated at the
-  0-based count). The transform returns the final update, learning rate and
-  sign included, so it ends a chain. It needs ``params`` to measure
+  0-based count). This is the authors' ``DoG`` (``dog-optimizer`` package),
+  defaults included, which the tests reproduce to float64 rounding; its
+  :math:`\epsilon = 10^{-8}` is not in the paper (``eps=0`` is the paper's
+  rule). The transform returns the final update, learning rate and sign
+  included, so it ends a chain. It needs ``params`` to measure
   :math:`\lVert x_t - x_0 \rVert`, and ``init`` must see the real starting
-  parameters. While :math:`G_t = 0` (only zero gradients so far) the step is 0.
-  A non-finite gradient leaves :math:`\bar r, G` as they were (the statistics
-  never turn NaN) and flows into the update itself.
+  parameters. A non-finite gradient leaves :math:`\bar r, G` as they were
+  (the statistics never turn NaN) and flows into the update itself.
 
-  Differences from Optax: ``optax.contrib.dog`` adds ``eps=1e-8`` under the
-  root, :math:`\bar r_t / \sqrt{G_t + \epsilon}`; the paper has no
-  :math:`\epsilon`, and lrlab follows the paper (with ``eps=0`` Optax's
-  trajectory is the same to float32 rounding). Optax also accepts a first
-  learning rate instead of :math:`r_\epsilon`; lrlab does not. The paper's
-  layer-wise variant (L-DoG) and its iterate averaging are not implemented.
+  ``averaging`` :math:`= \gamma` adds the iterate averaging the authors call
+  crucial (their ``PolynomialDecayAverager``; Shamir and Zhang 2013, the
+  paper's :math:`\gamma = 8`): after update :math:`t = 1, 2, \ldots`,
+  :math:`\bar x_t = (1 - w_t) \bar x_{t-1} + w_t x_t` with :math:`w_t =
+  (1 + \gamma) / (t + \gamma)`. The average only watches: evaluate the model
+  at it (:func:`lrlab.transforms.eval_params`; the training core does).
+
+  Differences from Optax: ``optax.contrib.dog`` adds the same :math:`\epsilon`
+  (under the root) and has no averaging; it also accepts a first learning
+  rate instead of :math:`r_\epsilon` (the package's ``init_eta``), which lrlab
+  does not. The layer-wise variant (L-DoG) is not implemented.
 
   Args:
     learning_rate: the multiplier :math:`\alpha \ge 0` (default 1, as in the
       paper), an array, or a schedule ``step -> multiplier``.
     reps_rel: :math:`> 0`; :math:`r_\epsilon = \text{reps\_rel} (1 +
       \lVert x_0 \rVert)`. The paper suggests 1e-6 (1e-4 with batch norm).
+    eps: :math:`\epsilon \ge 0`, the start of :math:`G` (the package's 1e-8).
     initial_distance: :math:`r_\epsilon > 0` itself; overrides ``reps_rel``.
+    averaging: :math:`\gamma \ge 0` of the polynomial-decay average, or
+      ``None`` (default, as the package's ``DoG``) for none; the authors use 8.
 
   Returns:
     An ``optax.GradientTransformation`` with state :class:`ScaleByDogState`.
@@ -98,7 +115,9 @@ def scale_by_dog(
   """
   _free.check_learning_rate(learning_rate)
   _checks.check_positive("reps_rel", reps_rel)
+  _checks.check_nonnegative("eps", eps)
   _checks.check_positive("initial_distance", initial_distance)
+  _checks.check_nonnegative("averaging", averaging)
 
   def init_fn(params: optax.Params) -> ScaleByDogState:
     dtype = default_float_dtype()
@@ -111,7 +130,8 @@ def scale_by_dog(
       learning_rate=jnp.zeros([], dtype),
       initial_params=_free.strong_copy(params),
       max_distance=jnp.asarray(r_eps).astype(dtype),
-      sum_squared_norms=jnp.zeros([], dtype),
+      sum_squared_norms=jnp.asarray(eps).astype(dtype),
+      average=None if averaging is None else _free.strong_copy(params),
     )
 
   def update_fn(
@@ -127,12 +147,20 @@ def scale_by_dog(
     rate = _free.rate_at(learning_rate, state.count)
     eta = (rate * safe_divide(max_distance, jnp.sqrt(total), fallback=0.0)).astype(total.dtype)
     updates = jax.tree.map(lambda g: (-eta * g).astype(g.dtype), updates)
+    average = state.average
+    if averaging is not None:
+      t = (state.count + 1).astype(total.dtype)
+      w = (1 + averaging) / (t + averaging)  # w_1 = 1: the average starts at x_1
+      average = jax.tree.map(
+        lambda a, x, u: ((1 - w) * a + w * (x + u)).astype(a.dtype), average, params, updates
+      )
     new_state = ScaleByDogState(
       count=optax.safe_int32_increment(state.count),
       learning_rate=eta,
       initial_params=state.initial_params,
       max_distance=max_distance,
       sum_squared_norms=total,
+      average=average,
     )
     return updates, new_state
 

@@ -11,9 +11,11 @@ from lrlab import _checks
 from lrlab._numerics import default_float_dtype, safe_divide
 from lrlab.transforms import _free
 from lrlab.transforms.adam import _bias_correction
+from lrlab.transforms.dog import ScaleByDogState
 from lrlab.transforms.learning_rate import LearningRate
 
 _BASES = ("sgd", "adam")
+_CORRECTIONS = ("moment", "rate")
 
 
 class ScaleByScheduleFreeState(NamedTuple):
@@ -24,8 +26,9 @@ class ScaleByScheduleFreeState(NamedTuple):
     learning_rate: :math:`\\gamma_t`, the step of :math:`z` taken by the
       latest update, warmup and (AdamW) bias correction included (before the
       first update, the one the first will take); log it.
-    weight_sum: :math:`\\sum_{i \\le t} \\gamma_i^p`, the averaging weights
-      so far.
+    max_rate: :math:`\\max_{i \\le t} \\gamma_i`, the largest step so far.
+    weight_sum: :math:`\\sum_{i \\le t} \\max_{j \\le i} \\gamma_j^p`, the
+      averaging weights so far.
     z: the base sequence :math:`z_t` (SGD or Adam steps).
     x: the averaged sequence :math:`x_t`: evaluate the model here (see
       :func:`eval_params`).
@@ -34,6 +37,7 @@ class ScaleByScheduleFreeState(NamedTuple):
 
   count: jax.Array
   learning_rate: jax.Array
+  max_rate: jax.Array
   weight_sum: jax.Array
   z: optax.Params
   x: optax.Params
@@ -50,8 +54,9 @@ def scale_by_schedule_free(
   warmup_steps: ArrayLike = 0,
   weight_lr_power: ArrayLike = 2.0,
   weight_decay: ArrayLike = 0.0,
+  bias_correction: str = "moment",
 ) -> optax.GradientTransformation:
-  r"""Schedule-free SGD or AdamW (the paper's Algorithm 1 and its SGD form).
+  r"""Schedule-free SGD or AdamW, as the authors' ``SGDScheduleFree`` and ``AdamWScheduleFree``.
 
   The parameters the training loop holds, and where gradients are taken, are
   :math:`y_t`; the state keeps :math:`z_t` and the average :math:`x_t`, all
@@ -63,22 +68,32 @@ def scale_by_schedule_free(
   .. math::
 
     \gamma_t &= \gamma \cdot \min(1, t / T_{\text{warmup}})
-      \cdot \sqrt{1 - \beta_2^t}\ \ (\text{AdamW only}), \\
-    z_{t+1} &= z_t - \gamma_t \bigl(u_t + \lambda y_t\bigr), \qquad
-      u_t = g_t \ \ (\text{SGD}) \ \text{ or } \
-      \frac{g_t}{\sqrt{v_t} + \epsilon}, \ \
+      \cdot \bigl[\sqrt{1 - \beta_2^t}\bigr]_{\text{"rate"}}, \qquad
       v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \ \ (\text{AdamW}), \\
-    c_{t+1} &= \frac{\gamma_t^p}{\sum_{i=1}^t \gamma_i^p}, \qquad
+    z_{t+1} &= z_t - \gamma_t \bigl(u_t + \lambda y_t\bigr), \qquad
+      u_t = g_t \ \ (\text{SGD}), \
+      \frac{g_t}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon} \ \ (\text{"moment"}),
+      \ \text{ or } \ \frac{g_t}{\sqrt{v_t} + \epsilon} \ \ (\text{"rate"}), \\
+    c_{t+1} &= \frac{\hat\gamma_t^p}{\sum_{i=1}^t \hat\gamma_i^p}, \quad
+      \hat\gamma_t = \max_{i \le t} \gamma_i, \qquad
     x_{t+1} = (1 - c_{t+1})\, x_t + c_{t+1} z_{t+1}, \\
     y_{t+1} &= (1 - \beta)\, z_{t+1} + \beta\, x_{t+1},
 
   and the transform returns :math:`y_{t+1} - y_t` (it ends a chain; ``params``
   are :math:`y_t` and are required). Evaluate the model at :math:`x`:
-  :func:`eval_params` finds it in any optimizer state. With a constant rate
+  :func:`eval_params` finds it in any optimizer state. This is the authors'
+  code (``schedulefree`` package) step for step, which the tests reproduce to
+  float64 rounding: the warmup is :math:`\min(1, t / T)` with 1-based
+  :math:`t` (its first step :math:`\gamma / T`, never 0), the weights use the
+  running maximum :math:`\hat\gamma_t` (``lr_max``), and AdamW's bias
+  correction is ``bias_correction="moment"`` (``AdamWScheduleFree``, the
+  package's default class: :math:`v` is corrected as in Adam) or ``"rate"``
+  (``AdamWScheduleFreePaper``, the paper's Algorithm 1: :math:`\sqrt{1 -
+  \beta_2^t}` folded into :math:`\gamma_t`, so it scales :math:`\epsilon`
+  and enters the weights). The paper's :math:`c_{t+1}` uses :math:`\gamma_t`
+  itself; the two agree while the rate never decreases. With a constant rate
   and no warmup :math:`c_{t+1} = 1 / t`, the uniform average of the paper's
-  theory; ``weight_lr_power=2`` is the paper's weighting for warmup, and its
-  AdamW default. The warmup's first step is :math:`\gamma / T_{\text{warmup}}`,
-  never 0, so no gradient is wasted; ``warmup_steps=0`` means none. A
+  theory; ``weight_lr_power=2`` is the authors' weighting for warmup. A
   schedule ``learning_rate`` that starts at 0 makes the first steps 0 as the
   schedule asks; their weights are then 0 and :math:`x` stays at :math:`z`.
   :math:`\lambda` (``weight_decay``) is decoupled and taken at :math:`y`, as
@@ -88,22 +103,13 @@ def scale_by_schedule_free(
   buffer than Optax, which recovers :math:`x = (y - (1 - \beta) z) / \beta`;
   in exchange :math:`x` is exact, and ``b1`` may be 0 (then :math:`y = z`
   and :math:`x` is the weighted average of the SGD iterates), which Optax
-  cannot represent.
+  and the package cannot represent.
 
   Differences from Optax (``optax.contrib.schedule_free_sgd`` and
-  ``schedule_free_adamw``): (1) with ``warmup_steps`` Optax's linear warmup
-  starts at 0 at count 0, so the first gradient moves nothing, and the
-  averaging weights read the schedule one step ahead of the step actually
-  taken (optax#1744); here the warmup is :math:`\min(1, t / T)` with
-  1-based :math:`t`, as in the paper. (2) Optax weighs the average by the
-  running *maximum* learning rate (the authors' implementation does too);
-  the paper's :math:`c_{t+1}` uses :math:`\gamma_t` itself. They agree while
-  the rate never decreases. (3) Optax's AdamW divides by
-  :math:`\sqrt{v_t / (1 - \beta_2^t)} + \epsilon` and leaves the bias
-  correction out of the weights; the paper folds :math:`\sqrt{1 -
-  \beta_2^t}` into :math:`\gamma_t`, so it enters both the step (scaling
-  :math:`\epsilon`) and the weights. With SGD, no warmup and a constant rate
-  the two agree.
+  ``schedule_free_adamw``): with ``warmup_steps`` Optax's linear warmup starts
+  at 0 at count 0, so the first gradient moves nothing, and the averaging
+  weights read the schedule one step ahead of the step actually taken
+  (optax#1744). Without warmup, Optax's AdamW is ``"moment"``.
 
   Args:
     learning_rate: :math:`\gamma \ge 0`, an array, or a schedule
@@ -115,8 +121,10 @@ def scale_by_schedule_free(
     eps: Adam's :math:`\epsilon \ge 0`; ignored for ``"sgd"``.
     warmup_steps: :math:`T_{\text{warmup}} \ge 0`, the linear warmup's length.
     weight_lr_power: :math:`p \ge 0` in the averaging weights
-      :math:`\gamma_t^p`.
+      :math:`\hat\gamma_t^p`.
     weight_decay: :math:`\lambda \ge 0`, applied at :math:`y`.
+    bias_correction: static, AdamW only: ``"moment"`` (default, the package's
+      ``AdamWScheduleFree``) or ``"rate"`` (the paper's).
 
   Returns:
     An ``optax.GradientTransformation`` with state
@@ -148,7 +156,9 @@ def scale_by_schedule_free(
   _checks.check_nonnegative("warmup_steps", warmup_steps)
   _checks.check_nonnegative("weight_lr_power", weight_lr_power)
   _checks.check_nonnegative("weight_decay", weight_decay)
+  _checks.check_choice("bias_correction", bias_correction, _CORRECTIONS)
   adam = base == "adam"
+  in_rate = adam and bias_correction == "rate"
 
   def step_size(count: jax.Array) -> jax.Array:
     """:math:`\\gamma_t` for the 0-based ``count`` (``t = count + 1``)."""
@@ -157,7 +167,7 @@ def scale_by_schedule_free(
       warmup_steps > 0, jnp.minimum(1, safe_divide(t, warmup_steps, fallback=0.0)), 1
     )
     gamma = _free.rate_at(learning_rate, count) * warm
-    if adam:
+    if in_rate:
       gamma = gamma * jnp.sqrt(_bias_correction(b2, t))
     return gamma.astype(default_float_dtype())
 
@@ -166,6 +176,7 @@ def scale_by_schedule_free(
     return ScaleByScheduleFreeState(
       count=jnp.zeros([], jnp.int32),
       learning_rate=step_size(jnp.zeros([], jnp.int32)),
+      max_rate=jnp.zeros([], dtype),
       weight_sum=jnp.zeros([], dtype),
       z=_free.strong_copy(params),
       x=_free.strong_copy(params),
@@ -180,13 +191,15 @@ def scale_by_schedule_free(
     cast = lambda value, like: value.astype(like.dtype)
     if adam:
       nu = jax.tree.map(lambda v, g: cast(b2 * v + (1 - b2) * g * g, v), state.nu, updates)
-      direction = jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu)
+      correction = 1.0 if in_rate else _bias_correction(b2, (state.count + 1).astype(gamma.dtype))
+      direction = jax.tree.map(lambda g, v: g / (jnp.sqrt(v / correction) + eps), updates, nu)
     else:
       nu, direction = None, updates
     z = jax.tree.map(
       lambda z, u, y: cast(z - gamma * (u + weight_decay * y), z), state.z, direction, params
     )
-    weight = jnp.power(gamma, weight_lr_power)
+    max_rate = jnp.maximum(state.max_rate, gamma)  # the package's lr_max
+    weight = jnp.power(max_rate, weight_lr_power)
     weight_sum = _free.keep_finite(state.weight_sum + weight, state.weight_sum)
     c = safe_divide(weight, weight_sum, fallback=0.0)
     x = jax.tree.map(lambda x, z: cast(x + c * (z - x), x), state.x, z)
@@ -196,6 +209,7 @@ def scale_by_schedule_free(
     new_state = ScaleByScheduleFreeState(
       count=optax.safe_int32_increment(state.count),
       learning_rate=gamma,
+      max_rate=max_rate,
       weight_sum=weight_sum,
       z=z,
       x=x,
@@ -206,10 +220,12 @@ def scale_by_schedule_free(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _find_state(opt_state: Any) -> ScaleByScheduleFreeState | None:
-  """The first :class:`ScaleByScheduleFreeState` in a nested optimizer state, or None."""
+def _evaluation_point(opt_state: Any) -> optax.Params | None:
+  """The first evaluation point in a nested optimizer state (schedule-free's x, DoG's average)."""
   if isinstance(opt_state, ScaleByScheduleFreeState):
-    return opt_state
+    return opt_state.x
+  if isinstance(opt_state, ScaleByDogState) and opt_state.average is not None:
+    return opt_state.average
   if isinstance(opt_state, dict):
     children = opt_state.values()
   elif isinstance(opt_state, list | tuple):
@@ -217,21 +233,23 @@ def _find_state(opt_state: Any) -> ScaleByScheduleFreeState | None:
   else:
     return None
   for child in children:
-    found = _find_state(child)
+    found = _evaluation_point(child)
     if found is not None:
       return found
   return None
 
 
 def eval_params(opt_state: Any, params: optax.Params) -> optax.Params:
-  r"""The parameters to evaluate a model at: schedule-free's :math:`x`, else ``params``.
+  r"""Where to evaluate a model: schedule-free's :math:`x`, DoG's average, or ``params``.
 
   A schedule-free run takes its gradients at :math:`y` (the parameters the
   training loop holds) but its guarantees, and usually its best losses, are
   at the average :math:`x`. This finds the first
   :class:`ScaleByScheduleFreeState` anywhere in ``opt_state`` (a chain's
   tuple, a NamedTuple, a list or a dict, at any depth) and returns its
-  :math:`x` in the dtypes of ``params``; for any other optimizer it returns
+  :math:`x` in the dtypes of ``params``, or, failing that, the iterate
+  average of a :class:`~lrlab.transforms.ScaleByDogState` with ``averaging``
+  (the authors' recommended DoG); for any other optimizer it returns
   ``params`` unchanged, so a training loop can always call it. :math:`x` and
   :math:`y` are related by :math:`y = (1 - \beta) z + \beta x`; the state
   keeps :math:`x` exactly, so no division by :math:`\beta` is needed. Works
@@ -257,7 +275,7 @@ def eval_params(opt_state: Any, params: optax.Params) -> optax.Params:
     Defazio et al., `The Road Less Scheduled
     <https://arxiv.org/abs/2405.15682>`_, 2024.
   """
-  state = _find_state(opt_state)
-  if state is None:
+  point = _evaluation_point(opt_state)
+  if point is None:
     return params
-  return jax.tree.map(lambda x, p: jnp.asarray(x).astype(jnp.result_type(p)), state.x, params)
+  return jax.tree.map(lambda x, p: jnp.asarray(x).astype(jnp.result_type(p)), point, params)

@@ -1,4 +1,9 @@
-"""Slow NumPy transliterations of the learning-rate-free and schedule-free papers' algorithms.
+"""Slow NumPy transliterations of the learning-rate-free and schedule-free algorithms.
+
+Each is the paper's algorithm as its authors' package computes it (``prodigyopt``,
+``dadaptation``, ``dog-optimizer``, ``schedulefree``; the packages themselves are
+compared in ``test_authors_packages.py`` where installed); a docstring says where
+the package and the paper differ.
 
 Float64, one step at a time, on all parameters of a :class:`reference.Problem`
 flattened into one vector (these rules use norms and inner products over the
@@ -7,9 +12,9 @@ after every step as a dict of arrays ``(steps, *shape)`` and a dict of
 per-step diagnostics (the applied step size, ``d``, the evaluation point, ...).
 ``lr`` may be a number or a function of the 0-based step.
 
-Where ``optax.contrib`` deviates from a paper, a keyword (``optax=True`` or a
-named flag) switches the transliteration to Optax's variant, so a test can show
-which of the two Optax computes; the paper's algorithm is always the default.
+Where ``optax.contrib`` deviates, a keyword (``optax=True`` or a named flag)
+switches the transliteration to Optax's variant, so a test can show which one
+Optax computes; the authors' algorithm is always the default.
 """
 
 import numpy as np
@@ -72,8 +77,11 @@ def _drive(problem, step, state, steps):
   return trajectory, stacked
 
 
-def dog(problem, lr=1.0, reps_rel=1e-6, initial_distance=None, steps=None):
-  """Ivgi et al. 2023, Algorithm 1 (DoG), with a step multiplier ``lr``."""
+def dog(problem, lr=1.0, reps_rel=1e-6, initial_distance=None, eps=1e-8, steps=None):
+  """Ivgi et al. 2023, Algorithm 1 (DoG), with a step multiplier ``lr``; G starts at ``eps``.
+
+  The package's G_0 = ||g_0||^2 + eps (the paper has no eps: ``eps=0``).
+  """
   x0 = flatten(problem.params)
   r_eps = initial_distance if initial_distance is not None else reps_rel * (1 + np.linalg.norm(x0))
 
@@ -84,7 +92,7 @@ def dog(problem, lr=1.0, reps_rel=1e-6, initial_distance=None, steps=None):
     eta = _rate(lr, t) * rbar / np.sqrt(big_g)  # eta_t = rbar_t / sqrt(G_t)
     return x - eta * g, (rbar, big_g), {"eta": eta}
 
-  return _drive(problem, step, (r_eps, 0.0), steps)
+  return _drive(problem, step, (r_eps, eps), steps)
 
 
 def prodigy(
@@ -96,37 +104,45 @@ def prodigy(
   eps=1e-8,
   d0=1e-6,
   weight_decay=0.0,
-  optax=False,
+  bias_correction=False,
+  growth_rate=np.inf,
   steps=None,
 ):
-  """Mishchenko and Defazio 2023, Algorithm 4 (Prodigy, Adam version).
+  """Mishchenko and Defazio 2023, Algorithm 4 (Prodigy, Adam version), as ``prodigyopt``.
 
-  ``optax=True``: optax.contrib.prodigy's variant, with Adam's bias correction in
-  the step and the weights, and the updated d in the denominator's d * eps.
+  The package scales r and s by d_k / d_0 instead of (1 - b3) (it cancels in the
+  ratio), uses the updated d_{k+1} in the denominator's d * eps (the paper: d_k) and
+  bounds the growth of d. ``bias_correction=True`` multiplies the step and the
+  weights by Adam's bias correction: the package's option, always on in Optax.
   """
   x0 = flatten(problem.params)
   b3 = np.sqrt(b2) if b3 is None else b3
   zeros = np.zeros_like(x0)
 
   def step(x, g, f, state, k):
-    d, m, v, r, s = state
+    d, d_max, m, v, r, s = state
     gamma = _rate(lr, k)
-    if optax:
+    if bias_correction:
       gamma = gamma * np.sqrt(1 - b2 ** (k + 1)) / (1 - b1 ** (k + 1))
     m = b1 * m + (1 - b1) * d * g
     v = b2 * v + (1 - b2) * d**2 * g**2
-    r = b3 * r + (1 - b3) * gamma * d**2 * (g @ (x0 - x))
-    s = b3 * s + (1 - b3) * gamma * d**2 * g
-    d_next = max(d, r / np.sum(np.abs(s)))
-    d_eps = d_next if optax else d
-    x = x - gamma * d * (m / (np.sqrt(v) + d_eps * eps) + weight_decay * x)
-    return x, (d_next, m, v, r, s), {"step": gamma * d, "d": d_next}
+    r = b3 * r + (d / d0) * gamma * d * (g @ (x0 - x))
+    s = b3 * s + (d / d0) * gamma * d * g
+    d_hat = r / np.sum(np.abs(s))
+    d_max = max(d_max, d_hat)
+    d_next = min(d_max, (max(d, d_hat) if d == d0 else d) * growth_rate)
+    x = x - gamma * d * (m / (np.sqrt(v) + d_next * eps) + weight_decay * x)
+    return x, (d_next, d_max, m, v, r, s), {"step": gamma * d, "d": d_next}
 
-  return _drive(problem, step, (d0, zeros, zeros, 0.0, zeros), steps)
+  return _drive(problem, step, (d0, d0, zeros, zeros, 0.0, zeros), steps)
 
 
-def dadapt_sgd(problem, lr=1.0, momentum=0.9, d0=1e-6, steps=None):
-  """Defazio and Mishchenko 2023, SGD with D-Adaptation (momentum by primal averaging)."""
+def dadapt_sgd(problem, lr=1.0, momentum=0.0, d0=1e-6, steps=None):
+  """Defazio and Mishchenko 2023, SGD with D-Adaptation (momentum by primal averaging).
+
+  The paper's numerator ||s||^2 - sum lambda^2 ||g||^2; the package accumulates the
+  equal 2 sum lambda <g, s> and defaults to no momentum.
+  """
   x0 = flatten(problem.params)
 
   def step(x, g, f, state, k):
@@ -146,12 +162,21 @@ def dadapt_sgd(problem, lr=1.0, momentum=0.9, d0=1e-6, steps=None):
 
 
 def dadapt_adam(
-  problem, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, d0=1e-6, weight_decay=0.0, optax=False, steps=None
+  problem,
+  lr=1.0,
+  b1=0.9,
+  b2=0.999,
+  eps=1e-8,
+  d0=1e-6,
+  weight_decay=0.0,
+  bias_correction=False,
+  steps=None,
 ):
-  """Defazio and Mishchenko 2023, Adam with D-Adaptation (inner-product form).
+  """Defazio and Mishchenko 2023, Adam with D-Adaptation, as ``dadaptation.DAdaptAdam``.
 
-  ``optax=True``: optax.contrib.dadapt_adamw's variant, with Adam's bias correction
-  in lambda_k and the previous second moment in <g_k, s_k>_{A^{-1}}.
+  <g_k, s_k> is weighed with A_k, the second moment before g_k enters it, as the
+  package's ``denom`` is taken before ``exp_avg_sq`` is updated. ``bias_correction=True``
+  multiplies lambda_k by Adam's bias correction: the package's option, always on in Optax.
   """
   b3 = np.sqrt(b2)
   zeros = np.zeros_like(flatten(problem.params))
@@ -159,13 +184,11 @@ def dadapt_adam(
   def step(x, g, f, state, k):
     d, m, v, r, s = state
     lam = d * _rate(lr, k)
-    if optax:
+    if bias_correction:
       lam = lam * np.sqrt(1 - b2 ** (k + 1)) / (1 - b1 ** (k + 1))
-    v_previous = v
+    r = b3 * r + (1 - b3) * lam * (g @ (s / (np.sqrt(v) + eps)))  # A_k
     m = b1 * m + (1 - b1) * lam * g
     v = b2 * v + (1 - b2) * g**2
-    a = np.sqrt(v_previous if optax else v) + eps  # A_{k+1} (paper) or A_k (Optax)
-    r = b3 * r + (1 - b3) * lam * (g @ (s / a))
     s = b3 * s + (1 - b3) * lam * g
     d_next = max(d, r / ((1 - b3) * np.sum(np.abs(s))))
     x = x - m / (np.sqrt(v) + eps) - weight_decay * lam * x
@@ -184,13 +207,18 @@ def schedule_free(
   warmup_steps=0,
   weight_lr_power=2.0,
   weight_decay=0.0,
+  bias_correction="moment",
   optax=False,
   steps=None,
 ):
-  """Defazio et al. 2024, Algorithm 1 (Schedule-Free AdamW) and its SGD form.
+  """Defazio et al. 2024, Algorithm 1 (Schedule-Free AdamW) and its SGD form, as ``schedulefree``.
 
   The gradient is taken at y, the recorded parameters are y, and ``infos["x"]``
-  is the evaluation point x. ``optax=True``: optax.contrib.schedule_free_sgd /
+  is the evaluation point x. The weights use the running maximum of the step (the
+  package's ``lr_max``; the paper's use the step itself). AdamW's
+  ``bias_correction="moment"`` corrects v as Adam (the package's ``AdamWScheduleFree``);
+  ``"rate"`` folds sqrt(1 - b2^t) into the step, the paper's (``AdamWScheduleFreePaper``).
+  ``optax=True``: optax.contrib.schedule_free_sgd /
   _adamw's variant: its warmup schedule starts at 0 at count 0 for the step of
   z, the averaging weights read the schedule at count + 1 and use its running
   maximum, and AdamW bias-corrects the second moment (eps not scaled) and
@@ -212,12 +240,14 @@ def schedule_free(
       weight = max_lr**weight_lr_power
     else:
       gamma = _rate(lr, k) * warm(t)
-      if base == "adam":
+      if base == "adam" and bias_correction == "rate":
         gamma = gamma * np.sqrt(1 - b2**t)
-      weight = gamma**weight_lr_power
+      max_lr = max(max_lr, gamma)
+      weight = max_lr**weight_lr_power
     if base == "adam":
       v = b2 * v + (1 - b2) * g**2
-      v_hat = v / (1 - b2**t) if optax else v  # Optax bias-corrects v; the paper, gamma_t
+      corrected = optax or bias_correction == "moment"
+      v_hat = v / (1 - b2**t) if corrected else v  # Adam's correction of v, or in gamma_t
       direction = g / (np.sqrt(v_hat) + eps)
     else:
       direction = g

@@ -7,7 +7,7 @@ import pytest
 from optax import contrib
 
 from lrlab import optimizers, train
-from lrlab.transforms import ScaleByDogState, scale_by_dog
+from lrlab.transforms import ScaleByDogState, eval_params, scale_by_dog
 from tests.transforms import reference, reference_free
 from tests.transforms.runners import assert_close
 from tests.transforms.runners_free import quadratic_run, run, trajectory
@@ -39,10 +39,26 @@ def test_float32_matches_the_reference_once_the_movement_is_resolvable():
   assert_close(run(scale_by_dog(initial_distance=0.1), PROBLEM)[0], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_matches_optax_contrib_dog_with_eps_zero():
-  # Optax adds eps=1e-8 under the root (not in the paper); with eps=0 it is the same rule.
-  tx = contrib.dog(init_step=("heuristic", 1e-6), eps=0.0)
-  assert_close(run(tx, PROBLEM, x64=True)[0], reference_free.dog(PROBLEM)[0], **X64)
+@pytest.mark.parametrize("eps", [1e-8, 0.0])
+def test_matches_optax_contrib_dog(eps):
+  # Optax adds eps under the root, the authors' package to G_0: the same rule (eps=0: the paper's).
+  tx = contrib.dog(init_step=("heuristic", 1e-6), eps=eps)
+  assert_close(run(tx, PROBLEM, x64=True)[0], reference_free.dog(PROBLEM, eps=eps)[0], **X64)
+  assert_close(
+    run(scale_by_dog(eps=eps), PROBLEM, x64=True)[0], run(tx, PROBLEM, x64=True)[0], **X64
+  )
+
+
+def test_averaging_zero_is_the_uniform_average_of_the_iterates():
+  # gamma = 0: w_t = 1 / t, so the average after t updates is the mean of x_1 .. x_t.
+  get = lambda state, params: eval_params(state, params)
+  xs, average = run(scale_by_dog(averaging=0.0), PROBLEM, 20, get, x64=True)
+  counts = np.arange(1, 21)
+  means = {k: np.cumsum(v, 0) / counts.reshape(-1, *[1] * (v.ndim - 1)) for k, v in xs.items()}
+  assert_close(average, means, **X64)
+  plain = run(scale_by_dog(), PROBLEM, 20, get, x64=True)
+  assert_close(plain[1], plain[0], **X64)  # without averaging, eval_params is the iterate
+  assert_close(plain[0], xs, **X64)  # the average only watches
 
 
 def test_converges_on_a_quadratic_without_tuning():

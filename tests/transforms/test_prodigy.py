@@ -28,9 +28,10 @@ def _error(actual, expected):
     {},
     {"lr": lambda k: 0.5 + 0.01 * k, "b1": 0.5, "b2": 0.9, "weight_decay": 0.1},
     {"b3": 0.8, "eps": 1e-3, "d0": 1e-3},
+    {"bias_correction": True, "growth_rate": 1.5, "b2": 0.99},
   ],
 )
-def test_matches_the_papers_algorithm_for_50_steps(kwargs):
+def test_matches_the_authors_algorithm_for_50_steps(kwargs):
   expected, info = reference_free.prodigy(PROBLEM, **kwargs)
   lr = kwargs.pop("lr", 1.0)
   params, (steps, ds) = run(scale_by_prodigy(lr, **kwargs), PROBLEM, record=record, x64=True)
@@ -48,13 +49,14 @@ def test_float32_matches_the_reference_from_a_resolvable_start():
 
 
 def test_optax_contrib_prodigy_is_the_bias_corrected_variant():
-  # optax.contrib.prodigy multiplies the step and the estimate's weights by Adam's bias
-  # correction and uses d_{k+1} in d * eps; the paper's Algorithm 4 does neither.
+  # optax.contrib.prodigy always multiplies the step and the estimate's weights by Adam's
+  # bias correction, which the authors' package leaves off by default.
   theirs = run(contrib.prodigy(weight_decay=0.1), PROBLEM, x64=True)[0]
-  optax_variant = reference_free.prodigy(PROBLEM, weight_decay=0.1, optax=True)[0]
-  paper = reference_free.prodigy(PROBLEM, weight_decay=0.1)[0]
-  assert _error(theirs, optax_variant) < 1e-9
-  assert _error(theirs, paper) > 1e-2
+  ours = run(scale_by_prodigy(weight_decay=0.1, bias_correction=True), PROBLEM, x64=True)[0]
+  corrected = reference_free.prodigy(PROBLEM, weight_decay=0.1, bias_correction=True)[0]
+  default = reference_free.prodigy(PROBLEM, weight_decay=0.1)[0]
+  assert _error(theirs, ours) < 1e-9 and _error(theirs, corrected) < 1e-9
+  assert _error(theirs, default) > 1e-2
 
 
 def test_converges_on_a_quadratic_without_tuning():
@@ -115,6 +117,8 @@ def test_needs_params_and_keeps_dtypes():
     ("b3", 1.0),
     ("eps", -1e-8),
     ("d0", 0.0),
+    ("d_coef", 0.0),
+    ("growth_rate", 0.0),
     ("weight_decay", -0.1),
   ],
 )

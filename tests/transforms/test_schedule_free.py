@@ -31,9 +31,10 @@ def _error(actual, expected):
     {"lr": lambda k: 0.3 / (1 + 0.1 * k), "weight_lr_power": 1.0, "b1": 0.0},
     {"lr": 0.05, "base": "adam"},
     {"lr": 0.05, "base": "adam", "warmup_steps": 10, "weight_decay": 0.1, "b2": 0.9, "eps": 1e-3},
+    {"lr": 0.05, "base": "adam", "warmup_steps": 10, "b2": 0.9, "bias_correction": "rate"},
   ],
 )
-def test_matches_the_papers_algorithm_for_50_steps(kwargs):
+def test_matches_the_authors_algorithm_for_50_steps(kwargs):
   expected, info = reference_free.schedule_free(PROBLEM, **kwargs)
   lr = kwargs.pop("lr")
   tx = scale_by_schedule_free(lr, **kwargs)
@@ -92,14 +93,15 @@ def test_optax_warmup_wastes_the_first_step_and_shifts_the_weights():
   assert _error(with_optax, optax_variant) < 1e-6 < 1e-3 < _error(with_optax, paper)
 
 
-def test_optax_adamw_bias_corrects_differently():
-  # Optax divides by sqrt(v / (1 - b2^t)) + eps and weighs the average without the bias
-  # correction; the paper folds sqrt(1 - b2^t) into gamma_t, in the step and the weights.
+def test_optax_adamw_is_the_authors_moment_correction_without_warmup():
+  # Optax, like the authors' AdamWScheduleFree, divides by sqrt(v / (1 - b2^t)) + eps and
+  # weighs the average without the correction; the paper folds sqrt(1 - b2^t) into gamma_t.
   kwargs = {"base": "adam", "b2": 0.9, "eps": 1e-3}
-  optax_variant, _ = reference_free.schedule_free(PROBLEM, 0.05, optax=True, **kwargs)
-  paper, _ = reference_free.schedule_free(PROBLEM, 0.05, **kwargs)
+  paper, _ = reference_free.schedule_free(PROBLEM, 0.05, bias_correction="rate", **kwargs)
   with_optax = run(contrib.schedule_free_adamw(0.05, b2=0.9, eps=1e-3), PROBLEM, x64=True)[0]
-  assert _error(with_optax, optax_variant) < 1e-6 < 1e-3 < _error(with_optax, paper)
+  ours = run(scale_by_schedule_free(0.05, **kwargs), PROBLEM, x64=True)[0]
+  assert _error(with_optax, ours) < 1e-9
+  assert _error(with_optax, paper) > 1e-3
 
 
 def test_converges_at_x_with_the_default_rate():
@@ -149,8 +151,9 @@ def test_applied_learning_rate_is_gamma_t():
   params = {"w": jnp.ones(2)}
   for tx, gamma in [
     (optimizers.schedule_free_sgd(0.2, warmup_steps=4), lambda t: 0.2 * min(1, t / 4)),
+    (optimizers.schedule_free_adamw(0.1, b2=0.75, warmup_steps=4), lambda t: 0.1 * min(1, t / 4)),
     (
-      optimizers.schedule_free_adamw(0.1, b2=0.75, warmup_steps=4),
+      optimizers.schedule_free_adamw(0.1, b2=0.75, warmup_steps=4, bias_correction="rate"),
       lambda t: 0.1 * min(1, t / 4) * np.sqrt(1 - 0.75**t),
     ),
   ]:
@@ -201,3 +204,5 @@ def test_bad_arguments_raise(name, kwargs):
 def test_bad_base_raises():
   with pytest.raises(ValueError, match="base must be one of 'sgd', 'adam'"):
     scale_by_schedule_free(0.1, base="rmsprop")
+  with pytest.raises(ValueError, match="bias_correction must be one of 'moment', 'rate'"):
+    scale_by_schedule_free(0.1, base="adam", bias_correction="paper")

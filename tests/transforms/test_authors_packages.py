@@ -1,0 +1,357 @@
+"""lrlab's learning-rate-free and schedule-free methods against their authors' PyTorch packages.
+
+Each method runs 100 steps on one small deterministic problem (a tanh MLP on a
+least-squares loss, the same initial weights and the same minibatches on both
+sides, float64 on both sides) in lrlab and in the package its authors publish
+(``schedulefree``, ``prodigyopt``, ``dadaptation``, ``dog-optimizer``; the
+``reference`` extra). The parameters after every step, and the method's own
+estimate (``d`` of Prodigy and D-Adaptation, DoG's distance and step size,
+schedule-free's evaluation point, DoG's iterate average), must agree to float64
+rounding. Each package is skipped where it is not installed.
+"""
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from lrlab import optimizers
+from lrlab.transforms import (
+  ScaleByDadaptAdamState,
+  ScaleByDadaptSgdState,
+  ScaleByDogState,
+  ScaleByProdigyState,
+  eval_params,
+)
+
+torch = pytest.importorskip("torch")
+
+STEPS = 100
+SIZES = (5, 16, 3)  # inputs, hidden units, outputs
+BATCH = 8
+RTOL = 1e-9  # float64 on both sides; the observed deviations are around 1e-13
+NAMES = ("w1", "b1", "w2", "b2")
+
+
+def _problem():
+  rng = np.random.default_rng(0)
+  n_in, n_hidden, n_out = SIZES
+  params = {
+    "w1": rng.normal(size=(n_in, n_hidden)) / np.sqrt(n_in),
+    "b1": 0.1 * rng.normal(size=n_hidden),
+    "w2": rng.normal(size=(n_hidden, n_out)) / np.sqrt(n_hidden),
+    "b2": np.zeros(n_out),
+  }
+  teacher = rng.normal(size=(n_in, n_out))
+  inputs = rng.normal(size=(STEPS, BATCH, n_in))
+  targets = np.tanh(inputs @ teacher) + 0.1 * rng.normal(size=(STEPS, BATCH, n_out))
+  return params, inputs, targets
+
+
+PARAMS, INPUTS, TARGETS = _problem()
+
+
+def _loss(p, x, y, lib):
+  hidden = lib.tanh(x @ p["w1"] + p["b1"])
+  return 0.5 * lib.mean(lib.sum((hidden @ p["w2"] + p["b2"] - y) ** 2, -1))
+
+
+class _Model(torch.nn.Module):
+  def __init__(self):
+    super().__init__()
+    for name in NAMES:
+      self.register_parameter(name, torch.nn.Parameter(torch.tensor(PARAMS[name])))
+
+  def forward(self, x, y):
+    return _loss({name: getattr(self, name) for name in NAMES}, x, y, torch)
+
+
+def _numpy(model):
+  return {name: getattr(model, name).detach().numpy().copy() for name in NAMES}
+
+
+def run_package(make, record, *, averager=None):
+  """100 steps of ``make(parameters)``; the parameters and ``record(opt, model)`` after each."""
+  model = _Model()
+  opt = make(list(model.parameters()))
+  if hasattr(opt, "train"):
+    opt.train()  # schedule-free: the parameters are y
+  average = averager(model) if averager is not None else None
+  params, extras = [], []
+  for t in range(STEPS):
+    opt.zero_grad()
+    model(torch.tensor(INPUTS[t]), torch.tensor(TARGETS[t])).backward()
+    opt.step()
+    if average is not None:
+      average.step()
+    params.append(_numpy(model))
+    extras.append(record(opt, model, average))
+  return params, extras
+
+
+def _find(state, kind):
+  if isinstance(state, kind):
+    return state
+  if isinstance(state, tuple):
+    for child in state:
+      found = _find(child, kind)
+      if found is not None:
+        return found
+  return None
+
+
+def run_lrlab(tx, record):
+  """100 steps of ``tx`` in float64; the parameters and ``record(state, params)`` after each."""
+  with jax.enable_x64(True):
+    params = {k: jnp.asarray(v, jnp.float64) for k, v in PARAMS.items()}
+    data = (jnp.asarray(INPUTS), jnp.asarray(TARGETS))
+
+    def step(carry, batch):
+      params, state = carry
+      grads = jax.grad(lambda p: _loss(p, *batch, jnp))(params)
+      updates, state = tx.update(grads, state, params)
+      params = optax.apply_updates(params, updates)
+      return (params, state), (params, record(state, params))
+
+    out = jax.jit(lambda: jax.lax.scan(step, (params, tx.init(params)), data)[1])()
+    return jax.tree.map(np.asarray, out)
+
+
+def deviation(lrlab_params, package_params):
+  """Largest deviation over all steps and parameters, relative to the parameters' scale."""
+  worst = 0.0
+  for name in NAMES:
+    ours = lrlab_params[name]
+    theirs = np.stack([p[name] for p in package_params])
+    worst = max(worst, float(np.max(np.abs(ours - theirs)) / np.max(np.abs(theirs))))
+  return worst
+
+
+def assert_trajectories_match(ours, theirs, our_estimates, their_estimates):
+  assert deviation(ours, theirs) < RTOL
+  for name, mine in our_estimates.items():
+    np.testing.assert_allclose(mine, [e[name] for e in their_estimates], rtol=RTOL, err_msg=name)
+
+
+def assert_moves(params):
+  assert deviation({k: v[-1:] for k, v in params.items()}, [PARAMS]) > 1e-2  # it trained
+
+
+# ---------------------------------------------------------------- Prodigy (prodigyopt)
+
+PRODIGY_CASES = {  # lrlab keyword arguments: the package's
+  "defaults": ({}, {}),
+  "weight_decay": ({"weight_decay": 0.1}, {"weight_decay": 0.1}),
+  "bias_correction_safeguard": (
+    {"bias_correction": True, "safeguard_warmup": True, "learning_rate": 0.5},
+    {"use_bias_correction": True, "safeguard_warmup": True, "lr": 0.5},
+  ),
+  "growth_rate_d_coef": (
+    {"growth_rate": 1.05, "d_coef": 0.5, "b3": 0.99},
+    {"growth_rate": 1.05, "d_coef": 0.5, "beta3": 0.99},
+  ),
+  "no_momentum": ({"b1": 0.0, "eps": 1e-4}, {"betas": (0.0, 0.999), "eps": 1e-4}),
+}
+
+
+@pytest.mark.parametrize("case", list(PRODIGY_CASES))
+def test_prodigy_matches_prodigyopt(case):
+  prodigyopt = pytest.importorskip("prodigyopt")
+  ours, theirs = PRODIGY_CASES[case]
+  params, d = run_lrlab(
+    optimizers.prodigy(**{"weight_decay": 0.0, **ours}),
+    lambda state, _: _find(state, ScaleByProdigyState).d,
+  )
+  package, their_d = run_package(
+    lambda p: prodigyopt.Prodigy(p, **theirs), lambda opt, *_: {"d": opt.param_groups[0]["d"]}
+  )
+  assert_trajectories_match(params, package, {"d": d}, their_d)
+  assert d[-1] > 5 * d[0]  # the estimate grew by itself
+  assert_moves(params)
+
+
+# ------------------------------------------------------- D-Adaptation (dadaptation)
+
+DADAPT_ADAM_CASES = {
+  "defaults": ({"weight_decay": 0.0}, {}),
+  "decoupled_weight_decay": ({"weight_decay": 0.1}, {"weight_decay": 0.1, "decouple": True}),
+  "bias_correction_growth": (
+    {"weight_decay": 0.0, "bias_correction": True, "growth_rate": 1.1, "b1": 0.8},
+    {"use_bias_correction": True, "growth_rate": 1.1, "betas": (0.8, 0.999)},
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(DADAPT_ADAM_CASES))
+def test_dadapt_adamw_matches_dadaptation(case):
+  dadaptation = pytest.importorskip("dadaptation")
+  ours, theirs = DADAPT_ADAM_CASES[case]
+  params, d = run_lrlab(
+    optimizers.dadapt_adamw(**ours), lambda state, _: _find(state, ScaleByDadaptAdamState).d
+  )
+  package, their_d = run_package(
+    lambda p: dadaptation.DAdaptAdam(p, **theirs), lambda opt, *_: {"d": opt.param_groups[0]["d"]}
+  )
+  assert_trajectories_match(params, package, {"d": d}, their_d)
+  assert d[-1] > 100 * 1e-6
+  assert_moves(params)
+
+
+DADAPT_SGD_CASES = {
+  "defaults": ({}, {}),
+  "momentum": ({"momentum": 0.9}, {"momentum": 0.9}),
+  "weight_decay_growth": (
+    {"weight_decay": 0.05, "growth_rate": 1.2, "learning_rate": 0.5},
+    {"weight_decay": 0.05, "growth_rate": 1.2, "lr": 0.5},
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(DADAPT_SGD_CASES))
+def test_dadapt_sgd_matches_dadaptation(case):
+  dadaptation = pytest.importorskip("dadaptation")
+  ours, theirs = DADAPT_SGD_CASES[case]
+  params, d = run_lrlab(
+    optimizers.dadapt_sgd(**ours), lambda state, _: _find(state, ScaleByDadaptSgdState).d
+  )
+  package, their_d = run_package(
+    lambda p: dadaptation.DAdaptSGD(p, **theirs), lambda opt, *_: {"d": opt.param_groups[0]["d"]}
+  )
+  assert_trajectories_match(params, package, {"d": d}, their_d)
+  assert d[-1] > 100 * 1e-6
+  assert_moves(params)
+
+
+# ---------------------------------------------------------------- DoG (dog-optimizer)
+
+DOG_CASES = {
+  "defaults": ({}, {}),
+  "weight_decay_reps_rel": (
+    {"weight_decay": 0.01, "reps_rel": 1e-4},
+    {"weight_decay": 0.01, "reps_rel": 1e-4},
+  ),
+  "averaging": ({"averaging": 8.0}, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(DOG_CASES))
+def test_dog_matches_dog_optimizer(case):
+  dog = pytest.importorskip("dog")
+  ours, theirs = DOG_CASES[case]
+  averages = "averaging" in ours
+
+  def ours_record(state, params):
+    dog_state = _find(state, ScaleByDogState)
+    return {
+      "rbar": dog_state.max_distance,
+      "eta": dog_state.learning_rate,
+      "average": eval_params(state, params),
+    }
+
+  def their_record(opt, model, average):
+    group = opt.param_groups[0]
+    out = {"rbar": float(group["rbar"]), "eta": float(group["eta"][0])}
+    out["average"] = _numpy(average.averaged_model) if average is not None else _numpy(model)
+    return out
+
+  params, estimates = run_lrlab(optimizers.dog(**ours), ours_record)
+  package, their = run_package(
+    lambda p: dog.DoG(p, **theirs),
+    their_record,
+    averager=(lambda m: dog.PolynomialDecayAverager(m, gamma=ours["averaging"]))
+    if averages
+    else None,
+  )
+  assert_trajectories_match(params, package, {k: estimates[k] for k in ("rbar", "eta")}, their)
+  their_average = [e["average"] for e in their]
+  assert deviation(estimates["average"], their_average) < RTOL
+  assert estimates["eta"][-1] > 100 * estimates["eta"][0]  # the step grew from r_eps
+  if averages:
+    assert deviation(estimates["average"], package) > 1e-3  # the average is not the iterate
+  assert_moves(params)
+
+
+# ------------------------------------------------------------ schedule-free (schedulefree)
+
+SCHEDULE_FREE_CASES = {  # (lrlab optimizer, its keywords, package class, its keywords)
+  "sgd_defaults": ("schedule_free_sgd", {"learning_rate": 0.5}, "SGDScheduleFree", {"lr": 0.5}),
+  "sgd_warmup_weight_decay": (
+    "schedule_free_sgd",
+    {"learning_rate": 0.5, "warmup_steps": 20, "weight_decay": 0.01, "b1": 0.8},
+    "SGDScheduleFree",
+    {"lr": 0.5, "warmup_steps": 20, "weight_decay": 0.01, "momentum": 0.8},
+  ),
+  "adamw_defaults": ("schedule_free_adamw", {"weight_decay": 0.0}, "AdamWScheduleFree", {}),
+  "adamw_warmup_weight_decay": (
+    "schedule_free_adamw",
+    {"learning_rate": 0.01, "warmup_steps": 20, "weight_decay": 0.05, "b2": 0.99},
+    "AdamWScheduleFree",
+    {"lr": 0.01, "warmup_steps": 20, "weight_decay": 0.05, "betas": (0.9, 0.99)},
+  ),
+  "adamw_paper": (
+    "schedule_free_adamw",
+    {"learning_rate": 0.01, "warmup_steps": 20, "weight_decay": 0.0, "bias_correction": "rate"},
+    "AdamWScheduleFreePaper",
+    {"lr": 0.01, "warmup_steps": 20},
+  ),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEDULE_FREE_CASES))
+def test_schedule_free_matches_schedulefree(case):
+  schedulefree = pytest.importorskip("schedulefree")
+  name, ours, package_class, theirs = SCHEDULE_FREE_CASES[case]
+  b1 = theirs.get("momentum", theirs.get("betas", (0.9,))[0])
+
+  def their_record(opt, model, _):
+    y = _numpy(model)
+    z = {n: opt.state[getattr(model, n)]["z"].numpy() for n in NAMES}
+    return {"x": {n: (y[n] - (1 - b1) * z[n]) / b1 for n in NAMES}}  # y = (1 - b1) z + b1 x
+
+  params, x = run_lrlab(getattr(optimizers, name)(**ours), lambda s, p: eval_params(s, p))
+  package, their = run_package(
+    lambda p: getattr(schedulefree, package_class)(p, foreach=False, **theirs), their_record
+  )
+  assert deviation(params, package) < RTOL  # y, where the gradients are taken
+  assert deviation(x, [e["x"] for e in their]) < 1e-8  # x, recovered from y and z there
+  assert deviation(x, package) > 1e-3
+  assert_moves(params)
+
+
+# ------------------------------------------------------------------------- defaults
+
+DEFAULTS = [  # (lrlab optimizer, package, class, {lrlab argument: package argument})
+  ("prodigy", "prodigyopt", "Prodigy", {"learning_rate": "lr", "b3": "beta3", "eps": "eps",
+    "d0": "d0", "d_coef": "d_coef", "growth_rate": "growth_rate",
+    "bias_correction": "use_bias_correction", "safeguard_warmup": "safeguard_warmup",
+    "weight_decay": "weight_decay"}),
+  ("dadapt_adamw", "dadaptation", "DAdaptAdam", {"learning_rate": "lr", "eps": "eps", "d0": "d0",
+    "growth_rate": "growth_rate", "bias_correction": "use_bias_correction"}),
+  ("dadapt_sgd", "dadaptation", "DAdaptSGD", {"learning_rate": "lr", "momentum": "momentum",
+    "d0": "d0", "growth_rate": "growth_rate", "weight_decay": "weight_decay"}),
+  ("dog", "dog", "DoG", {"learning_rate": "lr", "reps_rel": "reps_rel", "eps": "eps",
+    "weight_decay": "weight_decay"}),
+  ("schedule_free_sgd", "schedulefree", "SGDScheduleFree", {"learning_rate": "lr",
+    "b1": "momentum", "warmup_steps": "warmup_steps", "weight_lr_power": "weight_lr_power",
+    "weight_decay": "weight_decay"}),
+  ("schedule_free_adamw", "schedulefree", "AdamWScheduleFree", {"learning_rate": "lr",
+    "eps": "eps", "warmup_steps": "warmup_steps", "weight_lr_power": "weight_lr_power"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+  ("name", "package", "cls", "names"), DEFAULTS, ids=[d[0] for d in DEFAULTS]
+)
+def test_defaults_are_the_packages(name, package, cls, names):
+  # dadapt_adamw and schedule_free_adamw decay the weights by 1e-2 by default, as every *adamw
+  # in lrlab (their docstrings say so); the packages default to 0, so weight_decay is left out.
+  module = pytest.importorskip(package)
+  ours = inspect.signature(getattr(optimizers, name)).parameters
+  theirs = inspect.signature(getattr(module, cls).__init__).parameters
+  for mine, their in names.items():
+    assert ours[mine].default == theirs[their].default, (name, mine)
+  if "betas" in theirs:
+    assert (ours["b1"].default, ours["b2"].default) == theirs["betas"].default
