@@ -24,6 +24,7 @@ from lrlab.transforms.learning_rate import ScaleByLearningRateState as ScaleByLe
 from lrlab.transforms.learning_rate import scale_by_learning_rate as scale_by_learning_rate
 from lrlab.transforms.momentum import TraceState as TraceState
 from lrlab.transforms.momentum import trace as trace
+from lrlab.transforms.multipliers import scale_by_multipliers as scale_by_multipliers
 from lrlab.transforms.nadam import ScaleByNadamState as ScaleByNadamState
 from lrlab.transforms.nadam import scale_by_nadam as scale_by_nadam
 from lrlab.transforms.plateau import ReduceOnPlateauState as ReduceOnPlateauState
@@ -76,6 +77,7 @@ __all__ = [
   "scale_by_dog",
   "scale_by_hypergradient",
   "scale_by_learning_rate",
+  "scale_by_multipliers",
   "scale_by_nadam",
   "scale_by_polyak",
   "scale_by_prodigy",
