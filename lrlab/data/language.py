@@ -93,7 +93,8 @@ class Language:
     initial: the stationary distribution of ``A``, the law of ``z_0``.
 
   Example:
-    >>> language = lrlab.data.Language(vocab=8, context=6, hidden=3, triggers=1, seed=0)
+    >>> from lrlab.data.language import Language
+    >>> language = Language(vocab=8, context=6, hidden=3, triggers=1, seed=0)
     >>> tokens = language.tokens("train", np.arange(2))
     >>> tokens.shape, language.log_probs(tokens).shape
     ((2, 7), (2, 6))

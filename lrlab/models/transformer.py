@@ -96,6 +96,8 @@ class Transformer(nnx.Module):
     rngs: Flax random streams (``params``, and ``dropout`` when ``dropout > 0``).
 
   Example:
+    >>> from flax import nnx
+    >>> from lrlab.models.transformer import Transformer
     >>> model = Transformer(vocab=16, context=8, width=32, depth=2, heads=4, rngs=nnx.Rngs(0))
     >>> model(jnp.zeros((3, 8), jnp.int32)).shape
     (3, 8, 16)
