@@ -1,9 +1,19 @@
 """Throughput of lrlab's sweep against a loop of single runs and a PyTorch loop: the command
-line of :mod:`lrlab.benchmark` (also ``lrlab bench``); ``--help`` lists its flags."""
+line of :mod:`lrlab.benchmark` (also ``lrlab bench``); ``--help`` lists its flags.
+
+``--search`` runs the time-to-the-answer benchmark of :mod:`lrlab.search` instead
+(:mod:`lrlab.benchmark.search`; ``--search --help`` lists its flags).
+"""
 
 import sys
 
 from lrlab.benchmark import main
 
 if __name__ == "__main__":
+  if "--search" in sys.argv[1:]:
+    from lrlab.benchmark import search
+    from lrlab.benchmark.workload import host_cores, set_host_devices
+
+    set_host_devices(host_cores())  # before JAX starts its backend
+    sys.exit(search.main(sys.argv[1:]))
   sys.exit(main())

@@ -37,6 +37,8 @@ class Plan:
 
   #: The ledger's members: ``{axis: (M,)}``, the hyperparameters each row starts with.
   members: dict[str, np.ndarray]
+  #: How many members are live at the plan's last decisions (sizes the automatic chunk).
+  final_members: int
   extra: dict[str, np.ndarray]
 
   def begin(self, seed: int) -> np.ndarray:
@@ -127,14 +129,20 @@ def drive(
   num_devices = mesh.devices.size
   members = plan.members
   num_rows = len(next(iter(members.values())))
+  # An automatic chunk size is sized for the members live at the plan's last decisions and
+  # kept for the whole search: one compiled program. A given one narrows once when fewer
+  # members than it are left (a second program), so no chunk is mostly padding.
+  fixed = chunk_size is None
   if chunk_size is None and checkpoint_dir is not None:
     chunk_size = checkpoint.saved_chunk_size(checkpoint_dir)
+    fixed = chunk_size is None or _saved_fixed(checkpoint_dir)
   if chunk_size is None:
     hp = {k: as_jax(v[:1]) for k, v in members.items()}
     state_bytes, activation_bytes = _member_footprint(trainer, make_tx, hp, key)
     chunk_size = devices_lib.auto_chunk_size(
-      state_bytes, num_rows, list(mesh.devices.flat), activation_bytes=activation_bytes
-    )
+      state_bytes, min(plan.final_members, num_rows), list(mesh.devices.flat),
+      activation_bytes=activation_bytes,
+    )  # fmt: skip
   elif (
     isinstance(chunk_size, bool)
     or not isinstance(chunk_size, int | np.integer)
@@ -142,20 +150,22 @@ def drive(
     or chunk_size % num_devices
   ):
     raise ValueError(
-      f"chunk_size must be a positive multiple of the number of devices ({num_devices}); "
-      f"got {chunk_size!r}."
+      f"chunk_size must be None or a positive multiple of the number of devices "
+      f"({num_devices}); got {chunk_size!r}."
     )
   chunk_size = int(chunk_size)
   config = {
     **config, "steps": steps, "batch_size": batch_size, "eval_every": eval_every,
     "divergence_factor": float(divergence_factor), "seeds": seeds.tolist(),
-    "key": arguments.key_data(key), "chunk_size": chunk_size, "num_devices": int(num_devices),
+    "key": arguments.key_data(key), "chunk_size": chunk_size, "fixed_width": fixed,
+    "num_devices": int(num_devices),
     "make_tx": arguments.qualified_name(make_tx), "task": task.name,
   }  # fmt: skip
   axes = {k: v.dtype for k, v in members.items()}
   population = Population(
-    trainer, make_tx, mesh, segment_steps // eval_every, chunk_size, axes, key
-  )
+    trainer, make_tx, mesh, segment_steps // eval_every, chunk_size, axes, key,
+    min_width=chunk_size if fixed else num_devices,
+  )  # fmt: skip
   fingerprint = checkpoint.fingerprint(
     config, members, *arguments.task_arrays(task), task.L, task.mu
   )
@@ -205,7 +215,7 @@ def drive(
           "hp": population.hp, "state": population.states(),
         }  # fmt: skip
         _save(checkpoint_dir, fingerprint, where, finished, finished_extra, current, chunk_size,
-              model_steps)  # fmt: skip
+              model_steps, fixed)  # fmt: skip
         last_save = time.monotonic()
       if stop and more:
         raise Stopped(where, checkpoint_dir)
@@ -227,7 +237,15 @@ def drive(
   return ledgers, extras, {"config": config, "metadata": metadata}, population
 
 
-def _save(directory, fingerprint, position, done, done_extra, current, chunk_size, model_steps):
+def _saved_fixed(directory: str) -> bool:
+  """Whether the checkpoint in ``directory`` was made with an automatic (fixed) chunk width."""
+  with np.load(os.path.join(directory, checkpoint.FILENAME)) as saved:
+    return bool(json.loads(str(saved["position"])).get("fixed_width", False))
+
+
+def _save(
+  directory, fingerprint, position, done, done_extra, current, chunk_size, model_steps, fixed
+):
   """One checkpoint: the finished seeds' ledgers and extras, and the current seed's state,
   each array under a flat name (``done.0.val_loss``, ``state`` for the members' pytree)."""
   trees: dict[str, Any] = {"model_steps": np.asarray(model_steps)}
@@ -239,7 +257,7 @@ def _save(directory, fingerprint, position, done, done_extra, current, chunk_siz
     trees.update({f"extra.{k}": v for k, v in current["extra"].items()})
     trees.update({f"hp.{k}": v for k, v in current["hp"].items()})
     trees.update(alive=current["alive"], state=current["state"])
-  position = {**position, "done": len(done)}
+  position = {**position, "done": len(done), "fixed_width": fixed}
   checkpoint.save(directory, fingerprint, position, trees, chunk_size=chunk_size)
 
 

@@ -68,6 +68,7 @@ class _Halving(driver.Plan):
   def __init__(self, members, bracket, rungs, eta, metric, eval_every):
     self.members, self.bracket, self.rungs = members, bracket, rungs
     self.eta, self.metric, self.eval_every = eta, metric, eval_every
+    self.final_members = eta * len(rungs)  # live before each bracket's last cut, at most
     self.extra = {}
 
   def begin(self, seed: int) -> np.ndarray:
@@ -149,11 +150,15 @@ def successive_halving(
   :func:`rung_steps`) the best ``max(1, n // eta)`` of the ``n`` live members
   of each seed, by ``metric`` at that evaluation, go on and the rest stop
   (a diverged member ranks last; ties go to the earlier member). The
-  survivors are gathered on device into full chunks of ``chunk_size``, so the
-  same compiled segment runs them (one narrower chunk, compiled once, when
-  fewer than ``chunk_size`` are left); a member's numbers up to its stop are
-  those of :func:`lrlab.sweep.run` with the same ``chunk_size``, bit for bit
-  while the chunk width is unchanged. Seeds, common random numbers, divergence
+  survivors are gathered on device into full chunks, so the same compiled
+  segment runs them. By default the chunk width is sized for the ``eta``
+  members of the last rungs and kept throughout: one compiled program, the
+  first rungs running more chunks of it (compiling a program per width cost
+  more than the padding it saved on a 2-core CPU). A given ``chunk_size`` is
+  kept while at least that many members are live, then narrows once to the
+  fewest device multiples that hold them. A member's numbers up to its stop
+  are those of :func:`lrlab.sweep.run` with the same chunk width, bit for
+  bit while it is unchanged. Seeds, common random numbers, divergence
   isolation and checkpoints (:class:`lrlab.sweep.Stopped`, resume after a
   crash) work as in :func:`lrlab.sweep.run`.
 

@@ -119,7 +119,10 @@ class Population:
     mesh: the member mesh (:func:`lrlab.sweep.devices.member_mesh`).
     segment_windows: evaluation windows per search segment.
     chunk_size: members per compiled chunk (a multiple of the device count); when fewer
-      members are left, one chunk of the fewest device multiples that hold them.
+      members are left, one chunk of the fewest device multiples that hold them, but no
+      narrower than ``min_width``.
+    min_width: the narrowest chunk (default: the device count); ``chunk_size`` keeps one
+      width, one compiled program, for the whole search.
     axes: the grid's axis names and dtypes, ``{name: dtype}``.
     key: the search's key (its shape and dtype select the program).
   """
@@ -133,10 +136,13 @@ class Population:
     chunk_size: int,
     axes: dict[str, np.dtype],
     key: jax.Array,
+    *,
+    min_width: int | None = None,
   ):
     self.trainer, self.chunk_size, self.segment_windows = trainer, chunk_size, segment_windows
     self.make_tx, self.mesh, self.axes, self.key_shape = make_tx, mesh, axes, key
     self.num_devices = mesh.devices.size
+    self.min_width = self.num_devices if min_width is None else min_width
     # A streamed task's program runs one window per call (its evaluation streams from the host).
     self.call_windows = 1 if trainer.task.streamed else segment_windows
     self.compile_seconds = 0.0
@@ -152,7 +158,7 @@ class Population:
     multiples that hold them when fewer are left (one more compiled width, cached)."""
     self.alive, self.hp = np.asarray(rows, np.int64), {k: np.asarray(v) for k, v in hp.items()}
     needed = -(-max(len(self.alive), 1) // self.num_devices) * self.num_devices
-    self.width = min(self.chunk_size, needed)
+    self.width = max(self.min_width, min(self.chunk_size, needed))
     self.widths.append(self.width)
     example = {k: as_jax(np.zeros(self.width, dtype)) for k, dtype in self.axes.items()}
     self.compiled, seconds = _compiled_for(

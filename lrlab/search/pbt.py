@@ -53,6 +53,7 @@ class _PBT(driver.Plan):
     self.size = len(next(iter(members.values())))
     self.replaced = int(np.floor(fraction * self.size))
     self.exploits = 0
+    self.final_members = self.size
     self.extra = {}
 
   def begin(self, seed: int) -> np.ndarray:

@@ -56,6 +56,7 @@ class _Pruning(driver.Plan):
     self.members, self.trials, self.metric = members, trials, metric
     self.eval_every, self.prune = eval_every, prune
     self.pruned = np.zeros(len(trials), bool)
+    self.final_members = len(trials)
     self.extra = {}
 
   def begin(self, seed: int) -> np.ndarray:

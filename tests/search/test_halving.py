@@ -255,3 +255,16 @@ def test_sigkill_mid_rung_resumes_to_the_same_result(tmp_path):
   np.testing.assert_array_equal(resumed.stopped_step, whole.stopped_step)
   for a, b in zip(resumed.sweep.history, whole.sweep.history, strict=True):
     np.testing.assert_array_equal(a, b)
+
+
+def test_an_automatic_chunk_keeps_one_width_one_program(noisy_task):
+  sweep.clear_cache()
+  grid = {"lr": np.geomspace(0.05, 2.5, 9)}
+  result = search.successive_halving(noisy_task, _sgd, grid, **NOISY)
+  assert result.config["fixed_width"] is True
+  assert sweep.cache_info().programs == 1  # 9 -> 3 -> 1 members, one compiled width
+  sweep.clear_cache()
+  given = search.successive_halving(noisy_task, _sgd, grid, chunk_size=4, **NOISY)
+  assert given.config["fixed_width"] is False
+  assert sweep.cache_info().programs > 1  # a given width narrows for the last member
+  np.testing.assert_array_equal(result.stopped_step, given.stopped_step)

@@ -1,0 +1,269 @@
+"""Time to the answer: how long until the best learning rate is known, and how good it is.
+
+  python scripts/benchmark.py --search [--tasks mnist1d-mlp:adam,digits-cnn:sgd-momentum]
+      [--k 27] [--steps 1620] [--eta 3] [--retrain-seeds 2] [--out results/benchmark_search]
+
+For each task and optimizer, every method searches the same log-spaced range of
+learning rates ``[1e-4, 1]`` at the same budget per member and picks a rate by
+its final validation metric (seed 0):
+
+- ``grid``: :func:`lrlab.sweep.run` over ``K`` log-spaced rates (the reference);
+- ``random``: the same over ``K`` log-uniform random rates (Bergstra & Bengio 2012);
+- ``halving``: :func:`lrlab.search.successive_halving` over the grid (``eta``,
+  ``min_steps = steps / eta**3``);
+- ``hyperband``: :func:`lrlab.search.hyperband` over the grid, the same rungs;
+- ``pbt``: :func:`lrlab.search.pbt` from every ``K // 8``-th grid rate (8 or more members),
+  exploiting every ``eta * min_steps`` steps; its answer is the best member's final rate;
+- ``optuna_loop``: Optuna TPE (seed 0), ``K`` trials one after another, each trained by
+  lrlab's compiled single run (``sweep.run`` of one member on one device, compiled once):
+  a user's loop;
+- ``optuna_batched``: the same study through :func:`lrlab.search.run_study`,
+  ``parallel = K / eta`` trials at a time.
+
+Each method's wall-clock counts its compilation (the program cache is cleared
+before it), and its model-steps are the members' training steps. The picked
+rates are then retrained at the full budget for ``retrain_seeds`` seeds, all in
+one sweep, and their mean test metric is the method's quality. The full grid's
+curves also give the Spearman rank correlation between each rung's validation
+metric and the final one: how risky stopping early is on the task.
+Writes ``search.json`` and ``search.md`` under ``--out``.
+"""
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+METHODS = ("grid", "random", "halving", "hyperband", "pbt", "optuna_loop", "optuna_batched")
+LR_RANGE = (1e-4, 1.0)
+
+
+def _adam(hp):
+  from lrlab import optimizers
+
+  return optimizers.adam(hp["lr"])
+
+
+def _sgd_momentum(hp):
+  from lrlab import optimizers
+
+  return optimizers.sgd(hp["lr"], momentum=0.9)
+
+
+OPTIMIZERS = {"adam": _adam, "sgd-momentum": _sgd_momentum}
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+  """Spearman's rank correlation of two 1-D arrays (ranks by a stable sort; NaN if constant)."""
+  ra = np.argsort(np.argsort(a, kind="stable"), kind="stable").astype(float)
+  rb = np.argsort(np.argsort(b, kind="stable"), kind="stable").astype(float)
+  if ra.std() == 0 or rb.std() == 0:
+    return float("nan")
+  return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _pick(values: np.ndarray, lrs: np.ndarray, metric: str) -> float:
+  score = -values if metric.endswith("accuracy") else values
+  score = np.where(np.isfinite(score), score, np.inf)
+  return float(lrs[int(np.argmin(score))])
+
+
+def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, batch_size: int,
+             retrain_seeds: int, methods: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+  """Every method of :data:`METHODS` in ``methods`` on one task and optimizer; a JSON-able dict."""
+  import jax
+  import optuna
+
+  from lrlab import search, sweep, tasks
+
+  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  task, make_tx = tasks.get(task_name), OPTIMIZERS[optimizer]
+  metric = "val_accuracy" if task.num_classes else "val_loss"
+  summary = "final_val_accuracy" if task.num_classes else "final_val_loss"
+  min_steps = steps // eta**3
+  if min_steps * eta**3 != steps:
+    raise ValueError(f"steps must be a multiple of eta**3 = {eta**3}; got {steps}.")
+  key = jax.random.key(0)
+  common = dict(batch_size=batch_size, key=key)
+  grid = {"lr": sweep.log_grid(*LR_RANGE, k)}
+  out: dict[str, Any] = {
+    "task": task_name, "optimizer": optimizer, "metric": metric, "k": k, "steps": steps,
+    "eta": eta, "min_steps": min_steps, "methods": {},
+  }  # fmt: skip
+
+  def timed(name, fn):
+    sweep.clear_cache()
+    tic = time.perf_counter()
+    lr, model_steps, extra = fn()
+    seconds = time.perf_counter() - tic
+    out["methods"][name] = {"lr": lr, "wall_seconds": seconds, "model_steps": int(model_steps),
+                            **extra}  # fmt: skip
+    print(f"  {task_name}/{optimizer} {name}: lr {lr:.3g}, {seconds:.1f} s, "
+          f"{model_steps:,} model-steps", flush=True)  # fmt: skip
+
+  full = {}
+
+  def full_sweep(g):
+    result = sweep.run(task, make_tx, g, steps=steps, eval_every=min_steps, progress=False,
+                       **common)  # fmt: skip
+    return result
+
+  def grid_method():
+    full["grid"] = result = full_sweep(grid)
+    compile_s = {"compile_seconds": result.metadata["compile_seconds"]}
+    return _pick(result.metric(summary)[0], grid["lr"], metric), k * steps, compile_s
+
+  def random_method():
+    lrs = sweep.random_log(*LR_RANGE, k, jax.random.key(1))
+    result = full_sweep({"lr": lrs})
+    compile_s = {"compile_seconds": result.metadata["compile_seconds"]}
+    return _pick(result.metric(summary)[0], lrs, metric), k * steps, compile_s
+
+  def halving_method(fn):
+    def run():
+      result = fn(task, make_tx, grid, steps=steps, min_steps=min_steps, eta=eta, metric=metric,
+                  eval_every=min_steps, **common)  # fmt: skip
+      best = result.best()
+      extra = {"rungs": result.rungs, "compile_seconds": result.metadata["compile_seconds"]}
+      return best["hyperparameters"]["lr"], result.model_steps, extra
+
+    return run
+
+  def pbt_method():
+    population = {"lr": grid["lr"][:: max(1, k // 8)]}  # 8 or more members
+    result = search.pbt(task, make_tx, population, steps=steps, interval=min_steps * eta,
+                        metric=metric, eval_every=min_steps, **common)  # fmt: skip
+    best = result.best()
+    # PBT's answer is a schedule; its final rate is what a retrain at a fixed rate can use.
+    extra = {"schedule": best["schedule"]["lr"]}
+    extra["compile_seconds"] = result.metadata["compile_seconds"]
+    return best["schedule"]["lr"][-1], result.model_steps, extra
+
+  space = {"lr": optuna.distributions.FloatDistribution(*LR_RANGE, log=True)}
+
+  def optuna_loop():
+    study = optuna.create_study(direction="maximize" if task.num_classes else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=0))  # fmt: skip
+    for _ in range(k):
+      trial = study.ask(space)
+      result = sweep.run(task, make_tx, {"lr": np.array([trial.params["lr"]])}, steps=steps,
+                         eval_every=min_steps, chunk_size=1, devices=jax.devices()[:1],
+                         progress=False, **common)  # fmt: skip
+      value = float(result.metric(summary)[0, 0])
+      study.tell(trial, value if np.isfinite(value) else (0.0 if task.num_classes else np.inf))
+    return float(study.best_params["lr"]), k * steps, {}
+
+  def optuna_batched():
+    study = optuna.create_study(direction="maximize" if task.num_classes else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=0))  # fmt: skip
+    search.run_study(study, task, make_tx, space, n_trials=k, parallel=max(1, k // eta),
+                     steps=steps, metric=metric, eval_every=min_steps, prune=False,
+                     **common)  # fmt: skip
+    return float(study.best_params["lr"]), k * steps, {}
+
+  runs = {
+    "grid": grid_method, "random": random_method,
+    "halving": halving_method(search.successive_halving),
+    "hyperband": halving_method(search.hyperband), "pbt": pbt_method,
+    "optuna_loop": optuna_loop, "optuna_batched": optuna_batched,
+  }  # fmt: skip
+  for name in ("grid", *[m for m in methods if m != "grid"]):
+    timed(name, runs[name])
+
+  # Rank correlation of each rung's validation metric with the final one (the full grid).
+  history = getattr(full["grid"].history, metric)[0]
+  final = history[:, -1]
+  out["rank_correlation"] = {
+    str(min_steps * eta**i): spearman(history[:, eta**i], final) for i in range(3)
+  }
+  # Retrain every picked rate at the full budget, retrain_seeds seeds, one sweep.
+  picked = sorted({m["lr"] for m in out["methods"].values()})
+  retrained = sweep.run(task, make_tx, {"lr": np.array(picked)}, steps=steps,
+                        eval_every=min_steps, seeds=retrain_seeds, progress=False,
+                        **common)  # fmt: skip
+  test = "final_test_accuracy" if task.num_classes else "final_test_loss"
+  scores = retrained.seed_mean(test)
+  for m in out["methods"].values():
+    m["test"] = float(scores[picked.index(m["lr"])])
+  ref = out["methods"]["grid"]
+  for m in out["methods"].values():
+    m["model_steps_vs_grid"] = m["model_steps"] / ref["model_steps"]
+    m["wall_vs_grid"] = m["wall_seconds"] / ref["wall_seconds"]
+    m["test_minus_grid"] = m["test"] - ref["test"]
+  out["test_metric"] = test
+  return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+  """A table per task: method, wall-clock, model-steps, picked rate, retrained test metric."""
+  lines = [f"Time to the answer ({report['machine']}); K = {report['k']} rates in "
+           f"[1e-4, 1], {report['steps']} steps, eta = {report['eta']}.", ""]  # fmt: skip
+  for run in report["runs"]:
+    lines += [f"### {run['task']}, {run['optimizer']} (test: {run['test_metric']}, mean of "
+              f"{report['retrain_seeds']} seeds at the full budget)", "",
+              "| method | wall s | vs grid | model-steps | vs grid | lr | test | - grid |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, m in run["methods"].items():
+      lines.append(
+        f"| {name} | {m['wall_seconds']:.1f} | {m['wall_vs_grid']:.0%} | {m['model_steps']:,} | "
+        f"{m['model_steps_vs_grid']:.0%} | {m['lr']:.3g} | {m['test']:.4f} | "
+        f"{m['test_minus_grid']:+.4f} |"
+      )
+    corr = ", ".join(f"{s}: {c:.2f}" for s, c in run["rank_correlation"].items())
+    lines += ["", f"Spearman rank correlation of the val metric at a rung with the final: {corr}.",
+              ""]  # fmt: skip
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  """``scripts/benchmark.py --search ...``: run, write ``search.json`` and ``search.md``; 0."""
+  parser = argparse.ArgumentParser(description="Time to the answer of lrlab.search's methods.")
+  parser.add_argument("--search", action="store_true", help="(selects this benchmark)")
+  parser.add_argument(
+    "--tasks",
+    default="mnist1d-mlp:adam,mnist1d-mlp:sgd-momentum",
+    help="comma-separated TASK:OPTIMIZER (optimizer: adam or sgd-momentum)",
+  )
+  parser.add_argument("--methods", default=",".join(METHODS), help=f"from {METHODS}")
+  parser.add_argument("--k", type=int, default=27, help="rates per method")
+  parser.add_argument("--steps", type=int, default=1620, help="budget per member, a multiple "
+                      "of eta**3")  # fmt: skip
+  parser.add_argument("--eta", type=int, default=3)
+  parser.add_argument("--batch-size", type=int, default=100)
+  parser.add_argument("--retrain-seeds", type=int, default=2)
+  parser.add_argument("--out", default="results/benchmark_search")
+  args = parser.parse_args(argv)
+  methods = tuple(m for m in args.methods.split(",") if m)
+  unknown = sorted(set(methods) - set(METHODS))
+  if unknown:
+    parser.error(f"--methods must be taken from {METHODS}; got {unknown}")
+  import jax
+
+  from lrlab.sweep.storage import environment_metadata
+
+  device = jax.devices()[0]
+  report = {
+    "machine": f"{len(jax.devices())} {device.platform} device(s), {os.cpu_count()} cores",
+    "k": args.k, "steps": args.steps, "eta": args.eta, "retrain_seeds": args.retrain_seeds,
+    "environment": environment_metadata(), "runs": [],
+  }  # fmt: skip
+  for spec in args.tasks.split(","):
+    task_name, _, optimizer = spec.partition(":")
+    if optimizer not in OPTIMIZERS:
+      parser.error(f"--tasks takes TASK:OPTIMIZER with OPTIMIZER in {sorted(OPTIMIZERS)}; "
+                   f"got {spec!r}")  # fmt: skip
+    report["runs"].append(run_task(
+      task_name, optimizer, k=args.k, steps=args.steps, eta=args.eta,
+      batch_size=args.batch_size, retrain_seeds=args.retrain_seeds, methods=methods,
+    ))  # fmt: skip
+  os.makedirs(args.out, exist_ok=True)
+  with open(os.path.join(args.out, "search.json"), "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=2, default=str)
+  text = markdown(report)
+  with open(os.path.join(args.out, "search.md"), "w", encoding="utf-8") as f:
+    f.write(text + "\n")
+  print(text)
+  return 0

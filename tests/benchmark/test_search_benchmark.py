@@ -1,0 +1,56 @@
+"""The time-to-the-answer benchmark of lrlab.search (``scripts/benchmark.py --search``)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from lrlab.benchmark import search as bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMMITTED = os.path.join(ROOT, "benchmarks", "cpu-2core", "search.json")
+
+
+def test_spearman_is_scipys():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=30), rng.normal(size=30)
+  assert bench.spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic)
+  assert bench.spearman(a, 2 * a + 1) == pytest.approx(1.0)
+  assert np.isnan(bench.spearman(np.ones(5), a[:5]))
+
+
+@pytest.mark.slow  # an end-to-end run, tiny
+def test_a_tiny_instance_measures_every_asked_method():
+  methods = ("grid", "halving", "optuna_batched")
+  report = bench.run_task(
+    "quadratic", "adam", k=9, steps=27, eta=3, batch_size=50, retrain_seeds=1, methods=methods
+  )
+  methods = report["methods"]
+  assert list(methods) == ["grid", "halving", "optuna_batched"]
+  assert methods["grid"]["model_steps"] == 9 * 27
+  # rungs 1, 3, 9, 27: 9 members for 1 step, 3 for 2 more, 1 for the remaining 24
+  assert methods["halving"]["model_steps"] == 9 * 1 + 3 * 2 + 1 * 24
+  assert methods["halving"]["model_steps_vs_grid"] == pytest.approx(39 / 243)
+  for m in methods.values():
+    assert 1e-4 <= m["lr"] <= 1.0 and np.isfinite(m["test"]) and m["wall_seconds"] > 0
+  assert methods["grid"]["test_minus_grid"] == 0.0
+  assert set(report["rank_correlation"]) == {"1", "3", "9"}
+  assert -1 <= report["rank_correlation"]["9"] <= 1
+
+
+@pytest.mark.skipif(not os.path.exists(COMMITTED), reason="no committed measurement")
+def test_the_committed_measurement_is_consistent():
+  """The committed numbers are what the markdown beside them says, and the model-steps of the
+  search methods follow from their rules (a fraction of the grid's)."""
+  with open(COMMITTED, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(COMMITTED.replace(".json", ".md"), encoding="utf-8") as f:
+    assert f.read().strip() == bench.markdown(report).strip()
+  for run in report["runs"]:
+    grid = run["methods"]["grid"]
+    assert grid["model_steps"] == run["k"] * run["steps"]
+    halving = run["methods"]["halving"]
+    assert halving["model_steps"] < 0.3 * grid["model_steps"]
+    assert run["methods"]["optuna_batched"]["model_steps"] == grid["model_steps"]
