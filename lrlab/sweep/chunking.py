@@ -263,12 +263,14 @@ def choose(
       divergence_factor=trainer.divergence_factor, folds=trainer.folds,
       eval_batch_size=trainer.eval_batch_size,
     )  # fmt: skip
-  probe_windows = windows if reuse else 1
   members = devices_lib.member_sharding(mesh)
 
   def seconds(c: int) -> float:
     columns = {n: np.resize(v, c) for n, v in grid.items()}  # cycles the grid: real rates
-    compiled, _ = programs._compiled_for(probe, make_tx, mesh, probe_windows, columns, key)
+    if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
+      compiled, _ = programs._compiled_for(trainer, make_tx, mesh, windows, columns, key)
+    else:  # a probe's own programs, dropped after timing
+      compiled = programs._Compiled(probe, make_tx, mesh, 1, columns, key)
     hp = devices_lib.to_mesh(columns, members)
     state, _ = compiled.init(hp, key)
     best = math.inf

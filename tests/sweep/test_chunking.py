@@ -156,6 +156,20 @@ def test_an_auto_sweep_equals_the_sweep_at_the_size_it_chose(task, tmp_path, mon
   chex.assert_trees_all_equal(again.history, measured.history)
 
 
+def test_a_long_segment_is_probed_by_a_short_program_of_its_own(task, tmp_path, monkeypatch):
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+  before = sweep.cache_info().programs
+  assert chunking.REUSE_STEPS < 128
+  measured = _run(task, "auto", steps=128, eval_every=128)
+  choice = measured.metadata["chunk_choice"]
+  assert choice["method"] == "measured" and not choice["reused_programs"]
+  # The probe's programs were not kept: only the real run's joined the engine's cache.
+  assert measured.metadata["compile_seconds"] > 0
+  assert sweep.cache_info().programs <= before + 1
+  fixed = _run(task, choice["chunk_size"], steps=128, eval_every=128)
+  chex.assert_trees_all_equal(measured.history, fixed.history)
+
+
 def test_an_auto_sweep_resumes_with_the_chunk_size_it_began_with(task, tmp_path, monkeypatch):
   monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path))
   save, count = checkpoint.save, [0]
