@@ -5,8 +5,8 @@ set."""
 import argparse
 import json
 
+from lrlab.benchmark import chunks, runner
 from lrlab.benchmark import report as report_lib
-from lrlab.benchmark import runner
 from lrlab.benchmark.workload import LEGS, Config, host_cores, set_host_devices
 
 DESCRIPTION = "Throughput of lrlab's vmapped sweep against a loop of runs and a PyTorch loop."
@@ -30,6 +30,20 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--quick", action="store_true", help="smoke run: K in {1, 8}, 20 steps")
   parser.add_argument("--in-process", action="store_true", help="no subprocess per (leg, K)")
   parser.add_argument("--out", default="results/benchmark", help="folder for the report")
+  parser.add_argument(
+    "--chunks", action="store_true",
+    help="instead of the legs: chunk_size='auto' against fixed chunk sizes, per task and K "
+    "[K in 64,512], writing chunks.json and chunks.md under --out",
+  )  # fmt: skip
+  parser.add_argument(
+    "--chunk-size", default="auto", type=lambda v: v if v == "auto" else int(v),
+    help="the sweep leg's chunk_size: auto (measured, remembered) or a number [auto]",
+  )  # fmt: skip
+  parser.add_argument("--tasks", default=",".join(chunks.TASKS), help="with --chunks: tasks")
+  parser.add_argument(
+    "--chunk-sizes", default=",".join(map(str, chunks.CHUNK_SIZES)),
+    help="with --chunks: the fixed chunk sizes (those above K are left out)",
+  )  # fmt: skip
   parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   legs = tuple(s for s in args.legs.split(",") if s)
@@ -54,6 +68,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     repeats=2 if args.quick else args.repeats,
     budget_s=args.budget,
     seed=args.seed,
+    chunk_size=args.chunk_size,
   )
 
 
@@ -65,6 +80,17 @@ def main(argv=None) -> int:
     return 0
   config = config_from_args(args)
   set_host_devices(config.devices)  # before JAX starts its backend
+  if args.chunks:
+    report = chunks.run_chunks(
+      args.out, tasks=tuple(args.tasks.split(",")),
+      ks=tuple(int(k) for k in (args.ks or ",".join(map(str, chunks.KS))).split(",")),
+      chunk_sizes=tuple(int(c) for c in args.chunk_sizes.split(",")),
+      steps=config.steps, batch_size=config.batch_size, repeats=min(config.repeats, 3),
+      budget_s=config.budget_s,
+    )  # fmt: skip
+    print(chunks.markdown(report))
+    print(f"wrote {args.out}/chunks.json, {args.out}/chunks.md")
+    return 0
   report = runner.run_benchmark(config, isolate=not args.in_process)
   paths = report_lib.write_report(report, args.out)
   print(report_lib.markdown(report))

@@ -13,17 +13,16 @@ from lrlab.benchmark.probes import (
   peak_rss_mib,
   reset_peak_rss,
 )
+from lrlab.benchmark.torch_legs import torch_func_leg, torch_leg
 from lrlab.benchmark.workload import (
-  LAYERS,
   LEG_TITLES,
   LEGS,
-  MOMENTUM,
   TASK,
+  TORCH_LEGS,
   Config,
   learning_rates,
   make_tx,
   member_sharding,
-  minibatch_order,
   run_key,
   workload,
 )
@@ -60,16 +59,26 @@ def _lrlab_leg(leg: str, task, lrs, config: Config):
         result = sweep.run(
           task, make_tx, {"lr": lrs}, steps=config.steps, batch_size=config.batch_size,
           seeds=1, key=jax.random.key(config.seed), eval_every=config.steps, progress=False,
+          chunk_size=config.chunk_size,
         )  # fmt: skip
         jax.block_until_ready(result)
         chunk = int(result.config["chunk_size"])
+        choice = info.setdefault("chunk_choice", result.metadata.get("chunk_choice"))
         info["chunk_size"] = chunk
         info["padded_members"] = -(-k // chunk) * chunk - k
         compiled = info.setdefault("compile_s_per_call", [])
         compiled.append(result.metadata["compile_seconds"])
+        how = "given" if config.chunk_size not in (None, "auto") else "the heuristic's"
+        if choice and choice.get("method") in ("measured", "cached"):
+          probe = ", ".join(f"{p['chunk_size']}: {p['seconds']:.3g} s" for p in choice["probe"])
+          how = (
+            f"auto, {choice['method']} (heuristic's {choice['heuristic']}; probe "
+            f"{choice['probe_seconds']:.1f} s; estimated s for K: {probe})"
+          )
         info["note"] = (
-          f"chunk_size {chunk}: {-(-k // chunk)} chunk(s), {info['padded_members']} padding "
-          f"member(s); run() compiled for {compiled[0]:.2f} s on its first call, "
+          f"chunk_size {chunk} ({how}): {-(-k // chunk)} chunk(s), "
+          f"{info['padded_members']} padding member(s); run() compiled for "
+          f"{compiled[0]:.2f} s on its first call, "
           f"{max(compiled[1:], default=0.0):.2f} s at most on later calls"
         )
         return _sweep_final_val_loss(result)
@@ -113,56 +122,6 @@ def _sweep_final_val_loss(result):
   return None
 
 
-def _torch_leg(task, lrs, config: Config):
-  """``(warm_up, run, False, 1, info)``: K PyTorch runs, one after another (eager, no compile)."""
-  import jax
-  import numpy as np
-  import torch
-  from torch import nn
-  from torch.nn import functional as F
-
-  torch.set_num_threads(config.threads)
-  init_key, data_key = jax.random.split(run_key(config.seed))
-  params = jax.tree.map(np.asarray, task.init(init_key)[0])
-  order = minibatch_order(data_key, task.num_train, config.batch_size, config.steps)
-  order = torch.tensor(order, dtype=torch.int64)
-  splits = {
-    s: (torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y), dtype=torch.int64))
-    for s, (x, y) in ((s, task.split(s)) for s in ("train", "val", "test"))
-  }
-  x_train, y_train = splits["train"]
-  names = ("dense_0", "dense_1", "head")
-
-  def model():
-    layers = [nn.Linear(i, o) for i, o in LAYERS]
-    with torch.no_grad():
-      for layer, name in zip(layers, names, strict=True):
-        layer.weight.copy_(torch.tensor(params[name]["weight"]))  # both (out, in)
-        layer.bias.copy_(torch.tensor(params[name]["bias"]))
-    return nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
-
-  def evaluate(net, splits_):
-    with torch.no_grad():
-      return [F.cross_entropy(net(splits[s][0]), splits[s][1]).item() for s in splits_]
-
-  def one_run(lr: float, steps: int) -> float:
-    net = model()
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=MOMENTUM)
-    evaluate(net, ("train", "val", "test"))
-    for t in range(steps):
-      batch = order[t]
-      loss = F.cross_entropy(net(x_train[batch]), y_train[batch])
-      opt.zero_grad(set_to_none=True)
-      loss.backward()
-      opt.step()
-    return evaluate(net, ("val", "test"))[0]
-
-  warm_up = lambda: one_run(float(lrs[0]), min(config.steps, 10))
-  run = lambda: np.array([one_run(float(lr), config.steps) for lr in lrs])
-  note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-  return warm_up, run, False, 1, {"note": note, "torch_threads": torch.get_num_threads()}
-
-
 def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
   """Time one leg at one K in this process: compile, steady state, throughput, memory.
 
@@ -197,7 +156,7 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
   log = compile_log()
   reset = reset_peak_rss()
   baseline = peak_rss_mib()
-  if leg == "torch":
+  if leg in TORCH_LEGS:
     try:
       import torch  # noqa: F401
     except ImportError:
@@ -206,12 +165,24 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
         "k": k,
         "skipped": 'PyTorch is not installed (pip install "lrlab[torch]"): leg skipped',
       }
-    warm_up, run, compiles, used, info = _torch_leg(task, lrs, config)
+    if leg == "torch":
+      warm_up, run, compiles, used, info = torch_leg(task, lrs, config)
+    else:
+      compiled = leg == "torch_compiled"
+      warm_up, run, compiles, used, info = torch_func_leg(task, lrs, config, compiled=compiled)
   else:
     warm_up, run, compiles, used, info = _lrlab_leg(leg, task, lrs, config)
   log.start()
   start = time.perf_counter()
-  warm_up()
+  try:
+    warm_up()
+  except Exception as error:
+    log.stop()
+    if leg not in TORCH_LEGS[1:]:
+      raise
+    # torch.compile (or torch.func) may not work on this build: the row says why.
+    why = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
+    return {"leg": leg, "k": k, "skipped": f"{LEG_TITLES[leg]} failed, skipped: {why}"}
   first = time.perf_counter() - start
   compile_s, _ = log.stop()
   walls, times, recompiles, losses = [], [], 0, None
@@ -245,7 +216,7 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
     "gflops_per_s": k * config.steps * flops / steady / 1e9,
     "peak_rss_mib": peak,
     "leg_rss_mib": None if peak is None or baseline is None or not reset else peak - baseline,
-    "device_peak_mib": device_peak_mib(jax.devices()) if leg != "torch" else None,
+    "device_peak_mib": device_peak_mib(jax.devices()) if leg not in TORCH_LEGS else None,
     "final_val_loss": None if losses is None else [v if math.isfinite(v) else None for v in losses],
     "num_nonfinite": None if losses is None else k - len(finite),
     **info,

@@ -1,10 +1,12 @@
 """What the machine can do, measured beside the legs: the float32 matmul ceiling, the training
 step built up from its matmuls to lrlab's full step, and the machine's description."""
 
+import glob
 import math
 import os
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 from lrlab.benchmark.workload import (
@@ -252,6 +254,7 @@ def environment() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
   return {
     "cpu": cpu,
+    "caches": cpu_caches(),
     "cores": host_cores(),
     "memory_gib": memory,
     "platform": platform.platform(),
@@ -261,3 +264,21 @@ def environment() -> dict[str, Any]:
     "devices": [str(d) for d in jax.devices()],
     "torch": torch_version,
   }
+
+
+def cpu_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> str | None:
+  """The first core's data caches as sysfs reports them, e.g. ``"L1d 48K, L2 2048K, L3 307200K
+  (shared by 0-1)"``; ``None`` where sysfs says nothing. A VM's sysfs may report the host's
+  cache, not the share its cores get: fractions of a ceiling need not carry across machines."""
+  entries = []
+  for index in sorted(glob.glob(os.path.join(root, "index*"))):
+    try:
+      read = lambda name, index=index: Path(index, name).read_text().strip()
+      kind, level, size, shared = read("type"), read("level"), read("size"), read("shared_cpu_list")
+    except OSError:
+      continue
+    if kind == "Instruction":
+      continue
+    name = f"L{level}" + ("d" if kind == "Data" else "")
+    entries.append(f"{name} {size}" + (f" (shared by {shared})" if shared != "0" else ""))
+  return ", ".join(entries) or None

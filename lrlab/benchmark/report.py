@@ -85,9 +85,12 @@ def markdown(report: dict[str, Any]) -> str:
   notes = [f"- {r['leg']} K={r['k']}: {r['note']}" for r in report["rows"] if r.get("note")]
   if notes:
     lines += ["", *notes]
-  legs = [leg for leg in LEGS[1:] if any(f"sweep_over_{leg}" in e for e in report["ratios"])]
+  legs = [
+    g for g in (*LEGS[1:], "best_torch") if any(f"sweep_over_{g}" in e for e in report["ratios"])
+  ]
   if legs:
-    lines += ["", "| K | " + " | ".join(f"sweep / {LEG_TITLES[g]}" for g in legs) + " |"]
+    titles = LEG_TITLES | {"best_torch": "best PyTorch leg"}
+    lines += ["", "| K | " + " | ".join(f"sweep / {titles[g]}" for g in legs) + " |"]
     lines.append("|---:|" + "---:|" * len(legs))
     for e in report["ratios"]:
       cells = [_fmt(e.get(f"sweep_over_{g}"), ".2f") + "x" for g in legs]

@@ -18,10 +18,11 @@ def report():
   config = benchmark.Config(
     ks=(2,),
     steps=4,
-    legs=("sweep", "sequential", "torch"),
+    legs=("sweep", "sequential", "torch", "torch_func"),
     repeats=1,
     budget_s=0.0,
     ceiling_sizes=(64,),
+    chunk_size=None,  # the heuristic: "auto" would remember its probe in ~/.cache/lrlab
   )
   return benchmark.run_benchmark(config, isolate=False, log=lambda line: None)
 
@@ -51,10 +52,10 @@ def test_report_has_every_leg_with_sane_values(report):
   assert report["ceiling"]["ceiling"] == max(
     report["ceiling"]["at_start"], report["ceiling"]["at_end"]
   )
-  assert [r["leg"] for r in report["rows"]] == ["sweep", "sequential", "torch"]
+  assert [r["leg"] for r in report["rows"]] == ["sweep", "sequential", "torch", "torch_func"]
   for row in report["rows"]:
     if "skipped" in row:  # PyTorch is optional
-      assert row["leg"] == "torch"
+      assert row["leg"] in ("torch", "torch_func")
       continue
     assert row["k"] == 2 and row["model_steps"] == 2 * 4
     assert row["steady_s"] > 0 and row["model_steps_per_s"] > 0 and row["gflops_per_s"] > 0
@@ -66,7 +67,7 @@ def test_report_has_every_leg_with_sane_values(report):
     assert len(row["final_val_loss"]) == 2
     # Same members, same start, same minibatches: every leg trains the same models.
     assert row["max_abs_diff"] < 1e-4
-    if row["leg"] != "torch":
+    if not row["leg"].startswith("torch"):
       assert row["compile_s"] > 0
 
 
@@ -75,9 +76,13 @@ def test_ratios_are_quotients_of_the_reported_rates(report):
   rate = {r["leg"]: r["model_steps_per_s"] for r in report["rows"] if "model_steps_per_s" in r}
   (entry,) = report["ratios"]
   assert entry["k"] == 2
-  for leg in ("sequential", "torch"):
+  for leg in ("sequential", "torch", "torch_func"):
     if leg in rate:
       assert math.isclose(entry[f"sweep_over_{leg}"], rate["sweep"] / rate[leg])
+  torch_rates = [rate[leg] for leg in ("torch", "torch_func") if leg in rate]
+  if torch_rates:
+    assert math.isclose(entry["sweep_over_best_torch"], rate["sweep"] / max(torch_rates))
+    assert entry["best_torch"] in ("torch", "torch_func")
   targets = report["targets"]
   assert targets["k"] == 2 and not targets["at_target_k"]
   measured = targets["sweep_over_sequential"]
@@ -162,3 +167,55 @@ def test_the_script_and_the_module_run_the_same_command_line(command):
   )
   assert done.returncode == 0, done.stderr
   assert "--quick" in done.stdout and benchmark.command.DESCRIPTION[:40] in done.stdout
+
+
+def test_the_torch_func_ensemble_trains_the_models_of_the_sweep_and_of_torch_optim():
+  """Every member of the torch.func ensemble (stacked parameters, vmap(grad), SGD momentum on the
+  stacks) ends where torch.optim.SGD's eager run and lrlab's sweep end, to float rounding."""
+  pytest.importorskip("torch")
+  import jax
+  import numpy as np
+
+  from lrlab import sweep, tasks
+  from lrlab.benchmark import torch_legs, workload
+
+  task = tasks.get(workload.TASK)
+  config = benchmark.Config(ks=(3,), steps=6, threads=1)
+  lrs = np.array([0.003, 0.05, 0.4], np.float32)
+  ensemble = torch_legs.torch_func_leg(task, lrs, config)[1]()
+  eager = torch_legs.torch_leg(task, lrs, config)[1]()
+  result = sweep.run(
+    task, workload.make_tx, {"lr": lrs}, steps=6, batch_size=config.batch_size,
+    key=jax.random.key(config.seed), eval_every=6, chunk_size=3, progress=False,
+  )  # fmt: skip
+  swept = np.asarray(result.history.val_loss)[0, :, -1]
+  assert not result.history.diverged.any() and np.all(np.isfinite(ensemble))
+  initial = np.asarray(result.history.val_loss)[0, :, 0]
+  assert np.all(np.abs(swept - initial) > 1e-3)  # the members moved, and apart
+  np.testing.assert_allclose(ensemble, eager, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(ensemble, swept, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # compiles a sweep per chunk size
+def test_the_chunk_benchmark_compares_auto_with_every_fixed_size(tmp_path, monkeypatch):
+  from lrlab.benchmark import chunks
+
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path / "elsewhere"))  # restored afterwards
+  report = chunks.run_chunks(
+    str(tmp_path), tasks=("digits-logreg",), ks=(4,), chunk_sizes=(1, 2, 4, 8), steps=4,
+    batch_size=16, repeats=1, log=lambda line: None,
+  )  # fmt: skip
+  rows = report["rows"]
+  assert [r["chunk_size"] for r in rows] == ["auto", 1, 2, 4]  # 8 > K is left out
+  assert [r["chosen"] for r in rows[1:]] == [1, 2, 4]
+  choice = rows[0]["choice"]
+  assert choice["method"] == "measured" and rows[0]["chosen"] == choice["chunk_size"]
+  assert (tmp_path / "chunk-cache" / "chunk_sizes.json").exists()  # a fresh probe, its own cache
+  (entry,) = report["summary"]
+  best = min(rows[1:], key=lambda r: r["steady_s"])
+  assert entry["best_fixed"] == best["chunk_size"]
+  assert math.isclose(entry["auto_over_best_time"], rows[0]["steady_s"] / best["steady_s"])
+  assert entry["met"] == (entry["auto_over_best_time"] <= chunks.GOAL)
+  text = (tmp_path / "chunks.md").read_text()
+  assert "**digits-logreg, K=4**" in text and "| auto |" in text
+  assert json.loads((tmp_path / "chunks.json").read_text())["summary"] == report["summary"]
