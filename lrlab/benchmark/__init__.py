@@ -16,6 +16,12 @@ Legs (``--legs``):
 - ``vmap_sharded``: the same program with the member axis sharded over every device.
 - ``sequential``: ``lrlab.train``'s run jitted once with the rate traced, called K times.
 - ``torch``: K ``nn.Sequential`` MLPs trained one after another with ``torch.optim.SGD``.
+- ``torch_func``: the K MLPs as one ``torch.func`` ensemble (``stack_module_state``,
+  ``vmap(grad(...))`` over ``functional_call``, the shared minibatch); ``torch_compiled``:
+  its step under ``torch.compile``. The report gives the sweep's ratio to the best PyTorch leg.
+
+``--chunks`` runs the chunk-size benchmark instead (:mod:`~lrlab.benchmark.chunks`):
+``chunk_size="auto"`` against fixed chunk sizes on the MNIST-1D MLP and CNN.
 
 The CPU's cores are exposed to JAX as devices (``--devices``, default: every
 core), so the sweep can shard over them; the sequential loop and ``vmap`` use
@@ -25,6 +31,8 @@ its peak memory is its own (``--in-process`` to skip that). Writes
 
 Modules: :mod:`~lrlab.benchmark.workload` (what is trained, :class:`Config`),
 :mod:`~lrlab.benchmark.legs` (the legs and their timing),
+:mod:`~lrlab.benchmark.torch_legs` (the PyTorch legs), :mod:`~lrlab.benchmark.chunks`
+(the chunk-size benchmark),
 :mod:`~lrlab.benchmark.machine` (the matmul ceiling and the step's breakdown),
 :mod:`~lrlab.benchmark.probes` (memory, compile time, load),
 :mod:`~lrlab.benchmark.runner` (the run, subprocesses, ratios and targets),
