@@ -32,7 +32,12 @@ torch = pytest.importorskip("torch")
 STEPS = 100
 SIZES = (5, 16, 3)  # inputs, hidden units, outputs
 BATCH = 8
-RTOL = 1e-9  # float64 on both sides; the observed deviations are around 1e-13
+# float64 on both sides. The estimates agree to ~1e-15 and most trajectories to ~1e-15 of
+# the parameters' scale; at DAdaptAdam's defaults the steps (d = 0.16, Adam-sized) make the
+# trajectory chaotic, and a 1e-16 rounding difference at step 10 grows tenfold every ~20
+# steps to 2e-10 at step 100, so the parameters get 1e-8.
+RTOL = 1e-9  # the estimates (d, DoG's distance and step)
+PARAMS_RTOL = 1e-8  # the parameters and the evaluation points, relative to their scale
 NAMES = ("w1", "b1", "w2", "b2")
 
 
@@ -131,7 +136,7 @@ def deviation(lrlab_params, package_params):
 
 
 def assert_trajectories_match(ours, theirs, our_estimates, their_estimates):
-  assert deviation(ours, theirs) < RTOL
+  assert deviation(ours, theirs) < PARAMS_RTOL
   for name, mine in our_estimates.items():
     np.testing.assert_allclose(mine, [e[name] for e in their_estimates], rtol=RTOL, err_msg=name)
 
@@ -267,7 +272,7 @@ def test_dog_matches_dog_optimizer(case):
   )
   assert_trajectories_match(params, package, {k: estimates[k] for k in ("rbar", "eta")}, their)
   their_average = [e["average"] for e in their]
-  assert deviation(estimates["average"], their_average) < RTOL
+  assert deviation(estimates["average"], their_average) < PARAMS_RTOL
   assert estimates["eta"][-1] > 100 * estimates["eta"][0]  # the step grew from r_eps
   if averages:
     assert deviation(estimates["average"], package) > 1e-3  # the average is not the iterate
@@ -315,8 +320,8 @@ def test_schedule_free_matches_schedulefree(case):
   package, their = run_package(
     lambda p: getattr(schedulefree, package_class)(p, foreach=False, **theirs), their_record
   )
-  assert deviation(params, package) < RTOL  # y, where the gradients are taken
-  assert deviation(x, [e["x"] for e in their]) < 1e-8  # x, recovered from y and z there
+  assert deviation(params, package) < PARAMS_RTOL  # y, where the gradients are taken
+  assert deviation(x, [e["x"] for e in their]) < PARAMS_RTOL  # x, recovered from y and z there
   assert deviation(x, package) > 1e-3
   assert_moves(params)
 
