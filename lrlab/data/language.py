@@ -118,6 +118,7 @@ class Language:
       ("branching", branching, 1),
       ("emission_support", emission_support, 1),
       ("triggers", triggers, 0),
+      ("seed", seed, 0),
     ):
       if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")

@@ -173,6 +173,8 @@ def test_task_contract():
     (dict(recall=1.0), "recall must be in [0.0, 1.0); got 1.0."),
     (dict(dropout=-0.1), "dropout must be in [0.0, 1.0); got -0.1."),
     (dict(num_eval=0), "num_eval must be an integer >= 1; got 0."),
+    (dict(seed=-1), "seed must be an integer >= 0; got -1."),
+    (dict(hidden=0), "hidden must be an integer >= 1; got 0."),
   ],
 )
 def test_bad_overrides_raise_one_line(overrides, message):
