@@ -128,7 +128,8 @@ def run(
     raises instead of hanging. On CPU, collectives need
     ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``.
   - Chunks: ``chunk_size`` members run at once (default:
-    :func:`lrlab.sweep.devices.auto_chunk_size`); the chunk programs are
+    :func:`lrlab.sweep.devices.auto_chunk_size`; ``"auto"`` measures the
+    fastest, :mod:`lrlab.sweep.chunking`); the chunk programs are
     compiled once, ahead of time, and reused for every chunk and seed, and
     by later calls with the same task object, ``make_tx`` and settings
     (see :func:`~lrlab.sweep.clear_cache`).
