@@ -93,7 +93,7 @@ def run(
   eval_every: int,
   seeds: int | Sequence[int] = 1,
   devices: Sequence[jax.Device] | None = None,
-  chunk_size: int | None = None,
+  chunk_size: int | str | None = None,
   checkpoint_dir: str | None = None,
   checkpoint_interval: float = 30.0,
   progress: bool = True,
