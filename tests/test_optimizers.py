@@ -280,7 +280,7 @@ def test_traced_momentum_and_weight_decay():
 
 
 NAMES_WITH_MOMENTUM = ["sgd", "rmsprop"]
-WITHOUT_EPS = {(n, "eps") for n in ("sgd", "dog", "dadapt_sgd", "schedule_free_sgd", "sps")}
+WITHOUT_EPS = {(n, "eps") for n in ("sgd", "dadapt_sgd", "schedule_free_sgd", "sps")}
 
 
 BAD_COMMON = [
