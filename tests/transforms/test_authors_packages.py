@@ -78,10 +78,11 @@ def _numpy(model):
   return {name: getattr(model, name).detach().numpy().copy() for name in NAMES}
 
 
-def run_package(make, record, *, averager=None):
+def run_package(make, record, *, averager=None, scheduler=None):
   """100 steps of ``make(parameters)``; the parameters and ``record(opt, model)`` after each."""
   model = _Model()
   opt = make(list(model.parameters()))
+  schedule = scheduler(opt) if scheduler is not None else None
   if hasattr(opt, "train"):
     opt.train()  # schedule-free: the parameters are y
   average = averager(model) if averager is not None else None
@@ -90,6 +91,8 @@ def run_package(make, record, *, averager=None):
     opt.zero_grad()
     model(torch.tensor(INPUTS[t]), torch.tensor(TARGETS[t])).backward()
     opt.step()
+    if schedule is not None:
+      schedule.step()
     if average is not None:
       average.step()
     params.append(_numpy(model))
@@ -175,6 +178,24 @@ def test_prodigy_matches_prodigyopt(case):
   )
   assert_trajectories_match(params, package, {"d": d}, their_d)
   assert d[-1] > 5 * d[0]  # the estimate grew by itself
+  assert_moves(params)
+
+
+def test_prodigy_with_cosine_annealing_matches_prodigyopt():
+  # The authors' recommended use: a cosine over the whole run (torch's CosineAnnealingLR,
+  # stepped after each update) multiplies Prodigy's step; in lrlab, a schedule of the count.
+  prodigyopt = pytest.importorskip("prodigyopt")
+  cosine = lambda k: 0.5 * (1 + jnp.cos(jnp.pi * k / STEPS))
+  params, d = run_lrlab(
+    optimizers.prodigy(cosine, safeguard_warmup=True, bias_correction=True),
+    lambda state, _: _find(state, ScaleByProdigyState).d,
+  )
+  package, their_d = run_package(
+    lambda p: prodigyopt.Prodigy(p, safeguard_warmup=True, use_bias_correction=True),
+    lambda opt, *_: {"d": opt.param_groups[0]["d"]},
+    scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=STEPS),
+  )
+  assert_trajectories_match(params, package, {"d": d}, their_d)
   assert_moves(params)
 
 
