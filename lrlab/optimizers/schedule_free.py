@@ -81,7 +81,7 @@ def schedule_free_adamw(
   r"""Schedule-free AdamW: evaluate at :func:`lrlab.transforms.eval_params`, not at ``params``.
 
   The chain is ``add_l1 -> scale_by_schedule_free(base="adam")``, the
-  paper's Algorithm 1 with decoupled ``weight_decay`` taken at :math:`y`.
+  authors' ``AdamWScheduleFree`` with decoupled ``weight_decay`` taken at :math:`y`.
   Defaults are the authors' ``AdamWScheduleFree``'s (``lr=0.0025``, ``b1=0.9``,
   ``b2=0.999``, ``eps=1e-8``, no warmup, ``weight_lr_power=2``, the second
   moment bias-corrected) and Optax's, except
