@@ -180,7 +180,7 @@ def measured_chunk_size(
     ``"cached"``); ``heuristic`` (``first``); ``probe`` (one entry per timed size:
     ``chunk_size`` and ``seconds``, the estimate for all ``K`` members);
     ``probe_seconds`` (the wall time of probing, compiles included; 0 when cached);
-    ``machine`` and ``shape``.
+    ``machine``, ``shape``, ``measured_at`` and ``load_1min`` (the load average then).
   """
   path = cache_path() if path is None else path
   document = _load(path)
@@ -198,6 +198,8 @@ def measured_chunk_size(
     "machine": machine,
     "shape": shape,
     "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    # A busy machine times noise: delete the file (or the entry) to measure again.
+    "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
   }
   document = _load(path)  # another process may have written meanwhile
   document.setdefault(machine, {})[shape] = choice
