@@ -14,6 +14,7 @@ from lrlab.models.functional import functional as functional
 from lrlab.models.linear import Linear as Linear
 from lrlab.models.mlp import MLP as MLP
 from lrlab.models.mlp import Dense as Dense
+from lrlab.models.mlp import mlp_lr_multipliers as mlp_lr_multipliers
 
 __all__ = [
   "CNN1D",
@@ -24,4 +25,5 @@ __all__ = [
   "Linear",
   "activations",
   "functional",
+  "mlp_lr_multipliers",
 ]

@@ -1,10 +1,12 @@
 """A fully connected network whose depth and width are arguments, laid out for vmapped sweeps."""
 
 import functools
+import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax.custom_derivatives import SymbolicZero
 
@@ -102,14 +104,114 @@ class Dense(nnx.Module):
     return jnp.einsum(layout, weight, h) + jnp.reshape(bias, (-1,) + (1,) * (h.ndim - 1))
 
 
+PARAMETRIZATIONS = ("sp", "mup")
+OPTIMIZER_KINDS = ("adam", "sgd")
+
+
+def _base_widths(
+  hidden: tuple[int, ...], base_width: int | Sequence[int] | None
+) -> tuple[int, ...]:
+  """The base width of each hidden layer: ``hidden`` itself, one int for all, or one per layer."""
+  if base_width is None:
+    return hidden
+  if isinstance(base_width, int | np.integer):
+    base = (int(base_width),) * len(hidden)
+  else:
+    base = tuple(int(b) for b in base_width)
+  if len(base) != len(hidden) or any(b < 1 for b in base):
+    raise ValueError(
+      f"base_width must be an int >= 1 or one int >= 1 per hidden layer ({len(hidden)}); "
+      f"got {base_width!r}."
+    )
+  return base
+
+
+def mlp_lr_multipliers(
+  hidden: Sequence[int],
+  optimizer: str,
+  *,
+  parametrization: str = "sp",
+  base_width: int | Sequence[int] | None = None,
+) -> dict[str, dict[str, float]]:
+  r"""The per-layer learning-rate multipliers of an :class:`MLP`, a pytree shaped like its params.
+
+  With :math:`m_i = n_i / n_i^{\mathrm{base}}` the width multiplier of hidden
+  layer :math:`i` (``hidden[i] / base_width``) and the learning rate
+  :math:`\eta` tuned at the base width, muP (Yang et al. 2022, Table 8, the
+  ``mup`` package's ``MuAdam`` and ``MuSGD``) sets each tensor's rate to
+  :math:`c \eta` with :math:`c`:
+
+  - ``dense_0.weight`` (input weights): ``"adam"`` 1; ``"sgd"`` :math:`m_0` (fan-out);
+  - ``dense_i.weight``, ``i >= 1`` (hidden weights): ``"adam"`` :math:`1/m_{i-1}`
+    (1/fan-in); ``"sgd"`` :math:`m_i / m_{i-1}` (fan-out/fan-in, 1 for equal widths);
+  - ``dense_i.bias`` (all hidden biases): ``"adam"`` 1; ``"sgd"`` :math:`m_i`;
+  - ``head.weight`` (output weights): ``"adam"`` 1; ``"sgd"`` :math:`m_{k-1}` (fan-in);
+  - ``head.bias``: 1 for both.
+
+  The readout's rates look like SP's because its forward multiplier
+  :math:`1/m_{k-1}` (see :class:`MLP`) already shrinks its effective update to
+  Table 3's :math:`\eta / \text{fan-in}`. Under ``"sp"`` every multiplier is 1.
+  ``"adam"`` is for every rule that normalises the gradient entrywise (Adam,
+  AdamW, RMSprop, Adagrad, ...), ``"sgd"`` for SGD with or without momentum,
+  as in ``mup``.
+
+  Args:
+    hidden: the hidden widths, as for :class:`MLP`.
+    optimizer: ``"adam"`` or ``"sgd"``.
+    parametrization: ``"sp"`` or ``"mup"``.
+    base_width: the width (an int, or one per hidden layer) at which muP equals
+      SP; ``None``: ``hidden`` itself.
+
+  Returns:
+    ``{"dense_i": {"weight": c, "bias": c}, ..., "head": {...}}`` of Python floats,
+    for :func:`lrlab.transforms.scale_by_multipliers`.
+
+  Example:
+    >>> rates = lrlab.models.mlp_lr_multipliers((400, 400), "adam", parametrization="mup",
+    ...                                         base_width=100)
+    >>> rates["dense_1"]
+    {'weight': 0.25, 'bias': 1.0}
+  """
+  _checks.check_choice("parametrization", parametrization, PARAMETRIZATIONS)
+  _checks.check_choice("optimizer", optimizer, OPTIMIZER_KINDS)
+  hidden = tuple(int(w) for w in hidden)
+  base = _base_widths(hidden, base_width)
+  if parametrization == "sp":
+    m = (1.0,) * len(hidden)
+  else:
+    m = tuple(w / b for w, b in zip(hidden, base, strict=True))
+  adam = optimizer == "adam"
+  rates = {}
+  for i in range(len(hidden)):
+    fan_in = m[i - 1] if i else 1.0  # the input's width is fixed
+    weight = 1.0 / fan_in if adam else m[i] / fan_in
+    rates[f"dense_{i}"] = {"weight": weight, "bias": 1.0 if adam else m[i]}
+  readout = m[-1] if hidden else 1.0
+  rates["head"] = {"weight": 1.0 if adam else readout, "bias": 1.0}
+  return rates
+
+
 class MLP(nnx.Module):
-  """Multilayer perceptron: ``len(hidden)`` activated dense layers, then a linear head.
+  r"""Multilayer perceptron: ``len(hidden)`` activated dense layers, then a linear head.
 
   ``h_0 = x``, ``h_{i+1} = activation(h_i W_i^T + b_i)``, output
   ``h_k W^T + b``, each ``W_i`` stored ``(out, in)`` as in ``torch.nn.Linear``
   (see :class:`Dense`; Flax's initialisation: LeCun-normal weights, zero
   biases). Parameters are named ``dense_0 ... dense_{k-1}`` and ``head``, each
   ``{"weight", "bias"}``.
+
+  ``parametrization="mup"`` is the maximal-update parametrization in the form
+  of Tensor Programs V's Table 8 and the ``mup`` package's ``MuReadout``,
+  relative to ``base_width``: with :math:`m = n_{k-1} / n^{\mathrm{base}}_{k-1}`
+  the last hidden layer's width multiplier, the readout computes
+  :math:`W (h / m) + b` (output multiplier :math:`1/m`) and its weight is
+  drawn with variance :math:`1/n^{\mathrm{base}}` (LeCun's :math:`1/n`
+  times :math:`m`, so the effective weight :math:`W/m` has Table 3's variance
+  :math:`\propto 1/\text{fan-in}^2`); the readout is not zero-initialised.
+  Input and hidden weights keep their fan-in initialisation, which muP and SP
+  share. The per-layer learning rates are :func:`mlp_lr_multipliers` (also
+  :meth:`lr_multipliers`). At the base width every factor is exactly 1, so
+  muP and SP give the same parameters, outputs and updates, bit for bit.
 
   The network runs feature-major: the first layer computes ``W_0 x^T``
   straight from the data, the activations stay ``(features, batch)`` and only
@@ -137,6 +239,9 @@ class MLP(nnx.Module):
     out_features: output width, >= 1.
     activation: a name in :data:`lrlab.models.activations.ACTIVATIONS` or a callable
       applied elementwise (the activations are laid out features-first).
+    parametrization: ``"sp"`` (standard, the default) or ``"mup"``.
+    base_width: under ``"mup"``, the hidden width (an int, or one per hidden
+      layer) at which muP equals SP; ``None``: ``hidden`` itself. Ignored under ``"sp"``.
     rngs: Flax random streams for the initialisation.
 
   Example:
@@ -147,6 +252,10 @@ class MLP(nnx.Module):
   References:
     The MNIST-1D baseline MLP has ``hidden=(100, 100)`` and ReLU: Greydanus,
     "Scaling down Deep Learning", 2020. https://arxiv.org/abs/2011.14439
+
+    Yang et al., `Tensor Programs V: Tuning Large Neural Networks via Zero-Shot
+    Hyperparameter Transfer <https://arxiv.org/abs/2203.03466>`_, 2022 (Tables 3
+    and 8); https://github.com/microsoft/mup.
   """
 
   def __init__(
@@ -156,24 +265,44 @@ class MLP(nnx.Module):
     out_features: int,
     *,
     activation: str | Activation = "relu",
+    parametrization: str = "sp",
+    base_width: int | Sequence[int] | None = None,
     rngs: nnx.Rngs,
   ):
     _checks.check_positive("in_features", in_features)
     _checks.check_positive("out_features", out_features)
+    _checks.check_choice("parametrization", parametrization, PARAMETRIZATIONS)
     hidden = tuple(int(w) for w in hidden)
     _checks.check_positive("hidden", hidden)
+    base = _base_widths(hidden, base_width)
     self.activation = resolve(activation)
     self.depth = len(hidden)
+    self.hidden, self.parametrization, self.base_width = hidden, parametrization, base
     widths = (int(in_features), *hidden)
     for i in range(self.depth):
       setattr(self, f"dense_{i}", Dense(widths[i], widths[i + 1], rngs=rngs))
     self.head = Dense(widths[-1], int(out_features), rngs=rngs)
+    # muP's readout: W (h / m) + b with W of variance m / fan_in (MuReadout, rescaled).
+    self.output_multiplier = None
+    if parametrization == "mup" and self.depth:
+      m = hidden[-1] / base[-1]
+      self.output_multiplier = 1.0 / m
+      self.head.weight[...] = self.head.weight[...] * math.sqrt(m)
+
+  def lr_multipliers(self, optimizer: str) -> dict[str, dict[str, float]]:
+    """This network's per-layer learning-rate multipliers: :func:`mlp_lr_multipliers`."""
+    return mlp_lr_multipliers(
+      self.hidden, optimizer, parametrization=self.parametrization, base_width=self.base_width
+    )
 
   def __call__(self, x: jax.Array) -> jax.Array:
     layers = [getattr(self, f"dense_{i}") for i in range(self.depth)] + [self.head]
     h = layers[0].feature_major(x, features_last=True)  # (features, ...batch) from here on
     for layer in layers[1:]:
-      h = layer.feature_major(self.activation(h), transposed_backward=layer is self.head)
+      h = self.activation(h)
+      if layer is self.head and self.output_multiplier is not None:
+        h = h * self.output_multiplier
+      h = layer.feature_major(h, transposed_backward=layer is self.head)
     # The barrier keeps the logits' gradient feature-major in memory, so that the
     # head's weight gradient runs on the fast kernels too (see _affine).
     return jnp.moveaxis(jax.lax.optimization_barrier(h), 0, -1)

@@ -106,6 +106,7 @@ def from_model(
   L: float | None = None,
   mu: float | None = None,
   optimum: Params | None = None,
+  lr_multipliers_fn: Callable[[str], Params] | None = None,
 ) -> Task:
   r"""A :class:`Task` from a pure model ``(init, apply)``: the contract for models without Flax.
 
@@ -127,6 +128,9 @@ def from_model(
       :meth:`Task.evaluate` (``"loss"`` is reserved).
     name: the task's name.
     L, mu, optimum: known curvature and minimiser of the training loss, if any.
+    lr_multipliers_fn: ``optimizer -> pytree`` of the model's per-layer
+      learning-rate multipliers (:meth:`Task.lr_multipliers`), if it has a
+      parametrization.
 
   Returns:
     A :class:`Task`.
@@ -182,6 +186,7 @@ def from_model(
     L=L,
     mu=mu,
     optimum=optimum,
+    lr_multipliers_fn=lr_multipliers_fn,
   )
 
 

@@ -1,5 +1,6 @@
 """Named tasks: builders of :class:`lrlab.tasks.Task` by name, with keyword overrides of sizes."""
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -8,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lrlab import data, models
+from lrlab import _checks, data, models
 from lrlab.data.benchmarks import DIGITS_IMAGE_SHAPE, MNIST1D_LENGTH
 from lrlab.tasks import grokking, language, resnets, teacher
 from lrlab.tasks.build import from_model, half_squared_error
@@ -126,7 +127,10 @@ def _digits_task(kind: str) -> Callable[..., Task]:
       standardize=standardize, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
     )
     model = _model(kind, DIGITS_IMAGE_SHAPE, **model_options)
-    return from_model(model, dataset, loss="cross_entropy", name=f"digits-{kind}")
+    rates = _lr_multipliers_fn(kind, DIGITS_IMAGE_SHAPE, **model_options)
+    return from_model(
+      model, dataset, loss="cross_entropy", name=f"digits-{kind}", lr_multipliers_fn=rates
+    )
 
   return build
 
@@ -144,14 +148,17 @@ def _mnist1d_task(kind: str) -> Callable[..., Task]:
       num_samples, standardize=standardize, val_fraction=val_fraction, seed=seed
     )
     model = _model(kind, (MNIST1D_LENGTH,), **model_options)
-    return from_model(model, dataset, loss="cross_entropy", name=f"mnist1d-{kind}")
+    rates = _lr_multipliers_fn(kind, (MNIST1D_LENGTH,), **model_options)
+    return from_model(
+      model, dataset, loss="cross_entropy", name=f"mnist1d-{kind}", lr_multipliers_fn=rates
+    )
 
   return build
 
 
 _MODEL_OPTIONS = {
   "logreg": set(),
-  "mlp": {"hidden", "activation"},
+  "mlp": {"hidden", "activation", "parametrization", "base_width"},
   "cnn": {"channels", "activation"},
 }
 
@@ -168,10 +175,18 @@ def _model(kind: str, shape: tuple[int, ...], **options: Any) -> models.Function
   if kind == "logreg":
     return models.functional(lambda rngs: models.Linear(features, classes, rngs=rngs))
   if kind == "mlp":
-    hidden = options.get("hidden", (100, 100) if len(shape) == 1 else (128, 128))
+    hidden, parametrization, base_width = _mlp_widths(shape, **options)
     activation = options.get("activation", "relu")
     return models.functional(
-      lambda rngs: models.MLP(features, hidden, classes, activation=activation, rngs=rngs)
+      lambda rngs: models.MLP(
+        features,
+        hidden,
+        classes,
+        activation=activation,
+        parametrization=parametrization,
+        base_width=base_width,
+        rngs=rngs,
+      )
     )
   activation = options.get("activation", "relu")
   if len(shape) == 1:
@@ -184,6 +199,29 @@ def _model(kind: str, shape: tuple[int, ...], **options: Any) -> models.Function
   channels = options.get("channels", (16, 32))
   return models.functional(
     lambda rngs: models.CNN2D(shape, classes, channels=channels, activation=activation, rngs=rngs)
+  )
+
+
+def _mlp_widths(
+  shape: tuple[int, ...], **options: Any
+) -> tuple[tuple[int, ...], str, int | tuple[int, ...]]:
+  """An MLP's ``hidden``, ``parametrization`` and ``base_width`` (the default hidden width)."""
+  default = (100, 100) if len(shape) == 1 else (128, 128)
+  hidden = tuple(options.get("hidden", default))
+  parametrization = options.get("parametrization", "sp")
+  _checks.check_choice("parametrization", parametrization, models.mlp.PARAMETRIZATIONS)
+  return hidden, parametrization, options.get("base_width", default[0])
+
+
+def _lr_multipliers_fn(
+  kind: str, shape: tuple[int, ...], **options: Any
+) -> Callable[[str], Any] | None:
+  """``optimizer -> per-layer learning-rate multipliers`` of an MLP task, ``None`` for the rest."""
+  if kind != "mlp":
+    return None
+  hidden, parametrization, base_width = _mlp_widths(shape, **options)
+  return functools.partial(
+    models.mlp_lr_multipliers, hidden, parametrization=parametrization, base_width=base_width
   )
 
 
@@ -235,6 +273,14 @@ def get(name: str, **overrides: Any) -> Task:
   - ``mnist1d-{logreg,mlp,cnn}``: ``num_samples`` [5000], ``standardize``
     [True], ``val_fraction`` [0.1], ``seed`` [42]; MLP ``hidden`` [(100, 100)],
     CNN ``channels`` [25], ``activation`` ['relu'].
+
+  The MLP tasks also take ``parametrization`` ['sp'] or 'mup' (Yang et al. 2022,
+  Tensor Programs V; see :class:`lrlab.models.MLP`) and ``base_width``, the
+  hidden width at which muP equals SP [the default hidden width: 128 for
+  digits, 100 for MNIST-1D]. Their :meth:`Task.lr_multipliers` give the
+  per-layer rates: ``optax.chain(lrlab.optimizers.adam(lr),
+  lrlab.transforms.scale_by_multipliers(task.lr_multipliers("adam")))`` is muP
+  Adam; ``"sgd"`` gives MuSGD's. Other tasks have no ``lr_multipliers``.
 
   Args:
     name: one of :func:`names`.

@@ -77,6 +77,9 @@ class Task:
     optimal_loss: the lowest loss any model can reach on the val split where it is
       known exactly (the Bayes-optimal cross-entropy of a synthetic language, a
       noise floor), else ``None``.
+    lr_multipliers_fn: ``optimizer -> pytree`` of per-tensor learning-rate
+      multipliers of the model's parametrization, or ``None``; read it through
+      :meth:`lr_multipliers`.
   """
 
   name: str
@@ -89,6 +92,7 @@ class Task:
   mu: float | None = None
   optimum: Params | None = None
   optimal_loss: float | None = None
+  lr_multipliers_fn: Callable[[str], Params] | None = None
   _arrays: dict[str, Batch] = dataclasses.field(init=False, repr=False)
 
   def __post_init__(self):
@@ -136,6 +140,25 @@ class Task:
   def y_train(self) -> jax.Array:
     """Training targets on device, ``(num_train, ...)``."""
     return self.split("train")[1]
+
+  def lr_multipliers(self, optimizer: str) -> Params:
+    """The model's per-layer learning-rate multipliers for ``optimizer`` (``"adam"`` or ``"sgd"``).
+
+    A pytree shaped like the parameters, for
+    :func:`lrlab.transforms.scale_by_multipliers`: with ``parametrization="mup"``,
+    ``optax.chain(lrlab.optimizers.adam(lr), scale_by_multipliers(task.lr_multipliers("adam")))``
+    is muP Adam (Yang et al. 2022); under ``"sp"`` every multiplier is 1. See
+    :func:`lrlab.models.mlp_lr_multipliers` for the MLP's.
+
+    Raises:
+      ValueError: if the task has no parametrization, or for an unknown ``optimizer``.
+    """
+    if self.lr_multipliers_fn is None:
+      raise ValueError(
+        f"task {self.name!r} has no parametrization, so no lr_multipliers; build an MLP task "
+        "with parametrization='sp' or 'mup' (e.g. lrlab.tasks.get('mnist1d-mlp', ...))."
+      )
+    return self.lr_multipliers_fn(optimizer)
 
   def split(self, split: Split) -> Batch:
     """The whole of ``split`` (``'train'``, ``'val'``, ``'test'``) as a device batch ``(x, y)``."""
