@@ -4,6 +4,7 @@ from lrlab.analysis.sharpness import hessian_vector_product as hessian_vector_pr
 from lrlab.analysis.sharpness import sharpness as sharpness
 from lrlab.analysis.stats import VERDICTS as VERDICTS
 from lrlab.analysis.stats import decades as decades
+from lrlab.analysis.stats import holm as holm
 from lrlab.analysis.stats import seed_band as seed_band
 from lrlab.analysis.stats import spearman as spearman
 from lrlab.analysis.stats import verdict as verdict
@@ -12,6 +13,7 @@ __all__ = [
   "VERDICTS",
   "decades",
   "hessian_vector_product",
+  "holm",
   "seed_band",
   "sharpness",
   "spearman",

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from lrlab.analysis import decades, seed_band, spearman, verdict
+from lrlab.analysis import decades, holm, seed_band, spearman, verdict
 
 
 def test_seed_band_ignores_nan():
@@ -56,3 +56,37 @@ def test_verdict(effect, noise, sign, expected):
 def test_verdict_rejects_bad_sign():
   with pytest.raises(ValueError, match="expected_sign"):
     verdict(1.0, 0.1, expected_sign=0)
+
+
+def _holm_rejects(p, alpha):
+  """Holm's sequentially rejective procedure as the 1979 paper states it."""
+  rejected = np.zeros(len(p), bool)
+  for k, i in enumerate(np.argsort(p, kind="stable")):
+    if p[i] > alpha / (len(p) - k):
+      break
+    rejected[i] = True
+  return rejected
+
+
+def test_holm_rejects_as_the_sequential_procedure():
+  rng = np.random.default_rng(0)
+  for m in (1, 2, 5, 16):
+    for _ in range(50):
+      p = rng.uniform(0, 0.2, m) ** 2
+      adjusted = holm(p)
+      assert np.all(adjusted >= p) and np.all(adjusted <= 1)
+      for alpha in (0.01, 0.0455, 0.05, 0.1):
+        np.testing.assert_array_equal(adjusted <= alpha, _holm_rejects(p, alpha))
+
+
+def test_holm_by_hand_and_nan():
+  # sorted 0.005, 0.01, 0.03, 0.04 -> 4 x 0.005, 3 x 0.01, 2 x 0.03, max(0.06, 1 x 0.04)
+  np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+  np.testing.assert_allclose(holm([0.2, np.nan, 0.01]), [0.2, np.nan, 0.02])  # m = 2
+
+
+def test_holm_rejects_bad_input():
+  with pytest.raises(ValueError, match="p_values"):
+    holm([0.5, 1.5])
+  with pytest.raises(ValueError, match="p_values"):
+    holm([[0.5]])
