@@ -11,6 +11,7 @@ reused, never recompiled. What each member measured is written into a
 """
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -108,6 +109,16 @@ def stack_ledgers(ledgers: list[Ledger], eval_every: int) -> History:
   histories = [ledger.history(eval_every) for ledger in ledgers]
   stacked = jax.tree.map(lambda *a: np.stack(a), *histories)
   return stacked._replace(step=histories[0].step)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _gather(chunks: list[Any], take: jax.Array, width: int) -> list[Any]:
+  """Rows ``take`` of the chunks' stacked states, cut into chunks of ``width``: one program
+  (compiled once per chunk count, width and length of ``take``), not one per leaf."""
+  stacked = jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *chunks)
+  picked = jax.tree.map(lambda a: jnp.take(a, take, axis=0), stacked)
+  cut = lambda c: jax.tree.map(lambda a: a[c * width : (c + 1) * width], picked)
+  return [cut(c) for c in range(take.shape[0] // width)]
 
 
 class Population:
@@ -247,14 +258,19 @@ class Population:
     ``positions[i]``, with hyperparameters ``hp`` (one value per new member)
     and ledger row ``rows[i]``: dropping members (successive halving) keeps a
     subset, population-based training copies winners over losers. One gather
-    on device; the chunks are re-packed to the same width, so the compiled
-    segment is reused.
+    on an accelerator (a program per chunk count and width), a NumPy take on
+    CPU (where the device's memory is the host's, and compiling the gather cost
+    more than the copy); the chunks are re-packed to the same width, so the
+    compiled segment is reused.
     """
     if not len(rows):
       self.alive, self.chunks = np.zeros(0, np.int64), []
       return
     old = self.chunks
     self._repack(rows, hp)
-    take = jnp.asarray(np.asarray(positions)[self._padded_rows()], jnp.int32)
-    gathered = jax.tree.map(lambda *leaves: jnp.take(jnp.concatenate(leaves), take, axis=0), *old)
-    self._place(gathered)
+    take = np.asarray(np.asarray(positions)[self._padded_rows()], np.int32)
+    if self.mesh.devices.flat[0].platform == "cpu":  # host memory is device memory: no program
+      stacked = jax.tree.map(lambda *a: np.concatenate(a), *devices_lib.to_host(old))
+      self._place(jax.tree.map(lambda a: a[take], stacked))
+    else:
+      self.chunks = [jax.device_put(c, self.members) for c in _gather(old, take, self.width)]

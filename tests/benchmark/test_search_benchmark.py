@@ -17,6 +17,8 @@ def test_spearman_is_scipys():
   rng = np.random.default_rng(0)
   a, b = rng.normal(size=30), rng.normal(size=30)
   assert bench.spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic)
+  ties = np.round(b, 0)  # many ties: averaged ranks, as scipy's
+  assert bench.spearman(a, ties) == pytest.approx(scipy.stats.spearmanr(a, ties).statistic)
   assert bench.spearman(a, 2 * a + 1) == pytest.approx(1.0)
   assert np.isnan(bench.spearman(np.ones(5), a[:5]))
 

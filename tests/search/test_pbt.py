@@ -168,6 +168,14 @@ def test_select_copies_parameters_optimizer_and_model_state_bit_for_bit(task):
   assert float(after.model_state["count"][0]) == 4.0  # the model state is there, and moved
   assert jax.tree.leaves(before.opt_state)  # and so is Adam's state
   np.testing.assert_array_equal(pop.hp["lr"], new_hp["lr"])
+  # The accelerator's path (one jitted gather, cut into chunks) copies the same bits.
+  take = np.array([5, 0, 2, 2, 7, 1], np.int32)
+  chunks = members_lib._gather(pop.chunks, take, 3)
+  host = jax.tree.map(lambda *a: np.concatenate(a), *jax.device_get(pop.chunks))
+  assert len(chunks) == 2
+  for c, chunk in enumerate(chunks):
+    for got, all_rows in zip(jax.tree.leaves(chunk), jax.tree.leaves(host), strict=True):
+      np.testing.assert_array_equal(got, all_rows[take[3 * c : 3 * c + 3]])
 
 
 def _never(hp):
