@@ -128,7 +128,8 @@ def run_study(
     seed: the seed all trials train with.
     batch_size: examples per minibatch, or ``None`` for full batch.
     eval_every: steps between evaluations and reports (default ``steps``); must divide it.
-    prune: act on ``trial.should_prune()`` at each report.
+    prune: act on ``trial.should_prune()`` at each report (then every evaluation ends a
+      segment); ``False``: each batch trains in one segment, and the reports are made after.
     devices, chunk_size, divergence_factor: as in :func:`lrlab.sweep.run`.
 
   Returns:
@@ -165,13 +166,19 @@ def run_study(
     }  # fmt: skip
     plan = _Pruning(members, trials, metric, eval_every, prune)
     (ledger,), _, _, _ = driver.drive(
-      plan, task, make_tx, steps=steps, segment_steps=eval_every, batch_size=batch_size,
+      plan, task, make_tx, steps=steps, segment_steps=eval_every if prune else steps,
+      batch_size=batch_size,
       eval_every=eval_every, seeds=seeds, key=key, devices=devices, chunk_size=chunk_size,
       divergence_factor=divergence_factor, checkpoint_dir=None, checkpoint_interval=0.0,
       should_stop=None, config={"method": "run_study", "metric": metric},
     )  # fmt: skip
     final = ledger.evaluations[metric][:, -1]
     for k, trial in enumerate(trials):
+      if not prune:  # one segment: report every evaluation but the last now, for dashboards
+        for e in range(1, steps // eval_every):
+          value = ledger.evaluations[metric][k, e]
+          if np.isfinite(value) and not ledger.diverged[k]:
+            trial.report(float(value), e * eval_every)
       trial.set_user_attr("stopped_step", int(ledger.stopped_step[k]))
       if plan.pruned[k]:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)

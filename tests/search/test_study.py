@@ -60,6 +60,8 @@ def test_same_trials_and_values_as_a_sequential_study(task, sampler, sequential_
   diverged = [t for t in batched.trials if t.user_attrs.get("diverged")]
   assert all(t.value == np.inf and t.params["lr"] > 2.0 for t in diverged)  # lr > 2 / L
   assert all(t.user_attrs["stopped_step"] == STEPS for t in batched.trials)
+  finite = [t for t in batched.trials if not t.user_attrs.get("diverged")]
+  assert all(sorted(t.intermediate_values) == [4, 8, 12, 16] for t in finite)  # reported after
 
 
 def test_the_pruner_acts_at_each_evaluation_and_stops_compute(task):
