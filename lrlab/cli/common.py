@@ -107,6 +107,18 @@ nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >=
 folds_count = _number(int, lambda v: v >= 2, "an integer >= 2")
 
 
+def chunk_size(text: str) -> int | str:
+  """An argparse ``type=`` for ``--chunk-size``: ``auto`` (measured) or a positive integer."""
+  if text == "auto":
+    return text
+  try:
+    return positive_int(text)
+  except argparse.ArgumentTypeError:
+    raise argparse.ArgumentTypeError(
+      f"must be 'auto' or a positive integer; got {text!r}"
+    ) from None
+
+
 def parse_value(text: str) -> bool | int | float:
   """A command-line value: ``true``/``false``, an integer or a float."""
   if text.lower() in ("true", "false"):

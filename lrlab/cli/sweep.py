@@ -100,8 +100,9 @@ def add_arguments(parser: common.Parser) -> None:
     help="k-fold cross-validation over train+val as one more grid axis (default: none)",
   )  # fmt: skip
   parser.add_argument(
-    "--chunk-size", type=common.positive_int, default=None,
-    help="members per compiled chunk (default: automatic, from memory)",
+    "--chunk-size", type=common.chunk_size, default=None,
+    help="members per compiled chunk, or 'auto': timed on a short probe and remembered per "
+    "machine (default: from the cache size and memory)",
   )  # fmt: skip
   parser.add_argument(
     "--out", default=None,
@@ -249,6 +250,8 @@ def run(args) -> int:
       "chunk_size": args.chunk_size, "seed": args.seed,
     }  # fmt: skip
     if args.search:
+      if args.chunk_size == "auto":
+        raise ValueError("--chunk-size must be a positive integer with --search; got 'auto'.")
       settings["search"] = search_cli.settings(args)
     out = args.out or output.default_folder(
       "sweep", task.name, args.optimizer, output.settings_hash(settings)

@@ -86,6 +86,7 @@ def test_another_sweep_into_a_used_folder_needs_overwrite(run, tmp_path):
     (["--steps", "0"], "argument --steps: must be a positive integer; got '0'"),
     (["--lr", "nan"], "argument --lr: must be a positive number; got 'nan'"),
     (["--folds", "1"], "argument --folds: must be an integer >= 2; got '1'"),
+    (["--chunk-size", "big"], "argument --chunk-size: must be 'auto' or a positive integer"),
     (["--metric", "accuracy"], "argument --metric: invalid choice: 'accuracy'"),
     (["--fresh", "--overwrite"], "not allowed with argument"),
   ],
@@ -200,3 +201,12 @@ def test_folds_save_and_print_the_cross_validated_sweep(run, tmp_path):
   assert code == 0 and "finished" in again and "Cross-validated over 2 folds" in again
   best = lambda text: next(line for line in text.splitlines() if line.startswith("Best"))
   assert best(again) == best(printed)
+
+
+def test_chunk_size_auto_is_measured_and_recorded(run, tmp_path, monkeypatch):
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path / "cache"))
+  code, printed, _ = run("--grid", "lr=0.1,0.2,0.3,0.5", "--chunk-size", "auto", "--out", "a")
+  assert code == 0 and "Best lr" in printed
+  choice = _summary(tmp_path / "a")["metadata"]["chunk_choice"]
+  assert choice["chunk_size"] == _summary(tmp_path / "a")["config"]["chunk_size"]
+  assert (tmp_path / "cache" / "chunk_sizes.json").exists()
