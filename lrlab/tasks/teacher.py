@@ -1,8 +1,8 @@
 """Teacher-student regression: labels from a random teacher MLP, learned by a student MLP.
 
 The optimum is known: the teacher itself is a student of zero loss when the
-student is at least as wide and deep, so without label noise the best loss is
-0, and with noise of standard deviation ``sigma`` the best expected loss is the
+student has its depth and at least its width (extra units weighted 0), so
+without label noise the best loss is 0, and with noise of standard deviation ``sigma`` the best expected loss is the
 noise floor ``sigma^2 / 2`` (half squared error). ``task.optimal_loss`` is the
 teacher's own loss on the validation split, the realised floor.
 """
@@ -151,8 +151,8 @@ def teacher_student(
   Data from :func:`teacher_student_data`; the student is
   :class:`lrlab.models.MLP` with ``student_depth`` hidden layers of
   ``student_width`` units and the teacher's activation; the loss is
-  :func:`lrlab.tasks.half_squared_error`, ``1/2 (f(x) - y)^2``. A student at
-  least as wide and deep as the teacher can represent it, so the best
+  :func:`lrlab.tasks.half_squared_error`, ``1/2 (f(x) - y)^2``. A student of the
+  teacher's depth and at least its width can represent it exactly, so the best
   expected loss is the noise floor ``noise^2 / 2``; ``task.optimal_loss`` is
   its realised value on the validation split (the teacher's own validation
   loss, exactly 0 without noise).
