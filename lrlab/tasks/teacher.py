@@ -2,9 +2,10 @@
 
 The optimum is known: the teacher itself is a student of zero loss when the
 student has its depth and at least its width (extra units weighted 0), so
-without label noise the best loss is 0, and with noise of standard deviation ``sigma`` the best expected loss is the
-noise floor ``sigma^2 / 2`` (half squared error). ``task.optimal_loss`` is the
-teacher's own loss on the validation split, the realised floor.
+without label noise the best loss is 0, and with noise of standard deviation
+``sigma`` the best expected loss is the noise floor ``sigma^2 / 2`` (half
+squared error). ``task.optimal_loss`` is the realised floor of the validation
+split, the teacher's own loss there.
 """
 
 import dataclasses
