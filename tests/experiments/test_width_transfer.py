@@ -1,0 +1,52 @@
+"""Width transfer (muP), issue 19: the committed default-size results and a tiny run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import common, width_transfer
+from lrlab import sweep
+
+OUT = common.RESULTS / "width_transfer"
+
+
+def _grid_best_log_lr(result: sweep.SweepResult) -> float:
+  """log10 of the grid rate with the lowest seed-mean final val loss (diverged runs: worst)."""
+  final = result.history.val_loss[:, :, -1].astype(float)  # (seeds, lrs)
+  final = np.where(result.history.diverged | ~np.isfinite(final), np.inf, final)
+  return float(np.log10(result.grid["lr"][int(np.argmin(final.mean(axis=0)))]))
+
+
+def test_committed_summary_follows_from_the_saved_sweeps():
+  summary = common.read_summary(OUT)
+  numbers = summary["numbers"]
+  assert summary["size"] == "default"
+  assert numbers["seeds"] >= 5
+  widths = json.loads((OUT / "widths.json").read_text())["widths"]
+  assert widths[0] <= 32 and widths[-1] >= 1024 and numbers["widths"] == widths
+  step = numbers["grid_step_decades"]
+  for p in width_transfer.PARAMETRIZATIONS:
+    # Each reported best rate is the grid's best (recomputed here from the raw curves) moved
+    # by at most half a grid step.
+    grid_best = np.array(
+      [_grid_best_log_lr(sweep.SweepResult.load(OUT / f"{p}-{w}")) for w in widths]
+    )
+    refined = np.log10(numbers[p]["best_lr"])
+    assert np.all(np.abs(refined - grid_best) <= step / 2 + 1e-9), (p, refined, grid_best)
+    assert numbers[p]["spread_decades"] == pytest.approx(np.ptp(refined))
+    octaves = np.log2(widths)
+    drift = np.polyfit(octaves, refined, 1)[0] * np.ptp(octaves)
+    assert numbers[p]["drift_decades"] == pytest.approx(drift)
+  # The verdict is the rule of the module's docstring applied to these numbers.
+  gap, gap_se = numbers["drift_gap_decades"], numbers["drift_gap_se_decades"]
+  assert gap == pytest.approx(
+    abs(numbers["sp"]["drift_decades"]) - abs(numbers["mup"]["drift_decades"])
+  )
+  supported = (
+    numbers["mup"]["spread_decades"] <= step + 1e-9
+    and abs(numbers["sp"]["drift_decades"]) > step
+    and gap > 2 * gap_se
+  )
+  assert (summary["verdict"] == "supported") == supported
+  assert (OUT / "width_transfer.png").stat().st_size > 1000
