@@ -124,7 +124,9 @@ def report(out: Path):
   draws = np.random.default_rng(0).integers(0, seeds, size=(BOOTSTRAP, seeds))
   numbers = {
     "metric": METRIC,
-    "optimizer": f"adam, batch {BATCH_SIZE}",
+    "optimizer": "adam",
+    "batch_size": BATCH_SIZE,
+    "num_lrs": len(lrs),
     "base_width": 100,
     "grid_step_decades": step,
     "seeds": seeds,
