@@ -18,7 +18,9 @@ SKIP = {"__init__", "common", "run_all"}
 
 def experiments() -> list[str]:
   """Names of every experiment module, in file order."""
-  return sorted(p.stem for p in HERE.glob("*.py") if p.stem not in SKIP)
+  return sorted(
+    p.stem for p in HERE.glob("*.py") if p.stem not in SKIP and not p.stem.startswith("_")
+  )  # _name: a helper module (e.g. an experiment's figures), not an experiment
 
 
 def main(argv: list[str] | None = None) -> int:
