@@ -1,4 +1,4 @@
-"""Datasets: synthetic problems with known answers, digits and MNIST-1D.
+"""Datasets: synthetic problems with known answers, digits, MNIST-1D and a synthetic language.
 
 Every constructor is deterministic given its seed and never downloads: the
 digits ship with scikit-learn and MNIST-1D is generated locally. A
@@ -10,6 +10,9 @@ from lrlab.data.benchmarks import default_cache_dir as default_cache_dir
 from lrlab.data.benchmarks import digits as digits
 from lrlab.data.benchmarks import mnist1d as mnist1d
 from lrlab.data.dataset import Dataset as Dataset
+from lrlab.data.language import Language as Language
+from lrlab.data.language import LanguageSource as LanguageSource
+from lrlab.data.language import ngram_loss as ngram_loss
 from lrlab.data.preprocessing import standardize as standardize
 from lrlab.data.source import ArraySource as ArraySource
 from lrlab.data.source import Source as Source
@@ -24,6 +27,8 @@ from lrlab.data.synthetic import quadratic as quadratic
 __all__ = [
   "ArraySource",
   "Dataset",
+  "Language",
+  "LanguageSource",
   "LinearRegression",
   "Quadratic",
   "Source",
@@ -34,6 +39,7 @@ __all__ = [
   "from_source",
   "linear_regression",
   "mnist1d",
+  "ngram_loss",
   "quadratic",
   "standardize",
 ]

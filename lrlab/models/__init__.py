@@ -9,20 +9,26 @@ All models take features flat, ``(..., features)``.
 from lrlab.models import activations as activations
 from lrlab.models.cnn import CNN1D as CNN1D
 from lrlab.models.cnn import CNN2D as CNN2D
+from lrlab.models.embedding_mlp import EmbeddingMLP as EmbeddingMLP
 from lrlab.models.functional import Functional as Functional
 from lrlab.models.functional import functional as functional
 from lrlab.models.linear import Linear as Linear
 from lrlab.models.mlp import MLP as MLP
 from lrlab.models.mlp import Dense as Dense
 from lrlab.models.mlp import mlp_lr_multipliers as mlp_lr_multipliers
+from lrlab.models.resnet import ResNet as ResNet
+from lrlab.models.transformer import Transformer as Transformer
 
 __all__ = [
   "CNN1D",
   "CNN2D",
   "MLP",
   "Dense",
+  "EmbeddingMLP",
   "Functional",
   "Linear",
+  "ResNet",
+  "Transformer",
   "activations",
   "functional",
   "mlp_lr_multipliers",

@@ -273,6 +273,16 @@ def get(name: str, **overrides: Any) -> Task:
   - ``mnist1d-{logreg,mlp,cnn}``: ``num_samples`` [5000], ``standardize``
     [True], ``val_fraction`` [0.1], ``seed`` [42]; MLP ``hidden`` [(100, 100)],
     CNN ``channels`` [25], ``activation`` ['relu'].
+  - ``digits-resnet``, ``mnist1d-resnet``: residual CNNs with BatchNorm on the
+    same data (:func:`lrlab.tasks.resnets.digits_resnet`).
+  - ``lm-transformer``: a decoder-only transformer on a synthetic language whose
+    Bayes loss ``task.optimal_loss`` is exact (:func:`lrlab.tasks.language.lm_transformer`).
+  - ``modular-addition``: ``(a + b) mod p`` from learned embeddings, the grokking
+    benchmark (:func:`lrlab.tasks.grokking.modular_addition`).
+  - ``teacher-student``: regression on a random teacher MLP's outputs, with
+    ``optimal_loss`` the noise floor (:func:`lrlab.tasks.teacher.teacher_student`).
+
+  Each builder's docstring lists its options and defaults.
 
   The MLP tasks also take ``parametrization`` ['sp'] or 'mup' (Yang et al. 2022,
   Tensor Programs V; see :class:`lrlab.models.MLP`) and ``base_width``, the
