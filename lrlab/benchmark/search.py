@@ -24,7 +24,8 @@ its final validation metric (seed 0):
   metric of its best member's own run (its schedule, seed 0), to compare with the grid's.
 
 Each method's wall-clock counts its compilation (the program cache is cleared
-before it), and its model-steps are the members' training steps. The picked
+before it; a throwaway two-member sweep warms JAX up before the first), and its
+model-steps are the members' training steps. The picked
 rates are then retrained at the full budget for ``retrain_seeds`` seeds, all in
 one sweep, and their mean test metric is the method's quality. The full grid's
 curves also give the Spearman rank correlation between each rung's validation
@@ -197,6 +198,9 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
                      **common)  # fmt: skip
     return float(study.best_params["lr"]), k * steps, {}
 
+  # Warm up JAX's backend (first dispatches, the data on device) outside every timing.
+  sweep.run(task, make_tx, {"lr": grid["lr"][:2]}, steps=min_steps, eval_every=min_steps,
+            progress=False, **common)  # fmt: skip
   runs = {
     "grid": grid_method, "random": random_method,
     "halving": halving_method(search.successive_halving),
