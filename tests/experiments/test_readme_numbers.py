@@ -43,7 +43,13 @@ CONSTANTS: dict[str, dict[str, str]] = {
     "3,000": "the acceptance table's steps",
   },
   "edge_of_stability": {"2021": "the year of Cohen et al."},
+  "task_lm_transformer": {
+    "4,096,000": "the training split: 2,000 steps x 32 sequences x 64",
+    "64": "the model's default width and the default context",
+  },
+  "task_teacher_student": {"16,384": "the task's default num_train"},
 }
+
 
 def _summary(name: str) -> dict[str, Any]:
   return json.loads((ROOT / "experiments" / "results" / name / "summary.json").read_text())
@@ -127,6 +133,10 @@ def _passages() -> Iterator[tuple[str, str, str]]:
   for title, name in sections.items():
     yield name, f"experiments/README.md {title}", experiments.split(title)[1].split("\n#")[0]
   readme = (ROOT / "README.md").read_text()
+  for line in readme.splitlines():
+    named = re.fullmatch(r"\|(.*)\| `experiments/(\w+)\.py` \|", line)
+    if named:  # a row of the task table: its own cells, less the code spans
+      yield named.group(2), f"README.md task table: {named.group(2)}", named.group(1)
   section = readme.split("## LR finder")[1].split("\n## Schedules")[0]
   name = None
   for block in section.split("\n\n"):
