@@ -8,8 +8,19 @@ import json
 from lrlab.benchmark import chunks, runner
 from lrlab.benchmark import report as report_lib
 from lrlab.benchmark.workload import LEGS, Config, host_cores, set_host_devices
+from lrlab.cli.common import chunk_size, positive_float, positive_int
 
 DESCRIPTION = "Throughput of lrlab's vmapped sweep against a loop of runs and a PyTorch loop."
+
+
+def _positive_ints(text: str) -> tuple[int, ...]:
+  """An argparse ``type=``: comma-separated positive integers, e.g. ``64,512``."""
+  try:
+    return tuple(positive_int(part) for part in text.split(","))
+  except argparse.ArgumentTypeError:
+    raise argparse.ArgumentTypeError(
+      f"must be comma-separated positive integers; got {text!r}"
+    ) from None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -18,14 +29,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     description="Throughput of lrlab's vmapped sweep against a loop of single runs and a "
     "PyTorch loop."
   )
-  parser.add_argument("--ks", default=None, help="comma-separated K values [1,8,64,512]")
-  parser.add_argument("--steps", type=int, default=None, help="updates per member [200]")
-  parser.add_argument("--batch-size", type=int, default=100)
+  parser.add_argument(
+    "--ks", type=_positive_ints, default=None, help="comma-separated K values [1,8,64,512]"
+  )
+  parser.add_argument("--steps", type=positive_int, default=None, help="updates per member [200]")
+  parser.add_argument("--batch-size", type=positive_int, default=100)
   parser.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated, from {LEGS}")
-  parser.add_argument("--devices", type=int, default=None, help="host devices [every core]")
-  parser.add_argument("--threads", type=int, default=None, help="PyTorch threads [every core]")
-  parser.add_argument("--repeats", type=int, default=5, help="steady-state timings, best counts")
-  parser.add_argument("--budget", type=float, default=30.0, help="seconds of repeats per (leg, K)")
+  parser.add_argument(
+    "--devices", type=positive_int, default=None, help="host devices [every core]"
+  )
+  parser.add_argument(
+    "--threads", type=positive_int, default=None, help="PyTorch threads [every core]"
+  )
+  parser.add_argument(
+    "--repeats", type=positive_int, default=5, help="steady-state timings, best counts"
+  )
+  parser.add_argument(
+    "--budget", type=positive_float, default=30.0, help="seconds of repeats per (leg, K)"
+  )
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--quick", action="store_true", help="smoke run: K in {1, 8}, 20 steps")
   parser.add_argument("--in-process", action="store_true", help="no subprocess per (leg, K)")
@@ -36,12 +57,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     "[K in 64,512], writing chunks.json and chunks.md under --out",
   )  # fmt: skip
   parser.add_argument(
-    "--chunk-size", default="auto", type=lambda v: v if v == "auto" else int(v),
+    "--chunk-size", default="auto", type=chunk_size,
     help="the sweep leg's chunk_size: auto (measured, remembered) or a number [auto]",
   )  # fmt: skip
   parser.add_argument("--tasks", default=",".join(chunks.TASKS), help="with --chunks: tasks")
   parser.add_argument(
-    "--chunk-sizes", default=",".join(map(str, chunks.CHUNK_SIZES)),
+    "--chunk-sizes", type=_positive_ints, default=chunks.CHUNK_SIZES,
     help="with --chunks: the fixed chunk sizes (those above K are left out)",
   )  # fmt: skip
   parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -57,9 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> Config:
   """The :class:`Config` the command line asks for."""
   cores = host_cores()
-  ks = args.ks or ("1,8" if args.quick else "1,8,64,512")
+  ks = args.ks or ((1, 8) if args.quick else (1, 8, 64, 512))
   return Config(
-    ks=tuple(int(k) for k in ks.split(",")),
+    ks=ks,
     steps=args.steps or (20 if args.quick else 200),
     batch_size=args.batch_size,
     legs=args.legs,
@@ -83,8 +104,8 @@ def main(argv=None) -> int:
   if args.chunks:
     report = chunks.run_chunks(
       args.out, tasks=tuple(args.tasks.split(",")),
-      ks=tuple(int(k) for k in (args.ks or ",".join(map(str, chunks.KS))).split(",")),
-      chunk_sizes=tuple(int(c) for c in args.chunk_sizes.split(",")),
+      ks=args.ks or tuple(chunks.KS),
+      chunk_sizes=tuple(args.chunk_sizes),
       steps=config.steps, batch_size=config.batch_size, repeats=min(config.repeats, 3),
       budget_s=config.budget_s,
     )  # fmt: skip

@@ -219,3 +219,20 @@ def test_the_chunk_benchmark_compares_auto_with_every_fixed_size(tmp_path, monke
   text = (tmp_path / "chunks.md").read_text()
   assert "**digits-logreg, K=4**" in text and "| auto |" in text
   assert json.loads((tmp_path / "chunks.json").read_text())["summary"] == report["summary"]
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (["--ks", "x"], "argument --ks: must be comma-separated positive integers; got 'x'"),
+    (["--ks", "64,0"], "argument --ks: must be comma-separated positive integers; got '64,0'"),
+    (["--steps", "-1"], "argument --steps: must be a positive integer; got '-1'"),
+    (["--chunk-size", "big"], "argument --chunk-size: must be 'auto' or a positive integer"),
+  ],
+)
+def test_bad_flags_are_one_line_naming_the_flag(capsys, args, message):
+  with pytest.raises(SystemExit) as exit_:
+    benchmark.parse_args(args)
+  assert exit_.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert message in err[-1]
