@@ -23,6 +23,7 @@ RETIRED = {
   "max_abs": "clip_value",
   "num_steps": "steps",
   "diverge_threshold": "divergence_factor",
+  "initial_distance": "d0",
 }
 
 

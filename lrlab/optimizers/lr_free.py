@@ -29,7 +29,7 @@ def dog(
   *,
   reps_rel: ArrayLike = 1e-6,
   eps: ArrayLike = 1e-8,
-  initial_distance: ArrayLike | None = None,
+  d0: ArrayLike | None = None,
   averaging: ArrayLike | None = None,
   weight_decay: ArrayLike = 0.0,
   l1: ArrayLike = 0.0,
@@ -48,7 +48,8 @@ def dog(
     learning_rate: multiplier of the DoG step (default 1, the paper's).
     reps_rel: :math:`r_\epsilon / (1 + \lVert x_0 \rVert)` (paper: 1e-6).
     eps: :math:`\epsilon \ge 0` added to the sum of squared gradient norms.
-    initial_distance: :math:`r_\epsilon` itself, overriding ``reps_rel``.
+    d0: :math:`r_\epsilon` itself (the initial distance estimate, as Prodigy's
+      and D-Adaptation's ``d0``), overriding ``reps_rel``.
     averaging: :math:`\gamma` of the polynomial-decay iterate average, or
       ``None`` for none.
     weight_decay: coupled L2 weight :math:`\ge 0`.
@@ -72,7 +73,7 @@ def dog(
       learning_rate,
       reps_rel=reps_rel,
       eps=eps,
-      initial_distance=initial_distance,
+      d0=d0,
       averaging=averaging,
     ),
   )

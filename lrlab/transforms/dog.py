@@ -43,7 +43,7 @@ def scale_by_dog(
   *,
   reps_rel: ArrayLike = 1e-6,
   eps: ArrayLike = 1e-8,
-  initial_distance: ArrayLike | None = None,
+  d0: ArrayLike | None = None,
   averaging: ArrayLike | None = None,
 ) -> optax.GradientTransformation:
   r"""SGD with DoG's parameter-free step size (the paper's Algorithm 1), as the authors' ``DoG``.
@@ -58,7 +58,7 @@ def scale_by_dog(
 
   with norms over the whole pytree, :math:`r_\epsilon = \text{reps\_rel}
   \cdot (1 + \lVert x_0 \rVert)` (the paper's choice, ``reps_rel=1e-6``)
-  unless ``initial_distance`` gives it, and :math:`\alpha_t` the
+  unless ``d0`` gives it, and :math:`\alpha_t` the
   ``learning_rate`` multiplier (1 in the paper; a schedule is evaluated at the
   0-based count). This is the authors' ``DoG`` (``dog-optimizer`` package),
   defaults included, which the tests reproduce to float64 rounding; its
@@ -87,7 +87,8 @@ def scale_by_dog(
     reps_rel: :math:`> 0`; :math:`r_\epsilon = \text{reps\_rel} (1 +
       \lVert x_0 \rVert)`. The paper suggests 1e-6 (1e-4 with batch norm).
     eps: :math:`\epsilon \ge 0`, the start of :math:`G` (the package's 1e-8).
-    initial_distance: :math:`r_\epsilon > 0` itself; overrides ``reps_rel``.
+    d0: :math:`r_\epsilon > 0` itself, the initial distance estimate (the
+      name Prodigy and D-Adaptation give theirs); overrides ``reps_rel``.
     averaging: :math:`\gamma \ge 0` of the polynomial-decay average, or
       ``None`` (default, as the package's ``DoG``) for none; the authors use 8.
 
@@ -116,15 +117,12 @@ def scale_by_dog(
   _free.check_learning_rate(learning_rate)
   _checks.check_positive("reps_rel", reps_rel)
   _checks.check_nonnegative("eps", eps)
-  _checks.check_positive("initial_distance", initial_distance)
+  _checks.check_positive("d0", d0)
   _checks.check_nonnegative("averaging", averaging)
 
   def init_fn(params: optax.Params) -> ScaleByDogState:
     dtype = default_float_dtype()
-    if initial_distance is None:
-      r_eps = reps_rel * (1 + jnp.sqrt(_free.tree_sum_squares(params)))
-    else:
-      r_eps = initial_distance
+    r_eps = d0 if d0 is not None else reps_rel * (1 + jnp.sqrt(_free.tree_sum_squares(params)))
     return ScaleByDogState(
       count=jnp.zeros([], jnp.int32),
       learning_rate=jnp.zeros([], dtype),

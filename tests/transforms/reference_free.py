@@ -77,13 +77,13 @@ def _drive(problem, step, state, steps):
   return trajectory, stacked
 
 
-def dog(problem, lr=1.0, reps_rel=1e-6, initial_distance=None, eps=1e-8, steps=None):
+def dog(problem, lr=1.0, reps_rel=1e-6, d0=None, eps=1e-8, steps=None):
   """Ivgi et al. 2023, Algorithm 1 (DoG), with a step multiplier ``lr``; G starts at ``eps``.
 
   The package's G_0 = ||g_0||^2 + eps (the paper has no eps: ``eps=0``).
   """
   x0 = flatten(problem.params)
-  r_eps = initial_distance if initial_distance is not None else reps_rel * (1 + np.linalg.norm(x0))
+  r_eps = d0 if d0 is not None else reps_rel * (1 + np.linalg.norm(x0))
 
   def step(x, g, f, state, t):
     rbar, big_g = state

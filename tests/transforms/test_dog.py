@@ -19,7 +19,7 @@ rate = lambda state, params: state.learning_rate
 
 @pytest.mark.parametrize(
   "kwargs",
-  [{}, {"lr": lambda t: 1.0 / (1 + 0.05 * t), "reps_rel": 1e-3}, {"initial_distance": 0.5}],
+  [{}, {"lr": lambda t: 1.0 / (1 + 0.05 * t), "reps_rel": 1e-3}, {"d0": 0.5}],
 )
 def test_matches_the_papers_algorithm_for_50_steps(kwargs):
   # float64: while DoG's first steps move x by ~1e-6 of its size, float32 cannot resolve
@@ -35,8 +35,8 @@ def test_matches_the_papers_algorithm_for_50_steps(kwargs):
 
 
 def test_float32_matches_the_reference_once_the_movement_is_resolvable():
-  expected, _ = reference_free.dog(PROBLEM, initial_distance=0.1)
-  assert_close(run(scale_by_dog(initial_distance=0.1), PROBLEM)[0], expected, rtol=1e-4, atol=1e-5)
+  expected, _ = reference_free.dog(PROBLEM, d0=0.1)
+  assert_close(run(scale_by_dog(d0=0.1), PROBLEM)[0], expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
@@ -117,7 +117,7 @@ def test_state_and_dtypes():
     ("learning_rate", -1.0),
     ("reps_rel", 0.0),
     ("reps_rel", float("nan")),
-    ("initial_distance", -1.0),
+    ("d0", -1.0),
   ],
 )
 def test_bad_arguments_raise(name, value):
