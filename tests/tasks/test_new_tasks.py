@@ -49,9 +49,10 @@ def test_trains_a_few_steps(task):
 
 def test_sweep_is_bit_identical_for_the_same_key(task):
   grid = {"lr": lrlab.sweep.log_grid(1e-4, 1.0, 16)}
+  make_tx = lambda hp: optax.adam(hp["lr"])  # one function: the second run reuses the programs
   run = lambda: lrlab.sweep.run(
     task,
-    lambda hp: optax.adam(hp["lr"]),
+    make_tx,
     grid,
     steps=4,
     batch_size=16,
