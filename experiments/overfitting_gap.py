@@ -140,7 +140,9 @@ def _judge(result: sweep.SweepResult) -> dict:
     "stable_lrs": [float(lr[lowest]), float(lr[stable[-1]])],
     "fitting_lrs": [float(lr[fits[0]]), float(lr[highest])],
     "collapsed_lrs": [float(v) for v in lr[stable[stable > highest]]],
-    "collapsed_train_accuracy": [float(mean["train_accuracy"][k]) for k in stable[stable > highest]],
+    "collapsed_train_accuracy": [
+      float(mean["train_accuracy"][k]) for k in stable[stable > highest]
+    ],
     "best_fit_lr": float(lr[fit]),
     "best_test_accuracy_lr": float(lr[stable[np.argmax(mean["test_accuracy"][stable])]]),
     "largest_accuracy_gap_lr": float(lr[gap_peak]),

@@ -80,7 +80,7 @@ class HostOrder:
     return self._epochs[epoch]
 
   def steps(self, first_step: int, count: int) -> np.ndarray:
-    """``(count, batch_size)`` int32 indices of steps ``first_step, ..., first_step + count - 1``."""
+    """``(count, batch_size)`` int32 indices of the ``count`` steps from ``first_step`` on."""
     rows = []
     for t in range(first_step, first_step + count):
       epoch, position = divmod(t, self.per_epoch)
