@@ -11,6 +11,7 @@ raising :class:`lrlab.sweep.Stopped`); called again with the same arguments, it
 resumes there and gives the same result as an uninterrupted search.
 """
 
+import abc
 import json
 import os
 import time
@@ -31,8 +32,8 @@ from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Trainer
 
 
-class Plan:
-  """A search method: override :meth:`begin` and :meth:`after`; ``extra`` is saved with
+class Plan(abc.ABC):
+  """A search method: implement :meth:`begin` and :meth:`after`; ``extra`` is saved with
   checkpoints (host arrays the method keeps per seed, e.g. PBT's lineage)."""
 
   #: The ledger's members: ``{axis: (M,)}``, the hyperparameters each row starts with.
@@ -41,10 +42,11 @@ class Plan:
   final_members: int
   extra: dict[str, np.ndarray]
 
+  @abc.abstractmethod
   def begin(self, seed: int) -> np.ndarray:
     """The ledger rows that start training in seed ``seed`` (index into :attr:`members`)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def after(self, seed: int, step: int, population: Population, ledger: Ledger) -> None:
     """Called when the live members have trained ``step`` steps (< the budget)."""
 
