@@ -1,5 +1,9 @@
-"""Analysis of trained models and sweeps: sharpness, and the statistics experiments share."""
+"""Analysis of trained models and sweeps: sharpness, the gradient noise scale, and the statistics
+experiments share."""
 
+from lrlab.analysis.noise_scale import NoiseScale as NoiseScale
+from lrlab.analysis.noise_scale import gradient_noise_scale as gradient_noise_scale
+from lrlab.analysis.noise_scale import noise_scale as noise_scale
 from lrlab.analysis.sharpness import hessian_vector_product as hessian_vector_product
 from lrlab.analysis.sharpness import sharpness as sharpness
 from lrlab.analysis.stats import VERDICTS as VERDICTS
@@ -11,9 +15,12 @@ from lrlab.analysis.stats import verdict as verdict
 
 __all__ = [
   "VERDICTS",
+  "NoiseScale",
   "decades",
+  "gradient_noise_scale",
   "hessian_vector_product",
   "holm",
+  "noise_scale",
   "seed_band",
   "sharpness",
   "spearman",
