@@ -1,6 +1,9 @@
-"""Analysis of trained models and sweeps: sharpness, the gradient noise scale, and the statistics
-experiments share."""
+"""Analysis of trained models and sweeps: sharpness, the gradient noise scale, the dead-network
+guard, and the statistics experiments share."""
 
+from lrlab.analysis.guard import at_chance as at_chance
+from lrlab.analysis.guard import chance_loss as chance_loss
+from lrlab.analysis.guard import fail_at_chance as fail_at_chance
 from lrlab.analysis.noise_scale import NoiseScale as NoiseScale
 from lrlab.analysis.noise_scale import gradient_noise_scale as gradient_noise_scale
 from lrlab.analysis.noise_scale import noise_scale as noise_scale
@@ -16,7 +19,10 @@ from lrlab.analysis.stats import verdict as verdict
 __all__ = [
   "VERDICTS",
   "NoiseScale",
+  "at_chance",
+  "chance_loss",
   "decades",
+  "fail_at_chance",
   "gradient_noise_scale",
   "hessian_vector_product",
   "holm",
