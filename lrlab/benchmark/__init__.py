@@ -22,6 +22,10 @@ Legs (``--legs``):
 
 ``--chunks`` runs the chunk-size benchmark instead (:mod:`~lrlab.benchmark.chunks`):
 ``chunk_size="auto"`` against fixed chunk sizes on the MNIST-1D MLP and CNN.
+``--tasks mnist1d-mlp,lm-transformer,mnist1d-resnet,digits-resnet`` runs the per-task
+benchmark (:mod:`~lrlab.benchmark.tasks`, :mod:`~lrlab.benchmark.tasks_report`): the sweep
+against the loop of jitted runs and the matmul ceiling, per task, at K = 64, each model-step's
+FLOPs counted from its shapes (:mod:`~lrlab.benchmark.flops`).
 
 The CPU's cores are exposed to JAX as devices (``--devices``, default: every
 core), so the sweep can shard over them; the sequential loop and ``vmap`` use

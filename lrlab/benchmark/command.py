@@ -5,7 +5,7 @@ set."""
 import argparse
 import json
 
-from lrlab.benchmark import chunks, runner
+from lrlab.benchmark import chunks, runner, tasks, tasks_report
 from lrlab.benchmark import report as report_lib
 from lrlab.benchmark.workload import LEGS, Config, host_cores, set_host_devices
 from lrlab.cli.common import chunk_size, positive_float, positive_int
@@ -21,6 +21,19 @@ def _positive_ints(text: str) -> tuple[int, ...]:
     raise argparse.ArgumentTypeError(
       f"must be comma-separated positive integers; got {text!r}"
     ) from None
+
+
+def _task_names(text: str) -> tuple[str, ...]:
+  """An argparse ``type=``: comma-separated registered task names, e.g. ``lm-transformer``."""
+  import lrlab
+
+  names = tuple(part for part in text.split(",") if part)
+  unknown = [n for n in names if n not in lrlab.tasks.names()]
+  if not names or unknown:
+    raise argparse.ArgumentTypeError(
+      f"must be comma-separated task names (lrlab.tasks.names()); got {text!r}"
+    )
+  return names
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,7 +73,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     "--chunk-size", default="auto", type=chunk_size,
     help="the sweep leg's chunk_size: auto (measured, remembered) or a number [auto]",
   )  # fmt: skip
-  parser.add_argument("--tasks", default=",".join(chunks.TASKS), help="with --chunks: tasks")
+  parser.add_argument(
+    "--tasks", default=None, type=_task_names,
+    help="comma-separated tasks: the sweep against the loop and the ceiling per task "
+    f"(from {', '.join(tasks.TASKS)}) at K in --ks [64], writing tasks.json and tasks.md; "
+    f"with --chunks, the tasks of the chunk benchmark [{','.join(chunks.TASKS)}]",
+  )  # fmt: skip
   parser.add_argument(
     "--chunk-sizes", type=_positive_ints, default=chunks.CHUNK_SIZES,
     help="with --chunks: the fixed chunk sizes (those above K are left out)",
@@ -72,6 +90,11 @@ def parse_args(argv=None) -> argparse.Namespace:
   if unknown:
     parser.error(f"--legs must be taken from {LEGS}; got {unknown}")
   args.legs = legs
+  if args.tasks and not args.chunks:
+    unknown = [n for n in args.tasks if n not in tasks.TASKS]
+    if unknown:
+      parser.error(f"--tasks must be taken from {tasks.TASKS} (with --chunks: any task); "
+                   f"got {unknown}")  # fmt: skip
   return args
 
 
@@ -103,7 +126,7 @@ def main(argv=None) -> int:
   set_host_devices(config.devices)  # before JAX starts its backend
   if args.chunks:
     report = chunks.run_chunks(
-      args.out, tasks=tuple(args.tasks.split(",")),
+      args.out, tasks=args.tasks or chunks.TASKS,
       ks=args.ks or tuple(chunks.KS),
       chunk_sizes=tuple(args.chunk_sizes),
       steps=config.steps, batch_size=config.batch_size, repeats=min(config.repeats, 3),
@@ -111,6 +134,15 @@ def main(argv=None) -> int:
     )  # fmt: skip
     print(chunks.markdown(report))
     print(f"wrote {args.out}/chunks.json, {args.out}/chunks.md")
+    return 0
+  if args.tasks:
+    report = tasks.run_tasks(
+      args.out, tasks=args.tasks, ks=args.ks or tasks.KS, steps=args.steps,
+      devices=config.devices, repeats=min(config.repeats, 3), budget_s=config.budget_s,
+      chunk_size=config.chunk_size, isolate=not args.in_process,
+    )  # fmt: skip
+    print(tasks_report.markdown(report))
+    print(f"wrote {args.out}/tasks.json, {args.out}/tasks.md")
     return 0
   report = runner.run_benchmark(config, isolate=not args.in_process)
   paths = report_lib.write_report(report, args.out)

@@ -28,7 +28,7 @@ from lrlab.benchmark.workload import (
 )
 
 
-def _lrlab_leg(leg: str, task, lrs, config: Config):
+def _lrlab_leg(leg: str, task, lrs, config: Config, make_tx=make_tx):
   """``(warm_up, run, compiles, devices_used, info)`` for an lrlab leg.
 
   ``warm_up()`` compiles (and runs all or one member); ``run()`` does the whole
@@ -122,7 +122,9 @@ def _sweep_final_val_loss(result):
   return None
 
 
-def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
+def measure_leg(
+  leg: str, k: int, config: Config, task=None, *, make_tx=make_tx, lrs=None, flops=None
+) -> dict[str, Any]:
   """Time one leg at one K in this process: compile, steady state, throughput, memory.
 
   The first call (``warm_up``) compiles; then the whole K-member job runs
@@ -139,6 +141,9 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
     k: the number of learning rates.
     config: sizes and timing policy.
     task: the ``mnist1d-mlp`` task, built here if ``None``.
+    make_tx, lrs, flops: another workload's optimizer (``hp -> tx``), its K rates and its
+      FLOPs per model-step (:mod:`lrlab.benchmark.tasks`); the MLP's by default. The
+      lrlab legs only.
 
   Returns:
     A dict of the measurements (see ``BENCHMARKS.md`` for each key).
@@ -151,8 +156,8 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
   if leg not in LEGS:
     raise ValueError(f"leg must be one of {LEGS}; got {leg!r}.")
   task = task if task is not None else lrlab.tasks.get(TASK)
-  lrs = learning_rates(k)
-  flops = workload(config, task)["per_model_step"]
+  lrs = learning_rates(k) if lrs is None else lrs
+  flops = workload(config, task)["per_model_step"] if flops is None else flops
   log = compile_log()
   reset = reset_peak_rss()
   baseline = peak_rss_mib()
@@ -171,7 +176,7 @@ def measure_leg(leg: str, k: int, config: Config, task=None) -> dict[str, Any]:
       compiled = leg == "torch_compiled"
       warm_up, run, compiles, used, info = torch_func_leg(task, lrs, config, compiled=compiled)
   else:
-    warm_up, run, compiles, used, info = _lrlab_leg(leg, task, lrs, config)
+    warm_up, run, compiles, used, info = _lrlab_leg(leg, task, lrs, config, make_tx)
   log.start()
   start = time.perf_counter()
   try:

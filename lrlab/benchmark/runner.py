@@ -30,6 +30,11 @@ WORKER_MARK = "BENCHMARK-RESULT "
 
 def worker_main(spec: dict[str, Any]) -> None:
   """Run one measurement in this (fresh) process and print it as one JSON line."""
+  if spec["kind"] in ("task", "task_ceiling"):  # scripts/benchmark.py --tasks
+    from lrlab.benchmark import tasks
+
+    print(WORKER_MARK + json.dumps(tasks.worker(spec)), flush=True)
+    return
   fields = spec["config"]
   config = Config(**{**fields, **{f: tuple(fields[f]) for f in ("ks", "legs", "ceiling_sizes")}})
   if spec["kind"] == "ceiling":
