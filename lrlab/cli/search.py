@@ -118,33 +118,14 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
       hint = " Pass --fresh to start over." if "checkpoint" in str(error) else ""
       return common.fail(f"{error}{hint}")
   seconds = time.perf_counter() - started
-  result.sweep.save(out)
-  shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results hold everything it held
-  sweep.plot_curves(result.sweep, os.path.join(out, f"curves_{result.metric}.png"), result.metric)
-  if result.schedule is not None:
-    search.plot_pbt(result, os.path.join(out, "pbt.png"))
   grid_steps = sweep.grid_size(grid) * args.seeds * args.steps
   answer = _answer(result, grid_steps)
   answer.append(f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling).")
-  document = {
-    "answer": answer,
-    "best": result.best(),
-    "config": {**result.config, "tx": tx_config},
-    "stopped_step": result.stopped_step.tolist(),
-    "rung": result.rung.tolist(),
-    "rungs": result.rungs,
-    "bracket": result.bracket.tolist(),
-    "model_steps": result.model_steps,
-    "lineage": None if result.lineage is None else result.lineage.tolist(),
-    "schedule": None if result.schedule is None else {
-      k: v.tolist() for k, v in result.schedule.items()
-    },
-  }  # fmt: skip
-  text = json.dumps(document, indent=2, default=float) + "\n"
-  output_path = os.path.join(out, ".tmp-search.json")
-  with open(output_path, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(output_path, path)
+  sweep.plot_curves(result.sweep, os.path.join(out, f"curves_{result.metric}.png"), result.metric)
+  if result.schedule is not None:
+    search.plot_pbt(result, os.path.join(out, "pbt.png"))
+  result.save(out, answer=answer, tx=tx_config)  # search.json last: the run is finished
+  shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results hold everything it held
   print("\n".join(answer))
   print(f"Results: {out}/ (search.json, results.csv, curves.npz, sweep.json, figures)")
   return 0

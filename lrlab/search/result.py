@@ -7,11 +7,28 @@ member's lineage and hyperparameter schedule.
 """
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lrlab.sweep.result import SweepResult
+from lrlab.sweep.storage import atomic_write
+
+_FILE = "search.json"  # beside the sweep's own files
+_FORMAT = 1
+_ARRAYS = ("stopped_step", "rung", "bracket", "lineage", "exploit_steps")
+
+
+def _encode(array: np.ndarray | None) -> dict[str, Any] | None:
+  """An array as JSON: its dtype and its values (exact for ints and float64's ``repr``)."""
+  return None if array is None else {"dtype": array.dtype.str, "values": array.tolist()}
+
+
+def _decode(value: dict[str, Any] | None) -> np.ndarray | None:
+  return None if value is None else np.asarray(value["values"], np.dtype(value["dtype"]))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,6 +111,79 @@ class SearchResult:
     if self.schedule is not None:
       best["schedule"] = {k: v[0, index].tolist() for k, v in self.schedule.items()}
     return best
+
+  def save(self, directory: str | os.PathLike, **extra: Any) -> Path:
+    """Write the search into ``directory``: the sweep's files, then ``search.json``.
+
+    The curves go through :meth:`lrlab.sweep.SweepResult.save` (``results.csv``,
+    ``curves.npz``, ``sweep.json``); ``search.json``, written last and atomically,
+    holds where each member stopped, the rungs and brackets, PBT's lineage and
+    schedules, :meth:`best`, and ``extra`` (JSON values, e.g. the answer a command
+    printed). ``SearchResult.load(r.save(d)) == r``.
+
+    Returns:
+      The folder, as a ``Path``.
+    """
+    directory = Path(self.sweep.save(directory, metric=f"final_{self.metric}"))
+    arrays = {name: _encode(getattr(self, name)) for name in _ARRAYS}
+    schedule = self.schedule and {k: _encode(v) for k, v in self.schedule.items()}
+    document = {
+      "format": _FORMAT,
+      **extra,
+      "best": self.best(),
+      "metric": self.metric,
+      "model_steps": self.model_steps,
+      "rungs": self.rungs,
+      **arrays,
+      "schedule": schedule,
+    }
+    text = json.dumps(document, indent=2, default=float) + "\n"
+    atomic_write(directory / _FILE, lambda f: f.write(text))
+    return directory
+
+  @classmethod
+  def load(cls, directory: str | os.PathLike) -> "SearchResult":
+    """Read a search written by :meth:`save`.
+
+    Raises:
+      ValueError: the folder holds no ``search.json`` (a plain sweep, or a save that
+        was interrupted), or one of an unknown format; or its sweep does not load
+        (see :meth:`lrlab.sweep.SweepResult.load`).
+    """
+    path = Path(directory) / _FILE
+    if not path.is_file():
+      raise ValueError(f"directory={str(directory)!r} holds no {_FILE}: no search was saved there")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("format") != _FORMAT:
+      raise ValueError(f"{str(path)!r} has format {document.get('format')!r}; expected {_FORMAT}")
+    schedule = document["schedule"] and {k: _decode(v) for k, v in document["schedule"].items()}
+    return cls(
+      sweep=SweepResult.load(directory),
+      rungs=document["rungs"],
+      metric=document["metric"],
+      schedule=schedule,
+      **{name: _decode(document[name]) for name in _ARRAYS},
+    )
+
+  def __eq__(self, other: object) -> bool:
+    if not isinstance(other, SearchResult):
+      return NotImplemented
+
+    def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+      if a is None or b is None:
+        return a is b
+      return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+    schedules = (self.schedule or {}, other.schedule or {})
+    return (
+      self.sweep == other.sweep
+      and self.metric == other.metric
+      and self.rungs == other.rungs
+      and all(same(getattr(self, n), getattr(other, n)) for n in _ARRAYS)
+      and (self.schedule is None) == (other.schedule is None)
+      and list(schedules[0]) == list(schedules[1])
+      and all(same(schedules[0][k], schedules[1][k]) for k in schedules[0])
+    )
 
   def __repr__(self) -> str:
     method = self.config.get("method", "?")

@@ -3,10 +3,10 @@
 import json
 import os
 
-import numpy as np
 import pytest
 
 from lrlab.cli import sweep as command
+from lrlab.search import SearchResult
 
 TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "36", "--eval-every", "4",
         "--batch-size", "50", "--seeds", "1", "--no-progress", "--chunk-size", "2"]  # fmt: skip
@@ -30,12 +30,13 @@ def test_halving_writes_where_each_member_stopped_and_a_rerun_reads_it(run, tmp_
   args = ("--grid", "lr=0.01:3:9:log", "--search", "halving", "--min-steps", "4", "--out", "h")
   code, out, _ = run(*args)
   assert code == 0
-  saved = json.loads((tmp_path / "h" / "search.json").read_text())
-  stopped = np.asarray(saved["stopped_step"])
-  assert sorted(stopped[0].tolist()) == [4] * 6 + [12] * 2 + [36]  # 9 -> 3 -> 1, eta = 3
-  assert saved["model_steps"] == 9 * 4 + 3 * 8 + 1 * 24
+  saved = SearchResult.load(tmp_path / "h")
+  assert sorted(saved.stopped_step[0].tolist()) == [4] * 6 + [12] * 2 + [36]  # 9 -> 3 -> 1
+  assert saved.model_steps == 9 * 4 + 3 * 8 + 1 * 24
   assert f"Model-steps: {9 * 4 + 3 * 8 + 24:,} (26% of the full grid's {9 * 36:,})" in out
-  lr = saved["best"]["hyperparameters"]["lr"]
+  document = json.loads((tmp_path / "h" / "search.json").read_text())
+  assert document["answer"] == out.splitlines()[: len(document["answer"])]
+  lr = saved.best()["hyperparameters"]["lr"]
   assert f"Best lr = {lr:.4g}" in out
   assert not (tmp_path / "h" / "checkpoint").exists()
   assert (tmp_path / "h" / "curves.npz").exists()
@@ -47,9 +48,9 @@ def test_pbt_writes_lineage_schedules_and_its_figure(run, tmp_path):
   code, out, _ = run("--grid", "lr=0.01:0.8:4:log", "--search", "pbt", "--interval", "12",
                      "--out", "p")  # fmt: skip
   assert code == 0
-  saved = json.loads((tmp_path / "p" / "search.json").read_text())
-  assert np.asarray(saved["lineage"]).shape == (1, 4, 2)  # exploits at 12 and 24
-  assert np.asarray(saved["schedule"]["lr"]).shape == (1, 4, 3)
+  saved = SearchResult.load(tmp_path / "p")
+  assert saved.lineage.shape == (1, 4, 2)  # exploits at 12 and 24
+  assert saved.schedule["lr"].shape == (1, 4, 3)
   assert (tmp_path / "p" / "pbt.png").stat().st_size > 0
   assert "Its schedule after each exploit: lr:" in out
 

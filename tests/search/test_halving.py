@@ -268,3 +268,12 @@ def test_an_automatic_chunk_keeps_one_width_one_program(noisy_task):
   assert given.config["fixed_width"] is False
   assert sweep.cache_info().programs > 1  # a given width narrows for the last member
   np.testing.assert_array_equal(result.stopped_step, given.stopped_step)
+
+
+def test_save_and_load_give_the_same_search(halved, tmp_path):
+  folder = halved.save(tmp_path / "halving", answer=["Best lr = ..."])
+  again = search.SearchResult.load(folder)
+  assert again == halved and again.best() == halved.best()
+  assert again.stopped_step.dtype == halved.stopped_step.dtype
+  with pytest.raises(ValueError, match=r"holds no search\.json"):
+    search.SearchResult.load(tmp_path)

@@ -217,3 +217,12 @@ def test_plot_draws_schedules_and_lineage(population, tmp_path):
   assert sum(line.get_linestyle() == ":" for line in top.get_lines()) == copies
   with pytest.raises(ValueError, match=r"^axis must be one of"):
     search.plot_pbt(result, tmp_path / "x.png", axis="momentum")
+
+
+def test_save_and_load_give_the_same_population(population, tmp_path):
+  result, _, _ = population
+  again = search.SearchResult.load(result.save(tmp_path / "pbt"))
+  assert again == result and again.best() == result.best()
+  assert again.schedule["lr"].dtype == result.schedule["lr"].dtype
+  changed = dataclasses.replace(again, lineage=again.lineage[..., ::-1])
+  assert changed != result
