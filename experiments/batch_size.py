@@ -1,0 +1,404 @@
+"""Batch size and the learning rate: does the best rate follow the linear (SGD) and square-root
+(Adam) rules, and where do extra examples per step stop saving steps?
+
+Goyal et al. (2017) scale SGD's rate linearly with the batch; for Adam the square-root rule
+(Malladi et al. 2022) is the analogue. McCandlish et al. (2018) model the steps to a target as
+``S = S_min (1 + B_noise / B)``: below the critical batch ``B_noise`` doubling the batch halves
+the steps, above it the steps stop falling (Shallue et al. 2019 measure the same curve), and
+the best rate then stops growing with the batch, so the rules can only hold below it. They
+predict ``B_noise`` from the gradient noise scale ``B_simple = tr(Sigma) / |G|^2``
+(:func:`lrlab.analysis.gradient_noise_scale`).
+
+The design: three tasks, the noisy quadratic (``quadratic`` with ``noise``), the MNIST-1D MLP
+and a small ``lm-transformer``; SGD with momentum 0.9 and Adam at a constant rate. Each batch
+size is one sweep (its shapes are its own program) over the task's shared log-spaced rate grid
+and 5 seeds. The metric is the one the claims are about: the steps until the validation loss
+first reaches a fixed target (linearly interpolated between evaluations; evaluations after a
+run diverged do not count). The best rate of a batch size minimises the seed-mean log steps
+(refined by a parabola through the grid's best and its neighbours); the best rate by final
+validation loss at each batch's own budget is reported beside it. The scaling exponent is the
+least-squares slope of log(best rate) against log(batch) over all batch sizes, its standard
+error a bootstrap over seeds (the same seed draws for every batch size); it is compared with 1
+(SGD) and 0.5 (Adam) by a normal test, Holm-corrected over the six (task, optimizer) pairs. A
+rule is supported for a pair when the slope is positive beyond 2 SE and not rejected at the
+2-SE level (alpha 0.0455, Holm), refuted when rejected; the verdict is on the rules only. The
+slope between the two smallest batch sizes (the regime furthest below the critical batch,
+where McCandlish et al.'s ``lr_opt = lr_max / (1 + B_noise / B)`` is linear) is reported beside
+it. The critical batch ``B_crit`` is the least-squares fit, in log steps, of
+``S_min (1 + B_crit / B)`` to the steps at each batch's best rate. ``B_simple`` is measured
+(examples drawn with replacement, the two batch sizes of ``noise``) on each seed at
+initialisation and at the parameters that SGD at the smallest batch and its best rate has
+when it meets the target; its distance from ``B_crit`` is quoted in decades, with the SEs of
+the two added in quadrature.
+"""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `experiments` importable
+  sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments import _batch_size_figures, common
+from experiments import _batch_size_fits as fits
+from lrlab import analysis, optimizers, sweep
+from lrlab import tasks as registry
+
+CLAIM = (
+  "The best learning rate grows with the batch size, linearly for SGD (Goyal et al. 2017) and "
+  "as its square root for Adam; steps to a target stop falling beyond a critical batch near "
+  "the gradient noise scale B_simple (McCandlish et al. 2018; Shallue et al. 2019)."
+)
+OPTIMIZERS = ("sgd", "adam")
+RULE = {"sgd": 1.0, "adam": 0.5}  # linear (Goyal et al. 2017), square root (Malladi et al. 2022)
+LR_RANGES = {  # log10 of each grid's ends, shared by every batch size of a task
+  "quadratic": {"sgd": (-2.5, 0.5), "adam": (-3.0, 0.0)},
+  "mnist1d-mlp": {"sgd": (-2.5, 0.5), "adam": (-3.5, -0.5)},
+  "lm-transformer": {"sgd": (-1.5, 0.5), "adam": (-3.0, -1.0)},
+}
+_TRANSFORMER = dict(width=32, depth=1, heads=2, context=16, num_eval=128)
+SIZES = {
+  "tiny": dict(
+    tasks={
+      "quadratic": dict(
+        options=dict(dim=20, noise=1.0, num_train=512),
+        batch_sizes=[4, 32],
+        steps=[40, 20],
+        target=["fraction", 0.3],
+        noise=[4, 32, 8, 4],
+      ),
+    },
+    seeds=2,
+    per_decade=1,
+    evals=10,
+  ),
+  "default": dict(
+    tasks={
+      "quadratic": dict(
+        options=dict(noise=1.0, num_train=4096),
+        batch_sizes=[1, 4, 16, 64, 256, 1024],
+        steps=[2000, 1000, 400, 200, 200, 200],
+        target=["fraction", 0.05],
+        noise=[16, 1024, 256, 32],
+      ),
+      "mnist1d-mlp": dict(
+        options={},
+        batch_sizes=[4, 16, 64, 256],
+        steps=[2400, 1000, 500, 300],
+        target=["value", 1.5],
+        noise=[16, 512, 256, 32],
+      ),
+      "lm-transformer": dict(
+        options=_TRANSFORMER,
+        batch_sizes=[4, 16, 64],
+        steps=[400, 160, 80],
+        evals=20,
+        target=["value", 2.9],
+        noise=[8, 128, 64, 16],
+      ),
+    },
+    seeds=5,
+    per_decade=2,
+    evals=50,
+  ),
+  "full": dict(
+    tasks={
+      "quadratic": dict(
+        options=dict(noise=1.0, num_train=16384),
+        batch_sizes=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+        steps=[4000, 2000, 2000, 1000, 1000, 500, 500, 300, 300, 300, 300, 300],
+        target=["fraction", 0.02],
+        noise=[16, 4096, 1024, 64],
+      ),
+      "mnist1d-mlp": dict(
+        options=dict(num_samples=20000),
+        batch_sizes=[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+        steps=[8000, 4000, 3000, 2000, 1500, 1000, 800, 600, 500, 500, 500],
+        target=["value", 1.2],
+        noise=[16, 2048, 1024, 64],
+      ),
+      "lm-transformer": dict(
+        options={},
+        batch_sizes=[4, 8, 16, 32, 64, 128, 256, 512],
+        steps=[8000, 4000, 3000, 2000, 1500, 1000, 800, 600],
+        target=["value", 2.5],
+        noise=[16, 512, 256, 32],
+      ),
+    },
+    seeds=8,
+    per_decade=4,
+    evals=100,
+  ),
+}
+BOOTSTRAP = 1000
+ALPHA = math.erfc(2 / math.sqrt(2))  # two-sided p of 2 standard errors, 0.0455
+
+
+def _make_tx(optimizer: str):
+  if optimizer == "sgd":
+    return lambda hp: optimizers.sgd(hp["lr"], momentum=0.9)
+  return lambda hp: optimizers.adam(hp["lr"])
+
+
+def _grid(name: str, optimizer: str, per_decade: int) -> np.ndarray:
+  lo, hi = LR_RANGES[name][optimizer]
+  return sweep.log_grid(10**lo, 10**hi, round((hi - lo) * per_decade) + 1)
+
+
+def _target(task, spec, key) -> float:
+  """The val-loss target: a value, or a fraction of the way from the optimum's loss to init's."""
+  kind, value = spec
+  if kind == "value":
+    return float(value)
+  params, state = task.init(key)
+  start = float(task.evaluate(params, state, "val")["loss"])
+  floor = float(task.evaluate(task.optimum, state, "val")["loss"])
+  return floor + value * (start - floor)
+
+
+def _batches(task, rows: np.ndarray):
+  """Training examples ``rows`` (any shape) as a batch shaped ``rows.shape + example``."""
+  flat = rows.reshape(-1)
+  if task.streamed:
+    x, y = task.dataset.gather("train", flat, where="batch_size noise scale")
+  else:
+    x, y = task.batch(jnp.asarray(flat))
+  return tuple(jnp.asarray(a).reshape(*rows.shape, *a.shape[1:]) for a in (x, y))
+
+
+def _trainer(task, tx):
+  """``(params, state, opt_state, batch) -> (params, state, opt_state)``, one update, jitted."""
+
+  @jax.jit
+  def step(params, state, opt_state, batch):
+    (_, (state, _)), grads = jax.value_and_grad(task.loss, has_aux=True)(params, state, batch, None)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), state, opt_state
+
+  return step
+
+
+def _noise_fn(task):
+  """``(params, state, small, big) -> NoiseScale``, jitted."""
+
+  def measure(params, state, small, big):
+    loss_fn = lambda p, batch: task.loss(p, state, batch, None)[0]
+    return analysis.gradient_noise_scale(loss_fn, params, small, big)
+
+  return jax.jit(measure)
+
+
+def _measure_noise(out: Path, name: str, task, spec, target: float) -> None:
+  """B_simple at step 0 and where SGD at the smallest batch and its best rate meets the target,
+  on each seed; examples are drawn uniformly with replacement (``spec["noise"]``: the small and
+  big batch sizes and their numbers of draws)."""
+  batch = spec["batch_sizes"][0]
+  result = sweep.SweepResult.load(out / name / f"sgd-{batch}")
+  history = result.history
+  steps = fits.steps_to_target(
+    np.asarray(history.step[0, 0]), history.val_loss, history.diverged_step, target
+  )
+  k = int(np.argmin(fits.log_steps(steps)))
+  lr = float(np.asarray(result.grid["lr"], float)[k])
+  tx = _make_tx("sgd")({"lr": lr})
+  step, measure = _trainer(task, tx), _noise_fn(task)
+  small, big, small_draws, big_draws = spec["noise"]
+  records = []
+  for seed in range(result.num_seeds):
+    rng = np.random.default_rng(seed)
+
+    def scale(params, state, rng=rng) -> dict:
+      draw = lambda size, count: _batches(task, rng.integers(0, task.num_train, (count, size)))
+      found = measure(params, state, draw(small, small_draws), draw(big, big_draws))
+      return {field: float(value) for field, value in found._asdict().items()}
+
+    params, state = task.init(jax.random.key(1000 + seed))
+    opt_state = tx.init(params)
+    record = {"init": scale(params, state)}
+    reach = steps[seed, k]
+    record["step"] = math.ceil(reach) if np.isfinite(reach) else int(spec["steps"][0])
+    for _ in range(record["step"]):
+      rows = rng.integers(0, task.num_train, batch)
+      params, state, opt_state = step(params, state, opt_state, _batches(task, rows))
+    record["target"] = scale(params, state)
+    if name == "quadratic":
+      record["exact"] = _quadratic_exact(task, params, spec["options"]["noise"])
+    records.append(record)
+  (out / name / "noise_scale.json").write_text(
+    json.dumps({"lr": lr, "batch_size": batch, "seeds": records}) + "\n"
+  )
+
+
+def _quadratic_exact(task, params, sigma: float) -> dict:
+  """The noisy quadratic's exact B_simple = sigma^2 tr(H) / |H e|^2 and B_noise =
+  sigma^2 tr(H^2) / (e^T H^3 e) at ``params`` (example-gradient covariance sigma^2 H)."""
+  h = np.asarray(
+    jax.jacfwd(jax.grad(lambda p: task.loss(p, {}, task.split("train"), None)[0]))(params),
+    np.float64,
+  )
+  e = np.asarray(params, np.float64) - np.asarray(task.optimum, np.float64)
+  g = h @ e
+  return {
+    "b_simple": float(sigma**2 * np.trace(h) / (g @ g)),
+    "b_noise": float(sigma**2 * np.trace(h @ h) / (g @ h @ g)),
+  }
+
+
+def _saved(where: Path, grid: dict, seeds: int, settings: dict) -> bool:
+  """Whether ``where`` holds this sweep already (same grid, seeds, steps, batch, evaluations)."""
+  if not (where / "sweep.json").exists():
+    return False
+  config = sweep.SweepResult.load(where)
+  same = {k: config.config[k] == v for k, v in settings.items()}
+  return (
+    all(same.values())
+    and config.num_seeds == seeds
+    and np.allclose(config.grid["lr"], grid["lr"], rtol=1e-6)
+  )
+
+
+def run(out: Path, *, tasks: dict, seeds: int, per_decade: int, evals: int) -> None:
+  targets = {}
+  for name, spec in tasks.items():
+    task = registry.get(name, **spec["options"])
+    targets[name] = _target(task, spec["target"], jax.random.key(0))
+    fresh = False
+    for optimizer in OPTIMIZERS:
+      for batch, steps in zip(spec["batch_sizes"], spec["steps"], strict=True):
+        where = out / name / f"{optimizer}-{batch}"
+        grid = {"lr": _grid(name, optimizer, per_decade)}
+        every = max(1, steps // spec.get("evals", evals))
+        settings = dict(steps=steps, batch_size=batch, eval_every=every)
+        if _saved(where, grid, seeds, settings):
+          continue  # an interrupted run resumes here, sweep by sweep
+        result = sweep.run(
+          task,
+          _make_tx(optimizer),
+          grid,
+          **settings,
+          key=jax.random.key(0),
+          seeds=seeds,
+          progress=False,
+          tx_config={"optimizer": optimizer, "momentum": 0.9 if optimizer == "sgd" else None},
+        )
+        result.save(where)
+        fresh = True
+    if fresh or not (out / name / "noise_scale.json").exists():
+      _measure_noise(out, name, task, spec, targets[name])
+  (out / "targets.json").write_text(json.dumps(targets) + "\n")
+  settings = {"tasks": tasks, "seeds": seeds, "per_decade": per_decade, "evals": evals}
+  (out / "settings.json").write_text(json.dumps(settings) + "\n")
+
+
+def _load(out: Path, name: str, optimizer: str, batch_sizes: list[int]):
+  return [sweep.SweepResult.load(out / name / f"{optimizer}-{b}") for b in batch_sizes]
+
+
+def _best_by_final_loss(log_lrs: np.ndarray, result: sweep.SweepResult) -> float:
+  """The best rate by seed-mean final val loss at the batch's own budget (diverged: worst)."""
+  mean = result.metric("final_val_loss").mean(axis=0)
+  return float(10 ** fits._best_log_lr(log_lrs, mean, larger_is_better=False))
+
+
+def _noise_numbers(out: Path, name: str) -> dict:
+  """B_simple at init and at the target: geometric mean over seeds, SE of log10 (ddof=1)."""
+  record = json.loads((out / name / "noise_scale.json").read_text())
+  numbers = {"lr": record["lr"], "batch_size": record["batch_size"]}
+  numbers["steps"] = [s["step"] for s in record["seeds"]]
+  for point in ("init", "target"):
+    values = np.array([s[point]["b_simple"] for s in record["seeds"]])
+    logs = np.log10(np.where(values > 0, values, np.nan))
+    numbers[f"b_simple_{point}"] = float(10 ** np.nanmean(logs))
+    numbers[f"b_simple_{point}_se_decades"] = float(
+      np.nanstd(logs, ddof=1) / np.sqrt(np.sum(np.isfinite(logs)))
+    )
+    numbers[f"b_simple_{point}_seeds"] = values.tolist()
+  if "exact" in record["seeds"][0]:
+    for key in ("b_simple", "b_noise"):
+      exact = [s["exact"][key] for s in record["seeds"]]
+      numbers[f"exact_{key}_target"] = float(10 ** np.mean(np.log10(exact)))
+  return numbers
+
+
+def report(out: Path):
+  targets = json.loads((out / "targets.json").read_text())
+  settings = json.loads((out / "settings.json").read_text())
+  draws = None
+  numbers = {"metric": "steps to the val-loss target", "bootstrap": BOOTSTRAP, "tasks": {}}
+  comparisons = []
+  curves = {}
+  for name, target in targets.items():
+    spec = settings["tasks"][name]
+    batch_sizes = np.asarray(spec["batch_sizes"], float)
+    task_numbers = {"target_val_loss": target, "batch_sizes": spec["batch_sizes"]}
+    task_numbers["steps_budget"] = spec["steps"]
+    for optimizer in OPTIMIZERS:
+      results = _load(out, name, optimizer, spec["batch_sizes"])
+      lrs = np.asarray(results[0].grid["lr"], float)
+      log_lrs, seeds = np.log10(lrs), results[0].num_seeds
+      if draws is None:
+        draws = np.random.default_rng(0).integers(0, seeds, size=(BOOTSTRAP, seeds))
+        numbers["seeds"], numbers["num_lrs"] = seeds, len(lrs)
+        numbers["grid_step_decades"] = float(log_lrs[1] - log_lrs[0])
+      steps = []
+      for result in results:
+        h = result.history
+        steps.append(
+          fits.steps_to_target(np.asarray(h.step[0, 0]), h.val_loss, h.diverged_step, target)
+        )
+      fitted = fits.analyse(batch_sizes, log_lrs, steps, draws)
+      fitted["rule"] = RULE[optimizer]
+      fitted["lr_range"] = [float(lrs[0]), float(lrs[-1])]
+      fitted["best_lr_by_final_val_loss"] = [_best_by_final_loss(log_lrs, r) for r in results]
+      z = (fitted["lr_slope"] - RULE[optimizer]) / fitted["lr_slope_se"]
+      fitted["rule_p"] = float(math.erfc(abs(z) / math.sqrt(2))) if np.isfinite(z) else np.nan
+      comparisons.append((name, optimizer))
+      task_numbers[optimizer] = fitted
+      curves[name, optimizer] = (lrs, steps)
+    task_numbers["noise_scale"] = _noise_numbers(out, name)
+    numbers["tasks"][name] = task_numbers
+  adjusted = analysis.holm([numbers["tasks"][n][o]["rule_p"] for n, o in comparisons])
+  judged = {}
+  for (name, optimizer), p in zip(comparisons, adjusted, strict=True):
+    fitted = numbers["tasks"][name][optimizer]
+    fitted["rule_p_holm"] = float(p)
+    grows = fitted["lr_slope"] > 2 * fitted["lr_slope_se"]
+    if np.isfinite(p) and p < ALPHA:
+      judged[name, optimizer] = "refuted"
+    elif grows and np.isfinite(p):
+      judged[name, optimizer] = "supported"
+    else:
+      judged[name, optimizer] = "inconclusive"
+    fitted["rule_verdict"] = judged[name, optimizer]
+  numbers["comparisons"] = len(comparisons)
+  for task_numbers in numbers["tasks"].values():
+    b_simple = task_numbers["noise_scale"]
+    for optimizer in OPTIMIZERS:
+      fitted = task_numbers[optimizer]
+      gap = math.log10(b_simple["b_simple_target"] / fitted["critical_batch"])
+      se = math.hypot(b_simple["b_simple_target_se_decades"], fitted["critical_batch_se_decades"])
+      fitted["b_simple_over_critical_decades"] = gap
+      fitted["b_simple_over_critical_se_decades"] = se
+  kinds = set(judged.values())
+  if len(kinds) == 1:
+    verdict = kinds.pop()
+  else:
+    label = lambda n, o: f"{n} {'SGD' if o == 'sgd' else 'Adam'}"
+    parts = [
+      f"{v} for {', '.join(label(n, o) for (n, o), w in judged.items() if w == v)}"
+      for v in ("supported", "refuted", "inconclusive")
+      if v in judged.values()
+    ]
+    verdict = "depends on the task and optimizer: " + "; ".join(parts)
+  figures = _batch_size_figures.draw(numbers, curves, out)
+  return numbers, verdict, figures
+
+
+if __name__ == "__main__":
+  sys.exit(common.main(sys.modules[__name__]))
