@@ -1,0 +1,80 @@
+"""The runs of ``warmup_length``: a grid x seeds through :class:`lrlab.train.Trainer`, one
+evaluation window per call, so a run's state can be forked between any two windows."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlab import data, train
+from lrlab.train.trainer import evaluation_from
+
+EVAL_BATCH = 256  # sequences per evaluation batch
+
+
+def resident(task):
+  """``task`` with its streamed splits gathered into arrays: the same sequences, and (by the
+  engine's contract) the same minibatches in the same order."""
+  ds = task.dataset
+  arrays = [
+    a for s in ("train", "val", "test") for a in ds.gather(s, np.arange(ds.sizes[s]), where=s)
+  ]
+  dataset = data.Dataset(*arrays, num_classes=ds.num_classes, name=ds.name)
+  return dataclasses.replace(task, dataset=dataset)
+
+
+class Runs:
+  """A grid of ``make_tx`` settings x ``seeds`` seeds on one task, an evaluation window per call.
+
+  Seed ``s`` uses ``fold_in(key, s)``, as :func:`lrlab.sweep.run`; all members of a seed share
+  the initialisation and the minibatches. ``start`` gives the step-0 state and evaluation,
+  ``window(hp, state, w)`` trains window ``w`` (steps ``w * eval_every`` on) from ``state``
+  with the settings ``hp``, which may differ from the ones the state was trained with (a fork).
+  """
+
+  def __init__(self, task, make_tx, *, steps, batch_size, eval_every, seeds, key):
+    self.trainer = trainer = train.Trainer(
+      task, steps=steps, batch_size=batch_size, eval_every=eval_every, eval_batch_size=EVAL_BATCH
+    )
+    self.keys = jnp.stack([jax.random.fold_in(key, s) for s in range(seeds)])
+    over = lambda f, inner, outer: jax.jit(jax.vmap(jax.vmap(f, inner), outer))
+
+    def start(hp, key):
+      state = trainer.init_state(make_tx(hp), key)
+      val = task.evaluate(state.params, state.model_state, "val", batch_size=EVAL_BATCH)
+      test = task.evaluate(state.params, state.model_state, "test", batch_size=EVAL_BATCH)
+      return trainer.with_threshold(state, val["loss"]), evaluation_from(val["loss"], val, test)
+
+    self._start = over(start, (0, None), (None, 0))
+    segment = lambda hp, key, state, w: trainer.segment(make_tx(hp), key, state, w, 1)
+    self._segment = over(segment, (0, None, 0, None), (None, 0, 0, None))
+
+  def start(self, hp):
+    return self._start(hp, self.keys)
+
+  def window(self, hp, state, w):
+    return self._segment(hp, self.keys, state, jnp.int32(w))
+
+  def history(self, state, first, parts) -> train.History:
+    joined = jax.tree.map(lambda *a: jnp.concatenate(a, axis=-1), *parts)
+    return jax.device_get(jax.vmap(jax.vmap(self.trainer.history))(state, first, joined))
+
+
+def columns(grid):
+  """A grid's columns as the engine passes them: float32, or int32 for integer axes."""
+  return {
+    k: jnp.asarray(v, jnp.int32 if np.issubdtype(v.dtype, np.integer) else jnp.float32)
+    for k, v in grid.items()
+  }
+
+
+def straight(runs, grid, steps):
+  """Train every member of ``grid`` from step 0 to ``steps``: their :class:`lrlab.train.History`."""
+  hp = columns(grid)
+  state, first = runs.start(hp)
+  parts = []
+  for w in range(steps // runs.trainer.eval_every):
+    state, part = runs.window(hp, state, w)
+    parts.append(part)
+  return runs.history(state, first, parts)
