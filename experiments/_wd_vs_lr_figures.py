@@ -102,8 +102,8 @@ def panel(axes, entry: dict, title: str) -> None:
     best["product"] / span,
     span,
     "-",
-    color="white",
-    linewidth=1.5,
+    color="darkorange",
+    linewidth=2,
     label=f"lr x wd = {best['product']:.2g} (slope -1, through the best cell)",
   )
   axes.plot(
@@ -118,13 +118,13 @@ def panel(axes, entry: dict, title: str) -> None:
   axes.minorticks_off()
   axes.set(xlabel="learning rate", ylabel="weight decay")
   axes.set_title(title, fontsize="medium")
-  axes.legend(fontsize="xx-small", loc="lower left", framealpha=0.8)
+  axes.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2)
 
 
 def heatmaps(task: str, entries: dict[str, dict], out: Path) -> Path:
   """One figure per task: a column per optimizer, a row per metric (primary, then by loss)."""
   rows = ["primary"] + (["by_loss"] if all("by_loss" in e for e in entries.values()) else [])
-  figure = Figure(figsize=(6.5 * len(entries), 5.2 * len(rows)), layout="constrained")
+  figure = Figure(figsize=(7 * len(entries), 6 * len(rows)), layout="constrained")
   grid = figure.subplots(len(rows), len(entries), squeeze=False)
   for c, (optimizer, entry) in enumerate(entries.items()):
     for r, row in enumerate(rows):
