@@ -17,24 +17,55 @@ With ``kappa = 1`` the matrix is a rotation, and gradient descent, being
 rotation-equivariant, splits into ``d`` independent copies of the 1-D problem
 (separable). With ``kappa > 1`` the coordinates are coupled and the wells are
 anisotropic. The loss ignores the data, so training is plain full-batch
-gradient descent on ``x``.
+gradient descent on ``x``, plus a gradient noise of standard deviation
+``NOISE`` (1e-6, the level of float32 rounding). Without it, the global minimum
+is an exact fixed point: an anneal passes through ``lr ~ 1/L``, where one step
+lands on the minimum, and float32 lands on ``x = 0`` exactly, which no raised
+rate can leave, while a poor minimum, reached only to rounding error, is left at
+once. Each cycle of warm restarts would then be a fresh draw that keeps its wins,
+an artifact of exact zero that favours raising the rate (a first run without the
+noise showed it). The noise puts every minimum on the same footing.
 
-Each seed starts in a poor basin: ``y`` is drawn uniformly from the cube
+Each init starts in a poor basin: ``y`` is drawn uniformly from the cube
 ``[-4.5, 4.5]^d`` with ``|y_1| >= 0.5``, so the initial point is outside the
 global cell and never in the global basin. A run *escapes* when its final loss
 is below 0.5, since every other minimum has a loss of at least 0.99.
 
-The schedules get the same budget and are each swept over their peak rate. They
-are: a fixed rate, step decay, cosine, constant then a cosine tail over the
-last quarter, cosine warm restarts (4 cycles) and a triangular cyclical rate
-(4 cycles between peak/10 and the peak). The last two raise the rate again;
-the others never do. The peak is chosen on half of the seeds and the escape
-fraction is measured on the other half. The claim holds on a landscape when
-the better of the two raising schedules escapes more often than the best
-monotone one, by more than twice the standard error of the paired difference.
+The design matches the final annealing. A cosine over the whole budget ``T``
+anneals for ``T`` steps, warm restarts with cycles of ``T/4`` only for the last
+``T/4``: comparing the two confounds raising the rate with the length of the
+last anneal. So each raising schedule is paired with a monotone one whose final
+anneal is the same curve over the same steps, and which holds the peak before
+it instead of raising the rate again:
+
+- warm restarts with cycles of ``L`` (``T/L`` cycles, the rate raised ``T/L - 1``
+  times) against a constant peak and then a cosine over the last ``L``, for
+  ``L = T/8, T/4, T/2``;
+- the triangular cyclical rate (4 cycles between peak/10 and the peak; its last
+  anneal a linear fall over ``T/8``) against a constant peak and then the same
+  linear fall over the last ``T/8``.
+
+A fixed rate, step decay and a cosine over ``T`` are run beside them for context,
+and warm restarts over ``T/4`` against the cosine over ``T`` (the old,
+unmatched comparison) is reported. Every schedule is swept over its peak rate,
+and all runs of a landscape share the same inits (paired). The peak is
+cross-fitted: the inits are split into ``FOLDS`` sets; for each set, every
+schedule's peak is chosen on the other sets (most escapes, then the lowest
+median final loss) and the escapes are counted on this set. Every init is so
+scored once, at a peak chosen without it, and the sets are ``FOLDS`` replicates.
+
+The effect of a pair is the paired difference of the escape indicators
+(raising minus matched monotone) averaged over inits. Its standard error is the
+larger of the paired binomial one over inits, ``std(d, ddof=1) / sqrt(n)``,
+and the one over the init sets (``ddof=1``), which also holds the variation of
+the chosen peak. ``z = effect / SE`` gives a two-sided normal p-value; the
+``4 pairs x landscapes`` p-values are Holm-adjusted and a difference counts at
+``ALPHA``, the level of 2 SE. The claim is supported if raising wins some
+matched comparison beyond that level and loses none; refuted if the reverse.
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -44,8 +75,9 @@ if __package__ in (None, ""):  # run as a script: make `experiments` importable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matplotlib.figure import Figure
+import optax
 
+from experiments import _restarts_figures as figures
 from experiments import common
 from lrlab import analysis, data, optimizers, schedules, sweep, tasks
 
@@ -56,10 +88,10 @@ CLAIM = (
 SIZES = {
   "tiny": dict(
     landscapes=(dict(dim=2, amplitude=10.0, condition=1.0),),
-    num_peaks=3,
+    num_peaks=2,
     peak_range=(0.01, 0.05),
     steps=40,
-    seeds=16,
+    seeds=10,
   ),
   "default": dict(
     landscapes=(
@@ -71,7 +103,7 @@ SIZES = {
     num_peaks=14,
     peak_range=(1e-3, 0.3),
     steps=2000,
-    seeds=256,
+    seeds=640,
   ),
   "full": dict(
     landscapes=tuple(
@@ -83,14 +115,28 @@ SIZES = {
     num_peaks=24,
     peak_range=(1e-3, 0.3),
     steps=5000,
-    seeds=1024,
+    seeds=2560,
   ),
 }
-SCHEDULES = ("fixed", "step", "cosine", "constant + cosine tail", "warm restarts", "cyclical")
-RAISING = ("warm restarts", "cyclical")
-MONOTONE = ("step", "cosine", "constant + cosine tail")
+CYCLES = (8, 4, 2)  # warm restarts with cycles of T/n, against a cosine over the last T/n
+SCHEDULES = (
+  "fixed",
+  "step",
+  "cosine T",
+  *(f"{kind} T/{n}" for n in CYCLES for kind in ("warm restarts", "constant + cosine")),
+  "cyclical T/8",
+  "constant + linear T/8",
+)
+PAIRS = (  # (raising, monotone with the same final anneal)
+  *((f"warm restarts T/{n}", f"constant + cosine T/{n}") for n in CYCLES),
+  ("cyclical T/8", "constant + linear T/8"),
+)
+UNMATCHED = ("warm restarts T/4", "cosine T")  # the old comparison: last anneal T/4 against T
 ESCAPED = 0.5  # final loss below this: at the global minimum (every other minimum has f >= 0.99)
 RADIUS = 4.5  # initial y uniform in [-RADIUS, RADIUS]^d, outside the global cell
+NOISE = 1e-6  # standard deviation of the gradient noise: no minimum is an exact fixed point
+FOLDS = 5  # init sets: the peak of each is chosen on the others
+ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 
 
 def landscape_matrix(dim: int, condition: float, seed: int = 0) -> np.ndarray:
@@ -136,17 +182,30 @@ def rastrigin_task(dim: int, amplitude: float, condition: float) -> tasks.Task:
 def make_schedule(index: jax.Array, peak: jax.Array, total_steps: int):
   """Schedule number ``index`` (traced) of :data:`SCHEDULES` with peak rate ``peak``."""
   T = total_steps
-  candidates = (
+  tail = lambda n, **kw: schedules.warmup_stable_decay(
+    peak, T, warmup_steps=0, decay_steps=T / n, **kw
+  )
+  candidates = [
     schedules.constant(peak),
     schedules.step_decay(peak, step_size=-(-T // 3), gamma=0.1),
     schedules.cosine_annealing(peak, T),
-    schedules.warmup_stable_decay(
-      peak, T, warmup_steps=0, decay_steps=T / 4, anneal_strategy="cos"
-    ),
-    schedules.warm_restarts(peak, T / 4),
-    schedules.cyclical(peak / 10, peak, T / 8),
-  )
+  ]
+  for n in CYCLES:
+    candidates += [schedules.warm_restarts(peak, T / n), tail(n, anneal_strategy="cos")]
+  candidates += [schedules.cyclical(peak / 10, peak, T / 8), tail(8, min_lr=peak / 10)]
   return lambda t: jnp.stack([s(t) for s in candidates])[index]
+
+
+def gradient_noise(std: float) -> optax.GradientTransformation:
+  """Add ``std * N(0, I)`` to the gradient, the draw of step ``t`` the same for every run."""
+
+  def update(updates, count, params=None):
+    del params
+    key = jax.random.fold_in(jax.random.PRNGKey(0), count)
+    noise = std * jax.random.normal(key, jnp.shape(updates), jnp.result_type(updates))
+    return updates + noise, count + 1
+
+  return optax.GradientTransformation(lambda params: jnp.zeros((), jnp.int32), update)
 
 
 def _folder(landscape: dict) -> str:
@@ -157,7 +216,10 @@ def run(out: Path, *, landscapes, num_peaks, peak_range, steps, seeds):
   grid = sweep.product(
     schedule=np.arange(len(SCHEDULES)), lr=sweep.log_grid(*peak_range, num_peaks)
   )
-  make_tx = lambda hp: optimizers.sgd(make_schedule(hp["schedule"], hp["lr"], steps))
+  make_tx = lambda hp: optax.chain(
+    gradient_noise(NOISE),
+    optimizers.sgd(make_schedule(hp["schedule"], hp["lr"], steps)),
+  )
   for landscape in landscapes:
     task = rastrigin_task(**landscape)
     result = sweep.run(
@@ -170,19 +232,20 @@ def run(out: Path, *, landscapes, num_peaks, peak_range, steps, seeds):
       eval_every=steps // 10,
       seeds=seeds,
       divergence_factor=1e6,  # the loss is bounded for these rates; only NaN counts
+      progress=False,
     )
     folder = out / _folder(landscape)
     folder.mkdir(parents=True, exist_ok=True)
-    # A compact record: the per-step rates of every seed would take S x K x steps floats.
-    np.savez_compressed(
+    loss = result.history.val_loss  # (S, K, E), the loss at x
+    np.savez_compressed(  # compact: final losses, and the median curve of each member
       folder / "runs.npz",
       schedule=result.grid["schedule"],
       lr=result.grid["lr"],
       seeds=result.seeds,
       step=result.history.step[0, 0],
-      loss=result.history.val_loss.astype(np.float32),  # (S, K, E), the loss at x
+      final_loss=loss[..., -1].astype(np.float32),  # (S, K)
+      median_loss=np.median(loss, axis=0).astype(np.float32),  # (K, E)
       diverged=result.history.diverged,
-      learning_rate=result.history.learning_rate[0],  # (K, steps); the same for every seed
     )
     config = dict(
       landscape,
@@ -191,6 +254,7 @@ def run(out: Path, *, landscapes, num_peaks, peak_range, steps, seeds):
       matrix=landscape_matrix(landscape["dim"], landscape["condition"]).tolist(),
       escaped_below=ESCAPED,
       radius=RADIUS,
+      gradient_noise=NOISE,
       wall_seconds=result.metadata["wall_seconds"],
     )
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -202,44 +266,76 @@ def _load(folder: Path) -> tuple[dict, dict]:
   return arrays, json.loads((folder / "config.json").read_text())
 
 
-def _judge(runs: dict) -> dict:
-  """Best peak per schedule on the selection seeds; escape fraction on the held-out seeds."""
-  final = np.where(runs["diverged"], np.inf, runs["loss"][..., -1])  # (S, K)
+def final_losses(runs: dict) -> np.ndarray:
+  """``(inits, members)`` final loss; a diverged run's is ``inf`` (it did not escape)."""
+  return np.where(runs["diverged"], np.inf, runs["final_loss"])
+
+
+def cross_fit(runs: dict) -> tuple[dict, dict]:
+  """Each schedule's escapes per init at a peak chosen on the other init sets.
+
+  Returns ``({name: (inits,) bool}, {name: [peak per set]})``; init ``i`` is in set
+  ``i % FOLDS``.
+  """
+  final = final_losses(runs)
   escaped = final < ESCAPED
-  half = len(final) // 2
-  select, held = slice(0, half), slice(half, None)
-  chosen, numbers = {}, {}
+  sets = np.arange(len(final)) % FOLDS
+  scored, peaks = {}, {}
   for i, name in enumerate(SCHEDULES):
     members = np.flatnonzero(runs["schedule"] == i)
-    fraction = escaped[select][:, members].mean(0)
-    median = np.median(final[select][:, members], axis=0)
-    k = members[np.lexsort((median, -fraction))[0]]  # most escapes, then lowest median loss
-    chosen[name] = k
-    success = escaped[held, k]
+    scored[name] = np.zeros(len(final), bool)
+    peaks[name] = []
+    for f in range(FOLDS):
+      train, held = sets != f, sets == f
+      fraction = escaped[train][:, members].mean(0)
+      median = np.median(final[train][:, members], axis=0)
+      k = members[np.lexsort((median, -fraction))[0]]  # most escapes, then lowest median loss
+      scored[name][held] = escaped[held, k]
+      peaks[name].append(float(runs["lr"][k]))
+  return scored, peaks
+
+
+def paired_escapes(a: np.ndarray, b: np.ndarray) -> dict:
+  """Escapes of ``a`` minus ``b`` on the same inits: mean, SEs over inits and init sets, p."""
+  d = a.astype(np.float64) - b
+  sets = np.arange(d.size) % FOLDS
+  per_set = np.array([d[sets == f].mean() for f in range(FOLDS)])
+  se_inits = float(d.std(ddof=1) / np.sqrt(d.size))
+  se_sets = float(per_set.std(ddof=1) / np.sqrt(FOLDS))
+  se, gap = max(se_inits, se_sets), float(d.mean())
+  p = math.erfc(abs(gap) / se / math.sqrt(2.0)) if se > 0 else float(gap == 0)
+  return {
+    "gap": gap,
+    "se": se,
+    "se_inits": se_inits,
+    "se_init_sets": se_sets,
+    "gap_per_init_set": per_set,
+    "both_escape": int(np.sum(a & b)),
+    "only_first": int(np.sum(a & ~b)),
+    "only_second": int(np.sum(~a & b)),
+    "p": p,
+  }
+
+
+def _judge(runs: dict) -> dict:
+  scored, peaks = cross_fit(runs)
+  final = final_losses(runs)
+  n = len(final)
+  numbers = {}
+  for i, name in enumerate(SCHEDULES):
+    members = np.flatnonzero(runs["schedule"] == i)
+    fraction = float(scored[name].mean())
     numbers[name] = {
-      "best_peak": float(runs["lr"][k]),
-      "escaped": float(success.mean()),
-      "escaped_standard_error": float(success.std(ddof=1) / np.sqrt(success.size)),
-      "median_final_loss": float(np.median(final[held, k])),
-      "escaped_all_seeds_best_over_peaks": float(escaped[:, members].mean(0).max()),
+      "escaped": fraction,
+      "escaped_se": math.sqrt(fraction * (1 - fraction) / (n - 1)),
+      "best_peak_per_init_set": peaks[name],
+      "escaped_all_inits_best_over_peaks": float((final[:, members] < ESCAPED).mean(0).max()),
     }
-
-  def compare(a: str, b: str) -> dict:
-    difference = escaped[held, chosen[a]].astype(float) - escaped[held, chosen[b]]
-    noise = float(difference.std(ddof=1) / np.sqrt(difference.size))
-    effect = float(difference.mean())
-    return {"effect": effect, "standard_error": noise, "verdict": analysis.verdict(effect, noise)}
-
-  best_raising = max(RAISING, key=lambda n: numbers[n]["escaped"])
-  best_monotone = max(MONOTONE, key=lambda n: numbers[n]["escaped"])
   return {
     "schedules": numbers,
-    "members": {n: int(k) for n, k in chosen.items()},
-    "best_raising": best_raising,
-    "best_monotone": best_monotone,
-    "raising_vs_monotone": compare(best_raising, best_monotone),
-    "warm_restarts_vs_cosine": compare("warm restarts", "cosine"),
-    "held_out_seeds": int(len(final) - half),
+    "matched": {f"{a} vs {b}": paired_escapes(scored[a], scored[b]) for a, b in PAIRS},
+    "unmatched": {f"{a} vs {b}": paired_escapes(scored[a], scored[b]) for a, b in [UNMATCHED]},
+    "inits": n,
   }
 
 
@@ -249,141 +345,56 @@ def stability_limit(config: dict) -> float:
   return 2.0 / ((2 + 4 * np.pi**2 * config["amplitude"]) * config["condition"])
 
 
-def _color(name: str) -> str:
-  return "0.4" if name == "fixed" else f"C{SCHEDULES.index(name) - 1}"
-
-
-def _label(config: dict) -> str:
-  return f"d={config['dim']}, A={config['amplitude']:g}, kappa={config['condition']:g}"
-
-
-def _escape_vs_peak(loaded, path):
-  figure = Figure(figsize=(4.2 * len(loaded), 4), layout="constrained")
-  panels = np.atleast_1d(figure.subplots(1, len(loaded)))
-  for axes, (runs, config, _) in zip(panels, loaded, strict=True):
-    final = np.where(runs["diverged"], np.inf, runs["loss"][..., -1])
-    for i, name in enumerate(SCHEDULES):
-      members = np.flatnonzero(runs["schedule"] == i)
-      axes.plot(
-        runs["lr"][members],
-        (final[:, members] < ESCAPED).mean(0),
-        "o-",
-        markersize=3,
-        color=_color(name),
-        label=name,
-      )
-    axes.axvline(
-      stability_limit(config), color="black", linestyle=":", linewidth=1, label="2/L of the wells"
-    )
-    axes.set(xscale="log", xlabel="peak learning rate", ylim=(-0.03, 1.03), title=_label(config))
-    axes.grid(alpha=0.3)
-  figure.axes[0].set_ylabel(f"fraction of all {len(final)} seeds escaping")
-  figure.axes[0].legend(fontsize="small")
-  figure.suptitle("Gradient descent on skewed Rastrigin: escapes to the global minimum vs peak")
-  figure.savefig(path, dpi=120)
-
-
-def _bars(loaded, path):
-  figure = Figure(figsize=(max(7, 2.6 * len(loaded)), 4.5), layout="constrained")
-  axes = figure.add_subplot()
-  width = 0.8 / len(SCHEDULES)
-  for c, (_, _, judged) in enumerate(loaded):
-    for i, name in enumerate(SCHEDULES):
-      s = judged["schedules"][name]
-      axes.bar(
-        c + (i - len(SCHEDULES) / 2 + 0.5) * width,
-        s["escaped"],
-        width,
-        yerr=2 * s["escaped_standard_error"],
-        capsize=2,
-        color=_color(name),
-        label=name if c == 0 else None,
-      )
-  axes.set_xticks(np.arange(len(loaded)), [_label(config) for _, config, _ in loaded])
-  seeds = loaded[0][2]["held_out_seeds"]
-  axes.set_ylabel(f"fraction escaping ({seeds} held-out seeds, ±2 SE)")
-  axes.set_ylim(0, 1.05)
-  axes.set_title("Each schedule at its best peak (chosen on the other seeds)")
-  axes.legend(fontsize="small", ncols=3, loc="upper right")
-  figure.savefig(path, dpi=120)
-
-
-def _curves(loaded, path):
-  figure = Figure(figsize=(4.2 * len(loaded), 7), layout="constrained")
-  grid = np.asarray(figure.subplots(2, len(loaded), squeeze=False))
-  for c, (runs, config, judged) in enumerate(loaded):
-    for name in SCHEDULES:
-      k = judged["members"][name]
-      loss = np.median(runs["loss"][:, k], axis=0)
-      grid[0, c].plot(runs["step"], np.maximum(loss, 1e-3), color=_color(name), label=name)
-      grid[1, c].plot(runs["learning_rate"][k], color=_color(name))
-    grid[0, c].set(yscale="log", title=_label(config), xlabel="step")
-    grid[1, c].set(yscale="log", xlabel="step")
-  grid[0, 0].set_ylabel("median loss over seeds (floored at 1e-3)")
-  grid[1, 0].set_ylabel("learning rate at the best peak")
-  grid[0, 0].legend(fontsize="small")
-  figure.savefig(path, dpi=120)
-
-
-def _landscapes(loaded, path):
-  flat = [(runs, config) for runs, config, _ in loaded if config["dim"] == 2]
-  if not flat:
-    return False
-  figure = Figure(figsize=(4.5 * len(flat), 4.2), layout="constrained")
-  for axes, (_, config) in zip(np.atleast_1d(figure.subplots(1, len(flat))), flat, strict=True):
-    matrix = np.asarray(config["matrix"])
-    extent = RADIUS * np.abs(np.linalg.inv(matrix)).sum(1).max()
-    u = np.linspace(-extent, extent, 400)
-    x = np.stack(np.meshgrid(u, u), axis=-1)
-    f = np.asarray(rastrigin(jnp.asarray(x @ matrix.T), config["amplitude"]))
-    image = axes.contourf(u, u, np.log10(1 + f), levels=30, cmap="viridis")
-    axes.plot([0], [0], "*", color="red", markersize=12, label="global minimum")
-    axes.set(title=_label(config), xlabel="x1", ylabel="x2", aspect="equal")
-    figure.colorbar(image, ax=axes, label="log10(1 + loss)")
-    axes.legend(fontsize="small", loc="upper right")
-  figure.suptitle("The constructed landscapes (2-D cases)")
-  figure.savefig(path, dpi=110)
-  return True
-
-
 def _below_limit(runs: dict, config: dict) -> float:
-  """The largest escape fraction (all seeds) of any schedule whose peak is below ``2 / L``."""
+  """The largest escape fraction (all inits) of any schedule whose peak is below ``2 / L``."""
   below = runs["lr"] < stability_limit(config)
   if not np.any(below):
     return float("nan")
-  final = np.where(runs["diverged"], np.inf, runs["loss"][..., -1])
-  return float((final[:, below] < ESCAPED).mean(0).max())
+  return float((final_losses(runs)[:, below] < ESCAPED).mean(0).max())
 
 
 def report(out: Path):
   folders = sorted(p for p in out.iterdir() if (p / "runs.npz").exists())
-  loaded = []
-  for folder in folders:
-    runs, config = _load(folder)
-    loaded.append((runs, config, _judge(runs)))
-  numbers = {
-    folder.name: {
-      **{k: v for k, v in judged.items() if k != "members"},
+  loaded = [(*_load(folder), folder.name) for folder in folders]
+  numbers = {}
+  for runs, config, name in loaded:
+    numbers[name] = {
+      **_judge(runs),
       "sweep_seconds": round(config["wall_seconds"], 1),
       "stability_limit_2_over_L": stability_limit(config),
       "most_escapes_with_peak_below_2_over_L": _below_limit(runs, config),
     }
-    for folder, (_, config, judged) in zip(folders, loaded, strict=True)
+  family = [(name, pair) for name in numbers for pair in numbers[name]["matched"]]
+  adjusted = analysis.holm([numbers[name]["matched"][pair]["p"] for name, pair in family])
+  outcomes = {}
+  for (name, pair), p_holm in zip(family, adjusted, strict=True):
+    entry = numbers[name]["matched"][pair]
+    entry["p_holm"] = float(p_holm)
+    won = "supported" if entry["gap"] > 0 else "refuted"
+    entry["verdict"] = won if p_holm <= ALPHA else "inconclusive"
+    outcomes[f"{name}: {pair}"] = entry["verdict"]
+  numbers = {
+    **numbers,
+    "comparisons": len(family),
+    "alpha": ALPHA,
+    "folds": FOLDS,
+    "gradient_noise_std": NOISE,
+    "wins": sum(v == "supported" for v in outcomes.values()),
+    "losses": sum(v == "refuted" for v in outcomes.values()),
+    "ties": sum(v == "inconclusive" for v in outcomes.values()),
   }
-  figures = [out / "escape_vs_peak.png", out / "escape_bars.png", out / "curves.png"]
-  _escape_vs_peak(loaded, figures[0])
-  _bars(loaded, figures[1])
-  _curves(loaded, figures[2])
-  if _landscapes(loaded, out / "landscapes.png"):
-    figures.append(out / "landscapes.png")
-  # Supported (refuted) if raising wins (loses) on some landscape and loses (wins) on none.
-  outcomes = {n: j["raising_vs_monotone"]["verdict"] for n, j in numbers.items()}
+  drawn = figures.draw(loaded, numbers, out)
   found = set(outcomes.values())
   if {"supported", "refuted"} <= found:
-    verdict = "depends on the landscape: " + ", ".join(f"{n} {v}" for n, v in outcomes.items())
+    lost = [k for k, v in outcomes.items() if v == "refuted"]
+    verdict = (
+      f"depends on the landscape and cycle: at a matched final anneal, raising the rate wins "
+      f"{numbers['wins']} of {len(family)} comparisons beyond 2 SE (Holm), loses "
+      f"{numbers['losses']} ({'; '.join(lost)}), ties {numbers['ties']}"
+    )
   else:
     verdict = next((v for v in ("supported", "refuted") if v in found), "inconclusive")
-  return numbers, verdict, figures
+  return numbers, verdict, drawn
 
 
 if __name__ == "__main__":
