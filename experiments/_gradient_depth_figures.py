@@ -56,7 +56,7 @@ def norms_figure(probes: dict, numbers: dict, path: Path) -> Path:
       yerr=[10**mean - 10 ** (mean - se), 10 ** (mean + se) - 10**mean],
       fmt="os"[j] + "-",
       capsize=3,
-      label=f"{INIT_NAMES[init]}: falls {drop:.2f} decades",
+      label=f"{INIT_NAMES[init]}: {'falls' if drop >= 0 else 'rises'} {abs(drop):.2f} decades",
     )
   axes.set(
     xscale="log",
