@@ -64,7 +64,7 @@ def _gaps(loaded, numbers, path: Path) -> Path:
     fontsize="medium",
   )
   axes.grid(alpha=0.3, axis="y")
-  axes.legend(fontsize="x-small", loc="lower left")
+  axes.legend(fontsize="x-small", loc="upper right")
   figure.savefig(path, dpi=120)
   return path
 
@@ -126,9 +126,9 @@ def _bars(loaded, numbers, path: Path) -> Path:
       )
   axes.set_xticks(np.arange(len(loaded)), [_label(config) for _, config, _ in loaded])
   axes.set_ylabel("fraction escaping (peak cross-fitted, ± 2 SE)")
-  axes.set_ylim(0, 1.08)
+  axes.set_ylim(0, 1.3)
   axes.set_title("Each schedule at its peak chosen on the other init sets (hatched: matched)")
-  axes.legend(fontsize="xx-small", ncols=4, loc="upper right")
+  axes.legend(fontsize="xx-small", ncols=6, loc="upper center")
   figure.savefig(path, dpi=120)
   return path
 
