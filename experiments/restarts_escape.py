@@ -17,14 +17,12 @@ With ``kappa = 1`` the matrix is a rotation, and gradient descent, being
 rotation-equivariant, splits into ``d`` independent copies of the 1-D problem
 (separable). With ``kappa > 1`` the coordinates are coupled and the wells are
 anisotropic. The loss ignores the data, so training is plain full-batch
-gradient descent on ``x``, plus a gradient noise of standard deviation
-``NOISE`` (1e-6, the level of float32 rounding). Without it, the global minimum
-is an exact fixed point: an anneal passes through ``lr ~ 1/L``, where one step
-lands on the minimum, and float32 lands on ``x = 0`` exactly, which no raised
-rate can leave, while a poor minimum, reached only to rounding error, is left at
-once. Each cycle of warm restarts would then be a fresh draw that keeps its wins,
-an artifact of exact zero that favours raising the rate (a first run without the
-noise showed it). The noise puts every minimum on the same footing.
+gradient descent on ``x``, plus a gradient noise of standard deviation ``NOISE``
+(1e-6, float32 rounding). Without it, float32 lands on the global minimum ``x = 0``
+exactly (an anneal passes ``lr ~ 1/L``, where one step lands on the minimum), a
+fixed point no raised rate can leave, while a poor minimum, reached only to
+rounding, is left at once: every restart cycle would be a new draw that keeps its
+wins (a first run without the noise showed it).
 
 Each init starts in a poor basin: ``y`` is drawn uniformly from the cube
 ``[-4.5, 4.5]^d`` with ``|y_1| >= 0.5``, so the initial point is outside the
