@@ -301,6 +301,7 @@ def report(out: Path):
     **{k: baselines[k] for k in ("optimal_loss", "chance_loss", "unigram_loss", "bigram_loss")},
     "budgets": budgets,
     "warmup_steps": baselines["warmup_steps"],
+    "cooldown_fraction": COOLDOWN,
     "batch_size": first.config["batch_size"],
   }
   # (a) the usable range with and without warmup.
