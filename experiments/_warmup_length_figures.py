@@ -13,10 +13,11 @@ def _band(axes, x, values, color, label):
   """Seed mean ± standard error (ddof=1) over the finite runs; failed runs left out."""
   finite = np.isfinite(values)
   count = finite.sum(axis=0)
-  mean = np.where(count > 0, np.nanmean(np.where(finite, values, np.nan), axis=0), np.nan)
-  spread = np.nanstd(np.where(finite, values, np.nan), axis=0, ddof=1) / np.sqrt(
-    np.maximum(count, 1)
-  )
+  kept = np.where(finite, values, 0.0)
+  with np.errstate(invalid="ignore", divide="ignore"):  # a rate every seed failed at: no point
+    mean = np.where(count > 0, kept.sum(axis=0) / count, np.nan)
+    square = np.where(finite, (values - mean) ** 2, 0.0).sum(axis=0)
+    spread = np.where(count > 1, np.sqrt(square / (count - 1) / count), 0.0)
   axes.plot(x, mean, ".-", color=color, label=label)
   axes.fill_between(x, mean - spread, mean + spread, color=color, alpha=0.2)
 

@@ -13,29 +13,32 @@ its gap to the exact Bayes loss ``task.optimal_loss`` is reported beside it.
     :func:`lrlab.analysis.fail_at_chance` (a run above the best rate whose loss
     sits at chance level, the unigram entropy of the val tokens, counts as
     failed). The effect is the usable range's width with warmup minus without,
-    in decades, its standard error a bootstrap over seeds (paired: same seeds).
+    in decades, its SE a bootstrap over seeds (paired); supported beyond 2 SE.
 (b) Schedules at equal budget: cosine (the warmup arm of (a)), WSD
     (warmup-stable-decay, a linear cooldown over the last ``COOLDOWN`` of the
     budget; Hu et al. 2024, Hägele et al. 2024) and schedule-free AdamW
     (Defazio et al. 2024, with the same warmup, as its authors recommend), each
     at its own best peak rate by seed-mean final val loss; three paired gaps
-    over seeds, Holm-corrected. Equal means within ``RESOLUTION`` nats at 2 SE.
+    over seeds, Holm-corrected. "Match" is supported when both gaps to cosine
+    lie within ``RESOLUTION`` nats at 2 SE, refuted when either exceeds it at
+    a Holm-adjusted p at most ``ALPHA`` (the level of 2 SE).
 (c) Training length: WSD at every budget in ``budgets``, the best peak rate of
     each (refined by a parabola in log rate, as in ``width_transfer``), and the
     slope of log10(best rate) against log2(budget), with a bootstrap SE over
-    seeds. WSD's cooldowns are forked from one constant-rate trunk: the trunk
-    (the longest budget's run) is trained once; at each shorter budget's fork
-    step ``T - COOLDOWN * T`` its state (parameters, Adam moments, step count)
-    is copied and trained on with that budget's schedule. Before the fork the
-    two schedules are the same constant, so the fork is that budget's straight
-    WSD run (``tests/experiments/test_warmup_length.py`` checks it against
-    :func:`lrlab.sweep.run`), and the budgets cost one trunk plus their cooldowns.
+    seeds; supported when negative beyond 2 SE. WSD's cooldowns are forked
+    from one constant-rate trunk, the longest budget's run, trained once: at
+    each shorter budget's fork step ``T - COOLDOWN * T`` its state (parameters,
+    Adam moments, step count) is copied and trained on with that budget's
+    schedule. Before the fork the two schedules are the same constant, so the
+    fork is that budget's straight WSD run (``tests/experiments/test_warmup_length.py``
+    checks it against :func:`lrlab.sweep.run`): one trunk plus the cooldowns.
 
 The runs go one evaluation window at a time through :class:`lrlab.train.Trainer`
 (one compiled segment per optimizer serves the trunk and every cooldown), on
 the task's streamed splits gathered once into arrays: the same sequences and
 the same minibatch order as the streamed task. The divergence threshold is
-10x the step-0 val loss (the train split is not passed over at step 0).
+10x the step-0 val loss (the train split is not passed over at step 0). The
+verdict is the parts' when they agree, else "depends on the part: ...".
 """
 
 import dataclasses
@@ -180,10 +183,6 @@ def check_settings(budgets, eval_every, warmup_steps) -> None:
     )
 
 
-def _sliced(history, members):
-  return jax.tree.map(lambda a: np.asarray(a)[:, members], history)
-
-
 def run(
   out: Path, *, task, budgets, batch_size, eval_every, warmup_steps, lr_range, num_lrs, seeds
 ):
@@ -210,7 +209,8 @@ def run(
   for name, members in (("cosine-warmup", slice(0, len(lrs))), ("cosine", slice(len(lrs), None))):
     warmup = int(grid["warmup"][members][0])
     config = {**base, "steps": longest, "tx": {"name": "adamw_cosine", "warmup": warmup}}
-    _result({"lr": lrs}, _sliced(history, members), config).save(out / name, metric=METRIC)
+    arm = jax.tree.map(lambda a, m=members: np.asarray(a)[:, m], history)
+    _result({"lr": lrs}, arm, config).save(out / name, metric=METRIC)
   # (b): schedule-free AdamW with the same warmup.
   grid = {"lr": lrs, "warmup": np.full(len(lrs), warmup_steps)}
   history = straight(Runs(lm_resident, schedule_free, **settings), grid, longest)
