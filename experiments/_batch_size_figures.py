@@ -11,13 +11,22 @@ NAMES = {"sgd": "SGD (momentum 0.9)", "adam": "Adam"}
 RULE_NAMES = {"sgd": "linear rule (slope 1)", "adam": "square-root rule (slope 0.5)"}
 
 
-def _log_ticks(axes, values, axis: str = "x") -> None:
-  values = sorted(set(float(v) for v in values))
-  labels = [f"{v:.3g}" for v in values]
-  if axis == "x":
-    axes.set_xticks(values, labels, fontsize="x-small")
-  else:
-    axes.set_yticks(values, labels, fontsize="x-small")
+def _log_ticks(axes, values) -> None:
+  """x ticks at the data's values."""
+  values = sorted({float(v) for v in values})
+  labels = [str(int(v)) if v == int(v) else f"{v:.2g}" for v in values]
+  axes.set_xticks(values, labels, fontsize="x-small")
+  axes.minorticks_off()
+
+
+def _log_y_ticks(axes, values) -> None:
+  """y ticks at 1, 2 and 5 times the powers of ten that span ``values``."""
+  values = np.asarray(values, float)
+  values = values[np.isfinite(values) & (values > 0)]
+  low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
+  ticks = [m * 10**e for e in np.arange(low, high + 1) for m in (1, 2, 5)]
+  ticks = [t for t in ticks if values.min() / 2 <= t <= values.max() * 2]
+  axes.set_yticks(ticks, [f"{t:.3g}" for t in ticks], fontsize="x-small")
   axes.minorticks_off()
 
 
@@ -46,6 +55,7 @@ def _best_rates(numbers: dict, path: Path) -> Path:
       axes.plot(batch, by_loss, "x", color=f"C{i}", alpha=0.6, label="by final val loss")
     axes.set(xscale="log", yscale="log", xlabel="batch size", ylabel="best learning rate")
     _log_ticks(axes, batch)
+    _log_y_ticks(axes, [v for o in ("sgd", "adam") for v in task[o]["best_lr"]])
     axes.set_title(f"{name}: best rate by steps to target (± bootstrap SE)", fontsize="small")
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize="xx-small")
@@ -84,9 +94,16 @@ def _steps(numbers: dict, path: Path) -> Path:
       )
       axes.axvline(critical, color=f"C{i}", linestyle=":", linewidth=1)
     b_simple = task["noise_scale"]["b_simple_target"]
-    axes.axvline(b_simple, color="k", linestyle="--", linewidth=1, label=f"B_simple {b_simple:.3g}")
+    axes.axvline(
+      b_simple,
+      color="k",
+      linestyle="--",
+      linewidth=1,
+      label=f"B_simple at the target {b_simple:.3g}",
+    )
     axes.set(xscale="log", yscale="log", xlabel="batch size", ylabel="steps to target")
     _log_ticks(axes, batch)
+    _log_y_ticks(axes, [v for o in ("sgd", "adam") for v in task[o]["steps_to_target"]])
     axes.set_title(f"{name}: val loss ≤ {task['target_val_loss']:.3g}", fontsize="small")
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize="xx-small")
@@ -119,7 +136,8 @@ def _sweeps(numbers: dict, curves: dict, path: Path) -> Path:
         )
       axes.set(xscale="log", yscale="log", xlabel=f"{NAMES[optimizer]} learning rate")
       axes.set_ylabel("steps to target (geo. mean ± SE)")
-      _log_ticks(axes, lrs[:: max(1, len(lrs) // 7)])
+      _log_ticks(axes, lrs)
+      _log_y_ticks(axes, [v for s in steps for v in 10 ** fits.log_steps(s)])
       axes.set_title(f"{name} (missing: a seed never reached it)", fontsize="small")
       axes.grid(alpha=0.3, which="both")
       axes.legend(fontsize="xx-small")

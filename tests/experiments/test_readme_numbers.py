@@ -48,6 +48,7 @@ CONSTANTS: dict[str, dict[str, str]] = {
     "64": "the model's default width and the default context",
   },
   "task_teacher_student": {"16,384": "the task's default num_train"},
+  "batch_size": {"0.9": "SGD momentum"},
 }
 
 
