@@ -65,9 +65,8 @@ LR_RANGES = {  # log10 of each grid's ends, shared by every batch size of a task
   "mnist1d-mlp": {"sgd": (-2.5, 0.5), "adam": (-3.5, -0.5)},
   "lm-transformer": {"sgd": (-2.0, 0.5), "adam": (-3.5, -1.0)},  # SGD's best at batch 4: 0.1
 }
-# The default size leaves the transformer out: on the shared 2-core machine one of its sweeps
-# (5 seeds, 4 rates, 200 steps of batch 4 at width 32, depth 1, context 16) took 6 minutes of
-# wall-clock, so its six would not fit the default's 10 minutes; the full size runs it.
+# No transformer at the default size: one of its sweeps (5 seeds x 4 rates x 200 steps of batch 4,
+# width 32, depth 1, context 16) took 6 minutes on the shared 2-core machine; --full runs it.
 SIZES = {
   "tiny": dict(
     tasks={
