@@ -336,7 +336,9 @@ def summarize(rows, ceiling: float) -> tuple[list[dict[str, Any]], dict[str, Any
     ``(summary, goals)``: one summary entry per (task, K) with ``sweep_over_sequential``
     (the quotient of the reported model-steps/s), the sweep's ``fraction_of_ceiling`` and
     ``val_loss_diff`` (the largest difference of final validation loss between the legs over
-    members that did not diverge in either); ``goals`` checks :data:`GOALS` where measured.
+    the members of the lower half of the rates, where none diverges: at a rate on the edge of
+    divergence, float rounding can tip one leg's member over and not the other's); ``goals``
+    checks :data:`GOALS` where measured.
   """
   for r in rows:
     if "gflops_per_s" in r:
@@ -351,7 +353,12 @@ def summarize(rows, ceiling: float) -> tuple[list[dict[str, Any]], dict[str, Any
       entry["sweep_model_steps_per_s"] = sweep["model_steps_per_s"]
     if "model_steps_per_s" in sweep and "model_steps_per_s" in loop:
       entry["sweep_over_sequential"] = sweep["model_steps_per_s"] / loop["model_steps_per_s"]
-      pairs = zip(sweep.get("final_val_loss") or [], loop.get("final_val_loss") or [], strict=False)
+      half = k // 2 or 1  # the lower half of the rates: the large ones may diverge in one leg
+      pairs = zip(
+        (sweep.get("final_val_loss") or [])[:half],
+        (loop.get("final_val_loss") or [])[:half],
+        strict=False,
+      )
       diffs = [abs(a - b) for a, b in pairs if a is not None and b is not None]
       entry["val_loss_diff"] = max(diffs) if diffs else None
     summary.append(entry)
