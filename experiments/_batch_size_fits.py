@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from experiments.width_transfer import _best_log_lr
+from lrlab import analysis
 
 # log10 of the candidate noise scales for the fit S = S_min (1 + B_noise / B).
 LOG_B_NOISE = np.linspace(-2.0, 6.0, 1601)
@@ -58,7 +58,7 @@ def best_rate(log_lrs: np.ndarray, steps: np.ndarray) -> tuple[float, float]:
   score = log_steps(steps)
   if not np.any(np.isfinite(score)):
     return np.nan, np.inf
-  return _best_log_lr(log_lrs, score, larger_is_better=False), float(np.min(score))
+  return analysis.refine_best(log_lrs, score, larger_is_better=False), float(np.min(score))
 
 
 def fit_critical_batch(batch_sizes: np.ndarray, steps: np.ndarray) -> tuple[float, float]:

@@ -52,6 +52,7 @@ from experiments import _batch_size_figures, common
 from experiments import _batch_size_fits as fits
 from lrlab import analysis, optimizers, sweep
 from lrlab import tasks as registry
+from lrlab.analysis import ALPHA
 
 CLAIM = (
   "The best learning rate grows with the batch size, linearly for SGD (Goyal et al. 2017) and "
@@ -133,7 +134,6 @@ SIZES = {
   ),
 }
 BOOTSTRAP = 1000
-ALPHA = math.erfc(2 / math.sqrt(2))  # two-sided p of 2 standard errors, 0.0455
 
 
 def _make_tx(optimizer: str):
@@ -299,7 +299,7 @@ def _load(out: Path, name: str, optimizer: str, batch_sizes: list[int]):
 def _best_by_final_loss(log_lrs: np.ndarray, result: sweep.SweepResult) -> float:
   """The best rate by seed-mean final val loss at the batch's own budget (diverged: worst)."""
   mean = result.metric("final_val_loss").mean(axis=0)
-  return float(10 ** fits._best_log_lr(log_lrs, mean, larger_is_better=False))
+  return float(10 ** analysis.refine_best(log_lrs, mean, larger_is_better=False))
 
 
 def _noise_numbers(out: Path, name: str) -> dict:

@@ -194,20 +194,6 @@ def run(out: Path, *, lr_range, per_decade, steps, seeds, **conditions) -> None:
   (out / "conditions.json").write_text(json.dumps({"series": series, "tasks": info}) + "\n")
 
 
-def _best_log_lr(log_lrs: np.ndarray, mean: np.ndarray) -> float:
-  """log10 of the best rate: the argmax, moved to the vertex of the parabola through it
-  and its neighbours (at most half a grid step; unchanged at the grid's edge)."""
-  mean = np.where(np.isfinite(mean), mean, -np.inf)
-  k = int(np.argmax(mean))
-  if k == 0 or k == len(mean) - 1 or not np.all(np.isfinite(mean[k - 1 : k + 2])):
-    return float(log_lrs[k])
-  a, b, c = mean[k - 1 : k + 2]
-  curvature = a - 2 * b + c
-  shift = 0.0 if curvature >= 0 else 0.5 * (a - c) / curvature
-  step = log_lrs[k + 1] - log_lrs[k]
-  return float(log_lrs[k] + np.clip(shift, -0.5, 0.5) * step)
-
-
 def _judge(factors, best, boot, step, sign) -> dict:
   rho = analysis.spearman(factors, best)
   rhos = np.array([analysis.spearman(factors, b) for b in boot])
@@ -245,7 +231,7 @@ def report(out: Path):
     accuracy = float(np.max(mean))
     classes = spec["tasks"][name]["classes"]
     per_condition[name] = {
-      "best_lr": float(10 ** _best_log_lr(log_lrs, mean)),
+      "best_lr": float(10 ** analysis.refine_best(log_lrs, mean, larger_is_better=True)),
       "best_lr_on_grid": result.best(METRIC, warn=False)["hyperparameters"]["lr"],
       "best_accuracy": accuracy,
       "best_on_grid_edge": result.edge_warning(METRIC) is not None,
@@ -253,7 +239,9 @@ def report(out: Path):
       **spec["tasks"][name],
       "complexity": (1 - accuracy) / (1 - 1 / classes),
     }
-    boot[name] = np.array([_best_log_lr(log_lrs, runs[d].mean(axis=0)) for d in draws])
+    boot[name] = np.array(
+      [analysis.refine_best(log_lrs, runs[d].mean(axis=0), larger_is_better=True) for d in draws]
+    )
   trends = {}
   for key, members in spec["series"].items():
     if len(members) < 2:

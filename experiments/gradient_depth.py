@@ -68,6 +68,7 @@ from experiments import _gradient_depth_figures as figures
 from experiments import _gradient_depth_stats as stats
 from experiments import common
 from lrlab import analysis, optimizers, sweep, tasks, train, transforms
+from lrlab.analysis import ALPHA
 
 CLAIM = (
   "Deep networks suffer from vanishing or exploding gradients; adaptive learning rates "
@@ -93,7 +94,6 @@ BATCH = 100
 TOLERANCE = 0.05
 CHANCE_RTOL = 0.05
 VANISH = stats.VANISH  # decades: a fall beyond 100x "vanishes", a smaller significant one "shrinks"
-ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 KEY = jax.random.key(0)
 
 

@@ -47,7 +47,6 @@ interval lies within ``RESOLUTION`` of 0 (a resolved match), else inconclusive.
 """
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -61,6 +60,7 @@ from experiments import _lr_free_figures as figures
 from experiments import common
 from lrlab import analysis, optimizers, schedules, sweep, train
 from lrlab import tasks as tasks_lib
+from lrlab.analysis import ALPHA
 
 CLAIM = (
   'Adaptive rules can "automatically adapt the learning rate during the training process": '
@@ -146,7 +146,6 @@ SELECT_LOSS = "final_val_loss"  # the rate by loss, reported beside it
 REPORT = "final_test_accuracy"  # what is compared
 TOLERANCE = 0.05  # accuracy points below the best that still count as usable
 TARGET_FRACTION = 0.95  # steps to target: val accuracy >= this fraction of the tuned best
-ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 RESOLUTION = 0.03  # a tie counts as a match only if effect ± 2 SE lies within this
 BATCH = 100
 
@@ -209,25 +208,6 @@ def _at(result: sweep.SweepResult, index: int, target: dict) -> dict:
   }
 
 
-def paired(a, b, test_examples: int) -> dict:
-  """``a - b`` over seeds: mean, the seeds' SE (ddof=1), the test set's binomial SE, both."""
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  d = a - b
-  seeds_se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
-  p1, p2 = float(a.mean()), float(b.mean())
-  test_se = math.sqrt(max(p1 * (1 - p1) + p2 * (1 - p2), 0.0) / test_examples)
-  se = math.hypot(seeds_se, test_se)
-  z = float(d.mean()) / se if se > 0 else float("nan")
-  return {
-    "gap": float(d.mean()),
-    "se": se,
-    "se_seeds": seeds_se,
-    "se_test_set": test_se,
-    "z": z,
-    "p": math.erfc(abs(z) / math.sqrt(2.0)) if np.isfinite(z) else float("nan"),
-  }
-
-
 def judge(gap: float, se: float, p_holm: float) -> str:
   """The claim's verdict for one method and task from its Holm-adjusted gap to tuned."""
   if not (np.isfinite(p_holm) and np.isfinite(se)):
@@ -276,14 +256,20 @@ def _task_report(folder: Path) -> tuple[dict, dict]:
     per_method[name] = {
       "recipe": RECIPE[name],
       "at_recipe": at,
-      "vs_tuned": paired(acc, per_base[tuned]["tuned"]["test_accuracy_per_seed"], n),
+      "vs_tuned": analysis.paired_difference(
+        acc, per_base[tuned]["tuned"]["test_accuracy_per_seed"], test_examples=n
+      ),
       "vs_tuned_same_family": {
         "baseline": METHODS[name][1],
-        **paired(acc, family["tuned"]["test_accuracy_per_seed"], n),
+        **analysis.paired_difference(
+          acc, family["tuned"]["test_accuracy_per_seed"], test_examples=n
+        ),
       },
       "vs_untuned_same_family": {
         "baseline": METHODS[name][1],
-        **paired(acc, family["median"]["test_accuracy_per_seed"], n),
+        **analysis.paired_difference(
+          acc, family["median"]["test_accuracy_per_seed"], test_examples=n
+        ),
       },
       "applied_lr_final": float(np.median(applied[:, -1])),
       "applied_lr_max": float(np.median(applied.max(axis=1))),
@@ -340,7 +326,8 @@ def report(out: Path):
   if len(set(labels.values())) == 1:
     return numbers, next(iter(labels.values())), drawn
   groups: dict[str, list[str]] = {}
-  for v in sorted(set(labels.values()), key=lambda v: [*analysis.VERDICTS, v].index(v)):
+  order = lambda v: ([*analysis.VERDICTS, v].index(v), v)  # then alphabetical: not set order
+  for v in sorted(set(labels.values()), key=order):
     groups[v] = [name for name in labels if labels[name] == v]
   verdict = "depends on the method (" + "; ".join(
     f"{v}: {', '.join(names)}" for v, names in groups.items()

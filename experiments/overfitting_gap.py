@@ -57,10 +57,10 @@ from matplotlib.figure import Figure
 
 from experiments import common
 from lrlab import analysis, optimizers, sweep, tasks
+from lrlab.analysis import ALPHA
 
 CLAIM = "High learning rates overfit, low ones underfit."
 FIT = 0.05  # a rate fits when its train accuracy is within 5 points of the best stable rate's
-ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 CHANCE_RTOL = 0.05  # the dead-network guard: train loss within 5% of the chance loss
 BATCH = 100
 SIZES = {

@@ -58,8 +58,8 @@ import optax
 from matplotlib.figure import Figure
 
 from experiments import common
-from experiments.lr_free_vs_tuned import ALPHA, paired
 from lrlab import analysis, optimizers, schedules, sweep, tasks, transforms
+from lrlab.analysis import ALPHA, paired_difference
 
 CLAIM = (
   "Loss-driven rules that 'increase or decrease the learning rate accordingly' (plateau "
@@ -203,14 +203,16 @@ def _judge(result, info: dict) -> dict:
   for rule, starts in TESTS:
     for k in (k for k in starts if k in _starts(result)):
       gap = float(np.mean(at("fixed", 0) - at("fixed", k)))
-      vs_fixed = paired(at(rule, k), at("fixed", k), n)
+      vs_fixed = paired_difference(at(rule, k), at("fixed", k), test_examples=n)
       tests[f"{rule} from {_start_name(k)}"] = {
         "rule": rule,
         "start": _start_name(k),
         "vs_fixed_same_start": vs_fixed,
-        "vs_cosine_same_start": paired(at(rule, k), at("cosine", k), n),
-        "vs_best_fixed": paired(at(rule, k), at("fixed", 0), n),
-        "cosine_vs_fixed_same_start": paired(at("cosine", k), at("fixed", k), n),
+        "vs_cosine_same_start": paired_difference(at(rule, k), at("cosine", k), test_examples=n),
+        "vs_best_fixed": paired_difference(at(rule, k), at("fixed", 0), test_examples=n),
+        "cosine_vs_fixed_same_start": paired_difference(
+          at("cosine", k), at("fixed", k), test_examples=n
+        ),
         "share_of_gap_recovered": vs_fixed["gap"] / gap if abs(gap) > 1e-9 else None,
         "cosine_share_of_gap_recovered": (
           float(np.mean(at("cosine", k) - at("fixed", k))) / gap if abs(gap) > 1e-9 else None
@@ -245,7 +247,9 @@ def _judge(result, info: dict) -> dict:
     "best_fixed_lr_by_val_loss": float(result.grid["lr"][fixed[by_loss]]),
     "best_fixed_by_val_loss_test_accuracy": float(np.mean(accuracy[:, fixed[by_loss]])),
     "tests": tests,
-    "gain_over_fixed_at_lr_star": {m: paired(at(m, 0), at("fixed", 0), n) for m in METHODS[1:]},
+    "gain_over_fixed_at_lr_star": {
+      m: paired_difference(at(m, 0), at("fixed", 0), test_examples=n) for m in METHODS[1:]
+    },
     "failed_runs_total": {m: int(dead[:, _members(result, m)].sum()) for m in METHODS},
     "runs_per_method": int(dead[:, fixed].size),
     "test_accuracy_by_start": table,

@@ -78,6 +78,7 @@ import optax
 from experiments import _restarts_figures as figures
 from experiments import common
 from lrlab import analysis, data, optimizers, schedules, sweep, tasks
+from lrlab.analysis import ALPHA
 
 CLAIM = (
   "Raising the learning rate again (warm restarts, cyclical rates) helps escape poor local "
@@ -134,7 +135,6 @@ ESCAPED = 0.5  # final loss below this: at the global minimum (every other minim
 RADIUS = 4.5  # initial y uniform in [-RADIUS, RADIUS]^d, outside the global cell
 NOISE = 1e-6  # standard deviation of the gradient noise: no minimum is an exact fixed point
 FOLDS = 5  # init sets: the peak of each is chosen on the others
-ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 
 
 def landscape_matrix(dim: int, condition: float, seed: int = 0) -> np.ndarray:

@@ -43,7 +43,6 @@ verdict is the parts' when they agree, else "depends on the part: ...".
 
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -56,8 +55,8 @@ import numpy as np
 from experiments import _warmup_length_figures as figures
 from experiments import common
 from experiments._warmup_length_runs import Runs, columns, resident, straight
-from experiments.width_transfer import _best_log_lr
 from lrlab import analysis, optimizers, schedules, sweep, tasks
+from lrlab.analysis import ALPHA
 from lrlab.data.language import ngram_loss
 
 CLAIM = (
@@ -102,7 +101,6 @@ METRIC = "final_val_loss"
 TOLERANCE = 0.02  # usable: seed-mean final val loss <= best * (1 + TOLERANCE)
 COOLDOWN = 0.2  # WSD's decay, a fraction of the budget (Hägele et al. 2024)
 RESOLUTION = 0.02  # nats/token: schedules "match" when a gap's 2-SE interval lies within it
-ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 BOOTSTRAP = 500
 
 
@@ -270,15 +268,6 @@ def _verdict(effect: float, se: float, expected_sign: int = 1) -> str:
   return analysis.verdict(effect, se, expected_sign=expected_sign) if se > 0 else "inconclusive"
 
 
-def _paired(a: np.ndarray, b: np.ndarray) -> dict:
-  """``a - b`` over seeds: mean, SE (ddof=1), z and the two-sided normal p-value."""
-  d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-  se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
-  z = float(d.mean()) / se if se > 0 else float("nan")
-  p = math.erfc(abs(z) / math.sqrt(2.0)) if np.isfinite(z) else float("nan")
-  return {"gap": float(d.mean()), "se": se, "z": z, "p": p}
-
-
 def report(out: Path):
   baselines = json.loads((out / "baselines.json").read_text())
   optimal, budgets = baselines["optimal_loss"], baselines["budgets"]
@@ -338,7 +327,7 @@ def report(out: Path):
       "best_on_grid_edge": result.edge_warning(METRIC) is not None,
     }
   pairs = (("wsd", "cosine"), ("schedule_free", "cosine"), ("schedule_free", "wsd"))
-  tests = {f"{a}-{b}": _paired(finals[a], finals[b]) for a, b in pairs}
+  tests = {f"{a}-{b}": analysis.paired_difference(finals[a], finals[b]) for a, b in pairs}
   for test, p_holm in zip(
     tests.values(), analysis.holm([t["p"] for t in tests.values()]), strict=True
   ):
@@ -361,7 +350,7 @@ def report(out: Path):
   # (c) the best peak rate against the budget (WSD, forked cooldowns).
   x = np.log2(np.asarray(budgets, float))
   runs = {b: wsd[b].metric(METRIC) for b in budgets}  # (seeds, lrs), failed = inf
-  best_of = lambda values: _best_log_lr(log_lrs, values.mean(0), larger_is_better=False)
+  best_of = lambda values: analysis.refine_best(log_lrs, values.mean(0), larger_is_better=False)
   best = np.array([best_of(runs[b]) for b in budgets])
   samples = np.array([[best_of(runs[b][d]) for b in budgets] for d in draws])
   slope = float(np.polyfit(x, best, 1)[0]) if len(budgets) > 1 else float("nan")

@@ -56,9 +56,9 @@ import numpy as np
 from experiments import _wd_vs_lr_figures as figures
 from experiments import common
 from experiments.task_modular_addition import crossing_steps, eval_steps
-from experiments.width_transfer import _best_log_lr
 from lrlab import analysis, optimizers, sweep
 from lrlab import tasks as registry
+from lrlab.analysis import ALPHA
 
 CLAIM = (
   "The best (learning rate, weight decay) pairs lie along a constant lr x weight-decay product "
@@ -74,7 +74,6 @@ GROKKING = "modular-addition"
 TARGET = 0.95  # grokking: val accuracy reaches 95%
 BOOTSTRAP = 1000
 MIN_POINTS = 3  # ridge points a slope needs
-ALPHA = math.erfc(math.sqrt(2.0))  # 0.0455: the two-sided level of 2 standard errors
 KEY = jax.random.key(0)
 
 
@@ -189,7 +188,7 @@ def ridge(log_x: np.ndarray, score: np.ndarray, *, larger_is_better: bool, valid
   for r, row in enumerate(score):
     if (valid is not None and not valid[r]) or not np.any(np.isfinite(row)):
       continue
-    best[r] = _best_log_lr(log_x, row, larger_is_better=larger_is_better)
+    best[r] = analysis.refine_best(log_x, row, larger_is_better=larger_is_better)
     k = int(np.nanargmax(row if larger_is_better else -row))
     interior[r] = 0 < k < len(row) - 1
   return best, interior

@@ -37,7 +37,7 @@ import optax
 from matplotlib.figure import Figure
 
 from experiments import common
-from lrlab import optimizers, sweep, tasks, transforms
+from lrlab import analysis, optimizers, sweep, tasks, transforms
 
 CLAIM = (
   "Under muP the best Adam learning rate stays within one grid step from width 32 to 1024, "
@@ -90,20 +90,6 @@ def run(out: Path, *, widths, lr_range, per_decade, steps, seeds) -> None:
   (out / "widths.json").write_text(json.dumps({"widths": list(widths)}) + "\n")
 
 
-def _best_log_lr(log_lrs: np.ndarray, mean: np.ndarray, *, larger_is_better: bool) -> float:
-  """log10 of the best rate: the grid's best moved to the vertex of the parabola through it and
-  its neighbours (at most half a grid step; unchanged at the grid's edge)."""
-  score = mean if larger_is_better else -mean
-  score = np.where(np.isfinite(score), score, -np.inf)
-  k = int(np.argmax(score))
-  if k == 0 or k == len(score) - 1 or not np.all(np.isfinite(score[k - 1 : k + 2])):
-    return float(log_lrs[k])
-  a, b, c = score[k - 1 : k + 2]
-  curvature = a - 2 * b + c
-  shift = 0.0 if curvature >= 0 else 0.5 * (a - c) / curvature
-  return float(log_lrs[k] + np.clip(shift, -0.5, 0.5) * (log_lrs[k + 1] - log_lrs[k]))
-
-
 def _drift(widths: np.ndarray, best_log: np.ndarray) -> float:
   """The fitted change of log10(best rate) from the narrowest to the widest net, in decades."""
   octaves = np.log2(widths)
@@ -136,9 +122,11 @@ def report(out: Path):
   for p in PARAMETRIZATIONS:
     runs = {w: results[p, int(w)].metric(METRIC) for w in widths}  # (seeds, lrs), diverged = inf
     accuracy = {w: results[p, int(w)].metric("final_val_accuracy") for w in widths}
-    by_loss = lambda values: _best_log_lr(log_lrs, values.mean(0), larger_is_better=False)
+    by_loss = lambda values: analysis.refine_best(log_lrs, values.mean(0), larger_is_better=False)
     best = np.array([by_loss(runs[w]) for w in widths])
-    best_acc = [_best_log_lr(log_lrs, accuracy[w].mean(0), larger_is_better=True) for w in widths]
+    best_acc = [
+      analysis.refine_best(log_lrs, accuracy[w].mean(0), larger_is_better=True) for w in widths
+    ]
     samples = np.array([[by_loss(runs[w][d]) for w in widths] for d in draws])
     drifts[p] = _drift(widths, best)
     boot[p] = np.array([_drift(widths, s) for s in samples])

@@ -9,14 +9,18 @@ from lrlab.analysis.noise_scale import gradient_noise_scale as gradient_noise_sc
 from lrlab.analysis.noise_scale import noise_scale as noise_scale
 from lrlab.analysis.sharpness import hessian_vector_product as hessian_vector_product
 from lrlab.analysis.sharpness import sharpness as sharpness
+from lrlab.analysis.stats import ALPHA as ALPHA
 from lrlab.analysis.stats import VERDICTS as VERDICTS
 from lrlab.analysis.stats import decades as decades
 from lrlab.analysis.stats import holm as holm
+from lrlab.analysis.stats import paired_difference as paired_difference
+from lrlab.analysis.stats import refine_best as refine_best
 from lrlab.analysis.stats import seed_band as seed_band
 from lrlab.analysis.stats import spearman as spearman
 from lrlab.analysis.stats import verdict as verdict
 
 __all__ = [
+  "ALPHA",
   "VERDICTS",
   "NoiseScale",
   "at_chance",
@@ -27,6 +31,8 @@ __all__ = [
   "hessian_vector_product",
   "holm",
   "noise_scale",
+  "paired_difference",
+  "refine_best",
   "seed_band",
   "sharpness",
   "spearman",

@@ -1,4 +1,5 @@
-"""Statistics the experiments share: seed bands, usable-range widths, trends and verdicts.
+"""Statistics the experiments share: seed bands, usable-range widths, trends, paired
+differences, multiple comparisons and verdicts.
 
 Every experiment ends in a verdict on a claim. The rules here make those
 verdicts mechanical and reproducible: an effect counts only when it exceeds the
@@ -14,6 +15,10 @@ from jax.typing import ArrayLike
 from lrlab import _checks
 
 VERDICTS = ("supported", "refuted", "inconclusive")
+
+ALPHA = math.erfc(math.sqrt(2.0))
+"""0.0455: the two-sided level of a 2-standard-error test, ``erfc(sqrt(2))``, the level
+at which the experiments compare Holm-adjusted p-values (:func:`holm`)."""
 
 
 def seed_band(values: ArrayLike, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,3 +152,85 @@ def holm(p_values: ArrayLike) -> np.ndarray:
   scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
   out[order] = np.maximum.accumulate(scaled)
   return out
+
+
+def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None = None) -> dict:
+  r"""The mean of ``a - b`` over seeds, paired, with its standard error and p-value.
+
+  With :math:`d_s = a_s - b_s` over ``S`` seeds, the standard error is
+  :math:`\sqrt{\mathrm{SE}_\text{seeds}^2 + \mathrm{SE}_\text{test}^2}`, where
+  :math:`\mathrm{SE}_\text{seeds} = \mathrm{std}(d, \text{ddof}=1)/\sqrt{S}` and, when ``a`` and
+  ``b`` are accuracies on a test set of ``n = test_examples`` examples, the test set's
+  binomial error of a difference of two means
+  :math:`\mathrm{SE}_\text{test} = \sqrt{(\bar a(1-\bar a) + \bar b(1-\bar b))/n}`
+  (0 without ``test_examples``). It treats the two accuracies as independent, which
+  overstates the error of models scored on the same examples: a conservative test.
+  ``z = mean / SE`` and ``p = erfc(|z| / sqrt 2)``, two-sided under a normal law.
+
+  Args:
+    a, b: ``(S,)`` the two arms' values, seed by seed.
+    test_examples: the test set's size, where ``a`` and ``b`` are accuracies on it.
+
+  Returns:
+    ``{"gap", "se", "se_seeds", "se_test_set", "z", "p"}``; SE, z and p are NaN with one seed.
+
+  Example:
+    >>> d = lrlab.analysis.paired_difference([0.9, 0.8, 0.7], [0.8, 0.8, 0.6])
+    >>> round(d["gap"], 4), round(d["se"], 4)
+    (0.0667, 0.0333)
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if a.shape != b.shape or a.ndim != 1:
+    raise ValueError(f"a and b must be 1-D of one shape (seeds); got {a.shape} and {b.shape}.")
+  if test_examples is not None:
+    _checks.check("test_examples", test_examples, lambda v: v >= 1, "an integer >= 1 or None")
+  d = a - b
+  seeds_se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan
+  test_se = 0.0
+  if test_examples is not None:
+    p1, p2 = float(a.mean()), float(b.mean())
+    test_se = math.sqrt(max(p1 * (1 - p1) + p2 * (1 - p2), 0.0) / test_examples)
+  se = math.hypot(seeds_se, test_se)
+  z = float(d.mean()) / se if se > 0 else math.nan
+  return {
+    "gap": float(d.mean()),
+    "se": se,
+    "se_seeds": seeds_se,
+    "se_test_set": test_se,
+    "z": z,
+    "p": math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan,
+  }
+
+
+def refine_best(x: ArrayLike, scores: ArrayLike, *, larger_is_better: bool) -> float:
+  """The best point of a grid, moved to the vertex of the parabola through it and its neighbours.
+
+  With ``k`` the grid's best index (non-finite scores count as worst), the parabola
+  through ``(x[k-1..k+1], scores[k-1..k+1])`` on an evenly spaced grid has its vertex
+  at ``x[k] + h (s[k-1] - s[k+1]) / (2 (s[k-1] - 2 s[k] + s[k+1]))`` (``h`` the step,
+  ``s`` the scores oriented so larger is better). The shift is clipped to half a grid
+  step; it is 0 where the parabola has no maximum, and ``x[k]`` is returned as is at
+  the grid's edge or next to a non-finite score. Pass ``x`` on the scale the grid is
+  even on (``log10`` of the rates).
+
+  Args:
+    x: ``(K,)`` an evenly spaced grid, increasing.
+    scores: ``(K,)`` the score at each point (e.g. a seed mean).
+    larger_is_better: whether a larger score is better (an accuracy) or worse (a loss).
+
+  Example:
+    >>> lrlab.analysis.refine_best([0.0, 1.0, 2.0], [1.0, 3.0, 2.0], larger_is_better=True)
+    1.1666666666666667
+  """
+  x, scores = np.asarray(x, np.float64), np.asarray(scores, np.float64)
+  if x.ndim != 1 or x.shape != scores.shape or x.size == 0:
+    raise ValueError(f"x and scores must be 1-D of one shape; got {x.shape} and {scores.shape}.")
+  score = scores if larger_is_better else -scores
+  score = np.where(np.isfinite(score), score, -np.inf)
+  k = int(np.argmax(score))
+  if k == 0 or k == len(score) - 1 or not np.all(np.isfinite(score[k - 1 : k + 2])):
+    return float(x[k])
+  a, b, c = score[k - 1 : k + 2]
+  curvature = a - 2 * b + c
+  shift = 0.0 if curvature >= 0 else 0.5 * (a - c) / curvature
+  return float(x[k] + np.clip(shift, -0.5, 0.5) * (x[k + 1] - x[k]))

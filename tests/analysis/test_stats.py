@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 
+from lrlab import analysis
 from lrlab.analysis import decades, holm, seed_band, spearman, verdict
 
 
@@ -90,3 +92,37 @@ def test_holm_rejects_bad_input():
     holm([0.5, 1.5])
   with pytest.raises(ValueError, match="p_values"):
     holm([[0.5]])
+
+
+def test_alpha_is_the_two_sided_level_of_two_standard_errors():
+  assert math.isclose(analysis.ALPHA, 2 * scipy.stats.norm.sf(2.0), rel_tol=1e-12)
+
+
+def test_paired_difference_is_the_paired_t_statistic_plus_the_test_sets_error():
+  rng = np.random.default_rng(0)
+  a, b = rng.uniform(0.6, 0.7, 5), rng.uniform(0.6, 0.7, 5)
+  seeds_only = analysis.paired_difference(a, b)
+  t = scipy.stats.ttest_rel(a, b).statistic  # mean(d) / (std(d, ddof=1) / sqrt(S))
+  assert seeds_only["z"] == pytest.approx(t, rel=1e-12) and seeds_only["se_test_set"] == 0
+  with_test = analysis.paired_difference(a, b, test_examples=1000)
+  binomial = np.sqrt((a.mean() * (1 - a.mean()) + b.mean() * (1 - b.mean())) / 1000)
+  assert with_test["se"] == pytest.approx(np.hypot(seeds_only["se"], binomial), rel=1e-12)
+  assert with_test["p"] == pytest.approx(2 * scipy.stats.norm.sf(abs(with_test["z"])), rel=1e-9)
+  assert np.isnan(analysis.paired_difference([0.5], [0.4])["se"])  # one seed: no error
+  with pytest.raises(ValueError, match="one shape"):
+    analysis.paired_difference([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("vertex", [0.3, -0.2, 0.0, 0.49])
+def test_refine_best_finds_the_vertex_of_a_sampled_parabola(vertex):
+  x = np.linspace(-3, 3, 13)  # step 0.5: the vertex is within half a step of x = 0
+  peak = -((x - vertex) ** 2)
+  assert analysis.refine_best(x, peak, larger_is_better=True) == pytest.approx(vertex, abs=1e-12)
+  assert analysis.refine_best(x, -peak, larger_is_better=False) == pytest.approx(vertex, abs=1e-12)
+
+
+def test_refine_best_keeps_the_grid_point_at_an_edge_or_next_to_nan():
+  x = np.arange(4.0)
+  assert analysis.refine_best(x, [4.0, 3.0, 2.0, 1.0], larger_is_better=True) == 0.0
+  assert analysis.refine_best(x, [1.0, 3.0, np.nan, 1.0], larger_is_better=True) == 1.0
+  assert analysis.refine_best(x, [1.0, 2.0, 2.0, 1.0], larger_is_better=True) == 1.5
