@@ -10,10 +10,4 @@ import sys
 from lrlab.benchmark import main
 
 if __name__ == "__main__":
-  if "--search" in sys.argv[1:]:
-    from lrlab.benchmark import search
-    from lrlab.benchmark.workload import host_cores, set_host_devices
-
-    set_host_devices(host_cores())  # before JAX starts its backend
-    sys.exit(search.main(sys.argv[1:]))
   sys.exit(main())

@@ -4,6 +4,7 @@ set."""
 
 import argparse
 import json
+import sys
 
 from lrlab.benchmark import chunks, runner, tasks, tasks_report
 from lrlab.benchmark import report as report_lib
@@ -39,8 +40,8 @@ def _task_names(text: str) -> tuple[str, ...]:
 def parse_args(argv=None) -> argparse.Namespace:
   """The command line; it runs before JAX's backend starts."""
   parser = argparse.ArgumentParser(
-    description="Throughput of lrlab's vmapped sweep against a loop of single runs and a "
-    "PyTorch loop."
+    description=f"{DESCRIPTION} With --search, the time to the answer of lrlab.search's "
+    "methods against a full grid instead (--search --help lists its flags)."
   )
   parser.add_argument(
     "--ks", type=_positive_ints, default=None, help="comma-separated K values [1,8,64,512]"
@@ -117,7 +118,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def main(argv=None) -> int:
-  """Run the benchmark the command line ``argv`` asks for (default ``sys.argv[1:]``); 0."""
+  """Run the benchmark the command line ``argv`` asks for (default ``sys.argv[1:]``); 0.
+
+  ``--search`` anywhere in ``argv`` runs :func:`lrlab.benchmark.search.main` instead.
+  """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if "--search" in argv:
+    from lrlab.benchmark import search
+
+    set_host_devices(host_cores())  # before JAX starts its backend
+    return search.main(argv)
   args = parse_args(argv)
   if args.worker:
     runner.worker_main(json.loads(args.worker))

@@ -169,6 +169,17 @@ def test_the_script_and_the_module_run_the_same_command_line(command):
   assert "--quick" in done.stdout and benchmark.command.DESCRIPTION[:40] in done.stdout
 
 
+@pytest.mark.parametrize(
+  "command", [["scripts/benchmark.py"], ["-m", "lrlab.benchmark"], ["-m", "lrlab", "bench"]]
+)
+def test_every_entry_point_routes_search_to_the_search_benchmark(command):
+  done = subprocess.run([sys.executable, *command, "--search", "--help"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+  assert done.returncode == 0, done.stderr
+  assert "Time to the answer of lrlab.search's methods." in done.stdout
+  assert "--retrain-seeds" in done.stdout and "--quick" not in done.stdout
+
+
 def test_the_torch_func_ensemble_trains_the_models_of_the_sweep_and_of_torch_optim():
   """Every member of the torch.func ensemble (stacked parameters, vmap(grad), SGD momentum on the
   stacks) ends where torch.optim.SGD's eager run and lrlab's sweep end, to float rounding."""
