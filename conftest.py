@@ -1,14 +1,57 @@
-"""Names available to every docstring example (run as doctests)."""
+"""Names available to every docstring example (run as doctests), and the suite's compile cache.
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
-import pytest
+Most of the suite's time is XLA compiling programs that other tests (or the same test in
+another worker or subprocess) compiled already: the same task, optimizer and shapes under a
+new closure. JAX's persistent compilation cache shares them, keyed by the program itself (its
+HLO, the compile options, the jax version and the backend), so a hit gives the executable a
+fresh compile would give. It lives in ``results/jax-cache`` (ignored by git; set
+``LRLAB_TEST_JAX_CACHE`` to move it, or to ``off`` to compile everything afresh; delete it
+to reclaim the disk, a few hundred MB) and is passed to subprocesses through JAX's
+environment variables.
+"""
 
-import lrlab
+import os
+import pathlib
+
+_CACHE = os.environ.get("LRLAB_TEST_JAX_CACHE") or str(
+  pathlib.Path(__file__).resolve().parent / "results" / "jax-cache"
+)
+if _CACHE != "off":
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+  # No size limit: with one, every write rescans the whole cache under a lock (quadratic).
+
+import jax  # noqa: E402  (after the cache settings, which jax reads when imported)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+import pytest  # noqa: E402
+
+import lrlab  # noqa: E402
+
+if _CACHE != "off":  # in case jax was imported before this file, by a plugin
+  jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace):
   doctest_namespace.update(jax=jax, jnp=jnp, np=np, optax=optax, lrlab=lrlab)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+  """Keep a module whose tests share a module-scoped fixture on one xdist worker.
+
+  The README runs the suite with ``-n auto --dist loadgroup``: tests are dealt to the
+  workers one by one (so a long parametrized test, such as every experiment at its
+  tiny size, is spread over all cores), except that the tests of a module with a
+  module- or class-scoped fixture (a trained sweep, a benchmark report) form one
+  group, so the fixture is computed once.
+  """
+  for item in items:
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(d[-1].scope in ("module", "class") for d in definitions.values()):
+      item.add_marker(pytest.mark.xdist_group(item.module.__name__))
