@@ -44,11 +44,59 @@ def exploit_draws(
   return parents, np.asarray(choices, np.float64)[which]
 
 
+def explore_draws(
+  key: jax.Array, seed: int, index: int, num_replaced: int, num_axes: int, probability: float
+) -> tuple[np.ndarray, np.ndarray]:
+  """The "resample" draws of exploit ``index`` in seed ``seed``: for each replaced member and
+  explored axis, whether it resamples (``u < probability``, ``u`` uniform in ``[0, 1)``) and
+  a uniform ``v`` in ``[0, 1)`` that picks the value ``floor(v * len(values))`` of the axis's
+  ``resample`` values. A stream of its own (the exploit draws are unchanged by it), a pure
+  function of the key."""
+  data = arguments.key_data(jax.random.fold_in(jax.random.fold_in(key, _TAG), seed))
+  rng = np.random.default_rng([*data, index, 1])
+  coins = rng.random((num_replaced, num_axes))
+  return coins < probability, rng.random((num_replaced, num_axes))
+
+
+def _check_resample(probability: Any, resample: Any, axes: list[str]) -> dict[str, np.ndarray]:
+  """One-line errors for the "resample" explore options; the values by axis, as float64."""
+  if (
+    isinstance(probability, bool)
+    or not isinstance(probability, int | float)
+    or not 0 <= probability <= 1
+  ):
+    raise ValueError(f"resample_probability must be a number in [0, 1]; got {probability!r}.")
+  if resample is None:
+    if probability > 0:
+      raise ValueError(
+        f"resample must give the values to resample from ({{axis: values}}) when "
+        f"resample_probability > 0; got resample=None, resample_probability={probability}."
+      )
+    return {}
+  if not isinstance(resample, Mapping):
+    raise ValueError(f"resample must be a dict {{axis: 1-D values}}; got {resample!r}.")
+  pool = {}
+  for name, values in resample.items():
+    _checks.check_choice("resample axis", name, axes)
+    try:
+      array = np.asarray(values, np.float64) if np.ndim(values) == 1 else np.zeros(0)
+    except (TypeError, ValueError):
+      array = np.zeros(0)
+    if array.size == 0 or not np.all(np.isfinite(array)):
+      raise ValueError(
+        f"resample[{name!r}] must be a non-empty 1-D sequence of finite numbers; got {values!r}."
+      )
+    pool[name] = array
+  return pool
+
+
 class _PBT(driver.Plan):
   """Truncation selection: the worst ``n`` copy one of the best ``n`` and perturb."""
 
-  def __init__(self, members, interval, fraction, perturb, axes, metric, eval_every, key, seeds):
+  def __init__(self, members, interval, fraction, perturb, axes, resample, probability, metric,
+               eval_every, key, seeds):  # fmt: skip
     self.members, self.interval, self.perturb, self.axes = members, interval, perturb, axes
+    self.resample, self.probability = resample, probability
     self.metric, self.eval_every, self.key, self.seeds = metric, eval_every, key, seeds
     self.size = len(next(iter(members.values())))
     self.replaced = int(np.floor(fraction * self.size))
@@ -76,8 +124,16 @@ class _PBT(driver.Plan):
     sources = np.arange(self.size)
     sources[bottom] = top[picks]
     hp = {k: v[sources].copy() for k, v in population.hp.items()}
+    resampled, uniforms = explore_draws(
+      self.key, int(self.seeds[seed]), i, n, len(self.axes), self.probability
+    )
     for a, name in enumerate(self.axes):
-      hp[name][bottom] = hp[name][bottom] * factors[:, a]
+      perturbed = hp[name][bottom] * factors[:, a]
+      if name in self.resample:
+        values = self.resample[name]
+        drawn = values[np.floor(uniforms[:, a] * len(values)).astype(np.int64)]
+        perturbed = np.where(resampled[:, a], drawn, perturbed)
+      hp[name][bottom] = perturbed
     population.select(sources, np.arange(self.size), hp)
     # A replaced member takes its parent's flags too: its state is the parent's.
     ledger.diverged[:], ledger.diverged_step[:] = population.flags()
@@ -98,6 +154,8 @@ def pbt(
   fraction: float = 0.25,
   perturb: Sequence[float] = (0.8, 1.25),
   perturb_axes: Sequence[str] | None = None,
+  resample_probability: float = 0.0,
+  resample: Mapping[str, ArrayLike] | None = None,
   metric: str = "val_loss",
   seeds: int | Sequence[int] = 1,
   batch_size: int | None = None,
@@ -118,7 +176,13 @@ def pbt(
   uniformly: its parameters, model state, optimizer state and divergence flags
   are copied bit for bit (one gather on device), its hyperparameters are the
   parent's with each axis of ``perturb_axes`` multiplied by a factor drawn
-  uniformly from ``perturb`` (Jaderberg et al.'s "perturb" explore step).
+  uniformly from ``perturb`` (Jaderberg et al.'s "perturb" explore step) or,
+  with probability ``resample_probability`` for an axis of ``resample``,
+  replaced by a value drawn uniformly from ``resample[axis]`` (their "resample"
+  explore step: a draw from the user's prior, here a grid of values; a
+  log-uniform prior is a :func:`lrlab.sweep.log_grid`). Perturbing alone moves
+  a lineage's rate at most ``max(perturb) ** exploits``-fold; resampling lets a
+  population that starts far from the optimum reach it.
   The hyperparameters are traced inputs of the one compiled segment, so the
   new values cost no compilation. A member keeps its slot (its curves are
   continuous in the result); :attr:`~lrlab.search.SearchResult.lineage` says
@@ -136,7 +200,11 @@ def pbt(
     fraction: the share of the population replaced at each exploit, in ``(0, 0.5]``,
       with ``fraction * K >= 1``.
     perturb: the factors of the explore step, positive numbers.
-    perturb_axes: the axes perturbed (default: every float axis; integer axes are copied).
+    perturb_axes: the axes explored (default: every float axis; integer axes are copied).
+    resample_probability: the probability, in ``[0, 1]``, that a replaced member's axis of
+      ``resample`` is resampled instead of perturbed (default 0: perturb only).
+    resample: ``{axis: 1-D values}``, the values each axis of ``perturb_axes`` may be
+      resampled from (finite numbers); needed when ``resample_probability > 0``.
     metric: ``"val_loss"`` (default), ``"val_accuracy"`` or ``"train_loss"``.
     seeds: the number of seeds or their values; each seed is its own population.
     batch_size: examples per minibatch, or ``None`` for full batch.
@@ -168,12 +236,16 @@ def pbt(
   axes = floats if perturb_axes is None else list(perturb_axes)
   for name in axes:
     _checks.check_choice("perturb_axes", name, floats)
+  pool = _check_resample(resample_probability, resample, axes)
   driver.check_accuracy(task, metric)
-  plan = _PBT(grid, interval, fraction, factors, axes, metric, eval_every, key, seed_values)
+  plan = _PBT(grid, interval, fraction, factors, axes, pool, float(resample_probability), metric,
+              eval_every, key, seed_values)  # fmt: skip
   plan.exploits = steps // interval - 1
   config = {
     "method": "pbt", "interval": interval, "exploit": exploit, "fraction": float(fraction),
     "perturb": factors.tolist(), "perturb_axes": axes, "metric": metric, "target": None,
+    "resample_probability": float(resample_probability),
+    "resample": {k: v.tolist() for k, v in pool.items()},
   }  # fmt: skip
   ledgers, extras, info, _ = driver.drive(
     plan, task, make_tx, steps=steps, segment_steps=interval, batch_size=batch_size,

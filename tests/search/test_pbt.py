@@ -1,6 +1,7 @@
 """Population-based training: the exploit rule, exact copies of state, no recompilation."""
 
 import dataclasses
+import importlib
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,7 @@ EIGENVALUES = np.array([0.05, 0.2, 1.0])
 LRS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8])
 SETTINGS = dict(steps=40, interval=8, key=jax.random.key(0), chunk_size=4, eval_every=4, seeds=2)
 CALLS = [0]
+pbt_lib = importlib.import_module("lrlab.search.pbt")  # the module; search.pbt is the function
 
 
 def _sgd(hp):
@@ -64,10 +66,9 @@ def test_exploit_follows_truncation_selection_and_perturbs_as_specified(populati
   assert replaced == 2 * 4 * n
 
 
-def test_members_continue_from_their_parents_state_with_the_new_rates(problem, task, population):
-  """NumPy gradient descent (float64) fed the recorded lineage and schedule reproduces every
-  member's curve: after an exploit, a member's x is its parent's and its rate the new one."""
-  result, _, _ = population
+def _replay(problem, task, result):
+  """NumPy gradient descent (float64) fed the recorded lineage and schedule: every member's
+  curve, seeds 0 and 1, must match (after an exploit, x is the parent's, the rate the new one)."""
   h = np.asarray(problem.hessian, np.float64)
   x_star = np.asarray(problem.x_star, np.float64)
   for s in range(2):
@@ -86,6 +87,55 @@ def test_members_continue_from_their_parents_state_with_the_new_rates(problem, t
     # the learning rate each step applied follows the schedule
     applied = result.sweep.history.learning_rate[s]
     np.testing.assert_allclose(applied, np.repeat(result.schedule["lr"][s], 8, axis=1), rtol=1e-6)
+
+
+def test_members_continue_from_their_parents_state_with_the_new_rates(problem, task, population):
+  _replay(problem, task, population[0])
+
+
+POOL = np.geomspace(0.005, 1.0, 16)
+RESAMPLE = dict(perturb=(0.5, 1.1), resample_probability=0.5, resample={"lr": POOL})
+
+
+@pytest.fixture(scope="module")
+def resampled(task):
+  sweep.clear_cache()
+  CALLS[0] = 0
+  result = search.pbt(task, _sgd, {"lr": LRS}, **SETTINGS, **RESAMPLE)
+  return result, CALLS[0]
+
+
+def test_resample_explore_step_matches_a_numpy_replay(problem, task, resampled):
+  """Each replaced member's rate is its parent's times the drawn factor or, where the coin
+  (probability 0.5) says so, the pool's value the uniform draw picks: replayed in NumPy."""
+  result, _ = resampled
+  kinds = {"resampled": 0, "perturbed": 0}
+  for s in range(2):
+    for i, t in enumerate(result.exploit_steps):
+      order = np.argsort(result.sweep.history.val_loss[s, :, t // 4], kind="stable")
+      top, bottom = order[:2], order[-2:]
+      parents, factors = pbt_lib.exploit_draws(jax.random.key(0), s, i, 2, 2, 1, (0.5, 1.1))
+      coins, uniforms = pbt_lib.explore_draws(jax.random.key(0), s, i, 2, 1, 0.5)
+      sources = np.arange(8)
+      sources[bottom] = top[parents]
+      np.testing.assert_array_equal(result.lineage[s, :, i], sources)
+      before = result.schedule["lr"][s, :, i]
+      expected = before[sources].copy()
+      for j, b in enumerate(bottom):
+        if coins[j, 0]:
+          expected[b] = POOL[int(uniforms[j, 0] * 16)]
+        else:
+          expected[b] = before[sources[b]] * factors[j, 0]
+        kinds["resampled" if coins[j, 0] else "perturbed"] += 1
+      np.testing.assert_array_equal(result.schedule["lr"][s, :, i + 1], expected)
+  assert min(kinds.values()) >= 3  # both explore steps were exercised
+  _replay(problem, task, result)  # and the members trained with those rates from those states
+  assert result.config["resample"] == {"lr": POOL.tolist()}
+
+
+def test_resampling_never_recompiles(resampled, population):
+  # From a cold cache, make_tx is traced as often as by the search that only perturbs.
+  assert resampled[1] == population[1]
 
 
 def test_new_hyperparameters_never_recompile(task, population):
@@ -195,6 +245,13 @@ def _never(hp):
     (dict(interval=7), r"^interval must divide steps; got interval=7, steps=40\.$"),
     (dict(metric="accuracy"), r"^metric must be one of"),
     (dict(init_grid={}), r"^init_grid must be a non-empty dict"),
+    (dict(resample_probability=1.5), r"^resample_probability must be a number in \[0, 1\]"),
+    (dict(resample_probability=0.3), r"^resample must give the values .* resample=None"),
+    (dict(resample={"lr": [0.1]}, resample_probability="x"), r"^resample_probability must"),
+    (dict(resample={"b1": [0.9]}), r"^resample axis must be one of 'lr'; got 'b1'\.$"),
+    (dict(resample={"lr": []}), r"^resample\['lr'\] must be a non-empty 1-D sequence"),
+    (dict(resample={"lr": [0.1, np.nan]}), r"^resample\['lr'\] must be a non-empty 1-D"),
+    (dict(resample=[0.1]), r"^resample must be a dict"),
   ],
 )
 def test_bad_input_is_one_line_before_any_compute(task, change, message):
