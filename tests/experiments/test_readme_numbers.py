@@ -30,7 +30,12 @@ NUMBER = re.compile(rf"(?<![\w.])[{MINUS}-]?\d[\d,]*(?:\.\d+)?(?:e[{MINUS}-]?\d+
 
 # Quoted, but settings or constants that summary.json does not record.
 CONSTANTS: dict[str, dict[str, str]] = {
-  "u_curve": {"0.9": "SGD momentum", "1e-4": "the grid's first rate", "100": "batch size"},
+  "u_curve": {
+    "0.9": "SGD momentum",
+    "1e-4": "the grid's first rate",
+    "10": "the grid's last rate",
+    "100": "batch size",
+  },
   "lower_lr_accuracy": {"1e-4": "the grid's first rate", "100": "batch", "95": "95% target"},
   "best_lr_depends": {"0.9": "SGD momentum"},
   "normalization": {"1e-6": "the grid's first rate"},
