@@ -8,33 +8,51 @@ higher learning rate is often required" (elsewhere it says the opposite: "if
 ... the task is complex, a smaller learning rate may be necessary").
 
 Each factor is one series of sweeps of SGD with momentum 0.9 over the same
-log-spaced learning rates, with the same number of updates (so a smaller
-training set is seen for more epochs), on the MNIST-1D MLP:
+log-spaced learning rates on the MNIST-1D MLP (batch 100, ``seeds`` seeds):
 
-- data size: nested random subsets of one training split (validation and test
-  splits fixed); the claim predicts a falling best rate (sign -1);
+- data size, twice, because at a fixed number of updates a smaller training set
+  is seen for more epochs (data size confounded with epochs):
+  ``data_size_steps`` holds the updates fixed (``steps``), ``data_size_epochs``
+  holds the epochs fixed (``steps * n / max(data_sizes)`` updates, so the
+  largest set trains ``steps``). Nested random subsets of one training split
+  (validation and test splits fixed); the claim predicts a falling best rate
+  (sign -1) in both;
 - depth: 1 to 4 hidden layers of 100 units; predicted sign -1;
-- width: 2 hidden layers of 25 to 200 units, the "simpler model" read as the
-  narrower one; predicted sign -1;
+- width: 2 hidden layers of 25 to 400 units, the "simpler model" read as the
+  narrower one; predicted sign -1. The networks use the standard
+  parametrization (LeCun-normal weights, one rate for every layer). Under SP,
+  Adam's optimum drifts like 1/width (``width_transfer``: -0.63 decades from
+  32 to 1024): every hidden weight moves by about the rate, whatever its fan-in.
+  SGD's step on a weight is the rate times its gradient, which shrinks like
+  1/sqrt(fan-in) for a hidden layer's incoming weights, so the width's effect
+  on the update of a hidden unit's input sum roughly cancels at these widths;
+  the divergence threshold (the smallest rate that diverged or left the
+  network dead, per seed) is measured beside the best rate to show which of
+  the two moves;
 - problem complexity: MNIST-1D restricted to its first 2, 5 or 10 classes and
   the digits, all with the same number of training examples. Complexity is
   measured, not assumed: the best validation error as a fraction of chance
   error, ``(1 - accuracy) / (1 - 1 / classes)``; predicted sign +1.
 
-The best rate of a condition is the argmax of the seed-mean final validation
-accuracy, refined by a parabola through it and its two neighbours in log rate.
-The trend is Spearman's correlation of the factor with the best rate; its noise
-is the standard deviation of that correlation over a paired bootstrap of seeds
-(the same resampled seeds in every condition). A sub-claim is supported when
-the correlation has the predicted sign beyond twice its noise *and* the
-least-squares line of log best rate against log2 factor changes by more than
-one grid step across the series; refuted likewise with the opposite sign;
-otherwise inconclusive. (With four conditions a rank correlation is coarse:
-its values move in steps of 0.2.)
+The best rate of a condition is picked by the seed-mean final validation
+accuracy (the claim is about which rate trains best; accuracy is what a user
+reads), refined by a parabola through it and its two neighbours in log rate;
+the best rate by final validation loss is reported beside it. The trend of a
+series is the least-squares slope of log10(best rate) against log2(factor), in
+decades per doubling. Standard errors (ddof=1) of every best rate and every
+slope come from a bootstrap over seeds, paired across the conditions (the same
+resampled seeds everywhere). Each slope is tested against 0 (``z = slope /
+SE``, two-sided normal p), Holm-adjusted over the series (five tests). A
+series is supported when its adjusted p is below :data:`lrlab.analysis.ALPHA`
+(the 2-SE level), the slope has the predicted sign *and* the fitted line
+changes by more than one grid step across the series; refuted likewise with
+the opposite sign; otherwise inconclusive. Spearman's rank correlation is
+reported as a description.
 """
 
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -43,8 +61,8 @@ if __package__ in (None, ""):  # run as a script: make `experiments` importable
 
 import jax
 import numpy as np
-from matplotlib.figure import Figure
 
+from experiments import _best_lr_depends_figures as figures_lib
 from experiments import common
 from lrlab import analysis, data, optimizers, sweep, tasks
 
@@ -72,21 +90,21 @@ SIZES = {
     base_hidden=(100, 100),
     data_sizes=(900, 1800, 3600, 7200),
     depths=(1, 2, 3, 4),
-    widths=(25, 50, 100, 200),
+    widths=(25, 50, 100, 200, 400),
     classes=(2, 5, 10),
     digits=True,
     problem_train=1200,
     lr_range=(1e-3, 1.0),
     per_decade=4,
     steps=1000,
-    seeds=3,
+    seeds=5,
   ),
   "full": dict(
     num_samples=40000,
     base_hidden=(100, 100),
     data_sizes=(450, 900, 1800, 3600, 7200, 14400, 28800),
     depths=(1, 2, 3, 4, 6, 8),
-    widths=(25, 50, 100, 200, 400, 800),
+    widths=(25, 50, 100, 200, 400, 800, 1600),
     classes=(2, 3, 5, 7, 10),
     digits=True,
     problem_train=1200,
@@ -97,9 +115,12 @@ SIZES = {
   ),
 }
 METRIC = "final_val_accuracy"
+LOSS = "final_val_loss"
+BATCH_SIZE = 100
 BOOTSTRAP = 1000
 SERIES = {  # factor label, the sign the essay predicts
-  "data_size": ("training examples", -1),
+  "data_size_steps": ("training examples (steps fixed)", -1),
+  "data_size_epochs": ("training examples (epochs fixed)", -1),
   "depth": ("hidden layers", -1),
   "width": ("units per hidden layer", -1),
   "complexity": ("best val error / chance error", +1),
@@ -128,13 +149,18 @@ def _restrict(task: tasks.Task, *, num_train=None, classes=None, name: str) -> t
   return dataclasses.replace(task, dataset=dataclasses.replace(ds, **arrays), name=name)
 
 
-def _conditions(
-  *, num_samples, base_hidden, data_sizes, depths, widths, classes, digits, problem_train
-):
-  """``({condition: build()}, {series: [(condition, factor or None), ...]})``.
+def epoch_steps(steps: int, n: int, full: int) -> int:
+  """Updates that give ``n`` examples the epochs ``steps`` give ``full``: a multiple of 10."""
+  return max(10, 10 * round(steps * n / full / 10))
 
-  The base condition (all training data, ``base_hidden``) belongs to the data,
-  depth and width series. A complexity factor of ``None`` is measured later.
+
+def _conditions(
+  *, num_samples, base_hidden, data_sizes, depths, widths, classes, digits, problem_train, steps
+):
+  """``({condition: (build(), steps)}, {series: [(condition, factor or None), ...]})``.
+
+  The base condition (all training data, ``base_hidden``, ``steps``) belongs to the
+  data, depth and width series. A complexity factor of ``None`` is measured later.
   """
   width, depth, full = base_hidden[0], len(base_hidden), max(data_sizes)
   mlp = lambda hidden, **kw: (
@@ -143,26 +169,31 @@ def _conditions(
   build, series = {}, {name: [] for name in SERIES}
   for n in data_sizes:
     name = "base" if n == full else f"data-{n}"
-    build[name] = mlp(tuple(base_hidden), num_train=n, name=f"mnist1d-mlp n={n}")
-    series["data_size"].append((name, n))
+    build[name] = (mlp(tuple(base_hidden), num_train=n, name=f"mnist1d-mlp n={n}"), steps)
+    series["data_size_steps"].append((name, n))
+    name, budget = ("base", steps) if n == full else (f"epochs-{n}", epoch_steps(steps, n, full))
+    build[name] = (mlp(tuple(base_hidden), num_train=n, name=f"mnist1d-mlp n={n}"), budget)
+    series["data_size_epochs"].append((name, n))
   for d in depths:
     name = "base" if d == depth else f"depth-{d}"
-    build.setdefault(name, mlp((width,) * d, num_train=full, name=f"mnist1d-mlp depth={d}"))
+    hidden = (width,) * d
+    build.setdefault(name, (mlp(hidden, num_train=full, name=f"mnist1d-mlp depth={d}"), steps))
     series["depth"].append((name, d))
   for w in widths:
     name = "base" if w == width else f"width-{w}"
-    build.setdefault(name, mlp((w,) * depth, num_train=full, name=f"mnist1d-mlp width={w}"))
+    hidden = (w,) * depth
+    build.setdefault(name, (mlp(hidden, num_train=full, name=f"mnist1d-mlp width={w}"), steps))
     series["width"].append((name, w))
   for k in classes:
     name = f"classes-{k}"
-    build[name] = mlp(
-      tuple(base_hidden), num_train=problem_train, classes=k, name=f"mnist1d-mlp {k} classes"
-    )
+    make = mlp(tuple(base_hidden), num_train=problem_train, classes=k, name=f"{k} classes")
+    build[name] = (make, steps)
     series["complexity"].append((name, None))
   if digits:
-    build["digits"] = lambda: _restrict(
+    make = lambda: _restrict(
       tasks.get("digits-mlp", hidden=tuple(base_hidden)), num_train=problem_train, name="digits"
     )
+    build["digits"] = (make, steps)
     series["complexity"].append(("digits", None))
   return build, series
 
@@ -171,48 +202,76 @@ def run(out: Path, *, lr_range, per_decade, steps, seeds, **conditions) -> None:
   lo, hi = lr_range
   lrs = sweep.log_grid(lo, hi, round(np.log10(hi / lo) * per_decade) + 1)
   data.mnist1d(conditions["num_samples"])  # generate (and cache) once, outside the timings
-  build, series = _conditions(**conditions)
+  build, series = _conditions(steps=steps, **conditions)
   info = {}
-  for name, make_task in build.items():
+  for name, (make_task, budget) in build.items():
     task = make_task()
+    classes = len(np.unique(task.dataset.y_train))
     info[name] = {
       "task": task.name,
       "num_train": task.num_train,
-      "classes": len(np.unique(task.dataset.y_train)),
+      "classes": classes,
+      "steps": budget,
+      "epochs": budget * BATCH_SIZE / task.num_train,
+      "chance_loss": analysis.chance_loss(task.dataset.y_train, classes),
     }
     result = sweep.run(
       task,
       lambda hp: optimizers.sgd(hp["lr"], momentum=0.9),
       {"lr": lrs},
-      steps=steps,
-      batch_size=100,
+      steps=budget,
+      batch_size=BATCH_SIZE,
       key=jax.random.key(0),
-      eval_every=steps // 10,
+      eval_every=budget // 10,
       seeds=seeds,
+      progress=False,
     )
     result.save(out / name)
   (out / "conditions.json").write_text(json.dumps({"series": series, "tasks": info}) + "\n")
 
 
-def _judge(factors, best, boot, step, sign) -> dict:
-  rho = analysis.spearman(factors, best)
-  rhos = np.array([analysis.spearman(factors, b) for b in boot])
-  noise = float(np.nanstd(rhos)) if np.any(np.isfinite(rhos)) else float("nan")
-  octaves = np.log2(factors)
-  slope = float(np.polyfit(octaves, best, 1)[0]) if len(factors) > 1 else float("nan")
-  fitted = abs(slope) * float(np.ptp(octaves))  # change of the fitted line across the series
-  verdict = analysis.verdict(rho, noise, expected_sign=sign)
-  if verdict != "inconclusive" and not fitted > step:
-    verdict = "inconclusive"
-  return {
-    "spearman": rho,
-    "spearman_bootstrap_std": noise,
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+  """Least-squares slope of ``y`` against ``log2(x)`` (decades per doubling for log10 rates)."""
+  return float(np.polyfit(np.log2(x), y, 1)[0]) if len(x) > 1 else math.nan
+
+
+def _thresholds(result: sweep.SweepResult, chance: float) -> np.ndarray:
+  """``(S,)`` log10 of each seed's smallest rate that diverged or died (``nan``: none did)."""
+  guarded = analysis.fail_at_chance(result, chance, select=METRIC)
+  lrs = np.log10(np.asarray(result.grid["lr"], float))
+  failed = np.asarray(guarded.history.diverged)
+  return np.array([lrs[f].min() if f.any() else np.nan for f in failed])
+
+
+def _trend(factors, best, boot, boot_loss, best_loss, thresholds, step, sign) -> dict:
+  """One series' slope, its bootstrap SE and its z test (Holm comes later)."""
+  slope = _slope(factors, best)
+  samples = np.array([_slope(factors, b) for b in boot])
+  se = float(np.std(samples, ddof=1))
+  z = slope / se if se > 0 else math.nan
+  loss_samples = np.array([_slope(factors, b) for b in boot_loss])
+  finite = np.all(np.isfinite(thresholds), axis=0)  # conditions where every seed failed somewhere
+  out = {
+    "spearman": analysis.spearman(factors, best),
     "decades_per_doubling": slope,
-    "fitted_shift_decades": fitted,
+    "decades_per_doubling_se": se,
+    "z": z,
+    "p": math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan,
+    "fitted_shift_decades": abs(slope) * float(np.ptp(np.log2(factors))),
     "best_lr_spread_decades": float(np.ptp(best)),
-    "fitted_shift_exceeds_grid_step": fitted > step,
-    "verdict": verdict,
+    "by_loss_decades_per_doubling": _slope(factors, best_loss),
+    "by_loss_decades_per_doubling_se": float(np.std(loss_samples, ddof=1)),
+    "threshold_decades_per_doubling": (
+      _slope(factors[finite], thresholds.mean(0)[finite]) if finite.sum() > 1 else math.nan
+    ),
   }
+  if finite.sum() > 1:
+    draws = np.random.default_rng(1).integers(0, len(thresholds), (BOOTSTRAP, len(thresholds)))
+    t = [_slope(factors[finite], thresholds[d].mean(0)[finite]) for d in draws]
+    out["threshold_decades_per_doubling_se"] = float(np.std(t, ddof=1))
+  out["fitted_shift_exceeds_grid_step"] = out["fitted_shift_decades"] > step
+  out["expected_sign"] = sign
+  return out
 
 
 def report(out: Path):
@@ -222,26 +281,30 @@ def report(out: Path):
   first = next(iter(results.values()))
   log_lrs = np.log10(first.grid["lr"])
   step = float(log_lrs[1] - log_lrs[0])
-  rng = np.random.default_rng(0)
-  draws = rng.integers(0, first.num_seeds, size=(BOOTSTRAP, first.num_seeds))
-  per_condition, boot = {}, {}
+  seeds = first.num_seeds
+  draws = np.random.default_rng(0).integers(0, seeds, size=(BOOTSTRAP, seeds))
+  refine = lambda values, larger: analysis.refine_best(log_lrs, values, larger_is_better=larger)
+  per_condition, boot, boot_loss, thresholds = {}, {}, {}, {}
   for name, result in results.items():
-    runs = result.metric(METRIC)
+    runs, losses = result.metric(METRIC), result.metric(LOSS)
     mean = runs.mean(axis=0)
     accuracy = float(np.max(mean))
     classes = spec["tasks"][name]["classes"]
+    boot[name] = np.array([refine(runs[d].mean(axis=0), True) for d in draws])
+    boot_loss[name] = np.array([refine(losses[d].mean(axis=0), False) for d in draws])
+    thresholds[name] = _thresholds(result, spec["tasks"][name]["chance_loss"])
     per_condition[name] = {
-      "best_lr": float(10 ** analysis.refine_best(log_lrs, mean, larger_is_better=True)),
+      "best_lr": float(10 ** refine(mean, True)),
+      "best_lr_se_decades": float(np.std(boot[name], ddof=1)),
       "best_lr_on_grid": result.best(METRIC, warn=False)["hyperparameters"]["lr"],
+      "best_lr_by_loss": float(10 ** refine(losses.mean(axis=0), False)),
+      "best_lr_by_loss_se_decades": float(np.std(boot_loss[name], ddof=1)),
       "best_accuracy": accuracy,
       "best_on_grid_edge": result.edge_warning(METRIC) is not None,
-      "divergence_threshold": result.divergence_threshold(),
+      "divergence_threshold_per_seed": (10 ** thresholds[name]).tolist(),
       **spec["tasks"][name],
       "complexity": (1 - accuracy) / (1 - 1 / classes),
     }
-    boot[name] = np.array(
-      [analysis.refine_best(log_lrs, runs[d].mean(axis=0), larger_is_better=True) for d in draws]
-    )
   trends = {}
   for key, members in spec["series"].items():
     if len(members) < 2:
@@ -250,14 +313,33 @@ def report(out: Path):
     order = np.argsort(factors, kind="stable")
     members = [members[i] for i in order]
     factors = np.asarray(factors, float)[order]
-    best = np.log10([per_condition[n]["best_lr"] for n, _ in members])
-    samples = np.stack([boot[n] for n, _ in members], axis=1)
+    conds = [n for n, _ in members]
+    best = np.log10([per_condition[n]["best_lr"] for n in conds])
+    best_loss = np.log10([per_condition[n]["best_lr_by_loss"] for n in conds])
     trends[key] = {
-      "conditions": [n for n, _ in members],
+      "conditions": conds,
       "factor": factors.tolist(),
       "best_lr": (10**best).tolist(),
-      **_judge(factors, best, samples, step, SERIES[key][1]),
+      "best_lr_by_loss": (10**best_loss).tolist(),
+      **_trend(
+        factors,
+        best,
+        np.stack([boot[n] for n in conds], axis=1),
+        np.stack([boot_loss[n] for n in conds], axis=1),
+        best_loss,
+        np.stack([thresholds[n] for n in conds], axis=1),
+        step,
+        SERIES[key][1],
+      ),
     }
+  adjusted = analysis.holm([t["p"] for t in trends.values()])
+  for t, p in zip(trends.values(), adjusted, strict=True):
+    t["p_holm"] = float(p)
+    sign = t["expected_sign"]
+    if not (p < analysis.ALPHA and t["fitted_shift_exceeds_grid_step"]):
+      t["verdict"] = "inconclusive"
+    else:
+      t["verdict"] = "supported" if np.sign(t["decades_per_doubling"]) == sign else "refuted"
   verdicts = {key: t["verdict"] for key, t in trends.items()}
   if len(set(verdicts.values())) == 1:
     verdict = next(iter(verdicts.values()))
@@ -266,65 +348,20 @@ def report(out: Path):
   numbers = {
     "metric": METRIC,
     "optimizer": "sgd, momentum 0.9",
+    "batch_size": BATCH_SIZE,
+    "seeds": seeds,
+    "num_lrs": len(log_lrs),
     "grid_step_decades": step,
+    "comparisons": len(trends),
+    "alpha": analysis.ALPHA,
     "trends": trends,
     "conditions": per_condition,
   }
-  figures = [_trend_figure(trends, per_condition, boot, out / "best_lr_trends.png")]
-  figures.append(_curves_figure(spec["series"], results, per_condition, out / "curves.png"))
+  figures = [
+    figures_lib.trends(trends, per_condition, boot, SERIES, out / "best_lr_trends.png"),
+    figures_lib.curves(spec["series"], results, per_condition, SERIES, METRIC, out / "curves.png"),
+  ]
   return numbers, verdict, figures
-
-
-def _trend_figure(trends, per_condition, boot, path: Path) -> Path:
-  figure = Figure(figsize=(12, 3.6), layout="constrained")
-  panels = figure.subplots(1, max(1, len(trends)), squeeze=False)[0]
-  for axes, (key, trend) in zip(panels, trends.items(), strict=False):
-    x = np.asarray(trend["factor"])
-    samples = 10 ** np.stack([boot[n] for n in trend["conditions"]], axis=1)
-    low, high = np.percentile(samples, [5, 95], axis=0)
-    axes.fill_between(x, low, high, alpha=0.2, label="seed bootstrap 5-95%")
-    axes.plot(x, trend["best_lr"], "o-", label="best lr (refined)")
-    grid_best = [per_condition[n]["best_lr_on_grid"] for n in trend["conditions"]]
-    axes.plot(x, grid_best, "k_", markersize=12, label="best lr on the grid")
-    if key == "complexity":
-      for xi, yi, n in zip(x, trend["best_lr"], trend["conditions"], strict=True):
-        axes.annotate(n, (xi, yi), fontsize="x-small", textcoords="offset points", xytext=(3, 3))
-    else:
-      axes.set_xscale("log", base=2)
-    axes.set_yscale("log")
-    label, sign = SERIES[key]
-    axes.set(xlabel=label, ylabel="best learning rate")
-    axes.set_title(
-      f"{key}: rho={trend['spearman']:+.2f}±{trend['spearman_bootstrap_std']:.2f} "
-      f"(claim {'+' if sign > 0 else '-'})\n{trend['verdict']}",
-      fontsize="small",
-    )
-    axes.grid(alpha=0.3, which="both")
-  panels[0].legend(fontsize="x-small")
-  figure.savefig(path, dpi=120)
-  return path
-
-
-def _curves_figure(series, results, per_condition, path: Path) -> Path:
-  keys = [k for k in SERIES if series.get(k)]
-  figure = Figure(figsize=(12, 3.6), layout="constrained")
-  panels = figure.subplots(1, max(1, len(keys)), squeeze=False)[0]
-  for axes, key in zip(panels, keys, strict=False):
-    short = {"data_size": "n", "depth": "layers", "width": "units"}.get(key)
-    for i, (name, factor) in enumerate(series[key]):
-      label = name if factor is None else f"{short}={factor}"
-      result = results[name]
-      mean, low, high = analysis.seed_band(result.metric(METRIC))
-      lrs = result.grid["lr"]
-      axes.plot(lrs, mean, ".-", color=f"C{i}", label=label)
-      axes.fill_between(lrs, low, high, color=f"C{i}", alpha=0.15)
-      axes.axvline(per_condition[name]["best_lr"], color=f"C{i}", linewidth=0.8, linestyle=":")
-    axes.set(xscale="log", xlabel="learning rate (SGD, momentum 0.9)", ylabel=METRIC)
-    axes.set_title(f"{key} (dotted: best lr, refined)", fontsize="medium")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="x-small")
-  figure.savefig(path, dpi=120)
-  return path
 
 
 if __name__ == "__main__":
