@@ -12,8 +12,9 @@ its final validation metric (seed 0):
 - ``halving``: :func:`lrlab.search.successive_halving` over the grid (``eta``,
   ``min_steps = steps / eta**3``);
 - ``hyperband``: :func:`lrlab.search.hyperband` over the grid, the same rungs;
-- ``pbt``: :func:`lrlab.search.pbt` from every ``K // 8``-th grid rate (8 or more members),
-  exploiting every ``eta * min_steps`` steps; its answer is the best member's final rate;
+- ``pbt``: :func:`lrlab.search.pbt` from every ``K // 8``-th grid rate (8 or more members)
+  with the settings of :data:`PBT` (an exploit every ``min_steps`` steps, perturb by 0.5 or
+  2); its answer is the best member's final rate;
 - ``optuna_loop``: Optuna TPE (seed 0), ``K`` trials one after another, each trained by
   lrlab's compiled single run (``sweep.run`` of one member on one device, compiled once):
   a user's loop;
@@ -25,7 +26,8 @@ its final validation metric (seed 0):
 
 Each method's wall-clock counts its compilation (the program cache is cleared
 before it; a throwaway two-member sweep warms JAX up before the first), and its
-model-steps are the members' training steps. The picked
+model-steps are the members' training steps; the 1-minute load average before and after
+it is recorded beside it. The picked
 rates are then retrained at the full budget for ``retrain_seeds`` seeds, all in
 one sweep, and their mean test metric is the method's quality. The full grid's
 curves also give the Spearman rank correlation between each rung's validation
@@ -42,10 +44,14 @@ from typing import Any
 import numpy as np
 
 METHODS = (
-  "grid", "random", "halving", "hyperband", "pbt", "optuna_loop", "optuna_batched",
-  "pbt_from_low", "pbt_from_high",
+  "grid", "random", "grid_before_halving", "halving", "hyperband", "pbt", "optuna_loop",
+  "optuna_batched", "pbt_from_low", "pbt_from_high",
 )  # fmt: skip
 LR_RANGE = (1e-4, 1.0)
+#: PBT's settings, as a user who does not know where the good rates are might choose them: an
+#: exploit every ``min_steps`` (27 in a budget of ``eta**3`` of them) and Jaderberg et al.'s
+#: perturb explore step with factors 0.5 and 2, so a lineage's rate can move 2**26-fold.
+PBT = {"interval_rungs": 1, "perturb": (0.5, 2.0)}
 
 
 def _adam(hp):
@@ -115,11 +121,12 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
 
   def timed(name, fn):
     sweep.clear_cache()
+    load = os.getloadavg()[0]
     tic = time.perf_counter()
     lr, model_steps, extra = fn()
     seconds = time.perf_counter() - tic
     out["methods"][name] = {"lr": lr, "wall_seconds": seconds, "model_steps": int(model_steps),
-                            **extra}  # fmt: skip
+                            "load_average": [load, os.getloadavg()[0]], **extra}  # fmt: skip
     print(f"  {task_name}/{optimizer} {name}: lr {lr:.3g}, {seconds:.1f} s, "
           f"{model_steps:,} model-steps", flush=True)  # fmt: skip
 
@@ -151,10 +158,13 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
 
     return run
 
+  pbt_settings = dict(interval=min_steps * PBT["interval_rungs"], perturb=PBT["perturb"],
+                      metric=metric, eval_every=min_steps, **common)  # fmt: skip
+  out["pbt"] = {**PBT, "interval": pbt_settings["interval"]}
+
   def pbt_method():
     population = {"lr": grid["lr"][:: max(1, k // 8)]}  # 8 or more members
-    result = search.pbt(task, make_tx, population, steps=steps, interval=min_steps * eta,
-                        metric=metric, eval_every=min_steps, **common)  # fmt: skip
+    result = search.pbt(task, make_tx, population, steps=steps, **pbt_settings)
     best = result.best()
     # PBT's answer is a schedule; its final rate is what a retrain at a fixed rate can use.
     extra = {"schedule": best["schedule"]["lr"]}
@@ -165,8 +175,7 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     def run():
       center = out["methods"]["grid"]["lr"] * factor
       population = {"lr": np.geomspace(center / 2, center * 2, 8)}
-      result = search.pbt(task, make_tx, population, steps=steps, interval=min_steps * eta,
-                          metric=metric, eval_every=min_steps, **common)  # fmt: skip
+      result = search.pbt(task, make_tx, population, steps=steps, **pbt_settings)
       best = result.best()
       test = "test_accuracy" if task.num_classes else "test_loss"
       own = float(getattr(result.sweep.history, test)[0, best["index"], -1])
@@ -202,7 +211,7 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   sweep.run(task, make_tx, {"lr": grid["lr"][:2]}, steps=min_steps, eval_every=min_steps,
             progress=False, **common)  # fmt: skip
   runs = {
-    "grid": grid_method, "random": random_method,
+    "grid": grid_method, "random": random_method, "grid_before_halving": grid_method,
     "halving": halving_method(search.successive_halving),
     "hyperband": halving_method(search.hyperband), "pbt": pbt_method,
     "optuna_loop": optuna_loop, "optuna_batched": optuna_batched,
@@ -227,9 +236,11 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   for m in out["methods"].values():
     m["test"] = float(scores[picked.index(m["lr"])])
   ref = out["methods"]["grid"]
-  for m in out["methods"].values():
+  for name, m in out["methods"].items():
+    paired = name == "halving" and "grid_before_halving" in out["methods"]
     m["model_steps_vs_grid"] = m["model_steps"] / ref["model_steps"]
-    m["wall_vs_grid"] = m["wall_seconds"] / ref["wall_seconds"]
+    m["wall_vs_grid"] = m["wall_seconds"] / (out["methods"]["grid_before_halving"] if paired
+                                             else ref)["wall_seconds"]  # fmt: skip
     m["test_minus_grid"] = m["test"] - ref["test"]
   out["test_metric"] = test
   return out
@@ -243,18 +254,26 @@ def ref_test(run: dict[str, Any]) -> float:
 def markdown(report: dict[str, Any]) -> str:
   """A table per task: method, wall-clock, model-steps, picked rate, retrained test metric."""
   lines = [f"Time to the answer ({report['machine']}); K = {report['k']} rates in "
-           f"[1e-4, 1], {report['steps']} steps, eta = {report['eta']}.", ""]  # fmt: skip
+           f"[1e-4, 1], {report['steps']} steps, eta = {report['eta']}; load: the 1-minute "
+           "load average before-after each method.", ""]  # fmt: skip
   for run in report["runs"]:
     lines += [f"### {run['task']}, {run['optimizer']} (test: {run['test_metric']}, mean of "
               f"{report['retrain_seeds']} seeds at the full budget)", "",
-              "| method | wall s | vs grid | model-steps | vs grid | lr | test | - grid |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| method | wall s | vs grid | load | model-steps | vs grid | lr | test | - grid |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, m in run["methods"].items():
+      load = "-".join(f"{a:.1f}" for a in m.get("load_average", []))
       lines.append(
-        f"| {name} | {m['wall_seconds']:.1f} | {m['wall_vs_grid']:.0%} | {m['model_steps']:,} | "
-        f"{m['model_steps_vs_grid']:.0%} | {m['lr']:.3g} | {m['test']:.4f} | "
-        f"{m['test_minus_grid']:+.4f} |"
+        f"| {name} | {m['wall_seconds']:.1f} | {m['wall_vs_grid']:.0%} | {load} | "
+        f"{m['model_steps']:,} | {m['model_steps_vs_grid']:.0%} | {m['lr']:.3g} | "
+        f"{m['test']:.4f} | {m['test_minus_grid']:+.4f} |"
       )
+    if "grid_before_halving" in run["methods"] and "halving" in run["methods"]:
+      lines.append("\nhalving's wall-clock is against grid_before_halving, timed just before it.")
+    if "pbt" in run:
+      p = run["pbt"]
+      lines.append(f"\nPBT: an exploit every {p['interval']} steps, perturb factors "
+                   f"{tuple(p['perturb'])}, fraction 0.25.")  # fmt: skip
     for name, m in run["methods"].items():
       if "own_test" in m:
         gap = m["own_test"] - ref_test(run)
