@@ -181,8 +181,9 @@ def pbt(
   replaced by a value drawn uniformly from ``resample[axis]`` (their "resample"
   explore step: a draw from the user's prior, here a grid of values; a
   log-uniform prior is a :func:`lrlab.sweep.log_grid`). Perturbing alone moves
-  a lineage's rate at most ``max(perturb) ** exploits``-fold; resampling lets a
-  population that starts far from the optimum reach it.
+  a lineage's rate at most ``max(perturb) ** exploits``-fold; a resampled rate
+  may land anywhere among the user's values (the weights it continues from are
+  still its parent's: a population whose early rates damaged its weights keeps them).
   The hyperparameters are traced inputs of the one compiled segment, so the
   new values cost no compilation. A member keeps its slot (its curves are
   continuous in the result); :attr:`~lrlab.search.SearchResult.lineage` says
