@@ -29,11 +29,24 @@ For each rate, the judgement compares the sharpness with ``2 / lr``:
 - *hovers*: after reaching it, the median of ``sharpness / (2 / lr)`` lies within
   20% of 1, by more than twice its spread across seeds.
 
+Statistics (5 seeds at the default size): the hovering margin of a rate is
+``0.2 - |m - 1|`` with ``m`` the seed mean of the per-seed medians of
+``sharpness / (2 / lr)``; its standard error is the medians' (ddof=1) over
+``sqrt(seeds)``. The margins of the rates that reach ``2 / lr`` are tested together,
+Holm-adjusted (:func:`lrlab.analysis.holm`) at the 2-standard-error level
+(:data:`lrlab.analysis.ALPHA`): a rate hovers when its margin is positive beyond
+that, and refutes hovering when negative beyond it. A single seed never makes a
+verdict. The dead-network guard: a run whose final full-batch training loss is
+within 5% of the chance level (the squared error of predicting the label
+frequencies, :func:`lrlab.analysis.chance_loss` summed over the 10 outputs) counts
+as failed, like a diverged one, and never as reaching ``2 / lr``.
+
 The claim is supported if every rate that reaches ``2 / lr`` hovers there and
 at least one rate gets there by progressive sharpening.
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -55,14 +68,14 @@ CLAIM = (
 )
 SIZES = {
   "tiny": dict(
-    losses={"mse": (0.1, 0.2)}, num_samples=300, steps=40, every=10, seeds=1, iterations=8
+    losses={"mse": (0.1, 0.2)}, num_samples=300, steps=40, every=10, seeds=2, iterations=8
   ),
   "default": dict(
     losses={"mse": (2 / 30, 2 / 20, 2 / 15, 2 / 10)},
     num_samples=1000,
     steps=3000,
     every=50,
-    seeds=2,
+    seeds=5,
     iterations=40,
   ),
   "full": dict(
@@ -73,11 +86,12 @@ SIZES = {
     num_samples=5000,
     steps=20000,
     every=100,
-    seeds=3,
+    seeds=5,
     iterations=100,
   ),
 }
 REACHED, HOVER = 0.9, 0.2  # within 10% of 2/lr counts as reached; median within 20% hovers
+CHANCE_RTOL = 0.05
 
 
 def make_task(loss: str, num_samples: int) -> tasks.Task:
@@ -97,13 +111,20 @@ def make_task(loss: str, num_samples: int) -> tasks.Task:
   return tasks.from_model(model, base.dataset, loss=squared_error, name="mnist1d-mlp-tanh-mse")
 
 
-def _train(task, rates, *, steps, every, seed, iterations) -> dict:
-  """Gradient descent at every rate (vmapped), measuring sharpness after each segment."""
+def _train(task, rates, *, steps, every, seeds, iterations) -> dict:
+  """Gradient descent at every (seed, rate), vmapped, measuring sharpness after each segment.
+
+  Seed ``s`` uses the key ``fold_in(key(0), s)`` for its initialization and its power
+  iterations; every program is compiled once for all seeds and rates.
+  """
   trainer = Trainer(task, steps=steps, batch_size=None, eval_every=every, divergence_factor=100.0)
   data = task.split("train")
-  key = jax.random.fold_in(jax.random.key(0), seed)
+  num_rates = len(rates)
+  seed_of = np.repeat(np.arange(seeds, dtype=np.int32), num_rates)  # members: seeds outer
+  lrs = np.tile(rates, seeds)
+  keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(0), s))(seed_of)
 
-  def measure(params, window):
+  def measure(params, key, window):
     loss_fn = lambda p: task.eval_loss(p, {}, data)
     top = analysis.sharpness(
       loss_fn,
@@ -115,11 +136,11 @@ def _train(task, rates, *, steps, every, seed, iterations) -> dict:
     )
     return top, loss_fn(params)[0]
 
-  init = jax.jit(jax.vmap(lambda lr: trainer.init(optimizers.sgd(lr), key)))
+  init = jax.jit(jax.vmap(lambda lr, key: trainer.init(optimizers.sgd(lr), key)))
   segment = jax.jit(
     jax.vmap(
-      lambda lr, state, window: trainer.segment(optimizers.sgd(lr), key, state, window, 1),
-      in_axes=(0, 0, None),
+      lambda lr, key, state, window: trainer.segment(optimizers.sgd(lr), key, state, window, 1),
+      in_axes=(0, 0, 0, None),
     )
   )
   # One member at a time: under vmap the power iteration's lax.cond would run both branches.
@@ -127,23 +148,25 @@ def _train(task, rates, *, steps, every, seed, iterations) -> dict:
 
   def measure_all(params, window):
     one = lambda k: jax.tree.map(lambda a: a[k], params)
-    tops, losses = zip(*[measure(one(k), np.int32(window)) for k in range(len(rates))], strict=True)
+    found = [measure(one(k), keys[k], np.int32(window)) for k in range(len(lrs))]
+    tops, losses = zip(*found, strict=True)
     return np.stack(tops), np.stack(losses)
 
-  state, first = init(rates)
+  state, first = init(lrs, keys)
   records = [(first, *measure_all(state.params, 0))]
   for window in range(steps // every):
-    state, part = segment(rates, state, np.int32(window))
+    state, part = segment(lrs, keys, state, np.int32(window))
     last = jax.tree.map(lambda a: a[:, -1], part.evaluation)
     records.append((last, *measure_all(state.params, window + 1)))
   evaluations, tops, losses = zip(*jax.device_get(records), strict=True)
-  stack = lambda values: np.stack(values, axis=-1)  # (K, E)
+  shape = lambda a: np.asarray(a).reshape(seeds, num_rates, *np.shape(a)[1:])
+  stack = lambda values: shape(np.stack(values, axis=-1))  # (S, K, E)
   return {
     "sharpness": stack(tops),
     "train_loss": stack(losses),
     "val_accuracy": stack([e.val_accuracy for e in evaluations]),
-    "diverged": np.asarray(state.diverged),
-    "diverged_step": np.asarray(state.diverged_step),
+    "diverged": shape(state.diverged),
+    "diverged_step": shape(state.diverged_step),
   }
 
 
@@ -151,15 +174,18 @@ def run(out: Path, *, losses, num_samples, steps, every, seeds, iterations):
   for loss, rates in losses.items():
     task = make_task(loss, num_samples)
     rates = np.asarray(rates, np.float32)
-    runs = [
-      _train(task, rates, steps=steps, every=every, seed=s, iterations=iterations)
-      for s in range(seeds)
-    ]
-    arrays = {name: np.stack([r[name] for r in runs]) for name in runs[0]}  # (S, K, ...)
+    arrays = _train(task, rates, steps=steps, every=every, seeds=seeds, iterations=iterations)
     folder = out / loss
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / "runs.npz", lr=rates, step=np.arange(steps // every + 1) * every, **arrays)
-    config = dict(loss=loss, task=task.name, num_train=task.num_train, steps=steps, every=every)
+    labels = np.asarray(task.dataset.y_train)
+    if loss == "mse":  # squared error summed over the one-hot outputs: 10 x the per-output mean
+      chance = 10 * analysis.chance_loss(np.eye(10)[labels], None)
+    else:
+      chance = analysis.chance_loss(labels, 10)
+    config = dict(
+      loss=loss, task=task.name, num_train=task.num_train, steps=steps, every=every, chance=chance
+    )
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
@@ -192,61 +218,104 @@ def _judge_run(sharpness: np.ndarray, step: np.ndarray, limit: float, diverged: 
   }
 
 
-def _judge(runs: dict) -> dict:
-  numbers = {}
+def failed(runs: dict, chance: float) -> np.ndarray:
+  """``(S, K)`` runs that diverged or died (final training loss within 5% of chance)."""
+  final = runs["train_loss"][..., -1]
+  return runs["diverged"].astype(bool) | ~(final < (1 - CHANCE_RTOL) * chance)
+
+
+def _judge(runs: dict, chance: float) -> dict:
+  numbers, bad = {}, failed(runs, chance)
+  seeds = len(runs["sharpness"])
   for k, lr in enumerate(runs["lr"]):
     limit = 2.0 / float(lr)
     per_seed = [
-      _judge_run(runs["sharpness"][s, k], runs["step"], limit, bool(runs["diverged"][s, k]))
-      for s in range(len(runs["sharpness"]))
+      _judge_run(runs["sharpness"][s, k], runs["step"], limit, bool(bad[s, k]))
+      for s in range(seeds)
     ]
     medians = np.array([r["median_ratio_after"] for r in per_seed])
     reached = all(r["reached"] for r in per_seed)
     margin = HOVER - abs(float(np.mean(medians)) - 1.0)
-    noise = float(np.std(medians, ddof=1)) if medians.size > 1 else 0.0
+    se = float(np.std(medians, ddof=1) / np.sqrt(seeds)) if seeds > 1 else math.nan
+    z = margin / se if reached and se > 0 else math.nan
+    at = [r["reached_at_step"] for r in per_seed if r["reached"]]
     numbers[f"lr={lr:.4g} (2/lr={limit:.3g})"] = {
       "lr": float(lr),
       "two_over_lr": limit,
       "reached_in_every_seed": reached,
+      "reached_at_step_mean": float(np.mean(at)) if reached else None,
+      "reached_at_step_se": float(np.std(at, ddof=1) / np.sqrt(seeds)) if reached else None,
       "progressive_sharpening_in_every_seed": all(r["progressive_sharpening"] for r in per_seed),
-      "hovers": analysis.verdict(margin, noise) if reached else "not reached",
       "mean_median_ratio_after": float(np.mean(medians)) if reached else None,
+      "median_ratio_se": se if reached else None,
+      "hover_margin": margin if reached else None,
+      "hover_z": z,
+      "hover_p": math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan,
+      "failed_runs": int(bad[:, k].sum()),
       "final_train_loss": float(np.mean(runs["train_loss"][:, k, -1])),
       "final_val_accuracy": float(np.mean(runs["val_accuracy"][:, k, -1])),
       "seeds": per_seed,
     }
+  rates = list(numbers.values())
+  adjusted = analysis.holm([r["hover_p"] for r in rates])
+  for r, p in zip(rates, adjusted, strict=True):
+    r["hover_p_holm"] = float(p)
+    if not r["reached_in_every_seed"]:
+      r["hovers"] = "not reached"
+    elif p < analysis.ALPHA:
+      r["hovers"] = "supported" if r["hover_margin"] > 0 else "refuted"
+    else:
+      r["hovers"] = "inconclusive"
   return numbers
 
 
+def _mean_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Mean over the leading (seed) axis and its standard error (ddof=1; 0 for one seed)."""
+  values = np.where(np.isfinite(values), values, np.nan)
+  mean = values.mean(axis=0)
+  if len(values) < 2:
+    return mean, np.zeros_like(mean)
+  return mean, values.std(axis=0, ddof=1) / np.sqrt(len(values))
+
+
 def _figure(runs, config, numbers, path):
-  rates = runs["lr"]
+  """Sharpness and training loss against the step: seed mean ± SE, 2/lr lines labelled."""
+  rates, step = runs["lr"], runs["step"]
+  seeds = len(runs["sharpness"])
   figure = Figure(figsize=(12, 4.5), layout="constrained")
   sharp_axes, loss_axes = figure.subplots(1, 2)
   for k, lr in enumerate(rates):
     color = f"C{k}"
-    for s in range(len(runs["sharpness"])):
-      label = f"lr={lr:.3g}" if s == 0 else None
-      sharpness = runs["sharpness"][s, k]
-      sharp_axes.plot(runs["step"], sharpness, color=color, linewidth=1, label=label)
-      loss_axes.plot(runs["step"], runs["train_loss"][s, k], color=color, linewidth=1, label=label)
-    sharp_axes.axhline(2 / lr, color=color, linestyle="--", linewidth=1)
+    for axes, name in ((sharp_axes, "sharpness"), (loss_axes, "train_loss")):
+      mean, se = _mean_se(runs[name][:, k])
+      axes.plot(step, mean, color=color, linewidth=1.2, label=f"lr={lr:.3g}")
+      axes.fill_between(step, mean - se, mean + se, color=color, alpha=0.25)
+    label = f"2/lr = {2 / lr:.3g}"
+    sharp_axes.axhline(2 / lr, color=color, linestyle="--", linewidth=1, label=label)
   finite = np.where(np.isfinite(runs["sharpness"]), runs["sharpness"], 0.0)
   top = max(2 / float(min(rates)), float(np.max(finite)))
   sharp_axes.set(xlabel="step", ylabel="sharpness (top Hessian eigenvalue)", ylim=(0, 1.15 * top))
-  sharp_axes.set_title(f"{config['task']} ({config['num_train']} examples), full-batch GD")
-  sharp_axes.legend(fontsize="small", title="dashed: 2/lr")
+  sharp_axes.set_title(
+    f"{config['task']} ({config['num_train']} examples), full-batch GD; "
+    f"mean ± SE over {seeds} seeds",
+    fontsize="medium",
+  )
+  sharp_axes.legend(fontsize="x-small", ncol=2)
+  loss_axes.axhline(config["chance"], color="k", linestyle=":", label="chance level (dead network)")
   loss_axes.set(xlabel="step", ylabel="full-batch training loss", yscale="log")
-  loss_axes.set_title("Training loss (falls, not monotonically, at the edge)")
+  loss_axes.set_title("Training loss (falls, not monotonically, at the edge)", fontsize="medium")
+  loss_axes.legend(fontsize="x-small")
   figure.savefig(path, dpi=120)
 
 
 def report(out: Path):
-  numbers, figures, outcomes = {}, [], []
+  numbers, figures, outcomes, chances = {}, [], [], {}
   for folder in sorted(p for p in out.iterdir() if (p / "runs.npz").exists()):
     with np.load(folder / "runs.npz") as loaded:
       runs = dict(loaded)
     config = json.loads((folder / "config.json").read_text())
-    numbers[folder.name] = _judge(runs)
+    numbers[folder.name] = _judge(runs, config["chance"])
+    chances[folder.name] = config["chance"]
     figures.append(out / f"sharpness_{folder.name}.png")
     _figure(runs, config, numbers[folder.name], figures[-1])
     judged = numbers[folder.name].values()
@@ -254,10 +323,20 @@ def report(out: Path):
     sharpened = any(j["progressive_sharpening_in_every_seed"] for j in judged)
     if hovers and all(h == "supported" for h in hovers) and sharpened:
       outcomes.append((folder.name, "supported"))
+    elif len(runs["sharpness"]) < 2:  # a zero spread never makes a verdict
+      outcomes.append((folder.name, "inconclusive"))
     elif any(h == "refuted" for h in hovers):
       outcomes.append((folder.name, "refuted"))
     else:
       outcomes.append((folder.name, "inconclusive"))
+  tested = [r["hover_p"] for rates in numbers.values() for r in rates.values()]  # per loss
+  numbers["comparisons"] = {
+    "tests": int(np.sum(np.isfinite(tested))),
+    "correction": "Holm, per loss",
+    "level": analysis.ALPHA,
+    "margin_se": 2,  # ALPHA is the two-sided level of 2 standard errors
+  }
+  numbers["chance_loss"] = chances
   found = {v for _, v in outcomes}
   if len(found) == 1:
     verdict = found.pop()

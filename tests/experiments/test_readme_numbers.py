@@ -61,13 +61,13 @@ def _summary(name: str) -> dict[str, Any]:
   return json.loads((ROOT / "experiments" / "results" / name / "summary.json").read_text())
 
 
-def _edge_of_stability_sharpness(summary: dict) -> list[float]:
-  """Sharpness at the start of each run: its ratio to 2/lr, times 2/lr."""
+def _edge_of_stability_sharpness(summary: dict, ratio: str = "initial_ratio") -> list[float]:
+  """Sharpness at the start of each run (or its early low): its ratio to 2/lr, times 2/lr."""
   runs = summary["numbers"]["mse"]
   out = []
   for name, run in runs.items():
     two_over_lr = float(re.search(r"2/lr=([\d.]+)", name).group(1))
-    out += [seed["initial_ratio"] * two_over_lr for seed in run["seeds"]]
+    out += [seed[ratio] * two_over_lr for seed in run["seeds"]]
   return out
 
 
@@ -89,7 +89,9 @@ DERIVED: dict[str, dict[str, Callable[[dict], list[float]]]] = {
   "kfold_cv": {"13": lambda s: [s["settings"]["per_decade"] * 3 + 1]},  # 1e-4 to 1e-1
   "edge_of_stability": {
     "13": _edge_of_stability_sharpness,
-    "16": _edge_of_stability_sharpness,
+    "18": _edge_of_stability_sharpness,
+    "7": lambda s: _edge_of_stability_sharpness(s, "lowest_early_ratio"),
+    "14": lambda s: _edge_of_stability_sharpness(s, "lowest_early_ratio"),
     "720": lambda s: [0.72 * s["settings"]["num_samples"]],  # the training split
   },
   "plateau_feedback": {"31.6": lambda s: [10**1.5]},  # the start, half a decade per 2 steps
