@@ -22,12 +22,24 @@ the bottom is the rate that still fits the low-curvature directions within the
 budget, ``~1 / (lambda_min * steps)``. The sharpness (top Hessian eigenvalue) of
 the actual loss at initialization gives ``2 / sharpness`` for every model.
 
-The claim holds on a task when the standardized usable range is wider than the
-raw one by more than one grid step (the resolution of a width).
+The usable range is read per seed (5 at the default size), after the dead-network
+guard (:func:`lrlab.analysis.fail_at_chance`: a run above the best rate whose final
+training loss is within 5% of chance, :func:`lrlab.analysis.chance_loss`, counts as
+failed, so a saturated classifier ends the range and sets the threshold). The
+effect on a task is the width gain, standardized minus raw, paired over seeds
+(:func:`lrlab.analysis.paired_difference`, ddof=1). A width is read on a grid, so
+its standard error adds to the seeds' the rounding of its ends: uniform over one
+grid step, SD ``step / sqrt(12)`` each, four ends in a difference of two widths,
+so ``step / sqrt(3)``. The claim holds on a task when the gain exceeds 2 standard
+errors after Holm's correction over the tasks (:func:`lrlab.analysis.holm`, at
+:data:`lrlab.analysis.ALPHA`). The rate is picked by validation accuracy, the
+usable range's metric (validation loss for linreg); the best rate by validation
+loss is reported beside it.
 """
 
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -39,13 +51,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import common
-from lrlab import analysis, data, optimizers, sweep, tasks
+from lrlab import analysis, data, optimizers, sweep, tasks, train
 
 CLAIM = "Normalizing (standardizing) the input features widens the range of usable learning rates."
 SIZES = {
-  "tiny": dict(tasks=("linreg",), per_decade=1, steps=20, seeds=1),
+  "tiny": dict(tasks=("linreg",), per_decade=1, steps=20, seeds=2),
   "default": dict(
-    tasks=("digits-logreg", "mnist1d-logreg", "linreg"), per_decade=4, steps=1000, seeds=2
+    tasks=("digits-logreg", "mnist1d-logreg", "linreg"), per_decade=4, steps=1000, seeds=5
   ),
   "full": dict(
     tasks=("digits-logreg", "mnist1d-logreg", "linreg", "digits-mlp", "mnist1d-mlp"),
@@ -57,6 +69,7 @@ SIZES = {
 LR_RANGE = (1e-6, 1e4)
 VERSIONS = ("raw", "standardized")
 TOLERANCE = 0.05
+CHANCE_RTOL = 0.05
 KEY = jax.random.key(0)
 
 
@@ -108,8 +121,9 @@ def run(out: Path, *, tasks, per_decade, steps, seeds) -> None:
       folder = result.save(out / name / version)
       found = curvature(task)
       np.save(folder / "eigenvalues.npy", found["eigenvalues"])
+      chance = analysis.chance_loss(task.dataset.y_train, task.num_classes)
       (folder / "curvature.json").write_text(
-        json.dumps({"sharpness_at_init": found["sharpness_at_init"]}) + "\n"
+        json.dumps({"sharpness_at_init": found["sharpness_at_init"], "chance_loss": chance}) + "\n"
       )
 
 
@@ -117,8 +131,31 @@ def _metric(result: sweep.SweepResult) -> str:
   return "final_val_accuracy" if result.has_accuracy else "final_val_loss"
 
 
-def _measure(folder: Path) -> dict:
+def load(folder: Path) -> sweep.SweepResult:
+  """The saved sweep with the dead-network guard applied (chance level saved beside it)."""
   result = sweep.SweepResult.load(folder)
+  chance = json.loads((folder / "curvature.json").read_text())["chance_loss"]
+  return analysis.fail_at_chance(result, chance, rtol=CHANCE_RTOL, select=_metric(result))
+
+
+def _one_seed(result: sweep.SweepResult, s: int) -> sweep.SweepResult:
+  h = train.History(**{k: v[s : s + 1] for k, v in result.history._asdict().items()})
+  return dataclasses.replace(result, seeds=result.seeds[s : s + 1], history=h)
+
+
+def per_seed_widths(result: sweep.SweepResult) -> np.ndarray:
+  """``(S,)`` each seed's usable width in decades (NaN where its best run failed)."""
+  metric = _metric(result)
+  return np.array(
+    [
+      analysis.decades(_one_seed(result, s).usable_range(metric, TOLERANCE))
+      for s in range(result.num_seeds)
+    ]
+  )
+
+
+def _measure(folder: Path) -> dict:
+  result = load(folder)
   eigenvalues = np.load(folder / "eigenvalues.npy")
   sharpness = json.loads((folder / "curvature.json").read_text())["sharpness_at_init"]
   top = float(eigenvalues[0])
@@ -129,9 +166,13 @@ def _measure(folder: Path) -> dict:
   threshold = result.divergence_threshold(metric=_metric(result))
   lr = result.grid["lr"]
   below = float(lr[lr < threshold].max()) if threshold is not None else None
-  return {
+  widths = per_seed_widths(result)
+  found = {
+    "seeds": result.num_seeds,
     "usable_range": list(usable),
     "usable_decades": analysis.decades(usable),
+    "usable_decades_per_seed": widths,
+    "dead_runs": result.config["dead_guard"]["runs"],
     "divergence_threshold": threshold,
     "largest_lr_below_threshold": below,
     "best_lr": best["hyperparameters"]["lr"],
@@ -148,17 +189,28 @@ def _measure(folder: Path) -> dict:
       threshold * sharpness / 2.0 if threshold is not None else None
     ),
   }
+  if classifier:  # the rate by the other metric, where it differs
+    by_loss = result.best("final_val_loss", warn=False)
+    found["best_lr_by_val_loss"] = by_loss["hyperparameters"]["lr"]
+    found["best_final_val_loss"] = by_loss["value"]
+  return found
 
 
 def _judge(name: str, raw: dict, std: dict, step: float) -> dict:
-  gain = std["usable_decades"] - raw["usable_decades"]
+  """The width gain, paired over seeds, its SE with the grid's rounding (``step / sqrt 3``)."""
+  gain = analysis.paired_difference(std["usable_decades_per_seed"], raw["usable_decades_per_seed"])
+  grid_se = step / math.sqrt(3.0)
+  se = math.hypot(gain["se_seeds"], grid_se)
+  z = gain["gap"] / se if se > 0 and math.isfinite(se) else math.nan
+  gain.update(se=se, se_grid=grid_se, z=z)
+  gain["p"] = math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan
   return {
     "raw": raw,
     "standardized": std,
-    "width_gain_decades": gain,
+    "width_gain_decades": std["usable_decades"] - raw["usable_decades"],
+    "width_gain_per_seed": gain,
     "condition_number_ratio": raw["condition_number"] / std["condition_number"],
     "grid_step_decades": step,
-    "verdict": analysis.verdict(gain, step, margin=1.0),
   }
 
 
@@ -167,14 +219,22 @@ def _figure(name: str, folders: dict[str, Path], numbers: dict, path: Path) -> P
   figure = Figure(figsize=(8, 4.5), layout="constrained")
   axes = figure.add_subplot()
   for i, version in enumerate(VERSIONS):
-    result = sweep.SweepResult.load(folders[version])
+    result = load(folders[version])
     metric, n, color = _metric(result), numbers[version], f"C{i}"
-    mean, low, high = analysis.seed_band(result.metric(metric))
+    values = result.metric(metric)
+    mean = values.mean(axis=0)
+    with np.errstate(invalid="ignore"):
+      se = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0 * mean
     lr = result.grid["lr"]
-    finite = np.isfinite(mean)
+    finite = np.isfinite(mean) & np.isfinite(se)
     axes.plot(lr[finite], mean[finite], "o-", color=color, label=f"{version}")
     axes.fill_between(
-      lr, np.where(finite, low, np.nan), np.where(finite, high, np.nan), color=color, alpha=0.2
+      lr,
+      np.where(finite, mean - se, np.nan),
+      np.where(finite, mean + se, np.nan),
+      color=color,
+      alpha=0.25,
+      label=f"{version}: ± 1 SE over {len(values)} seeds",
     )
     if np.isfinite(n["usable_decades"]):
       axes.axvspan(
@@ -188,7 +248,7 @@ def _figure(name: str, folders: dict[str, Path], numbers: dict, path: Path) -> P
         n["divergence_threshold"],
         color=color,
         linestyle="--",
-        label=f"{version}: diverges from {n['divergence_threshold']:.3g}",
+        label=f"{version}: fails (diverges or dies) from {n['divergence_threshold']:.3g}",
       )
     axes.axvline(
       n["two_over_sharpness"],
@@ -201,7 +261,7 @@ def _figure(name: str, folders: dict[str, Path], numbers: dict, path: Path) -> P
   axes.set(
     xscale="log",
     xlabel="learning rate (full-batch gradient descent)",
-    ylabel=f"{metric} (seed mean; diverged left out)",
+    ylabel=f"{metric} (seed mean; failed runs as the worst)",
     title=f"{name}: raw vs standardized features",
   )
   axes.grid(alpha=0.3)
@@ -244,11 +304,27 @@ def report(out: Path):
     figures.append(_figure(task_folder.name, folders, measured, path))
     spectra[task_folder.name] = {v: np.load(f / "eigenvalues.npy") for v, f in folders.items()}
   figures.append(_spectra(spectra, out / "spectra.png"))
-  verdicts = {n["verdict"] for n in numbers.values()}
+  names = list(numbers)
+  adjusted = analysis.holm([numbers[n]["width_gain_per_seed"]["p"] for n in names])
+  for name, p in zip(names, adjusted, strict=True):
+    n, gain = numbers[name], numbers[name]["width_gain_per_seed"]
+    gain["p_holm"] = float(p)
+    one_seed = n["raw"]["seeds"] < 2  # a zero spread never makes a verdict
+    significant = bool(p < analysis.ALPHA) and not one_seed
+    n["verdict"] = (
+      "inconclusive" if not significant else "supported" if gain["gap"] > 0 else "refuted"
+    )
+  numbers["comparisons"] = {
+    "tests": int(np.sum(np.isfinite(adjusted))),
+    "correction": "Holm",
+    "level": analysis.ALPHA,
+    "margin_se": 2,  # ALPHA is the two-sided level of 2 standard errors
+  }
+  verdicts = {numbers[n]["verdict"] for n in names}
   if len(verdicts) == 1:
     verdict = verdicts.pop()
   else:
-    verdict = "depends on the task: " + "; ".join(f"{k} {n['verdict']}" for k, n in numbers.items())
+    verdict = "depends on the task: " + "; ".join(f"{k} {numbers[k]['verdict']}" for k in names)
   return numbers, verdict, figures
 
 
