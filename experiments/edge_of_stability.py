@@ -143,21 +143,18 @@ def _train(task, rates, *, steps, every, seeds, iterations) -> dict:
       in_axes=(0, 0, 0, None),
     )
   )
-  # One member at a time: under vmap the power iteration's lax.cond would run both branches.
-  measure = jax.jit(measure)
-
-  def measure_all(params, window):
-    one = lambda k: jax.tree.map(lambda a: a[k], params)
-    found = [measure(one(k), keys[k], np.int32(window)) for k in range(len(lrs))]
-    tops, losses = zip(*found, strict=True)
-    return np.stack(tops), np.stack(losses)
+  # One member at a time (lax.map, a loop in one program): under vmap the power
+  # iteration's stopping test would run every member to the slowest one's count.
+  measure_all = jax.jit(
+    lambda params, window: jax.lax.map(lambda pk: measure(*pk, window), (params, keys))
+  )
 
   state, first = init(lrs, keys)
-  records = [(first, *measure_all(state.params, 0))]
+  records = [(first, *measure_all(state.params, np.int32(0)))]
   for window in range(steps // every):
     state, part = segment(lrs, keys, state, np.int32(window))
     last = jax.tree.map(lambda a: a[:, -1], part.evaluation)
-    records.append((last, *measure_all(state.params, window + 1)))
+    records.append((last, *measure_all(state.params, np.int32(window + 1))))
   evaluations, tops, losses = zip(*jax.device_get(records), strict=True)
   shape = lambda a: np.asarray(a).reshape(seeds, num_rates, *np.shape(a)[1:])
   stack = lambda values: shape(np.stack(values, axis=-1))  # (S, K, E)
