@@ -285,6 +285,40 @@ def markdown(report: dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
+LABELS = {
+  "grid": "full grid", "grid_before_halving": "full grid, again (just before halving)",
+  "halving": "successive halving", "hyperband": "Hyperband", "pbt": "PBT (every K/8-th rate)",
+  "random": "random search", "optuna_loop": "Optuna TPE, a loop of lrlab single runs",
+  "optuna_batched": "Optuna TPE through run_study", "pbt_from_low": "PBT from rates 10x too small",
+  "pbt_from_high": "PBT from rates 10x too large",
+}  # fmt: skip
+
+
+def summary_table(report: dict[str, Any]) -> str:
+  """The table BENCHMARKS.md quotes: per method and run, wall-clock (its ratio to the grid's;
+  the mean 1-minute load average before and after),
+  model-steps against the grid's, and the test metric's difference from the grid's in points
+  (for ``pbt_from_*``, its best member's own run: the goal's measure)."""
+  runs = report["runs"]
+  head = "| method | " + " | ".join(
+    f"{r['task']} {r['optimizer']}: wall (vs grid, load) | model-steps | test - grid" for r in runs
+  )
+  lines = [head + " |", "|---" + "|---|---|---" * len(runs) + "|"]
+  for name, label in LABELS.items():
+    if not all(name in r["methods"] for r in runs):
+      continue
+    cells = []
+    for r in runs:
+      m, ref = r["methods"][name], ref_test(r)
+      test = m.get("own_test", m["test"])
+      diff = f"({ref:.3f})" if name == "grid" else f"{100 * (test - ref):+.1f} points"
+      load = f", load {np.mean(m['load_average']):.0f}" if "load_average" in m else ""
+      cells.append(f"{m['wall_seconds']:.1f} s ({m['wall_vs_grid']:.0%}{load}) | "
+                   f"{m['model_steps_vs_grid']:.0%} | {diff}")  # fmt: skip
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
   """``scripts/benchmark.py --search ...``: run, write ``search.json`` and ``search.md``; 0."""
   parser = argparse.ArgumentParser(description="Time to the answer of lrlab.search's methods.")

@@ -56,3 +56,14 @@ def test_the_committed_measurement_is_consistent():
     halving = run["methods"]["halving"]
     assert halving["model_steps"] < 0.3 * grid["model_steps"]
     assert run["methods"]["optuna_batched"]["model_steps"] == grid["model_steps"]
+    if "grid_before_halving" in run["methods"]:  # halving is timed against the grid beside it
+      paired = run["methods"]["grid_before_halving"]["wall_seconds"]
+      assert halving["wall_vs_grid"] == pytest.approx(halving["wall_seconds"] / paired)
+
+
+@pytest.mark.skipif(not os.path.exists(COMMITTED), reason="no committed measurement")
+def test_benchmarks_md_quotes_the_committed_measurement():
+  with open(COMMITTED, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    assert bench.summary_table(report) in f.read()
