@@ -29,7 +29,7 @@ both; otherwise the verdict says which schedules win on which metric.
 
 The dead-network guard (:func:`lrlab.analysis.fail_at_chance`): along each
 schedule's peaks, a run above its best peak whose final train loss sits within
-5% of chance counts as failed; each schedule's failure threshold is the
+5% of chance counts as failed; each schedule's divergence threshold is the
 smallest peak at which a seed diverged or died.
 """
 
@@ -186,7 +186,7 @@ def _judge(result: sweep.SweepResult, chance: float, num_test: int) -> dict:
       "test_loss": float(np.mean(test_loss)),
       "test_loss_se": _se(test_loss),
       "test_accuracy_at_loss_best_peak": float(line.seed_mean(REPORT)[k_loss]),
-      "fail_threshold": line.divergence_threshold("lr", SELECT),
+      "divergence_threshold": line.divergence_threshold("lr", SELECT),
       "dead_runs": line.config["dead_guard"]["runs"],
     }
   for name in SCHEDULES[1:]:  # paired: same seed, same init and batches
@@ -367,6 +367,7 @@ def report(out: Path):
   numbers["chance_loss"] = {t: c for t, (c, _) in facts.items()}
   numbers["test_examples"] = {t: n for t, (_, n) in facts.items()}
   numbers["selected_by"] = SELECT
+  numbers["chance_rtol"] = CHANCE_RTOL
   return numbers, verdict, figures
 
 

@@ -84,6 +84,7 @@ DERIVED: dict[str, dict[str, Callable[[dict], list[float]]]] = {
   "schedules": {
     "8": lambda s: [len(s["numbers"]["sgd"]["schedules"])],
     "4": _best_peak_ratios,
+    "1.6": _best_peak_ratios,
   },
   "normalization": {"41": lambda s: [s["settings"]["per_decade"] * 10 + 1]},  # 1e-6 to 1e4
   "kfold_cv": {"13": lambda s: [s["settings"]["per_decade"] * 3 + 1]},  # 1e-4 to 1e-1
