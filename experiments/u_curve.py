@@ -232,7 +232,8 @@ def report(out: Path):
   for i, (name, result) in enumerate(results.items()):
     mean, se = _mean_se(result.metric("steps_to_target"))
     lrs = result.grid["lr"]
-    axes.plot(lrs, mean, "o-", color=f"C{i}", markersize=3, label=name)
+    label = name if np.any(np.isfinite(mean)) else f"{name}: no rate reached it in every seed"
+    axes.plot(lrs, mean, "o-", color=f"C{i}", markersize=3, label=label)
     axes.fill_between(lrs, mean - se, mean + se, color=f"C{i}", alpha=0.25)
   axes.set(
     xscale="log",
