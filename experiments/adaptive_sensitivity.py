@@ -130,6 +130,7 @@ def _resample(result: sweep.SweepResult, draw: np.ndarray) -> sweep.SweepResult:
 
 
 def _width(result: sweep.SweepResult) -> float:
+  """The usable range's width in decades (NaN if there is none)."""
   return analysis.decades(result.usable_range(METRIC, TOLERANCE))
 
 
@@ -151,6 +152,7 @@ def _load(out: Path) -> tuple[dict[str, sweep.SweepResult], float, int]:
 
 
 def _per_optimizer(name: str, result: sweep.SweepResult, top: float, step: float, n_test: int):
+  """One optimizer's best rate (by val accuracy and by val loss), usable range and threshold."""
   best = result.best(METRIC, warn=False)
   lo, hi = result.usable_range(METRIC, TOLERANCE)
   lrs = result.grid["lr"]
