@@ -7,6 +7,7 @@ All models take features flat, ``(..., features)``.
 """
 
 from lrlab.models import activations as activations
+from lrlab.models import mup as mup
 from lrlab.models.cnn import CNN1D as CNN1D
 from lrlab.models.cnn import CNN2D as CNN2D
 from lrlab.models.embedding_mlp import EmbeddingMLP as EmbeddingMLP
@@ -32,4 +33,5 @@ __all__ = [
   "activations",
   "functional",
   "mlp_lr_multipliers",
+  "mup",
 ]

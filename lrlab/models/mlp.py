@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 from jax.custom_derivatives import SymbolicZero
 
 from lrlab import _checks
+from lrlab.models import mup
 from lrlab.models.activations import Activation, resolve
 
 
@@ -104,26 +104,8 @@ class Dense(nnx.Module):
     return jnp.einsum(layout, weight, h) + jnp.reshape(bias, (-1,) + (1,) * (h.ndim - 1))
 
 
-PARAMETRIZATIONS = ("sp", "mup")
-OPTIMIZER_KINDS = ("adam", "sgd")
-
-
-def _base_widths(
-  hidden: tuple[int, ...], base_width: int | Sequence[int] | None
-) -> tuple[int, ...]:
-  """The base width of each hidden layer: ``hidden`` itself, one int for all, or one per layer."""
-  if base_width is None:
-    return hidden
-  if isinstance(base_width, int | np.integer):
-    base = (int(base_width),) * len(hidden)
-  else:
-    base = tuple(int(b) for b in base_width)
-  if len(base) != len(hidden) or any(b < 1 for b in base):
-    raise ValueError(
-      f"base_width must be an int >= 1 or one int >= 1 per hidden layer ({len(hidden)}); "
-      f"got {base_width!r}."
-    )
-  return base
+PARAMETRIZATIONS, OPTIMIZER_KINDS = mup.PARAMETRIZATIONS, mup.OPTIMIZER_KINDS
+_base_widths = mup.base_widths
 
 
 def mlp_lr_multipliers(

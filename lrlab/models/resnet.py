@@ -1,11 +1,14 @@
 """A small residual network with BatchNorm, for 1-D signals or 2-D images given flat."""
 
+import functools
+import math
 from collections.abc import Sequence
 
 import jax
 from flax import nnx
 
 from lrlab import _checks
+from lrlab.models import mup
 from lrlab.models.activations import Activation, resolve
 
 
@@ -61,7 +64,7 @@ class ResidualBlock(nnx.Module):
 
 
 class ResNet(nnx.Module):
-  """A small ResNet: a stem, stages of :class:`ResidualBlock`, global average pooling, a head.
+  r"""A small ResNet: a stem, stages of :class:`ResidualBlock`, global average pooling, a head.
 
   Input ``(..., prod(input_shape))`` is reshaped to a one-channel signal
   (``input_shape = (length,)``, 1-D convolutions) or image (``(height,
@@ -73,6 +76,19 @@ class ResNet(nnx.Module):
   model state (:func:`lrlab.models.functional`): the batch's in training mode,
   the running averages in evaluation mode. Flax initialisation (LeCun normal).
 
+  ``parametrization="mup"`` is the maximal-update parametrization (Yang et al.
+  2022, Table 8; the ``mup`` package's ResNet example) relative to
+  ``base_width``, the channels of each stage at which muP equals SP. With
+  :math:`m` the last stage's ``channels[-1] / base_width[-1]``, the head is
+  muP's readout: it computes :math:`W (h / m) + b` (output multiplier
+  :math:`1/m`) with :math:`W` drawn at :math:`m` times LeCun's variance
+  (``mup.MuReadout``), as :class:`lrlab.models.MLP`'s. The convolutions keep
+  LeCun's :math:`1/\text{fan-in}` variance, which is Table 8's for hidden
+  weights and, with the stem's fixed fan-in, for input weights. The
+  per-tensor rates are :func:`resnet_lr_multipliers` (also
+  :meth:`lr_multipliers`). At the base width every factor is exactly 1, so
+  muP and SP give the same parameters, outputs and updates, bit for bit.
+
   Args:
     input_shape: ``(length,)`` or ``(height, width)`` of the flattened inputs.
     out_features: number of outputs, >= 1.
@@ -81,6 +97,9 @@ class ResNet(nnx.Module):
     kernel: convolution taps per spatial axis, >= 1.
     momentum: BatchNorm momentum in [0, 1) (Flax's convention; 0.9 is PyTorch's default 0.1).
     activation: a name in :data:`lrlab.models.activations.ACTIVATIONS` or a callable.
+    parametrization: ``"sp"`` (standard, the default) or ``"mup"``.
+    base_width: under ``"mup"``, the channels (an int, or one per stage) at which
+      muP equals SP; ``None``: ``channels`` itself. Ignored under ``"sp"``.
     rngs: Flax random streams for the initialisation.
 
   Example:
@@ -92,6 +111,7 @@ class ResNet(nnx.Module):
     He et al., "Deep Residual Learning for Image Recognition", 2015.
     https://arxiv.org/abs/1512.03385
     Ioffe and Szegedy, "Batch Normalization", 2015. https://arxiv.org/abs/1502.03167
+    Yang et al., `Tensor Programs V <https://arxiv.org/abs/2203.03466>`_, 2022 (Table 8).
   """
 
   def __init__(
@@ -104,6 +124,8 @@ class ResNet(nnx.Module):
     kernel: int = 3,
     momentum: float = 0.9,
     activation: str | Activation = "relu",
+    parametrization: str = "sp",
+    base_width: int | Sequence[int] | None = None,
     rngs: nnx.Rngs,
   ):
     input_shape = tuple(int(s) for s in input_shape)
@@ -118,7 +140,11 @@ class ResNet(nnx.Module):
     _checks.check_positive("blocks", blocks)
     _checks.check_positive("kernel", kernel)
     _checks.check_interval("momentum", momentum, 0.0, 1.0, closed_high=False)
+    _checks.check_choice("parametrization", parametrization, mup.PARAMETRIZATIONS)
+    base = mup.base_widths(channels, base_width, unit="stage")
     self.input_shape = input_shape
+    self.options = dict(channels=channels, blocks=int(blocks), kernel=int(kernel))
+    self.out_features, self.parametrization, self.base_width = out_features, parametrization, base
     self.activation = resolve(activation)
     ndim = len(input_shape)
     self.stem = nnx.Conv(
@@ -144,6 +170,23 @@ class ResNet(nnx.Module):
         features = out
     self.blocks = nnx.List(layers)
     self.head = nnx.Linear(features, int(out_features), rngs=rngs)
+    # muP's readout: W (h / m) + b with W of variance m / fan_in (MuReadout, rescaled).
+    self.output_multiplier = None
+    if parametrization == "mup" and channels[-1] != base[-1]:
+      m = channels[-1] / base[-1]
+      self.output_multiplier = 1.0 / m
+      self.head.kernel[...] = self.head.kernel[...] * math.sqrt(m)
+
+  def lr_multipliers(self, optimizer: str) -> dict:
+    """This network's per-tensor learning-rate multipliers: :func:`resnet_lr_multipliers`."""
+    return resnet_lr_multipliers(
+      self.input_shape,
+      self.out_features,
+      optimizer,
+      parametrization=self.parametrization,
+      base_width=self.base_width,
+      **self.options,
+    )
 
   def __call__(self, x: jax.Array) -> jax.Array:
     h = x.reshape(*x.shape[:-1], *self.input_shape, 1)
@@ -151,4 +194,69 @@ class ResNet(nnx.Module):
     for block in self.blocks:
       h = block(h)
     spatial = tuple(range(-1 - len(self.input_shape), -1))
-    return self.head(h.mean(axis=spatial))
+    h = h.mean(axis=spatial)
+    if self.output_multiplier is not None:
+      h = h * self.output_multiplier
+    return self.head(h)
+
+
+def resnet_lr_multipliers(
+  input_shape: Sequence[int],
+  out_features: int,
+  optimizer: str,
+  *,
+  channels: Sequence[int] = (16, 32),
+  blocks: int = 1,
+  kernel: int = 3,
+  parametrization: str = "sp",
+  base_width: int | Sequence[int] | None = None,
+) -> dict:
+  r"""The per-tensor learning-rate multipliers of a :class:`ResNet`, shaped like its params.
+
+  With :math:`m_i` = ``channels[i] / base_width[i]`` the width multiplier of
+  stage :math:`i` and :math:`\eta` the rate tuned at the base width, muP
+  (Yang et al. 2022, Table 8; ``mup.MuAdam``, ``mup.MuSGD``) gives each
+  tensor the rate :math:`c \eta`, with :math:`c`
+  (:func:`lrlab.models.mup.shape_lr_multipliers` applied to the model's shapes):
+
+  - a convolution from stage :math:`i` 's channels to stage :math:`j` 's (in
+    the blocks and the projected shortcuts; hidden weights): ``"adam"``
+    :math:`1/m_i` (1/fan-in), ``"sgd"`` :math:`m_j / m_i` (fan-out/fan-in);
+  - the stem's convolution (input weights, one input channel), every
+    BatchNorm scale and bias of stage :math:`j`: ``"adam"`` 1, ``"sgd"`` :math:`m_j`;
+  - the head's kernel (the readout; its :math:`1/m` is in the forward):
+    ``"adam"`` 1, ``"sgd"`` :math:`m` of the last stage; its bias: 1.
+
+  Under ``"sp"`` every multiplier is 1.
+
+  Args:
+    input_shape, out_features, channels, blocks, kernel: the :class:`ResNet`'s.
+    optimizer: ``"adam"`` or ``"sgd"``.
+    parametrization: ``"sp"`` or ``"mup"``.
+    base_width: the channels (an int, or one per stage) at which muP equals SP;
+      ``None``: ``channels``.
+
+  Returns:
+    A pytree of Python floats with the params' structure, for
+    :func:`lrlab.transforms.scale_by_multipliers`.
+  """
+  channels = tuple(int(c) for c in channels)
+  base = mup.base_widths(channels, base_width, unit="stage")
+  key = (tuple(int(s) for s in input_shape), int(out_features), int(blocks), int(kernel))
+  rates = _multipliers(*key, channels, optimizer, parametrization, base)
+  return jax.tree.map(float, rates)  # a fresh tree: the cached one stays as it is
+
+
+@functools.cache
+def _multipliers(
+  input_shape, out_features, blocks, kernel, channels, optimizer, parametrization, base
+):
+  """:func:`resnet_lr_multipliers`, computed once per set of arguments."""
+
+  def shapes(widths: tuple[int, ...]):
+    make = lambda key: ResNet(
+      input_shape, out_features, channels=widths, blocks=blocks, kernel=kernel, rngs=nnx.Rngs(key)
+    )
+    return nnx.to_pure_dict(nnx.state(nnx.eval_shape(make, jax.random.key(0)), nnx.Param))
+
+  return mup.model_lr_multipliers(shapes, channels, base, optimizer, parametrization)

@@ -12,6 +12,7 @@ on average, and the gap to it is how much a learning rate left on the table.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -19,13 +20,15 @@ import numpy as np
 from lrlab.data.language import Language, LanguageSource
 from lrlab.data.source import from_source
 from lrlab.models.functional import functional
-from lrlab.models.transformer import Transformer
+from lrlab.models.transformer import Transformer, transformer_lr_multipliers
 from lrlab.tasks.build import from_model
 from lrlab.tasks.task import Task
 
 #: The default budget the task is sized for (AdamW, warmup-cosine; see
 #: ``experiments/task_lm_transformer.py``): steps, batch size, peak rate, warmup steps.
 DEFAULT_BUDGET = {"steps": 2000, "batch_size": 32, "lr": 6e-3, "warmup_steps": 100}
+#: The default model width, also the default base width of muP.
+DEFAULT_WIDTH = 64
 
 
 def _count(name: str, value: object, low: int) -> int:
@@ -36,7 +39,7 @@ def _count(name: str, value: object, low: int) -> int:
 
 def lm_transformer(
   *,
-  width: int = 64,
+  width: int = DEFAULT_WIDTH,
   depth: int = 2,
   heads: int = 4,
   context: int = 64,
@@ -47,6 +50,8 @@ def lm_transformer(
   triggers: int = 4,
   recall: float = 0.1,
   dropout: float = 0.0,
+  parametrization: str = "sp",
+  base_width: int | None = None,
   seed: int = 0,
 ) -> Task:
   """The ``lm-transformer`` task: next-token prediction on a :class:`Language`, streamed.
@@ -59,6 +64,10 @@ def lm_transformer(
 
   Args:
     width, depth, heads, dropout: the :class:`Transformer`.
+    parametrization: ``"sp"`` (GPT-2's, the default) or ``"mup"``
+      (:class:`Transformer` says how); ``task.lr_multipliers("adam")`` or
+      ``("sgd")`` gives the per-tensor rates (:func:`transformer_lr_multipliers`).
+    base_width: under muP, the width at which muP equals SP; ``None``: 64, the default width.
     context: tokens a model reads, >= 2.
     vocab: tokens of the language, >= ``triggers + 2``.
     num_tokens: training tokens, >= ``context``.
@@ -83,16 +92,35 @@ def lm_transformer(
   language = Language(
     vocab=vocab, context=context, hidden=hidden, triggers=triggers, recall=recall, seed=seed
   )
+  if base_width is None and parametrization == "mup":
+    base_width = DEFAULT_WIDTH
+  shape = dict(width=width, depth=depth, heads=heads)
   make = lambda rngs: Transformer(
-    vocab, context, width=width, depth=depth, heads=heads, dropout=dropout, rngs=rngs
+    vocab,
+    context,
+    **shape,
+    dropout=dropout,
+    parametrization=parametrization,
+    base_width=base_width,
+    rngs=rngs,
   )
-  model = functional(make)  # checks width, depth, heads and dropout before any data are made
+  model = functional(make)  # checks the model's options before any data are made
+  rates = functools.partial(
+    transformer_lr_multipliers,
+    vocab,
+    context,
+    **shape,
+    parametrization=parametrization,
+    base_width=base_width,
+  )
   sizes = {"train": num_tokens // context, "val": num_eval, "test": num_eval}
   sources = [LanguageSource(language, split, n) for split, n in sizes.items()]
   dataset = from_source(*sources, num_classes=vocab, name="hmm-recall")
   val = language.tokens("val", np.arange(num_eval))
   optimal = float(-language.log_probs(val).mean())
-  task = from_model(model, dataset, loss="cross_entropy", name="lm-transformer")
+  task = from_model(
+    model, dataset, loss="cross_entropy", name="lm-transformer", lr_multipliers_fn=rates
+  )
   return dataclasses.replace(task, optimal_loss=optimal)
 
 

@@ -290,7 +290,10 @@ def get(name: str, **overrides: Any) -> Task:
   digits, 100 for MNIST-1D]. Their :meth:`Task.lr_multipliers` give the
   per-layer rates: ``optax.chain(lrlab.optimizers.adam(lr),
   lrlab.transforms.scale_by_multipliers(task.lr_multipliers("adam")))`` is muP
-  Adam; ``"sgd"`` gives MuSGD's. Other tasks have no ``lr_multipliers``.
+  Adam; ``"sgd"`` gives MuSGD's. ``digits-resnet``, ``mnist1d-resnet`` and
+  ``lm-transformer`` take ``parametrization`` and ``base_width`` too (the
+  channels per stage, or the transformer's width [64]; see their builders) and
+  give ``lr_multipliers`` the same way. Other tasks have no ``lr_multipliers``.
 
   Args:
     name: one of :func:`names`.

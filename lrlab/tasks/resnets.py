@@ -7,18 +7,43 @@ normalised, residual counterparts of ``digits-cnn`` and ``mnist1d-cnn`` on the
 same data.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 
 from lrlab import data
 from lrlab.data.benchmarks import DIGITS_IMAGE_SHAPE, MNIST1D_LENGTH
+from lrlab.data.dataset import Dataset
 from lrlab.models.functional import functional
-from lrlab.models.resnet import ResNet
+from lrlab.models.resnet import ResNet, resnet_lr_multipliers
 from lrlab.tasks.build import from_model
 from lrlab.tasks.task import Task
 
 
-def _resnet(shape: tuple[int, ...], **options) -> Callable:
-  return functional(lambda rngs: ResNet(shape, 10, rngs=rngs, **options))
+def _task(
+  name: str,
+  dataset: Dataset,
+  shape: tuple[int, ...],
+  *,
+  parametrization: str,
+  base_width: int | Sequence[int] | None,
+  **options,
+) -> Task:
+  """The ResNet task ``name``: ``ResNet(shape, 10, **options)`` on ``dataset``, cross-entropy."""
+  model = functional(
+    lambda rngs: ResNet(
+      shape, 10, parametrization=parametrization, base_width=base_width, rngs=rngs, **options
+    )
+  )
+  layout = {k: options[k] for k in ("channels", "blocks", "kernel")}
+  rates = functools.partial(
+    resnet_lr_multipliers,
+    shape,
+    10,
+    parametrization=parametrization,
+    base_width=base_width,
+    **layout,
+  )
+  return from_model(model, dataset, loss="cross_entropy", name=name, lr_multipliers_fn=rates)
 
 
 def digits_resnet(
@@ -28,6 +53,8 @@ def digits_resnet(
   kernel: int = 3,
   momentum: float = 0.9,
   activation: str = "relu",
+  parametrization: str = "sp",
+  base_width: int | Sequence[int] | None = None,
   standardize: bool = True,
   val_fraction: float = 0.1,
   test_fraction: float = 0.2,
@@ -43,7 +70,11 @@ def digits_resnet(
   Options (defaults in brackets): model ``channels`` [(8, 16)], ``blocks``
   [1] per stage, ``kernel`` [3], ``momentum`` [0.9] (BatchNorm, Flax's
   convention), ``activation`` ['relu']; data ``standardize`` [True],
-  ``val_fraction`` [0.1], ``test_fraction`` [0.2], ``seed`` [0].
+  ``val_fraction`` [0.1], ``test_fraction`` [0.2], ``seed`` [0]; and
+  ``parametrization`` ['sp'] or 'mup' (Yang et al. 2022; see
+  :class:`lrlab.models.resnet.ResNet`) and ``base_width`` [(8, 16)], the channels
+  at which muP equals SP; ``task.lr_multipliers("adam")`` or ``("sgd")`` gives
+  the per-tensor rates (:func:`lrlab.models.resnet.resnet_lr_multipliers`).
 
   Returns:
     A :class:`lrlab.tasks.Task` named ``"digits-resnet"`` whose model state holds
@@ -52,15 +83,18 @@ def digits_resnet(
   dataset = data.digits(
     standardize=standardize, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
   )
-  model = _resnet(
+  return _task(
+    "digits-resnet",
+    dataset,
     DIGITS_IMAGE_SHAPE,
     channels=channels,
     blocks=blocks,
     kernel=kernel,
     momentum=momentum,
     activation=activation,
+    parametrization=parametrization,
+    base_width=(8, 16) if base_width is None and parametrization == "mup" else base_width,
   )
-  return from_model(model, dataset, loss="cross_entropy", name="digits-resnet")
 
 
 def mnist1d_resnet(
@@ -70,6 +104,8 @@ def mnist1d_resnet(
   kernel: int = 3,
   momentum: float = 0.9,
   activation: str = "relu",
+  parametrization: str = "sp",
+  base_width: int | Sequence[int] | None = None,
   num_samples: int = 5000,
   standardize: bool = True,
   val_fraction: float = 0.1,
@@ -84,22 +120,29 @@ def mnist1d_resnet(
   Options (defaults in brackets): model ``channels`` [(16, 32)], ``blocks``
   [1] per stage, ``kernel`` [3], ``momentum`` [0.9] (BatchNorm, Flax's
   convention), ``activation`` ['relu']; data ``num_samples`` [5000],
-  ``standardize`` [True], ``val_fraction`` [0.1], ``seed`` [42].
+  ``standardize`` [True], ``val_fraction`` [0.1], ``seed`` [42]; and
+  ``parametrization`` ['sp'] or 'mup' (Yang et al. 2022; see
+  :class:`lrlab.models.resnet.ResNet`) and ``base_width`` [(16, 32)], the channels
+  at which muP equals SP; ``task.lr_multipliers("adam")`` or ``("sgd")`` gives
+  the per-tensor rates (:func:`lrlab.models.resnet.resnet_lr_multipliers`).
 
   Returns:
     A :class:`lrlab.tasks.Task` named ``"mnist1d-resnet"`` whose model state holds
     the BatchNorm statistics.
   """
   dataset = data.mnist1d(num_samples, standardize=standardize, val_fraction=val_fraction, seed=seed)
-  model = _resnet(
+  return _task(
+    "mnist1d-resnet",
+    dataset,
     (MNIST1D_LENGTH,),
     channels=channels,
     blocks=blocks,
     kernel=kernel,
     momentum=momentum,
     activation=activation,
+    parametrization=parametrization,
+    base_width=(16, 32) if base_width is None and parametrization == "mup" else base_width,
   )
-  return from_model(model, dataset, loss="cross_entropy", name="mnist1d-resnet")
 
 
 BUILDERS: dict[str, Callable[..., Task]] = {

@@ -148,15 +148,18 @@ class Task:
     :func:`lrlab.transforms.scale_by_multipliers`: with ``parametrization="mup"``,
     ``optax.chain(lrlab.optimizers.adam(lr), scale_by_multipliers(task.lr_multipliers("adam")))``
     is muP Adam (Yang et al. 2022); under ``"sp"`` every multiplier is 1. See
-    :func:`lrlab.models.mlp_lr_multipliers` for the MLP's.
+    :func:`lrlab.models.mlp_lr_multipliers` for the MLP's,
+    :func:`lrlab.models.resnet.resnet_lr_multipliers` for the ResNets' and
+    :func:`lrlab.models.transformer.transformer_lr_multipliers` for ``lm-transformer``'s.
 
     Raises:
       ValueError: if the task has no parametrization, or for an unknown ``optimizer``.
     """
     if self.lr_multipliers_fn is None:
       raise ValueError(
-        f"task {self.name!r} has no parametrization, so no lr_multipliers; build an MLP task "
-        "with parametrization='sp' or 'mup' (e.g. lrlab.tasks.get('mnist1d-mlp', ...))."
+        f"task {self.name!r} has no parametrization, so no lr_multipliers; build an MLP, "
+        "ResNet or transformer task with parametrization='sp' or 'mup' "
+        "(e.g. lrlab.tasks.get('mnist1d-mlp', ...))."
       )
     return self.lr_multipliers_fn(optimizer)
 
