@@ -1,0 +1,135 @@
+"""The table and the error figure of ``finder_validation``, from its rows."""
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lrlab import finder
+
+
+def finite(value) -> float | None:
+  """``value`` as a float, or ``None`` when it is missing or not finite."""
+  return None if value is None or not np.isfinite(value) else float(value)
+
+
+def slopes(found: finder.FinderResult, best_lr: float) -> dict:
+  """The smoothed loss's slope against the linear rate: steepest in Lightning's window, and
+  steepest within 3x of the sweep's best rate (where the real descent is)."""
+  n = found.num_recorded
+  lrs, smoothed = found.lrs[:n], found.smoothed[:n]
+  start, end = finder.suggestions.LIGHTNING_SKIP
+  keep = np.zeros(n, bool)
+  keep[start : n - end] = True
+  keep &= np.isfinite(smoothed)
+  slope = np.full(n, np.nan)
+  if keep.sum() >= 2:
+    slope[keep] = np.gradient(smoothed[keep], lrs[keep])
+  near = keep & (lrs >= best_lr / 3) & (lrs <= best_lr * 3)
+  return {
+    "lightning_window_steepest_slope": finite(np.nanmin(slope)) if keep.sum() >= 2 else None,
+    "steepest_slope_near_best": finite(np.nanmin(slope[near])) if near.any() else None,
+  }
+
+
+def _cell(rule: dict, accuracy: bool) -> str:
+  """A rule in one case: median ratio to the sweep's best, seeds near, mean points lost."""
+  if rule["median_decades"] is None:
+    return "n/a"
+  lost = [v for v in rule["test_lost"] if v is not None]
+  mean = float(np.mean(lost)) if lost else None
+  shown = "—" if mean is None else (f"{100 * mean:.1f} pts" if accuracy else f"{mean:.3g}")
+  seeds = len(rule["near"])
+  return f"{10 ** rule['median_decades']:.2g}x, {rule['near_seeds']}/{seeds} near ({shown})"
+
+
+def table(numbers: dict, names: tuple[str, ...]) -> str:
+  """Markdown: per case each rule's median ratio to the sweep's best, how many seeds land near,
+  and the test points lost (excess test loss on the loss tasks); then the rules over all cases."""
+  lines = [
+    "| task | optimizer | sweep best lr (test) | " + " | ".join(names) + " |",
+    "|" + "---|" * (3 + len(names)),
+  ]
+  for r in numbers["cases"]:
+    accuracy = r["metric"].endswith("accuracy")
+    test = r["sweep"]["test"]
+    shown = "—" if test is None else (f"{100 * test:.1f}%" if accuracy else f"{test:.3g}")
+    cells = [r["task"], r["optimizer"], f"{r['sweep']['best_lr']:.3g} ({shown})"]
+    cells += [_cell(r["rules"][name], accuracy) for name in names]
+    lines.append("| " + " | ".join(cells) + " |")
+  lines += [
+    "",
+    "| rule | median abs decades | mean abs decades ± SE | worst | within 2x | near (seeds) | "
+    "near (cases) | test acc. lost ± SE | Holm p | verdict |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ]
+  num = lambda v, spec: "—" if v is None else format(v, spec)
+  for name, a in numbers["aggregate"]["rules"].items():
+    lost, se = a["mean_test_accuracy_lost"], a["mean_test_accuracy_lost_se"]
+    lost = "—" if lost is None else f"{100 * lost:.1f} ± {100 * se:.1f} pts"
+    lines.append(
+      f"| {name} | {num(a['median_abs_decades'], '.2f')} | "
+      f"{num(a['mean_abs_decades'], '.2f')} ± {num(a['mean_abs_decades_se'], '.2f')} | "
+      f"{num(a['max_abs_decades'], '.2f')} | {a['within_2x']}/{a['entries']} | "
+      f"{a['near']}/{a['entries']} | {a['near_cases']}/{a['cases']} | {lost} | "
+      f"{num(a.get('p_holm'), '.2g')} | {a['verdict']} |"
+    )
+  for r in numbers["cases"]:
+    if "theory" not in r:
+      continue
+    t, rt, best = r["theory"], r["range_test"], r["sweep"]["best_lr"]
+    stop = "never" if rt["stop_lr"] is None else f"{rt['stop_lr']:.3g}"
+    ratio = lambda v: "—" if v is None else f"{v:.3g}x"
+    if "best" in t:
+      answer = (
+        f"sweep best {best:.3g} = {t['sweep_best_over_best']:.3g} x 2/(L+mu) = {t['best']:.3g}"
+      )
+    else:
+      lo, hi = t["flat_range"]
+      answer = f"sweep best {best:.3g}; theory: every lr in [{lo:.3g}, {hi:.3g}] is as fast"
+    lines.append(
+      f"\nquadratic, {r['optimizer']}: stability limit {t['stability_limit']:.3g}; seed 0's range "
+      f"test stops at {stop} ({ratio(t['stop_over_limit'])} the limit); its raw loss is lowest "
+      f"at {rt['onset_lr']:.3g} ({ratio(t['onset_over_limit'])}); {answer}."
+    )
+  return "\n".join(lines)
+
+
+def error_figure(rows: list[dict], names: tuple[str, ...], near: float, path: Path) -> Path:
+  """Per rule, a box and the points over tasks x optimizers x seeds: decades off the sweep's
+  best (left) and test accuracy points lost (right, the accuracy tasks)."""
+  main = [r for r in rows if r["optimizer"] != "gd"] or rows
+  tasks = list(dict.fromkeys(r["task"] for r in main))
+  figure = Figure(figsize=(13, 4.8), layout="constrained")
+  left, right = figure.subplots(1, 2)
+  rng = np.random.default_rng(0)
+  left.axhspan(-np.log10(near), np.log10(near), color="0.9", label=f"within {near:g}x")
+  left.axhline(0, color="k", linewidth=1, label="the sweep's best")
+  right.axhline(0, color="k", linewidth=1, label="no points lost")
+  for axes, key, scale in ((left, "decades", 1.0), (right, "test_lost", 100.0)):
+    boxes = []
+    for k, name in enumerate(names):
+      values = []
+      for r in main:
+        if key == "test_lost" and not r["metric"].endswith("accuracy"):
+          continue
+        v = np.array([np.nan if x is None else x for x in r["rules"][name][key]], float) * scale
+        jitter = rng.uniform(-0.25, 0.25, v.size)
+        color = f"C{tasks.index(r['task'])}"
+        axes.plot(k + jitter, v, "o", color=color, markersize=3, alpha=0.7)
+        values += v[np.isfinite(v)].tolist()
+      boxes.append(values if values else [np.nan])
+    axes.boxplot(boxes, positions=range(len(names)), widths=0.6, showfliers=False)
+    axes.set_xticks(range(len(names)), names)
+  for i, task in enumerate(tasks):
+    left.plot([], [], "o", color=f"C{i}", label=task)
+  left.set(ylabel="log10(suggested lr / sweep's best)", title="decades off the sweep's best")
+  right.set(ylabel="test accuracy points lost", title="test accuracy lost (accuracy tasks)")
+  right.set_yscale("symlog", linthresh=1.0)
+  for axes in (left, right):
+    axes.grid(alpha=0.3, axis="y")
+  left.legend(fontsize="x-small", ncol=2, loc="lower left")
+  right.legend(fontsize="x-small")
+  figure.suptitle("LR-finder rules: each point a (task, optimizer, seed); boxes: quartiles")
+  figure.savefig(path, dpi=110)
+  return path

@@ -1,0 +1,84 @@
+"""The LR finder against a sweep (issue 6, redesigned in issue 19): the committed results."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from experiments import common, finder_validation
+from lrlab.sweep.result import SweepResult
+
+OUT = common.RESULTS / "finder_validation"
+
+
+@pytest.fixture(scope="module")
+def summary():
+  return common.read_summary(OUT)
+
+
+def _case(row: dict):
+  folder = OUT / f"{row['task']}_{row['optimizer']}"
+  case = json.loads((folder / "case.json").read_text())
+  runs = [SweepResult.load(folder / f"sweep_{s}") for s in range(case["seeds"])]
+  return case, runs
+
+
+def test_the_design_meets_the_standard(summary):
+  rows = summary["numbers"]["cases"]
+  tasks = {r["task"] for r in rows}
+  assert {"mnist1d-resnet", "lm-transformer"} <= tasks
+  assert all(r["seeds"] >= 5 for r in rows)
+  lm = [r for r in rows if r["task"] == "lm-transformer"]
+  assert lm and all(r["metric"] == "final_val_loss" for r in lm)
+
+
+def test_each_rules_error_follows_from_the_saved_runs(summary):
+  for row in summary["numbers"]["cases"]:
+    case, runs = _case(row)
+    grid = np.asarray(case["grid"])
+    n = len(grid)
+    name = "final_val_accuracy" if row["metric"].endswith("accuracy") else "final_val_loss"
+    val = np.concatenate([r.metric(name) for r in runs])[:, :n].mean(axis=0)
+    k = int(np.argmax(val) if name.endswith("accuracy") else np.argmin(val))
+    assert row["sweep"]["best_lr_on_grid"] == pytest.approx(grid[k])
+    # The refined best lies within half a grid step of the grid's best.
+    step = np.log10(grid[1] / grid[0])
+    assert abs(math.log10(row["sweep"]["best_lr"] / grid[k])) <= step / 2 + 1e-9
+    for j, rule in enumerate(finder_validation.NAMES):
+      for s, run in enumerate(runs):
+        pick = case["picks"][s].get(rule)
+        if pick is None:
+          assert row["rules"][rule]["decades"][s] is None
+          continue
+        assert run.grid["lr"][n + j] == pytest.approx(pick)  # the suggestion was trained
+        decades = math.log10(pick / row["sweep"]["best_lr"])
+        assert row["rules"][rule]["decades"][s] == pytest.approx(decades)
+
+
+def test_the_aggregate_and_its_holm_correction(summary):
+  aggregate = summary["numbers"]["aggregate"]
+  rows = [r for r in summary["numbers"]["cases"] if r["optimizer"] != "gd"]
+  p = {}
+  for rule, a in aggregate["rules"].items():
+    decades = [d for r in rows for d in r["rules"][rule]["decades"] if d is not None]
+    assert a["median_abs_decades"] == pytest.approx(np.median(np.abs(decades)))
+    near_cases = sum(2 * sum(r["rules"][rule]["near"]) > r["seeds"] for r in rows)
+    assert a["near_cases"] == near_cases
+    expected = (
+      "supported"
+      if near_cases == len(rows)
+      else ("refuted" if 2 * near_cases < len(rows) else "inconclusive")
+    )
+    assert a["verdict"] == expected
+    if a["p"] is not None:
+      p[rule] = a["p"]
+  # Holm's step-down over the rules tested, written out.
+  order = sorted(p, key=p.get)
+  running = 0.0
+  for rank, rule in enumerate(order):
+    running = max(running, min(1.0, (len(p) - rank) * p[rule]))
+    assert aggregate["rules"][rule]["p_holm"] == pytest.approx(running)
+  assert aggregate["comparisons"] == len(p)
+  for figure in summary["figures"]:
+    assert (OUT / figure).stat().st_size > 1000
