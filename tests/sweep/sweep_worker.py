@@ -4,7 +4,7 @@
       [--kill-at SEED,CHUNK,SEGMENT] [--processes P --process-id I --coordinator HOST:PORT]
       [--chunk-size C] [--task bn-streamed|bn-resident]
 
-Set XLA_FLAGS before JAX starts, so ``--devices`` exposes N host devices. The
+Set XLA_FLAGS' device count before JAX starts, so ``--devices`` exposes N host devices. The
 history goes to OUT.npz, and ``num_devices`` (of the sweep's mesh) and
 ``resumed_from`` (where a resumed sweep picked up) to OUT.json.
 ``--kill-at`` sends SIGKILL to the worker right after it saves the checkpoint
@@ -40,7 +40,10 @@ def main() -> None:
     "--task", default="digits-logreg", choices=("digits-logreg", "bn-streamed", "bn-resident")
   )
   args = parser.parse_args()
-  os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+  # The caller's other flags (the suite's optimization level) stay; the device count is ours.
+  kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+  devices = f"--xla_force_host_platform_device_count={args.devices}"
+  os.environ["XLA_FLAGS"] = " ".join([*kept, devices])
 
   import jax
   import numpy as np
