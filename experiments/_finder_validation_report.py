@@ -36,8 +36,7 @@ def _cell(rule: dict, accuracy: bool) -> str:
   """A rule in one case: median ratio to the sweep's best, seeds near, mean points lost."""
   if rule["median_decades"] is None:
     return "n/a"
-  lost = [v for v in rule["test_lost"] if v is not None]
-  mean = float(np.mean(lost)) if lost else None
+  mean = rule["mean_test_lost"]
   shown = "—" if mean is None else (f"{100 * mean:.1f} pts" if accuracy else f"{mean:.3g}")
   seeds = len(rule["near"])
   return f"{10 ** rule['median_decades']:.2g}x, {rule['near_seeds']}/{seeds} near ({shown})"

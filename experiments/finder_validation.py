@@ -202,10 +202,10 @@ def _se(values: np.ndarray) -> float | None:
   return float(np.std(values, ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
 
 
-def _median(values: list) -> float | None:
-  """The median of the values that are not ``None``; ``None`` if none is."""
+def _of(values: list, reduce) -> float | None:
+  """``reduce`` (``np.mean``, ``np.median``) of the values that are not ``None``, or ``None``."""
   values = [v for v in values if v is not None]
-  return float(np.median(values)) if values else None
+  return float(reduce(values)) if values else None
 
 
 def _grid_only(result: SweepResult, grid: list[float]) -> SweepResult:
@@ -258,11 +258,12 @@ def _row(folder: Path) -> dict:
       "lr": lrs,
       "decades": decades,
       "test_lost": [None if v is None else report_lib.finite(v) for v in lost],
+      "mean_test_lost": _of(lost, np.mean),
       "in_usable_range": inside,
       "near": near,
       "near_seeds": int(sum(near)),
       "near_case": 2 * sum(near) > seeds,
-      "median_decades": _median(decades),
+      "median_decades": _of(decades, np.median),
       "points_lost": gap,
     }
   found = finder.FinderResult.load(folder / "range_test_0.json")

@@ -44,8 +44,7 @@ CONSTANTS: dict[str, dict[str, str]] = {
   "finder_validation": {
     "1e-7": "fastai's start_lr",
     "21055": "a Lightning pull request",
-    "144": "digits' validation examples",
-    "3,000": "the acceptance table's steps",
+    "0.98": "fastai's smoothing beta",
   },
   "edge_of_stability": {"2021": "the year of Cohen et al."},
   "task_lm_transformer": {
