@@ -20,15 +20,15 @@ log-spaced learning rates on the MNIST-1D MLP (batch 100, ``seeds`` seeds):
 - depth: 1 to 4 hidden layers of 100 units; predicted sign -1;
 - width: 2 hidden layers of 25 to 400 units, the "simpler model" read as the
   narrower one; predicted sign -1. The networks use the standard
-  parametrization (LeCun-normal weights, one rate for every layer). Under SP,
-  Adam's optimum drifts like 1/width (``width_transfer``: -0.63 decades from
-  32 to 1024): every hidden weight moves by about the rate, whatever its fan-in.
-  SGD's step on a weight is the rate times its gradient, which shrinks like
-  1/sqrt(fan-in) for a hidden layer's incoming weights, so the width's effect
-  on the update of a hidden unit's input sum roughly cancels at these widths;
-  the divergence threshold (the smallest rate that diverged or left the
-  network dead, per seed) is measured beside the best rate to show which of
-  the two moves;
+  parametrization (SP: LeCun-normal weights, one rate for every layer). Under SP
+  Adam's optimum drifts down with width (``width_transfer``), since Adam moves
+  every weight by about the rate whatever its fan-in. For SGD, the theory of
+  wide networks (Yang and Hu 2021, "Tensor Programs IV") has SP's stable rate
+  fall like 1/width at large width (the readout's update of the logits sums
+  over the hidden units), so the divergence threshold (the smallest rate that
+  diverged or left the network dead, per seed) is measured beside the best
+  rate: whether the best rate follows the limit, or sits below it, set by
+  something width does not change, is then read off the same sweeps;
 - problem complexity: MNIST-1D restricted to its first 2, 5 or 10 classes and
   the digits, all with the same number of training examples. Complexity is
   measured, not assumed: the best validation error as a fraction of chance
