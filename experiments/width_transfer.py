@@ -22,6 +22,15 @@ batches). The claim is supported when muP's best rates all lie within one grid
 step of each other and SP's drift exceeds one grid step, with SP's drift beyond
 muP's by more than 2 standard errors of the paired difference; refuted when
 muP drifts as far as SP (difference within 2 standard errors) or further.
+
+The transformer (``lm-transformer``, depth 2, 4 heads, context 16) is run the
+same way at a small size, widths 32 to 256 with muP's base width 64 (the
+task's default width; Adam on Table 8's per-tensor rates, the attention
+logits scaled 1/d, the readout tied with output multiplier 1/m, see
+``lrlab.models.Transformer``), one epoch of fresh sequences, judged by the
+same rule on its own grid; its numbers are under ``numbers["lm-transformer"]``.
+Where the two models' verdicts differ, the verdict says so ("depends on the
+model").
 """
 
 import json
@@ -40,17 +49,35 @@ from experiments import common
 from lrlab import analysis, optimizers, sweep, tasks, transforms
 
 CLAIM = (
-  "Under muP the best Adam learning rate stays within one grid step from width 32 to 1024, "
-  "while under the standard parametrization it drifts (Yang et al. 2022)."
+  "Under muP the best Adam learning rate stays within one grid step from width 32 to 1024 "
+  "(the MLP; 32 to 256 for the transformer), while under the standard parametrization it "
+  "drifts (Yang et al. 2022)."
 )
+#: The transformer's fixed shape (its width is swept) and batch size.
+LM = dict(depth=2, heads=4, context=16)
+LM_BATCH_SIZE = 16
 SIZES = {
-  "tiny": dict(widths=(16, 64), lr_range=(1e-3, 1e-1), per_decade=1, steps=20, seeds=2),
+  "tiny": dict(
+    widths=(16, 64),
+    lr_range=(1e-3, 1e-1),
+    per_decade=1,
+    steps=20,
+    seeds=2,
+    lm=dict(widths=(8, 16), lr_range=(1e-2, 1e-1), per_decade=1, steps=4, base_width=8),
+  ),
   "default": dict(
     widths=(32, 64, 128, 256, 512, 1024),
     lr_range=(10**-3.5, 10**-0.5),
     per_decade=2,
     steps=200,
     seeds=5,
+    lm=dict(
+      widths=(32, 64, 128, 256),
+      lr_range=(10**-3.5, 10**-1.5),
+      per_decade=2,
+      steps=100,
+      base_width=64,
+    ),
   ),
   "full": dict(
     widths=(32, 64, 128, 256, 512, 1024, 2048, 4096),
@@ -58,36 +85,74 @@ SIZES = {
     per_decade=4,
     steps=3000,
     seeds=8,
+    lm=dict(
+      widths=(64, 128, 256, 512, 1024),
+      lr_range=(1e-4, 1e-1),
+      per_decade=4,
+      steps=2000,
+      base_width=64,
+    ),
   ),
 }
 PARAMETRIZATIONS = ("sp", "mup")
 METRIC = "final_val_loss"
+LM_DIR = "lm-transformer"
 BATCH_SIZE = 32
 BOOTSTRAP = 1000
 
 
-def run(out: Path, *, widths, lr_range, per_decade, steps, seeds) -> None:
+def _sweep(task, lrs, steps: int, batch_size: int, seeds: int) -> sweep.SweepResult:
+  """Adam then ``task.lr_multipliers("adam")`` over ``lrs``, ``seeds`` seeds (paired)."""
+  rates = task.lr_multipliers("adam")
+  return sweep.run(
+    task,
+    lambda hp: optax.chain(optimizers.adam(hp["lr"]), transforms.scale_by_multipliers(rates)),
+    {"lr": lrs},
+    steps=steps,
+    batch_size=batch_size,
+    key=jax.random.key(0),
+    eval_every=steps // 4,
+    seeds=seeds,
+    progress=False,
+  )
+
+
+def _grid(lr_range, per_decade: int) -> np.ndarray:
   lo, hi = lr_range
-  lrs = sweep.log_grid(lo, hi, round(np.log10(hi / lo) * per_decade) + 1)
+  return sweep.log_grid(lo, hi, round(np.log10(hi / lo) * per_decade) + 1)
+
+
+def run_lm(
+  out: Path, parametrization: str, *, widths, lr_range, per_decade, steps, base_width, seeds
+):
+  """The transformer's sweeps under one parametrization, saved under ``out / LM_DIR``."""
+  lrs = _grid(lr_range, per_decade)
+  for width in widths:
+    task = tasks.get(
+      "lm-transformer",
+      width=width,
+      **LM,
+      num_tokens=steps * LM_BATCH_SIZE * LM["context"],  # one epoch
+      num_eval=256,
+      parametrization=parametrization,
+      base_width=base_width,
+    )
+    result = _sweep(task, lrs, steps, LM_BATCH_SIZE, seeds)
+    result.save(out / LM_DIR / f"{parametrization}-{width}")
+
+
+def run(out: Path, *, widths, lr_range, per_decade, steps, seeds, lm=None) -> None:
+  lrs = _grid(lr_range, per_decade)
   for parametrization in PARAMETRIZATIONS:
     for width in widths:
       task = tasks.get("mnist1d-mlp", hidden=(width, width), parametrization=parametrization)
-      rates = task.lr_multipliers("adam")
-      result = sweep.run(
-        task,
-        lambda hp, rates=rates: optax.chain(
-          optimizers.adam(hp["lr"]), transforms.scale_by_multipliers(rates)
-        ),
-        {"lr": lrs},
-        steps=steps,
-        batch_size=BATCH_SIZE,
-        key=jax.random.key(0),
-        eval_every=steps // 4,
-        seeds=seeds,
-        progress=False,
-      )
-      result.save(out / f"{parametrization}-{width}")
-  (out / "widths.json").write_text(json.dumps({"widths": list(widths)}) + "\n")
+      _sweep(task, lrs, steps, BATCH_SIZE, seeds).save(out / f"{parametrization}-{width}")
+  listing = {"widths": list(widths)}
+  if lm is not None:
+    for parametrization in PARAMETRIZATIONS:
+      run_lm(out, parametrization, seeds=seeds, **lm)
+    listing["lm"] = {"widths": list(lm["widths"]), "base_width": lm["base_width"]}
+  (out / "widths.json").write_text(json.dumps(listing) + "\n")
 
 
 def _drift(widths: np.ndarray, best_log: np.ndarray) -> float:
@@ -96,28 +161,14 @@ def _drift(widths: np.ndarray, best_log: np.ndarray) -> float:
   return float(np.polyfit(octaves, best_log, 1)[0] * np.ptp(octaves))
 
 
-def report(out: Path):
-  widths = np.asarray(json.loads((out / "widths.json").read_text())["widths"], float)
-  results = {
-    (p, int(w)): sweep.SweepResult.load(out / f"{p}-{int(w)}")
-    for p in PARAMETRIZATIONS
-    for w in widths
-  }
+def _analyse(results: dict, widths: np.ndarray, seeds: int) -> tuple[dict, str]:
+  """Best rates, drifts and the paired drift gap of one model's sweeps; its verdict by the rule."""
   first = next(iter(results.values()))
   lrs = np.asarray(first.grid["lr"], float)
-  log_lrs, seeds = np.log10(lrs), first.num_seeds
+  log_lrs = np.log10(lrs)
   step = float(log_lrs[1] - log_lrs[0])
   draws = np.random.default_rng(0).integers(0, seeds, size=(BOOTSTRAP, seeds))
-  numbers = {
-    "metric": METRIC,
-    "optimizer": "adam",
-    "batch_size": BATCH_SIZE,
-    "num_lrs": len(lrs),
-    "base_width": 100,
-    "grid_step_decades": step,
-    "seeds": seeds,
-    "widths": [int(w) for w in widths],
-  }
+  numbers = {"num_lrs": len(lrs), "grid_step_decades": step, "widths": [int(w) for w in widths]}
   drifts, boot = {}, {}
   for p in PARAMETRIZATIONS:
     runs = {w: results[p, int(w)].metric(METRIC) for w in widths}  # (seeds, lrs), diverged = inf
@@ -150,11 +201,50 @@ def report(out: Path):
     verdict = "refuted"
   else:
     verdict = "inconclusive"
-  figures = [_figure(widths, lrs, results, numbers, out / "width_transfer.png")]
+  return numbers, verdict
+
+
+def _load(folder: Path, widths) -> dict:
+  return {
+    (p, int(w)): sweep.SweepResult.load(folder / f"{p}-{int(w)}")
+    for p in PARAMETRIZATIONS
+    for w in widths
+  }
+
+
+def report(out: Path):
+  listing = json.loads((out / "widths.json").read_text())
+  widths = np.asarray(listing["widths"], float)
+  results = _load(out, widths)
+  seeds = next(iter(results.values())).num_seeds
+  numbers = {
+    "metric": METRIC,
+    "optimizer": "adam",
+    "batch_size": BATCH_SIZE,
+    "base_width": 100,
+    "seeds": seeds,
+  }
+  mlp, verdict = _analyse(results, widths, seeds)
+  numbers |= mlp
+  lrs = np.asarray(next(iter(results.values())).grid["lr"], float)
+  figures = [_figure(widths, lrs, results, numbers, out / "width_transfer.png", "MLP")]
+  if "lm" in listing:  # the transformer
+    lm_widths = np.asarray(listing["lm"]["widths"], float)
+    lm_results = _load(out / LM_DIR, lm_widths)
+    lm, lm_verdict = _analyse(lm_results, lm_widths, seeds)
+    first = next(iter(lm_results.values()))
+    lm |= {"verdict": lm_verdict, "base_width": listing["lm"]["base_width"]}
+    lm |= {"batch_size": LM_BATCH_SIZE, **LM}
+    numbers["mlp_verdict"], numbers[LM_DIR] = verdict, lm
+    if lm_verdict != verdict:
+      verdict = f"depends on the model: MLP {verdict}, transformer {lm_verdict}"
+    lm_lrs = np.asarray(first.grid["lr"], float)
+    path = out / "width_transfer_lm.png"
+    figures.append(_figure(lm_widths, lm_lrs, lm_results, lm, path, "transformer"))
   return numbers, verdict, figures
 
 
-def _figure(widths, lrs, results, numbers, path: Path) -> Path:
+def _figure(widths, lrs, results, numbers, path: Path, model: str) -> Path:
   figure = Figure(figsize=(13, 3.8), layout="constrained")
   panels = figure.subplots(1, 3)
   for axes, p in zip(panels[:2], PARAMETRIZATIONS, strict=True):
@@ -170,7 +260,7 @@ def _figure(widths, lrs, results, numbers, path: Path) -> Path:
     )
     axes.set_xticks(lrs, [f"{lr:.2g}" for lr in lrs], fontsize="x-small")
     axes.minorticks_off()
-    axes.set_title(f"{p.upper()} (dotted: best rate, refined)", fontsize="medium")
+    axes.set_title(f"{model}, {p.upper()} (dotted: best rate, refined)", fontsize="medium")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="x-small")
   axes = panels[2]
@@ -185,7 +275,7 @@ def _figure(widths, lrs, results, numbers, path: Path) -> Path:
       capsize=3,
       label=f"{p.upper()}: drift {numbers[p]['drift_decades']:+.2f} decades",
     )
-  axes.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="best learning rate")
+  axes.set(xscale="log", yscale="log", xlabel="width", ylabel="best learning rate")
   axes.set_xticks(widths, [str(int(w)) for w in widths])
   axes.set_title("best rate by val loss (± bootstrap SE over seeds)", fontsize="medium")
   axes.grid(alpha=0.3, which="both")
