@@ -82,7 +82,7 @@ SIZES = {
     problem_train=1200,
     lr_range=(1e-2, 1.0),
     per_decade=2,
-    steps=30,
+    steps=10,
     seeds=2,
   ),
   "default": dict(
@@ -171,8 +171,10 @@ def _conditions(
     name = "base" if n == full else f"data-{n}"
     build[name] = (mlp(tuple(base_hidden), num_train=n, name=f"mnist1d-mlp n={n}"), steps)
     series["data_size_steps"].append((name, n))
-    name, budget = ("base", steps) if n == full else (f"epochs-{n}", epoch_steps(steps, n, full))
-    build[name] = (mlp(tuple(base_hidden), num_train=n, name=f"mnist1d-mlp n={n}"), budget)
+    budget = epoch_steps(steps, n, full)
+    if budget != steps:  # else the steps-fixed condition is this one too
+      name = f"epochs-{n}"
+      build[name] = (mlp(tuple(base_hidden), num_train=n, name=f"mnist1d-mlp n={n}"), budget)
     series["data_size_epochs"].append((name, n))
   for d in depths:
     name = "base" if d == depth else f"depth-{d}"
