@@ -67,3 +67,39 @@ def test_benchmarks_md_quotes_the_committed_measurement():
     report = json.load(f)
   with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
     assert bench.summary_table(report) in f.read()
+
+
+STUDY = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_study.json")
+
+
+@pytest.mark.skipif(not os.path.exists(STUDY), reason="no committed measurement")
+def test_the_committed_study_speed_is_what_benchmarks_md_says():
+  """scripts/search_study_speed.py's medians follow from its rows, and BENCHMARKS.md quotes
+  the loop's median over each batched leg's."""
+  with open(STUDY, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    text = " ".join(f.read().split())
+  for leg, seconds in report["median_seconds"].items():
+    walls = [r["wall_seconds"] for r in report["rows"] if r["leg"] == leg]
+    assert len(walls) == report["repeats"] and seconds == pytest.approx(np.median(walls))
+  for leg, ratio in report["loop_over"].items():
+    assert ratio == pytest.approx(report["median_seconds"]["loop"] / report["median_seconds"][leg])
+    assert f"{ratio:.2f}x" in text
+
+
+@pytest.mark.slow  # four tiny legs on mnist1d-mlp
+def test_study_speed_script_runs_a_tiny_instance(tmp_path):
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(
+    "search_study_speed", os.path.join(ROOT, "scripts", "search_study_speed.py")
+  )
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  out = tmp_path / "study.json"
+  assert script.main(["--k", "9", "--steps", "60", "--repeats", "1", "--out", str(out)]) == 0
+  report = json.loads(out.read_text())
+  # with K = 9 the two run_study legs are one
+  assert [r["leg"] for r in report["rows"]] == ["loop", "run_study_9", "sweep_9"]
+  assert report["loop_over"]["sweep_9"] > 0 and report["rows"][2]["compile_seconds"] > 0
