@@ -103,3 +103,20 @@ def test_study_speed_script_runs_a_tiny_instance(tmp_path):
   # with K = 9 the two run_study legs are one
   assert [r["leg"] for r in report["rows"]] == ["loop", "run_study_9", "sweep_9"]
   assert report["loop_over"]["sweep_9"] > 0 and report["rows"][2]["compile_seconds"] > 0
+
+
+def test_the_halving_repeat_is_what_benchmarks_md_says():
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_halving_repeat.json")
+  with open(path, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(path.replace(".json", ".md"), encoding="utf-8") as f:
+    assert f.read().strip() == bench.markdown(report).strip()
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    text = " ".join(f.read().split())
+  ratios = [run["methods"]["halving"]["wall_vs_grid"] for run in report["runs"]]
+  assert f"{ratios[0]:.0%} and {ratios[1]:.0%} in a repeat" in text
+  for run in report["runs"]:
+    paired = run["methods"]["grid_before_halving"]["wall_seconds"]
+    assert run["methods"]["halving"]["wall_vs_grid"] == pytest.approx(
+      run["methods"]["halving"]["wall_seconds"] / paired
+    )
