@@ -8,6 +8,7 @@ from flax import nnx
 
 from lrlab import _checks
 from lrlab.models.activations import Activation, resolve
+from lrlab.models.conv import patch_conv
 
 
 class CNN1D(nnx.Module):
@@ -53,7 +54,15 @@ class CNN1D(nnx.Module):
     self.activation = resolve(activation)
     size, features = int(length), 1
     for i, kernel in enumerate(self.KERNELS):
-      conv = nnx.Conv(features, int(channels), kernel, strides=2, padding=[(1, 1)], rngs=rngs)
+      conv = nnx.Conv(
+        features,
+        int(channels),
+        kernel,
+        strides=2,
+        padding=[(1, 1)],
+        conv_general_dilated=patch_conv,
+        rngs=rngs,
+      )
       setattr(self, f"conv_{i}", conv)
       size, features = (size + 2 - kernel) // 2 + 1, int(channels)
     self.head = nnx.Linear(size * features, int(out_features), rngs=rngs)
@@ -110,7 +119,15 @@ class CNN2D(nnx.Module):
     (height, width), features = image_shape, 1
     for i, out in enumerate(channels):
       stride = 1 if i == 0 else 2
-      conv = nnx.Conv(features, out, (3, 3), strides=stride, padding="SAME", rngs=rngs)
+      conv = nnx.Conv(
+        features,
+        out,
+        (3, 3),
+        strides=stride,
+        padding="SAME",
+        conv_general_dilated=patch_conv,
+        rngs=rngs,
+      )
       setattr(self, f"conv_{i}", conv)
       height, width, features = -(-height // stride), -(-width // stride), out
     self.head = nnx.Linear(height * width * features, int(out_features), rngs=rngs)

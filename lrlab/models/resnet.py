@@ -10,6 +10,7 @@ from flax import nnx
 from lrlab import _checks
 from lrlab.models import mup
 from lrlab.models.activations import Activation, resolve
+from lrlab.models.conv import patch_conv
 
 
 class ResidualBlock(nnx.Module):
@@ -46,7 +47,7 @@ class ResidualBlock(nnx.Module):
     taps, strides = (kernel,) * ndim, (stride,) * ndim
     self.activation = activation
     conv = lambda i, o, k, s: nnx.Conv(
-      i, o, k, strides=s, padding="SAME", use_bias=False, rngs=rngs
+      i, o, k, strides=s, padding="SAME", use_bias=False, conv_general_dilated=patch_conv, rngs=rngs
     )
     norm = lambda c: nnx.BatchNorm(c, momentum=momentum, rngs=rngs)
     self.conv_0, self.norm_0 = conv(in_channels, out_channels, taps, strides), norm(out_channels)
@@ -148,7 +149,13 @@ class ResNet(nnx.Module):
     self.activation = resolve(activation)
     ndim = len(input_shape)
     self.stem = nnx.Conv(
-      1, channels[0], (int(kernel),) * ndim, padding="SAME", use_bias=False, rngs=rngs
+      1,
+      channels[0],
+      (int(kernel),) * ndim,
+      padding="SAME",
+      use_bias=False,
+      conv_general_dilated=patch_conv,
+      rngs=rngs,
     )
     self.stem_norm = nnx.BatchNorm(channels[0], momentum=momentum, rngs=rngs)
     layers, features = [], channels[0]
