@@ -35,6 +35,7 @@ model").
 
 import json
 import sys
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `experiments` importable
@@ -149,9 +150,11 @@ def run(out: Path, *, widths, lr_range, per_decade, steps, seeds, lm=None) -> No
       _sweep(task, lrs, steps, BATCH_SIZE, seeds).save(out / f"{parametrization}-{width}")
   listing = {"widths": list(widths)}
   if lm is not None:
+    started = time.perf_counter()
     for parametrization in PARAMETRIZATIONS:
       run_lm(out, parametrization, seeds=seeds, **lm)
     listing["lm"] = {"widths": list(lm["widths"]), "base_width": lm["base_width"]}
+    listing["lm"]["seconds"] = round(time.perf_counter() - started, 1)
   (out / "widths.json").write_text(json.dumps(listing) + "\n")
 
 
@@ -235,6 +238,8 @@ def report(out: Path):
     first = next(iter(lm_results.values()))
     lm |= {"verdict": lm_verdict, "base_width": listing["lm"]["base_width"]}
     lm |= {"batch_size": LM_BATCH_SIZE, **LM}
+    if "seconds" in listing["lm"]:  # the wall time of its sweeps, where the run recorded it
+      lm["seconds"] = listing["lm"]["seconds"]
     numbers["mlp_verdict"], numbers[LM_DIR] = verdict, lm
     if lm_verdict != verdict:
       verdict = f"depends on the model: MLP {verdict}, transformer {lm_verdict}"
