@@ -6,6 +6,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from lrlab import data, train
 from lrlab.train.trainer import evaluation_from
@@ -24,6 +25,29 @@ def resident(task):
   return dataclasses.replace(task, dataset=dataset)
 
 
+_FIRST = {}  # id(task) -> (task, its compiled step 0): one program for every Runs on the task
+
+
+def first_state(task):
+  """Each seed's initial weights and their step-0 evaluation, ``keys (seeds,) -> (params,
+  model_state, Evaluation)``, as :meth:`lrlab.train.Trainer.init_state` and ``init`` draw them.
+
+  Neither needs the optimizer (every member of a seed starts from its seed's weights), so one
+  compiled program serves every :class:`Runs` on ``task``: at the tiny size the initialisation
+  and the evaluation are most of a start's compile time.
+  """
+  if id(task) not in _FIRST:
+
+    def first(key):
+      params, model_state = task.init(jax.random.split(key)[0])  # Trainer.init_state's key
+      val = task.evaluate(params, model_state, "val", batch_size=EVAL_BATCH)
+      test = task.evaluate(params, model_state, "test", batch_size=EVAL_BATCH)
+      return params, model_state, evaluation_from(val["loss"], val, test)
+
+    _FIRST[id(task)] = (task, jax.jit(jax.vmap(first)))
+  return _FIRST[id(task)][1]
+
+
 class Runs:
   """A grid of ``make_tx`` settings x ``seeds`` seeds on one task, an evaluation window per call.
 
@@ -39,19 +63,29 @@ class Runs:
     )
     self.keys = jnp.stack([jax.random.fold_in(key, s) for s in range(seeds)])
     over = lambda f, inner, outer: jax.jit(jax.vmap(jax.vmap(f, inner), outer))
+    self._first = first_state(task)
 
-    def start(hp, key):
-      state = trainer.init_state(make_tx(hp), key)
-      val = task.evaluate(state.params, state.model_state, "val", batch_size=EVAL_BATCH)
-      test = task.evaluate(state.params, state.model_state, "test", batch_size=EVAL_BATCH)
-      return trainer.with_threshold(state, val["loss"]), evaluation_from(val["loss"], val, test)
+    def start(hp, params, model_state, val_loss):
+      """:meth:`lrlab.train.Trainer.init_state` on the seed's weights, with the threshold."""
+      state = train.RunState(
+        params=params,
+        model_state=model_state,
+        opt_state=optax.with_extra_args_support(make_tx(hp)).init(params),
+        diverged=jnp.bool_(False),
+        diverged_step=jnp.int32(-1),
+        threshold=jnp.float32(jnp.inf),
+      )
+      return trainer.with_threshold(state, val_loss)
 
-    self._start = over(start, (0, None), (None, 0))
+    self._start = over(start, (0, None, None, None), (None, 0, 0, 0))
     segment = lambda hp, key, state, w: trainer.segment(make_tx(hp), key, state, w, 1)
     self._segment = over(segment, (0, None, 0, None), (None, 0, 0, None))
 
   def start(self, hp):
-    return self._start(hp, self.keys)
+    params, model_state, first = self._first(self.keys)  # per seed: its members share them
+    members = len(next(iter(hp.values())))
+    state = self._start(hp, params, model_state, first.val_loss)
+    return state, jax.tree.map(lambda a: jnp.repeat(a[:, None], members, axis=1), first)
 
   def window(self, hp, state, w):
     return self._segment(hp, self.keys, state, jnp.int32(w))
