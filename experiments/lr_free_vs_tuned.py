@@ -113,7 +113,7 @@ SIZES = {
   "tiny": dict(
     tasks=("mnist1d-mlp",),
     task_options={"hidden": (16,)},
-    methods=("prodigy", "schedule_free_sgd"),
+    methods=("schedule_free_sgd",),  # one method: every method shares run()'s and report()'s path
     lr_ranges={"sgd-momentum": (1e-2, 1.0), "adam": (1e-3, 1e-1)},
     num_lrs=3,
     steps=20,
