@@ -110,7 +110,14 @@ NETWORKS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+# Two networks cover 1-D and 2-D, explicit and SAME padding, strides and BatchNorm; the other two
+# are slow tests (each compiles two training-mode gradients).
+SLOW = ("resnet-1d", "cnn2d")
+
+
+@pytest.mark.parametrize(
+  "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(NETWORKS)]
+)
 def test_networks_equal_themselves_on_lax_convolutions(name):
   make, features = NETWORKS[name]
   ours, ref = models.functional(make), models.functional(_with_lax(make))
