@@ -144,8 +144,7 @@ def probe(task, name: str, members: dict, *, steps: int, seeds: int) -> dict:
   an exploding run shows as non-finite norms). With ``steps=0``, only the norms at init.
   """
   init_keys = [jax.random.split(jax.random.fold_in(KEY, s))[0] for s in range(seeds)]
-  params0, _ = task.init(init_keys[0])
-  names = layer_names(params0)
+  names = layer_names(jax.eval_shape(task.init, init_keys[0])[0])  # shapes only: no compile
   whole = task.split("train")
   loss = lambda params, batch: task.loss(params, {}, batch, None)[0]  # MLPs: no model state
   full_norms = lambda p: layer_norms(jax.grad(loss)(p, whole), names)
@@ -153,6 +152,7 @@ def probe(task, name: str, members: dict, *, steps: int, seeds: int) -> dict:
   members = {f"member_{k}": np.asarray(v) for k, v in members.items()}
   if steps == 0:
     return {"layers": np.array(names), "init_norms": np.asarray(at_init(jnp.stack(init_keys)))}
+  params0, _ = task.init(init_keys[0])
   step_keys = jax.random.split(jax.random.split(jax.random.fold_in(KEY, 0))[1], steps)
 
   def run_one(hp):
