@@ -9,9 +9,11 @@ the best rate then stops growing with the batch, so the rules can only hold belo
 predict ``B_noise`` from the gradient noise scale ``B_simple = tr(Sigma) / |G|^2``
 (:func:`lrlab.analysis.gradient_noise_scale`).
 
-The design: the noisy quadratic (``quadratic`` with ``noise``) and the MNIST-1D MLP at the
-default size, and ``lm-transformer`` too at the full size; SGD with momentum 0.9 and Adam at a
-constant rate. Each batch
+The design: the noisy quadratic (``quadratic`` with ``noise``), the MNIST-1D MLP and a small
+``lm-transformer`` (width 16, one layer, two heads, context 16, its splits gathered into arrays;
+its target is a fixed fraction of the way from the val tokens' unigram entropy, the loss of a
+model that has learnt only the token frequencies, to the exact Bayes loss ``optimal_loss``);
+SGD with momentum 0.9 and Adam at a constant rate. Each batch
 size is one sweep (its shapes are its own program) over the task's shared log-spaced rate grid
 and 5 seeds. The metric is the one the claims are about: the steps until the validation loss
 first reaches a fixed target (linearly interpolated between evaluations; evaluations after a
@@ -44,15 +46,16 @@ if __package__ in (None, ""):  # run as a script: make `experiments` importable
   sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from experiments import _batch_size_figures, common
 from experiments import _batch_size_fits as fits
+from experiments._batch_size_noise import measure_noise
+from experiments._warmup_length_runs import resident
 from lrlab import analysis, optimizers, sweep
 from lrlab import tasks as registry
 from lrlab.analysis import ALPHA
+from lrlab.data.language import ngram_loss
 
 CLAIM = (
   "The best learning rate grows with the batch size, linearly for SGD (Goyal et al. 2017) and "
@@ -66,8 +69,8 @@ LR_RANGES = {  # log10 of each grid's ends, shared by every batch size of a task
   "mnist1d-mlp": {"sgd": (-2.5, 0.5), "adam": (-3.5, -0.5)},
   "lm-transformer": {"sgd": (-2.0, 0.5), "adam": (-3.5, -1.0)},  # SGD's best at batch 4: 0.1
 }
-# No transformer at the default size: one of its sweeps (5 seeds x 4 rates x 200 steps of batch 4,
-# width 32, depth 1, context 16) took 6 minutes on the shared 2-core machine; --full runs it.
+# The default's transformer: each sweep took 1-2 minutes on the loaded 2-core machine.
+SMALL_LM = dict(width=16, depth=1, heads=2, context=16, num_eval=128)
 SIZES = {
   "tiny": dict(
     tasks={
@@ -98,6 +101,15 @@ SIZES = {
         steps=[2400, 1000, 500, 300],
         target=["value", 1.5],
         noise=[16, 512, 256, 32],
+      ),
+      "lm-transformer": dict(
+        options=SMALL_LM,
+        batch_sizes=[4, 16, 64, 256],
+        steps=[300, 160, 60, 40],
+        target=["chance_fraction", 0.3],
+        noise=[16, 256, 64, 16],
+        evals=20,
+        lr_ranges={"sgd": [-2.0, 0.5], "adam": [-3.0, -1.0]},
       ),
     },
     seeds=5,
@@ -142,108 +154,41 @@ def _make_tx(optimizer: str):
   return lambda hp: optimizers.adam(hp["lr"])
 
 
-def _grid(name: str, optimizer: str, per_decade: int) -> np.ndarray:
-  lo, hi = LR_RANGES[name][optimizer]
+def _grid(name: str, optimizer: str, per_decade: int, spec: dict) -> np.ndarray:
+  lo, hi = spec.get("lr_ranges", LR_RANGES[name])[optimizer]
   return sweep.log_grid(10**lo, 10**hi, round((hi - lo) * per_decade) + 1)
 
 
-def _target(task, spec, key) -> float:
-  """The val-loss target: a value, or a fraction of the way from the optimum's loss to init's."""
+def _task(name: str, spec: dict, out: Path):
+  """The task of ``spec``; ``lm-transformer`` gathered into arrays (one epoch: every batch
+  size sees fresh sequences), its val split's unigram entropy and Bayes loss written to
+  ``out / name / "baselines.json"``."""
+  if name != "lm-transformer":
+    return registry.get(name, **spec["options"])
+  sequences = max(b * s for b, s in zip(spec["batch_sizes"], spec["steps"], strict=True))
+  context = spec["options"].get("context", 64)
+  lm = registry.get(name, num_tokens=sequences * context, **spec["options"])
+  val = lm.dataset.val.language.tokens("val", np.arange(lm.dataset.sizes["val"]))
+  baselines = {"unigram_loss": ngram_loss(val, 0), "optimal_loss": lm.optimal_loss}
+  (out / name).mkdir(parents=True, exist_ok=True)
+  (out / name / "baselines.json").write_text(json.dumps(baselines) + "\n")
+  return resident(lm)
+
+
+def _target(task, spec, key, baselines: dict | None = None) -> float:
+  """The val-loss target: a value; ``"fraction"``: that fraction of the way from init's loss
+  down to the optimum's; ``"chance_fraction"``: that fraction of the way from the unigram
+  entropy down to ``optimal_loss`` (``baselines``)."""
   kind, value = spec
   if kind == "value":
     return float(value)
+  if kind == "chance_fraction":
+    unigram, optimal = baselines["unigram_loss"], baselines["optimal_loss"]
+    return unigram - value * (unigram - optimal)
   params, state = task.init(key)
   start = float(task.evaluate(params, state, "val")["loss"])
   floor = float(task.evaluate(task.optimum, state, "val")["loss"])
   return floor + value * (start - floor)
-
-
-def _batches(task, rows: np.ndarray):
-  """Training examples ``rows`` (any shape) as a batch shaped ``rows.shape + example``."""
-  flat = rows.reshape(-1)
-  if task.streamed:
-    x, y = task.dataset.gather("train", flat, where="batch_size noise scale")
-  else:
-    x, y = task.batch(jnp.asarray(flat))
-  return tuple(jnp.asarray(a).reshape(*rows.shape, *a.shape[1:]) for a in (x, y))
-
-
-def _trainer(task, tx):
-  """``(params, state, opt_state, batch) -> (params, state, opt_state)``, one update, jitted."""
-
-  @jax.jit
-  def step(params, state, opt_state, batch):
-    (_, (state, _)), grads = jax.value_and_grad(task.loss, has_aux=True)(params, state, batch, None)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), state, opt_state
-
-  return step
-
-
-def _noise_fn(task):
-  """``(params, state, small, big) -> NoiseScale``, jitted."""
-
-  def measure(params, state, small, big):
-    loss_fn = lambda p, batch: task.loss(p, state, batch, None)[0]
-    return analysis.gradient_noise_scale(loss_fn, params, small, big)
-
-  return jax.jit(measure)
-
-
-def _measure_noise(out: Path, name: str, task, spec, target: float) -> None:
-  """B_simple at step 0 and where SGD at the smallest batch and its best rate meets the target,
-  on each seed; examples are drawn uniformly with replacement (``spec["noise"]``: the small and
-  big batch sizes and their numbers of draws)."""
-  batch = spec["batch_sizes"][0]
-  result = sweep.SweepResult.load(out / name / f"sgd-{batch}")
-  history = result.history
-  steps = fits.steps_to_target(
-    np.asarray(history.step[0, 0]), history.val_loss, history.diverged_step, target
-  )
-  k = int(np.argmin(fits.log_steps(steps)))
-  lr = float(np.asarray(result.grid["lr"], float)[k])
-  tx = _make_tx("sgd")({"lr": lr})
-  step, measure = _trainer(task, tx), _noise_fn(task)
-  small, big, small_draws, big_draws = spec["noise"]
-  records = []
-  for seed in range(result.num_seeds):
-    rng = np.random.default_rng(seed)
-
-    def scale(params, state, rng=rng) -> dict:
-      draw = lambda size, count: _batches(task, rng.integers(0, task.num_train, (count, size)))
-      found = measure(params, state, draw(small, small_draws), draw(big, big_draws))
-      return {field: float(value) for field, value in found._asdict().items()}
-
-    params, state = task.init(jax.random.key(1000 + seed))
-    opt_state = tx.init(params)
-    record = {"init": scale(params, state)}
-    reach = steps[seed, k]
-    record["step"] = math.ceil(reach) if np.isfinite(reach) else int(spec["steps"][0])
-    for _ in range(record["step"]):
-      rows = rng.integers(0, task.num_train, batch)
-      params, state, opt_state = step(params, state, opt_state, _batches(task, rows))
-    record["target"] = scale(params, state)
-    if name == "quadratic":
-      record["exact"] = _quadratic_exact(task, params, spec["options"]["noise"])
-    records.append(record)
-  (out / name / "noise_scale.json").write_text(
-    json.dumps({"lr": lr, "batch_size": batch, "seeds": records}) + "\n"
-  )
-
-
-def _quadratic_exact(task, params, sigma: float) -> dict:
-  """The noisy quadratic's exact B_simple = sigma^2 tr(H) / |H e|^2 and B_noise =
-  sigma^2 tr(H^2) / (e^T H^3 e) at ``params`` (example-gradient covariance sigma^2 H)."""
-  h = np.asarray(
-    jax.jacfwd(jax.grad(lambda p: task.loss(p, {}, task.split("train"), None)[0]))(params),
-    np.float64,
-  )
-  e = np.asarray(params, np.float64) - np.asarray(task.optimum, np.float64)
-  g = h @ e
-  return {
-    "b_simple": float(sigma**2 * np.trace(h) / (g @ g)),
-    "b_noise": float(sigma**2 * np.trace(h @ h) / (g @ h @ g)),
-  }
 
 
 def _saved(where: Path, grid: dict, seeds: int, settings: dict) -> bool:
@@ -262,13 +207,15 @@ def _saved(where: Path, grid: dict, seeds: int, settings: dict) -> bool:
 def run(out: Path, *, tasks: dict, seeds: int, per_decade: int, evals: int) -> None:
   targets = {}
   for name, spec in tasks.items():
-    task = registry.get(name, **spec["options"])
-    targets[name] = _target(task, spec["target"], jax.random.key(0))
+    task = _task(name, spec, out)
+    baselines = out / name / "baselines.json"
+    baselines = json.loads(baselines.read_text()) if baselines.exists() else None
+    targets[name] = _target(task, spec["target"], jax.random.key(0), baselines)
     fresh = False
     for optimizer in OPTIMIZERS:
       for batch, steps in zip(spec["batch_sizes"], spec["steps"], strict=True):
         where = out / name / f"{optimizer}-{batch}"
-        grid = {"lr": _grid(name, optimizer, per_decade)}
+        grid = {"lr": _grid(name, optimizer, per_decade, spec)}
         every = max(1, steps // spec.get("evals", evals))
         settings = dict(steps=steps, batch_size=batch, eval_every=every)
         if _saved(where, grid, seeds, settings):
@@ -286,7 +233,7 @@ def run(out: Path, *, tasks: dict, seeds: int, per_decade: int, evals: int) -> N
         result.save(where)
         fresh = True
     if fresh or not (out / name / "noise_scale.json").exists():
-      _measure_noise(out, name, task, spec, targets[name])
+      measure_noise(out, name, task, spec, targets[name], _make_tx("sgd"))
   (out / "targets.json").write_text(json.dumps(targets) + "\n")
   settings = {"tasks": tasks, "seeds": seeds, "per_decade": per_decade, "evals": evals}
   (out / "settings.json").write_text(json.dumps(settings) + "\n")
@@ -358,6 +305,8 @@ def report(out: Path):
       task_numbers[optimizer] = fitted
       curves[name, optimizer] = (lrs, steps)
     task_numbers["noise_scale"] = _noise_numbers(out, name)
+    if (out / name / "baselines.json").exists():
+      task_numbers.update(json.loads((out / name / "baselines.json").read_text()))
     numbers["tasks"][name] = task_numbers
   adjusted = analysis.holm([numbers["tasks"][n][o]["rule_p"] for n, o in comparisons])
   judged = {}

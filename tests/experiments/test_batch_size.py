@@ -8,7 +8,7 @@ import pytest
 
 from experiments import _batch_size_fits as fits
 from experiments import batch_size, common
-from lrlab import sweep
+from lrlab import sweep, tasks
 
 OUT = common.RESULTS / "batch_size"
 
@@ -60,7 +60,7 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   numbers = summary["numbers"]
   assert summary["size"] == "default" and numbers["seeds"] >= 5
   assert set(numbers["tasks"]) == set(batch_size.SIZES["default"]["tasks"])
-  assert {"quadratic", "mnist1d-mlp"} <= set(numbers["tasks"])
+  assert {"quadratic", "mnist1d-mlp", "lm-transformer"} <= set(numbers["tasks"])
   step = numbers["grid_step_decades"]
   targets = json.loads((OUT / "targets.json").read_text())
   p_values = []
@@ -85,3 +85,20 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   assert noise["b_simple_target"] == pytest.approx(noise["exact_b_simple_target"], rel=0.25)
   for figure in summary["figures"]:
     assert (OUT / figure).stat().st_size > 1000
+
+
+def test_transformer_target_lies_its_fraction_from_the_unigram_entropy_to_the_bayes_loss():
+  spec = batch_size.SIZES["default"]["tasks"]["lm-transformer"]
+  kind, fraction = spec["target"]
+  assert kind == "chance_fraction"
+  lm = tasks.get("lm-transformer", num_tokens=spec["options"]["context"], **spec["options"])
+  # The unigram entropy of the val targets, recomputed from the token counts.
+  val = lm.dataset.val.language.tokens("val", np.arange(lm.dataset.sizes["val"]))
+  p = np.bincount(val[:, 1:].reshape(-1)) / val[:, 1:].size
+  unigram = float(-np.sum(p[p > 0] * np.log(p[p > 0])))
+  task = common.read_summary(OUT)["numbers"]["tasks"]["lm-transformer"]
+  assert task["unigram_loss"] == pytest.approx(unigram, rel=1e-9)
+  assert task["optimal_loss"] == pytest.approx(lm.optimal_loss, rel=1e-9)
+  assert lm.optimal_loss < unigram
+  target = unigram - fraction * (unigram - lm.optimal_loss)
+  assert task["target_val_loss"] == pytest.approx(target, rel=1e-9)
