@@ -52,7 +52,10 @@ CONSTANTS: dict[str, dict[str, str]] = {
     "64": "the model's default width and the default context",
   },
   "task_teacher_student": {"16,384": "the task's default num_train"},
-  "batch_size": {"0.9": "SGD momentum"},
+  "batch_size": {
+    "0.9": "SGD momentum",
+    "1,441": "the first two tasks' default run time (their summary before the transformer joined)",
+  },
 }
 
 
