@@ -260,8 +260,12 @@ def _figure(widths, lrs, results, numbers, path: Path, model: str) -> Path:
       axes.plot(lrs, mean, ".-", color=f"C{i}", label=f"width {int(w)}")
       axes.fill_between(lrs, mean - se, mean + se, color=f"C{i}", alpha=0.2)
       axes.axvline(numbers[p]["best_lr"][i], color=f"C{i}", linewidth=0.8, linestyle=":")
+    # The MLP's losses span a decade (log axis); the transformer's a few tenths of a nat.
     axes.set(
-      xscale="log", yscale="log", xlabel="Adam learning rate", ylabel="final val loss (mean ± SE)"
+      xscale="log",
+      yscale="log" if model == "MLP" else "linear",
+      xlabel="Adam learning rate",
+      ylabel="final val loss (mean ± SE)",
     )
     axes.set_xticks(lrs, [f"{lr:.2g}" for lr in lrs], fontsize="x-small")
     axes.minorticks_off()
@@ -282,6 +286,7 @@ def _figure(widths, lrs, results, numbers, path: Path, model: str) -> Path:
     )
   axes.set(xscale="log", yscale="log", xlabel="width", ylabel="best learning rate")
   axes.set_xticks(widths, [str(int(w)) for w in widths])
+  axes.tick_params(axis="x", which="minor", labelbottom=False)
   axes.set_title("best rate by val loss (± bootstrap SE over seeds)", fontsize="medium")
   axes.grid(alpha=0.3, which="both")
   axes.legend(fontsize="x-small")
