@@ -5,6 +5,9 @@ Checked against ``lax.conv_general_dilated`` and a NumPy loop (values and gradie
 ResNet and CNNs, whose outputs and gradients equal the same networks on ``lax``'s convolution.
 """
 
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,6 +105,7 @@ def _with_lax(make):
   return build
 
 
+NETWORK_TASKS = ("mnist1d-resnet", "digits-resnet", "mnist1d-cnn", "digits-cnn")
 NETWORKS = {
   "resnet-1d": (lambda r: models.ResNet((12,), 10, channels=(4, 8), rngs=r), 12),
   "resnet-2d": (lambda r: models.ResNet((6, 6), 10, channels=(4, 8), rngs=r), 36),
@@ -135,3 +139,18 @@ def test_networks_equal_themselves_on_lax_convolutions(name):
   jax.tree.map(
     lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), grads, grads_ref
   )
+
+
+def test_committed_before_after_figures_recompute():
+  """benchmarks/cpu-2core/conv_sweep.json (scripts/conv_sweep_speed.py): ratios from the times."""
+  path = Path(__file__).parents[2] / "benchmarks" / "cpu-2core" / "conv_sweep.json"
+  runs = json.loads(path.read_text())["runs"]
+  assert {(r["model"], r["k"]) for r in runs} >= {(m, k) for m in NETWORK_TASKS for k in (8, 64)}
+  for run in runs:
+    for leg in ("sweep-lax", "loop-lax", "sweep-patches", "loop-patches"):
+      assert run[leg]["best_s"] == min(run[leg]["seconds"])
+    for kind in ("sweep", "loop"):
+      ratio = run[f"{kind}-lax"]["best_s"] / run[f"{kind}-patches"]["best_s"]
+      assert run[f"{kind}_speedup"] == pytest.approx(ratio, abs=1e-3)
+    assert run["sweep_speedup"] > 1.2  # the vmapped step: faster with patches in every case
+    assert run["loss_max_abs_difference"] < 1e-5  # the same losses
