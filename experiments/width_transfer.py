@@ -64,7 +64,7 @@ SIZES = {
     per_decade=1,
     steps=20,
     seeds=2,
-    lm=dict(widths=(8, 16), lr_range=(1e-2, 1e-1), per_decade=1, steps=4, base_width=8),
+    lm=dict(widths=(8, 16), lr_range=(1e-2, 1e-1), per_decade=1, steps=4, base_width=8, depth=1),
   ),
   "default": dict(
     widths=(32, 64, 128, 256, 512, 1024),
@@ -124,7 +124,16 @@ def _grid(lr_range, per_decade: int) -> np.ndarray:
 
 
 def run_lm(
-  out: Path, parametrization: str, *, widths, lr_range, per_decade, steps, base_width, seeds
+  out: Path,
+  parametrization: str,
+  *,
+  widths,
+  lr_range,
+  per_decade,
+  steps,
+  base_width,
+  seeds,
+  depth=LM["depth"],
 ):
   """The transformer's sweeps under one parametrization, saved under ``out / LM_DIR``."""
   lrs = _grid(lr_range, per_decade)
@@ -132,7 +141,7 @@ def run_lm(
     task = tasks.get(
       "lm-transformer",
       width=width,
-      **LM,
+      **(LM | {"depth": depth}),
       num_tokens=steps * LM_BATCH_SIZE * LM["context"],  # one epoch
       num_eval=256,
       parametrization=parametrization,
@@ -154,6 +163,7 @@ def run(out: Path, *, widths, lr_range, per_decade, steps, seeds, lm=None) -> No
     for parametrization in PARAMETRIZATIONS:
       run_lm(out, parametrization, seeds=seeds, **lm)
     listing["lm"] = {"widths": list(lm["widths"]), "base_width": lm["base_width"]}
+    listing["lm"]["depth"] = lm.get("depth", LM["depth"])
     listing["lm"]["seconds"] = round(time.perf_counter() - started, 1)
   (out / "widths.json").write_text(json.dumps(listing) + "\n")
 
@@ -237,7 +247,7 @@ def report(out: Path):
     lm, lm_verdict = _analyse(lm_results, lm_widths, seeds)
     first = next(iter(lm_results.values()))
     lm |= {"verdict": lm_verdict, "base_width": listing["lm"]["base_width"]}
-    lm |= {"batch_size": LM_BATCH_SIZE, **LM}
+    lm |= {"batch_size": LM_BATCH_SIZE, **LM, "depth": listing["lm"].get("depth", LM["depth"])}
     if "seconds" in listing["lm"]:  # the wall time of its sweeps, where the run recorded it
       lm["seconds"] = listing["lm"]["seconds"]
     numbers["mlp_verdict"], numbers[LM_DIR] = verdict, lm
