@@ -1,6 +1,7 @@
 """Width transfer (muP), issue 19: the committed default-size results and a tiny run."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -72,3 +73,13 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   expected = verdict if verdict == lm_verdict else "depends on the model"
   assert summary["verdict"].startswith(expected)
   assert (OUT / "width_transfer_lm.png").stat().st_size > 1000
+
+
+def test_report_redraws_the_committed_numbers_from_the_saved_sweeps(tmp_path):
+  # The report's transformer branch, on a copy of the committed results (no training).
+  shutil.copytree(OUT, tmp_path / "out")
+  numbers, verdict, figures = width_transfer.report(tmp_path / "out")
+  summary = common.read_summary(OUT)
+  assert json.loads(json.dumps(numbers)) == summary["numbers"]
+  assert verdict == summary["verdict"]
+  assert [f.name for f in figures] == summary["figures"]
