@@ -103,8 +103,8 @@ def test_coordinate_check_adam_mup_is_width_independent_and_sp_is_not(build, siz
   # channels (8, 16) to (64, 128). Measured |d logits|: transformer muP 0.082, 0.088, 0.074,
   # SP 0.082, 0.22, 0.37; ResNet muP 0.29, 0.11, 0.092, SP 0.55, 1.30, 3.69 (at width 512
   # and channels (128, 256): transformer muP 0.068, SP 1.23; ResNet muP 0.09, SP 22.3).
-  # muP's change converges from above: its W dh / m term shrinks like 1 / sqrt(width), visible on the
-  # narrowest ResNet, so the check reads the two widest.
+  # muP's change converges from above: its W dh / m term shrinks like 1 / sqrt(width),
+  # visible on the narrowest ResNet, so the check reads the two widest.
   mup = np.array([_logit_change(build(n, "mup"), lr, batch_size) for n in sizes])
   sp = np.array([_logit_change(build(n, "sp"), lr, batch_size) for n in sizes])
   print("sizes", sizes, "\n|d logits| muP", mup, "\nSP", sp)
