@@ -32,6 +32,10 @@ def _sgd(hp):
 
 
 def main() -> None:
+  # One device, whatever the caller's XLA_FLAGS asked for (a test worker's environment may
+  # hold another test's device count): chunk_size 3 must divide over the devices.
+  kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+  os.environ["XLA_FLAGS"] = " ".join([*kept, "--xla_force_host_platform_device_count=1"])
   from lrlab import search
 
   directory, kill_at = sys.argv[1], int(sys.argv[2])
