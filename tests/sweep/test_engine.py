@@ -179,15 +179,22 @@ def _two_processes(tmp_path, *extra: list[str]) -> tuple[list[int], list[str]]:
   return [p.returncode for p in processes], outputs
 
 
+@pytest.fixture(scope="module")
+def one_process_two_devices(tmp_path_factory):
+  """The worker's sweep in one process with two host devices, the two-process tests' reference."""
+  out = tmp_path_factory.mktemp("one") / "one.npz"
+  _run_worker(out, "--devices", "2")
+  return _load(out)
+
+
 @pytest.mark.slow  # a subprocess or an end-to-end run
-def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
+def test_two_processes_equal_one_process_with_as_many_devices(tmp_path, one_process_two_devices):
   # The member mesh spans both processes, process 0 writes the checkpoints, and each
   # process ends with the whole result.
   ckpt = ["--checkpoint", str(tmp_path / "ckpt")]
   codes, outputs = _two_processes(tmp_path, ckpt, ckpt)
   assert codes == [0, 0], outputs
-  _run_worker(tmp_path / "one.npz", "--devices", "2")
-  one = _load(tmp_path / "one.npz")
+  one = one_process_two_devices
   for i in range(2):
     assert _facts(tmp_path / f"p{i}.npz")["num_devices"] == 2
     each = _load(tmp_path / f"p{i}.npz")
@@ -197,15 +204,14 @@ def test_two_processes_equal_one_process_with_as_many_devices(tmp_path):
 
 
 @pytest.mark.slow  # a subprocess or an end-to-end run
-def test_two_processes_resume_after_process_0_is_killed(tmp_path):
+def test_two_processes_resume_after_process_0_is_killed(tmp_path, one_process_two_devices):
   ckpt = ["--checkpoint", str(tmp_path / "ckpt")]
   codes, outputs = _two_processes(tmp_path, [*ckpt, "--kill-at", "1,1,3"], ckpt)
   assert codes[0] == -signal.SIGKILL, outputs
   assert (tmp_path / "ckpt" / checkpoint.FILENAME).exists()
   codes, outputs = _two_processes(tmp_path, ckpt, ckpt)  # the same call again
   assert codes == [0, 0], outputs
-  _run_worker(tmp_path / "one.npz", "--devices", "2")
-  one = _load(tmp_path / "one.npz")
+  one = one_process_two_devices
   for i in range(2):
     assert _facts(tmp_path / f"p{i}.npz")["resumed_from"] == {"seed": 1, "chunk": 1, "segment": 3}
     each = _load(tmp_path / f"p{i}.npz")
