@@ -14,6 +14,7 @@ from experiments import adaptive_sensitivity as experiment
 from experiments import common
 from lrlab import sweep
 from lrlab.analysis import ALPHA
+from tests.experiments import reference
 
 OUT = common.RESULTS / "adaptive_sensitivity"
 
@@ -39,14 +40,6 @@ def _width(accuracy: np.ndarray, lrs: np.ndarray) -> float:
   while hi < len(ok) - 1 and ok[hi + 1]:
     hi += 1
   return math.log10(lrs[hi] / lrs[lo])
-
-
-def _holm(p: list[float]) -> np.ndarray:
-  order, adjusted, running = np.argsort(p), np.empty(len(p)), 0.0
-  for rank, i in enumerate(order):
-    running = max(running, min(1.0, (len(p) - rank) * p[i]))
-    adjusted[i] = running
-  return adjusted
 
 
 def test_committed_summary_follows_from_the_saved_sweeps():
@@ -78,7 +71,7 @@ def test_committed_summary_follows_from_the_saved_sweeps():
       family.append(entry)
       p_values.append(math.erfc(abs(effect / se) / math.sqrt(2)))
   assert numbers["comparisons"] == len(family) == 8
-  for entry, p_holm in zip(family, _holm(p_values), strict=True):
+  for entry, p_holm in zip(family, reference.holm(p_values), strict=True):
     assert entry["p_holm"] == pytest.approx(p_holm)
     expected = "inconclusive"
     if p_holm <= ALPHA:

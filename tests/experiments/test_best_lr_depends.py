@@ -8,6 +8,7 @@ import pytest
 
 from experiments import best_lr_depends, common
 from lrlab import sweep
+from tests.experiments import reference
 
 OUT = common.RESULTS / "best_lr_depends"
 
@@ -24,16 +25,6 @@ def _parabola_vertex(log_lrs: np.ndarray, scores: np.ndarray) -> float:
     return float(log_lrs[k])
   step = log_lrs[1] - log_lrs[0]
   return float(np.clip(-b / (2 * a), log_lrs[k] - step / 2, log_lrs[k] + step / 2))
-
-
-def _holm(p: list[float]) -> list[float]:
-  """Holm's step-down adjustment written out as a loop."""
-  order = sorted(range(len(p)), key=lambda i: p[i])
-  out, running = [0.0] * len(p), 0.0
-  for rank, i in enumerate(order):
-    running = max(running, min(1.0, (len(p) - rank) * p[i]))
-    out[i] = running
-  return out
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +72,7 @@ def test_best_rates_and_trends_follow_from_the_saved_sweeps(summary):
     assert trend["p"] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
     p.append(trend["p"])
   assert numbers["comparisons"] == len(trends) == 5
-  for trend, adjusted in zip(trends.values(), _holm(p), strict=True):
+  for trend, adjusted in zip(trends.values(), reference.holm(p), strict=True):
     assert trend["p_holm"] == pytest.approx(adjusted)
     significant = adjusted < numbers["alpha"] and trend["fitted_shift_exceeds_grid_step"]
     expected = "inconclusive"

@@ -14,16 +14,9 @@ from experiments import common
 from experiments import lower_lr_accuracy as experiment
 from lrlab import sweep
 from lrlab.analysis import ALPHA
+from tests.experiments import reference
 
 OUT = common.RESULTS / "lower_lr_accuracy"
-
-
-def _holm(p: list[float]) -> np.ndarray:
-  order, adjusted, running = np.argsort(p), np.empty(len(p)), 0.0
-  for rank, i in enumerate(order):
-    running = max(running, min(1.0, (len(p) - rank) * p[i]))
-    adjusted[i] = running
-  return adjusted
 
 
 def _at(result: sweep.SweepResult, field: str, evaluation: int) -> np.ndarray:
@@ -60,9 +53,4 @@ def test_committed_summary_follows_from_the_saved_sweeps():
         family.append(test_entry)
         p_values.append(2 * stats.norm.sf(abs(test_entry["gap"] / test_entry["se"])))
   assert summary["numbers"]["comparisons"] == len(family)
-  for entry, p_holm in zip(family, _holm(p_values), strict=True):
-    assert entry["p_holm"] == pytest.approx(p_holm, rel=1e-6, abs=1e-12)
-    expected = "inconclusive"
-    if p_holm <= ALPHA:
-      expected = "supported" if entry["gap"] > 0 else "refuted"
-    assert entry["verdict"] == expected
+  reference.check_verdicts(family, p_values, ALPHA)
