@@ -6,7 +6,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from lrlab import data, train
 from lrlab.train.trainer import evaluation_from
@@ -28,18 +27,19 @@ def resident(task):
 _FIRST = {}  # id(task) -> (task, its compiled step 0): one program for every Runs on the task
 
 
-def first_state(task):
+def first_state(trainer):
   """Each seed's initial weights and their step-0 evaluation, ``keys (seeds,) -> (params,
-  model_state, Evaluation)``, as :meth:`lrlab.train.Trainer.init_state` and ``init`` draw them.
+  model_state, Evaluation)``, as :meth:`lrlab.train.Trainer.init` draws them.
 
   Neither needs the optimizer (every member of a seed starts from its seed's weights), so one
   compiled program serves every :class:`Runs` on ``task``: at the tiny size the initialisation
   and the evaluation are most of a start's compile time.
   """
+  task = trainer.task
   if id(task) not in _FIRST:
 
     def first(key):
-      params, model_state = task.init(jax.random.split(key)[0])  # Trainer.init_state's key
+      params, model_state = trainer.init_weights(key)
       val = task.evaluate(params, model_state, "val", batch_size=EVAL_BATCH)
       test = task.evaluate(params, model_state, "test", batch_size=EVAL_BATCH)
       return params, model_state, evaluation_from(val["loss"], val, test)
@@ -63,19 +63,11 @@ class Runs:
     )
     self.keys = jnp.stack([jax.random.fold_in(key, s) for s in range(seeds)])
     over = lambda f, inner, outer: jax.jit(jax.vmap(jax.vmap(f, inner), outer))
-    self._first = first_state(task)
+    self._first = first_state(trainer)
 
     def start(hp, params, model_state, val_loss):
       """:meth:`lrlab.train.Trainer.init_state` on the seed's weights, with the threshold."""
-      state = train.RunState(
-        params=params,
-        model_state=model_state,
-        opt_state=optax.with_extra_args_support(make_tx(hp)).init(params),
-        diverged=jnp.bool_(False),
-        diverged_step=jnp.int32(-1),
-        threshold=jnp.float32(jnp.inf),
-      )
-      return trainer.with_threshold(state, val_loss)
+      return trainer.with_threshold(trainer.state_from(make_tx(hp), params, model_state), val_loss)
 
     self._start = over(start, (0, None, None, None), (None, 0, 0, 0))
     segment = lambda hp, key, state, w: trainer.segment(make_tx(hp), key, state, w, 1)

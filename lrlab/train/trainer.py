@@ -227,8 +227,20 @@ class Trainer:
 
   def init_state(self, tx: optax.GradientTransformation, key: jax.Array) -> RunState:
     """Parameters, model state and optimizer state; the threshold is left at infinity."""
+    return self.state_from(tx, *self.init_weights(key))
+
+  def init_weights(self, key: jax.Array) -> tuple[Any, Any]:
+    """The run's initial ``(params, model_state)``: the task's, from the first half of ``key``.
+
+    They do not depend on the optimizer, so runs of one key that differ only in
+    their optimizer may share them (see :meth:`state_from`).
+    """
     init_key, _ = jax.random.split(key)
-    params, model_state = self.task.init(init_key)
+    return self.task.init(init_key)
+
+  def state_from(self, tx: optax.GradientTransformation, params: Any, model_state: Any) -> RunState:
+    """The :class:`RunState` that starts from ``params`` and ``model_state`` with ``tx``'s
+    initial state; not diverged, the threshold left at infinity."""
     return RunState(
       params=params,
       model_state=model_state,
