@@ -48,6 +48,7 @@ from matplotlib.figure import Figure
 
 from experiments import common
 from lrlab import analysis, optimizers, sweep, tasks, transforms
+from lrlab.models import mup
 
 CLAIM = (
   "Under muP the best Adam learning rate stays within one grid step from width 32 to 1024 "
@@ -96,7 +97,7 @@ SIZES = {
     ),
   ),
 }
-PARAMETRIZATIONS = ("sp", "mup")
+PARAMETRIZATIONS = mup.PARAMETRIZATIONS  # "sp", then "mup"
 METRIC = "final_val_loss"
 LM_DIR = "lm-transformer"
 BATCH_SIZE = 32

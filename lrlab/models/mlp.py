@@ -104,10 +104,6 @@ class Dense(nnx.Module):
     return jnp.einsum(layout, weight, h) + jnp.reshape(bias, (-1,) + (1,) * (h.ndim - 1))
 
 
-PARAMETRIZATIONS, OPTIMIZER_KINDS = mup.PARAMETRIZATIONS, mup.OPTIMIZER_KINDS
-_base_widths = mup.base_widths
-
-
 def mlp_lr_multipliers(
   hidden: Sequence[int],
   optimizer: str,
@@ -154,10 +150,10 @@ def mlp_lr_multipliers(
     >>> rates["dense_1"]
     {'weight': 0.25, 'bias': 1.0}
   """
-  _checks.check_choice("parametrization", parametrization, PARAMETRIZATIONS)
-  _checks.check_choice("optimizer", optimizer, OPTIMIZER_KINDS)
+  _checks.check_choice("parametrization", parametrization, mup.PARAMETRIZATIONS)
+  _checks.check_choice("optimizer", optimizer, mup.OPTIMIZER_KINDS)
   hidden = tuple(int(w) for w in hidden)
-  base = _base_widths(hidden, base_width)
+  base = mup.base_widths(hidden, base_width)
   if parametrization == "sp":
     m = (1.0,) * len(hidden)
   else:
@@ -253,10 +249,10 @@ class MLP(nnx.Module):
   ):
     _checks.check_positive("in_features", in_features)
     _checks.check_positive("out_features", out_features)
-    _checks.check_choice("parametrization", parametrization, PARAMETRIZATIONS)
+    _checks.check_choice("parametrization", parametrization, mup.PARAMETRIZATIONS)
     hidden = tuple(int(w) for w in hidden)
     _checks.check_positive("hidden", hidden)
-    base = _base_widths(hidden, base_width)
+    base = mup.base_widths(hidden, base_width)
     self.activation = resolve(activation)
     self.depth = len(hidden)
     self.hidden, self.parametrization, self.base_width = hidden, parametrization, base

@@ -209,7 +209,7 @@ def _mlp_widths(
   default = (100, 100) if len(shape) == 1 else (128, 128)
   hidden = tuple(options.get("hidden", default))
   parametrization = options.get("parametrization", "sp")
-  _checks.check_choice("parametrization", parametrization, models.mlp.PARAMETRIZATIONS)
+  _checks.check_choice("parametrization", parametrization, models.mup.PARAMETRIZATIONS)
   return hidden, parametrization, options.get("base_width", default[0])
 
 
