@@ -13,6 +13,10 @@ that show an experiment's figure or name its script. Every number in them must b
   first rate, the year of a paper), listed below with the reason.
 
 A number in none of these fails the test: change the README, or record the number.
+
+A measurement quoted with its error, ``X ± Y``, must be one pair of the summary: two numbers
+whose key paths differ in one key only (``{"gap": X, "se": Y}``, ``slope`` and ``slope_se``,
+``mean[i][j]`` and ``se[i][j]``), so neither can be backed by an unrelated number.
 """
 
 import json
@@ -112,6 +116,16 @@ def _leaves(value: Any) -> Iterator[float]:
     yield float(value)
 
 
+def _paths(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, float]]:
+  """``(key path, number)`` for every number of a summary, as :func:`_leaves` yields them."""
+  if isinstance(value, dict | list):
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, v in items:
+      yield from _paths(v, (*path, key))
+  elif isinstance(value, int | float) and not isinstance(value, bool):
+    yield path, float(value)
+
+
 def _shows(token: str, value: float) -> bool:
   """Whether ``value`` (or its size, or x100 for percent and points) reads as ``token``."""
   text = token.replace(MINUS, "-").replace(",", "")
@@ -166,6 +180,19 @@ def _numbers(text: str) -> list[str]:
 
 
 PASSAGES = list(_passages())
+SIGNED = rf"[{MINUS}+-]?\d[\d,]*(?:\.\d+)?(?:e[{MINUS}-]?\d+)?"
+PLUS_MINUS = re.compile(rf"(?<![\w.])({SIGNED})\s*±\s*({SIGNED})(?!\w)")
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+  """Every ``X ± Y`` of a passage (links, figures and code left out), signs of ``+`` dropped."""
+  text = re.sub(r"!?\[[^\]]*\]\([^)]*\)|`[^`]*`", "", text)
+  return [(x.lstrip("+"), y.lstrip("+")) for x, y in PLUS_MINUS.findall(text)]
+
+
+def _one_pair(a: tuple, b: tuple) -> bool:
+  """Whether two key paths name one measurement and its error: the same but for one key."""
+  return len(a) == len(b) and sum(i != j for i, j in zip(a, b, strict=True)) <= 1
 
 
 def test_every_experiment_is_quoted_and_has_a_summary():
@@ -190,6 +217,38 @@ def test_every_quoted_number_is_backed_by_the_summary(name, where, text):
     if not any(_shows(token, v) for v in values):
       unbacked.append(token)
   assert not unbacked, f"{where}: no number of {name}/summary.json reads as {unbacked}"
+
+
+@pytest.mark.parametrize(("name", "where", "text"), PASSAGES, ids=[w for _, w, _ in PASSAGES])
+def test_every_value_and_its_error_are_one_pair_of_the_summary(name, where, text):
+  paths = list(_paths(_summary(name)))
+  unpaired = []
+  for x, y in _pairs(text):
+    xs = [p for p, v in paths if _shows(x, v)]
+    ys = [p for p, v in paths if _shows(y, v)]
+    if not any(_one_pair(a, b) for a in xs for b in ys):
+      unpaired.append(f"{x} ± {y}")
+  assert not unpaired, f"{where}: not a (value, error) pair of {name}/summary.json: {unpaired}"
+
+
+def test_a_value_and_an_unrelated_error_are_refused():
+  """The pairing rule itself: siblings and matching table cells pair, other numbers do not."""
+  summary = {"a": {"gap": 0.088, "se": 0.0231}, "b": {"gap": 0.034, "se": 0.0225}, "z": 2.4}
+  summary["t"] = {"mean": [[1.0, 2.0]], "se": [[0.1, 0.2]]}
+  paths = list(_paths(summary))
+
+  def backed(x: str, y: str) -> bool:
+    xs = [p for p, v in paths if _shows(x, v)]
+    return any(_one_pair(a, b) for a in xs for b in (p for p, v in paths if _shows(y, v)))
+
+  assert _pairs("gap +8.8 ± 2.3 points, slope \N{MINUS SIGN}0.45 ± 0.17") == [
+    ("8.8", "2.3"),
+    ("\N{MINUS SIGN}0.45", "0.17"),
+  ]
+  assert backed("8.8", "2.3") and backed("3.4", "2.2") and backed("2.0", "0.2")
+  assert not backed("8.8", "2.4")  # 2.4 is a number of the summary, not this gap's error
+  assert not backed("8.8", "2.2")  # another gap's error
+  assert not backed("2.0", "0.1")  # another cell's error
 
 
 def test_the_allowances_are_all_still_quoted():
