@@ -145,6 +145,7 @@ SELECT = "final_val_accuracy"  # picks the tuned rate and the usable range (the 
 SELECT_LOSS = "final_val_loss"  # the rate by loss, reported beside it
 REPORT = "final_test_accuracy"  # what is compared
 TOLERANCE = 0.05  # accuracy points below the best that still count as usable
+CHANCE_RTOL = 0.05  # the dead-network guard: final train loss within 5% of chance
 TARGET_FRACTION = 0.95  # steps to target: val accuracy >= this fraction of the tuned best
 RESOLUTION = 0.03  # a tie counts as a match only if effect ± 2 SE lies within this
 BATCH = 100
@@ -166,6 +167,7 @@ def run(out: Path, *, tasks, task_options, methods, lr_ranges, num_lrs, steps, e
     info = {
       "target": {"metric": "val_accuracy", "value": TARGET_FRACTION * best},
       "test_examples": len(problem.dataset.y_test),
+      "chance_loss": _chance(problem),
     }
     (out / task / "target.json").write_text(json.dumps(info) + "\n")
     for name in methods:
@@ -234,18 +236,32 @@ def _baseline(result: sweep.SweepResult, target: dict) -> dict:
     "median": _at(result, median, target),
     "best_on_grid_edge": result.edge_warning(SELECT) is not None,
     "divergence_threshold": result.divergence_threshold(),
+    "dead_runs": result.config["dead_guard"]["runs"],
   }
+
+
+def _chance(problem) -> float:
+  """The task's chance-level loss (:func:`lrlab.analysis.chance_loss` of its training labels)."""
+  return analysis.chance_loss(problem.dataset.y_train, problem.num_classes)
 
 
 def _task_report(folder: Path) -> tuple[dict, dict]:
   info = json.loads((folder / "target.json").read_text())
   target, n = info["target"], info["test_examples"]
+  # The dead-network guard on the baselines' usable range and divergence threshold (results
+  # saved before the chance loss was recorded: the task's labels do not depend on its options).
+  chance = info.get("chance_loss") or _chance(tasks_lib.get(folder.name))
   loaded = {
     name: sweep.SweepResult.load(folder / name)
     for name in [*BASELINES, *METHODS]
     if (folder / name / "sweep.json").exists()
   }
-  per_base = {name: _baseline(loaded[name], target) for name in BASELINES}
+  per_base = {
+    name: _baseline(
+      analysis.fail_at_chance(loaded[name], chance, rtol=CHANCE_RTOL, select=SELECT), target
+    )
+    for name in BASELINES
+  }
   tuned = max(per_base, key=lambda name: per_base[name]["tuned"]["val_accuracy"])
   per_method = {}
   for name in (m for m in METHODS if m in loaded):
