@@ -20,8 +20,10 @@ slope of log10(best rate) against log2(width), times the number of octaves
 from a bootstrap over seeds, paired between SP and muP (same seeds, same
 batches). The claim is supported when muP's best rates all lie within one grid
 step of each other and SP's drift exceeds one grid step, with SP's drift beyond
-muP's by more than 2 standard errors of the paired difference; refuted when
-muP drifts as far as SP (difference within 2 standard errors) or further.
+muP's by more than 2 standard errors of the paired difference (its two-sided
+normal p-value Holm-corrected over the models compared, the MLP and the
+transformer, at the 2-SE level); refuted when muP drifts as far as SP
+(difference within 2 standard errors) or further.
 
 The transformer (``lm-transformer``, depth 2, 4 heads, context 16) is run the
 same way at a small size, widths 32 to 256 with muP's base width 64 (the
@@ -34,6 +36,7 @@ model").
 """
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -208,15 +211,20 @@ def _analyse(results: dict, widths: np.ndarray, seeds: int) -> tuple[dict, str]:
   difference = np.abs(boot["sp"]) - np.abs(boot["mup"])
   gap, gap_se = abs(drifts["sp"]) - abs(drifts["mup"]), float(difference.std(ddof=1))
   numbers["drift_gap_decades"], numbers["drift_gap_se_decades"] = gap, gap_se
+  numbers["drift_gap_p"] = math.erfc(abs(gap / gap_se) / math.sqrt(2.0)) if gap_se else math.nan
+  return numbers
+
+
+def _judge(numbers: dict, p_holm: float) -> str:
+  """The rule of the module's docstring, with the drift gap's Holm-adjusted p-value."""
+  step, gap = numbers["grid_step_decades"], numbers["drift_gap_decades"]
+  beyond = p_holm <= analysis.ALPHA and gap > 0
   mup_stays = numbers["mup"]["spread_decades"] <= step + 1e-9
-  sp_drifts = abs(drifts["sp"]) > step
-  if mup_stays and sp_drifts and gap > 2 * gap_se:
-    verdict = "supported"
-  elif gap <= 2 * gap_se and abs(drifts["mup"]) > step:
-    verdict = "refuted"
-  else:
-    verdict = "inconclusive"
-  return numbers, verdict
+  if mup_stays and abs(numbers["sp"]["drift_decades"]) > step and beyond:
+    return "supported"
+  if not beyond and abs(numbers["mup"]["drift_decades"]) > step:
+    return "refuted"
+  return "inconclusive"
 
 
 def _load(folder: Path, widths) -> dict:
@@ -239,14 +247,22 @@ def report(out: Path):
     "base_width": 100,
     "seeds": seeds,
   }
-  mlp, verdict = _analyse(results, widths, seeds)
+  mlp = _analyse(results, widths, seeds)
   numbers |= mlp
+  models = [numbers]
   lrs = np.asarray(next(iter(results.values())).grid["lr"], float)
   figures = [_figure(widths, lrs, results, numbers, out / "width_transfer.png", "MLP")]
   if "lm" in listing:  # the transformer
     lm_widths = np.asarray(listing["lm"]["widths"], float)
     lm_results = _load(out / LM_DIR, lm_widths)
-    lm, lm_verdict = _analyse(lm_results, lm_widths, seeds)
+    lm = _analyse(lm_results, lm_widths, seeds)
+    models.append(lm)
+  numbers["comparisons"] = len(models)
+  for model, p in zip(models, analysis.holm([m["drift_gap_p"] for m in models]), strict=True):
+    model["drift_gap_p_holm"] = float(p)
+  verdict = _judge(numbers, numbers["drift_gap_p_holm"])
+  if "lm" in listing:
+    lm_verdict = _judge(lm, lm["drift_gap_p_holm"])
     first = next(iter(lm_results.values()))
     lm |= {"verdict": lm_verdict, "base_width": listing["lm"]["base_width"]}
     lm |= {"batch_size": LM_BATCH_SIZE, **LM, "depth": listing["lm"].get("depth", LM["depth"])}

@@ -1,6 +1,7 @@
 """Width transfer (muP), issue 19: the committed default-size results and a tiny run."""
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from experiments import common, width_transfer
 from lrlab import sweep
+from tests.experiments.reference import holm
 
 OUT = common.RESULTS / "width_transfer"
 
@@ -19,8 +21,9 @@ def _grid_best_log_lr(result: sweep.SweepResult) -> float:
   return float(np.log10(result.grid["lr"][int(np.argmin(final.mean(axis=0)))]))
 
 
-def _check_model(folder, numbers: dict, widths: list[int]) -> str:
-  """The best rates, drifts and gap of one model recomputed from its saved sweeps; its verdict."""
+def _check_model(folder, numbers: dict, widths: list[int], p_holm: float) -> str:
+  """The best rates, drifts and gap of one model recomputed from its saved sweeps; its verdict
+  with ``p_holm``, the gap's p-value Holm-adjusted over the models compared."""
   step = numbers["grid_step_decades"]
   assert numbers["widths"] == widths
   for p in width_transfer.PARAMETRIZATIONS:
@@ -40,13 +43,16 @@ def _check_model(folder, numbers: dict, widths: list[int]) -> str:
   assert gap == pytest.approx(
     abs(numbers["sp"]["drift_decades"]) - abs(numbers["mup"]["drift_decades"])
   )
+  assert numbers["drift_gap_p"] == pytest.approx(math.erfc(gap / gap_se / math.sqrt(2)))
+  assert numbers["drift_gap_p_holm"] == pytest.approx(p_holm)
+  beyond = p_holm <= math.erfc(math.sqrt(2)) and gap > 0  # 2 SE, two-sided
   if (
     numbers["mup"]["spread_decades"] <= step + 1e-9
     and abs(numbers["sp"]["drift_decades"]) > step
-    and gap > 2 * gap_se
+    and beyond
   ):
     return "supported"
-  if gap <= 2 * gap_se and abs(numbers["mup"]["drift_decades"]) > step:
+  if not beyond and abs(numbers["mup"]["drift_decades"]) > step:
     return "refuted"
   return "inconclusive"
 
@@ -59,7 +65,10 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   listing = json.loads((OUT / "widths.json").read_text())
   widths = listing["widths"]
   assert widths[0] <= 32 and widths[-1] >= 1024
-  verdict = _check_model(OUT, numbers, widths)
+  models = [numbers] + ([numbers[width_transfer.LM_DIR]] if "lm" in listing else [])
+  assert numbers["comparisons"] == len(models)
+  adjusted = holm([m["drift_gap_p"] for m in models])
+  verdict = _check_model(OUT, numbers, widths, adjusted[0])
   assert (OUT / "width_transfer.png").stat().st_size > 1000
   if "lm" not in listing:
     assert summary["verdict"] == verdict
@@ -68,7 +77,7 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   lm = numbers[width_transfer.LM_DIR]
   lm_widths = listing["lm"]["widths"]
   assert lm_widths[0] <= 32 and lm_widths[-1] >= 256
-  lm_verdict = _check_model(OUT / width_transfer.LM_DIR, lm, lm_widths)
+  lm_verdict = _check_model(OUT / width_transfer.LM_DIR, lm, lm_widths, adjusted[1])
   assert lm["verdict"] == lm_verdict and numbers["mlp_verdict"] == verdict
   expected = verdict if verdict == lm_verdict else "depends on the model"
   assert summary["verdict"].startswith(expected)
