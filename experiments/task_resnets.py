@@ -5,13 +5,19 @@ existing CNN on the same data (``digits-cnn``, ``mnist1d-cnn``: plain
 convolutions, no normalisation) train with the same budget: Adam at the same
 learning rate, the same steps, batch size and seeds (a seed fixes the
 minibatch order, shared by both models). The claim holds on a dataset when
-the ResNet's seed-mean final test accuracy is at least the CNN's.
+the ResNet's seed-mean final test accuracy is at least the CNN's: the gap
+ResNet - CNN, paired over seeds, with a standard error from the seeds (ddof 1)
+and the test set's binomial error (:func:`lrlab.analysis.paired_difference`),
+its p-value Holm-corrected over the datasets. "refuted" needs the ResNet behind
+beyond 2 SE; a gap >= 0 is "supported" (``ahead`` records whether it is also
+beyond 2 SE, i.e. better rather than tied); behind within 2 SE is "inconclusive".
 
 The learning rate is one value, the CNN's best of {1e-3, 3e-3, 1e-2} on
 MNIST-1D at 2,000 steps in a one-seed pilot, not tuned per model: the
 comparison favours the CNN, if anything.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,7 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import common
-from lrlab import optimizers, sweep, tasks
+from lrlab import analysis, optimizers, sweep, tasks
 
 CLAIM = (
   "The ResNets (digits-resnet, mnist1d-resnet) reach at least the accuracy of the existing CNNs "
@@ -48,6 +54,7 @@ KEY = jax.random.key(0)
 
 
 def run(out: Path, *, datasets, batch_size, seeds) -> None:
+  sizes = {}
   for dataset, options in datasets.items():
     options = dict(options)
     steps = options.pop("steps")
@@ -66,6 +73,16 @@ def run(out: Path, *, datasets, batch_size, seeds) -> None:
         tx_config={"optimizer": "adam"},
       )
       result.save(out / f"{dataset}-{model}")
+      sizes[dataset] = len(task.dataset.y_test)
+  (out / "test_examples.json").write_text(json.dumps(sizes) + "\n")
+
+
+def _test_examples(out: Path, dataset: str) -> int:
+  """The test split's size (for its binomial error): recorded by ``run``, or, for results saved
+  before it was, the default task's."""
+  path = out / "test_examples.json"
+  sizes = json.loads(path.read_text()) if path.exists() else {}
+  return sizes.get(dataset) or len(tasks.get(f"{dataset}-cnn").dataset.y_test)
 
 
 def _se(values: np.ndarray) -> float:
@@ -100,16 +117,31 @@ def report(out: Path):
       for s in range(len(result.seeds)):
         label = f"{dataset}-{model}" if s == 0 else None
         axes.plot(steps, result.history.test_accuracy[s, 0], color=f"C{i}", label=label)
-    gain = np.float64(entry["resnet"]["final_test_accuracy"]) - entry["cnn"]["final_test_accuracy"]
+    ours, theirs = (np.float64(entry[m]["final_test_accuracy"]) for m in ("resnet", "cnn"))
+    entry["test_examples"] = _test_examples(out, dataset)
+    gap = analysis.paired_difference(ours, theirs, test_examples=entry["test_examples"])
     # Rounded to 1e-6, beyond float32's rounding of the accuracies: a tie is a tie.
-    entry["resnet_minus_cnn"] = round(float(gain.mean()), 6) + 0.0  # no -0.0
-    entry["resnet_minus_cnn_se"] = _se(gain)  # paired by seed (shared minibatch order)
+    entry["resnet_minus_cnn"] = round(gap["gap"], 6) + 0.0  # no -0.0
+    entry["resnet_minus_cnn_se_seeds"] = gap["se_seeds"]  # paired (shared minibatch order)
+    entry["resnet_minus_cnn_se_test_set"] = gap["se_test_set"]
+    entry["resnet_minus_cnn_se"], entry["p"] = gap["se"], gap["p"]
     numbers[dataset] = entry
-    verdicts[dataset] = "supported" if entry["resnet_minus_cnn"] >= 0 else "refuted"
     axes.set(xlabel="step", ylabel="test accuracy", title=f"{dataset}: Adam lr {LEARNING_RATE:g}")
     axes.set_ylim(0.5, 1.0)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
+  numbers["comparisons"] = len(datasets)
+  for dataset, p_holm in zip(
+    datasets, analysis.holm([numbers[d]["p"] for d in datasets]), strict=True
+  ):
+    entry = numbers[dataset]
+    entry["p_holm"] = float(p_holm)
+    beyond = entry["p_holm"] <= analysis.ALPHA
+    entry["ahead"] = bool(beyond and entry["resnet_minus_cnn"] > 0)
+    behind = beyond and entry["resnet_minus_cnn"] < 0
+    verdicts[dataset] = (
+      "refuted" if behind else "supported" if entry["resnet_minus_cnn"] >= 0 else "inconclusive"
+    )
   path = out / "accuracy.png"
   figure.savefig(path, dpi=120)
   if len(set(verdicts.values())) == 1:

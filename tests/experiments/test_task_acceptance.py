@@ -47,7 +47,18 @@ def test_resnets_reach_at_least_the_cnns_accuracy():
     ours, theirs = (np.round(c["test_accuracy"][:, 0, -1] * size).sum() for c in (resnet, cnn))
     assert ours >= theirs
     gain = (ours - theirs) / size / len(resnet["seeds"])
-    assert summary["numbers"][dataset]["resnet_minus_cnn"] == pytest.approx(gain, abs=1e-6)
+    entry = summary["numbers"][dataset]
+    assert entry["resnet_minus_cnn"] == pytest.approx(gain, abs=1e-6)
+    # Its error: the seeds' (ddof 1) and the test set's binomial error of two accuracies.
+    a, b = (c["test_accuracy"][:, 0, -1].astype(float) for c in (resnet, cnn))
+    seeds_se = np.std(a - b, ddof=1) / np.sqrt(a.size)
+    binomial = np.sqrt((a.mean() * (1 - a.mean()) + b.mean() * (1 - b.mean())) / size)
+    assert entry["test_examples"] == size
+    assert entry["resnet_minus_cnn_se"] == pytest.approx(np.hypot(seeds_se, binomial))
+    assert entry["resnet_minus_cnn_se_test_set"] == pytest.approx(binomial)
+    # MNIST-1D: ahead beyond 2 SE after Holm over the 2 datasets; digits: a tie, not ahead.
+    assert entry["ahead"] == (dataset == "mnist1d")
+  assert summary["numbers"]["comparisons"] == 2
 
 
 def test_teacher_student_loss_falls_below_a_thousandth_of_its_initial_value():
