@@ -2,6 +2,8 @@
 
   lrlab sweep --task digits-mlp --search halving --eta 3 --min-steps 100 --steps 2700
   lrlab sweep --task digits-mlp --search pbt --interval 300 --grid lr=1e-4:1e-2:8:log
+  lrlab sweep --task digits-mlp --search pbt --interval 300 --grid lr=1e-4:1e-2:8:log \
+      --perturb 0.5,2 --resample-probability 0.25 --resample lr=1e-4:1:27:log
 
 The flags of ``lrlab sweep`` (task, optimizer, schedule, grid, seeds, steps,
 batch size, evaluation interval, chunk size, ``--out``, ``--fresh``) mean what
@@ -22,6 +24,23 @@ import time
 from lrlab.cli import common
 
 METHODS = ("halving", "hyperband", "pbt")
+PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default
+
+
+def factors(text: str) -> tuple[float, ...]:
+  """An argparse ``type=`` for ``--perturb``: comma-separated positive finite numbers."""
+  try:
+    values = tuple(float(part) for part in text.split(","))
+  except ValueError:
+    values = ()
+  if not values or not all(0 < v < float("inf") for v in values):
+    raise common.argparse.ArgumentTypeError(
+      f"must be comma-separated positive numbers, e.g. 0.8,1.25; got {text!r}"
+    )
+  return values
+
+
+probability = common._number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def add_arguments(parser: common.Parser) -> None:
@@ -43,12 +62,62 @@ def add_arguments(parser: common.Parser) -> None:
     "--interval", type=common.positive_int, default=None,
     help="pbt: steps between exploits, dividing --steps (default: --eval-every)",
   )  # fmt: skip
+  parser.add_argument(
+    "--perturb", type=factors, default=None, metavar="F1,F2,...",
+    help="pbt: a replaced member's hyperparameters are its parent's times one of these "
+    "factors, drawn uniformly (default: 0.8,1.25)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--resample-probability", type=probability, default=0.0, metavar="P",
+    help="pbt: the probability that a replaced member's axis is redrawn from --resample's "
+    "values instead of perturbed (default: 0)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--resample", action="append", default=[], metavar="AXIS=SPEC",
+    help="pbt: the values an axis is redrawn from, lo:hi:n:log|lin or v1,v2,... like --grid "
+    "(repeatable; needed when --resample-probability > 0)",
+  )  # fmt: skip
+
+
+def _resample(args) -> dict:
+  """``--resample`` as ``{axis: values}``; one-line errors for specs and flags that disagree."""
+  from lrlab import sweep
+
+  pool = {}
+  for spec in args.resample:
+    try:
+      name, values = sweep.parse_axis(spec)
+    except ValueError as error:
+      raise ValueError(f"--resample {error}") from None
+    if name in pool:
+      raise ValueError(f"--resample gives the axis {name!r} more than once; give it once.")
+    pool[name] = values.astype(float).tolist()
+  if args.resample_probability > 0 and not pool:
+    raise ValueError(
+      f"--resample-probability {args.resample_probability} needs --resample AXIS=SPEC "
+      "(the values to redraw from)."
+    )
+  if pool and args.resample_probability == 0:
+    raise ValueError("--resample is used only with --resample-probability > 0; give both.")
+  return pool
 
 
 def settings(args) -> dict:
-  """What the search adds to the sweep's settings (and so to the results folder's hash)."""
+  """What the search adds to the sweep's settings (and so to the results folder's hash); a
+  one-line ValueError for a PBT flag given with another method or resample flags that
+  disagree."""
   if args.search == "pbt":
-    return {"method": "pbt", "interval": args.interval or args.eval_every}
+    extra = {"method": "pbt", "interval": args.interval or args.eval_every}
+    if args.perturb is not None and tuple(args.perturb) != PERTURB:
+      extra["perturb"] = list(args.perturb)  # only when set: older results keep their folder
+    if args.resample_probability > 0 or args.resample:
+      extra["resample_probability"] = args.resample_probability
+      extra["resample"] = _resample(args)
+    return extra
+  given = [flag for flag, value in (("--perturb", args.perturb), ("--resample", args.resample),
+           ("--resample-probability", args.resample_probability)) if value]  # fmt: skip
+  if given:
+    raise ValueError(f"{given[0]} applies to --search pbt only; got --search {args.search}.")
   return {"method": args.search, "eta": args.eta, "min_steps": args.min_steps or args.eval_every}
 
 
@@ -99,8 +168,10 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
     try:
       if args.search == "pbt":
         result = search.pbt(
-          task, make_tx, grid, interval=extra["interval"], should_stop=stop, **common_kwargs
-        )
+          task, make_tx, grid, interval=extra["interval"], perturb=args.perturb or PERTURB,
+          resample_probability=args.resample_probability, resample=extra.get("resample"),
+          should_stop=stop, **common_kwargs,
+        )  # fmt: skip
       else:
         method = search.successive_halving if args.search == "halving" else search.hyperband
         result = method(

@@ -44,15 +44,30 @@ def test_halving_writes_where_each_member_stopped_and_a_rerun_reads_it(run, tmp_
   assert code == 0 and "holds this search, finished" in again and f"Best lr = {lr:.4g}" in again
 
 
-def test_pbt_writes_lineage_schedules_and_its_figure(run, tmp_path):
+def test_pbt_writes_lineage_schedules_and_its_figure_and_takes_the_explore_flags(run, tmp_path):
+  """The lineage, schedules and figure are written; every replaced member's new rate is its
+  parent's times 0.5 or 2, or one of the resample values (the default factors 0.8 and 1.25
+  would give none of these)."""
   code, out, _ = run("--grid", "lr=0.01:0.8:4:log", "--search", "pbt", "--interval", "12",
-                     "--out", "p")  # fmt: skip
+                   "--perturb", "0.5,2", "--resample-probability", "0.5",
+                   "--resample", "lr=0.003,0.3", "--out", "p")  # fmt: skip
   assert code == 0
   saved = SearchResult.load(tmp_path / "p")
   assert saved.lineage.shape == (1, 4, 2)  # exploits at 12 and 24
   assert saved.schedule["lr"].shape == (1, 4, 3)
   assert (tmp_path / "p" / "pbt.png").stat().st_size > 0
   assert "Its schedule after each exploit: lr:" in out
+  lineage, lrs = saved.lineage[0], saved.schedule["lr"][0]
+  replaced = 0
+  for i in range(lineage.shape[1]):
+    for k, parent in enumerate(lineage[:, i]):
+      if parent == k:
+        assert lrs[k, i + 1] == lrs[k, i]
+        continue
+      replaced += 1
+      candidates = [lrs[parent, i] * 0.5, lrs[parent, i] * 2, 0.003, 0.3]
+      assert min(abs(lrs[k, i + 1] / c - 1) for c in candidates) < 1e-6
+  assert replaced == 2  # fraction 0.25 of 4 members, at each of 2 exploits
 
 
 @pytest.mark.parametrize(
@@ -71,3 +86,33 @@ def test_bad_search_flags_are_one_line(run, capsys, args, message):
     code, err = exit_.code, capsys.readouterr().err
   assert code == 2
   assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (("--perturb", "0.5,-2"), "argument --perturb: must be comma-separated positive numbers"),
+    (("--resample-probability", "1.5"), "argument --resample-probability: must be a number in"),
+    (("--resample-probability", "0.2"), "error: --resample-probability 0.2 needs --resample"),
+    (
+      ("--resample-probability", "0.2", "--resample", "lr=a,b"),
+      "error: --resample cannot read 'a'",
+    ),
+    (("--resample", "lr=0.1,1"), "error: --resample is used only with --resample-probability"),
+    (("--resample-probability", "0.2", "--resample", "wd=0.1,1"), "error: resample axis must"),
+  ],
+)
+def test_bad_pbt_flags_are_one_line(run, capsys, args, message):
+  try:
+    code, _, err = run("--search", "pbt", "--interval", "12", *args)
+  except SystemExit as exit_:
+    code, err = exit_.code, capsys.readouterr().err
+  assert code == 2
+  assert message in err and err.count("\n") == 1
+
+
+def test_a_pbt_flag_with_another_method_is_one_line(run):
+  code, _, err = run("--search", "halving", "--min-steps", "4", "--perturb", "0.5,2")
+  assert code == 2
+  assert "error: --perturb applies to --search pbt only; got --search halving." in err
+  assert err.count("\n") == 1
