@@ -22,6 +22,7 @@ import optax
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep import hyperparameters
 from lrlab.train import StreamedRun, Trainer
+from lrlab.train.compiling import one_shot_options
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
 
@@ -38,6 +39,8 @@ class _Compiled:
   def __init__(self, trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key):
     members = devices_lib.member_sharding(mesh)
     everywhere = devices_lib.replicated(mesh)
+    # Initialization runs once: compiled at a cheaper level (see lrlab.train.compiling).
+    once = one_shot_options(mesh.devices.flat[0].platform)
 
     read: set[str] = set()
 
@@ -68,7 +71,9 @@ class _Compiled:
     key_spec = spec(key, everywhere)
     self.history = jax.jit(jax.vmap(trainer.history))
     if trainer.task.streamed:
-      self._streamed(trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec)
+      self._streamed(
+        trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
+      )
       return
 
     tic = time.perf_counter()
@@ -88,7 +93,7 @@ class _Compiled:
     # live (with several processes, jit takes only global arrays).
     with hyperparameters.explain_traced_hyperparameters():
       state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
-      init_state = init_state.lower(hp_spec, key_spec).compile()
+      init_state = init_state.lower(hp_spec, key_spec).compile(once)
       first_evaluation = first_evaluation.lower(hp_spec, state_shape).compile()
       self.init = lambda hp, key: first_evaluation(hp, init_state(hp, key))
       self.segment = segment.lower(hp_spec, key_spec, state_shape, np.int32(0)).compile()
@@ -97,7 +102,9 @@ class _Compiled:
     self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
 
-  def _streamed(self, trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec):
+  def _streamed(
+    self, trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
+  ):
     """A streamed task's programs: one window per segment, data and evaluation from the host
     (:class:`lrlab.train.StreamedRun`); compiled on first use."""
 
@@ -119,7 +126,7 @@ class _Compiled:
     evaluate_chunks = jax.vmap(trainer.evaluate_chunks, in_axes=(0, 0, None, None))
     run = StreamedRun(
       trainer,
-      init_state=jit(init_state, (members, everywhere)),
+      init_state=jit(init_state, (members, everywhere), compiler_options=once),
       segment=jit(
         segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2
       ),

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
+from lrlab.train.compiling import one_shot_options
 from lrlab.train.history import History
 from lrlab.train.streaming import StreamedRun
 from lrlab.train.trainer import Trainer
@@ -123,7 +124,10 @@ def train(
     divergence_factor=divergence_factor,
     eval_batch_size=eval_batch_size,
   )
-  init_state = jax.jit(lambda _, key: trainer.init_state(tx, key))
+  # Initialization runs once: compiled at a cheaper level (see lrlab.train.compiling).
+  init_state = jax.jit(
+    lambda _, key: trainer.init_state(tx, key), compiler_options=one_shot_options()
+  )
   if not task.streamed:
 
     def rest(key: jax.Array, state, first) -> History:
