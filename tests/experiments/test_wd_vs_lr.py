@@ -86,3 +86,27 @@ def test_committed_slopes_are_the_fits_of_their_ridge_points():
       assert entry["slope"] is None
     if entry["slope_se"]:
       assert entry["z_vs_minus_one"] == pytest.approx((entry["slope"] + 1) / entry["slope_se"])
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_the_resnets_best_cell_and_its_gain_over_the_lowest_decay(optimizer):
+  """The ResNet's best (lr, wd) cell by seed-mean final val accuracy, recomputed from the saved
+  sweep, and the paired gain (ddof 1) of its decay over the grid's lowest at the same rate."""
+  entry = json.loads(SUMMARY.read_text())["numbers"][f"mnist1d-resnet/{optimizer}"]["primary"]
+  result = sweep.SweepResult.load(SUMMARY.parent / f"mnist1d-resnet-{optimizer}")
+  assert result.num_seeds >= 5
+  lrs, wds = np.unique(result.grid["lr"]), np.unique(result.grid["weight_decay"])
+  final = np.where(result.history.diverged, 0.0, result.history.val_accuracy[..., -1])
+  table = np.zeros((result.num_seeds, len(wds), len(lrs)))
+  for k, (lr, wd) in enumerate(zip(result.grid["lr"], result.grid["weight_decay"], strict=True)):
+    table[:, np.searchsorted(wds, wd), np.searchsorted(lrs, lr)] = final[:, k]
+  i, j = np.unravel_index(np.argmax(table.mean(axis=0)), table.shape[1:])
+  best = entry["best"]
+  assert (best["lr"], best["weight_decay"]) == pytest.approx((lrs[j], wds[i]))
+  assert best["on_lowest_decay"] == (i == 0)
+  if i == 0:
+    assert best["vs_lowest_decay"] is None
+    return
+  d = table[:, i, j] - table[:, 0, j]
+  assert best["vs_lowest_decay"]["gap"] == pytest.approx(d.mean(), abs=1e-6)
+  assert best["vs_lowest_decay"]["se"] == pytest.approx(d.std(ddof=1) / math.sqrt(d.size))
