@@ -36,7 +36,9 @@ stored batch-major (``h`` is ``(batch, features)``), the weight gradient sums
 over the batch, the major dimension of both operands: the ``A^T B`` form."""
 
 
-def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[str, Any]:
+def matmul_ceiling(
+  sizes=(256, 512, 1024, 2048), *, repeats: int = 5, diagnostics: bool = True
+) -> dict[str, Any]:
   """Best float32 matmul GFLOP/s on this machine, measured as the sweep uses it.
 
   ``single``: ``jnp.dot`` of two square ``n x n`` matrices on the default device.
@@ -52,6 +54,8 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
   Args:
     sizes: the square sizes to try.
     repeats: timings per size; the best counts.
+    diagnostics: also time the MLP-shaped products (``mlp_shaped``,
+      ``mlp_shaped_layouts``); without, only ``single``, ``sharded`` and ``ceiling``.
 
   Returns:
     ``{"single": {n: GFLOP/s}, "sharded": {...}, "mlp_shaped": x,
@@ -87,6 +91,9 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
     a = jnp.ones((n, n), jnp.float32)
     single[n] = 2 * n**3 / best_time(dot, a, a) / 1e9
     sharded[n] = batched(count, n, n, n)
+  ceiling = max(*single.values(), *sharded.values())
+  if not diagnostics:
+    return {"single": single, "sharded": sharded, "ceiling": ceiling, "devices": count}
   return {
     "single": single,
     "sharded": sharded,
@@ -95,7 +102,7 @@ def matmul_ceiling(sizes=(256, 512, 1024, 2048), *, repeats: int = 5) -> dict[st
       name: batched(MLP_SHAPED_PER_DEVICE * count, 100, 100, 100, form)
       for name, form in OPERAND_LAYOUTS.items()
     },
-    "ceiling": max(*single.values(), *sharded.values()),
+    "ceiling": ceiling,
     "devices": count,
   }
 
@@ -221,6 +228,20 @@ def breakdown(
       jax.block_until_ready(run(*rungs[name][1]))
       best[name] = min(best[name], time.perf_counter() - start)
   return {name: members * rungs[name][2] / best[name] / 1e9 for name in rungs}
+
+
+#: Timings per size of the ceiling measured next to each leg (:func:`ceiling_next_to_leg`).
+NEXT_TO_LEG_REPEATS = 3
+
+
+def ceiling_next_to_leg(config: Config) -> float:
+  """The matmul ceiling (GFLOP/s, the better of single-device and sharded, as
+  :func:`matmul_ceiling`'s ``ceiling``) measured just before or just after a leg, in the leg's
+  own process: a virtual machine's speed drifts during a run (246 GFLOP/s at the start of a
+  run and 170 at its end, BENCHMARKS.md), so a leg's fraction is honest only against the
+  ceiling measured next to it. :data:`NEXT_TO_LEG_REPEATS` timings per size."""
+  sizes = config.ceiling_sizes
+  return matmul_ceiling(sizes, repeats=NEXT_TO_LEG_REPEATS, diagnostics=False)["ceiling"]
 
 
 def measure_machine(config: Config) -> dict[str, Any]:

@@ -59,7 +59,9 @@ def markdown(report: dict[str, Any]) -> str:
     f"Matmul ceiling: {ceiling['ceiling']:.1f} GFLOP/s (best of single-device "
     f"{max(ceiling['single'].values()):.1f} and sharded over {ceiling['devices']} device(s) "
     f"{max(ceiling['sharded'].values()):.1f}; measured at the start, {ceiling['at_start']:.1f}, "
-    f"and at the end of the run, {ceiling['at_end']:.1f}). The MLP's own product, "
+    f"and at the end of the run, {ceiling['at_end']:.1f}; each leg is also framed by a "
+    "ceiling measured just before and just after it in its own process, the *ceiling next* "
+    "column: the better of the two, then before and after). The MLP's own product, "
     f"{MLP_SHAPED_PER_DEVICE} members per device of 100x100 @ 100x100, sharded, reaches "
     f"{ceiling['mlp_shaped']:.1f}; by operand layout, "
     + ", ".join(f"{name} {v:.1f}" for name, v in ceiling["mlp_shaped_layouts"].items())
@@ -67,18 +69,20 @@ def markdown(report: dict[str, Any]) -> str:
     *_breakdown_lines(report),
     "",
     "| K | leg | devices | compile s | steady s | model-steps/s | GFLOP/s | of ceiling "
-    "| peak RSS MiB | leg RSS MiB | recompiles | Δ val loss | load |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| ceiling next | of ceiling next | peak RSS MiB | leg RSS MiB | recompiles | Δ val loss "
+    "| load |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ]
   for r in report["rows"]:
     if "model_steps_per_s" not in r:
       reason = r.get("skipped") or r.get("error", "").splitlines()[-1:]
-      lines.append(f"| {r['k']} | {LEG_TITLES[r['leg']]} | {reason} |||||||||||")
+      lines.append(f"| {r['k']} | {LEG_TITLES[r['leg']]} | {reason} |||||||||||||")
       continue
     lines.append(
       f"| {r['k']} | {r['title']} | {r['devices_used']} | {_fmt(r['compile_s'], '.2f')} "
       f"| {r['steady_s']:.3f} | {r['model_steps_per_s']:,.0f} | {r['gflops_per_s']:.1f} "
-      f"| {r['fraction_of_ceiling']:.0%} | {_fmt(r['peak_rss_mib'], '.0f')} "
+      f"| {r['fraction_of_ceiling']:.0%} | {_next_ceiling(r)} "
+      f"| {_fmt(r.get('fraction_of_ceiling_next'), '.0%')} | {_fmt(r['peak_rss_mib'], '.0f')} "
       f"| {_fmt(r['leg_rss_mib'], '.0f')} | {r['recompiles']} "
       f"| {_fmt(r.get('max_abs_diff'), '.1e')} | {_fmt(r.get('load_1min'), '.1f')} |"
     )
@@ -101,11 +105,19 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"| target at {where} | goal | measured | met |", "|---|---:|---:|---|"]
     for name in TARGETS:
       t = targets[name]
-      goal = f"{t['target']:.0%}" if name == "fraction_of_ceiling" else f"{t['target']}x"
-      value = _fmt(t["measured"], ".0%" if name == "fraction_of_ceiling" else ".2f")
+      fraction = name.startswith("fraction_of_ceiling")
+      goal = f"{t['target']:.0%}" if fraction else f"{t['target']}x"
+      value = _fmt(t["measured"], ".0%" if fraction else ".2f")
       met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
       lines.append(f"| {name} | {goal} | {value} | {met} |")
   return "\n".join(lines) + "\n"
+
+
+def _next_ceiling(row: dict[str, Any]) -> str:
+  """The ceiling measured next to a leg: the better of before and after, both shown."""
+  if not row.get("ceiling_next"):
+    return "-"
+  return f"{row['ceiling_next']:.0f} ({row['ceiling_before']:.0f}, {row['ceiling_after']:.0f})"
 
 
 def _breakdown_lines(report: dict[str, Any]) -> list[str]:

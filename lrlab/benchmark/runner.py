@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.benchmark.legs import measure_leg
-from lrlab.benchmark.machine import measure_machine
+from lrlab.benchmark.machine import ceiling_next_to_leg, measure_machine
 from lrlab.benchmark.probes import busy, load_average
 from lrlab.benchmark.report import row_line
 from lrlab.benchmark.workload import (
@@ -40,8 +40,25 @@ def worker_main(spec: dict[str, Any]) -> None:
   if spec["kind"] == "ceiling":
     result = measure_machine(config)
   else:
-    result = measure_leg(spec["leg"], spec["k"], config)
+    result = leg_between_ceilings(spec["leg"], spec["k"], config)
   print(WORKER_MARK + json.dumps(result), flush=True)
+
+
+def leg_between_ceilings(leg: str, k: int, config: Config) -> dict[str, Any]:
+  """:func:`~lrlab.benchmark.legs.measure_leg`, with the matmul ceiling measured just before
+  and just after it in the same process (:func:`~lrlab.benchmark.machine.ceiling_next_to_leg`).
+
+  The row gains ``ceiling_before`` and ``ceiling_after`` (GFLOP/s) and ``ceiling_next``, the
+  better of the two (a busy machine only lowers a ceiling); :func:`summarize` divides the leg's
+  GFLOP/s by it (``fraction_of_ceiling_next``). A skipped leg is not framed by ceilings.
+  """
+  before = ceiling_next_to_leg(config)
+  row = measure_leg(leg, k, config)
+  if "gflops_per_s" not in row:
+    return row
+  after = ceiling_next_to_leg(config)
+  framed = {"ceiling_before": before, "ceiling_after": after, "ceiling_next": max(before, after)}
+  return {**row, **framed}
 
 
 def _in_subprocess(spec: dict[str, Any], config: Config, timeout: float) -> dict[str, Any]:
@@ -96,7 +113,7 @@ def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[st
         spec = {"kind": "leg", "leg": leg, "k": k, "config": dataclasses.asdict(config)}
         row = {"leg": leg, "k": k, **_in_subprocess(spec, config, timeout)}
       else:
-        row = measure_leg(leg, k, config)
+        row = leg_between_ceilings(leg, k, config)
       rows.append(row)
       log(row_line(row))
   last = measure_ceiling()
@@ -160,7 +177,10 @@ def summarize(rows, ceiling: float) -> tuple[list[dict[str, Any]], dict[str, Any
   Returns:
     ``(ratios, targets)``: ``ratios`` has one entry per K with
     ``sweep_over_<leg>`` quotients of the reported ``model_steps_per_s``, and
-    ``sweep_over_best_torch`` over the fastest PyTorch leg (named in ``best_torch``);
+    ``sweep_over_best_torch`` over the fastest PyTorch leg (named in ``best_torch``); each
+    row gains ``fraction_of_ceiling`` (over the run's ``ceiling``) and, where the leg was
+    framed by ceilings (:func:`leg_between_ceilings`), ``fraction_of_ceiling_next`` (over the
+    ceiling measured next to it);
     ``targets`` checks the targets (:data:`~lrlab.benchmark.workload.TARGETS`) at
     K = 512 (or the largest K measured, marked as such).
   """
@@ -171,6 +191,8 @@ def summarize(rows, ceiling: float) -> tuple[list[dict[str, Any]], dict[str, Any
   for r in rows:
     if "gflops_per_s" in r:
       r["fraction_of_ceiling"] = r["gflops_per_s"] / ceiling
+    if "gflops_per_s" in r and r.get("ceiling_next"):
+      r["fraction_of_ceiling_next"] = r["gflops_per_s"] / r["ceiling_next"]
     r["max_abs_diff"] = _agreement(r.get("final_val_loss"), reference.get(r["k"]))
   ratios = []
   for k in sorted({r["k"] for r in rows}):
@@ -192,6 +214,7 @@ def summarize(rows, ceiling: float) -> tuple[list[dict[str, Any]], dict[str, Any
   sweep = next(r for r in swept if r["k"] == k)
   measured = {
     "fraction_of_ceiling": sweep["fraction_of_ceiling"],
+    "fraction_of_ceiling_next": sweep.get("fraction_of_ceiling_next"),
     "sweep_over_sequential": at.get("sweep_over_sequential"),
     "sweep_over_torch": at.get("sweep_over_torch"),
     "sweep_over_best_torch": at.get("sweep_over_best_torch"),

@@ -63,6 +63,9 @@ def test_report_has_every_leg_with_sane_values(report):
     assert math.isclose(
       row["fraction_of_ceiling"], row["gflops_per_s"] / report["ceiling"]["ceiling"]
     )
+    # Each leg is framed by its own ceilings; its fraction is against the better of the two.
+    assert row["ceiling_next"] == max(row["ceiling_before"], row["ceiling_after"]) > 0
+    assert math.isclose(row["fraction_of_ceiling_next"], row["gflops_per_s"] / row["ceiling_next"])
     assert row["recompiles"] >= 0 and row["devices_used"] >= 1
     assert len(row["final_val_loss"]) == 2
     # Same members, same start, same minibatches: every leg trains the same models.
@@ -96,7 +99,27 @@ def test_writes_json_markdown_and_plot(report, tmp_path):
   assert json.loads(pathlib.Path(paths["report.json"]).read_text())["rows"]
   text = pathlib.Path(paths["report.md"]).read_text()
   assert "| K | leg |" in text and "sweep_over_sequential" in text
+  sweep = report["rows"][0]
+  assert f"| {sweep['fraction_of_ceiling_next']:.0%} |" in text and "| ceiling next |" in text
   assert pathlib.Path(paths["throughput.png"]).stat().st_size > 0
+
+
+def test_each_leg_is_judged_against_the_ceiling_measured_next_to_it():
+  """summarize divides each row's GFLOP/s by the run's ceiling and by its own framing ceiling;
+  the K=512 target uses the sweep's own; a row without framing ceilings has no such fraction."""
+  rows = [
+    {"leg": "sweep", "k": 512, "model_steps_per_s": 100.0, "gflops_per_s": 60.0,
+     "ceiling_before": 100.0, "ceiling_after": 80.0, "ceiling_next": 100.0},
+    {"leg": "torch_func", "k": 512, "model_steps_per_s": 40.0, "gflops_per_s": 24.0,
+     "ceiling_before": 50.0, "ceiling_after": 60.0, "ceiling_next": 60.0},
+    {"leg": "torch", "k": 512, "model_steps_per_s": 10.0, "gflops_per_s": 6.0},
+  ]  # fmt: skip
+  ratios, targets = benchmark.summarize(rows, 200.0)
+  assert [r["fraction_of_ceiling"] for r in rows] == [0.3, 0.12, 0.03]
+  assert [r.get("fraction_of_ceiling_next") for r in rows] == [0.6, 0.4, None]
+  assert targets["fraction_of_ceiling"] == {"target": 0.6, "measured": 0.3, "met": False}
+  assert targets["fraction_of_ceiling_next"] == {"target": 0.55, "measured": 0.6, "met": True}
+  assert ratios[0]["sweep_over_best_torch"] == 2.5 and ratios[0]["best_torch"] == "torch_func"
 
 
 def test_command_line_defaults():
