@@ -14,7 +14,8 @@ its final validation metric (seed 0):
 - ``hyperband``: :func:`lrlab.search.hyperband` over the grid, the same rungs;
 - ``pbt``: :func:`lrlab.search.pbt` from every ``K // 8``-th grid rate (8 or more members)
   with the settings of :data:`PBT` (an exploit every ``min_steps`` steps, perturb by 0.5 or
-  2); its answer is the best member's final rate;
+  2); its quality is its best member's own run (its schedule, seed 0), and the final rate
+  of that schedule is also retrained as a fixed rate;
 - ``optuna_loop``: Optuna TPE (seed 0), ``K`` trials one after another, each trained by
   lrlab's compiled single run (``sweep.run`` of one member on one device, compiled once):
   a user's loop;
@@ -28,8 +29,9 @@ Each method's wall-clock counts its compilation (the program cache is cleared
 before it; a throwaway two-member sweep warms JAX up before the first), and its
 model-steps are the members' training steps; the 1-minute load average before and after
 it is recorded beside it. The picked
-rates are then retrained at the full budget for ``retrain_seeds`` seeds, all in
-one sweep, and their mean test metric is the method's quality. The full grid's
+rates are then retrained at the full budget for ``retrain_seeds`` seeds, each rate in a
+sweep of its own (one program width for all, so float rounding does not depend on which
+rates were picked), and their mean test metric is the method's quality. The full grid's
 curves also give the Spearman rank correlation between each rung's validation
 metric and the final one: how risky stopping early is on the task.
 Writes ``search.json`` and ``search.md`` under ``--out``.
@@ -162,26 +164,27 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
                       metric=metric, eval_every=min_steps, **common)  # fmt: skip
   out["pbt"] = {**PBT, "interval": pbt_settings["interval"]}
 
+  def pbt_answer(result):
+    # PBT's answer is a schedule: its quality is the best member's own run (seed 0); its final
+    # rate, retrained as a fixed rate, is recorded beside it.
+    best = result.best()
+    test = "test_accuracy" if task.num_classes else "test_loss"
+    own = float(getattr(result.sweep.history, test)[0, best["index"], -1])
+    extra = {"schedule": best["schedule"]["lr"], "own_test": own,
+             "compile_seconds": result.metadata["compile_seconds"]}  # fmt: skip
+    return best["schedule"]["lr"][-1], result.model_steps, extra
+
   def pbt_method():
     population = {"lr": grid["lr"][:: max(1, k // 8)]}  # 8 or more members
     result = search.pbt(task, make_tx, population, steps=steps, **pbt_settings)
-    best = result.best()
-    # PBT's answer is a schedule; its final rate is what a retrain at a fixed rate can use.
-    extra = {"schedule": best["schedule"]["lr"]}
-    extra["compile_seconds"] = result.metadata["compile_seconds"]
-    return best["schedule"]["lr"][-1], result.model_steps, extra
+    return pbt_answer(result)
 
   def pbt_from(factor):
     def run():
       center = out["methods"]["grid"]["lr"] * factor
       population = {"lr": np.geomspace(center / 2, center * 2, 8)}
       result = search.pbt(task, make_tx, population, steps=steps, **pbt_settings)
-      best = result.best()
-      test = "test_accuracy" if task.num_classes else "test_loss"
-      own = float(getattr(result.sweep.history, test)[0, best["index"], -1])
-      extra = {"schedule": best["schedule"]["lr"], "own_test": own,
-               "compile_seconds": result.metadata["compile_seconds"]}  # fmt: skip
-      return best["schedule"]["lr"][-1], result.model_steps, extra
+      return pbt_answer(result)
 
     return run
 
@@ -226,15 +229,15 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   out["rank_correlation"] = {
     str(min_steps * eta**i): spearman(history[:, eta**i], final) for i in range(3)
   }
-  # Retrain every picked rate at the full budget, retrain_seeds seeds, one sweep.
-  picked = sorted({m["lr"] for m in out["methods"].values()})
-  retrained = sweep.run(task, make_tx, {"lr": np.array(picked)}, steps=steps,
-                        eval_every=min_steps, seeds=retrain_seeds, progress=False,
-                        **common)  # fmt: skip
+  # Retrain every picked rate at the full budget, retrain_seeds seeds, each in a sweep of its
+  # own (one rate: the same program width for every pick, so a rate retrains to the same
+  # numbers whichever other rates were picked; a sweep's float rounding depends on its width).
   test = "final_test_accuracy" if task.num_classes else "final_test_loss"
-  scores = retrained.seed_mean(test)
+  picked = sorted({m["lr"] for m in out["methods"].values()})
+  scores = {lr: retrain(task, make_tx, lr, steps=steps, eval_every=min_steps, seeds=retrain_seeds,
+                        test=test, **common) for lr in picked}  # fmt: skip
   for m in out["methods"].values():
-    m["test"] = float(scores[picked.index(m["lr"])])
+    m["test"] = scores[m["lr"]]
   ref = out["methods"]["grid"]
   for name, m in out["methods"].items():
     paired = name == "halving" and "grid_before_halving" in out["methods"]
@@ -244,6 +247,17 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     m["test_minus_grid"] = m["test"] - ref["test"]
   out["test_metric"] = test
   return out
+
+
+def retrain(task, make_tx, lr: float, *, steps: int, eval_every: int, seeds: int, test: str,
+            batch_size: int, key) -> float:  # fmt: skip
+  """The mean over ``seeds`` of ``test`` for the rate ``lr`` trained for ``steps``: a sweep of
+  that one rate alone, so the result does not depend on which other rates are retrained."""
+  from lrlab import sweep
+
+  result = sweep.run(task, make_tx, {"lr": np.array([lr])}, steps=steps, eval_every=eval_every,
+                     seeds=seeds, batch_size=batch_size, key=key, progress=False)  # fmt: skip
+  return float(result.seed_mean(test)[0])
 
 
 def ref_test(run: dict[str, Any]) -> float:

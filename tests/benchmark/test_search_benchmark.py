@@ -25,12 +25,28 @@ def test_spearman_is_scipys():
 
 @pytest.mark.slow  # an end-to-end run, tiny
 def test_a_tiny_instance_measures_every_asked_method():
-  methods = ("grid", "halving", "optuna_batched")
+  import jax
+
+  from lrlab import tasks
+
+  methods = ("grid", "halving", "optuna_batched", "pbt")
   report = bench.run_task(
     "quadratic", "adam", k=9, steps=27, eta=3, batch_size=50, retrain_seeds=1, methods=methods
   )
   methods = report["methods"]
-  assert list(methods) == ["grid", "halving", "optuna_batched"]
+  assert list(methods) == ["grid", "halving", "optuna_batched", "pbt"]
+  # each pick retrains in a sweep of its own: the same number as that rate retrained alone
+  lr = methods["halving"]["lr"]
+  alone = bench.retrain(tasks.get("quadratic"), bench.OPTIMIZERS["adam"], lr, steps=27,
+                        eval_every=1, seeds=1, test="final_test_loss", batch_size=50,
+                        key=jax.random.key(0))  # fmt: skip
+  assert methods["halving"]["test"] == alone
+  # PBT's quality is its best member's own run, and the summary quotes that, not the retrain
+  pbt = methods["pbt"]
+  assert np.isfinite(pbt["own_test"]) and len(pbt["schedule"]) == 27  # 26 exploits
+  (row,) = [r for r in bench.summary_table({"runs": [report]}).splitlines() if "PBT (" in r]
+  gap = 100 * (pbt["own_test"] - methods["grid"]["test"])
+  assert row.endswith(f"| {gap:+.1f} points |")
   assert methods["grid"]["model_steps"] == 9 * 27
   # rungs 1, 3, 9, 27: 9 members for 1 step, 3 for 2 more, 1 for the remaining 24
   assert methods["halving"]["model_steps"] == 9 * 1 + 3 * 2 + 1 * 24
