@@ -5,7 +5,21 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lrlab import finder
+from lrlab import analysis, finder, tasks
+
+CHANCE_RTOL = 0.05  # the dead-network guard: final train loss within 5% of chance
+
+
+def guarded(result, case: dict, metric: str):
+  """``result`` with the dead-network guard (:func:`lrlab.analysis.fail_at_chance`): a run above
+  the best rate by ``metric`` whose final train loss is within 5% of the chance loss counts as
+  failed. Returns ``(result, chance)``; a task without classes, or streamed (the quadratic, the
+  transformer: no label set to take the chance loss of), is returned as it is, chance ``None``."""
+  task = tasks.get(case["task"], **case["options"]) if case["task"] != "lm-transformer" else None
+  if task is None or task.num_classes is None or task.streamed:
+    return result, None
+  chance = analysis.chance_loss(task.dataset.y_train, task.num_classes)
+  return analysis.fail_at_chance(result, chance, rtol=CHANCE_RTOL, select=metric), chance
 
 
 def finite(value) -> float | None:

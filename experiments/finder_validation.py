@@ -74,7 +74,7 @@ SIZES = {
       "quadratic": 50,
       "digits-mlp": 400,
       "mnist1d-mlp": 1000,
-      "mnist1d-resnet": 200,
+      "mnist1d-resnet": 400,
       "lm-transformer": 150,
     },
     num_lrs={
@@ -116,7 +116,8 @@ TASKS = {
   "quadratic": dict(options={"min_curvature": 0.1}, batch_size=None, grid=(1e-2, 10.0), end=100.0),
   "digits-mlp": dict(options={}, batch_size=64, grid=(1e-4, 3.0), end=10.0),
   "mnist1d-mlp": dict(options={}, batch_size=100, grid=(1e-4, 3.0), end=10.0),
-  "mnist1d-resnet": dict(options={"channels": (4, 8)}, batch_size=32, grid=(1e-4, 3.0), end=10.0),
+  # (8, 16) channels, batch 64: ~0.9 test accuracy at 400 steps; (4, 8), 32, 200: 0.45-0.55.
+  "mnist1d-resnet": dict(options={"channels": (8, 16)}, batch_size=64, grid=(1e-4, 3.0), end=10.0),
   "lm-transformer": dict(options=LM, batch_size=LM_BATCH, grid=(1e-3, 1.0), end=10.0),
 }
 OPTIMIZERS = {"sgd-momentum": ("sgd", {"momentum": 0.9}), "adam": ("adam", {}), "gd": ("sgd", {})}
@@ -233,6 +234,7 @@ def _row(folder: Path) -> dict:
     jax.tree.map(lambda *a: np.concatenate(a), *[_grid_only(r, grid).history for r in runs]),
     full.config,
   )
+  full, chance = report_lib.guarded(full, case, metric)  # dead runs count as failed
   mean = val[:, :n].mean(0)
   k = int(np.argmax(mean if accuracy else -np.where(np.isfinite(mean), mean, np.inf)))
   log_best = analysis.refine_best(np.log10(grid), mean, larger_is_better=accuracy)
@@ -268,10 +270,7 @@ def _row(folder: Path) -> dict:
     }
   found = finder.FinderResult.load(folder / "range_test_0.json")
   row = {
-    "task": case["task"],
-    "optimizer": case["optimizer"],
-    "steps": case["steps"],
-    "seeds": seeds,
+    **{k: case[k] for k in ("task", "optimizer", "options", "batch_size", "steps", "seeds")},
     "metric": metric,
     "test_examples": case["test_examples"],
     "sweep": {
@@ -282,6 +281,8 @@ def _row(folder: Path) -> dict:
       "usable_range": [report_lib.finite(v) for v in usable],
       "usable_range_ratio": report_lib.finite(usable[1] / usable[0]),
       "divergence_lr": full.divergence_threshold("lr", metric),
+      "chance_loss": chance,
+      "dead_runs": full.config.get("dead_guard", {}).get("runs", 0),
       "on_edge": k in (0, n - 1),
       "size": n,
     },

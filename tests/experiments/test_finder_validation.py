@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import common, finder_validation
+from lrlab import tasks
 from lrlab.sweep.result import SweepResult
 
 OUT = common.RESULTS / "finder_validation"
@@ -82,3 +83,30 @@ def test_the_aggregate_and_its_holm_correction(summary):
   assert aggregate["comparisons"] == len(p)
   for figure in summary["figures"]:
     assert (OUT / figure).stat().st_size > 1000
+
+
+def test_dead_runs_count_as_failed_and_the_resnet_trains(summary):
+  """The dead-network guard, recounted with NumPy: a run above the sweep's best rate (grid only)
+  that did not diverge but ends with train loss within 5% of chance; and the ResNet's budget
+  gives it a meaningful accuracy."""
+  for row in summary["numbers"]["cases"]:
+    case, runs = _case(row)
+    chance = row["sweep"]["chance_loss"]
+    if chance is None:  # no label set: the quadratic and the streamed transformer
+      assert row["task"] in ("quadratic", "lm-transformer") and row["sweep"]["dead_runs"] == 0
+      continue
+    labels = tasks.get(row["task"], **case["options"]).dataset.y_train
+    p = np.bincount(labels) / labels.size
+    assert chance == pytest.approx(-np.sum(p[p > 0] * np.log(p[p > 0])))
+    n, grid = len(case["grid"]), np.asarray(case["grid"])
+    val = np.concatenate([r.metric(row["metric"]) for r in runs])[:, :n]
+    best = int(np.argmax(val.mean(axis=0)))
+    train = np.concatenate([r.metric("final_train_loss", diverged_as_worst=False) for r in runs])
+    diverged = np.concatenate([r.history.diverged for r in runs])
+    dead = ~diverged[:, :n] & (train[:, :n] >= 0.95 * chance) & (grid > grid[best])[None, :]
+    assert row["sweep"]["dead_runs"] == int(dead.sum()), row["task"]
+    failed = (diverged[:, :n] | dead).any(axis=0)
+    expected = float(grid[failed][0]) if failed.any() else None
+    assert row["sweep"]["divergence_lr"] == pytest.approx(expected), row["task"]
+    if row["task"] == "mnist1d-resnet":
+      assert row["steps"] >= 400 and row["sweep"]["test"] >= 0.8
