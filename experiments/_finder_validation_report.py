@@ -27,6 +27,12 @@ def finite(value) -> float | None:
   return None if value is None or not np.isfinite(value) else float(value)
 
 
+def loss_best(runs: list, grid: list[float]) -> float:
+  """The grid's best rate by seed-mean final val loss over the seeds' sweeps, parabola-refined."""
+  loss = np.concatenate([r.metric("final_val_loss") for r in runs])[:, : len(grid)].mean(0)
+  return float(10 ** analysis.refine_best(np.log10(grid), loss, larger_is_better=False))
+
+
 def slopes(found: finder.FinderResult, best_lr: float) -> dict:
   """The smoothed loss's slope against the linear rate: steepest in Lightning's window, and
   steepest within 3x of the sweep's best rate (where the real descent is)."""

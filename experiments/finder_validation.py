@@ -276,6 +276,7 @@ def _row(folder: Path) -> dict:
     "sweep": {
       "best_lr": best_lr,
       "best_lr_on_grid": float(grid[k]),
+      "best_lr_by_val_loss": report_lib.loss_best(runs, grid) if accuracy else best_lr,
       "val": report_lib.finite(mean[k]),
       "test": report_lib.finite(np.mean(test[:, k])),
       "usable_range": [report_lib.finite(v) for v in usable],

@@ -46,6 +46,10 @@ def test_each_rules_error_follows_from_the_saved_runs(summary):
     # The refined best lies within half a grid step of the grid's best.
     step = np.log10(grid[1] / grid[0])
     assert abs(math.log10(row["sweep"]["best_lr"] / grid[k])) <= step / 2 + 1e-9
+    # The best rate by the other metric (val loss), likewise near the grid's best by loss.
+    loss = np.concatenate([r.metric("final_val_loss") for r in runs])[:, :n].mean(axis=0)
+    by_loss = grid[int(np.argmin(np.where(np.isfinite(loss), loss, np.inf)))]
+    assert abs(math.log10(row["sweep"]["best_lr_by_val_loss"] / by_loss)) <= step / 2 + 1e-9
     for j, rule in enumerate(finder_validation.NAMES):
       for s, run in enumerate(runs):
         pick = case["picks"][s].get(rule)
