@@ -90,9 +90,11 @@ def _steps(numbers: dict, path: Path) -> Path:
         "-",
         color=f"C{i}",
         alpha=0.7,
-        label=f"S_min(1 + B_crit/B), B_crit {critical:.3g}",
+        label="S_min(1 + B_crit/B), fitted",
       )
-      axes.axvline(critical, color=f"C{i}", linestyle=":", linewidth=1)
+      axes.axvline(
+        critical, color=f"C{i}", linestyle=":", linewidth=1, label=f"B_crit (dotted) {critical:.3g}"
+      )
     b_simple = task["noise_scale"]["b_simple_target"]
     axes.axvline(
       b_simple,

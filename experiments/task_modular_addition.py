@@ -139,7 +139,7 @@ def _figure(result: sweep.SweepResult, path: Path) -> Path:
         linestyle=":",
         label=train_label,
       )
-  axes.axhline(TARGET, color="gray", linewidth=0.8)
+  axes.axhline(TARGET, color="gray", linewidth=0.8, label=f"target: val accuracy {TARGET:g}")
   axes.set(
     xlabel="step",
     ylabel="accuracy",
