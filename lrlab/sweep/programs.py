@@ -56,7 +56,15 @@ class _Compiled:
         _, fold = hyperparameters.split(h, read)
         return trainer.first_evaluation(s, fold)
 
-      return jax.vmap(one)(hp, state)
+      if trainer.folds is not None:  # each member's fold has its own training and val rows
+        return jax.vmap(one)(hp, state)
+      # Every member starts from the seed's parameters and model state (common random
+      # numbers: only the optimizer state differs), so the step-0 evaluation, a pass over the
+      # training, val and test sets, is the first member's, and its threshold and metrics are
+      # copied to the others: one evaluation per chunk instead of one per member.
+      lead, evaluation = jax.vmap(one)(*jax.tree.map(lambda a: a[:1], (hp, state)))
+      widen = lambda a: jnp.broadcast_to(a, (state.diverged.shape[0], *a.shape[1:]))
+      return state._replace(threshold=widen(lead.threshold)), jax.tree.map(widen, evaluation)
 
     def segment(hp, key, state, first_window):
       def one(h, s):
