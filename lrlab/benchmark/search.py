@@ -54,6 +54,11 @@ LR_RANGE = (1e-4, 1.0)
 #: exploit every ``min_steps`` (27 in a budget of ``eta**3`` of them) and Jaderberg et al.'s
 #: perturb explore step with factors 0.5 and 2, so a lineage's rate can move 2**26-fold.
 PBT = {"interval_rungs": 1, "perturb": (0.5, 2.0)}
+#: Task options the benchmark sets (recorded in its report): ``lm-transformer``'s default
+#: 64,000 training sequences make its step-0 pass over the training split cost minutes per
+#: method on 2 cores; 2,048 sequences of 64 tokens hold more than a 216-step budget reads
+#: (216 x 32 = 6,912 sequences: 3.4 epochs), val and test 128 sequences each.
+TASK_OPTIONS = {"lm-transformer": {"num_tokens": 2048 * 64, "num_eval": 128}}
 
 
 def _adam(hp):
@@ -107,7 +112,8 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   from lrlab import search, sweep, tasks
 
   optuna.logging.set_verbosity(optuna.logging.WARNING)
-  task, make_tx = tasks.get(task_name), OPTIMIZERS[optimizer]
+  options = TASK_OPTIONS.get(task_name, {})
+  task, make_tx = tasks.get(task_name, **options), OPTIMIZERS[optimizer]
   metric = "val_accuracy" if task.num_classes else "val_loss"
   summary = "final_val_accuracy" if task.num_classes else "final_val_loss"
   min_steps = steps // eta**3
@@ -120,6 +126,8 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     "task": task_name, "optimizer": optimizer, "metric": metric, "k": k, "steps": steps,
     "eta": eta, "min_steps": min_steps, "methods": {},
   }  # fmt: skip
+  if options:
+    out["task_options"] = options
 
   def timed(name, fn):
     sweep.clear_cache()
@@ -282,6 +290,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['model_steps']:,} | {m['model_steps_vs_grid']:.0%} | {m['lr']:.3g} | "
         f"{m['test']:.4f} | {m['test_minus_grid']:+.4f} |"
       )
+    if "task_options" in run:
+      given = ", ".join(f"{k} = {v:,}" for k, v in run["task_options"].items())
+      lines.append(f"\nThe task built with {given}.")
     if "grid_before_halving" in run["methods"] and "halving" in run["methods"]:
       lines.append("\nhalving's wall-clock is against grid_before_halving, timed just before it.")
     if "pbt" in run:

@@ -11,6 +11,15 @@ from lrlab.benchmark import search as bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMITTED = os.path.join(ROOT, "benchmarks", "cpu-2core", "search.json")
+#: The committed runs: mnist1d-mlp (both optimizers) and one file per larger task.
+RUNS = [
+  path
+  for path in (
+    COMMITTED,
+    *(COMMITTED.replace(".json", f"_{t}.json") for t in ("digits-cnn", "lm-transformer")),
+  )
+  if os.path.exists(path)
+]
 
 
 def test_spearman_is_scipys():
@@ -58,13 +67,13 @@ def test_a_tiny_instance_measures_every_asked_method():
   assert -1 <= report["rank_correlation"]["9"] <= 1
 
 
-@pytest.mark.skipif(not os.path.exists(COMMITTED), reason="no committed measurement")
-def test_the_committed_measurement_is_consistent():
+@pytest.mark.parametrize("path", RUNS, ids=os.path.basename)
+def test_the_committed_measurement_is_consistent(path):
   """The committed numbers are what the markdown beside them says, and the model-steps of the
   search methods follow from their rules (a fraction of the grid's)."""
-  with open(COMMITTED, encoding="utf-8") as f:
+  with open(path, encoding="utf-8") as f:
     report = json.load(f)
-  with open(COMMITTED.replace(".json", ".md"), encoding="utf-8") as f:
+  with open(path.replace(".json", ".md"), encoding="utf-8") as f:
     assert f.read().strip() == bench.markdown(report).strip()
   for run in report["runs"]:
     grid = run["methods"]["grid"]
@@ -77,9 +86,9 @@ def test_the_committed_measurement_is_consistent():
       assert halving["wall_vs_grid"] == pytest.approx(halving["wall_seconds"] / paired)
 
 
-@pytest.mark.skipif(not os.path.exists(COMMITTED), reason="no committed measurement")
-def test_benchmarks_md_quotes_the_committed_measurement():
-  with open(COMMITTED, encoding="utf-8") as f:
+@pytest.mark.parametrize("path", RUNS, ids=os.path.basename)
+def test_benchmarks_md_quotes_the_committed_measurement(path):
+  with open(path, encoding="utf-8") as f:
     report = json.load(f)
   with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
     assert bench.summary_table(report) in f.read()
