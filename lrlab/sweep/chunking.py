@@ -17,6 +17,7 @@ size's estimate is ``ceil(K / c)`` chunks times the best time of one probe
 call of ``c`` members (padding members cost as much as real ones).
 """
 
+import collections
 import datetime
 import hashlib
 import json
@@ -288,12 +289,71 @@ def choose(
   return {**choice, "reused_programs": reuse and choice["method"] == "measured"}
 
 
+#: :func:`automatic`'s answers in this process, by everything they depend on (see
+#: :func:`_recall_signature`); the last :data:`lrlab.sweep.programs.CACHE_SIZE` are kept.
+_recalled: collections.OrderedDict[tuple, tuple[int, dict[str, Any] | None]] = (
+  collections.OrderedDict()
+)
+
+
+def _recall_signature(measure, trainer, make_tx, mesh, windows, grid, key) -> tuple:
+  """What :func:`automatic`'s answer depends on: the task and ``make_tx`` (by identity, as the
+  engine's program cache), the trainer's settings, the devices, the segment, the members'
+  count and dtypes, the key; with ``measure``, also the remembered-sizes file as it is now
+  (its path, size and modification time), so a file edited or deleted is read again."""
+  signature = (
+    measure, trainer.task, make_tx, trainer.steps, trainer.batch_size, trainer.eval_every,
+    float(trainer.divergence_factor), trainer.folds, trainer.eval_batch_size,
+    tuple(d.id for d in mesh.devices.flat), windows,
+    tuple((n, len(v), np.asarray(v).dtype.str) for n, v in sorted(grid.items())),
+    (tuple(key.shape), str(key.dtype)),
+  )  # fmt: skip
+  if not measure:
+    return signature
+  path = cache_path()
+  try:
+    found = os.stat(path)
+    return (*signature, str(path), found.st_size, found.st_mtime_ns)
+  except OSError:
+    return (*signature, str(path), None, None)
+
+
+def forget() -> None:
+  """Forget :func:`automatic`'s answers in this process (:func:`lrlab.sweep.clear_cache` does)."""
+  _recalled.clear()
+
+
 def automatic(
   measure: bool, trainer: Trainer, make_tx, mesh, windows: int, grid: Mapping[str, np.ndarray], key
 ) -> tuple[int, dict[str, Any] | None]:
   """``(chunk_size, choice)`` of an automatic chunk size: the heuristic's estimate
   (:func:`lrlab.sweep.devices.auto_chunk_size`, choice ``None``), or with ``measure``
-  the measured one (:func:`choose`, which starts from that estimate)."""
+  the measured one (:func:`choose`, which starts from that estimate).
+
+  A later call with the same signature (:func:`_recall_signature`) in the same process gets
+  the same answer at once, without tracing the members' state for the shape key or reading
+  the file again (50 ms a call on the 2-core development CPU, as much as a small sweep);
+  a measured choice then reads ``method: "cached"``, as one recalled from the file does.
+  """
+  signature = _recall_signature(measure, trainer, make_tx, mesh, windows, grid, key)
+  if signature in _recalled:
+    _recalled.move_to_end(signature)
+    size, choice = _recalled[signature]
+    if choice is not None and choice.get("method") == "measured":
+      choice = {**choice, "method": "cached", "probe_seconds": 0.0, "reused_programs": False}
+    return size, choice
+  size, choice = _automatic(measure, trainer, make_tx, mesh, windows, grid, key)
+  # Keyed by the file as this call left it, so the next call's signature matches.
+  _recalled[_recall_signature(measure, trainer, make_tx, mesh, windows, grid, key)] = (size, choice)
+  while len(_recalled) > programs.CACHE_SIZE:
+    _recalled.popitem(last=False)
+  return size, choice
+
+
+def _automatic(
+  measure: bool, trainer: Trainer, make_tx, mesh, windows: int, grid: Mapping[str, np.ndarray], key
+) -> tuple[int, dict[str, Any] | None]:
+  """:func:`automatic` without recall."""
   one = {k: v[:1] for k, v in grid.items()}
   state_bytes, activation_bytes = programs._member_footprint(trainer, make_tx, one, key)
   num_members = len(next(iter(grid.values())))

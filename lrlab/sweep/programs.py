@@ -259,7 +259,11 @@ def clear_cache() -> None:
   so calling it again with the same task object, the same ``make_tx`` function
   and the same settings (another grid of the same size, another key) skips
   compilation. As with ``jax.jit``, functions are recognised by identity: if
-  ``make_tx`` reads a global that has since changed, clear the cache.
+  ``make_tx`` reads a global that has since changed, clear the cache. The automatic chunk
+  sizes recalled in this process (:func:`lrlab.sweep.chunking.automatic`) are forgotten too.
   """
   _compiled_cache.clear()
   _state_bytes_cache.clear()
+  from lrlab.sweep import chunking  # it imports this module
+
+  chunking.forget()  # its answers hold the task and make_tx too

@@ -192,6 +192,37 @@ def test_an_auto_sweep_resumes_with_the_chunk_size_it_began_with(task, tmp_path,
   chex.assert_trees_all_equal(resumed.history, _run(task, 3).history)
 
 
+def test_a_later_call_recalls_the_answer_until_the_file_changes(task, tmp_path, monkeypatch):
+  from lrlab.sweep import devices
+  from lrlab.train import Trainer
+
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+  probes = []
+
+  def choose(*args):  # a probe that measures 2 and remembers it, as chunking.choose does
+    probes.append(args)
+    (tmp_path / chunking.FILENAME).write_text(json.dumps({"probes": len(probes)}))
+    return {"chunk_size": 2, "method": "measured", "probe_seconds": 1.5, "reused_programs": True}
+
+  monkeypatch.setattr(chunking, "choose", choose)
+  trainer = Trainer(task, steps=20, batch_size=32, eval_every=5)
+  grid = {"lr": np.geomspace(0.01, 1.0, 6).astype(np.float32)}
+  ask = lambda: chunking.automatic(True, trainer, _sgd, devices.member_mesh(), 4, grid, KEY)
+  size, first = ask()
+  assert size == 2 and first["method"] == "measured" and len(probes) == 1
+  size, again = ask()  # the same signature, the file as the first call left it: recalled
+  assert size == 2 and len(probes) == 1
+  assert again == {"chunk_size": 2, "method": "cached", "probe_seconds": 0.0,
+                   "reused_programs": False}  # fmt: skip
+  (tmp_path / chunking.FILENAME).unlink()  # deleted: asked again
+  assert ask()[1]["method"] == "measured" and len(probes) == 2
+  sweep.clear_cache()  # forgets the answers too
+  assert ask()[0] == 2 and len(probes) == 3
+  other = {"lr": grid["lr"][:4]}  # another member count: its own answer
+  chunking.automatic(True, trainer, _sgd, devices.member_mesh(), 4, other, KEY)
+  assert len(probes) == 4
+
+
 def test_bad_chunk_size_is_refused(task):
   with pytest.raises(ValueError, match="chunk_size must be None, 'auto' or"):
     _run(task, "fastest")
