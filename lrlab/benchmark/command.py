@@ -68,7 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument(
     "--chunks", action="store_true",
     help="instead of the legs: chunk_size='auto' against fixed chunk sizes, per task and K "
-    "[K in 64,512], writing chunks.json and chunks.md under --out",
+    "[K in 64,512; at most 50 steps, each task's own workload; sizes timed round robin], "
+    "writing chunks.json and chunks.md under --out",
   )  # fmt: skip
   parser.add_argument(
     "--chunk-size", default="auto", type=chunk_size,
@@ -139,8 +140,8 @@ def main(argv=None) -> int:
       args.out, tasks=args.tasks or chunks.TASKS,
       ks=args.ks or tuple(chunks.KS),
       chunk_sizes=tuple(args.chunk_sizes),
-      steps=config.steps, batch_size=config.batch_size, repeats=min(config.repeats, 3),
-      budget_s=config.budget_s,
+      steps=args.steps or chunks.STEPS, batch_size=config.batch_size,
+      repeats=min(config.repeats, 3),
     )  # fmt: skip
     print(chunks.markdown(report))
     print(f"wrote {args.out}/chunks.json, {args.out}/chunks.md")

@@ -233,15 +233,23 @@ def test_the_torch_func_ensemble_trains_the_models_of_the_sweep_and_of_torch_opt
 @pytest.mark.slow  # compiles a sweep per chunk size
 def test_the_chunk_benchmark_compares_auto_with_every_fixed_size(tmp_path, monkeypatch):
   from lrlab.benchmark import chunks
+  from lrlab.sweep import chunking
 
   monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path / "elsewhere"))  # restored afterwards
+  # A machine where chunks above 2 members do not fit: auto's bound leaves the fixed 4 out too.
+  monkeypatch.setattr(chunking, "memory_limit", lambda devices, bytes_per_member: 2)
   report = chunks.run_chunks(
     str(tmp_path), tasks=("digits-logreg",), ks=(4,), chunk_sizes=(1, 2, 4, 8), steps=4,
-    batch_size=16, repeats=1, log=lambda line: None,
+    batch_size=16, repeats=2, log=lambda line: None,
   )  # fmt: skip
   rows = report["rows"]
-  assert [r["chunk_size"] for r in rows] == ["auto", 1, 2, 4]  # 8 > K is left out
-  assert [r["chosen"] for r in rows[1:]] == [1, 2, 4]
+  assert [r["chunk_size"] for r in rows] == ["auto", 1, 2]  # 8 > K, 4 > the memory bound
+  for row in rows:  # round robin: every size timed once per round, the best counts
+    assert len(row["steady_all_s"]) == 2 and row["steady_s"] == min(row["steady_all_s"])
+  assert report["left_out"] == [
+    {"task": "digits-logreg", "k": 4, "memory_limit": 2, "left_out_for_memory": [4]}
+  ]
+  assert [r["chosen"] for r in rows[1:]] == [1, 2] and rows[0]["chosen"] <= 2
   choice = rows[0]["choice"]
   assert choice["method"] == "measured" and rows[0]["chosen"] == choice["chunk_size"]
   assert (tmp_path / "chunk-cache" / "chunk_sizes.json").exists()  # a fresh probe, its own cache
@@ -251,7 +259,8 @@ def test_the_chunk_benchmark_compares_auto_with_every_fixed_size(tmp_path, monke
   assert math.isclose(entry["auto_over_best_time"], rows[0]["steady_s"] / best["steady_s"])
   assert entry["met"] == (entry["auto_over_best_time"] <= chunks.GOAL)
   text = (tmp_path / "chunks.md").read_text()
-  assert "**digits-logreg, K=4**" in text and "| auto |" in text
+  assert "**digits-logreg, K=4** (4 steps, batch 16)" in text and "| auto |" in text
+  assert "Left out for memory (a chunk above 2 members, auto's own bound): [4]" in text
   assert json.loads((tmp_path / "chunks.json").read_text())["summary"] == report["summary"]
 
 
