@@ -350,6 +350,11 @@ def test_environment_metadata_is_json_and_hostname_free():
   assert meta["platform"] in ("cpu", "gpu", "tpu") and isinstance(meta["device_kind"], str)
   assert isinstance(meta["command"], list)
   assert json.loads(json.dumps(meta)) == meta
+  # The versions are read once per process; each call hands out its own copy.
+  import importlib.metadata
+
+  meta["versions"]["jax"] = "edited"
+  assert sweep.environment_metadata()["versions"]["jax"] == importlib.metadata.version("jax")
 
 
 # Lines through the best on grids that are not a product.
