@@ -21,8 +21,8 @@ from a bootstrap over seeds, paired between SP and muP (same seeds, same
 batches). The claim is supported when muP's best rates all lie within one grid
 step of each other and SP's drift exceeds one grid step, with SP's drift beyond
 muP's by more than 2 standard errors of the paired difference (its two-sided
-normal p-value Holm-corrected over the models compared, the MLP and the
-transformer, at the 2-SE level); refuted when muP drifts as far as SP
+normal p-value Holm-corrected over the models compared, the MLP, the
+transformer and the ResNet, at the 2-SE level); refuted when muP drifts as far as SP
 (difference within 2 standard errors) or further.
 
 The transformer (``lm-transformer``, depth 2, 4 heads, context 16) is run the
@@ -31,8 +31,13 @@ task's default width; Adam on Table 8's per-tensor rates, the attention
 logits scaled 1/d, the readout tied with output multiplier 1/m, see
 ``lrlab.models.Transformer``), one epoch of fresh sequences, judged by the
 same rule on its own grid; its numbers are under ``numbers["lm-transformer"]``.
-Where the two models' verdicts differ, the verdict says so ("depends on the
-model").
+The ResNet (``mnist1d-resnet``, two stages of channels ``(w, 2w)``, w from 8
+to 64, muP's base ``(16, 32)``; a MuReadout head and Table 8's per-tensor
+rates, see ``lrlab.models.ResNet``) is run the same way at batch 64, its
+numbers under ``numbers["mnist1d-resnet"]``: its widths are 8x apart, not 32x
+(the CPU's budget), so its drift spans 3 octaves. The drift gaps of the models
+are Holm-corrected together. Where the models' verdicts differ, the verdict
+says so ("depends on the model").
 """
 
 import json
@@ -55,12 +60,16 @@ from lrlab.models import mup
 
 CLAIM = (
   "Under muP the best Adam learning rate stays within one grid step from width 32 to 1024 "
-  "(the MLP; 32 to 256 for the transformer), while under the standard parametrization it "
+  "(the MLP; 32 to 256 for the transformer; channels 8 to 64 for the ResNet), while under the "
+  "standard parametrization it "
   "drifts (Yang et al. 2022)."
 )
 #: The transformer's fixed shape (its width is swept) and batch size.
 LM = dict(depth=2, heads=4, context=16)
 LM_BATCH_SIZE = 16
+#: The ResNet (``mnist1d-resnet``): width w is the channels (w, 2w) of its two stages.
+RESNET_DIR = "mnist1d-resnet"
+RESNET_BATCH_SIZE = 64
 SIZES = {
   "tiny": dict(
     widths=(16, 64),
@@ -84,6 +93,13 @@ SIZES = {
       steps=100,
       base_width=64,
     ),
+    resnet=dict(
+      widths=(8, 16, 32, 64),
+      lr_range=(10**-3.5, 10**-1),
+      per_decade=2,
+      steps=200,
+      base_width=16,
+    ),
   ),
   "full": dict(
     widths=(32, 64, 128, 256, 512, 1024, 2048, 4096),
@@ -103,6 +119,11 @@ SIZES = {
 PARAMETRIZATIONS = mup.PARAMETRIZATIONS  # "sp", then "mup"
 METRIC = "final_val_loss"
 LM_DIR = "lm-transformer"
+#: Models beside the MLP: listing key -> (folder, name, figure).
+OTHER_MODELS = {
+  "lm": (LM_DIR, "transformer", "width_transfer_lm.png"),
+  "resnet": (RESNET_DIR, "ResNet", "width_transfer_resnet.png"),
+}
 BATCH_SIZE = 32
 BOOTSTRAP = 1000
 
@@ -156,7 +177,23 @@ def run_lm(
     result.save(out / LM_DIR / f"{parametrization}-{width}")
 
 
-def run(out: Path, *, widths, lr_range, per_decade, steps, seeds, lm=None) -> None:
+def run_resnet(
+  out: Path, parametrization: str, *, widths, lr_range, per_decade, steps, base_width, seeds
+):
+  """The ResNet's sweeps (channels ``(w, 2w)``) under one parametrization, under ``RESNET_DIR``."""
+  lrs = _grid(lr_range, per_decade)
+  for width in widths:
+    task = tasks.get(
+      "mnist1d-resnet",
+      channels=(width, 2 * width),
+      parametrization=parametrization,
+      base_width=(base_width, 2 * base_width),
+    )
+    result = _sweep(task, lrs, steps, RESNET_BATCH_SIZE, seeds)
+    result.save(out / RESNET_DIR / f"{parametrization}-{width}")
+
+
+def run(out: Path, *, widths, lr_range, per_decade, steps, seeds, lm=None, resnet=None) -> None:
   lrs = _grid(lr_range, per_decade)
   for parametrization in PARAMETRIZATIONS:
     for width in widths:
@@ -170,6 +207,12 @@ def run(out: Path, *, widths, lr_range, per_decade, steps, seeds, lm=None) -> No
     listing["lm"] = {"widths": list(lm["widths"]), "base_width": lm["base_width"]}
     listing["lm"]["depth"] = lm.get("depth", LM["depth"])
     listing["lm"]["seconds"] = round(time.perf_counter() - started, 1)
+  if resnet is not None:
+    started = time.perf_counter()
+    for parametrization in PARAMETRIZATIONS:
+      run_resnet(out, parametrization, seeds=seeds, **resnet)
+    listing["resnet"] = {"widths": list(resnet["widths"]), "base_width": resnet["base_width"]}
+    listing["resnet"]["seconds"] = round(time.perf_counter() - started, 1)
   (out / "widths.json").write_text(json.dumps(listing) + "\n")
 
 
@@ -247,33 +290,36 @@ def report(out: Path):
     "base_width": 100,
     "seeds": seeds,
   }
-  mlp = _analyse(results, widths, seeds)
-  numbers |= mlp
-  models = [numbers]
+  numbers |= _analyse(results, widths, seeds)
   lrs = np.asarray(next(iter(results.values())).grid["lr"], float)
   figures = [_figure(widths, lrs, results, numbers, out / "width_transfer.png", "MLP")]
-  if "lm" in listing:  # the transformer
-    lm_widths = np.asarray(listing["lm"]["widths"], float)
-    lm_results = _load(out / LM_DIR, lm_widths)
-    lm = _analyse(lm_results, lm_widths, seeds)
-    models.append(lm)
+  extra = {}  # the transformer and the ResNet, where they were run
+  for key, (folder, _, _) in OTHER_MODELS.items():
+    if key in listing:
+      other_widths = np.asarray(listing[key]["widths"], float)
+      other = _load(out / folder, other_widths)
+      extra[key] = (other_widths, other, _analyse(other, other_widths, seeds))
+  models = [numbers] + [m for _, _, m in extra.values()]
   numbers["comparisons"] = len(models)
   for model, p in zip(models, analysis.holm([m["drift_gap_p"] for m in models]), strict=True):
     model["drift_gap_p_holm"] = float(p)
   verdict = _judge(numbers, numbers["drift_gap_p_holm"])
-  if "lm" in listing:
-    lm_verdict = _judge(lm, lm["drift_gap_p_holm"])
-    first = next(iter(lm_results.values()))
-    lm |= {"verdict": lm_verdict, "base_width": listing["lm"]["base_width"]}
-    lm |= {"batch_size": LM_BATCH_SIZE, **LM, "depth": listing["lm"].get("depth", LM["depth"])}
-    if "seconds" in listing["lm"]:  # the wall time of its sweeps, where the run recorded it
-      lm["seconds"] = listing["lm"]["seconds"]
-    numbers["mlp_verdict"], numbers[LM_DIR] = verdict, lm
-    if lm_verdict != verdict:
-      verdict = f"depends on the model: MLP {verdict}, transformer {lm_verdict}"
-    lm_lrs = np.asarray(first.grid["lr"], float)
-    path = out / "width_transfer_lm.png"
-    figures.append(_figure(lm_widths, lm_lrs, lm_results, lm, path, "transformer"))
+  verdicts = {"MLP": verdict}
+  for key, (other_widths, other, entry) in extra.items():
+    folder, label, figure = OTHER_MODELS[key]
+    verdicts[label] = _judge(entry, entry["drift_gap_p_holm"])
+    entry |= {"verdict": verdicts[label], "base_width": listing[key]["base_width"]}
+    if key == "lm":
+      entry |= {"batch_size": LM_BATCH_SIZE, **LM, "depth": listing[key].get("depth", LM["depth"])}
+    else:
+      entry["batch_size"] = RESNET_BATCH_SIZE
+    if "seconds" in listing[key]:  # the wall time of its sweeps, where the run recorded it
+      entry["seconds"] = listing[key]["seconds"]
+    numbers["mlp_verdict"], numbers[folder] = verdict, entry
+    other_lrs = np.asarray(next(iter(other.values())).grid["lr"], float)
+    figures.append(_figure(other_widths, other_lrs, other, entry, out / figure, label))
+  if len(set(verdicts.values())) > 1:
+    verdict = "depends on the model: " + ", ".join(f"{k} {v}" for k, v in verdicts.items())
   return numbers, verdict, figures
 
 

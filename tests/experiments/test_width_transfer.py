@@ -65,27 +65,29 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   listing = json.loads((OUT / "widths.json").read_text())
   widths = listing["widths"]
   assert widths[0] <= 32 and widths[-1] >= 1024
-  models = [numbers] + ([numbers[width_transfer.LM_DIR]] if "lm" in listing else [])
+  # The transformer (widths 32 to 256) and the ResNet (channels (w, 2w), w from 8 to 64), where
+  # run, under the same rule; Holm over every model; the overall verdict names each.
+  others = {k: v for k, v in width_transfer.OTHER_MODELS.items() if k in listing}
+  models = [numbers] + [numbers[folder] for folder, _, _ in others.values()]
   assert numbers["comparisons"] == len(models)
   adjusted = holm([m["drift_gap_p"] for m in models])
   verdict = _check_model(OUT, numbers, widths, adjusted[0])
   assert (OUT / "width_transfer.png").stat().st_size > 1000
-  if "lm" not in listing:
-    assert summary["verdict"] == verdict
-    return
-  # The transformer: widths 32 to 256 under the same rule; the overall verdict names both.
-  lm = numbers[width_transfer.LM_DIR]
-  lm_widths = listing["lm"]["widths"]
-  assert lm_widths[0] <= 32 and lm_widths[-1] >= 256
-  lm_verdict = _check_model(OUT / width_transfer.LM_DIR, lm, lm_widths, adjusted[1])
-  assert lm["verdict"] == lm_verdict and numbers["mlp_verdict"] == verdict
-  expected = verdict if verdict == lm_verdict else "depends on the model"
+  verdicts = {verdict}
+  spans = {"lm": (32, 256), "resnet": (8, 64)}
+  for (key, (folder, _, figure)), p_holm in zip(others.items(), adjusted[1:], strict=True):
+    entry, other_widths = numbers[folder], listing[key]["widths"]
+    assert other_widths[0] <= spans[key][0] and other_widths[-1] >= spans[key][1]
+    other_verdict = _check_model(OUT / folder, entry, other_widths, p_holm)
+    assert entry["verdict"] == other_verdict and numbers["mlp_verdict"] == verdict
+    assert (OUT / figure).stat().st_size > 1000
+    verdicts.add(other_verdict)
+  expected = verdict if len(verdicts) == 1 else "depends on the model"
   assert summary["verdict"].startswith(expected)
-  assert (OUT / "width_transfer_lm.png").stat().st_size > 1000
 
 
 def test_report_redraws_the_committed_numbers_from_the_saved_sweeps(tmp_path):
-  # The report's transformer branch, on a copy of the committed results (no training).
+  # The report's other models' branch, on a copy of the committed results (no training).
   shutil.copytree(OUT, tmp_path / "out")
   numbers, verdict, figures = width_transfer.report(tmp_path / "out")
   summary = common.read_summary(OUT)
