@@ -333,6 +333,9 @@ def report(out: Path):
     "batch": BATCH,
   }
   numbers["verdict_per_method"] = verdicts
+  packages = out / "authors_packages.json"  # scripts/authors_packages_mnist1d.py: the match
+  if packages.exists():  # with the authors' packages on this experiment's MNIST-1D problem
+    numbers["authors_packages"] = json.loads(packages.read_text())
   labels = {  # a method's verdict over the tasks: one word, or one per task
     name: next(iter(v.values()))
     if len(set(v.values())) == 1

@@ -34,3 +34,15 @@ def test_dead_runs_above_the_tuned_rate_are_counted_as_failed(task):
     failed = (result.history.diverged | dead).any(axis=0)
     threshold = entry["divergence_threshold"]
     assert threshold == (float(lrs[failed][0]) if failed.any() else None)
+
+
+def test_each_method_matches_its_authors_package_on_this_problem():
+  """scripts/authors_packages_mnist1d.py's committed result, as the report records it: every
+  method with a package (all but SPS) follows it to float64 rounding on the MNIST-1D MLP."""
+  numbers = common.read_summary(OUT)["numbers"]
+  recorded = json.loads((OUT / "authors_packages.json").read_text())
+  assert numbers["authors_packages"] == recorded and recorded["steps"] == 100
+  assert set(recorded["methods"]) == set(lr_free_vs_tuned.METHODS) - {"sps"}
+  for entry in recorded["methods"].values():
+    assert entry["params_deviation"] < 1e-12 and entry["eval_deviation"] < 1e-12
+    assert entry["weights_moved"] > 0.1  # the weights moved: the match is not trivial
