@@ -61,8 +61,7 @@ from lrlab.models import mup
 CLAIM = (
   "Under muP the best Adam learning rate stays within one grid step from width 32 to 1024 "
   "(the MLP; 32 to 256 for the transformer; channels 8 to 64 for the ResNet), while under the "
-  "standard parametrization it "
-  "drifts (Yang et al. 2022)."
+  "standard parametrization it drifts (Yang et al. 2022)."
 )
 #: The transformer's fixed shape (its width is swept) and batch size.
 LM = dict(depth=2, heads=4, context=16)
@@ -222,8 +221,8 @@ def _drift(widths: np.ndarray, best_log: np.ndarray) -> float:
   return float(np.polyfit(octaves, best_log, 1)[0] * np.ptp(octaves))
 
 
-def _analyse(results: dict, widths: np.ndarray, seeds: int) -> tuple[dict, str]:
-  """Best rates, drifts and the paired drift gap of one model's sweeps; its verdict by the rule."""
+def _analyse(results: dict, widths: np.ndarray, seeds: int) -> dict:
+  """Best rates, drifts and the paired drift gap (with its p-value) of one model's sweeps."""
   first = next(iter(results.values()))
   lrs = np.asarray(first.grid["lr"], float)
   log_lrs = np.log10(lrs)
