@@ -8,10 +8,12 @@ the wall time and the process's CPU time per member-step over interleaved rounds
 each leg per round, so a burst of load from other processes weighs on all of them), with the
 1-minute load average; on a shared machine the CPU time is the steadier of the two.
 
-- ``attention``: :class:`lrlab.models.transformer.CausalSelfAttention` as it is against
-  rewrites of the same mathematics (an additive mask constant, heads laid next to the batch
-  before the products, ``jax.nn.dot_product_attention(implementation="xla")``), at K = 1, 16
-  and 64 members, with the largest difference of the trained parameters from the current one's;
+- ``attention``: :class:`lrlab.models.transformer.CausalSelfAttention` as it is (q, k, v as
+  three products straight into ``(..., heads, T, d)``) against the formula it replaced (one
+  product split into q, k, v, the heads' axis moved by the per-head einsums: ``split_qkv``) and
+  rewrites of that one (an additive mask constant, the heads' axis moved before the products,
+  ``jax.nn.dot_product_attention(implementation="xla")``), at K = 1, 16 and 64 members, with
+  the largest difference of the trained parameters from the current one's;
 - ``members``: the current step at K = 1, 2, 4, 16, 64 (does batching members make a
   member-step cheaper?);
 - ``devices``: two host devices, as the sweep uses them: two members one after the other on one
@@ -57,6 +59,17 @@ def _heads(self, h):
   return split(q), split(k), split(v), batch, length, width
 
 
+def split_qkv(self, h):
+  """The attention before issue 17's layout: ``h @ kernel + bias`` split into q, k, v."""
+  q, k, v, batch, length, width = _heads(self, h)
+  scores = jnp.einsum("...thd,...shd->...hts", q, k) / self.temperature
+  causal = jnp.tril(jnp.ones((length, length), bool))
+  scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
+  weights = self.drop(jax.nn.softmax(scores, axis=-1))
+  mixed = jnp.einsum("...hts,...shd->...thd", weights, v).reshape(*batch, length, width)
+  return self.out(mixed)
+
+
 def additive_mask(self, h):
   """The mask as a constant added to the scores (0 or the float32 minimum)."""
   q, k, v, batch, length, width = _heads(self, h)
@@ -91,8 +104,8 @@ def dot_product_attention(self, h):
   return self.out(mixed.reshape(*batch, length, width))
 
 
-VARIANTS = {"current": CURRENT, "additive_mask": additive_mask, "heads_major": heads_major,
-            "dot_product_attention": dot_product_attention}  # fmt: skip
+VARIANTS = {"current": CURRENT, "split_qkv": split_qkv, "additive_mask": additive_mask,
+            "heads_major": heads_major, "dot_product_attention": dot_product_attention}  # fmt: skip
 
 
 def _program(task, batch, k: int, steps: int, variant: str):
