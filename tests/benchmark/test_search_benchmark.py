@@ -145,3 +145,40 @@ def test_the_halving_repeat_is_what_benchmarks_md_says():
     assert run["methods"]["halving"]["wall_vs_grid"] == pytest.approx(
       run["methods"]["halving"]["wall_seconds"] / paired
     )
+
+
+def _script(name):
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  return script
+
+
+def test_pbt_warmup_script_warms_the_rate_up_linearly():
+  """With a constant gradient Adam's bias-corrected step is ``lr_t * g / (|g| + eps)``, so the
+  update at step ``t`` is ``-lr * min(1, (t + 1) / W) * sign(g)`` (``W = 0``: ``-lr sign(g)``)."""
+  import jax.numpy as jnp
+
+  script = _script("search_pbt_warmup")
+  g = jnp.array([1.0, -2.0, 0.5])
+  for warmup in (0, 4):
+    tx = script.warmup_adam(warmup)({"lr": jnp.float32(0.1)})
+    state = tx.init(jnp.zeros(3))
+    for t in range(6):
+      updates, state = tx.update(g, state)
+      factor = 1.0 if warmup == 0 else min(1.0, (t + 1) / warmup)
+      np.testing.assert_allclose(updates, -0.1 * factor * np.sign(g), rtol=1e-5)
+
+
+def test_the_committed_warmup_run_is_what_benchmarks_md_says():
+  """The script's table, made from its committed JSON, is in BENCHMARKS.md, and each gap is
+  the best member's own run minus the grid's rate retrained."""
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_pbt_warmup.json")
+  with open(path, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    assert _script("search_pbt_warmup").table(report) in f.read()
+  for row in report["rows"]:
+    assert row["minus_grid_points"] == pytest.approx(100 * (row["own_test"] - report["grid_test"]))

@@ -1,0 +1,121 @@
+"""PBT from rates 10x too large with Adam, with and without a warmup of the rate (issue 18).
+
+  python scripts/search_pbt_warmup.py [--steps 1620] [--warmups 0,60,180]
+      [--out benchmarks/cpu-2core/search_pbt_warmup.json]
+
+The search benchmark's PBT (``lrlab.benchmark.search.PBT``: an exploit every 60
+steps, perturb factors 0.5 and 2, 8 members spanning a factor 4) on
+``mnist1d-mlp`` with Adam, started 10x too large (around 0.1, the grid's pick
+0.01 times 10) and 10x too small (around 0.001). Each member's rate is
+``lr * min(1, (t + 1) / W)`` at step ``t`` (a linear warmup over the first
+``W`` steps, ``W = 0``: none), as a user who knows Adam damages a network in its
+first steps at a large rate would set it; PBT still perturbs ``lr``, the peak.
+The measure is the benchmark's: the best member's own run (seed 0) against the
+best fixed rate of the benchmark's grid, 0.01 without warmup, retrained here
+for 2 seeds in a sweep of its own (as the benchmark retrains). Beside it, the fairer
+reference for a warmed-up PBT: the benchmark's 27-rate grid trained with the longest
+warmup, its pick retrained the same way (``warmup_grid_lr``, ``warmup_grid_test``).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lrlab.benchmark.workload import host_cores, set_host_devices
+
+
+def warmup_adam(warmup: int):
+  """``hp -> Adam`` whose rate rises linearly from ``hp["lr"] / warmup`` to ``hp["lr"]`` over
+  the first ``warmup`` steps (``warmup = 0``: the fixed rate)."""
+  import jax.numpy as jnp
+
+  from lrlab import optimizers
+
+  def make_tx(hp):
+    if warmup == 0:
+      return optimizers.adam(hp["lr"])
+    return optimizers.adam(lambda t: hp["lr"] * jnp.minimum(1.0, (t + 1) / warmup))
+
+  return make_tx
+
+
+def table(report: dict) -> str:
+  """The markdown table BENCHMARKS.md quotes: per start and warmup, the best member's own test
+  accuracy, its difference from the grid's rate retrained, its final rate, and the load."""
+  lines = ["| start | warmup steps | best member's test | - grid (points) | final lr | load |",
+           "|---|---:|---:|---:|---:|---|"]  # fmt: skip
+  for r in report["rows"]:
+    load = "-".join(f"{x:.0f}" for x in r["load_average"])
+    lines.append(f"| 10x too {'large' if r['start'] == 'high' else 'small'} | {r['warmup']} | "
+                 f"{r['own_test']:.4f} | {r['minus_grid_points']:+.1f} | {r['final_lr']:.3g} | "
+                 f"{load} |")  # fmt: skip
+  longest = max(r["warmup"] for r in report["rows"])
+  lines.append(f"\nThe grid's rate {report['grid_lr']:g} (no warmup) retrains at "
+               f"{report['grid_test']:.4f}; with a warmup of {longest} "
+               f"steps the grid picks {report['warmup_grid_lr']:.3g}, which retrains at "
+               f"{report['warmup_grid_test']:.4f}.")  # fmt: skip
+  return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+  """Run every (start, warmup) case and the grid's rate; write ``--out``; 0."""
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--steps", type=int, default=1620)
+  parser.add_argument("--warmups", default="0,60,180")
+  parser.add_argument("--grid-lr", type=float, default=0.01, help="the grid's pick (benchmark)")
+  parser.add_argument("--out", default="benchmarks/cpu-2core/search_pbt_warmup.json")
+  args = parser.parse_args(argv)
+  set_host_devices(host_cores())
+  import jax
+  import numpy as np
+
+  from lrlab import search, sweep, tasks
+  from lrlab.benchmark import search as bench
+
+  task = tasks.get("mnist1d-mlp")
+  interval = args.steps // 27 * bench.PBT["interval_rungs"]
+  common = dict(batch_size=100, key=jax.random.key(0), eval_every=interval)
+  reference = bench.retrain(task, warmup_adam(0), args.grid_lr, steps=args.steps,
+                            test="final_test_accuracy", seeds=2, **common)  # fmt: skip
+  # The fairer reference for a warmed-up PBT: the grid's best rate with the same warmup.
+  warmups = [int(w) for w in args.warmups.split(",")]
+  warm_grid = {"lr": sweep.log_grid(*bench.LR_RANGE, 27)}
+  swept = sweep.run(task, warmup_adam(max(warmups)), warm_grid, steps=args.steps,
+                    progress=False, **common)  # fmt: skip
+  warm_lr = bench._pick(swept.metric("final_val_accuracy")[0], warm_grid["lr"], "val_accuracy")
+  warm_test = bench.retrain(task, warmup_adam(max(warmups)), warm_lr, steps=args.steps,
+                            test="final_test_accuracy", seeds=2, **common)  # fmt: skip
+  rows = []
+  for warmup in warmups:
+    for start, factor in (("high", 10.0), ("low", 0.1)):
+      center = args.grid_lr * factor
+      tic, load = time.perf_counter(), os.getloadavg()[0]
+      population = {"lr": np.geomspace(center / 2, center * 2, 8)}
+      result = search.pbt(task, warmup_adam(warmup), population, steps=args.steps,
+                          interval=interval, perturb=bench.PBT["perturb"],
+                          metric="val_accuracy", **common)  # fmt: skip
+      best = result.best()
+      own = float(result.sweep.history.test_accuracy[0, best["index"], -1])
+      rows.append({"start": start, "warmup": warmup, "own_test": own,
+                   "minus_grid_points": 100 * (own - reference),
+                   "final_lr": best["schedule"]["lr"][-1],
+                   "wall_seconds": time.perf_counter() - tic,
+                   "load_average": [load, os.getloadavg()[0]]})  # fmt: skip
+      print(json.dumps(rows[-1]), flush=True)
+  report = {"task": "mnist1d-mlp", "optimizer": "adam", "steps": args.steps,
+            "interval": interval, "perturb": list(bench.PBT["perturb"]), "members": 8,
+            "grid_lr": args.grid_lr, "grid_test": reference, "warmup_grid_lr": warm_lr,
+            "warmup_grid_test": warm_test, "rows": rows}  # fmt: skip
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  with open(args.out, "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=2)
+  print(table(report))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
