@@ -80,9 +80,11 @@ class CausalSelfAttention(nnx.Module):
     # The fused projection's columns are (q, k, v) x heads x d: each of q, k, v is its own
     # product with a column block of the kernel, written straight into (..., heads, T, d), the
     # layout of the per-head products. The same values as splitting h @ kernel + bias and
-    # moving the heads' axis; on XLA:CPU 4-9% less CPU time per training step at 1 and 16
-    # members (issue 17, scripts/transformer_step_speed.py): its backward adds up three weight
-    # gradients instead of concatenating d(qkv) and copying it transposed.
+    # moving the heads' axis. On XLA:CPU its backward adds up three weight gradients instead
+    # of concatenating d(qkv) and copying it transposed: a few percent less CPU time per
+    # training step (issue 17, scripts/transformer_step_speed.py; loaded machine, four
+    # interleaved A/B runs: 1.08-1.09x at 1 member in three and 0.87x in the noisiest,
+    # 1.02-1.05x at 16 and 64 members vmapped).
     kernel = self.qkv.kernel[...].reshape(width, 3, self.heads, width // self.heads)
     bias = self.qkv.bias[...].reshape(3, self.heads, 1, width // self.heads)
     q, k, v = (jnp.einsum("...tw,whd->...htd", h, kernel[:, i]) + bias[i] for i in range(3))
