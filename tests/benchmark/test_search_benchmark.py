@@ -182,3 +182,22 @@ def test_the_committed_warmup_run_is_what_benchmarks_md_says():
     assert _script("search_pbt_warmup").table(report) in f.read()
   for row in report["rows"]:
     assert row["minus_grid_points"] == pytest.approx(100 * (row["own_test"] - report["grid_test"]))
+
+
+def test_the_committed_halving_budget_run_is_what_benchmarks_md_says():
+  """The script's table, made from its committed JSON, is in BENCHMARKS.md, and each ratio is
+  the median halving wall-clock over the median grid wall-clock of its rows."""
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_halving_budget.json")
+  with open(path, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    assert _script("search_halving_budget").table(report) in f.read()
+  for key, ratio in report["halving_over_grid"].items():
+    optimizer, steps = key.split("/")
+    walls = {
+      leg: [r["wall_seconds"] for r in report["rows"]
+            if (r["optimizer"], str(r["steps"]), r["leg"]) == (optimizer, steps, leg)]
+      for leg in ("grid", "halving")
+    }  # fmt: skip
+    assert len(walls["grid"]) == len(walls["halving"]) == report["repeats"]
+    assert ratio == pytest.approx(np.median(walls["halving"]) / np.median(walls["grid"]))
