@@ -75,7 +75,7 @@ def add_arguments(parser: common.Parser) -> None:
   parser.add_argument(
     "--resample", action="append", default=[], metavar="AXIS=SPEC",
     help="pbt: the values an axis is redrawn from, lo:hi:n:log|lin or v1,v2,... like --grid "
-    "(repeatable; needed when --resample-probability > 0)",
+    "(repeatable; needed when --resample-probability > 0; default: none)",
   )  # fmt: skip
 
 
