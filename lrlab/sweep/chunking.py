@@ -10,9 +10,10 @@ members' state by structure and shape, the batch, the member count), in
 shape on the same machine starts at once with the remembered size.
 
 The probe climbs a ladder of sizes (the heuristic's choice, then powers of two
-times the device count, within the memory limit and the member count): it
-starts at the heuristic's size, steps up while the estimated time of the
-whole sweep falls, then down, and stops after :data:`MAX_CANDIDATES` sizes. A
+times the device count, within the memory limit and the member count): from
+the heuristic's size up, then from it down, each way until two sizes in a row
+are no faster than the best of that way (:data:`PATIENCE`), and stops after
+:data:`MAX_CANDIDATES` sizes. A
 size's estimate is ``ceil(K / c)`` chunks times the best time of one probe
 call of ``c`` members (padding members cost as much as real ones).
 """
@@ -46,6 +47,10 @@ REUSE_STEPS = 64
 MAX_CANDIDATES = 6
 #: Calls timed per chunk size (the best counts; the first also warms the program up).
 PROBE_CALLS = 2
+#: The climb goes on past a size that is no faster than the best so far, and stops at the
+#: second in a row: a probe's estimate is noisy (about 10%) and the times of neighbouring sizes
+#: are often within that, so one estimate must not end the search.
+PATIENCE = 2
 FILENAME = "chunk_sizes.json"
 
 
@@ -112,7 +117,8 @@ def climb(
   max_candidates: int = MAX_CANDIDATES,
 ) -> tuple[int, dict[int, float]]:
   """The size of ``sizes`` with the least ``ceil(num_members / c) * seconds(c)``, found by
-  climbing from ``first`` (up while it falls, then down), timing at most ``max_candidates``.
+  climbing from ``first`` up, then from ``first`` down, each way until :data:`PATIENCE` sizes
+  in a row are no faster than the best of that way, timing at most ``max_candidates``.
 
   Args:
     sizes: the ladder (:func:`ladder`), ascending; ``first`` must be in it.
@@ -133,16 +139,20 @@ def climb(
       estimates[c] = math.ceil(num_members / c) * seconds(c)
     return estimates[c]
 
-  at = sizes.index(first)
-  estimate(at)
-  for step in (1, -1):
-    i = at
+  start = sizes.index(first)
+  estimate(start)
+  for step in (1, -1):  # both ways from the heuristic's size
+    best, i = estimate(start), start
+    misses = 0
     while 0 <= i + step < len(sizes) and len(estimates) < max_candidates:
-      if estimate(i + step) >= estimate(i):
-        break
       i += step
-    at = min(range(len(sizes)), key=lambda j: estimates.get(sizes[j], math.inf))
-  return sizes[at], estimates
+      if estimate(i) < best:
+        best, misses = estimate(i), 0
+      else:
+        misses += 1
+        if misses == PATIENCE:
+          break
+  return min(estimates, key=estimates.get), estimates
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -49,6 +49,19 @@ def test_the_climb_stops_after_its_candidates():
   assert timed == [16, 32, 64] and chosen == 64  # each step halves the calls: 64 is fastest
 
 
+def test_one_size_no_faster_does_not_end_the_climb():
+  # The shape of the quiet 2-core run at K = 512 (benchmarks/cpu-2core/chunks.md): a noisy
+  # estimate put 512 ahead of the heuristic's 256, and 128 sat on a shoulder above 256, while
+  # 16 was the fastest. Stopping at the first size no faster (128) would keep 512.
+  whole = {2: 2.0, 4: 1.5, 8: 1.06, 16: 0.9, 32: 1.02, 64: 1.04, 128: 1.14, 256: 1.12, 512: 1.0}
+  sizes = chunking.ladder(256, 512, 2, limit=10**9)
+  timed = []
+  per_call = lambda c: timed.append(c) or whole[c] / math.ceil(512 / c)
+  chosen, estimates = chunking.climb(sizes, 256, 512, per_call)
+  assert timed == [256, 512, 128, 64, 32, 16] and chosen == 16
+  assert estimates == pytest.approx({c: whole[c] for c in timed})
+
+
 def test_padding_counts_against_a_size():
   # 48 members: chunks of 32 run twice (16 padding), chunks of 16 three times, no padding.
   seconds = {16: 1.0, 32: 1.8, 64: 3.7}.__getitem__  # 32 is the fastest per member
