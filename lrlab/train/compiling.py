@@ -6,9 +6,10 @@ level, which for the random-number generation of a model's parameters costs
 seconds: 5 to 7 s for the MNIST-1D MLP, the transformer and the ResNet on the
 2-core development CPU, more than the training segment's own program. At
 backend level 1 the same program compiles 5 to 7 times faster and gives
-bit-identical parameters (checked for every registered task by
-``tests/train/test_compiling.py``); level 0 is faster still but rounds 4% of
-the parameters differently, so it is not used.
+bit-identical parameters (checked once for every registered task;
+``tests/train/test_compiling.py`` checks every initializer the models use and one
+model's whole initialization); level 0 is faster still but rounds 4% of the
+parameters differently, so it is not used.
 """
 
 from typing import Any
