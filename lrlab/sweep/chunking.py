@@ -13,9 +13,10 @@ The probe climbs a ladder of sizes (the heuristic's choice, then powers of two
 times the device count, within the memory limit and the member count): from
 the heuristic's size up, then from it down, each way until two sizes in a row
 are no faster than the best of that way (:data:`PATIENCE`), and stops after
-:data:`MAX_CANDIDATES` sizes. A
-size's estimate is ``ceil(K / c)`` chunks times the best time of one probe
-call of ``c`` members (padding members cost as much as real ones).
+:data:`MAX_CANDIDATES` sizes. A size's estimate is ``ceil(K / c)`` chunks times
+the best time of one probe call of ``c`` members (padding members cost as much
+as real ones), each call from a freshly initialized state, as each chunk of the
+sweep starts.
 """
 
 import collections
@@ -285,10 +286,18 @@ def choose(
     else:  # a probe's own programs, dropped after timing
       compiled = programs._Compiled(probe, make_tx, mesh, 1, columns, key)
     hp = devices_lib.to_mesh(columns, members)
-    state, _ = compiled.init(hp, key)
+    jax.block_until_ready(compiled.init(hp, key))  # compiles, and warms the programs up
     best = math.inf
     for _ in range(PROBE_CALLS):
+      # Each timed call starts from a freshly initialized state, as every chunk of the real
+      # sweep does: the first segment on new buffers is the slower one, the more so the
+      # larger the chunk, and timing a second segment on warm buffers favoured large chunks.
+      # Where the sweep's own segment is probed, the chunk's initialization is timed with it.
       tic = time.perf_counter()
+      state, _ = compiled.init(hp, key)
+      if not reuse:
+        jax.block_until_ready(state)
+        tic = time.perf_counter()
       state, part = compiled.segment(hp, key, state, np.int32(0))
       jax.block_until_ready((state, part))
       best = min(best, time.perf_counter() - tic)
