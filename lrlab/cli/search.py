@@ -24,7 +24,7 @@ import time
 from lrlab.cli import common
 
 METHODS = ("halving", "hyperband", "pbt")
-PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default
+PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default (kept here: no JAX at start-up; a test checks)
 
 
 def factors(text: str) -> tuple[float, ...]:

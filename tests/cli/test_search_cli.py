@@ -116,3 +116,14 @@ def test_a_pbt_flag_with_another_method_is_one_line(run):
   assert code == 2
   assert "error: --perturb applies to --search pbt only; got --search halving." in err
   assert err.count("\n") == 1
+
+
+def test_the_clis_perturb_default_is_pbts():
+  # The CLI keeps the default without importing JAX at start-up; it must not drift from pbt's.
+  import inspect
+
+  from lrlab import search
+  from lrlab.cli import search as cli_search
+
+  default = inspect.signature(search.pbt).parameters["perturb"].default
+  assert tuple(default) == cli_search.PERTURB
