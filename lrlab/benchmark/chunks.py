@@ -57,13 +57,11 @@ def _fitting(task, tx, rates, steps, batch_size, sizes) -> tuple[list[int], int]
   """The sizes whose chunk fits in memory by ``"auto"``'s own bound, and that bound."""
   import jax
 
-  from lrlab.sweep import chunking, programs
+  from lrlab.sweep import chunking
   from lrlab.train import Trainer
 
   trainer = Trainer(task, steps=steps, batch_size=batch_size, eval_every=steps)
-  one = {"lr": rates(1)}
-  state, activations = programs._member_footprint(trainer, tx, one, jax.random.key(0))
-  limit = chunking.memory_limit(jax.devices(), 4 * state + 2 * activations)
+  limit = chunking.chunk_limit(trainer, tx, {"lr": rates(1)}, jax.random.key(0), jax.devices())
   return [c for c in sizes if c <= limit], int(limit)
 
 

@@ -96,6 +96,14 @@ def memory_limit(devices: Sequence[jax.Device], working_set_bytes: int) -> int:
   return max(1, free // 2 // max(1, working_set_bytes)) * len(devices)
 
 
+def chunk_limit(trainer: Trainer, make_tx, one: Mapping[str, Any], key, devices) -> int:
+  """The most members a chunk of this sweep may hold (:func:`memory_limit`), a member's working
+  set counted as 4 copies of its run state and 2 of one step's activations; ``one`` is one
+  member's hyperparameter columns."""
+  state_bytes, activation_bytes = programs._member_footprint(trainer, make_tx, one, key)
+  return memory_limit(devices, 4 * state_bytes + 2 * activation_bytes)
+
+
 def ladder(first: int, num_members: int, num_devices: int, limit: int) -> list[int]:
   """The chunk sizes the probe may try, ascending: ``first`` and ``num_devices * 2**i``, each a
   multiple of ``num_devices``, at most ``limit`` (but never below one per device) and at most
@@ -264,9 +272,7 @@ def choose(
     why = "a streamed task" if trainer.task.streamed else "several processes"
     return {"chunk_size": int(heuristic), "method": "heuristic", "reason": f"not probed: {why}"}
   num_members = len(next(iter(grid.values())))
-  one = {k: v[:1] for k, v in grid.items()}
-  state_bytes, activation_bytes = programs._member_footprint(trainer, make_tx, one, key)
-  limit = memory_limit(devices, 4 * state_bytes + 2 * activation_bytes)
+  limit = chunk_limit(trainer, make_tx, {k: v[:1] for k, v in grid.items()}, key, devices)
   sizes = ladder(heuristic, num_members, len(devices), limit)
   heuristic = min(heuristic, sizes[-1])
   reuse = windows * trainer.eval_every <= REUSE_STEPS
