@@ -8,6 +8,7 @@ import pytest
 import scipy.stats
 
 from lrlab.benchmark import search as bench
+from lrlab.benchmark import search_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMITTED = os.path.join(ROOT, "benchmarks", "cpu-2core", "search.json")
@@ -53,7 +54,7 @@ def test_a_tiny_instance_measures_every_asked_method():
   # PBT's quality is its best member's own run, and the summary quotes that, not the retrain
   pbt = methods["pbt"]
   assert np.isfinite(pbt["own_test"]) and len(pbt["schedule"]) == 27  # 26 exploits
-  (row,) = [r for r in bench.summary_table({"runs": [report]}).splitlines() if "PBT (" in r]
+  (row,) = [r for r in search_report.summary_table({"runs": [report]}).splitlines() if "PBT (" in r]
   gap = 100 * (pbt["own_test"] - methods["grid"]["test"])
   assert row.endswith(f"| {gap:+.1f} points |")
   assert methods["grid"]["model_steps"] == 9 * 27
@@ -74,7 +75,7 @@ def test_the_committed_measurement_is_consistent(path):
   with open(path, encoding="utf-8") as f:
     report = json.load(f)
   with open(path.replace(".json", ".md"), encoding="utf-8") as f:
-    assert f.read().strip() == bench.markdown(report).strip()
+    assert f.read().strip() == search_report.markdown(report).strip()
   for run in report["runs"]:
     grid = run["methods"]["grid"]
     assert grid["model_steps"] == run["k"] * run["steps"]
@@ -91,7 +92,7 @@ def test_benchmarks_md_quotes_the_committed_measurement(path):
   with open(path, encoding="utf-8") as f:
     report = json.load(f)
   with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
-    assert bench.summary_table(report) in f.read()
+    assert search_report.summary_table(report) in f.read()
 
 
 STUDY = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_study.json")
@@ -135,7 +136,7 @@ def test_the_halving_repeat_is_what_benchmarks_md_says():
   with open(path, encoding="utf-8") as f:
     report = json.load(f)
   with open(path.replace(".json", ".md"), encoding="utf-8") as f:
-    assert f.read().strip() == bench.markdown(report).strip()
+    assert f.read().strip() == search_report.markdown(report).strip()
   with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
     text = " ".join(f.read().split())
   ratios = [run["methods"]["halving"]["wall_vs_grid"] for run in report["runs"]]
