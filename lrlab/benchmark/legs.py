@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from lrlab.benchmark.probes import (
-  compile_log,
   device_peak_mib,
   load_average,
   peak_rss_mib,
@@ -26,6 +25,7 @@ from lrlab.benchmark.workload import (
   run_key,
   workload,
 )
+from lrlab.train.compiling import CompileClock
 
 
 def _lrlab_leg(leg: str, task, lrs, config: Config, make_tx=make_tx):
@@ -158,7 +158,7 @@ def measure_leg(
   task = task if task is not None else lrlab.tasks.get(TASK)
   lrs = learning_rates(k) if lrs is None else lrs
   flops = workload(config, task)["per_model_step"] if flops is None else flops
-  log = compile_log()
+  log = CompileClock()
   reset = reset_peak_rss()
   baseline = peak_rss_mib()
   if leg in TORCH_LEGS:

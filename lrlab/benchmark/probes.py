@@ -1,9 +1,8 @@
-"""What the benchmark reads off the process and the machine while it times: peak memory, JAX's
-compile time, the load average."""
+"""What the benchmark reads off the process and the machine while it times: peak memory and the
+load average (JAX's compile time: :class:`lrlab.train.compiling.CompileClock`)."""
 
 import os
 import sys
-from typing import Any
 
 
 def peak_rss_mib() -> float | None:
@@ -39,40 +38,6 @@ def device_peak_mib(devices) -> float | None:
   peaks = [(d.memory_stats() or {}).get("peak_bytes_in_use") for d in devices]
   peaks = [p for p in peaks if p is not None]
   return max(peaks) / 2**20 if peaks else None
-
-
-class CompileLog:
-  """Sums JAX's tracing, lowering and backend-compile durations while active."""
-
-  def __init__(self):
-    import jax
-
-    self.seconds = 0.0
-    self.compiles = 0
-    self.active = False
-    jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-  def _listen(self, event: str, duration: float, **_: Any) -> None:
-    if self.active and event.startswith("/jax/core/compile/"):
-      self.seconds += duration
-      self.compiles += event.endswith("backend_compile_duration")
-
-  def start(self) -> None:
-    self.seconds, self.compiles, self.active = 0.0, 0, True
-
-  def stop(self) -> tuple[float, int]:
-    self.active = False
-    return self.seconds, self.compiles
-
-
-_COMPILE_LOG: CompileLog | None = None
-
-
-def compile_log() -> CompileLog:
-  global _COMPILE_LOG
-  if _COMPILE_LOG is None:
-    _COMPILE_LOG = CompileLog()
-  return _COMPILE_LOG
 
 
 def load_average() -> float | None:

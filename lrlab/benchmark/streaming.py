@@ -29,9 +29,10 @@ from typing import Any
 
 # lrlab.benchmark's helpers; none starts JAX's backend, so the host device count can still be set.
 from lrlab.benchmark.machine import environment
-from lrlab.benchmark.probes import busy, compile_log, load_average
+from lrlab.benchmark.probes import busy, load_average
 from lrlab.benchmark.streaming_report import LEG_TITLES, TASK, markdown, write_report
 from lrlab.benchmark.workload import host_cores, learning_rates, make_tx, set_host_devices
+from lrlab.train.compiling import CompileClock
 
 OPTIMIZERS = ("sgd", "adam")
 # The goal: streamed throughput at least this fraction of resident throughput.
@@ -197,7 +198,7 @@ def measure_size(num_samples: int, config: Config, *, memmap: bool, log=print) -
       tasks["memmap"] = streamed_task(resident, sources, name=f"{label}-memmap")
     calls = {leg: sweep_call(task, config) for leg, task in tasks.items()}
     rows = {leg: {"leg": leg, "title": LEG_TITLES[leg]} for leg in calls}
-    log_compiles = compile_log()
+    log_compiles = CompileClock()
     for leg, call in calls.items():  # the first call compiles
       log_compiles.start()
       start = time.perf_counter()

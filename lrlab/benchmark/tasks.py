@@ -160,8 +160,8 @@ def measure(spec: dict[str, Any]) -> list[dict[str, Any]]:
   import numpy as np
 
   from lrlab.benchmark.legs import _lrlab_leg
-  from lrlab.benchmark.probes import compile_log
   from lrlab.benchmark.workload import LEG_TITLES, Config
+  from lrlab.train.compiling import CompileClock
 
   task_spec = SPECS[spec["task"]]
   steps, k, legs = spec["steps"] or task_spec.steps, spec["k"], spec["legs"]
@@ -171,7 +171,7 @@ def measure(spec: dict[str, Any]) -> list[dict[str, Any]]:
   )  # fmt: skip
   task = build_task(task_spec, tiny=spec["tiny"])
   flops = workload(task_spec, task, steps, task_spec.batch_size)
-  lrs, log = learning_rates(task_spec, k), compile_log()
+  lrs, log = learning_rates(task_spec, k), CompileClock()
   rows, programs = {}, {}
   for leg in legs:
     warm_up, run, _, used, info = _lrlab_leg(

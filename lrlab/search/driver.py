@@ -30,6 +30,7 @@ from lrlab.sweep.grids import check_grid
 from lrlab.sweep.programs import _member_footprint
 from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Trainer
+from lrlab.train.compiling import CompileClock
 
 
 class Plan(abc.ABC):
@@ -124,7 +125,7 @@ def drive(
 ) -> tuple[list[Ledger], list[dict[str, np.ndarray]], dict[str, Any], Population]:
   """Run ``plan`` for every seed; returns each seed's ledger and extra arrays, the metadata
   (wall and compile seconds, model-steps, where it resumed from) and the last population."""
-  started = time.perf_counter()
+  started, clock = time.perf_counter(), CompileClock().start()
   trainer = Trainer(
     task, steps=steps, batch_size=batch_size, eval_every=eval_every,
     divergence_factor=divergence_factor,
@@ -232,7 +233,7 @@ def drive(
   metadata = environment_metadata()
   metadata.update(
     wall_seconds=time.perf_counter() - started,
-    compile_seconds=population.compile_seconds,
+    compile_seconds=clock.stop()[0],
     resumed_from=resumed_from,
     model_steps=int(model_steps),
     device_kind=mesh.devices.flat[0].device_kind,

@@ -156,7 +156,6 @@ class Population:
     self.min_width = self.num_devices if min_width is None else min_width
     # A streamed task's program runs one window per call (its evaluation streams from the host).
     self.call_windows = 1 if trainer.task.streamed else segment_windows
-    self.compile_seconds = 0.0
     self.widths: list[int] = []  # the chunk width of each (re)packing, in order
     self.members = devices_lib.member_sharding(mesh)
     self.everywhere = devices_lib.replicated(mesh)
@@ -172,10 +171,9 @@ class Population:
     self.width = max(self.min_width, min(self.chunk_size, needed))
     self.widths.append(self.width)
     example = {k: as_jax(np.zeros(self.width, dtype)) for k, dtype in self.axes.items()}
-    self.compiled, seconds = _compiled_for(
+    self.compiled = _compiled_for(
       self.trainer, self.make_tx, self.mesh, self.call_windows, example, self.key_shape
     )
-    self.compile_seconds += seconds
 
   def _chunk_hp(self, c: int) -> dict[str, np.ndarray]:
     rows = self._padded_rows()[c * self.width : (c + 1) * self.width]
@@ -194,7 +192,8 @@ class Population:
     self.key = devices_lib.to_mesh(seed_key, self.everywhere)
     self.chunks, firsts = [], []
     for c in range(len(self._padded_rows()) // self.width):
-      state, first = self.compiled.init(self._chunk_hp(c), self.key)
+      hp = devices_lib.to_mesh(self._chunk_hp(c), self.members)
+      state, first = self.compiled.init(hp, self.key)
       self.chunks.append(state)
       firsts.append(devices_lib.to_host(first))
     first = jax.tree.map(lambda *a: np.concatenate(a)[: len(self.alive)], *firsts)
@@ -210,10 +209,12 @@ class Population:
     self._place(jax.tree.map(lambda a: np.asarray(a)[self._padded_rows()], state))
 
   def _place(self, padded: Any) -> None:
-    """Cut a padded stack of member states into chunks on the mesh."""
+    """Cut a padded stack of member states (host arrays, the same in every process) into
+    chunks on the mesh; each process places its own devices' shards."""
     count, width = len(self._padded_rows()) // self.width, self.width
     cut = lambda c: jax.tree.map(lambda a: a[c * width : (c + 1) * width], padded)
-    self.chunks = [jax.device_put(cut(c), self.members) for c in range(count)]
+    place = lambda tree: jax.device_put(devices_lib.to_mesh(tree, self.members), self.members)
+    self.chunks = [place(cut(c)) for c in range(count)]
 
   def advance(self, segment: int, ledger: Ledger) -> None:
     """Train every live member through search segment ``segment`` (``segment_windows``
@@ -269,8 +270,17 @@ class Population:
     old = self.chunks
     self._repack(rows, hp)
     take = np.asarray(np.asarray(positions)[self._padded_rows()], np.int32)
-    if self.mesh.devices.flat[0].platform == "cpu":  # host memory is device memory: no program
+    if _copies_on_host(self.mesh):
       stacked = jax.tree.map(lambda *a: np.concatenate(a), *devices_lib.to_host(old))
       self._place(jax.tree.map(lambda a: a[take], stacked))
     else:
+      take = devices_lib.to_mesh(take, self.everywhere)
       self.chunks = [jax.device_put(c, self.members) for c in _gather(old, take, self.width)]
+
+
+def _copies_on_host(mesh: Any) -> bool:
+  """Whether :meth:`Population.select` copies members on the host (a CPU mesh, where host
+  memory is device memory and compiling the gather cost more than the copy) rather than with
+  one gather on device. With several processes both are collectives: every process gathers
+  the whole population, or the gather program's all-gather spans the processes."""
+  return mesh.devices.flat[0].platform == "cpu"

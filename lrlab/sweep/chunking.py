@@ -288,7 +288,7 @@ def choose(
   def seconds(c: int) -> float:
     columns = {n: np.resize(v, c) for n, v in grid.items()}  # cycles the grid: real rates
     if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
-      compiled, _ = programs._compiled_for(trainer, make_tx, mesh, windows, columns, key)
+      compiled = programs._compiled_for(trainer, make_tx, mesh, windows, columns, key)
     else:  # a probe's own programs, dropped after timing
       compiled = programs._Compiled(probe, make_tx, mesh, 1, columns, key)
     hp = devices_lib.to_mesh(columns, members)

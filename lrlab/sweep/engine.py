@@ -25,6 +25,7 @@ from lrlab.sweep.programs import MakeTx, _compiled_for
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Evaluation, History, Segment, Trainer
+from lrlab.train.compiling import CompileClock
 
 MAX_SEGMENTS = 50
 
@@ -208,7 +209,7 @@ def run(
     >>> result.history.diverged.tolist()  # 2/L = 2 on the default quadratic
     [[False, False, False, True]]
   """
-  started = time.perf_counter()
+  started, clock = time.perf_counter(), CompileClock().start()
   task = arguments.check_task(task)
   if not callable(make_tx):
     raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
@@ -263,7 +264,7 @@ def run(
     k: _as_jax(v[c * chunk_size : (c + 1) * chunk_size]) for k, v in padded.items()
   }
   num_segments = trainer.num_windows // windows
-  compiled, compile_seconds = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
+  compiled = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
   if compiled.unread:
     warnings.warn(
       f"make_tx never reads the grid axis {', '.join(map(repr, compiled.unread))}: members "
@@ -381,7 +382,7 @@ def run(
   metadata = environment_metadata()
   metadata.update(
     wall_seconds=time.perf_counter() - started,
-    compile_seconds=compile_seconds,
+    compile_seconds=clock.stop()[0],
     resumed_from=resumed_from,
     device_kind=mesh.devices.flat[0].device_kind,
     num_devices=int(num_devices),

@@ -10,7 +10,6 @@ automatic chunk size) up by everything they depend on, keeping the last
 """
 
 import collections
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -84,7 +83,6 @@ class _Compiled:
       )
       return
 
-    tic = time.perf_counter()
     # Initialization and the step-0 evaluation are two programs, as for a streamed task
     # (see Trainer.first_evaluation).
     init_state = jax.jit(init_state, in_shardings=(members, everywhere), out_shardings=members)
@@ -105,7 +103,6 @@ class _Compiled:
       first_evaluation = first_evaluation.lower(hp_spec, state_shape).compile()
       self.init = lambda hp, key: first_evaluation(hp, init_state(hp, key))
       self.segment = segment.lower(hp_spec, key_spec, state_shape, np.int32(0)).compile()
-    self.compile_seconds = time.perf_counter() - tic
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
@@ -124,7 +121,6 @@ class _Compiled:
 
       return jax.vmap(one)(hp, state)
 
-    tic = time.perf_counter()
     with hyperparameters.explain_traced_hyperparameters():
       self.state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
     self.unread = sorted(set(hp_spec) - read - {"fold"})
@@ -144,7 +140,6 @@ class _Compiled:
       put=lambda tree: devices_lib.to_mesh(tree, everywhere),
     )
     self.init, self.segment = run.init, run.segment
-    self.compile_seconds = time.perf_counter() - tic
 
 
 _compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
@@ -163,16 +158,13 @@ def _remember(cache: collections.OrderedDict, signature: tuple, build: Callable[
   return value, True
 
 
-def _compiled_for(
-  trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key
-) -> tuple[_Compiled, float]:
+def _compiled_for(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key) -> _Compiled:
   """The chunk programs of a call, reused from an earlier call with the same signature.
 
   The signature is everything the programs depend on: the task and ``make_tx``
   (by identity, as ``jax.jit`` keys functions), the trainer's settings, the
   devices, the segment length and the shapes and dtypes of the chunk's
-  hyperparameters and key. Returns the programs and the seconds spent
-  compiling them in this call (0 when reused).
+  hyperparameters and key.
   """
   signature = (
     trainer.task,
@@ -189,8 +181,7 @@ def _compiled_for(
     (key.shape, str(key.dtype)),
   )
   build = lambda: _Compiled(trainer, make_tx, mesh, windows, hp, key)
-  compiled, built = _remember(_compiled_cache, signature, build)
-  return compiled, compiled.compile_seconds if built else 0.0
+  return _remember(_compiled_cache, signature, build)[0]
 
 
 def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, int]:

@@ -150,6 +150,7 @@ def _run(task, chunk_size, **kwargs):
 
 def test_an_auto_sweep_equals_the_sweep_at_the_size_it_chose(task, tmp_path, monkeypatch):
   monkeypatch.setenv("LRLAB_CACHE_DIR", str(tmp_path))
+  sweep.clear_cache()
   measured = _run(task, "auto")
   choice = measured.metadata["chunk_choice"]
   assert choice["method"] == "measured" and choice["chunk_size"] == measured.config["chunk_size"]
@@ -157,9 +158,11 @@ def test_an_auto_sweep_equals_the_sweep_at_the_size_it_chose(task, tmp_path, mon
   assert choice["chunk_size"] in [p["chunk_size"] for p in choice["probe"]]
   best = min(choice["probe"], key=lambda p: p["seconds"])
   assert best["chunk_size"] == choice["chunk_size"]
-  # The kept size's programs served the real run: nothing compiled after the probe.
-  assert choice["reused_programs"] and measured.metadata["compile_seconds"] == 0.0
+  # The kept size's programs served the real run: the engine keeps one set per probed size,
+  # none more; and a call with the same settings compiles nothing.
+  assert choice["reused_programs"] and sweep.cache_info().programs == len(choice["probe"])
   fixed = _run(task, choice["chunk_size"])
+  assert measured.metadata["compile_seconds"] > 0 and fixed.metadata["compile_seconds"] == 0.0
   chex.assert_trees_all_equal(measured.history, fixed.history)
   # Another chunk size rounds the float arithmetic differently, by about 1e-7 at most.
   other = _run(task, 1 if choice["chunk_size"] > 1 else 2)

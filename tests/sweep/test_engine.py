@@ -14,6 +14,7 @@ import pytest
 
 from lrlab import optimizers, sweep, tasks, train
 from lrlab.sweep import checkpoint
+from lrlab.train.compiling import CompileClock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER_TIMEOUT = 600  # seconds; a worker that hangs fails its test instead of the suite
@@ -494,51 +495,33 @@ def test_finished_sweep_removes_a_killed_writers_temporary_file(tmp_path, task):
   assert not stale.exists() and not (tmp_path / checkpoint.FILENAME).exists()
 
 
-class _Compilations:
-  """Counts XLA backend compilations while active (JAX has no public unregister)."""
-
-  def __init__(self):
-    self.count, self.active = 0, False
-    jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-  def _listen(self, event, duration, **_):
-    self.count += self.active and event.endswith("backend_compile_duration")
-
-  def during(self, fn):
-    self.count, self.active = 0, True
-    try:
-      return fn(), self.count
-    finally:
-      self.active = False
+def _compiles_during(fn):
+  with CompileClock() as clock:
+    return fn(), clock.compiles
 
 
-@pytest.fixture(scope="module")
-def compilations():
-  return _Compilations()
-
-
-def test_a_repeated_call_reuses_its_compiled_programs(task, compilations):
+def test_a_repeated_call_reuses_its_compiled_programs(task):
   sweep.clear_cache()
   run = lambda lrs, steps=20: sweep.run(
     task, _sgd, {"lr": lrs}, steps=steps, batch_size=32, key=KEY, eval_every=10,
     chunk_size=2, progress=False,
   )  # fmt: skip
-  first, compiled = compilations.during(lambda: run(np.array([0.01, 0.1, 1.0, 2.0])))
+  first, compiled = _compiles_during(lambda: run(np.array([0.01, 0.1, 1.0, 2.0])))
   assert compiled >= 2 and first.metadata["compile_seconds"] > 0
   # Another grid of the same size: the same programs, and the result of a fresh compilation.
   other = np.array([0.02, 0.2, 0.5, 3.0])
-  again, recompiled = compilations.during(lambda: run(other))
+  again, recompiled = _compiles_during(lambda: run(other))
   assert recompiled == 0 and again.metadata["compile_seconds"] == 0
   sweep.clear_cache()
-  fresh, compiled = compilations.during(lambda: run(other))
+  fresh, compiled = _compiles_during(lambda: run(other))
   assert compiled >= 2
   chex.assert_trees_all_equal(again.history, fresh.history)
   # A different setting is a different program.
-  _, compiled = compilations.during(lambda: run(other, steps=30))
+  _, compiled = _compiles_during(lambda: run(other, steps=30))
   assert compiled >= 2
 
 
-def test_the_cache_keeps_the_most_recent_signatures(task, compilations):
+def test_the_cache_keeps_the_most_recent_signatures(task):
   sweep.clear_cache()
   # A new make_tx function per call: every call is a new signature.
   run = lambda: sweep.run(
@@ -546,7 +529,7 @@ def test_the_cache_keeps_the_most_recent_signatures(task, compilations):
     key=KEY, eval_every=2, chunk_size=1, progress=False,
   )  # fmt: skip
   for _ in range(sweep.CACHE_SIZE + 2):
-    _, compiled = compilations.during(run)
+    _, compiled = _compiles_during(run)
     assert compiled >= 2
   info = sweep.cache_info()
   assert info.programs == info.maxsize == sweep.CACHE_SIZE  # chunk_size given: no footprints

@@ -8,13 +8,16 @@ for embeddings and the transformer; uniform; zeros) in one small program, and on
 model's initialization (the MNIST-1D MLP). It was checked once for every registered task.
 """
 
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 import lrlab
-from lrlab.train.compiling import ONE_SHOT_LEVEL, one_shot_options
+from lrlab.train.compiling import ONE_SHOT_LEVEL, CompileClock, one_shot_options
 
 XLA_DEFAULT = {"xla_backend_optimization_level": 2}
 
@@ -51,3 +54,29 @@ def test_options_cover_the_cpu_only():
   assert one_shot_options("cpu") == ONE_SHOT_LEVEL
   assert one_shot_options("cpu") is not ONE_SHOT_LEVEL  # a copy the caller may change
   assert one_shot_options("gpu") is None and one_shot_options("tpu") is None
+
+
+def test_the_compile_clock_counts_this_threads_compiles_only():
+  x = jnp.arange(3.0)
+  fresh = lambda: jax.jit(lambda a: jnp.sin(a) * 2)  # a new function: never in jit's cache
+  with CompileClock() as outer:
+    with CompileClock() as inner:
+      f = fresh()
+      f(x)
+    f(x)  # cached: records nothing
+    other = threading.Thread(target=lambda: fresh()(x))
+    other.start()
+    other.join()
+  assert inner.compiles == outer.compiles == 1
+  assert 0 < inner.seconds == outer.seconds
+  # JAX's own record of that compile, read independently of the clock.
+  recorded = []
+  listen = lambda event, duration, **_: recorded.append((event, duration))
+  jax.monitoring.register_event_duration_secs_listener(listen)
+  try:
+    with CompileClock() as clock:
+      fresh()(x)
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listen)
+  made = [d for e, d in recorded if e.startswith("/jax/core/compile/")]
+  assert clock.seconds == pytest.approx(sum(made)) and clock.compiles == 1

@@ -13,6 +13,7 @@ import pytest
 
 import lrlab
 from lrlab.data.dataset import SPLITS
+from lrlab.train.compiling import CompileClock
 from tests import zoo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,21 +65,24 @@ def test_train_streamed_equals_resident_bit_for_bit(pair):
 
 def test_sweep_streamed_equals_resident_bit_for_bit(pair):
   make_tx = lambda hp: lrlab.optimizers.sgd(hp["lr"], momentum=0.9)
-  run = lambda task: (
-    lrlab.sweep.run(
-      task,
-      make_tx,
-      {"lr": np.array([0.01, 0.1, 1e4])},
-      key=KEY,
-      seeds=2,
-      chunk_size=2,
-      progress=False,
-      **SETTINGS,
-    ).history
-  )
+  run = lambda task: lrlab.sweep.run(
+    task, make_tx, {"lr": np.array([0.01, 0.1, 1e4])}, key=KEY, seeds=2, chunk_size=2,
+    progress=False, **SETTINGS,
+  )  # fmt: skip
+  lrlab.sweep.clear_cache()
   a, b = run(pair[0]), run(pair[1])
-  assert zoo.tree_equal(a, b)
-  assert a.diverged[:, 2].all() and not a.diverged[:, :2].any()
+  assert zoo.tree_equal(a.history, b.history)
+  assert a.history.diverged[:, 2].all() and not a.history.diverged[:, :2].any()
+  # A streamed run compiles its programs on first use, inside the call: counted all the same
+  # (JAX's own record of the same call's compiles), and nothing on a call that reuses them.
+  with CompileClock() as clock:
+    streamed = run(pair[1])
+  assert streamed.metadata["compile_seconds"] == clock.seconds == 0.0
+  lrlab.sweep.clear_cache()
+  with CompileClock() as clock:
+    streamed = run(pair[1])
+  assert clock.compiles >= 3 and clock.seconds > 0.2
+  assert streamed.metadata["compile_seconds"] == pytest.approx(clock.seconds, rel=0.1)
 
 
 def test_device_memory_holds_a_window_not_the_dataset():
