@@ -1,7 +1,7 @@
 """Time to the answer: how long until the best learning rate is known, and how good it is.
 
   python scripts/benchmark.py --search [--tasks mnist1d-mlp:adam,digits-cnn:sgd-momentum]
-      [--k 27] [--steps 1620] [--eta 3] [--retrain-seeds 2] [--out results/benchmark_search]
+      [--k 27] [--steps 1620] [--eta 3] [--retrain-seeds 5] [--out results/benchmark_search]
 
 For each task and optimizer, every method searches the same log-spaced range of
 learning rates ``[1e-4, 1]`` at the same budget per member and picks a rate by
@@ -29,9 +29,15 @@ Each method's wall-clock counts its compilation (the program cache is cleared
 before it; a throwaway two-member sweep warms JAX up before the first), and its
 model-steps are the members' training steps; the 1-minute load average before and after
 it is recorded beside it. The picked
-rates are then retrained at the full budget for ``retrain_seeds`` seeds, each rate in a
-sweep of its own (one program width for all, so float rounding does not depend on which
-rates were picked), and their mean test metric is the method's quality. The full grid's
+rates are then retrained at the full budget for ``retrain_seeds`` seeds (default 5), each
+rate in a sweep of its own (one program width for all, so float rounding does not depend on
+which rates were picked) and once however many methods picked it; every retrain shares the
+seeds' keys (initial parameters, minibatch order), so the methods are compared seed by seed.
+A method's quality is its rate's mean test metric with its standard error (ddof 1), and its
+difference from the grid's is the mean of the per-seed differences with their standard error
+(:func:`lrlab.benchmark.search_report.seed_statistics`); halving's goal (within 0.5 points, or
+1% of the loss, of the grid's) is judged against that error
+(:func:`lrlab.benchmark.search_report.halving_goal`). The full grid's
 curves also give the Spearman rank correlation between each rung's validation
 metric and the final one: how risky stopping early is on the task.
 Writes ``search.json`` and ``search.md`` under ``--out``.
@@ -108,6 +114,11 @@ def _pick(values: np.ndarray, lrs: np.ndarray, metric: str) -> float:
 def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, batch_size: int,
              retrain_seeds: int, methods: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
   """Every method of :data:`METHODS` in ``methods`` on one task and optimizer; a JSON-able dict."""
+  min_steps = steps // eta**3
+  if min_steps * eta**3 != steps:
+    raise ValueError(f"steps must be a multiple of eta**3 = {eta**3}; got {steps}.")
+  if isinstance(retrain_seeds, bool) or not isinstance(retrain_seeds, int) or retrain_seeds < 1:
+    raise ValueError(f"retrain_seeds must be an integer >= 1; got {retrain_seeds!r}.")
   import jax
   import optuna
 
@@ -118,9 +129,6 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   task, make_tx = tasks.get(task_name, **options), OPTIMIZERS[optimizer]
   metric = "val_accuracy" if task.num_classes else "val_loss"
   summary = "final_val_accuracy" if task.num_classes else "final_val_loss"
-  min_steps = steps // eta**3
-  if min_steps * eta**3 != steps:
-    raise ValueError(f"steps must be a multiple of eta**3 = {eta**3}; got {steps}.")
   key = jax.random.key(0)
   common = dict(batch_size=batch_size, key=key)
   grid = {"lr": sweep.log_grid(*LR_RANGE, k)}
@@ -242,32 +250,57 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   # Retrain every picked rate at the full budget, retrain_seeds seeds, each in a sweep of its
   # own (one rate: the same program width for every pick, so a rate retrains to the same
   # numbers whichever other rates were picked; a sweep's float rounding depends on its width).
+  # Every retrain takes the same key and seeds, so seed s starts from the same parameters and
+  # reads the same minibatches at every rate: the methods' differences are paired by seed. A
+  # rate picked by several methods (equal as the float32 the program reads) retrains once.
   test = "final_test_accuracy" if task.num_classes else "final_test_loss"
-  picked = sorted({m["lr"] for m in out["methods"].values()})
-  scores = {lr: retrain(task, make_tx, lr, steps=steps, eval_every=min_steps, seeds=retrain_seeds,
-                        test=test, **common) for lr in picked}  # fmt: skip
+  per_rate: dict[float, np.ndarray] = {}
+  tic = time.perf_counter()
   for m in out["methods"].values():
-    m["test"] = scores[m["lr"]]
+    rate = float(np.float32(m["lr"]))
+    if rate not in per_rate:
+      per_rate[rate] = retrain_per_seed(task, make_tx, m["lr"], steps=steps, eval_every=min_steps,
+                                        seeds=retrain_seeds, test=test, **common)  # fmt: skip
+  out["retrain"] = {"rates": len(per_rate), "seeds": list(range(retrain_seeds)),
+                    "wall_seconds": time.perf_counter() - tic}  # fmt: skip
+  grid_seeds = per_rate[float(np.float32(out["methods"]["grid"]["lr"]))]
   ref = out["methods"]["grid"]
   for name, m in out["methods"].items():
+    per_seed = per_rate[float(np.float32(m["lr"]))]
+    m["test_seeds"] = per_seed.tolist()
+    m.update(search_report.seed_statistics(per_seed, grid_seeds))
     paired = name == "halving" and "grid_before_halving" in out["methods"]
     m["model_steps_vs_grid"] = m["model_steps"] / ref["model_steps"]
     m["wall_vs_grid"] = m["wall_seconds"] / (out["methods"]["grid_before_halving"] if paired
                                              else ref)["wall_seconds"]  # fmt: skip
-    m["test_minus_grid"] = m["test"] - ref["test"]
   out["test_metric"] = test
+  if "halving" in out["methods"]:
+    out["halving_goal"] = search_report.halving_goal(out)
   return out
 
 
-def retrain(task, make_tx, lr: float, *, steps: int, eval_every: int, seeds: int, test: str,
-            batch_size: int, key) -> float:  # fmt: skip
-  """The mean over ``seeds`` of ``test`` for the rate ``lr`` trained for ``steps``: a sweep of
-  that one rate alone, so the result does not depend on which other rates are retrained."""
+def retrain_per_seed(task, make_tx, lr: float, *, steps: int, eval_every: int, seeds: int,
+                     test: str, batch_size: int, key) -> np.ndarray:  # fmt: skip
+  """``(seeds,)``: ``test`` (a summary metric) of the rate ``lr`` trained for ``steps``, per seed.
+
+  A sweep of that one rate alone, so the result does not depend on which other rates are
+  retrained. Seed ``s`` trains from ``fold_in(key, s)`` (:func:`lrlab.sweep.run`'s common
+  random numbers: its initial parameters and minibatch order), whatever the rate, so two
+  rates retrained with the same ``key`` and ``seeds`` are paired seed by seed.
+  """
   from lrlab import sweep
 
   result = sweep.run(task, make_tx, {"lr": np.array([lr])}, steps=steps, eval_every=eval_every,
                      seeds=seeds, batch_size=batch_size, key=key, progress=False)  # fmt: skip
-  return float(result.seed_mean(test)[0])
+  return np.asarray(result.metric(test)[:, 0], np.float64)
+
+
+def retrain(task, make_tx, lr: float, *, steps: int, eval_every: int, seeds: int, test: str,
+            batch_size: int, key) -> float:  # fmt: skip
+  """The mean over seeds of :func:`retrain_per_seed` (the same arguments)."""
+  return float(np.mean(retrain_per_seed(task, make_tx, lr, steps=steps, eval_every=eval_every,
+                                        seeds=seeds, test=test, batch_size=batch_size,
+                                        key=key)))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                       "of eta**3")  # fmt: skip
   parser.add_argument("--eta", type=int, default=3)
   parser.add_argument("--batch-size", type=int, default=100)
-  parser.add_argument("--retrain-seeds", type=int, default=2)
+  parser.add_argument("--retrain-seeds", type=int, default=5, help="seeds per picked rate "
+                      "retrained at the full budget (a verdict needs 5 or more)")  # fmt: skip
   parser.add_argument("--out", default="results/benchmark_search")
   args = parser.parse_args(argv)
   methods = tuple(m for m in args.methods.split(",") if m)

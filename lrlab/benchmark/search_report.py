@@ -1,9 +1,87 @@
 """The search benchmark's report (:mod:`lrlab.benchmark.search`): its Markdown page
 (``search.md``) and the summary table BENCHMARKS.md quotes, from its JSON report."""
 
+import math
 from typing import Any
 
 import numpy as np
+
+from lrlab.analysis import stats
+
+#: Successive halving's quality goal (issue 18): its pick's full-budget test metric within
+#: ``points`` accuracy points of the grid's pick's, or, for a loss, within ``loss_percent``
+#: percent of the grid's loss.
+GOAL = {"points": 0.5, "loss_percent": 1.0}
+#: The verdicts of :func:`halving_goal`.
+GOAL_VERDICTS = ("met", "within noise", "missed")
+
+
+def seed_statistics(per_seed: np.ndarray, grid_per_seed: np.ndarray) -> dict[str, float]:
+  r"""A method's retrained quality and its paired difference from the grid's pick, by seed.
+
+  With the method's per-seed test metrics :math:`a_s` and the grid pick's :math:`b_s` over
+  the same ``S`` seeds (the same keys: same initial parameters and minibatches):
+
+  - ``test`` :math:`= \bar a`, ``test_se`` :math:`= \mathrm{std}(a, \text{ddof}=1)/\sqrt S`;
+  - ``test_minus_grid`` :math:`= \bar d`, ``test_minus_grid_se``
+    :math:`= \mathrm{std}(d, \text{ddof}=1)/\sqrt S` with :math:`d_s = a_s - b_s`
+    (:func:`lrlab.analysis.paired_difference`, without a test-set term).
+
+  The standard errors are NaN with one seed; a method that picked the grid's rate has a
+  difference of exactly 0 with SE 0.
+
+  Args:
+    per_seed: ``(S,)`` the method's test metric, seed by seed.
+    grid_per_seed: ``(S,)`` the grid pick's, for the same seeds.
+  """
+  a = np.asarray(per_seed, np.float64)
+  b = np.asarray(grid_per_seed, np.float64)
+  if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+    raise ValueError(f"per_seed and grid_per_seed must be 1-D of one non-empty shape (seeds); "
+                     f"got {a.shape} and {b.shape}.")  # fmt: skip
+  paired = stats.paired_difference(a, b)
+  return {
+    "test": float(np.mean(a)),
+    "test_se": float(a.std(ddof=1) / math.sqrt(a.size)) if a.size > 1 else math.nan,
+    "test_minus_grid": paired["gap"],
+    "test_minus_grid_se": paired["se"],
+  }
+
+
+def halving_goal(run: dict[str, Any]) -> dict[str, Any]:
+  """Issue 18's quality goal for successive halving in one task's run, judged against noise.
+
+  ``difference`` is halving's retrained test metric minus the grid's (the mean of the per-seed
+  differences), in accuracy points (100x) for an accuracy, or in percent of the grid's mean
+  loss for a loss; ``se`` is its standard error in the same unit. The goal is ``met`` if
+  halving is at most :data:`GOAL`'s 0.5 points (1% of the loss) worse than the grid (better
+  is met too); otherwise ``within noise`` if the difference is not beyond 2 SE
+  (``|difference| <= 2 se``, as :func:`lrlab.analysis.verdict`), else ``missed``. With one
+  seed there is no SE: ``beyond_2se`` is None and an unmet goal is ``missed``.
+
+  Returns:
+    ``{"difference", "se", "unit", "threshold", "beyond_2se", "verdict", "seeds"}``.
+  """
+  grid, halving = run["methods"]["grid"], run["methods"]["halving"]
+  if run["test_metric"].endswith("accuracy"):
+    scale, unit, threshold, worse = 100.0, "points", GOAL["points"], -1.0
+  else:
+    scale, unit, threshold, worse = 100.0 / grid["test"], "% of the loss", GOAL["loss_percent"], 1.0
+  difference = scale * halving["test_minus_grid"]
+  se = scale * halving["test_minus_grid_se"]
+  beyond = bool(abs(difference) > 2 * se) if math.isfinite(se) else None
+  if worse * difference <= threshold:
+    verdict = "met"
+  else:
+    verdict = "within noise" if beyond is False else "missed"
+  seeds = len(halving["test_seeds"])
+  return {"difference": difference, "se": se, "unit": unit, "threshold": threshold,
+          "beyond_2se": beyond, "verdict": verdict, "seeds": seeds}  # fmt: skip
+
+
+def _has_se(run: dict[str, Any]) -> bool:
+  """Whether the run keeps per-seed test metrics (reports before them have means only)."""
+  return "test_se" in run["methods"]["grid"]
 
 
 def ref_test(run: dict[str, Any]) -> float:
@@ -17,16 +95,25 @@ def markdown(report: dict[str, Any]) -> str:
            f"[1e-4, 1], {report['steps']} steps, eta = {report['eta']}; load: the 1-minute "
            "load average before-after each method.", ""]  # fmt: skip
   for run in report["runs"]:
-    lines += [f"### {run['task']}, {run['optimizer']} (test: {run['test_metric']}, mean of "
-              f"{report['retrain_seeds']} seeds at the full budget)", "",
-              "| method | wall s | vs grid | load | model-steps | vs grid | lr | test | - grid |",
+    se = _has_se(run)
+    if se:
+      title = (f"mean ± SE (ddof 1) of {report['retrain_seeds']} seeds at the full budget; "
+               "- grid: the mean of the per-seed differences ± its SE")  # fmt: skip
+    else:
+      title = f"mean of {report['retrain_seeds']} seeds at the full budget"
+    test_head = "test ± SE | - grid ± SE" if se else "test | - grid"
+    lines += [f"### {run['task']}, {run['optimizer']} (test: {run['test_metric']}, {title})", "",
+              f"| method | wall s | vs grid | load | model-steps | vs grid | lr | {test_head} |",
               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, m in run["methods"].items():
       load = "-".join(f"{a:.1f}" for a in m.get("load_average", []))
+      test, diff = f"{m['test']:.4f}", f"{m['test_minus_grid']:+.4f}"
+      if se:
+        test, diff = f"{test} ± {m['test_se']:.4f}", f"{diff} ± {m['test_minus_grid_se']:.4f}"
       lines.append(
         f"| {name} | {m['wall_seconds']:.1f} | {m['wall_vs_grid']:.0%} | {load} | "
         f"{m['model_steps']:,} | {m['model_steps_vs_grid']:.0%} | {m['lr']:.3g} | "
-        f"{m['test']:.4f} | {m['test_minus_grid']:+.4f} |"
+        f"{test} | {diff} |"
       )
     if "task_options" in run:
       given = ", ".join(f"{k} = {v:,}" for k, v in run["task_options"].items())
@@ -42,10 +129,24 @@ def markdown(report: dict[str, Any]) -> str:
         gap = m["own_test"] - ref_test(run)
         lines.append(f"\n{name}: its best member's own run (its schedule) reaches test "
                      f"{m['own_test']:.4f}, {gap:+.4f} against the grid.")  # fmt: skip
+    if se and "halving" in run["methods"]:
+      g = halving_goal(run)
+      lines.append(f"\nGoal, halving's pick within {g['threshold']} {g['unit']} of the grid's: "
+                   f"test - grid {g['difference']:+.2f} ± {g['se']:.2f} {g['unit']} (paired over "
+                   f"{g['seeds']} seeds), {_beyond(g)}: **{g['verdict']}**.")  # fmt: skip
+    if "retrain" in run:
+      lines.append(f"\nRetraining {run['retrain']['rates']} distinct rates took "
+                   f"{run['retrain']['wall_seconds']:.1f} s.")  # fmt: skip
     corr = ", ".join(f"{s}: {c:.2f}" for s, c in run["rank_correlation"].items())
     lines += ["", f"Spearman rank correlation of the val metric at a rung with the final: {corr}.",
               ""]  # fmt: skip
   return "\n".join(lines)
+
+
+def _beyond(goal: dict[str, Any]) -> str:
+  if goal["beyond_2se"] is None:
+    return "no SE with one seed"
+  return "beyond 2 SE" if goal["beyond_2se"] else "within 2 SE"
 
 
 LABELS = {
@@ -61,7 +162,11 @@ def summary_table(report: dict[str, Any]) -> str:
   """The table BENCHMARKS.md quotes: per method and run, wall-clock (its ratio to the grid's;
   the mean 1-minute load average before and after),
   model-steps against the grid's, and the test metric's difference from the grid's in points
-  (for ``pbt_from_*``, its best member's own run: the goal's measure)."""
+  (for the PBT rows, its best member's own run: the goal's measure).
+
+  Where the run keeps per-seed test metrics, the grid's cell is its mean ± SE, every other
+  retrained difference is paired by seed ± its SE, a PBT row's own run (one seed) says so,
+  and halving's cell ends with :func:`halving_goal`'s verdict."""
   runs = report["runs"]
   head = "| method | " + " | ".join(
     f"{r['task']} {r['optimizer']}: wall (vs grid, load) | model-steps | test - grid" for r in runs
@@ -75,6 +180,16 @@ def summary_table(report: dict[str, Any]) -> str:
       m, ref = r["methods"][name], ref_test(r)
       test = m.get("own_test", m["test"])
       diff = f"({ref:.3f})" if name == "grid" else f"{100 * (test - ref):+.1f} points"
+      if _has_se(r):
+        if name == "grid":
+          diff = f"({ref:.3f} ± {m['test_se']:.3f})"
+        elif "own_test" in m:
+          diff += " (one run)"
+        else:
+          diff = (f"{100 * m['test_minus_grid']:+.1f} ± {100 * m['test_minus_grid_se']:.1f} "
+                  "points")  # fmt: skip
+        if name == "halving":
+          diff += f", {halving_goal(r)['verdict']}"
       load = f", load {np.mean(m['load_average']):.0f}" if "load_average" in m else ""
       cells.append(f"{m['wall_seconds']:.1f} s ({m['wall_vs_grid']:.0%}{load}) | "
                    f"{m['model_steps_vs_grid']:.0%} | {diff}")  # fmt: skip

@@ -33,6 +33,82 @@ def test_spearman_is_scipys():
   assert np.isnan(bench.spearman(np.ones(5), a[:5]))
 
 
+def _numpy_se(x):
+  x = np.asarray(x, np.float64)
+  return np.sqrt(np.sum((x - x.mean()) ** 2) / (len(x) - 1)) / np.sqrt(len(x))
+
+
+def test_seed_statistics_are_the_mean_se_and_paired_difference():
+  rng = np.random.default_rng(1)
+  grid = 0.65 + 0.01 * rng.normal(size=5)
+  other = grid - 0.02 + 0.003 * rng.normal(size=5)  # correlated with the grid's seeds
+  got = search_report.seed_statistics(other, grid)
+  assert got["test"] == pytest.approx(np.mean(other))
+  assert got["test_se"] == pytest.approx(_numpy_se(other))
+  assert got["test_minus_grid"] == pytest.approx(np.mean(other - grid))
+  assert got["test_minus_grid_se"] == pytest.approx(_numpy_se(other - grid))
+  # pairing removes the seeds' shared noise: the unpaired SE of the difference is larger
+  unpaired = np.hypot(_numpy_se(other), _numpy_se(grid))
+  assert got["test_minus_grid_se"] < unpaired / 2
+  same = search_report.seed_statistics(grid, grid)
+  assert same["test_minus_grid"] == 0.0 and same["test_minus_grid_se"] == 0.0
+  one = search_report.seed_statistics(other[:1], grid[:1])
+  assert np.isnan(one["test_se"]) and np.isnan(one["test_minus_grid_se"])
+  with pytest.raises(ValueError, match="grid_per_seed must be 1-D of one"):
+    search_report.seed_statistics(other, grid[:4])
+
+
+def _run(test_metric, per_seed):
+  """A fake run of the benchmark with the given per-seed test metrics of each method."""
+  methods = {}
+  for name, values in per_seed.items():
+    methods[name] = {"lr": 0.01, "wall_seconds": 1.0, "wall_vs_grid": 1.0, "model_steps": 10,
+                     "model_steps_vs_grid": 1.0, "load_average": [1.0, 1.0],
+                     "test_seeds": list(values),
+                     **search_report.seed_statistics(values, per_seed["grid"])}  # fmt: skip
+  return {"task": "t", "optimizer": "adam", "test_metric": test_metric, "methods": methods,
+          "rank_correlation": {"1": 0.5}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+  "metric, shift, noise, verdict",
+  [
+    ("final_test_accuracy", +0.01, 0.001, "met"),  # better than the grid
+    ("final_test_accuracy", -0.004, 0.001, "met"),  # 0.4 points worse
+    ("final_test_accuracy", -0.03, 0.05, "within noise"),  # 3 points worse, SE 3.5
+    ("final_test_accuracy", -0.03, 0.002, "missed"),
+    ("final_test_loss", +0.005, 0.0005, "met"),  # 0.5% of a loss of 1 worse
+    ("final_test_loss", +0.05, 0.1, "within noise"),
+    ("final_test_loss", +0.05, 0.002, "missed"),
+  ],
+)
+def test_halving_goal_judges_the_paired_difference_against_2_se(metric, shift, noise, verdict):
+  grid = 1.0 + 0.01 * np.random.default_rng(2).normal(size=5)
+  # per-seed differences of mean `shift` and SE 0.707 `noise` (std 1.58 over sqrt(5))
+  halving = grid + shift + noise * np.array([1.0, -1.0, 2.0, -2.0, 0.0])
+  goal = search_report.halving_goal(_run(metric, {"grid": grid, "halving": halving}))
+  scale = 100.0 if metric.endswith("accuracy") else 100.0 / np.mean(grid)
+  assert goal["difference"] == pytest.approx(scale * np.mean(halving - grid))
+  assert goal["se"] == pytest.approx(scale * _numpy_se(halving - grid))
+  assert goal["beyond_2se"] == (abs(goal["difference"]) > 2 * goal["se"])
+  assert goal["verdict"] == verdict and goal["seeds"] == 5
+
+
+def test_the_reports_give_se_and_the_verdict_where_seeds_are_kept():
+  grid = np.array([0.60, 0.62, 0.64, 0.61, 0.63])
+  run = _run("final_test_accuracy", {"grid": grid, "halving": grid - 0.03})
+  run["methods"]["pbt"] = {**run["methods"]["halving"], "own_test": 0.65}
+  report = {"machine": "m", "k": 3, "steps": 9, "eta": 3, "retrain_seeds": 5, "runs": [run]}
+  text = search_report.markdown(report)
+  se = _numpy_se(grid)
+  assert f"| {grid.mean():.4f} ± {se:.4f} | +0.0000 ± 0.0000 |" in text
+  assert "test - grid -3.00 ± 0.00 points (paired over 5 seeds), beyond 2 SE: **missed**" in text
+  table = search_report.summary_table(report)
+  assert f"| ({grid.mean():.3f} ± {se:.3f}) |" in table
+  assert "| -3.0 ± 0.0 points, missed |" in table
+  assert f"| {100 * (0.65 - grid.mean()):+.1f} points (one run) |" in table
+
+
 @pytest.mark.slow  # an end-to-end run, tiny
 def test_a_tiny_instance_measures_every_asked_method():
   import jax
@@ -41,22 +117,34 @@ def test_a_tiny_instance_measures_every_asked_method():
 
   methods = ("grid", "halving", "optuna_batched", "pbt")
   report = bench.run_task(
-    "quadratic", "adam", k=9, steps=27, eta=3, batch_size=50, retrain_seeds=1, methods=methods
+    "quadratic", "adam", k=9, steps=27, eta=3, batch_size=50, retrain_seeds=3, methods=methods
   )
   methods = report["methods"]
   assert list(methods) == ["grid", "halving", "optuna_batched", "pbt"]
-  # each pick retrains in a sweep of its own: the same number as that rate retrained alone
+  # each pick retrains in a sweep of its own: the same numbers as that rate retrained alone
   lr = methods["halving"]["lr"]
-  alone = bench.retrain(tasks.get("quadratic"), bench.OPTIMIZERS["adam"], lr, steps=27,
-                        eval_every=1, seeds=1, test="final_test_loss", batch_size=50,
-                        key=jax.random.key(0))  # fmt: skip
-  assert methods["halving"]["test"] == alone
+  alone = bench.retrain_per_seed(tasks.get("quadratic"), bench.OPTIMIZERS["adam"], lr, steps=27,
+                                 eval_every=1, seeds=3, test="final_test_loss", batch_size=50,
+                                 key=jax.random.key(0))  # fmt: skip
+  assert methods["halving"]["test_seeds"] == alone.tolist() and np.ptp(alone) > 0
+  # every rate picked (as the float32 the program reads) retrains once, for the same seeds
+  assert report["retrain"]["rates"] == len({np.float32(m["lr"]) for m in methods.values()})
+  assert report["retrain"]["seeds"] == [0, 1, 2]
+  grid = np.array(methods["grid"]["test_seeds"])
+  for m in methods.values():
+    seeds = np.array(m["test_seeds"])
+    assert m["test"] == pytest.approx(seeds.mean()) and m["test_se"] == pytest.approx(
+      _numpy_se(seeds)
+    )
+    assert m["test_minus_grid"] == pytest.approx(np.mean(seeds - grid), abs=1e-12)
+    assert m["test_minus_grid_se"] == pytest.approx(_numpy_se(seeds - grid), abs=1e-12)
+  assert report["halving_goal"] == search_report.halving_goal(report)
   # PBT's quality is its best member's own run, and the summary quotes that, not the retrain
   pbt = methods["pbt"]
   assert np.isfinite(pbt["own_test"]) and len(pbt["schedule"]) == 27  # 26 exploits
   (row,) = [r for r in search_report.summary_table({"runs": [report]}).splitlines() if "PBT (" in r]
   gap = 100 * (pbt["own_test"] - methods["grid"]["test"])
-  assert row.endswith(f"| {gap:+.1f} points |")
+  assert row.endswith(f"| {gap:+.1f} points (one run) |")
   assert methods["grid"]["model_steps"] == 9 * 27
   # rungs 1, 3, 9, 27: 9 members for 1 step, 3 for 2 more, 1 for the remaining 24
   assert methods["halving"]["model_steps"] == 9 * 1 + 3 * 2 + 1 * 24
@@ -66,6 +154,9 @@ def test_a_tiny_instance_measures_every_asked_method():
   assert methods["grid"]["test_minus_grid"] == 0.0
   assert set(report["rank_correlation"]) == {"1", "3", "9"}
   assert -1 <= report["rank_correlation"]["9"] <= 1
+  with pytest.raises(ValueError, match="retrain_seeds must be an integer >= 1; got 0"):
+    bench.run_task("quadratic", "adam", k=9, steps=27, eta=3, batch_size=50, retrain_seeds=0,
+                   methods=("grid",))  # fmt: skip
 
 
 @pytest.mark.parametrize("path", RUNS, ids=os.path.basename)
