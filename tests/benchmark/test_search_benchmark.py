@@ -138,7 +138,11 @@ def test_a_tiny_instance_measures_every_asked_method():
     )
     assert m["test_minus_grid"] == pytest.approx(np.mean(seeds - grid), abs=1e-12)
     assert m["test_minus_grid_se"] == pytest.approx(_numpy_se(seeds - grid), abs=1e-12)
-  assert report["halving_goal"] == search_report.halving_goal(report)
+  goal = report["halving_goal"]
+  assert goal == search_report.halving_goal(report) and goal["unit"] == "% of the loss"
+  page = {"machine": "m", "k": 9, "steps": 27, "eta": 3, "retrain_seeds": 3, "runs": [report]}
+  assert "(paired over 3 seeds), " in search_report.markdown(page)
+  assert f"**{goal['verdict']}**" in search_report.markdown(page)
   # PBT's quality is its best member's own run, and the summary quotes that, not the retrain
   pbt = methods["pbt"]
   assert np.isfinite(pbt["own_test"]) and len(pbt["schedule"]) == 27  # 26 exploits
