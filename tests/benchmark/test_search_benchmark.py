@@ -180,6 +180,14 @@ def test_the_committed_measurement_is_consistent(path):
     if "grid_before_halving" in run["methods"]:  # halving is timed against the grid beside it
       paired = run["methods"]["grid_before_halving"]["wall_seconds"]
       assert halving["wall_vs_grid"] == pytest.approx(halving["wall_seconds"] / paired)
+    if "test_seeds" in grid:  # reports since the per-seed metrics: mean, SE, paired difference
+      for m in run["methods"].values():
+        seeds = np.array(m["test_seeds"])
+        assert len(seeds) == report["retrain_seeds"] == len(run["retrain"]["seeds"])
+        assert m["test"] == pytest.approx(seeds.mean())
+        assert m["test_se"] == pytest.approx(_numpy_se(seeds))
+        assert m["test_minus_grid"] == pytest.approx(np.mean(seeds - grid["test_seeds"]))
+      assert run["halving_goal"] == search_report.halving_goal(run)
 
 
 @pytest.mark.parametrize("path", RUNS, ids=os.path.basename)
