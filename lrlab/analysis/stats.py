@@ -52,8 +52,10 @@ def decades(interval: Sequence[float]) -> float:
 def spearman(x: ArrayLike, y: ArrayLike) -> float:
   """Spearman's rank correlation of two equal-length samples (average ranks for ties).
 
-  ``+1`` when ``y`` rises with ``x`` in every pair, ``-1`` when it always falls;
-  NaN for fewer than two points or a constant sample.
+  Pearson's correlation of the ranks: ``+1`` when ``y`` rises with ``x`` in every
+  pair, ``-1`` when it always falls; NaN for fewer than two points or a constant
+  sample. A NaN (a diverged run's metric) ranks above every number, and NaNs tie
+  with each other.
 
   Example:
     >>> lrlab.analysis.spearman([1, 2, 3, 4], [10, 9, 7, 1])
@@ -66,13 +68,10 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
     return math.nan
 
   def ranks(v: np.ndarray) -> np.ndarray:
-    order = np.argsort(v, kind="stable")
     r = np.empty(v.size)
-    r[order] = np.arange(v.size, dtype=np.float64)
-    for value in np.unique(v):  # ties share their average rank
-      tied = v == value
-      r[tied] = r[tied].mean()
-    return r
+    r[np.argsort(v, kind="stable")] = np.arange(v.size, dtype=np.float64)  # NaNs sort last
+    _, tie = np.unique(v, return_inverse=True, equal_nan=True)
+    return (np.bincount(tie, r) / np.bincount(tie))[tie]  # ties share their average rank
 
   rx, ry = ranks(x), ranks(y)
   if np.std(rx) == 0 or np.std(ry) == 0:

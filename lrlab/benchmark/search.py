@@ -51,12 +51,18 @@ from typing import Any
 
 import numpy as np
 
+from lrlab.analysis import stats
 from lrlab.benchmark import search_report
 
 METHODS = (
-  "grid", "random", "grid_before_halving", "halving", "hyperband", "pbt", "optuna_loop",
-  "optuna_batched", "pbt_from_low", "pbt_from_high",
+  "grid", "random", "grid_before_halving", "halving", "halving_3_rungs", "hyperband", "pbt",
+  "optuna_loop", "optuna_batched", "pbt_from_low", "pbt_from_high",
 )  # fmt: skip
+#: The halving methods, each with its first rung as a fraction of the budget: ``halving`` starts
+#: at ``steps / eta**3`` (4 rungs: the last trains one member, so the pick is made at the third,
+#: from ``eta`` members part-trained); ``halving_3_rungs`` at ``steps / eta**2`` (the last rung
+#: trains ``eta`` members to the full budget and picks among them as the grid picks).
+HALVING_RUNGS = {"halving": 4, "halving_3_rungs": 3}
 LR_RANGE = (1e-4, 1.0)
 #: PBT's settings, as a user who does not know where the good rates are might choose them: an
 #: exploit every ``min_steps`` (27 in a budget of ``eta**3`` of them) and Jaderberg et al.'s
@@ -82,27 +88,6 @@ def _sgd_momentum(hp):
 
 
 OPTIMIZERS = {"adam": _adam, "sgd-momentum": _sgd_momentum}
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-  """Ranks from 0, ties given the mean of their ranks."""
-  values = np.asarray(values, np.float64)
-  ranks = np.empty(len(values))
-  ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
-  _, inverse = np.unique(values, return_inverse=True)
-  means = np.bincount(inverse, ranks) / np.bincount(inverse)
-  return means[inverse]
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-  """Spearman's rank correlation: Pearson's of the ranks (ties averaged); NaN if one is constant.
-
-  Non-finite values (a diverged member) rank as they sort (NaN last).
-  """
-  ra, rb = _ranks(a), _ranks(b)
-  if ra.std() == 0 or rb.std() == 0:
-    return float("nan")
-  return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def _pick(values: np.ndarray, lrs: np.ndarray, metric: str) -> float:
@@ -168,9 +153,10 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     compile_s = {"compile_seconds": result.metadata["compile_seconds"]}
     return _pick(result.metric(summary)[0], lrs, metric), k * steps, compile_s
 
-  def halving_method(fn):
+  def halving_method(fn, rungs=4):
     def run():
-      result = fn(task, make_tx, grid, steps=steps, min_steps=min_steps, eta=eta, metric=metric,
+      first = steps // eta ** (rungs - 1)
+      result = fn(task, make_tx, grid, steps=steps, min_steps=first, eta=eta, metric=metric,
                   eval_every=min_steps, **common)  # fmt: skip
       best = result.best()
       extra = {"rungs": result.rungs, "compile_seconds": result.metadata["compile_seconds"]}
@@ -233,7 +219,7 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
             progress=False, **common)  # fmt: skip
   runs = {
     "grid": grid_method, "random": random_method, "grid_before_halving": grid_method,
-    "halving": halving_method(search.successive_halving),
+    **{name: halving_method(search.successive_halving, n) for name, n in HALVING_RUNGS.items()},
     "hyperband": halving_method(search.hyperband), "pbt": pbt_method,
     "optuna_loop": optuna_loop, "optuna_batched": optuna_batched,
     "pbt_from_low": pbt_from(0.1), "pbt_from_high": pbt_from(10.0),
@@ -245,7 +231,7 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
   history = getattr(full["grid"].history, metric)[0]
   final = history[:, -1]
   out["rank_correlation"] = {
-    str(min_steps * eta**i): spearman(history[:, eta**i], final) for i in range(3)
+    str(min_steps * eta**i): stats.spearman(history[:, eta**i], final) for i in range(3)
   }
   # Retrain every picked rate at the full budget, retrain_seeds seeds, each in a sweep of its
   # own (one rate: the same program width for every pick, so a rate retrains to the same
@@ -269,13 +255,14 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     per_seed = per_rate[float(np.float32(m["lr"]))]
     m["test_seeds"] = per_seed.tolist()
     m.update(search_report.seed_statistics(per_seed, grid_seeds))
-    paired = name == "halving" and "grid_before_halving" in out["methods"]
+    paired = name in HALVING_RUNGS and "grid_before_halving" in out["methods"]
     m["model_steps_vs_grid"] = m["model_steps"] / ref["model_steps"]
     m["wall_vs_grid"] = m["wall_seconds"] / (out["methods"]["grid_before_halving"] if paired
                                              else ref)["wall_seconds"]  # fmt: skip
   out["test_metric"] = test
-  if "halving" in out["methods"]:
-    out["halving_goal"] = search_report.halving_goal(out)
+  for name in HALVING_RUNGS:
+    if name in out["methods"]:
+      out[f"{name}_goal"] = search_report.halving_goal(out, name)
   return out
 
 

@@ -48,8 +48,10 @@ def seed_statistics(per_seed: np.ndarray, grid_per_seed: np.ndarray) -> dict[str
   }
 
 
-def halving_goal(run: dict[str, Any]) -> dict[str, Any]:
+def halving_goal(run: dict[str, Any], name: str = "halving") -> dict[str, Any]:
   """Issue 18's quality goal for successive halving in one task's run, judged against noise.
+
+  ``name`` is the halving method's row (``"halving"`` or ``"halving_3_rungs"``).
 
   ``difference`` is halving's retrained test metric minus the grid's (the mean of the per-seed
   differences), in accuracy points (100x) for an accuracy, or in percent of the grid's mean
@@ -62,7 +64,7 @@ def halving_goal(run: dict[str, Any]) -> dict[str, Any]:
   Returns:
     ``{"difference", "se", "unit", "threshold", "beyond_2se", "verdict", "seeds"}``.
   """
-  grid, halving = run["methods"]["grid"], run["methods"]["halving"]
+  grid, halving = run["methods"]["grid"], run["methods"][name]
   if run["test_metric"].endswith("accuracy"):
     scale, unit, threshold, worse = 100.0, "points", GOAL["points"], -1.0
   else:
@@ -120,6 +122,8 @@ def markdown(report: dict[str, Any]) -> str:
       lines.append(f"\nThe task built with {given}.")
     if "grid_before_halving" in run["methods"] and "halving" in run["methods"]:
       lines.append("\nhalving's wall-clock is against grid_before_halving, timed just before it.")
+      if "halving_3_rungs" in run["methods"]:
+        lines.append("\nSo is halving_3_rungs's, timed just after halving.")
     if "pbt" in run:
       p = run["pbt"]
       lines.append(f"\nPBT: an exploit every {p['interval']} steps, perturb factors "
@@ -129,9 +133,9 @@ def markdown(report: dict[str, Any]) -> str:
         gap = m["own_test"] - ref_test(run)
         lines.append(f"\n{name}: its best member's own run (its schedule) reaches test "
                      f"{m['own_test']:.4f}, {gap:+.4f} against the grid.")  # fmt: skip
-    if se and "halving" in run["methods"]:
-      g = halving_goal(run)
-      lines.append(f"\nGoal, halving's pick within {g['threshold']} {g['unit']} of the grid's: "
+    for name in [n for n in ("halving", "halving_3_rungs") if se and n in run["methods"]]:
+      g = halving_goal(run, name)
+      lines.append(f"\nGoal, {name}'s pick within {g['threshold']} {g['unit']} of the grid's: "
                    f"test - grid {g['difference']:+.2f} ± {g['se']:.2f} {g['unit']} (paired over "
                    f"{g['seeds']} seeds), {_beyond(g)}: **{g['verdict']}**.")  # fmt: skip
     if "retrain" in run:
@@ -151,7 +155,8 @@ def _beyond(goal: dict[str, Any]) -> str:
 
 LABELS = {
   "grid": "full grid", "grid_before_halving": "full grid, again (just before halving)",
-  "halving": "successive halving", "hyperband": "Hyperband", "pbt": "PBT (every K/8-th rate)",
+  "halving": "successive halving", "halving_3_rungs": "successive halving, 3 rungs",
+  "hyperband": "Hyperband", "pbt": "PBT (every K/8-th rate)",
   "random": "random search", "optuna_loop": "Optuna TPE, a loop of lrlab single runs",
   "optuna_batched": "Optuna TPE through run_study", "pbt_from_low": "PBT from rates 10x too small",
   "pbt_from_high": "PBT from rates 10x too large",
@@ -188,8 +193,8 @@ def summary_table(report: dict[str, Any]) -> str:
         else:
           diff = (f"{100 * m['test_minus_grid']:+.1f} ± {100 * m['test_minus_grid_se']:.1f} "
                   "points")  # fmt: skip
-        if name == "halving":
-          diff += f", {halving_goal(r)['verdict']}"
+        if name in ("halving", "halving_3_rungs"):
+          diff += f", {halving_goal(r, name)['verdict']}"
       load = f", load {np.mean(m['load_average']):.0f}" if "load_average" in m else ""
       cells.append(f"{m['wall_seconds']:.1f} s ({m['wall_vs_grid']:.0%}{load}) | "
                    f"{m['model_steps_vs_grid']:.0%} | {diff}")  # fmt: skip

@@ -38,6 +38,17 @@ def test_spearman_matches_the_definition_with_ties():
     spearman(x, y[:3])
 
 
+def test_spearman_is_scipys_with_diverged_runs_tied_last():
+  scipy_stats = pytest.importorskip("scipy.stats")
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=12), rng.normal(size=12)
+  a[[2, 7, 9]] = np.nan  # three diverged runs: tied, above every number
+  b[4] = b[5]
+  reference = scipy_stats.spearmanr(np.where(np.isnan(a), np.inf, a), b).statistic
+  assert spearman(a, b) == pytest.approx(reference)
+  assert spearman(b, 2 * b + 1) == pytest.approx(scipy_stats.spearmanr(b, b).statistic)
+
+
 @pytest.mark.parametrize(
   ("effect", "noise", "sign", "expected"),
   [

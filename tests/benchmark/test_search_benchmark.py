@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import pytest
-import scipy.stats
 
 from lrlab.benchmark import search as bench
 from lrlab.benchmark import search_report
@@ -21,16 +20,6 @@ RUNS = [
   )
   if os.path.exists(path)
 ]
-
-
-def test_spearman_is_scipys():
-  rng = np.random.default_rng(0)
-  a, b = rng.normal(size=30), rng.normal(size=30)
-  assert bench.spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic)
-  ties = np.round(b, 0)  # many ties: averaged ranks, as scipy's
-  assert bench.spearman(a, ties) == pytest.approx(scipy.stats.spearmanr(a, ties).statistic)
-  assert bench.spearman(a, 2 * a + 1) == pytest.approx(1.0)
-  assert np.isnan(bench.spearman(np.ones(5), a[:5]))
 
 
 def _numpy_se(x):
@@ -115,12 +104,12 @@ def test_a_tiny_instance_measures_every_asked_method():
 
   from lrlab import tasks
 
-  methods = ("grid", "halving", "optuna_batched", "pbt")
+  methods = ("grid", "halving", "halving_3_rungs", "optuna_batched", "pbt")
   report = bench.run_task(
     "quadratic", "adam", k=9, steps=27, eta=3, batch_size=50, retrain_seeds=3, methods=methods
   )
   methods = report["methods"]
-  assert list(methods) == ["grid", "halving", "optuna_batched", "pbt"]
+  assert list(methods) == ["grid", "halving", "halving_3_rungs", "optuna_batched", "pbt"]
   # each pick retrains in a sweep of its own: the same numbers as that rate retrained alone
   lr = methods["halving"]["lr"]
   alone = bench.retrain_per_seed(tasks.get("quadratic"), bench.OPTIMIZERS["adam"], lr, steps=27,
@@ -153,6 +142,10 @@ def test_a_tiny_instance_measures_every_asked_method():
   # rungs 1, 3, 9, 27: 9 members for 1 step, 3 for 2 more, 1 for the remaining 24
   assert methods["halving"]["model_steps"] == 9 * 1 + 3 * 2 + 1 * 24
   assert methods["halving"]["model_steps_vs_grid"] == pytest.approx(39 / 243)
+  # 3 rungs, 3, 9, 27: 9 members for 3 steps, 3 for 6 more, 1 for the remaining 18
+  assert methods["halving_3_rungs"]["rungs"] == [[3, 9, 27]]
+  assert methods["halving_3_rungs"]["model_steps"] == 9 * 3 + 3 * 6 + 1 * 18
+  assert report["halving_3_rungs_goal"] == search_report.halving_goal(report, "halving_3_rungs")
   for m in methods.values():
     assert 1e-4 <= m["lr"] <= 1.0 and np.isfinite(m["test"]) and m["wall_seconds"] > 0
   assert methods["grid"]["test_minus_grid"] == 0.0
