@@ -9,6 +9,13 @@ the minibatch order (the seed's key is ``fold_in(key, seed)``, as in
 ``checkpoint_interval`` seconds, and when ``should_stop()`` says so, then
 raising :class:`lrlab.sweep.Stopped`); called again with the same arguments, it
 resumes there and gives the same result as an uninterrupted search.
+
+Several processes (``jax.distributed``): every process calls the search with
+the same arguments; the members' mesh spans their devices, every decision is
+taken on host values all processes gathered alike, so each process returns the
+whole result. Process 0 writes the checkpoints (``checkpoint_dir`` on a file
+system the processes share), every process reads them; a stop asked in any
+process stops all of them at the same segment.
 """
 
 import abc
@@ -158,7 +165,9 @@ def drive(
       f"chunk_size must be None or a positive multiple of the number of devices "
       f"({num_devices}); got {chunk_size!r}."
     )
-  chunk_size = int(chunk_size)
+  # Every process must chunk alike (an automatic size depends on the device's memory): a
+  # mismatch raises in every process rather than hanging in a collective.
+  (chunk_size,) = devices_lib.agree((int(chunk_size),), "the chunk size (pass chunk_size=)")
   config = {
     **config, "steps": steps, "batch_size": batch_size, "eval_every": eval_every,
     "divergence_factor": float(divergence_factor), "seeds": seeds.tolist(),
@@ -178,8 +187,13 @@ def drive(
   ledgers: list[Ledger] = []
   extras: list[dict[str, np.ndarray]] = []
   position, resumed_from, saved = {"seed": 0, "segment": 0}, None, None
+  # With several processes, process 0 writes the checkpoints and every process reads them
+  # (a checkpoint_dir on a file system they share), so all resume from the same point.
+  writer = jax.process_index() == 0
   if checkpoint_dir is not None:
     saved = _load(checkpoint_dir, fingerprint)
+    where = (-1, -1) if saved is None else (saved["seed"], saved["segment"])
+    devices_lib.agree(where, "where to resume from (the checkpoint each process reads)")
     if saved is not None:
       position = {"seed": saved["seed"], "segment": saved["segment"]}
       resumed_from = dict(position)
@@ -209,6 +223,9 @@ def drive(
         plan.after(s, t, population, ledger)
       stop = should_stop is not None and should_stop()
       due = stop or time.monotonic() - last_save >= checkpoint_interval
+      # Saving gathers the members' state, a collective, so every process must take the same
+      # branch: a stop asked in any process stops all, a save due by any one's clock saves.
+      stop, due = _in_any_process(stop, due)
       last = g + 1 == num_segments or not len(population.alive)
       where = {"seed": s + 1, "segment": 0} if last else {"seed": s, "segment": g + 1}
       more = not last or s + 1 < len(seeds)
@@ -219,8 +236,9 @@ def drive(
           "ledger": ledger.arrays(), "extra": dict(plan.extra), "alive": population.alive,
           "hp": population.hp, "state": population.states(),
         }  # fmt: skip
-        _save(checkpoint_dir, fingerprint, where, finished, finished_extra, current, chunk_size,
-              model_steps, fixed)  # fmt: skip
+        if writer:
+          _save(checkpoint_dir, fingerprint, where, finished, finished_extra, current,
+                chunk_size, model_steps, fixed)  # fmt: skip
         last_save = time.monotonic()
       if stop and more:
         raise Stopped(where, checkpoint_dir)
@@ -228,7 +246,7 @@ def drive(
         break
     ledgers.append(ledger)
     extras.append(dict(plan.extra))
-  if checkpoint_dir is not None and os.path.isdir(checkpoint_dir):
+  if writer and checkpoint_dir is not None and os.path.isdir(checkpoint_dir):
     checkpoint.clear(checkpoint_dir)
   metadata = environment_metadata()
   metadata.update(
@@ -240,6 +258,17 @@ def drive(
     num_devices=int(num_devices),
   )
   return ledgers, extras, {"config": config, "metadata": metadata}, population
+
+
+def _in_any_process(*flags: bool) -> tuple[bool, ...]:
+  """Each flag, true if it is true in any process: a collective with several processes (every
+  process must call it at the same point), the flags themselves with one."""
+  if jax.process_count() == 1:
+    return flags
+  from jax.experimental import multihost_utils
+
+  gathered = multihost_utils.process_allgather(np.asarray(flags, np.int32)[None], tiled=True)
+  return tuple(bool(v) for v in np.asarray(gathered).any(axis=0))
 
 
 def _saved_fixed(directory: str) -> bool:

@@ -159,8 +159,10 @@ def successive_halving(
   fewest device multiples that hold them. A member's numbers up to its stop
   are those of :func:`lrlab.sweep.run` with the same chunk width, bit for
   bit while it is unchanged. Seeds, common random numbers, divergence
-  isolation and checkpoints (:class:`lrlab.sweep.Stopped`, resume after a
-  crash) work as in :func:`lrlab.sweep.run`.
+  isolation, checkpoints (:class:`lrlab.sweep.Stopped`, resume after a
+  crash) and several processes (``jax.distributed``: every process calls it
+  with the same arguments and returns the whole result; process 0 writes the
+  checkpoints) work as in :func:`lrlab.sweep.run`.
 
   Args:
     task: an :class:`lrlab.tasks.Task` or a registered task name.

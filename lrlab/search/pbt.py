@@ -189,6 +189,9 @@ def pbt(
   continuous in the result); :attr:`~lrlab.search.SearchResult.lineage` says
   whose state each slot continued from, :attr:`~lrlab.search.SearchResult.schedule`
   its hyperparameters after each exploit (:func:`lrlab.search.plot_pbt` draws both).
+  Over several processes (``jax.distributed``) every process calls it with the
+  same arguments and returns the whole result; the exploit's copy is then a
+  collective, and process 0 writes the checkpoints.
 
   Args:
     task: an :class:`lrlab.tasks.Task` or a registered task name.
