@@ -13,30 +13,39 @@ The probe climbs a ladder of sizes (the heuristic's choice, then powers of two
 times the device count, within the memory limit and the member count): from
 the heuristic's size up, then from it down, each way until two sizes in a row
 are no faster than the best of that way (:data:`PATIENCE`), and stops after
-:data:`MAX_CANDIDATES` sizes. A size's estimate is ``ceil(K / c)`` chunks times
-the best time of one probe call of ``c`` members (padding members cost as much
-as real ones), each call from a freshly initialized state, as each chunk of the
-sweep starts.
+:data:`MAX_CANDIDATES` sizes (:mod:`lrlab.sweep.chunk_choice`). A size's
+estimate is ``ceil(K / c)`` chunks times the best time of one probe call of
+``c`` members (padding members cost as much as real ones), each call from a
+freshly initialized state, as each chunk of the sweep starts. The sizes the
+climb reaches unless it keeps improving (:data:`PATIENCE` each way) are
+compiled side by side before any is timed, one per core (XLA compiles a
+program on one core), and without their step-0 evaluation, which the sweep
+compiles for the size it keeps.
 """
 
 import collections
-import datetime
 import hashlib
 import json
 import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlab.data.benchmarks import default_cache_dir
 from lrlab.sweep import devices as devices_lib
-from lrlab.sweep import hyperparameters, programs, storage
+from lrlab.sweep import hyperparameters, programs
+from lrlab.sweep.chunk_choice import FILENAME as FILENAME
+from lrlab.sweep.chunk_choice import MAX_CANDIDATES as MAX_CANDIDATES
+from lrlab.sweep.chunk_choice import PATIENCE as PATIENCE
+from lrlab.sweep.chunk_choice import cache_path as cache_path
+from lrlab.sweep.chunk_choice import climb as climb
+from lrlab.sweep.chunk_choice import ladder as ladder
+from lrlab.sweep.chunk_choice import machine_key as machine_key
+from lrlab.sweep.chunk_choice import measured_chunk_size as measured_chunk_size
 from lrlab.train import Trainer
 
 #: Steps of one probe call when the sweep's own segment is longer than :data:`REUSE_STEPS`.
@@ -44,38 +53,8 @@ PROBE_STEPS = 16
 #: A sweep whose segment has at most this many steps is probed with its own programs, and the
 #: kept size's programs serve the real run (a longer segment would make the probe slow).
 REUSE_STEPS = 64
-#: At most this many chunk sizes are timed.
-MAX_CANDIDATES = 6
 #: Calls timed per chunk size (the best counts; the first also warms the program up).
 PROBE_CALLS = 2
-#: The climb goes on past a size that is no faster than the best so far, and stops at the
-#: second in a row: a probe's estimate is noisy (about 10%) and the times of neighbouring sizes
-#: are often within that, so one estimate must not end the search.
-PATIENCE = 2
-FILENAME = "chunk_sizes.json"
-
-
-def machine_key(devices: Sequence[jax.Device]) -> str:
-  """What the measured chunk sizes hold for: the CPU model and the cores this process may use
-  (CPU devices), or the accelerator kind; then the device count and the JAX version."""
-  device = devices[0]
-  if device.platform == "cpu":
-    model = "unknown CPU"
-    try:
-      with open("/proc/cpuinfo") as f:
-        model = next((ln.split(":", 1)[1].strip() for ln in f if "model name" in ln), model)
-    except OSError:
-      pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    what = f"cpu: {model}, {cores} cores"
-  else:
-    what = f"{device.platform}: {device.device_kind}"
-  return f"{what}; {len(devices)} device(s); jax {jax.__version__}"
-
-
-def cache_path() -> Path:
-  """The file of remembered chunk sizes: ``chunk_sizes.json`` in the lrlab cache folder."""
-  return default_cache_dir() / FILENAME
 
 
 def memory_limit(devices: Sequence[jax.Device], working_set_bytes: int) -> int:
@@ -102,129 +81,6 @@ def chunk_limit(trainer: Trainer, make_tx, one: Mapping[str, Any], key, devices)
   member's hyperparameter columns."""
   state_bytes, activation_bytes = programs._member_footprint(trainer, make_tx, one, key)
   return memory_limit(devices, 4 * state_bytes + 2 * activation_bytes)
-
-
-def ladder(first: int, num_members: int, num_devices: int, limit: int) -> list[int]:
-  """The chunk sizes the probe may try, ascending: ``first`` and ``num_devices * 2**i``, each a
-  multiple of ``num_devices``, at most ``limit`` (but never below one per device) and at most
-  ``num_members`` rounded up to the device count."""
-  top = min(max(limit, num_devices), -(-num_members // num_devices) * num_devices)
-  top -= top % num_devices
-  sizes = {min(first, top)}
-  size = num_devices
-  while size <= top:
-    sizes.add(size)
-    size *= 2
-  return sorted(sizes)
-
-
-def climb(
-  sizes: Sequence[int],
-  first: int,
-  num_members: int,
-  seconds: Callable[[int], float],
-  max_candidates: int = MAX_CANDIDATES,
-) -> tuple[int, dict[int, float]]:
-  """The size of ``sizes`` with the least ``ceil(num_members / c) * seconds(c)``, found by
-  climbing from ``first`` up, then from ``first`` down, each way until :data:`PATIENCE` sizes
-  in a row are no faster than the best of that way, timing at most ``max_candidates``.
-
-  Args:
-    sizes: the ladder (:func:`ladder`), ascending; ``first`` must be in it.
-    first: where to start (the heuristic's size).
-    num_members: the sweep's members ``K``.
-    seconds: ``c -> `` seconds of one probe call of ``c`` members.
-    max_candidates: the most sizes timed.
-
-  Returns:
-    ``(best, estimates)``: ``estimates`` maps every timed size to its estimated
-    seconds for all ``K`` members (``ceil(K / c)`` calls).
-  """
-  estimates: dict[int, float] = {}
-
-  def estimate(i: int) -> float:
-    c = sizes[i]
-    if c not in estimates:
-      estimates[c] = math.ceil(num_members / c) * seconds(c)
-    return estimates[c]
-
-  start = sizes.index(first)
-  estimate(start)
-  for step in (1, -1):  # both ways from the heuristic's size
-    best, i = estimate(start), start
-    misses = 0
-    while 0 <= i + step < len(sizes) and len(estimates) < max_candidates:
-      i += step
-      if estimate(i) < best:
-        best, misses = estimate(i), 0
-      else:
-        misses += 1
-        if misses == PATIENCE:
-          break
-  return min(estimates, key=estimates.get), estimates
-
-
-def _load(path: Path) -> dict[str, Any]:
-  try:
-    with open(path, encoding="utf-8") as f:
-      saved = json.load(f)
-    return saved if isinstance(saved, dict) else {}
-  except (OSError, ValueError):
-    return {}  # absent or unreadable: measure again
-
-
-def _save(path: Path, document: dict[str, Any]) -> None:
-  try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    storage.atomic_write(path, lambda f: json.dump(document, f, indent=1, sort_keys=True))
-  except OSError:
-    pass  # a read-only cache folder costs a probe next time, nothing else
-
-
-def measured_chunk_size(
-  machine: str,
-  shape: str,
-  sizes: Sequence[int],
-  first: int,
-  num_members: int,
-  seconds: Callable[[int], float],
-  *,
-  path: Path | None = None,
-  clock: Callable[[], float] = time.perf_counter,
-) -> dict[str, Any]:
-  """The remembered chunk size for ``(machine, shape)`` if one is in ``ladder``, else the
-  fastest by :func:`climb`, remembered in ``path`` (default :func:`cache_path`).
-
-  Returns:
-    The choice, JSON-able: ``chunk_size``; ``method`` (``"measured"`` or
-    ``"cached"``); ``heuristic`` (``first``); ``probe`` (one entry per timed size:
-    ``chunk_size`` and ``seconds``, the estimate for all ``K`` members);
-    ``probe_seconds`` (the wall time of probing, compiles included; 0 when cached);
-    ``machine``, ``shape``, ``measured_at`` and ``load_1min`` (the load average then).
-  """
-  path = cache_path() if path is None else path
-  document = _load(path)
-  remembered = document.get(machine, {}).get(shape)
-  if isinstance(remembered, dict) and remembered.get("chunk_size") in sizes:
-    return {**remembered, "method": "cached", "probe_seconds": 0.0}
-  tic = clock()
-  best, estimates = climb(sizes, first, num_members, seconds)
-  choice = {
-    "chunk_size": int(best),
-    "method": "measured",
-    "heuristic": int(first),
-    "probe": [{"chunk_size": int(c), "seconds": float(s)} for c, s in sorted(estimates.items())],
-    "probe_seconds": float(clock() - tic),
-    "machine": machine,
-    "shape": shape,
-    "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    # A busy machine times noise: delete the file (or the entry) to measure again.
-    "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-  }
-  document = _load(path)  # another process may have written meanwhile
-  document.setdefault(machine, {})[shape] = choice
-  _save(path, document)
-  return choice
 
 
 def _shape_key(trainer: Trainer, make_tx, hp: Mapping[str, np.ndarray], key, windows, k) -> str:
@@ -260,12 +116,18 @@ def choose(
   Otherwise probes (or recalls) as :func:`measured_chunk_size`; each probe call
   runs :data:`PROBE_STEPS` steps of ``c`` members with the sweep's own task,
   batch and optimizer (or one of the sweep's own segments, when that is at
-  most :data:`REUSE_STEPS` steps, so the kept size's programs are reused).
+  most :data:`REUSE_STEPS` steps, so the kept size's programs are reused, and
+  the step-0 evaluation, timed once, is added to every size's time).
 
   Args:
     trainer, make_tx, mesh, windows, key: as the engine holds them.
     grid: the members' columns, as the engine casts them.
     heuristic: :func:`lrlab.sweep.devices.auto_chunk_size`'s choice, the first timed.
+
+  Returns:
+    :func:`measured_chunk_size`'s choice, with ``reused_programs`` (the real run
+    runs the probe's programs) and ``compiled`` (the sizes compiled: every
+    size timed, and those of the first window the climb did not reach).
   """
   devices = list(mesh.devices.flat)
   if trainer.task.streamed or jax.process_count() > 1:
@@ -284,34 +146,67 @@ def choose(
       eval_batch_size=trainer.eval_batch_size,
     )  # fmt: skip
   members = devices_lib.member_sharding(mesh)
+  columns = lambda c: {n: np.resize(v, c) for n, v in grid.items()}  # cycles the grid
+  prepared: dict[int, programs._Compiled] = {}
+
+  def prepare(cs: Sequence[int]) -> None:
+    """Compile the programs of the sizes ``cs`` side by side (XLA compiles one on one core);
+    for the sweep's own segment, also the heuristic's step-0 evaluation (timed once)."""
+    new = [c for c in cs if c not in prepared]
+    if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
+      evaluate = [i for i, c in enumerate(new) if c == heuristic and not evaluation]
+      built = programs._compiled_for_widths(
+        trainer, make_tx, mesh, windows, [columns(c) for c in new], key, evaluate
+      )
+    else:  # a probe's own programs, dropped after timing
+      lower = (programs._Compiled(probe, make_tx, mesh, 1, columns(c), key, False) for c in new)
+      built = programs.compile_all(lower)
+    prepared.update(zip(new, built, strict=True))
+
+  # First, at once, the sizes the climb times if no size beats the heuristic's: PATIENCE each
+  # way (a window of 2 * PATIENCE + 1 sizes, kept inside the ladder).
+  width = min(2 * PATIENCE + 1, MAX_CANDIDATES, len(sizes))
+  low = min(max(0, sizes.index(heuristic) - PATIENCE), len(sizes) - width)
+  window = sizes[low : low + width]
+  evaluation: list[float] = []  # the step-0 evaluation's seconds, per chunk
 
   def seconds(c: int) -> float:
-    columns = {n: np.resize(v, c) for n, v in grid.items()}  # cycles the grid: real rates
-    if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
-      compiled = programs._compiled_for(trainer, make_tx, mesh, windows, columns, key)
-    else:  # a probe's own programs, dropped after timing
-      compiled = programs._Compiled(probe, make_tx, mesh, 1, columns, key)
-    hp = devices_lib.to_mesh(columns, members)
-    jax.block_until_ready(compiled.init(hp, key))  # compiles, and warms the programs up
-    best = math.inf
-    for _ in range(PROBE_CALLS):
-      # Each timed call starts from a freshly initialized state, as every chunk of the real
-      # sweep does: the first segment on new buffers is the slower one, the more so the
-      # larger the chunk, and timing a second segment on warm buffers favoured large chunks.
-      # Where the sweep's own segment is probed, the chunk's initialization is timed with it.
-      tic = time.perf_counter()
-      state, _ = compiled.init(hp, key)
-      if not reuse:
-        jax.block_until_ready(state)
-        tic = time.perf_counter()
-      state, part = compiled.segment(hp, key, state, np.int32(0))
-      jax.block_until_ready((state, part))
-      best = min(best, time.perf_counter() - tic)
-    return best
+    prepare(window if not prepared else [c])
+    prepare([c])
+    compiled, hp = prepared[c], devices_lib.to_mesh(columns(c), members)
+    initialize = lambda: compiled.init_state(hp, key)
+    jax.block_until_ready(initialize())  # warms it up (the first timed call warms the segment)
+    if reuse and not evaluation:
+      # A chunk of the sweep also evaluates at step 0, one member's pass over the data (the
+      # others copy it), whatever its width: timed once, at the first size, and added to all.
+      jax.block_until_ready(compiled.init(hp, key))  # warms the evaluation up
+      evaluation.append(_best_time(lambda s: compiled._first_evaluation(hp, s), initialize))
+    # Each timed call starts from a freshly initialized state, as every chunk of the real sweep
+    # does: the first segment on new buffers is the slower one, the more so the larger the
+    # chunk, and timing a second segment on warm buffers favoured large chunks. Where the
+    # sweep's own segment is probed, the initialization is timed with it.
+    if reuse:
+      run = lambda: compiled.segment(hp, key, initialize(), np.int32(0))
+      return _best_time(run) + evaluation[0]
+    return _best_time(lambda s: compiled.segment(hp, key, s, np.int32(0)), initialize)
 
   shape = _shape_key(trainer, make_tx, grid, key, windows, num_members)
   choice = measured_chunk_size(machine_key(devices), shape, sizes, heuristic, num_members, seconds)
-  return {**choice, "reused_programs": reuse and choice["method"] == "measured"}
+  # The sizes compiled: those timed, and any of the first window the climb did not reach.
+  measured = choice["method"] == "measured"
+  return {**choice, "reused_programs": reuse and measured, "compiled": sorted(prepared)}
+
+
+def _best_time(run: Callable[..., Any], setup: Callable[[], Any] | None = None) -> float:
+  """The least seconds of :data:`PROBE_CALLS` calls of ``run(setup())`` (``run()`` without
+  ``setup``), each timed until its result is ready, ``setup`` not timed."""
+  best = math.inf
+  for _ in range(PROBE_CALLS):
+    args = () if setup is None else (jax.block_until_ready(setup()),)
+    tic = time.perf_counter()
+    jax.block_until_ready(run(*args))
+    best = min(best, time.perf_counter() - tic)
+  return best
 
 
 #: :func:`automatic`'s answers in this process, by everything they depend on (see

@@ -10,7 +10,10 @@ automatic chunk size) up by everything they depend on, keeping the last
 """
 
 import collections
-from collections.abc import Callable
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +23,7 @@ import optax
 
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep import hyperparameters
-from lrlab.train import StreamedRun, Trainer
+from lrlab.train import StreamedRun, Trainer, compiling
 from lrlab.train.compiling import one_shot_options
 
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
@@ -33,9 +36,18 @@ CACHE_SIZE = 8
 class _Compiled:
   """A chunk's programs: ``init(hp, key)`` (initialize and evaluate members at step 0) and
   ``segment(hp, key, state, first_window)``, compiled ahead of time (resident data) or on
-  first use by a :class:`lrlab.train.StreamedRun` (streamed data)."""
+  first use by a :class:`lrlab.train.StreamedRun` (streamed data).
 
-  def __init__(self, trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key):
+  For resident data, ``init_state(hp, key)`` alone initializes (the threshold left at
+  infinity); the initialization and the segment are lowered here and compiled side by side
+  by :func:`compile_all` (here, unless ``compile_now`` is false, so that several chunks'
+  compile together), the step-0 evaluation on the first call of ``init`` (the chunk probe
+  times several widths and needs it only for the width it keeps).
+  """
+
+  def __init__(
+    self, trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key, compile_now=True
+  ):
     members = devices_lib.member_sharding(mesh)
     everywhere = devices_lib.replicated(mesh)
     # Initialization runs once: compiled at a cheaper level (see lrlab.train.compiling).
@@ -99,13 +111,23 @@ class _Compiled:
     # live (with several processes, jit takes only global arrays).
     with hyperparameters.explain_traced_hyperparameters():
       state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
-      init_state = init_state.lower(hp_spec, key_spec).compile(once)
-      first_evaluation = first_evaluation.lower(hp_spec, state_shape).compile()
-      self.init = lambda hp, key: first_evaluation(hp, init_state(hp, key))
-      self.segment = segment.lower(hp_spec, key_spec, state_shape, np.int32(0)).compile()
+      self._lowered = {
+        "init_state": (init_state.lower(hp_spec, key_spec), once),
+        "segment": (segment.lower(hp_spec, key_spec, state_shape, np.int32(0)), None),
+      }
+    self._lower_first = lambda: first_evaluation.lower(hp_spec, state_shape)
+    self._first_evaluation = None
+    self.init = self._init
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
     self.state_shape = state_shape
+    if compile_now:
+      compile_all([self])
+
+  def lower_first_evaluation(self) -> None:
+    """Lowers the step-0 evaluation now, for :func:`compile_all` to compile with the rest."""
+    if self._first_evaluation is None and "_first_evaluation" not in self._lowered:
+      self._lowered["_first_evaluation"] = (self._lower_first(), None)
 
   def _streamed(
     self, trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
@@ -140,6 +162,36 @@ class _Compiled:
       put=lambda tree: devices_lib.to_mesh(tree, everywhere),
     )
     self.init, self.segment = run.init, run.segment
+    self._lowered = {}
+
+  def _init(self, hp, key):
+    """Initialize and evaluate at step 0 (resident data); compiles the evaluation once."""
+    if self._first_evaluation is None:
+      self._first_evaluation = self._lower_first().compile()
+    return self._first_evaluation(hp, self.init_state(hp, key))
+
+
+def compile_all(chunks: Iterable[_Compiled]) -> list[_Compiled]:
+  """Compiles the programs ``chunks`` lowered, side by side in one thread per core this process
+  may use: XLA compiles one program on one core, and a chunk's initialization and segment, or
+  the chunk probe's several widths, are independent programs. A chunk's programs start
+  compiling as soon as the iteration reaches it, so a generator that lowers chunks one by one
+  overlaps lowering with compiling. Returns the chunks, compiled; the time spent waiting for
+  the compiles is charged to this thread's :class:`lrlab.train.compiling.CompileClock`."""
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  done, futures = [], []
+  with concurrent.futures.ThreadPoolExecutor(max(1, cores or 1)) as pool:
+    for chunk in chunks:
+      done.append(chunk)
+      for name, (lowered, options) in chunk._lowered.items():
+        futures.append((chunk, name, pool.submit(lowered.compile, options)))
+      chunk._lowered = {}
+    tic = time.perf_counter()
+    for chunk, name, future in futures:
+      setattr(chunk, name, future.result())
+    if futures:  # compiled in the pool's threads, where this thread's clocks do not listen
+      compiling.charge(time.perf_counter() - tic, len(futures))
+  return done
 
 
 _compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
@@ -166,7 +218,33 @@ def _compiled_for(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key
   devices, the segment length and the shapes and dtypes of the chunk's
   hyperparameters and key.
   """
-  signature = (
+  return _compiled_for_widths(trainer, make_tx, mesh, windows, [hp], key)[0]
+
+
+def _compiled_for_widths(
+  trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hps: Sequence[Any], key, evaluate=()
+) -> list[_Compiled]:
+  """:func:`_compiled_for` of several chunks' ``hp`` (widths) at once: those not cached are
+  lowered one by one and compiled side by side (:func:`compile_all`), then cached; for the
+  positions in ``evaluate``, the step-0 evaluation too."""
+  signatures = [_signature(trainer, make_tx, mesh, windows, hp, key) for hp in hps]
+
+  missing = [i for i, s in enumerate(signatures) if s not in _compiled_cache]
+
+  def lowered():
+    for i in missing:
+      chunk = _Compiled(trainer, make_tx, mesh, windows, hps[i], key, compile_now=False)
+      if i in evaluate:
+        chunk.lower_first_evaluation()
+      yield chunk
+
+  built = dict(zip([signatures[i] for i in missing], compile_all(lowered()), strict=True))
+  return [_remember(_compiled_cache, s, lambda s=s: built[s])[0] for s in signatures]
+
+
+def _signature(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key) -> tuple:
+  """What a chunk's programs depend on (see :func:`_compiled_for`)."""
+  return (
     trainer.task,
     make_tx,
     trainer.steps,
@@ -180,8 +258,6 @@ def _compiled_for(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key
     tuple((name, v.shape, v.dtype.str) for name, v in sorted(hp.items())),
     (key.shape, str(key.dtype)),
   )
-  build = lambda: _Compiled(trainer, make_tx, mesh, windows, hp, key)
-  return _remember(_compiled_cache, signature, build)[0]
 
 
 def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, int]:

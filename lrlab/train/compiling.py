@@ -74,7 +74,8 @@ class CompileClock:
   (which resets both) to :meth:`stop`, or over a ``with`` block. A program
   found in jit's cache records nothing, so a call that reuses every program
   reads 0. Clocks may overlap and nest; other threads' compiles are not
-  counted. A clock no longer referenced stops.
+  counted, unless :func:`charge` adds them (the wall time of compiles this
+  thread waited for). A clock no longer referenced stops.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -107,3 +108,12 @@ class CompileClock:
 
   def __exit__(self, *_: Any) -> None:
     self.stop()
+
+
+def charge(seconds: float, compiles: int) -> None:
+  """Adds ``seconds`` and ``compiles`` to every :class:`CompileClock` running in this thread: the
+  wall time this thread waited for programs compiled in other threads on its behalf (as
+  :func:`lrlab.sweep.programs.compile_all` compiles several side by side)."""
+  for clock in list(getattr(_running, "clocks", ())):
+    clock.seconds += seconds
+    clock.compiles += compiles
