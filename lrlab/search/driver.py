@@ -225,7 +225,7 @@ def drive(
       due = stop or time.monotonic() - last_save >= checkpoint_interval
       # Saving gathers the members' state, a collective, so every process must take the same
       # branch: a stop asked in any process stops all, a save due by any one's clock saves.
-      stop, due = _in_any_process(stop, due)
+      stop, due = devices_lib.in_any_process(stop, due)
       last = g + 1 == num_segments or not len(population.alive)
       where = {"seed": s + 1, "segment": 0} if last else {"seed": s, "segment": g + 1}
       more = not last or s + 1 < len(seeds)
@@ -258,17 +258,6 @@ def drive(
     num_devices=int(num_devices),
   )
   return ledgers, extras, {"config": config, "metadata": metadata}, population
-
-
-def _in_any_process(*flags: bool) -> tuple[bool, ...]:
-  """Each flag, true if it is true in any process: a collective with several processes (every
-  process must call it at the same point), the flags themselves with one."""
-  if jax.process_count() == 1:
-    return flags
-  from jax.experimental import multihost_utils
-
-  gathered = multihost_utils.process_allgather(np.asarray(flags, np.int32)[None], tiled=True)
-  return tuple(bool(v) for v in np.asarray(gathered).any(axis=0))
 
 
 def _saved_fixed(directory: str) -> bool:

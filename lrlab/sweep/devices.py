@@ -191,3 +191,19 @@ def agree(value: tuple[int, ...], what: str) -> tuple[int, ...]:
       "Give every process the same arguments, and a checkpoint_dir on a file system they share."
     )
   return value
+
+
+def in_any_process(*flags: bool) -> tuple[bool, ...]:
+  """Each flag, true if it is true in any process: a collective with several processes (every
+  process must call it at the same point), the flags themselves with one.
+
+  A sweep's decisions that start a collective (saving a checkpoint gathers the members' state)
+  must agree across processes, though each process's clock, or its ``should_stop``, may say
+  otherwise.
+  """
+  if jax.process_count() == 1:
+    return flags
+  from jax.experimental import multihost_utils
+
+  gathered = multihost_utils.process_allgather(np.asarray(flags, np.int32)[None], tiled=True)
+  return tuple(bool(v) for v in np.asarray(gathered).any(axis=0))

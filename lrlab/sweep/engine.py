@@ -196,7 +196,7 @@ def run(
       split in one batch, a streamed one in batches of 1024).
     should_stop: called at every segment boundary; when it returns True, the
       sweep saves a checkpoint there (with ``checkpoint_dir``) and raises
-      :class:`Stopped` (e.g. on SIGINT; the same answer in every process).
+      :class:`Stopped` (e.g. on SIGINT; with several processes, true in one stops all).
 
   Returns:
     A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
@@ -355,6 +355,7 @@ def run(
         bar.set_postfix(diverged=diverged, refresh=False)
         stop = should_stop is not None and should_stop()
         due = stop or time.monotonic() - last_save >= checkpoint_interval
+        stop, due = devices_lib.in_any_process(stop, due)  # each process's clock may differ
         where = {"seed": s, "chunk": c, "segment": g + 1}
         if checkpoint_dir is not None and g + 1 < num_segments and due:
           mid_chunk = {"state": state, "first": first, "segments": _concat(parts, axis=1)}

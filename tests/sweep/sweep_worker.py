@@ -1,7 +1,8 @@
 """A sweep run in a subprocess, for the device and crash tests.
 
-  python -m tests.sweep.sweep_worker OUT.npz [--devices N] [--checkpoint DIR] [--one-device]
-      [--kill-at SEED,CHUNK,SEGMENT] [--processes P --process-id I --coordinator HOST:PORT]
+  python -m tests.sweep.sweep_worker OUT.npz [--devices N] [--one-device]
+      [--checkpoint DIR [--checkpoint-interval S]] [--kill-at SEED,CHUNK,SEGMENT]
+      [--processes P --process-id I --coordinator HOST:PORT]
       [--chunk-size C] [--task bn-streamed|bn-resident]
 
 Set XLA_FLAGS' device count before JAX starts, so ``--devices`` exposes N host devices. The
@@ -30,6 +31,7 @@ def main() -> None:
   parser.add_argument("--devices", type=int, default=1)
   parser.add_argument("--one-device", action="store_true")
   parser.add_argument("--checkpoint", default=None)
+  parser.add_argument("--checkpoint-interval", type=float, default=0.0)
   parser.add_argument("--steps", type=int, default=40)
   parser.add_argument("--kill-at", default=None)
   parser.add_argument("--processes", type=int, default=1)
@@ -84,7 +86,7 @@ def main() -> None:
     chunk_size=args.chunk_size,
     devices=jax.devices()[:1] if args.one_device else None,
     checkpoint_dir=args.checkpoint,
-    checkpoint_interval=0.0,
+    checkpoint_interval=args.checkpoint_interval,
     progress=False,
   )
   np.savez(args.out, **{f: np.asarray(getattr(result.history, f)) for f in result.history._fields})
