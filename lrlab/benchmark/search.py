@@ -10,7 +10,10 @@ its final validation metric (seed 0):
 - ``grid``: :func:`lrlab.sweep.run` over ``K`` log-spaced rates (the reference);
 - ``random``: the same over ``K`` log-uniform random rates (Bergstra & Bengio 2012);
 - ``halving``: :func:`lrlab.search.successive_halving` over the grid (``eta``,
-  ``min_steps = steps / eta**3``);
+  ``min_steps = steps / eta**3``: 4 rungs, the pick made at the third);
+- ``halving_3_rungs``: the same from ``min_steps = steps / eta**2``: its last rung trains
+  ``K / eta**2`` members to the full budget and picks among them as the grid does
+  (:data:`HALVING_RUNGS`);
 - ``hyperband``: :func:`lrlab.search.hyperband` over the grid, the same rungs;
 - ``pbt``: :func:`lrlab.search.pbt` from every ``K // 8``-th grid rate (8 or more members)
   with the settings of :data:`PBT` (an exploit every ``min_steps`` steps, perturb by 0.5 or
