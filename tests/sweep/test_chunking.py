@@ -50,7 +50,7 @@ def test_the_climb_stops_after_its_candidates():
 
 
 def test_one_size_no_faster_does_not_end_the_climb():
-  # The shape of the quiet 2-core run at K = 512 (benchmarks/cpu-2core/chunks.md): a noisy
+  # The shape of the first quiet 2-core run at K = 512 (BENCHMARKS.md, issue 16): a noisy
   # estimate put 512 ahead of the heuristic's 256, and 128 sat on a shoulder above 256, while
   # 16 was the fastest. Stopping at the first size no faster (128) would keep 512.
   whole = {2: 2.0, 4: 1.5, 8: 1.06, 16: 0.9, 32: 1.02, 64: 1.04, 128: 1.14, 256: 1.12, 512: 1.0}
