@@ -25,6 +25,8 @@ import os
 import signal
 import sys
 
+from tests import workers
+
 
 def searches():
   """``{method: (function, task, make_tx, grid, kwargs)}``: the tiniest searches that still
@@ -78,18 +80,8 @@ def main() -> None:
   parser.add_argument("--stop-at", type=int, default=None)
   parser.add_argument("--kill-at", type=int, default=None)
   args = parser.parse_args()
-  # The caller's other flags (the suite's optimization level) stay; the device count is ours.
-  kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
-  devices = f"--xla_force_host_platform_device_count={args.devices}"
-  os.environ["XLA_FLAGS"] = " ".join([*kept, devices])
-
-  import jax
+  workers.start_jax(args.devices, args.processes, args.process_id, args.coordinator)
   import numpy as np
-
-  if args.processes > 1:
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(args.coordinator, args.processes, args.process_id)
-  assert len(jax.devices()) == args.devices * args.processes, jax.devices()
 
   from lrlab import sweep
   from lrlab.search import members

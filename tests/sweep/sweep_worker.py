@@ -24,6 +24,8 @@ import os
 import signal
 import sys
 
+from tests import workers
+
 
 def main() -> None:
   parser = argparse.ArgumentParser()
@@ -42,22 +44,12 @@ def main() -> None:
     "--task", default="digits-logreg", choices=("digits-logreg", "bn-streamed", "bn-resident")
   )
   args = parser.parse_args()
-  # The caller's other flags (the suite's optimization level) stay; the device count is ours.
-  kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
-  devices = f"--xla_force_host_platform_device_count={args.devices}"
-  os.environ["XLA_FLAGS"] = " ".join([*kept, devices])
-
-  import jax
+  jax = workers.start_jax(args.devices, args.processes, args.process_id, args.coordinator)
   import numpy as np
-
-  if args.processes > 1:
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(args.coordinator, args.processes, args.process_id)
 
   from lrlab import optimizers, sweep
   from lrlab.sweep import checkpoint
 
-  assert len(jax.devices()) == args.devices * args.processes, jax.devices()
   if args.kill_at is not None:
     seed, chunk, segment = map(int, args.kill_at.split(","))
     save = checkpoint.save
