@@ -171,7 +171,8 @@ def choose(
   evaluation: list[float] = []  # the step-0 evaluation's seconds, per chunk
 
   def seconds(c: int) -> float:
-    prepare(window if not prepared else [c])
+    if not prepared:  # the first call compiles the whole window at once
+      prepare(window)
     prepare([c])
     compiled, hp = prepared[c], devices_lib.to_mesh(columns(c), members)
     initialize = lambda: compiled.init_state(hp, key)

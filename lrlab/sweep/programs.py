@@ -228,7 +228,6 @@ def _compiled_for_widths(
   lowered one by one and compiled side by side (:func:`compile_all`), then cached; for the
   positions in ``evaluate``, the step-0 evaluation too."""
   signatures = [_signature(trainer, make_tx, mesh, windows, hp, key) for hp in hps]
-
   missing = [i for i, s in enumerate(signatures) if s not in _compiled_cache]
 
   def lowered():
