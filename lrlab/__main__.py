@@ -1,5 +1,5 @@
 """``python -m lrlab ...`` is the ``lrlab`` command."""
 
-from lrlab.cli import main
+from lrlab.cli import program
 
-raise SystemExit(main())
+program()

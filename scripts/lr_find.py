@@ -1,5 +1,5 @@
 """``python scripts/lr_find.py ARGS`` is ``lrlab find ARGS``: see ``lrlab find --help``."""
 
-from lrlab.cli import find
+from lrlab.cli import common, find
 
-raise SystemExit(find.main())
+common.run_program(find.main)

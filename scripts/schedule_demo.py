@@ -1,5 +1,5 @@
 """``python scripts/schedule_demo.py ARGS`` is ``lrlab schedules ARGS``: see its ``--help``."""
 
-from lrlab.cli import schedules
+from lrlab.cli import common, schedules
 
-raise SystemExit(schedules.main())
+common.run_program(schedules.main)

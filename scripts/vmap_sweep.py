@@ -1,5 +1,5 @@
 """``python scripts/vmap_sweep.py ARGS`` is ``lrlab sweep ARGS``: see ``lrlab sweep --help``."""
 
-from lrlab.cli import sweep
+from lrlab.cli import common, sweep
 
-raise SystemExit(sweep.main())
+common.run_program(sweep.main)

@@ -8,6 +8,7 @@ call the same subcommands. Each subcommand is a module with ``add_arguments``,
 """
 
 import sys
+from typing import NoReturn
 
 from lrlab.cli import bench, common, find, schedules, sweep
 
@@ -46,15 +47,18 @@ def parser() -> common.Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-  """Run ``lrlab ARGS`` (default: ``sys.argv[1:]``); the exit code."""
+  """Run ``lrlab ARGS`` (default: ``sys.argv[1:]``); the exit code (Ctrl-C raises
+  ``KeyboardInterrupt``: :func:`program` is the executable)."""
   argv = list(sys.argv[1:] if argv is None else argv)
-  try:
-    if argv[:1] == ["bench"]:  # its flags are the benchmark's own
-      return bench.main(argv[1:])
-    args = parser().parse_args(argv)
-    return COMMANDS[args.command].run(args)
-  except KeyboardInterrupt:
-    return common.interrupted()
+  if argv[:1] == ["bench"]:  # its flags are the benchmark's own
+    return bench.main(argv[1:])
+  args = parser().parse_args(argv)
+  return COMMANDS[args.command].run(args)
 
 
-__all__ = ["COMMANDS", "main", "parser"]
+def program() -> NoReturn:
+  """The ``lrlab`` executable: :func:`main` through :func:`lrlab.cli.common.run_program`."""
+  common.run_program(main)
+
+
+__all__ = ["COMMANDS", "main", "parser", "program"]
