@@ -6,9 +6,20 @@ members of one compiled chunk program, reported to the study at every
 evaluation (so Optuna's pruners act at the segment boundaries, and a pruned
 trial stops costing compute at once), and told their final value.
 Needs the optional extra ``lrlab[optuna]``.
+
+With ``checkpoint_dir`` a study survives a crash: Optuna's storage keeps the
+trials told, and the folder keeps what it does not (:class:`_Progress`): the
+trials of the batch in training, the sampler's state and the batch's own
+checkpoint, so a study in persistent storage resumes to the trials an
+uninterrupted run gives.
 """
 
-from collections.abc import Mapping, Sequence
+import base64
+import json
+import os
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -16,6 +27,9 @@ import numpy as np
 
 from lrlab.search import driver
 from lrlab.search.members import Ledger, Population
+from lrlab.sweep import checkpoint, storage
+from lrlab.sweep import devices as devices_lib
+from lrlab.sweep.engine import Stopped
 from lrlab.sweep.programs import MakeTx
 
 
@@ -50,14 +64,20 @@ def _check_space(optuna, space: Any) -> dict[str, Any]:
 
 
 class _Pruning(driver.Plan):
-  """Report every live trial's metric at each evaluation; drop those the pruner prunes."""
+  """Report every live trial's metric at each evaluation; drop those the pruner prunes.
 
-  def __init__(self, members, trials, metric, eval_every, prune):
-    self.members, self.trials, self.metric = members, trials, metric
+  ``reported``: the steps each trial (by number) reported before a resume, not reported again.
+  """
+
+  def __init__(self, members, trials, metric, eval_every, prune, reported):
+    self.members, self.trials, self.metric, self.reported = members, trials, metric, reported
     self.eval_every, self.prune = eval_every, prune
-    self.pruned = np.zeros(len(trials), bool)
     self.final_members = len(trials)
-    self.extra = {}
+    self.extra = {"pruned": np.zeros(len(trials), bool)}  # saved with a batch's checkpoint
+
+  @property
+  def pruned(self) -> np.ndarray:
+    return self.extra["pruned"]
 
   def begin(self, seed: int) -> np.ndarray:
     return np.arange(len(self.trials))
@@ -70,7 +90,8 @@ class _Pruning(driver.Plan):
       if not np.isfinite(value) or ledger.diverged[row]:
         continue  # a diverged trial is told at the end; Optuna refuses non-finite reports
       trial = self.trials[row]
-      trial.report(float(value), step)
+      if step not in self.reported[trial.number]:
+        trial.report(float(value), step)
       if self.prune and trial.should_prune():
         keep[i], self.pruned[row] = False, True
     if not keep.all():
@@ -97,6 +118,9 @@ def run_study(
   devices: Sequence[jax.Device] | None = None,
   chunk_size: int | None = None,
   divergence_factor: float = 10.0,
+  checkpoint_dir: str | None = None,
+  checkpoint_interval: float = 30.0,
+  should_stop: Callable[[], bool] | None = None,
 ) -> Any:
   """Run ``n_trials`` trials of an ``optuna.Study``, ``parallel`` at a time as one sweep.
 
@@ -131,6 +155,17 @@ def run_study(
     prune: act on ``trial.should_prune()`` at each report (then every evaluation ends a
       segment); ``False``: each batch trains in one segment, and the reports are made after.
     devices, chunk_size, divergence_factor: as in :func:`lrlab.sweep.run`.
+    checkpoint_dir: a folder that keeps what a crash would lose (:class:`_Progress`);
+      called again with the same arguments and the study from its storage
+      (``optuna.load_study``, or ``create_study(..., load_if_exists=True)``), the
+      search resumes: the batch in training from its last checkpoint, the sampler
+      from its saved state (replacing the one the study was loaded with), and it
+      runs the ``n_trials`` of the first call, not ``n_trials`` more. A study in
+      memory resumes only in the process that ran it (after :class:`lrlab.sweep.Stopped`).
+      One process only. Cleared at the end.
+    checkpoint_interval: seconds between the batch's checkpoints (at segment boundaries).
+    should_stop: called at every segment boundary and between batches; ``True``:
+      save and raise :class:`lrlab.sweep.Stopped` (needs ``checkpoint_dir`` to resume).
 
   Returns:
     The study, with the new trials.
@@ -149,8 +184,14 @@ def run_study(
   }
   eval_every = steps if eval_every is None else eval_every
   task, _, seeds, eval_every = driver.check_common(
-    task, make_tx, example, metric, steps, eval_every, eval_every, [seed], key, 0.0, "eval_every"
+    task, make_tx, example, metric, steps, eval_every, eval_every, [seed], key,
+    checkpoint_interval, "eval_every",
   )  # fmt: skip
+  if checkpoint_dir is not None and jax.process_count() > 1:
+    raise ValueError(
+      f"checkpoint_dir works with one process; got {jax.process_count()} (each process asks "
+      "its own study, which a shared storage would mix): pass checkpoint_dir=None."
+    )
   wanted = "MAXIMIZE" if metric.endswith("accuracy") else "MINIMIZE"
   if study.direction.name != wanted:
     raise ValueError(
@@ -158,37 +199,144 @@ def run_study(
     )
   driver.check_accuracy(task, metric)
   worst = -np.inf if wanted == "MAXIMIZE" else np.inf
-  done = 0
+  progress = (
+    None if checkpoint_dir is None else _Progress(checkpoint_dir, study, n_trials, parallel)
+  )
+  done, trials = (0, None) if progress is None else progress.resume(optuna)
   while done < n_trials:
-    trials = [study.ask(space) for _ in range(min(parallel, n_trials - done))]
+    if trials is None:
+      trials = [study.ask(space) for _ in range(min(parallel, n_trials - done))]
+      if progress is not None:
+        progress.asked(done, trials)
     members = {
       k: np.asarray([t.params[k] for t in trials], example[k].dtype) for k in space
     }  # fmt: skip
-    plan = _Pruning(members, trials, metric, eval_every, prune)
-    (ledger,), _, _, _ = driver.drive(
-      plan, task, make_tx, steps=steps, segment_steps=eval_every if prune else steps,
-      batch_size=batch_size,
-      eval_every=eval_every, seeds=seeds, key=key, devices=devices, chunk_size=chunk_size,
-      divergence_factor=divergence_factor, checkpoint_dir=None, checkpoint_interval=0.0,
-      should_stop=None, config={"method": "run_study", "metric": metric},
-    )  # fmt: skip
-    final = ledger.evaluations[metric][:, -1]
-    for k, trial in enumerate(trials):
-      if not prune:  # one segment: report every evaluation but the last now, for dashboards
-        for e in range(1, steps // eval_every):
-          value = ledger.evaluations[metric][k, e]
-          if np.isfinite(value) and not ledger.diverged[k]:
-            trial.report(float(value), e * eval_every)
-      trial.set_user_attr("stopped_step", int(ledger.stopped_step[k]))
-      if plan.pruned[k]:
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-      elif ledger.diverged[k] or not np.isfinite(final[k]):
-        trial.set_user_attr("diverged", True)
-        study.tell(trial, float(worst))
-      else:
-        study.tell(trial, float(final[k]))
+    numbers = {t.number for t in trials}
+    reported = {
+      t.number: set(t.intermediate_values)
+      for t in study.get_trials(deepcopy=False)
+      if t.number in numbers
+    }  # fmt: skip
+    plan = _Pruning(members, trials, metric, eval_every, prune, reported)
+    try:
+      (ledger,), _, _, _ = driver.drive(
+        plan, task, make_tx, steps=steps, segment_steps=eval_every if prune else steps,
+        batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=key, devices=devices,
+        chunk_size=chunk_size, divergence_factor=divergence_factor,
+        checkpoint_dir=None if progress is None else progress.batch_dir,
+        checkpoint_interval=checkpoint_interval, should_stop=should_stop,
+        config={"method": "run_study", "metric": metric},
+      )  # fmt: skip
+    except Stopped as stopped:
+      raise Stopped({"trials_done": done, **stopped.position}, checkpoint_dir) from None
+    _tell(optuna, study, trials, plan, ledger, metric, steps, eval_every, prune, worst)
     done += len(trials)
+    trials = None
+    if progress is not None:
+      progress.told(done)
+    if done < n_trials and should_stop is not None and devices_lib.in_any_process(should_stop())[0]:
+      raise Stopped({"trials_done": done}, checkpoint_dir)
+  if progress is not None:
+    progress.clear()
   return study
+
+
+def _tell(optuna, study, trials, plan, ledger, metric, steps, eval_every, prune, worst) -> None:
+  """Tell the study how a batch's trials ended; a trial told before a crash is left alone."""
+  final = ledger.evaluations[metric][:, -1]
+  state = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+  for k, trial in enumerate(trials):
+    if state[trial.number] != optuna.trial.TrialState.RUNNING:
+      continue
+    if not prune:  # one segment: report every evaluation but the last now, for dashboards
+      for e in range(1, steps // eval_every):
+        value = ledger.evaluations[metric][k, e]
+        if np.isfinite(value) and not ledger.diverged[k]:
+          trial.report(float(value), e * eval_every)
+    trial.set_user_attr("stopped_step", int(ledger.stopped_step[k]))
+    if plan.pruned[k]:
+      study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    elif ledger.diverged[k] or not np.isfinite(final[k]):
+      trial.set_user_attr("diverged", True)
+      study.tell(trial, float(worst))
+    else:
+      study.tell(trial, float(final[k]))
+
+
+class _Progress:
+  """What a crash of :func:`run_study` would lose, kept in ``checkpoint_dir``.
+
+  ``study_progress.json`` (written atomically after each batch is asked and
+  after it is told) holds the trials done, the numbers of the batch in
+  training, the number the next trial gets and the sampler's state (pickled, as
+  Optuna's FAQ saves a sampler for reproducible resumes); ``batch/`` holds the
+  batch's checkpoint (:func:`lrlab.search.driver.drive`'s). A crash between an
+  ask and the record of it leaves trials RUNNING that no batch owns: a resume
+  tells them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again from the
+  saved state, so the trials that complete are those of an uninterrupted run.
+  """
+
+  FILENAME = "study_progress.json"
+
+  def __init__(self, directory: str, study: Any, n_trials: int, parallel: int) -> None:
+    self.path = Path(directory) / self.FILENAME
+    self.batch_dir = os.path.join(directory, "batch")
+    self.study, self.n_trials, self.parallel = study, n_trials, parallel
+
+  def resume(self, optuna) -> tuple[int, list | None]:
+    """``(trials done, the batch in training or None)``; restores the sampler."""
+    if not self.path.exists():
+      return 0, None
+    saved = json.loads(self.path.read_text(encoding="utf-8"))
+    mine = {"study": self.study.study_name, "n_trials": self.n_trials, "parallel": self.parallel}
+    theirs = {k: saved[k] for k in mine}
+    if theirs != mine:
+      raise ValueError(
+        f"checkpoint_dir {str(self.path.parent)!r} holds the progress of another run_study "
+        f"call ({theirs}); this call is {mine}: resume with the same arguments, or clear it."
+      )
+    by_number = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+    missing = [n for n in saved["batch"] or [] if n not in by_number]
+    if missing:
+      raise ValueError(
+        f"study {self.study.study_name!r} has no trial {missing[0]}, which checkpoint_dir's "
+        "batch asked: pass the study loaded from its storage (optuna.load_study)."
+      )
+    # A live trial is Trial(study, its storage id), which Optuna reads from the FrozenTrial too.
+    live = lambda number: optuna.trial.Trial(self.study, by_number[number]._trial_id)
+    for number, trial in sorted(by_number.items()):
+      if number >= saved["next_number"] and trial.state == optuna.trial.TrialState.RUNNING:
+        live(number).set_user_attr("lrlab_orphan", True)  # asked, never recorded
+        self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+    self.study.sampler = pickle.loads(base64.b64decode(saved["sampler"]))
+    batch = None if saved["batch"] is None else [live(n) for n in saved["batch"]]
+    return saved["done"], batch
+
+  def asked(self, done: int, trials: list) -> None:
+    """Record a batch just asked (and clear the previous batch's checkpoint)."""
+    if os.path.isdir(self.batch_dir):
+      checkpoint.clear(self.batch_dir)
+    self._write(done, [t.number for t in trials])
+
+  def told(self, done: int) -> None:
+    """Record that the batch in training was told."""
+    self._write(done, None)
+
+  def clear(self) -> None:
+    """Remove what the finished study no longer needs."""
+    if os.path.isdir(self.batch_dir):
+      checkpoint.clear(self.batch_dir)
+    self.path.unlink(missing_ok=True)
+
+  def _write(self, done: int, batch: list[int] | None) -> None:
+    sampler = base64.b64encode(pickle.dumps(self.study.sampler)).decode("ascii")
+    record = {
+      "study": self.study.study_name, "n_trials": self.n_trials, "parallel": self.parallel,
+      "done": done, "batch": batch, "next_number": len(self.study.get_trials(deepcopy=False)),
+      "sampler": sampler,
+    }  # fmt: skip
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    storage.atomic_write(self.path, lambda f: json.dump(record, f))
 
 
 def _is_int(optuna, distribution) -> bool:

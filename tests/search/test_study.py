@@ -1,5 +1,7 @@
 """run_study: an Optuna study evaluated in parallel batches gives a sequential study's trials."""
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -121,3 +123,123 @@ def test_bad_input_is_one_line_before_any_compute(task, change, message):
   assert "\n" not in str(error.value)
   if isinstance(study, optuna.Study):
     assert not study.trials
+
+
+# ---------------------------------------------------------------- checkpoint and resume
+RESUMABLE = dict(n_trials=12, parallel=4, steps=STEPS, eval_every=EVAL_EVERY, chunk_size=4)
+
+
+class _Crash(Exception):
+  """Stands for SIGKILL: raised where the process would die, after what it saved."""
+
+
+def _tpe(seed):
+  return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
+
+
+def _journal(path):
+  from optuna.storages import JournalStorage
+  from optuna.storages.journal import JournalFileBackend
+
+  return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _reference(task, key):
+  """The uninterrupted study the resumed ones must equal: TPE, a pruner that prunes some."""
+  study = optuna.create_study(sampler=_tpe(0), pruner=optuna.pruners.ThresholdPruner(upper=0.26))
+  return search.run_study(study, task, _sgd, SPACE, key=key, **RESUMABLE)
+
+
+def _assert_same_trials(ours, theirs):
+  assert len(ours) == len(theirs)
+  states = [t.state for t in theirs]
+  assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states
+  for a, b in zip(ours, theirs, strict=True):
+    assert (a.params, a.state, a.value) == (b.params, b.state, b.value)
+    assert a.intermediate_values == b.intermediate_values
+    assert a.user_attrs == b.user_attrs
+
+
+def test_a_crash_mid_batch_resumes_to_the_uninterrupted_study(task, tmp_path):
+  """Killed in batch 2 after its second segment's checkpoint (should_stop's 9th call: 5
+  boundaries and one check between batches per batch), then resumed from the study's storage
+  with a differently seeded sampler: the saved sampler state and the batch's checkpoint give
+  the uninterrupted study's trials, reports and pruning."""
+  key = jax.random.key(0)
+  calls = []
+
+  def crash_at_the_ninth(n=9):
+    calls.append(1)
+    if len(calls) == n:
+      raise _Crash
+    return False
+
+  storage, ckpt = _journal(tmp_path / "journal"), tmp_path / "ckpt"
+  pruner = optuna.pruners.ThresholdPruner(upper=0.26)
+  study = optuna.create_study(study_name="lr", storage=storage, sampler=_tpe(0), pruner=pruner)
+  with pytest.raises(_Crash):
+    search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                     checkpoint_interval=0.0, should_stop=crash_at_the_ninth,
+                     **RESUMABLE)  # fmt: skip
+  assert [t.state.name for t in study.trials].count("RUNNING") == 4  # batch 2, in training
+  assert (ckpt / "batch" / "sweep_checkpoint.npz").exists()
+  again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=pruner)
+  search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                   checkpoint_interval=0.0, **RESUMABLE)  # fmt: skip
+  _assert_same_trials(again.trials, _reference(task, key).trials)
+  assert sorted(os.listdir(ckpt)) == ["batch"] and os.listdir(ckpt / "batch") == []
+
+
+def test_a_crash_between_ask_and_record_fails_the_orphans_and_asks_again(
+  task, tmp_path, monkeypatch
+):
+  """Killed after batch 2 was asked, before it was recorded: the resume tells those 4 trials
+  FAIL (lrlab_orphan) and asks again from the saved sampler state, so the trials that finish
+  are the uninterrupted study's."""
+  key = jax.random.key(0)
+  record = search.study._Progress.asked
+  batches = []
+
+  def crash_before_the_second_record(self, done, trials):
+    batches.append(1)
+    if len(batches) == 2:
+      raise _Crash
+    record(self, done, trials)
+
+  storage, ckpt = _journal(tmp_path / "journal"), tmp_path / "ckpt"
+  pruner = optuna.pruners.ThresholdPruner(upper=0.26)
+  study = optuna.create_study(study_name="lr", storage=storage, sampler=_tpe(0), pruner=pruner)
+  with monkeypatch.context() as patch:
+    patch.setattr(search.study._Progress, "asked", crash_before_the_second_record)
+    with pytest.raises(_Crash):
+      search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                       **RESUMABLE)  # fmt: skip
+  again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=pruner)
+  search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt), **RESUMABLE)
+  orphans = [t for t in again.trials if t.user_attrs.get("lrlab_orphan")]
+  assert [t.number for t in orphans] == [4, 5, 6, 7]
+  assert all(t.state == optuna.trial.TrialState.FAIL for t in orphans)
+  kept = [t for t in again.trials if not t.user_attrs.get("lrlab_orphan")]
+  _assert_same_trials(kept, _reference(task, key).trials)
+
+
+def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
+  """should_stop says stop after batch 1 (its 6th call): Stopped names the trials done; the
+  same in-memory study, run again, finishes as the uninterrupted study."""
+  key = jax.random.key(0)
+  calls = []
+  stop_after_batch_one = lambda: calls.append(1) or len(calls) == 6
+  study = optuna.create_study(sampler=_tpe(0), pruner=optuna.pruners.ThresholdPruner(upper=0.26))
+  ckpt = str(tmp_path / "ckpt")
+  with pytest.raises(sweep.Stopped) as stopped:
+    search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt,
+                     should_stop=stop_after_batch_one, **RESUMABLE)  # fmt: skip
+  assert stopped.value.position == {"trials_done": 4}
+  assert stopped.value.checkpoint_dir == ckpt
+  # Another study, or other arguments, are refused in one line before any compute.
+  other = {**RESUMABLE, "n_trials": 8}
+  for wrong, kwargs in ((optuna.create_study(sampler=_tpe(0)), RESUMABLE), (study, other)):
+    with pytest.raises(ValueError, match=r"^checkpoint_dir .* holds the progress of another"):
+      search.run_study(wrong, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **kwargs)
+  search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **RESUMABLE)
+  _assert_same_trials(study.trials, _reference(task, key).trials)
