@@ -1,4 +1,5 @@
-"""Successive halving then PBT in a subprocess, for the several-processes test.
+"""Successive halving, PBT, Hyperband and run_study in a subprocess, for the several-processes
+test.
 
   python -m tests.search.processes_worker OUT.npz [--devices N]
       [--processes P --process-id I --coordinator HOST:PORT]
@@ -7,15 +8,16 @@
 Sets XLA_FLAGS' device count before JAX starts, so the process has ``--devices``
 host devices; with ``--processes`` it is process ``I`` of ``P`` joined by
 ``jax.distributed.initialize`` (CPU collectives over Gloo), and the members'
-mesh spans every process's devices. Both searches of :func:`searches` run, each
-with a checkpoint after every segment under ``DIR/<method>``. ``--stop-at S``:
+mesh spans every process's devices. The searches of :func:`searches` run, each
+with a checkpoint after every segment under ``DIR/<method>``, then :func:`study`
+(an Optuna study in each process's memory, no checkpoint). ``--stop-at S``:
 the last process's ``should_stop`` (alone) says stop at the halving's ``S``-th
 segment boundary; the worker prints where :class:`lrlab.sweep.Stopped` says it
 saved and goes on to PBT. ``--kill-at K``: process 0 sends itself SIGKILL at
 PBT's ``K``-th segment boundary, before that boundary's checkpoint. PBT copies
 its members with the on-device gather (the accelerator's path), halving on the
 host (the CPU's). What each search returned goes to OUT.npz
-(``<method>.<field>``); ``num_devices``, ``resumed_from`` and the checkpoints
+(``<method>.<field>``, ``study.<field>``); ``num_devices``, ``resumed_from`` and the checkpoints
 this process wrote (``saves``) to OUT.json.
 """
 
@@ -32,7 +34,8 @@ def searches():
   """``{method: (function, task, make_tx, grid, kwargs)}``: the tiniest searches that still
   compact (halving: 6 members in 3 chunks of 2, the best 2 going on in one chunk at the rung
   at step 2 of 6) and exploit twice (PBT: 4 members, one replaced at steps 2 and 4 of 6), over
-  2 seeds. Both train 6 steps in segments of 2 in chunks of 2: the same compiled programs."""
+  2 seeds; Hyperband's two brackets draw 3 and 2 of halving's 6 rates. All train 6 steps in
+  segments of 2 in chunks of 2: the same compiled programs."""
   import jax
   import numpy as np
 
@@ -47,7 +50,34 @@ def searches():
     "halving": (search.successive_halving, task, _sgd, {"lr": np.geomspace(0.05, 2.5, 6)},
                 halving),
     "pbt": (search.pbt, task, _sgd, {"lr": np.geomspace(0.02, 1.0, 4)}, pbt),
+    "hyperband": (search.hyperband, task, _sgd, {"lr": np.geomspace(0.05, 2.5, 6)},
+                  halving),
   }  # fmt: skip
+
+
+def study() -> dict:
+  """An Optuna study of 6 trials, 2 batches of 3 (chunks of 2), pruned at steps 2 and 4 of 6
+  by a threshold on the loss, run with :func:`lrlab.search.run_study`: its trials' params,
+  states and values as arrays. Every process asks its own study (the same seeded sampler)."""
+  import jax
+  import numpy as np
+  import optuna
+
+  from lrlab import search, tasks
+
+  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  task = tasks.get("quadratic", dim=4, noise=1.0, num_train=32)
+  space = {"lr": optuna.distributions.FloatDistribution(0.02, 2.5, log=True)}
+  study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3),
+                              pruner=optuna.pruners.ThresholdPruner(upper=2.6))  # fmt: skip
+  search.run_study(study, task, _sgd, space, n_trials=6, parallel=3, steps=6, eval_every=2,
+                   key=jax.random.key(5), batch_size=8, chunk_size=2)  # fmt: skip
+  return {
+    "lr": np.asarray([t.params["lr"] for t in study.trials]),
+    "state": np.asarray([t.state.name for t in study.trials]),
+    "value": np.asarray([np.nan if t.value is None else t.value for t in study.trials]),
+    "stopped_step": np.asarray([t.user_attrs["stopped_step"] for t in study.trials]),
+  }
 
 
 def _sgd(hp):
@@ -62,7 +92,7 @@ def arrays(result) -> dict:
   import numpy as np
 
   out = {f: np.asarray(getattr(result.sweep.history, f)) for f in result.sweep.history._fields}
-  out.update(stopped_step=result.stopped_step, rung=result.rung)
+  out.update(stopped_step=result.stopped_step, rung=result.rung, bracket=result.bracket)
   if result.lineage is not None:
     out["lineage"] = result.lineage
     out.update({f"schedule.{k}": v for k, v in result.schedule.items()})
@@ -96,7 +126,7 @@ def main() -> None:
 
   checkpoint.save = counted_save
   last = args.process_id == args.processes - 1
-  boundaries = {"halving": 0, "pbt": 0}
+  boundaries = {"halving": 0, "pbt": 0, "hyperband": 0}
 
   def should_stop(method: str) -> bool:
     boundaries[method] += 1
@@ -120,6 +150,7 @@ def main() -> None:
       "num_devices": result.config["num_devices"],
       "resumed_from": result.metadata["resumed_from"],
     }
+  saved.update({f"study.{k}": v for k, v in processes_worker.study().items()})
   facts["saves"] = saves[0]
   np.savez(args.out, **saved)
   with open(os.path.splitext(args.out)[0] + ".json", "w") as f:

@@ -1,4 +1,5 @@
-"""Successive halving and PBT over two jax.distributed processes equal one process, two devices."""
+"""Successive halving, PBT, Hyperband and run_study over two jax.distributed processes equal one
+process with two devices."""
 
 import json
 import os
@@ -79,12 +80,17 @@ def test_two_processes_stopped_killed_and_resumed_equal_one_process(tmp_path):
   assert sorted(np.unique(one["halving.stopped_step"]).tolist()) == [2, 6]
   assert (one["halving.stopped_step"] == 6).sum(axis=1).tolist() == [2, 2]
   assert (one["pbt.lineage"] != np.arange(4)[:, None]).sum(axis=1).tolist() == [[1, 1], [1, 1]]
+  assert one["hyperband.bracket"].tolist() == [0, 0, 0, 1, 1]  # 3 from step 0, 2 from step 2
+  assert (one["hyperband.stopped_step"] == 2).sum(axis=1).tolist() == [2, 2]  # bracket 0's cut
+  assert sorted(set(one["study.state"])) == ["COMPLETE", "PRUNED"]
   for i in range(2):
     each, facts = _load(tmp_path / f"p{i}.npz")
     assert facts["halving"] == {"num_devices": 2, "resumed_from": {"seed": 1, "segment": 1}}
     assert facts["pbt"] == {"num_devices": 2, "resumed_from": {"seed": 0, "segment": 2}}
+    assert facts["hyperband"] == {"num_devices": 2, "resumed_from": None}  # launch 2 only
     assert (facts["saves"] > 0) == (i == 0)  # process 0 alone writes the checkpoints
     assert sorted(each) == sorted(one)
-    for field in one:  # curves, stopping steps and rungs, lineage and schedule, bit for bit
+    for field in one:  # curves, stops, rungs, brackets, lineage, schedule, trials: bit for bit
       np.testing.assert_array_equal(each[field], one[field], err_msg=f"process {i}: {field}")
-  assert os.listdir(ckpt / "halving") == os.listdir(ckpt / "pbt") == []  # cleared at the end
+  for method in ("halving", "pbt", "hyperband"):  # cleared at the end
+    assert os.listdir(ckpt / method) == [], method
