@@ -205,7 +205,8 @@ def run_study(
   done, trials = (0, None) if progress is None else progress.resume(optuna)
   while done < n_trials:
     if trials is None:
-      trials = [study.ask(space) for _ in range(min(parallel, n_trials - done))]
+      ask = study.ask if progress is None else progress.ask
+      trials = [ask(space) for _ in range(min(parallel, n_trials - done))]
       if progress is not None:
         progress.asked(done, trials)
     members = {
@@ -274,12 +275,17 @@ class _Progress:
   ask and the record of it leaves trials RUNNING that no batch owns: a resume
   tells them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again from the
   saved state, so the trials that complete are those of an uninterrupted run.
+  Each trial is marked as this folder's when asked (:data:`MARK`), so that the
+  running trials of other workers on a shared storage are never taken for orphans.
   """
 
   FILENAME = "study_progress.json"
+  #: The user attribute that marks the trials this folder's run asked (its absolute path).
+  MARK = "lrlab_checkpoint_dir"
 
   def __init__(self, directory: str, study: Any, n_trials: int, parallel: int) -> None:
     self.path = Path(directory) / self.FILENAME
+    self.mark = str(Path(directory).resolve())
     self.batch_dir = os.path.join(directory, "batch")
     self.study, self.n_trials, self.parallel = study, n_trials, parallel
 
@@ -296,21 +302,28 @@ class _Progress:
         f"call ({theirs}); this call is {mine}: resume with the same arguments, or clear it."
       )
     by_number = {t.number: t for t in self.study.get_trials(deepcopy=False)}
-    missing = [n for n in saved["batch"] or [] if n not in by_number]
-    if missing:
+    if len(by_number) < saved["next_number"]:
       raise ValueError(
-        f"study {self.study.study_name!r} has no trial {missing[0]}, which checkpoint_dir's "
-        "batch asked: pass the study loaded from its storage (optuna.load_study)."
+        f"study {self.study.study_name!r} has {len(by_number)} trials, fewer than the "
+        f"{saved['next_number']} checkpoint_dir recorded: pass the study loaded from its "
+        "storage (optuna.load_study)."
       )
     # A live trial is Trial(study, its storage id), which Optuna reads from the FrozenTrial too.
     live = lambda number: optuna.trial.Trial(self.study, by_number[number]._trial_id)
     for number, trial in sorted(by_number.items()):
-      if number >= saved["next_number"] and trial.state == optuna.trial.TrialState.RUNNING:
+      ours = trial.user_attrs.get(self.MARK) == self.mark  # not another worker's on the storage
+      if number >= saved["next_number"] and trial.state.name == "RUNNING" and ours:
         live(number).set_user_attr("lrlab_orphan", True)  # asked, never recorded
         self.study.tell(number, state=optuna.trial.TrialState.FAIL)
     self.study.sampler = pickle.loads(base64.b64decode(saved["sampler"]))
     batch = None if saved["batch"] is None else [live(n) for n in saved["batch"]]
     return saved["done"], batch
+
+  def ask(self, space: Mapping[str, Any]) -> Any:
+    """``study.ask(space)``, the trial marked as this run's at once (:data:`MARK`)."""
+    trial = self.study.ask(space)
+    trial.set_user_attr(self.MARK, self.mark)
+    return trial
 
   def asked(self, done: int, trials: list) -> None:
     """Record a batch just asked (and clear the previous batch's checkpoint)."""

@@ -144,9 +144,11 @@ def _journal(path):
   return JournalStorage(JournalFileBackend(str(path)))
 
 
-def _reference(task, key):
-  """The uninterrupted study the resumed ones must equal: TPE, a pruner that prunes some."""
-  study = optuna.create_study(sampler=_tpe(0), pruner=optuna.pruners.ThresholdPruner(upper=0.26))
+def _reference(task, key, sampler=None):
+  """The uninterrupted study the resumed ones must equal: TPE (or ``sampler``), a pruner that
+  prunes some."""
+  sampler = _tpe(0) if sampler is None else sampler
+  study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.ThresholdPruner(upper=0.26))
   return search.run_study(study, task, _sgd, SPACE, key=key, **RESUMABLE)
 
 
@@ -157,7 +159,8 @@ def _assert_same_trials(ours, theirs):
   for a, b in zip(ours, theirs, strict=True):
     assert (a.params, a.state, a.value) == (b.params, b.state, b.value)
     assert a.intermediate_values == b.intermediate_values
-    assert a.user_attrs == b.user_attrs
+    mark = search.study._Progress.MARK  # the checkpointed run's trials say whose they are
+    assert {k: v for k, v in a.user_attrs.items() if k != mark} == b.user_attrs
 
 
 def test_a_crash_mid_batch_resumes_to_the_uninterrupted_study(task, tmp_path):
@@ -194,8 +197,10 @@ def test_a_crash_between_ask_and_record_fails_the_orphans_and_asks_again(
   task, tmp_path, monkeypatch
 ):
   """Killed after batch 2 was asked, before it was recorded: the resume tells those 4 trials
-  FAIL (lrlab_orphan) and asks again from the saved sampler state, so the trials that finish
-  are the uninterrupted study's."""
+  FAIL (lrlab_orphan), leaves another worker's running trial alone, and asks again from the
+  saved sampler state, so the trials that finish are the uninterrupted study's. (A random
+  sampler: TPE, a constant liar by default, would rightly sample around the other worker's
+  running trial, which the uninterrupted study does not have.)"""
   key = jax.random.key(0)
   record = search.study._Progress.asked
   batches = []
@@ -208,19 +213,23 @@ def test_a_crash_between_ask_and_record_fails_the_orphans_and_asks_again(
 
   storage, ckpt = _journal(tmp_path / "journal"), tmp_path / "ckpt"
   pruner = optuna.pruners.ThresholdPruner(upper=0.26)
-  study = optuna.create_study(study_name="lr", storage=storage, sampler=_tpe(0), pruner=pruner)
+  random = lambda seed: optuna.samplers.RandomSampler(seed=seed)
+  study = optuna.create_study(study_name="lr", storage=storage, sampler=random(0), pruner=pruner)
   with monkeypatch.context() as patch:
     patch.setattr(search.study._Progress, "asked", crash_before_the_second_record)
     with pytest.raises(_Crash):
       search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
                        **RESUMABLE)  # fmt: skip
-  again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=pruner)
+  # Another worker on the same storage has a trial running: not an orphan of this run.
+  theirs = study.ask(SPACE).number
+  again = optuna.load_study(study_name="lr", storage=storage, sampler=random(99), pruner=pruner)
   search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt), **RESUMABLE)
   orphans = [t for t in again.trials if t.user_attrs.get("lrlab_orphan")]
   assert [t.number for t in orphans] == [4, 5, 6, 7]
   assert all(t.state == optuna.trial.TrialState.FAIL for t in orphans)
-  kept = [t for t in again.trials if not t.user_attrs.get("lrlab_orphan")]
-  _assert_same_trials(kept, _reference(task, key).trials)
+  assert (theirs, again.trials[theirs].state.name) == (8, "RUNNING")
+  kept = [t for t in again.trials if not t.user_attrs.get("lrlab_orphan") and t.number != theirs]
+  _assert_same_trials(kept, _reference(task, key, random(0)).trials)
 
 
 def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
