@@ -40,3 +40,27 @@ def test_ctrl_c_exits_with_130_and_one_line(tmp_path):
   message = ["Interrupted: nothing was saved by this command."]
   assert (process.returncode, stderr.strip().splitlines()) == (130, message)
   assert not (tmp_path / "f").exists()
+
+
+def test_interrupted_programs_skip_the_teardown_that_could_crash():
+  """:func:`lrlab.cli.common.run_program` ends a Ctrl-C'd program at once: exit code 130, the
+  one line, and no interpreter teardown (an atexit handler stands for JAX's, which crashed
+  after an interrupt cut an XLA compile short); a program that returns exits with its code
+  after the teardown, as usual."""
+  program = (
+    "import atexit, sys\n"
+    "from lrlab.cli import common\n"
+    "atexit.register(lambda: print('teardown', flush=True))\n"
+    "def main():\n"
+    "  if sys.argv[1] == 'interrupt':\n"
+    "    raise KeyboardInterrupt\n"
+    "  return 3\n"
+    "common.run_program(main)\n"
+  )
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  run = lambda how: subprocess.run([sys.executable, "-c", program, how], capture_output=True,
+                                   text=True, env=env, timeout=60)  # fmt: skip
+  interrupted, returned = run("interrupt"), run("return")
+  message = "Interrupted: nothing was saved by this command.\n"
+  assert (interrupted.returncode, interrupted.stdout, interrupted.stderr) == (130, "", message)
+  assert (returned.returncode, returned.stdout, returned.stderr) == (3, "teardown\n", "")
