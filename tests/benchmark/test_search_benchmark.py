@@ -298,3 +298,22 @@ def test_the_committed_halving_budget_run_is_what_benchmarks_md_says():
     }  # fmt: skip
     assert len(walls["grid"]) == len(walls["halving"]) == report["repeats"]
     assert ratio == pytest.approx(np.median(walls["halving"]) / np.median(walls["grid"]))
+
+
+def test_the_compile_floors_benchmarks_md_quotes_follow_from_the_committed_run():
+  """Compiling bounds two goals at 1620 steps: halving's wall over the adjacent grid's is at
+  least its compile seconds over that grid's wall (> 40%), and run_study's speedup over the
+  loop is at most the loop's wall over the grid's compile seconds (< 5x); BENCHMARKS.md quotes
+  both, per optimizer, from the committed mnist1d-mlp run."""
+  with open(RUNS[0], encoding="utf-8") as f:
+    runs = {r["optimizer"]: r["methods"] for r in json.load(f)["runs"]}
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    text = " ".join(f.read().split())
+  floor = {o: m["halving"]["compile_seconds"] / m["grid_before_halving"]["wall_seconds"]
+           for o, m in runs.items()}  # fmt: skip
+  bound = {o: m["optuna_loop"]["wall_seconds"] / m["grid"]["compile_seconds"]
+           for o, m in runs.items()}  # fmt: skip
+  assert min(floor.values()) > 0.40 and max(bound.values()) < 5.0
+  adam, sgd = "adam", "sgd-momentum"
+  assert f"{100 * floor[adam]:.1f}% (Adam) and {100 * floor[sgd]:.1f}% (SGD momentum)" in text
+  assert f"only {bound[adam]:.1f}x and {bound[sgd]:.1f}x the grid's compile seconds" in text
