@@ -136,7 +136,8 @@ def run_study(
   from a user's loop of ``ask``/train/``tell``: with a sampler that does not
   learn between asks (random, or TPE during its startup trials) the trials
   and values are those of a sequential study; TPE past its startup sees the
-  results batch by batch.
+  results batch by batch (and, as a constant liar, Optuna 5's default, the
+  batch's earlier asks as running trials, which spreads a batch out).
 
   Args:
     study: an ``optuna.Study``, single objective, its direction that of
