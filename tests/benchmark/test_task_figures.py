@@ -74,3 +74,34 @@ def test_the_goals_quoted_are_the_reports():
     f"(goal 2{TIMES}: {met(ratio)}) "
     f"and at {100 * fraction['measured']:.0f}% of the ceiling (goal 40%: {met(fraction)})"
   ) in section
+
+
+RESNETS = ROOT / "benchmarks" / "cpu-2core" / "resnets"
+RESNET_ROW = re.compile(
+  r"^\| (?P<task>[\w-]+-resnet) \| (?P<optimizer>[\w-]+) \| (?P<k>\d+) \| (?P<mflop>[\d,.]+) "
+  r"\| (?P<sweep>[\d,]+) \| (?P<loop>[\d,]+) \| (?P<ratio>[\d.]+)"
+  + TIMES
+  + r" \| (?P<fraction>\d+)% \| (?P<loop_fraction>\d+)% \| (?P<load>[\d.]+ → [\d.]+) \|$"
+)
+
+
+def test_the_resnet_rows_are_their_committed_reports():
+  """The ResNets' table (each task's own run under resnets/) quotes its report: rates, ratio,
+  fractions of the ceiling and the load average at the run's start and end."""
+  rows = [m.groupdict() for m in map(RESNET_ROW.match, _section().splitlines()) if m]
+  assert sorted(r["task"] for r in rows) == ["digits-resnet", "mnist1d-resnet"]
+  for quoted in rows:
+    report = json.loads((RESNETS / quoted["task"] / "tasks.json").read_text(encoding="utf-8"))
+    k = int(quoted["k"])
+    mine = {r["leg"]: r for r in report["rows"] if r["k"] == k}
+    sweep, loop = mine["sweep"], mine["sequential"]
+    (entry,) = [e for e in report["summary"] if e["k"] == k]
+    load = report["load_average_1min"]
+    assert quoted["optimizer"] == report["settings"]["tasks"][quoted["task"]]["optimizer"]
+    assert quoted["mflop"] == f"{sweep['flops']['per_model_step'] / 1e6:,.1f}"
+    assert quoted["sweep"] == f"{sweep['model_steps_per_s']:,.0f}"
+    assert quoted["loop"] == f"{loop['model_steps_per_s']:,.0f}"
+    assert quoted["ratio"] == f"{entry['sweep_over_sequential']:.2f}"
+    assert quoted["fraction"] == f"{100 * sweep['fraction_of_ceiling']:.0f}"
+    assert quoted["loop_fraction"] == f"{100 * loop['fraction_of_ceiling']:.0f}"
+    assert quoted["load"] == f"{load['start']:.1f} → {load['end']:.1f}"
