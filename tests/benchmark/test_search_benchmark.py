@@ -11,12 +11,13 @@ from lrlab.benchmark import search_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMITTED = os.path.join(ROOT, "benchmarks", "cpu-2core", "search.json")
-#: The committed runs: mnist1d-mlp (both optimizers) and one file per larger task.
+#: The committed runs: mnist1d-mlp (both optimizers; at 1620 and at 4860 steps) and one file per
+#: larger task.
 RUNS = [
   path
   for path in (
     COMMITTED,
-    *(COMMITTED.replace(".json", f"_{t}.json") for t in ("digits-cnn", "lm-transformer")),
+    *(COMMITTED.replace(".json", f"_{t}.json") for t in ("digits-cnn", "lm-transformer", "4860")),
   )
   if os.path.exists(path)
 ]
