@@ -38,19 +38,26 @@ def test_every_row_of_the_table_is_the_committed_reports():
   measured = [e for e in report["summary"] if "sweep_over_sequential" in e]
   assert len(rows) == len(measured) >= 2
   for quoted in rows:
-    k, task = int(quoted["k"]), quoted["task"]
-    mine = {r["leg"]: r for r in report["rows"] if r["task"] == task and r["k"] == k}
-    sweep, loop = mine["sweep"], mine["sequential"]
-    entry = next(e for e in report["summary"] if e["task"] == task and e["k"] == k)
-    assert quoted["optimizer"] == report["settings"]["tasks"][task]["optimizer"]
-    assert quoted["mflop"] == f"{sweep['flops']['per_model_step'] / 1e6:,.1f}"
-    assert quoted["sweep"] == f"{sweep['model_steps_per_s']:,.0f}"
-    assert quoted["loop"] == f"{loop['model_steps_per_s']:,.0f}"
-    assert quoted["ratio"] == f"{entry['sweep_over_sequential']:.2f}"
+    sweep = _assert_quotes(quoted, report)
     assert quoted["gflops"] == f"{sweep['gflops_per_s']:.1f}"
-    assert quoted["fraction"] == f"{100 * sweep['fraction_of_ceiling']:.0f}"
-    assert quoted["loop_fraction"] == f"{100 * loop['fraction_of_ceiling']:.0f}"
   assert {r["task"] for r in rows} >= {"lm-transformer"}
+
+
+def _assert_quotes(quoted: dict, report: dict) -> dict:
+  """Assert the columns both tables share are ``report``'s for the row's task and K; returns
+  the sweep's row."""
+  k, task = int(quoted["k"]), quoted["task"]
+  mine = {r["leg"]: r for r in report["rows"] if r["task"] == task and r["k"] == k}
+  sweep, loop = mine["sweep"], mine["sequential"]
+  (entry,) = [e for e in report["summary"] if e["task"] == task and e["k"] == k]
+  assert quoted["optimizer"] == report["settings"]["tasks"][task]["optimizer"]
+  assert quoted["mflop"] == f"{sweep['flops']['per_model_step'] / 1e6:,.1f}"
+  assert quoted["sweep"] == f"{sweep['model_steps_per_s']:,.0f}"
+  assert quoted["loop"] == f"{loop['model_steps_per_s']:,.0f}"
+  assert quoted["ratio"] == f"{entry['sweep_over_sequential']:.2f}"
+  assert quoted["fraction"] == f"{100 * sweep['fraction_of_ceiling']:.0f}"
+  assert quoted["loop_fraction"] == f"{100 * loop['fraction_of_ceiling']:.0f}"
+  return sweep
 
 
 def test_the_machine_and_ceiling_beside_the_table_are_the_reports():
@@ -92,16 +99,6 @@ def test_the_resnet_rows_are_their_committed_reports():
   assert sorted(r["task"] for r in rows) == ["digits-resnet", "mnist1d-resnet"]
   for quoted in rows:
     report = json.loads((RESNETS / quoted["task"] / "tasks.json").read_text(encoding="utf-8"))
-    k = int(quoted["k"])
-    mine = {r["leg"]: r for r in report["rows"] if r["k"] == k}
-    sweep, loop = mine["sweep"], mine["sequential"]
-    (entry,) = [e for e in report["summary"] if e["k"] == k]
+    _assert_quotes(quoted, report)
     load = report["load_average_1min"]
-    assert quoted["optimizer"] == report["settings"]["tasks"][quoted["task"]]["optimizer"]
-    assert quoted["mflop"] == f"{sweep['flops']['per_model_step'] / 1e6:,.1f}"
-    assert quoted["sweep"] == f"{sweep['model_steps_per_s']:,.0f}"
-    assert quoted["loop"] == f"{loop['model_steps_per_s']:,.0f}"
-    assert quoted["ratio"] == f"{entry['sweep_over_sequential']:.2f}"
-    assert quoted["fraction"] == f"{100 * sweep['fraction_of_ceiling']:.0f}"
-    assert quoted["loop_fraction"] == f"{100 * loop['fraction_of_ceiling']:.0f}"
     assert quoted["load"] == f"{load['start']:.1f} → {load['end']:.1f}"
