@@ -138,8 +138,13 @@ def _tpe(seed):
 
 
 def _journal(path):
+  """Optuna's file storage: a study that outlives its Python object, as after a crash."""
   from optuna.storages import JournalStorage
-  from optuna.storages.journal import JournalFileBackend
+
+  try:
+    from optuna.storages.journal import JournalFileBackend
+  except ImportError:  # Optuna 3, which pyproject allows, names it JournalFileStorage
+    from optuna.storages import JournalFileStorage as JournalFileBackend
 
   return JournalStorage(JournalFileBackend(str(path)))
 
