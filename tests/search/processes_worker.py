@@ -11,9 +11,10 @@ host devices; with ``--processes`` it is process ``I`` of ``P`` joined by
 mesh spans every process's devices. The searches of :func:`searches` run, each
 with a checkpoint after every segment under ``DIR/<method>``, then :func:`study`
 (an Optuna study in each process's memory, no checkpoint). ``--stop-at S``:
-the last process's ``should_stop`` (alone) says stop at the halving's ``S``-th
-segment boundary; the worker prints where :class:`lrlab.sweep.Stopped` says it
-saved and goes on to PBT. ``--kill-at K``: process 0 sends itself SIGKILL at
+the last process's ``should_stop`` (alone) says stop at halving's ``S``-th
+segment boundary, and at Hyperband's; the worker prints where
+:class:`lrlab.sweep.Stopped` says it saved and goes on to the next search.
+``--kill-at K``: process 0 sends itself SIGKILL at
 PBT's ``K``-th segment boundary, before that boundary's checkpoint. PBT copies
 its members with the on-device gather (the accelerator's path), halving on the
 host (the CPU's). What each search returned goes to OUT.npz
@@ -49,9 +50,9 @@ def searches():
   return {
     "halving": (search.successive_halving, task, _sgd, {"lr": np.geomspace(0.05, 2.5, 6)},
                 halving),
-    "pbt": (search.pbt, task, _sgd, {"lr": np.geomspace(0.02, 1.0, 4)}, pbt),
     "hyperband": (search.hyperband, task, _sgd, {"lr": np.geomspace(0.05, 2.5, 6)},
                   halving),
+    "pbt": (search.pbt, task, _sgd, {"lr": np.geomspace(0.02, 1.0, 4)}, pbt),
   }  # fmt: skip
 
 
@@ -132,7 +133,7 @@ def main() -> None:
     boundaries[method] += 1
     if method == "pbt" and boundaries[method] == args.kill_at and args.process_id == 0:
       os.kill(os.getpid(), signal.SIGKILL)
-    return method == "halving" and boundaries[method] == args.stop_at and last
+    return method != "pbt" and boundaries[method] == args.stop_at and last
 
   on_host = members._copies_on_host
   saved, facts = {}, {}

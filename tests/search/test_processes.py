@@ -56,7 +56,8 @@ def test_two_processes_stopped_killed_and_resumed_equal_one_process(tmp_path):
   reference = _launch(_command(tmp_path / "one.npz", "--devices", "2"))
   # Launch 1: the members' mesh spans two processes. Halving: process 1 alone asks to stop
   # at seed 1's first boundary (after its rung compacted six members into one chunk of
-  # two); every process must stop there, process 0 saving. PBT: process 0 is SIGKILLed at
+  # two); every process must stop there, process 0 saving. Hyperband: the same, at the same
+  # boundary (after bracket 0's cut). PBT: process 0 is SIGKILLed at
   # seed 0's last boundary, before its checkpoint: the one after both exploits is on disk.
   ckpt = tmp_path / "ckpt"
   try:
@@ -69,7 +70,9 @@ def test_two_processes_stopped_killed_and_resumed_equal_one_process(tmp_path):
   assert codes[0] == -signal.SIGKILL, outputs
   for output in outputs:  # the stop asked in process 1 stopped process 0 at the same point
     assert 'halving stopped at {"seed": 1, "segment": 1}' in output, output
+    assert 'hyperband stopped at {"seed": 1, "segment": 1}' in output, output
   assert (ckpt / "halving" / "sweep_checkpoint.npz").exists()
+  assert (ckpt / "hyperband" / "sweep_checkpoint.npz").exists()
   assert (ckpt / "pbt" / "sweep_checkpoint.npz").exists()
   # Launch 2: the same call again; both searches resume and finish in both processes.
   codes, outputs = _two_processes(tmp_path, "--checkpoint", str(ckpt))
@@ -87,7 +90,7 @@ def test_two_processes_stopped_killed_and_resumed_equal_one_process(tmp_path):
     each, facts = _load(tmp_path / f"p{i}.npz")
     assert facts["halving"] == {"num_devices": 2, "resumed_from": {"seed": 1, "segment": 1}}
     assert facts["pbt"] == {"num_devices": 2, "resumed_from": {"seed": 0, "segment": 2}}
-    assert facts["hyperband"] == {"num_devices": 2, "resumed_from": None}  # launch 2 only
+    assert facts["hyperband"] == {"num_devices": 2, "resumed_from": {"seed": 1, "segment": 1}}
     assert (facts["saves"] > 0) == (i == 0)  # process 0 alone writes the checkpoints
     assert sorted(each) == sorted(one)
     for field in one:  # curves, stops, rungs, brackets, lineage, schedule, trials: bit for bit
