@@ -66,11 +66,13 @@ def _check_space(optuna, space: Any) -> dict[str, Any]:
 class _Pruning(driver.Plan):
   """Report every live trial's metric at each evaluation; drop those the pruner prunes.
 
-  ``reported``: the steps each trial (by number) reported before a resume, not reported again.
+  ``before``: a resumed batch's trials as the storage had them (``{number: FrozenTrial}``,
+  empty for a new batch); the steps they reported then are not reported again.
   """
 
-  def __init__(self, members, trials, metric, eval_every, prune, reported):
-    self.members, self.trials, self.metric, self.reported = members, trials, metric, reported
+  def __init__(self, members, trials, metric, eval_every, prune, before):
+    self.members, self.trials, self.metric = members, trials, metric
+    self.reported = {n: set(t.intermediate_values) for n, t in before.items()}
     self.eval_every, self.prune = eval_every, prune
     self.final_members = len(trials)
     self.extra = {"pruned": np.zeros(len(trials), bool)}  # saved with a batch's checkpoint
@@ -90,7 +92,7 @@ class _Pruning(driver.Plan):
       if not np.isfinite(value) or ledger.diverged[row]:
         continue  # a diverged trial is told at the end; Optuna refuses non-finite reports
       trial = self.trials[row]
-      if step not in self.reported[trial.number]:
+      if step not in self.reported.get(trial.number, ()):
         trial.report(float(value), step)
       if self.prune and trial.should_prune():
         keep[i], self.pruned[row] = False, True
@@ -203,7 +205,7 @@ def run_study(
   progress = (
     None if checkpoint_dir is None else _Progress(checkpoint_dir, study, n_trials, parallel)
   )
-  done, trials = (0, None) if progress is None else progress.resume(optuna)
+  done, trials, before = (0, None, {}) if progress is None else progress.resume(optuna)
   while done < n_trials:
     if trials is None:
       ask = study.ask if progress is None else progress.ask
@@ -213,13 +215,7 @@ def run_study(
     members = {
       k: np.asarray([t.params[k] for t in trials], example[k].dtype) for k in space
     }  # fmt: skip
-    numbers = {t.number for t in trials}
-    reported = {
-      t.number: set(t.intermediate_values)
-      for t in study.get_trials(deepcopy=False)
-      if t.number in numbers
-    }  # fmt: skip
-    plan = _Pruning(members, trials, metric, eval_every, prune, reported)
+    plan = _Pruning(members, trials, metric, eval_every, prune, before)
     try:
       (ledger,), _, _, _ = driver.drive(
         plan, task, make_tx, steps=steps, segment_steps=eval_every if prune else steps,
@@ -231,9 +227,9 @@ def run_study(
       )  # fmt: skip
     except Stopped as stopped:
       raise Stopped({"trials_done": done, **stopped.position}, checkpoint_dir) from None
-    _tell(optuna, study, trials, plan, ledger, metric, steps, eval_every, prune, worst)
+    _tell(optuna, study, trials, before, plan, ledger, metric, steps, eval_every, prune, worst)
     done += len(trials)
-    trials = None
+    trials, before = None, {}
     if progress is not None:
       progress.told(done)
     if done < n_trials and should_stop is not None and devices_lib.in_any_process(should_stop())[0]:
@@ -243,12 +239,14 @@ def run_study(
   return study
 
 
-def _tell(optuna, study, trials, plan, ledger, metric, steps, eval_every, prune, worst) -> None:
-  """Tell the study how a batch's trials ended; a trial told before a crash is left alone."""
+def _tell(
+  optuna, study, trials, before, plan, ledger, metric, steps, eval_every, prune, worst
+) -> None:
+  """Tell the study how a batch's trials ended; a trial told before a crash (finished in
+  ``before``, :class:`_Pruning`'s) is left alone."""
   final = ledger.evaluations[metric][:, -1]
-  state = {t.number: t.state for t in study.get_trials(deepcopy=False)}
   for k, trial in enumerate(trials):
-    if state[trial.number] != optuna.trial.TrialState.RUNNING:
+    if trial.number in before and before[trial.number].state.name != "RUNNING":
       continue
     if not prune:  # one segment: report every evaluation but the last now, for dashboards
       for e in range(1, steps // eval_every):
@@ -290,10 +288,11 @@ class _Progress:
     self.batch_dir = os.path.join(directory, "batch")
     self.study, self.n_trials, self.parallel = study, n_trials, parallel
 
-  def resume(self, optuna) -> tuple[int, list | None]:
-    """``(trials done, the batch in training or None)``; restores the sampler."""
+  def resume(self, optuna) -> tuple[int, list | None, dict]:
+    """``(trials done, the batch in training or None, that batch's trials as the storage has
+    them: {number: FrozenTrial})``; restores the sampler."""
     if not self.path.exists():
-      return 0, None
+      return 0, None, {}
     saved = json.loads(self.path.read_text(encoding="utf-8"))
     mine = {"study": self.study.study_name, "n_trials": self.n_trials, "parallel": self.parallel}
     theirs = {k: saved[k] for k in mine}
@@ -317,8 +316,13 @@ class _Progress:
         live(number).set_user_attr("lrlab_orphan", True)  # asked, never recorded
         self.study.tell(number, state=optuna.trial.TrialState.FAIL)
     self.study.sampler = pickle.loads(base64.b64decode(saved["sampler"]))
-    batch = None if saved["batch"] is None else [live(n) for n in saved["batch"]]
-    return saved["done"], batch
+    if saved["batch"] is None:
+      return saved["done"], None, {}
+    return (
+      saved["done"],
+      [live(n) for n in saved["batch"]],
+      {n: by_number[n] for n in saved["batch"]},
+    )
 
   def ask(self, space: Mapping[str, Any]) -> Any:
     """``study.ask(space)``, the trial marked as this run's at once (:data:`MARK`)."""
