@@ -15,9 +15,9 @@ the last process's ``should_stop`` (alone) says stop at halving's ``S``-th
 segment boundary, and at Hyperband's; the worker prints where
 :class:`lrlab.sweep.Stopped` says it saved and goes on to the next search.
 ``--kill-at K``: process 0 sends itself SIGKILL at
-PBT's ``K``-th segment boundary, before that boundary's checkpoint. PBT copies
-its members with the on-device gather (the accelerator's path), halving on the
-host (the CPU's). What each search returned goes to OUT.npz
+PBT's ``K``-th segment boundary, before that boundary's checkpoint. PBT and
+Hyperband copy their members with the on-device gather (the accelerator's path),
+halving on the host (the CPU's). What each search returned goes to OUT.npz
 (``<method>.<field>``, ``study.<field>``); ``num_devices``, ``resumed_from`` and the checkpoints
 this process wrote (``saves``) to OUT.json.
 """

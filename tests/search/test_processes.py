@@ -74,7 +74,7 @@ def test_two_processes_stopped_killed_and_resumed_equal_one_process(tmp_path):
   assert (ckpt / "halving" / "sweep_checkpoint.npz").exists()
   assert (ckpt / "hyperband" / "sweep_checkpoint.npz").exists()
   assert (ckpt / "pbt" / "sweep_checkpoint.npz").exists()
-  # Launch 2: the same call again; both searches resume and finish in both processes.
+  # Launch 2: the same call again; every search resumes and finishes in both processes.
   codes, outputs = _two_processes(tmp_path, "--checkpoint", str(ckpt))
   assert codes == [0, 0], outputs
   one, one_facts = _load(tmp_path / "one.npz")
