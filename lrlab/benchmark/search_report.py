@@ -12,6 +12,10 @@ from lrlab.analysis import stats
 #: ``points`` accuracy points of the grid's pick's, or, for a loss, within ``loss_percent``
 #: percent of the grid's loss.
 GOAL = {"points": 0.5, "loss_percent": 1.0}
+#: PBT's quality goal from a population 10x off (issue 18): its best member's own test metric
+#: within 1 point of the grid's pick's. The issue states it in points only; for a loss it is
+#: taken as 2% (twice halving's 1%, as 1 point is twice halving's 0.5).
+PBT_GOAL = {"points": 1.0, "loss_percent": 2.0}
 #: The verdicts of :func:`halving_goal`.
 GOAL_VERDICTS = ("met", "within noise", "missed")
 
@@ -64,19 +68,33 @@ def halving_goal(run: dict[str, Any], name: str = "halving") -> dict[str, Any]:
   Returns:
     ``{"difference", "se", "unit", "threshold", "beyond_2se", "verdict", "seeds"}``.
   """
-  grid, halving = run["methods"]["grid"], run["methods"][name]
+  return _goal(run, name, "test", GOAL)
+
+
+def pbt_goal(run: dict[str, Any], name: str) -> dict[str, Any]:
+  """Issue 18's goal for PBT from a population 10x off, judged as :func:`halving_goal` is.
+
+  ``name`` is the row (``"pbt_from_low"`` or ``"pbt_from_high"``); its measure is the best
+  member's own test metric over independent populations (``own_test_seeds``, paired with the
+  grid pick's retrains), and the threshold :data:`PBT_GOAL`'s 1 point (2% of a loss).
+  """
+  return _goal(run, name, "own_test", PBT_GOAL)
+
+
+def _goal(run: dict[str, Any], name: str, measure: str, goal: dict[str, float]) -> dict[str, Any]:
+  grid, row = run["methods"]["grid"], run["methods"][name]
   if run["test_metric"].endswith("accuracy"):
-    scale, unit, threshold, worse = 100.0, "points", GOAL["points"], -1.0
+    scale, unit, threshold, worse = 100.0, "points", goal["points"], -1.0
   else:
-    scale, unit, threshold, worse = 100.0 / grid["test"], "% of the loss", GOAL["loss_percent"], 1.0
-  difference = scale * halving["test_minus_grid"]
-  se = scale * halving["test_minus_grid_se"]
+    scale, unit, threshold, worse = 100.0 / grid["test"], "% of the loss", goal["loss_percent"], 1.0
+  difference = scale * row[f"{measure}_minus_grid"]
+  se = scale * row[f"{measure}_minus_grid_se"]
   beyond = bool(abs(difference) > 2 * se) if math.isfinite(se) else None
   if worse * difference <= threshold:
     verdict = "met"
   else:
     verdict = "within noise" if beyond is False else "missed"
-  seeds = len(halving["test_seeds"])
+  seeds = len(row[f"{measure}_seeds"])
   return {"difference": difference, "se": se, "unit": unit, "threshold": threshold,
           "beyond_2se": beyond, "verdict": verdict, "seeds": seeds}  # fmt: skip
 
@@ -129,7 +147,19 @@ def markdown(report: dict[str, Any]) -> str:
       lines.append(f"\nPBT: an exploit every {p['interval']} steps, perturb factors "
                    f"{tuple(p['perturb'])}, fraction 0.25.")  # fmt: skip
     for name, m in run["methods"].items():
-      if "own_test" in m:
+      if "own_test_se" in m:
+        seeds = len(m["own_test_seeds"])
+        lines.append(f"\n{name}: its best member's own test metric, over {seeds} independent "
+                     f"populations: {m['own_test']:.4f} ± {m['own_test_se']:.4f}, "
+                     f"{m['own_test_minus_grid']:+.4f} ± {m['own_test_minus_grid_se']:.4f} "
+                     f"against the grid (paired by seed); the timed run's (seed 0) "
+                     f"{m['own_test_timed']:.4f}.")  # fmt: skip
+        if f"{name}_goal" in run:
+          g = run[f"{name}_goal"]
+          lines.append(f"\nGoal, {name} within {g['threshold']} {g['unit']} of the grid's: "
+                       f"{g['difference']:+.2f} ± {g['se']:.2f} {g['unit']}, {_beyond(g)}: "
+                       f"**{g['verdict']}**.")  # fmt: skip
+      elif "own_test" in m:
         gap = m["own_test"] - ref_test(run)
         lines.append(f"\n{name}: its best member's own run (its schedule) reaches test "
                      f"{m['own_test']:.4f}, {gap:+.4f} against the grid.")  # fmt: skip
@@ -170,8 +200,10 @@ def summary_table(report: dict[str, Any]) -> str:
   (for the PBT rows, its best member's own run: the goal's measure).
 
   Where the run keeps per-seed test metrics, the grid's cell is its mean ± SE, every other
-  retrained difference is paired by seed ± its SE, a PBT row's own run (one seed) says so,
-  and halving's cell ends with :func:`halving_goal`'s verdict."""
+  retrained difference is paired by seed ± its SE, a PBT row's best member's own test metric
+  likewise over independent populations (a report from before them: its one run, which says
+  so), and the cells of halving and of PBT from 10x off end with :func:`halving_goal`'s and
+  :func:`pbt_goal`'s verdicts."""
   runs = report["runs"]
   head = "| method | " + " | ".join(
     f"{r['task']} {r['optimizer']}: wall (vs grid, load) | model-steps | test - grid" for r in runs
@@ -188,6 +220,11 @@ def summary_table(report: dict[str, Any]) -> str:
       if _has_se(r):
         if name == "grid":
           diff = f"({ref:.3f} ± {m['test_se']:.3f})"
+        elif "own_test_se" in m:
+          diff = (f"{100 * m['own_test_minus_grid']:+.1f} ± "
+                  f"{100 * m['own_test_minus_grid_se']:.1f} points")  # fmt: skip
+          if name.startswith("pbt_from"):
+            diff += f", {pbt_goal(r, name)['verdict']}"
         elif "own_test" in m:
           diff += " (one run)"
         else:

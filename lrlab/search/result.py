@@ -86,15 +86,24 @@ class SearchResult:
     values = np.where(self.sweep.history.diverged & finished, worst, values)
     return np.where(finished, values, np.nan)
 
-  def best(self) -> dict[str, Any]:
+  def best(self, seed: int | None = None) -> dict[str, Any]:
     """The member with the best :meth:`final` value, averaged over the seeds it finished in.
+
+    Args:
+      seed: if given, the best member of that seed alone (its value in that seed, its
+        schedule in that seed): what an independent search with that seed would answer.
 
     Returns:
       ``{"index", "value", "finished_seeds", "hyperparameters"}``; for PBT also
-      ``"schedule"``, its hyperparameters after each exploit (seed 0's), which is
-      the answer PBT gives: a schedule, not one setting.
+      ``"schedule"``, its hyperparameters after each exploit (seed ``seed``'s, seed 0's by
+      default), which is the answer PBT gives: a schedule, not one setting.
     """
     final = self.final()
+    if seed is not None:
+      seeds = final.shape[0]
+      if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < seeds:
+        raise ValueError(f"seed must be an integer in [0, {seeds}); got {seed!r}.")
+      final = final[seed : seed + 1]
     finished = np.isfinite(final) | np.isinf(final)
     count = finished.sum(axis=0)
     with np.errstate(invalid="ignore"):
@@ -109,7 +118,8 @@ class SearchResult:
       "hyperparameters": self.sweep.hyperparameters(index),
     }
     if self.schedule is not None:
-      best["schedule"] = {k: v[0, index].tolist() for k, v in self.schedule.items()}
+      row = 0 if seed is None else int(seed)
+      best["schedule"] = {k: v[row, index].tolist() for k, v in self.schedule.items()}
     return best
 
   def save(self, directory: str | os.PathLike, **extra: Any) -> Path:

@@ -283,3 +283,19 @@ def test_save_and_load_give_the_same_population(population, tmp_path):
   assert again.schedule["lr"].dtype == result.schedule["lr"].dtype
   changed = dataclasses.replace(again, lineage=again.lineage[..., ::-1])
   assert changed != result
+
+
+def test_best_of_one_seed_is_that_seeds_own_answer(population):
+  result, _, _ = population
+  final = result.final()  # (2 seeds, 8 members), val_loss at the budget
+  for s in range(2):
+    best = result.best(seed=s)
+    index = int(np.nanargmin(final[s]))
+    assert best["index"] == index and best["value"] == final[s, index]
+    assert best["finished_seeds"] == 1
+    assert best["schedule"]["lr"] == result.schedule["lr"][s, index].tolist()
+  # Seed 1's losses are larger and dominate the mean over seeds: seed 0 alone picks another.
+  assert result.best(seed=0)["index"] != result.best()["index"]
+  for seed in (2, -1, 0.5, True):
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\); got "):
+      result.best(seed=seed)

@@ -1,5 +1,6 @@
 """run_study: an Optuna study evaluated in parallel batches gives a sequential study's trials."""
 
+import json
 import os
 
 import jax
@@ -235,6 +236,37 @@ def test_a_crash_between_ask_and_record_fails_the_orphans_and_asks_again(
   assert (theirs, again.trials[theirs].state.name) == (8, "RUNNING")
   kept = [t for t in again.trials if not t.user_attrs.get("lrlab_orphan") and t.number != theirs]
   _assert_same_trials(kept, _reference(task, key, random(0)).trials)
+
+
+def test_a_crash_while_a_batch_is_told_resumes_without_telling_twice(task, tmp_path):
+  """Killed while batch 2 was being told, after 2 of its 4 trials (study.tell's 7th call):
+  the storage has trials 4 and 5 finished and 6 and 7 running, and the folder still says
+  batch 2 is in training. The resume trains the batch again from its checkpoint, leaves the
+  two told trials alone (Optuna refuses to tell a finished trial twice) and tells the other
+  two: the uninterrupted study's trials, reports and pruning."""
+  key = jax.random.key(0)
+  storage, ckpt = _journal(tmp_path / "journal"), tmp_path / "ckpt"
+  pruner = optuna.pruners.ThresholdPruner(upper=0.26)
+  study = optuna.create_study(study_name="lr", storage=storage, sampler=_tpe(0), pruner=pruner)
+  tell, told = study.tell, []
+
+  def crash_at_the_seventh_tell(*args, **kwargs):
+    if len(told) == 6:
+      raise _Crash
+    told.append(tell(*args, **kwargs))
+    return told[-1]
+
+  study.tell = crash_at_the_seventh_tell
+  with pytest.raises(_Crash):
+    search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                     checkpoint_interval=0.0, **RESUMABLE)  # fmt: skip
+  states = [t.state.name for t in study.trials]
+  assert states[:6] == [t.state.name for t in told] and states[6:] == ["RUNNING"] * 2
+  assert json.loads((ckpt / "study_progress.json").read_text())["batch"] == [4, 5, 6, 7]
+  again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=pruner)
+  search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                   checkpoint_interval=0.0, **RESUMABLE)  # fmt: skip
+  _assert_same_trials(again.trials, _reference(task, key).trials)
 
 
 def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
