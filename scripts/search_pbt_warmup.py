@@ -110,9 +110,7 @@ def main(argv=None) -> int:
       result = search.pbt(task, warmup_adam(warmup), population, steps=args.steps,
                           interval=interval, perturb=bench.PBT["perturb"],
                           metric="val_accuracy", seeds=args.seeds, **common)  # fmt: skip
-      best = [result.best(seed=s) for s in range(args.seeds)]
-      own = np.array([result.sweep.history.test_accuracy[s, b["index"], -1]
-                      for s, b in enumerate(best)], np.float64)  # fmt: skip
+      own = bench.own_tests(result, "test_accuracy")
       grid = seed_statistics(own, reference)
       warm = seed_statistics(own, warm_reference)
       rows.append({"start": start, "warmup": warmup, "own_test_seeds": own.tolist(),
@@ -121,7 +119,7 @@ def main(argv=None) -> int:
                    "minus_grid_points_se": 100 * grid["test_minus_grid_se"],
                    "minus_warmup_grid_points": 100 * warm["test_minus_grid"],
                    "minus_warmup_grid_points_se": 100 * warm["test_minus_grid_se"],
-                   "final_lr": best[0]["schedule"]["lr"][-1],
+                   "final_lr": result.best(seed=0)["schedule"]["lr"][-1],
                    "wall_seconds": time.perf_counter() - tic,
                    "load_average": [load, os.getloadavg()[0]]})  # fmt: skip
       print(json.dumps(rows[-1]), flush=True)

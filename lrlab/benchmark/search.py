@@ -278,9 +278,7 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
       continue
     result = search.pbt(task, make_tx, {"lr": np.asarray(m["population"])}, steps=steps,
                         **{**pbt_settings, "seeds": retrain_seeds})  # fmt: skip
-    history = getattr(result.sweep.history, own_metric)
-    own = np.array([history[s, result.best(seed=s)["index"], -1] for s in range(retrain_seeds)],
-                   np.float64)  # fmt: skip
+    own = own_tests(result, own_metric)
     m["own_test_seeds"] = own.tolist()
     statistics = search_report.seed_statistics(own, grid_seeds)
     m.update({f"own_{stat}": value for stat, value in statistics.items()})
@@ -290,6 +288,15 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     if name in out["methods"]:
       out[f"{name}_goal"] = search_report.halving_goal(out, name)
   return out
+
+
+def own_tests(result, metric: str) -> np.ndarray:
+  """``(S,)``: each seed's answer's quality in a PBT ``result`` of ``S`` independent populations:
+  ``metric`` (``test_accuracy`` or ``test_loss``) at the budget of that seed's best member
+  (:meth:`lrlab.search.SearchResult.best` with ``seed``), the run of the schedule it answers."""
+  history = getattr(result.sweep.history, metric)
+  seeds = history.shape[0]
+  return np.array([history[s, result.best(seed=s)["index"], -1] for s in range(seeds)], np.float64)
 
 
 def retrain_per_seed(task, make_tx, lr: float, *, steps: int, eval_every: int, seeds: int,

@@ -89,14 +89,24 @@ def _goal(run: dict[str, Any], name: str, measure: str, goal: dict[str, float]) 
     scale, unit, threshold, worse = 100.0 / grid["test"], "% of the loss", goal["loss_percent"], 1.0
   difference = scale * row[f"{measure}_minus_grid"]
   se = scale * row[f"{measure}_minus_grid_se"]
-  beyond = bool(abs(difference) > 2 * se) if math.isfinite(se) else None
-  if worse * difference <= threshold:
-    verdict = "met"
-  else:
-    verdict = "within noise" if beyond is False else "missed"
+  beyond, verdict = goal_verdict(worse * difference, se, threshold)
   seeds = len(row[f"{measure}_seeds"])
   return {"difference": difference, "se": se, "unit": unit, "threshold": threshold,
           "beyond_2se": beyond, "verdict": verdict, "seeds": seeds}  # fmt: skip
+
+
+def goal_verdict(shortfall: float, se: float, threshold: float) -> tuple[bool | None, str]:
+  """``(beyond_2se, verdict)`` of a goal "at most ``threshold`` worse than the reference".
+
+  ``shortfall`` is how much worse the method is (positive: worse), ``se`` its standard error,
+  both in the threshold's unit. ``met`` if ``shortfall <= threshold``; otherwise ``within
+  noise`` if ``|shortfall| <= 2 se`` (as :func:`lrlab.analysis.verdict`), else ``missed``.
+  ``beyond_2se`` is None (and an unmet goal ``missed``) when ``se`` is not finite (one seed).
+  """
+  beyond = bool(abs(shortfall) > 2 * se) if math.isfinite(se) else None
+  if shortfall <= threshold:
+    return beyond, "met"
+  return beyond, "within noise" if beyond is False else "missed"
 
 
 def _has_se(run: dict[str, Any]) -> bool:

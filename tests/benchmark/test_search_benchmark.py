@@ -395,3 +395,50 @@ def test_the_compile_floors_benchmarks_md_quotes_follow_from_the_committed_run()
   adam, sgd = "adam", "sgd-momentum"
   assert f"{100 * floor[adam]:.1f}% (Adam) and {100 * floor[sgd]:.1f}% (SGD momentum)" in text
   assert f"only {bound[adam]:.2f}x and {bound[sgd]:.2f}x the grid's compile seconds" in text
+
+
+def test_goal_verdict_is_met_within_the_threshold_and_otherwise_judged_against_2_se():
+  assert search_report.goal_verdict(0.9, 0.1, 1.0) == (True, "met")
+  assert search_report.goal_verdict(-3.0, 0.5, 1.0) == (True, "met")  # better than the reference
+  assert search_report.goal_verdict(1.5, 1.0, 1.0) == (False, "within noise")
+  assert search_report.goal_verdict(1.5, 0.5, 1.0) == (True, "missed")
+  assert search_report.goal_verdict(1.5, float("nan"), 1.0) == (None, "missed")
+
+
+def test_pbt_settings_variants_change_one_setting_each():
+  script = _script("search_pbt_settings")
+  base = {"interval": 60, "perturb": (0.5, 2.0), "metric": "val_accuracy"}
+  changed = {name: {k for k in base if change(base)[k] != base[k]}
+             for name, change in script.VARIANTS.items()}  # fmt: skip
+  assert changed == {"the benchmark's": set(), "perturb 0.8/1.25": {"perturb"},
+                     "interval x3": {"interval"}, "rank by val_loss": {"metric"}}  # fmt: skip
+  assert script.VARIANTS["interval x3"](base)["interval"] == 180
+
+
+def test_the_committed_pbt_settings_run_is_what_benchmarks_md_says():
+  """The table made from the committed JSON is in BENCHMARKS.md; each cell's difference and
+  verdict follow from its seeds; the benchmark's own settings reproduce the search benchmark's
+  PBT rows (the same populations, seeds and picks) to the last digit."""
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_pbt_settings.json")
+  with open(path, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    assert _script("search_pbt_settings").table(report) in f.read()
+  with open(COMMITTED, encoding="utf-8") as f:
+    bench_runs = {r["optimizer"]: r["methods"] for r in json.load(f)["runs"]}
+  names = {"grid": "pbt", "low": "pbt_from_low", "high": "pbt_from_high"}
+  for optimizer, lr in report["grid_lr"].items():
+    assert lr == bench_runs[optimizer]["grid"]["lr"]
+    assert report["grid_test_seeds"][optimizer] == bench_runs[optimizer]["grid"]["test_seeds"]
+  for cell in report["cells"]:
+    own = np.array(cell["own_test_seeds"])
+    grid = np.array(report["grid_test_seeds"][cell["optimizer"]])
+    assert len(own) == len(grid) == len(report["seeds"]) >= 5
+    assert cell["minus_grid_points"] == pytest.approx(100 * np.mean(own - grid))
+    assert cell["minus_grid_points_se"] == pytest.approx(100 * _numpy_se(own - grid))
+    shortfall, se = -cell["minus_grid_points"], cell["minus_grid_points_se"]
+    assert cell["verdict"] == search_report.goal_verdict(shortfall, se, 1.0)[1]
+    if cell["variant"] == "the benchmark's":
+      row = bench_runs[cell["optimizer"]][names[cell["start"]]]
+      assert cell["own_test_seeds"] == row["own_test_seeds"]
+      assert cell["population"] == pytest.approx(row["population"])
