@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 
 def table(report: dict) -> str:
@@ -97,9 +97,7 @@ def main(argv=None) -> int:
       ratios[f"{optimizer}/{steps}"] = median["halving"] / median["grid"]
   report = {"task": "mnist1d-mlp", "k": args.k, "eta": eta, "repeats": args.repeats,
             "rows": rows, "halving_over_grid": ratios}  # fmt: skip
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=2)
+  write_json(report, args.out)
   print(table(report))
   return 0
 

@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 #: The changes tried, each a function of the benchmark's settings (``interval``, ``perturb``,
 #: ``metric``) to the settings it runs with.
@@ -122,9 +122,7 @@ def main(argv=None) -> int:
   report = {"task": "mnist1d-mlp", "steps": args.steps, "interval": interval,
             "seeds": list(range(args.seeds)), "optimizers": list(picks), "grid_lr": picks,
             "grid_test_seeds": references, "cells": cells}  # fmt: skip
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=2)
+  write_json(report, args.out)
   print(table(report))
   return 0
 

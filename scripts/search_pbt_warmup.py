@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 
 def warmup_adam(warmup: int):
@@ -133,9 +133,7 @@ def main(argv=None) -> int:
             "warmup_grid_test_seeds": warm_reference.tolist(),
             "warmup_grid_test": warm_stats["test"], "warmup_grid_test_se": warm_stats["test_se"],
             "rows": rows}  # fmt: skip
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=2)
+  write_json(report, args.out)
   print(table(report))
   return 0
 

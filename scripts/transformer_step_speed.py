@@ -37,7 +37,6 @@ if __name__ == "__main__":  # two host devices for the "devices" legs (not when 
   ).strip()
 
 import argparse
-import json
 import platform
 import time
 
@@ -47,6 +46,7 @@ import numpy as np
 import optax
 
 from lrlab.benchmark.tasks import SPECS, build_task
+from lrlab.benchmark.workload import write_json
 from lrlab.models.transformer import CausalSelfAttention
 
 CURRENT = CausalSelfAttention.__call__
@@ -236,9 +236,7 @@ def main(argv=None) -> dict:
     "wall_s": time.time() - started,
     "legs": list(legs.values()),
   }  # fmt: skip
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=1)
+  write_json(report, args.out, indent=1)
   for leg in legs.values():
     extra = f", {leg['gflops_per_s']:.1f} GFLOP/s" if leg["flops"] else ""
     print(f"{leg['group']:9s} {leg['name']:44s} wall {leg['wall_ms_per_member_step']:8.2f} ms, "

@@ -6,6 +6,7 @@ command line can set XLA's host device count before JAX's backend starts.
 """
 
 import dataclasses
+import json
 import os
 from typing import Any
 
@@ -90,6 +91,13 @@ def xla_flags(count: int, flags: str = "") -> str:
 def set_host_devices(count: int) -> None:
   """Ask XLA for ``count`` host CPU devices; effective only before JAX's backend starts."""
   os.environ["XLA_FLAGS"] = xla_flags(count, os.environ.get("XLA_FLAGS", ""))
+
+
+def write_json(report: dict[str, Any], path: str, indent: int = 2) -> None:
+  """Write a measurement script's ``report`` to ``path`` as JSON, its folder made if missing."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=indent)
 
 
 def analytic_flops(batch_size: int, steps: int, split_sizes: dict[str, int]) -> dict[str, float]:

@@ -279,3 +279,13 @@ def test_bad_flags_are_one_line_naming_the_flag(capsys, args, message):
   assert exit_.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert message in err[-1]
+
+
+def test_write_json_makes_the_folder_and_round_trips(tmp_path):
+  from lrlab.benchmark.workload import write_json
+
+  report = {"rows": [{"leg": "grid", "wall_seconds": 1.25}], "ratio": 0.5}
+  path = tmp_path / "a" / "b" / "report.json"
+  write_json(report, str(path), indent=1)
+  assert json.loads(path.read_text(encoding="utf-8")) == report
+  assert path.read_text(encoding="utf-8").startswith('{\n "rows"')  # the indent asked for
