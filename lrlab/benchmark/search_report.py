@@ -16,7 +16,7 @@ GOAL = {"points": 0.5, "loss_percent": 1.0}
 #: within 1 point of the grid's pick's. The issue states it in points only; for a loss it is
 #: taken as 2% (twice halving's 1%, as 1 point is twice halving's 0.5).
 PBT_GOAL = {"points": 1.0, "loss_percent": 2.0}
-#: The verdicts of :func:`halving_goal`.
+#: The verdicts of :func:`goal_verdict` (:func:`halving_goal`, :func:`pbt_goal`).
 GOAL_VERDICTS = ("met", "within noise", "missed")
 
 
