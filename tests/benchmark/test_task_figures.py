@@ -102,3 +102,32 @@ def test_the_resnet_rows_are_their_committed_reports():
     _assert_quotes(quoted, report)
     load = report["load_average_1min"]
     assert quoted["load"] == f"{load['start']:.1f} → {load['end']:.1f}"
+
+
+def test_the_device_scaling_cap_is_the_committed_reports():
+  """scripts/device_scaling.py's table and the cap quoted beside it: two lone runs at once over
+  one after another, best round against best round, and the transformer sweep's share of it
+  (from tasks.json)."""
+  import importlib.util
+
+  path = ROOT / "scripts" / "device_scaling.py"
+  spec = importlib.util.spec_from_file_location("device_scaling", path)
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  report = json.loads((REPORT.parent / "device_scaling.json").read_text(encoding="utf-8"))
+  section = " ".join(_section().split())
+  assert " ".join(script.table(report).split()) in section
+  caps = {}
+  for task in report["tasks"]:
+    best = {way: min(w["member_seconds"]) for way, w in task["ways"].items()}
+    assert task["two_over_one"] == best["one device"] / best["two devices"]
+    assert all(
+      len(w["member_seconds"]) == len(w["cpu_over_wall"]) >= 3 for w in task["ways"].values()
+    )
+    caps[task["task"]] = task["two_over_one"]
+  sweep = {r["task"]: r["sweep_over_sequential"] for r in _report()["summary"]}
+  share = sweep["lm-transformer"] / caps["lm-transformer"]
+  assert f"two runs at once gain only **{caps['lm-transformer']:.2f}{TIMES}**" in section
+  assert (
+    f"The sweep's {sweep['lm-transformer']:.2f}{TIMES} is {100 * share:.0f}% of that cap" in section
+  )
