@@ -122,24 +122,49 @@ def settings(args) -> dict:
 
 
 def _answer(result, model_steps_grid: int) -> list[str]:
-  best = result.best()
-  setting = ", ".join(f"{k} = {v:.4g}" for k, v in best["hyperparameters"].items())
-  which = f"member (it started at {setting})" if "schedule" in best else setting
   lines = [
     f"{result.config['method']}: {result.sweep.num_members} members x "
-    f"{result.sweep.num_seeds} seed(s) on {result.config['task']!r}.",
-    f"Best {which}: {result.metric} = {best['value']:.4g} at {result.config['steps']} steps "
-    f"(mean of the {best['finished_seeds']} seed(s) it finished).",
+    f"{result.sweep.num_seeds} seed(s) on {result.config['task']!r}."
   ]
-  if "schedule" in best:
-    schedule = "; ".join(
-      f"{k}: " + ", ".join(f"{x:.3g}" for x in v) for k, v in best["schedule"].items()
+  if result.schedule is not None and result.sweep.num_seeds > 1:
+    lines += _populations(result)
+  else:
+    best = result.best()
+    setting = ", ".join(f"{k} = {v:.4g}" for k, v in best["hyperparameters"].items())
+    which = f"member (it started at {setting})" if "schedule" in best else setting
+    lines.append(
+      f"Best {which}: {result.metric} = {best['value']:.4g} at {result.config['steps']} steps "
+      f"(mean of the {best['finished_seeds']} seed(s) it finished)."
     )
-    lines.append(f"Its schedule after each exploit: {schedule}.")
+    if "schedule" in best:
+      schedule = "; ".join(
+        f"{k}: " + ", ".join(f"{x:.3g}" for x in v) for k, v in best["schedule"].items()
+      )
+      lines.append(f"Its schedule after each exploit: {schedule}.")
   share = result.model_steps / model_steps_grid
   lines.append(
     f"Model-steps: {result.model_steps:,} ({share:.0%} of the full grid's {model_steps_grid:,})."
   )
+  return lines
+
+
+def _populations(result) -> list[str]:
+  """PBT with several seeds: each seed is its own population, whose member slots share
+  nothing with another seed's, so each answers alone (its best member and where its schedule
+  ended), then the answers' metric over the seeds, mean ± SE (ddof 1)."""
+  import numpy as np
+
+  lines, values = [], []
+  for s in range(result.sweep.num_seeds):
+    best = result.best(seed=s)
+    values.append(best["value"])
+    ended = ", ".join(f"{k} = {v[-1]:.4g}" for k, v in best["schedule"].items())
+    lines.append(f"Seed {s}: best member {best['index']} ({result.metric} = {best['value']:.4g} "
+                 f"at {result.config['steps']} steps); its schedule ended at {ended}.")  # fmt: skip
+  values = np.asarray(values, np.float64)
+  se = values.std(ddof=1) / np.sqrt(values.size)
+  lines.append(f"Over the {values.size} populations: {result.metric} = {values.mean():.4g} "
+               f"± {se:.2g} (mean ± SE).")  # fmt: skip
   return lines
 
 

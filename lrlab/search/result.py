@@ -92,6 +92,8 @@ class SearchResult:
     Args:
       seed: if given, the best member of that seed alone (its value in that seed, its
         schedule in that seed): what an independent search with that seed would answer.
+        For PBT over several seeds, give it: member ``k`` of one population shares nothing
+        with member ``k`` of another, so their mean is no one's answer.
 
     Returns:
       ``{"index", "value", "finished_seeds", "hyperparameters"}``; for PBT also

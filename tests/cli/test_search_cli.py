@@ -127,3 +127,24 @@ def test_the_clis_perturb_default_is_pbts():
 
   default = inspect.signature(search.pbt).parameters["perturb"].default
   assert tuple(default) == cli_search.PERTURB
+
+
+def test_pbt_over_several_seeds_answers_per_population(run, tmp_path):
+  """Each seed is its own population: the answer names each seed's best member and the mean
+  ± SE of their metric, as SearchResult.best(seed=s) gives them."""
+  import numpy as np
+
+  code, out, _ = run("--grid", "lr=0.01:0.8:4:log", "--search", "pbt", "--interval", "12",
+                   "--seeds", "3", "--out", "p3")  # fmt: skip
+  assert code == 0
+  saved = SearchResult.load(tmp_path / "p3")
+  values = []
+  for s in range(3):
+    best = saved.best(seed=s)
+    values.append(best["value"])
+    ended = best["schedule"]["lr"][-1]
+    assert (f"Seed {s}: best member {best['index']} (val_loss = {best['value']:.4g} at 36 "
+            f"steps); its schedule ended at lr = {ended:.4g}.") in out  # fmt: skip
+  se = np.std(values, ddof=1) / np.sqrt(3)
+  assert f"Over the 3 populations: val_loss = {np.mean(values):.4g} ± {se:.2g} (mean ± SE)." in out
+  assert "Best member" not in out  # no pooled member: slots of different seeds are unrelated
