@@ -1,14 +1,16 @@
 """Successive halving's wall-clock against the full grid's at several budgets (issue 18).
 
-  python scripts/search_halving_budget.py [--steps 1620,4860] [--repeats 2]
-      [--optimizers adam,sgd-momentum] [--out benchmarks/cpu-2core/search_halving_budget.json]
+  python scripts/search_halving_budget.py [--task mnist1d-mlp] [--steps 1620,4860]
+      [--repeats 2] [--optimizers adam,sgd-momentum]
+      [--out benchmarks/cpu-2core/search_halving_budget.json]
 
 The search benchmark's protocol (``lrlab.benchmark.search``: 27 log-spaced rates in
-``[1e-4, 1]`` on ``mnist1d-mlp``, batch 100, seed 0, ``eta = 3``, ``min_steps = steps /
-27``, an evaluation every ``min_steps``), only the grid and successive halving, in one
-process, interleaved: each repeat runs both, the order alternating (grid first, then
-halving first), each with the program cache cleared, so each pays its compilation. Its
-1-minute load average before and after is recorded beside each. Compilation is fixed and
+``[1e-4, 1]`` on ``--task`` (built with the benchmark's ``TASK_OPTIONS``), batch 100,
+seed 0, ``eta = 3``, ``min_steps = steps / 27``, an evaluation every ``min_steps``), only
+the grid and successive halving, in one process, interleaved: each repeat runs both, the
+order alternating (grid first, then halving first), each with the program cache cleared, so
+each pays its compilation. Its 1-minute load average before and after is recorded beside
+each. Compilation is fixed and
 training scales with the budget, so the ratio falls towards the model-steps' (11%) as the
 budget grows; this measures from which budget it is at most 40%.
 """
@@ -47,6 +49,7 @@ def table(report: dict) -> str:
 def main(argv=None) -> int:
   """Run the legs; write ``--out`` (rows and the median ratio per optimizer and budget); 0."""
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--task", default="mnist1d-mlp", help="a registered task")
   parser.add_argument("--steps", default="1620,4860", help="budgets, multiples of 27")
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--optimizers", default="adam,sgd-momentum")
@@ -60,7 +63,7 @@ def main(argv=None) -> int:
   from lrlab import search, sweep, tasks
   from lrlab.benchmark import search as bench
 
-  task, eta = tasks.get("mnist1d-mlp"), 3
+  task, eta = tasks.get(args.task, **bench.TASK_OPTIONS.get(args.task, {})), 3
   grid = {"lr": sweep.log_grid(*bench.LR_RANGE, args.k)}
 
   def run_leg(leg, make_tx, steps):
@@ -95,7 +98,7 @@ def main(argv=None) -> int:
         ]
         median[leg] = float(np.median([r["wall_seconds"] for r in same]))
       ratios[f"{optimizer}/{steps}"] = median["halving"] / median["grid"]
-  report = {"task": "mnist1d-mlp", "k": args.k, "eta": eta, "repeats": args.repeats,
+  report = {"task": args.task, "k": args.k, "eta": eta, "repeats": args.repeats,
             "rows": rows, "halving_over_grid": ratios}  # fmt: skip
   write_json(report, args.out)
   print(table(report))
