@@ -450,3 +450,58 @@ def test_the_committed_pbt_settings_run_is_what_benchmarks_md_says():
       row = bench_runs[cell["optimizer"]][names[cell["start"]]]
       assert cell["own_test_seeds"] == row["own_test_seeds"]
       assert cell["population"] == pytest.approx(row["population"])
+
+
+def test_the_committed_pbt_selection_run_is_what_benchmarks_md_says():
+  """The table from the committed JSON is in BENCHMARKS.md; each difference is the mean over
+  populations of the halved minus the doubled children's top-quarter share, with its SE; each
+  run is the search benchmark's own PBT (seed 0's answer is that row's rate)."""
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_pbt_selection.json")
+  with open(path, encoding="utf-8") as f:
+    report = json.load(f)
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    assert _script("search_pbt_selection").table(report) in f.read()
+  benchmark = {}
+  for name, steps in (("search.json", 1620), ("search_4860.json", 4860)):
+    with open(os.path.join(ROOT, "benchmarks", "cpu-2core", name), encoding="utf-8") as f:
+      for run in json.load(f)["runs"]:
+        benchmark[run["optimizer"], steps] = run["methods"]["pbt"]["lr"]
+  for run in report["runs"]:
+    shares = {f: np.array(v) for f, v in run["top_share_by_seed"].items()}
+    assert len(shares["0.5"]) == len(shares["2.0"]) == len(report["seeds"]) >= 5
+    difference = shares["0.5"] - shares["2.0"]
+    assert run["top_difference"] == pytest.approx(difference.mean())
+    assert run["top_difference_se"] == pytest.approx(_numpy_se(difference))
+    for factor in ("0.5", "2.0"):
+      counted = run["factors"][factor]
+      assert 0 <= counted["top"] + counted["bottom"] <= 1 and counted["children"] > 0
+    # two replaced per exploit (a quarter of 9), each counted at the next of its 25 exploits
+    total = sum(run["factors"][f]["children"] for f in ("0.5", "2.0"))
+    assert total == len(report["seeds"]) * run["quarter"] * (run["steps"] // run["interval"] - 2)
+    assert run["final_lr"] == pytest.approx(benchmark[run["optimizer"], run["steps"]])
+
+
+def test_pbt_selection_counts_each_child_at_the_next_exploit():
+  """On a small PBT (the quadratic, 2 seeds, 8 members, 4 exploits): every member replaced at
+  exploits 0-2 is counted once, with the factor its rate was perturbed by and its place in an
+  independent ranking (NumPy's argsort of the validation loss) at the next exploit."""
+  import jax
+
+  from lrlab import optimizers, search, tasks
+
+  result = search.pbt(tasks.get("quadratic"), lambda hp: optimizers.sgd(hp["lr"]),
+                      {"lr": np.geomspace(0.01, 0.8, 8)}, steps=40, interval=8, eval_every=4,
+                      perturb=(0.5, 2.0), seeds=2, key=jax.random.key(0))  # fmt: skip
+  found = _script("search_pbt_selection").children(result)
+  for s, seed in enumerate(found):
+    expected = []
+    for i in range(1, 4):
+      order = list(np.argsort(result.sweep.history.val_loss[s, :, result.exploit_steps[i] // 4],
+                              kind="stable"))  # fmt: skip
+      for k in np.flatnonzero(result.lineage[s, :, i - 1] != np.arange(8)):
+        ratio = (
+          result.schedule["lr"][s, k, i]
+          / result.schedule["lr"][s, result.lineage[s, k, i - 1], i - 1]
+        )
+        expected.append((float(round(ratio, 6)), order.index(k)))
+    assert seed == expected and len(seed) == 2 * 3  # 2 replaced at each of 3 exploits
