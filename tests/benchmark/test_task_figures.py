@@ -106,8 +106,8 @@ def test_the_resnet_rows_are_their_committed_reports():
 
 def test_the_device_scaling_cap_is_the_committed_reports():
   """scripts/device_scaling.py's table and the cap quoted beside it: two lone runs at once over
-  one after another, best round against best round, and the transformer sweep's share of it
-  (from tasks.json)."""
+  one after another, best round against best round, and the sweeps' shares of it (the
+  transformer's from tasks.json, the ResNets' from their own reports)."""
   import importlib.util
 
   path = ROOT / "scripts" / "device_scaling.py"
@@ -126,8 +126,14 @@ def test_the_device_scaling_cap_is_the_committed_reports():
     )
     caps[task["task"]] = task["two_over_one"]
   sweep = {r["task"]: r["sweep_over_sequential"] for r in _report()["summary"]}
-  share = sweep["lm-transformer"] / caps["lm-transformer"]
+  for name in ("mnist1d-resnet", "digits-resnet"):
+    resnet = json.loads((REPORT.parent / "resnets" / name / "tasks.json").read_text("utf-8"))
+    sweep.update({r["task"]: r["sweep_over_sequential"] for r in resnet["summary"]})
+  share = {name: sweep[name] / cap for name, cap in caps.items()}
   assert f"two runs at once gain only **{caps['lm-transformer']:.2f}{TIMES}**" in section
-  assert (
-    f"The sweep's {sweep['lm-transformer']:.2f}{TIMES} is {100 * share:.0f}% of that cap" in section
-  )
+  transformer = f"{100 * share['lm-transformer']:.0f}%"
+  assert f"The sweep's {sweep['lm-transformer']:.2f}{TIMES} is {transformer} of that cap" in section
+  resnets = [f"{100 * share[n]:.0f}%" for n in ("mnist1d-resnet", "digits-resnet")]
+  assert resnets == ["98%", "98%"]  # the text says "both 98%"
+  gains = f"{caps['mnist1d-resnet']:.2f}{TIMES} and {caps['digits-resnet']:.2f}{TIMES}"
+  assert f"two at once gain {gains}, and their sweeps' {sweep['mnist1d-resnet']:.2f}" in section
