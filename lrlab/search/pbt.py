@@ -193,6 +193,14 @@ def pbt(
   same arguments and returns the whole result; the exploit's copy is then a
   collective, and process 0 writes the checkpoints.
 
+  Ranking by the metric of the moment favours a member that has just lowered
+  its rate, whose metric improves at once (the short-horizon bias of greedy
+  selection; Wu, Ren, Liao & Grosse, "Understanding Short-Horizon Bias in
+  Stochastic Meta-Optimization", ICLR 2018): on the MNIST-1D MLP with Adam the
+  population's rate walks far below the best fixed rate over a long budget
+  (``scripts/search_pbt_selection.py``, BENCHMARKS.md). Each seed is an
+  independent population: compare seeds' answers with ``result.best(seed=s)``.
+
   Args:
     task: an :class:`lrlab.tasks.Task` or a registered task name.
     make_tx: ``hp -> optax.GradientTransformation``.
