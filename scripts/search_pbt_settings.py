@@ -11,7 +11,9 @@ factors 0.5 and 2, members ranked by validation accuracy) and under one change a
 
 - ``perturb 0.8/1.25``: Jaderberg et al.'s factors, :func:`lrlab.search.pbt`'s default;
 - ``interval x3``: an exploit every 180 steps;
-- ``rank by val_loss``: the ranking metric (and the answer's) is the validation loss.
+- ``rank by val_loss``: the ranking metric (and the answer's) is the validation loss;
+- ``resample 1/4 from the grid``: Jaderberg et al.'s other explore step, a replaced member's
+  rate drawn with probability 1/4 from the benchmark's 27 grid rates instead of perturbed.
 
 Each cell is the benchmark's measure: the best member's own test accuracy over ``--seeds``
 independent populations (:func:`lrlab.benchmark.search.own_tests`), paired seed by seed with
@@ -28,6 +30,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import numpy as np
+
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 #: The changes tried, each a function of the benchmark's settings (``interval``, ``perturb``,
@@ -37,6 +41,11 @@ VARIANTS = {
   "perturb 0.8/1.25": lambda s: {**s, "perturb": (0.8, 1.25)},
   "interval x3": lambda s: {**s, "interval": 3 * s["interval"]},
   "rank by val_loss": lambda s: {**s, "metric": "val_loss"},
+  "resample 1/4 from the grid": lambda s: {
+    **s,
+    "resample_probability": 0.25,
+    "resample": {"lr": np.geomspace(1e-4, 1.0, 27)},
+  },
 }
 STARTS = {"grid": "every third grid rate", "low": "10x too small", "high": "10x too large"}
 
@@ -77,7 +86,6 @@ def main(argv=None) -> int:
     parser.error(f"--benchmark's runs are at {runs[0]['steps']} steps, not --steps {args.steps}")
   set_host_devices(host_cores())
   import jax
-  import numpy as np
 
   from lrlab import search, sweep, tasks
   from lrlab.benchmark import search as bench
@@ -110,7 +118,9 @@ def main(argv=None) -> int:
         difference, se = 100 * paired["test_minus_grid"], 100 * paired["test_minus_grid_se"]
         cells.append({
           "optimizer": optimizer, "start": start, "variant": variant,
-          "settings": {**settings, "perturb": list(settings["perturb"])},
+          "settings": {**settings, "perturb": list(settings["perturb"]),
+                       **({"resample": {k: v.tolist() for k, v in settings["resample"].items()}}
+                          if "resample" in settings else {})},
           "population": rates.tolist(), "own_test_seeds": own.tolist(),
           "minus_grid_points": difference, "minus_grid_points_se": se,
           "verdict": goal_verdict(-difference, se, PBT_GOAL["points"])[1],

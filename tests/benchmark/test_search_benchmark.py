@@ -419,8 +419,14 @@ def test_pbt_settings_variants_change_one_setting_each():
   changed = {name: {k for k in base if change(base)[k] != base[k]}
              for name, change in script.VARIANTS.items()}  # fmt: skip
   assert changed == {"the benchmark's": set(), "perturb 0.8/1.25": {"perturb"},
-                     "interval x3": {"interval"}, "rank by val_loss": {"metric"}}  # fmt: skip
+                     "interval x3": {"interval"}, "rank by val_loss": {"metric"},
+                     "resample 1/4 from the grid": set()}  # fmt: skip
   assert script.VARIANTS["interval x3"](base)["interval"] == 180
+  resample = script.VARIANTS["resample 1/4 from the grid"](base)
+  assert resample["resample_probability"] == 0.25
+  from lrlab import sweep
+
+  np.testing.assert_array_equal(resample["resample"]["lr"], sweep.log_grid(*bench.LR_RANGE, 27))
 
 
 def test_the_committed_pbt_settings_run_is_what_benchmarks_md_says():
