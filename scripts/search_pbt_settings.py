@@ -13,7 +13,9 @@ factors 0.5 and 2, members ranked by validation accuracy) and under one change a
 - ``interval x3``: an exploit every 180 steps;
 - ``rank by val_loss``: the ranking metric (and the answer's) is the validation loss;
 - ``resample 1/4 from the grid``: Jaderberg et al.'s other explore step, a replaced member's
-  rate drawn with probability 1/4 from the benchmark's 27 grid rates instead of perturbed.
+  rate drawn with probability 1/4 from the benchmark's 27 grid rates instead of perturbed;
+- ``16 members``: twice the population, over the same ranges (16 log-spaced rates of the
+  grid's range, or spanning the same factor 4 around a tenth or ten times the pick).
 
 Each cell is the benchmark's measure: the best member's own test accuracy over ``--seeds``
 independent populations (:func:`lrlab.benchmark.search.own_tests`), paired seed by seed with
@@ -35,7 +37,7 @@ import numpy as np
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 #: The changes tried, each a function of the benchmark's settings (``interval``, ``perturb``,
-#: ``metric``) to the settings it runs with.
+#: ``metric``) to the settings it runs with; ``members`` sets the population's size.
 VARIANTS = {
   "the benchmark's": lambda s: s,
   "perturb 0.8/1.25": lambda s: {**s, "perturb": (0.8, 1.25)},
@@ -46,6 +48,7 @@ VARIANTS = {
     "resample_probability": 0.25,
     "resample": {"lr": np.geomspace(1e-4, 1.0, 27)},
   },
+  "16 members": lambda s: {**s, "members": 16},
 }
 STARTS = {"grid": "every third grid rate", "low": "10x too small", "high": "10x too large"}
 
@@ -103,12 +106,17 @@ def main(argv=None) -> int:
       seeds=args.seeds, **common,
     )  # fmt: skip
     references[optimizer] = reference.tolist()
-    # the benchmark's populations, computed as it computes them
-    around = lambda center: np.geomspace(center / 2, center * 2, 8)
-    populations = {"grid": grid[::3], "low": around(pick * 0.1), "high": around(pick * 10.0)}
     for variant, change in VARIANTS.items():
       settings = change({"interval": interval, "perturb": bench.PBT["perturb"],
                          "metric": "val_accuracy"})  # fmt: skip
+      size = settings.pop("members", None)
+      # the benchmark's populations, computed as it computes them (or `size` over the same range)
+      low, high = pick * 0.1, pick * 10.0
+      populations = {
+        "grid": grid[::3] if size is None else sweep.log_grid(*bench.LR_RANGE, size),
+        "low": np.geomspace(low / 2, low * 2, size or 8),
+        "high": np.geomspace(high / 2, high * 2, size or 8),
+      }
       for start, rates in populations.items():
         tic, load = time.perf_counter(), os.getloadavg()[0]
         result = search.pbt(task, make_tx, {"lr": rates}, steps=args.steps, eval_every=interval,

@@ -420,7 +420,8 @@ def test_pbt_settings_variants_change_one_setting_each():
              for name, change in script.VARIANTS.items()}  # fmt: skip
   assert changed == {"the benchmark's": set(), "perturb 0.8/1.25": {"perturb"},
                      "interval x3": {"interval"}, "rank by val_loss": {"metric"},
-                     "resample 1/4 from the grid": set()}  # fmt: skip
+                     "resample 1/4 from the grid": set(), "16 members": set()}  # fmt: skip
+  assert script.VARIANTS["16 members"](base) == {**base, "members": 16}
   assert script.VARIANTS["interval x3"](base)["interval"] == 180
   resample = script.VARIANTS["resample 1/4 from the grid"](base)
   assert resample["resample_probability"] == 0.25
