@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     optimizer, steps = spec.split(":")
     steps = int(steps)
     interval = steps // 27 * bench.PBT["interval_rungs"]
-    result = search.pbt(task, bench.OPTIMIZERS[optimizer], {"lr": grid[::3]}, steps=steps,
+    population = {"lr": bench.pbt_grid_population(grid)}
+    result = search.pbt(task, bench.OPTIMIZERS[optimizer], population, steps=steps,
                         interval=interval, perturb=bench.PBT["perturb"], metric="val_accuracy",
                         eval_every=interval, seeds=args.seeds, batch_size=100,
                         key=jax.random.key(0))  # fmt: skip

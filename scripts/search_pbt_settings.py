@@ -110,12 +110,13 @@ def main(argv=None) -> int:
       settings = change({"interval": interval, "perturb": bench.PBT["perturb"],
                          "metric": "val_accuracy"})  # fmt: skip
       size = settings.pop("members", None)
-      # the benchmark's populations, computed as it computes them (or `size` over the same range)
-      low, high = pick * 0.1, pick * 10.0
+      # the benchmark's populations (or `size` members over the same ranges)
       populations = {
-        "grid": grid[::3] if size is None else sweep.log_grid(*bench.LR_RANGE, size),
-        "low": np.geomspace(low / 2, low * 2, size or 8),
-        "high": np.geomspace(high / 2, high * 2, size or 8),
+        "grid": bench.pbt_grid_population(grid)
+        if size is None
+        else sweep.log_grid(*bench.LR_RANGE, size),
+        "low": bench.pbt_population(pick * 0.1, size or 8),
+        "high": bench.pbt_population(pick * 10.0, size or 8),
       }
       for start, rates in populations.items():
         tic, load = time.perf_counter(), os.getloadavg()[0]

@@ -83,7 +83,6 @@ def main(argv=None) -> int:
     parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")
   set_host_devices(host_cores())
   import jax
-  import numpy as np
 
   from lrlab import search, sweep, tasks
   from lrlab.benchmark import search as bench
@@ -104,9 +103,8 @@ def main(argv=None) -> int:
   rows = []
   for warmup in warmups:
     for start, factor in (("high", 10.0), ("low", 0.1)):
-      center = args.grid_lr * factor
       tic, load = time.perf_counter(), os.getloadavg()[0]
-      population = {"lr": np.geomspace(center / 2, center * 2, 8)}
+      population = {"lr": bench.pbt_population(args.grid_lr * factor)}
       result = search.pbt(task, warmup_adam(warmup), population, steps=args.steps,
                           interval=interval, perturb=bench.PBT["perturb"],
                           metric="val_accuracy", seeds=args.seeds, **common)  # fmt: skip

@@ -192,12 +192,11 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     return best["schedule"]["lr"][-1], result.model_steps, extra
 
   def pbt_method():
-    return pbt_answer({"lr": grid["lr"][:: max(1, k // 8)]})  # 8 or more members
+    return pbt_answer({"lr": pbt_grid_population(grid["lr"])})
 
   def pbt_from(factor):
     def run():
-      center = out["methods"]["grid"]["lr"] * factor
-      return pbt_answer({"lr": np.geomspace(center / 2, center * 2, 8)})
+      return pbt_answer({"lr": pbt_population(out["methods"]["grid"]["lr"] * factor)})
 
     return run
 
@@ -288,6 +287,18 @@ def run_task(task_name: str, optimizer: str, *, k: int, steps: int, eta: int, ba
     if name in out["methods"]:
       out[f"{name}_goal"] = search_report.halving_goal(out, name)
   return out
+
+
+def pbt_grid_population(rates) -> np.ndarray:
+  """The ``pbt`` row's population: every ``len(rates) // 8``-th rate of the grid (8 or more)."""
+  return np.asarray(rates)[:: max(1, len(rates) // 8)]
+
+
+def pbt_population(center: float, members: int = 8) -> np.ndarray:
+  """A PBT population around ``center``: ``members`` rates log-spaced from ``center / 2`` to
+  ``center * 2`` (the ``pbt_from_low`` and ``pbt_from_high`` rows: a tenth and ten times the
+  grid's pick)."""
+  return np.geomspace(center / 2, center * 2, members)
 
 
 def own_tests(result, metric: str) -> np.ndarray:
