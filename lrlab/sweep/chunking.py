@@ -16,11 +16,11 @@ are no faster than the best of that way (:data:`PATIENCE`), and stops after
 :data:`MAX_CANDIDATES` sizes (:mod:`lrlab.sweep.chunk_choice`). A size's
 estimate is ``ceil(K / c)`` chunks times the best time of one probe call of
 ``c`` members (padding members cost as much as real ones), each call from a
-freshly initialized state, as each chunk of the sweep starts. The sizes the
-climb reaches unless it keeps improving (:data:`PATIENCE` each way) are
-compiled side by side before any is timed, one per core (XLA compiles a
-program on one core), and without their step-0 evaluation, which the sweep
-compiles for the size it keeps.
+freshly initialized state, as each chunk of the sweep starts. A size is
+compiled when the climb first reaches it, without its step-0 evaluation, which
+the sweep compiles for the size it keeps (XLA's CPU compiler already spreads one
+program over the cores, so compiling sizes side by side ahead of the climb saved
+nothing, and compiled sizes it never timed: see :func:`programs.compile_all`).
 """
 
 import collections
@@ -126,8 +126,7 @@ def choose(
 
   Returns:
     :func:`measured_chunk_size`'s choice, with ``reused_programs`` (the real run
-    runs the probe's programs) and ``compiled`` (the sizes compiled: every
-    size timed, and those of the first window the climb did not reach).
+    runs the probe's programs) and ``compiled`` (the sizes compiled: those timed).
   """
   devices = list(mesh.devices.flat)
   if trainer.task.streamed or jax.process_count() > 1:
@@ -149,32 +148,23 @@ def choose(
   columns = lambda c: {n: np.resize(v, c) for n, v in grid.items()}  # cycles the grid
   prepared: dict[int, programs._Compiled] = {}
 
-  def prepare(cs: Sequence[int]) -> None:
-    """Compile the programs of the sizes ``cs`` side by side (XLA compiles one on one core);
-    for the sweep's own segment, also the heuristic's step-0 evaluation (timed once)."""
-    new = [c for c in cs if c not in prepared]
-    if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
-      evaluate = [i for i, c in enumerate(new) if c == heuristic and not evaluation]
-      built = programs._compiled_for_widths(
-        trainer, make_tx, mesh, windows, [columns(c) for c in new], key, evaluate
-      )
-    else:  # a probe's own programs, dropped after timing
-      lower = (programs._Compiled(probe, make_tx, mesh, 1, columns(c), key, False) for c in new)
-      built = programs.compile_all(lower)
-    prepared.update(zip(new, built, strict=True))
-
-  # First, at once, the sizes the climb times if no size beats the heuristic's: PATIENCE each
-  # way (a window of 2 * PATIENCE + 1 sizes, kept inside the ladder).
-  width = min(2 * PATIENCE + 1, MAX_CANDIDATES, len(sizes))
-  low = min(max(0, sizes.index(heuristic) - PATIENCE), len(sizes) - width)
-  window = sizes[low : low + width]
   evaluation: list[float] = []  # the step-0 evaluation's seconds, per chunk
 
+  def prepare(c: int) -> programs._Compiled:
+    """The programs of size ``c``, compiled on first use; for the sweep's own segment, also
+    the first size's step-0 evaluation (timed once)."""
+    if c not in prepared:
+      if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
+        evaluate = [] if evaluation else [0]
+        (prepared[c],) = programs._compiled_for_widths(
+          trainer, make_tx, mesh, windows, [columns(c)], key, evaluate
+        )
+      else:  # a probe's own programs, dropped after timing
+        prepared[c] = programs._Compiled(probe, make_tx, mesh, 1, columns(c), key)
+    return prepared[c]
+
   def seconds(c: int) -> float:
-    if not prepared:  # the first call compiles the whole window at once
-      prepare(window)
-    prepare([c])
-    compiled, hp = prepared[c], devices_lib.to_mesh(columns(c), members)
+    compiled, hp = prepare(c), devices_lib.to_mesh(columns(c), members)
     initialize = lambda: compiled.init_state(hp, key)
     jax.block_until_ready(initialize())  # warms it up (the first timed call warms the segment)
     if reuse and not evaluation:
