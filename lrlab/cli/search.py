@@ -25,6 +25,7 @@ from lrlab.cli import common
 
 METHODS = ("halving", "hyperband", "pbt")
 PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default (kept here: no JAX at start-up; a test checks)
+EXPLOITS = ("truncation", "tournament")  # lrlab.search.pbt's, its default first (a test checks)
 
 
 def factors(text: str) -> tuple[float, ...]:
@@ -61,6 +62,11 @@ def add_arguments(parser: common.Parser) -> None:
   parser.add_argument(
     "--interval", type=common.positive_int, default=None,
     help="pbt: steps between exploits, dividing --steps (default: --eval-every)",
+  )  # fmt: skip
+  parser.add_argument(
+    "--exploit", choices=EXPLOITS, default=None,
+    help="pbt: truncation (the worst quarter copy the best quarter) or tournament (each member "
+    "copies a random other that ranks above it) (default: truncation)",
   )  # fmt: skip
   parser.add_argument(
     "--perturb", type=factors, default=None, metavar="F1,F2,...",
@@ -110,12 +116,15 @@ def settings(args) -> dict:
     extra = {"method": "pbt", "interval": args.interval or args.eval_every}
     if args.perturb is not None and tuple(args.perturb) != PERTURB:
       extra["perturb"] = list(args.perturb)  # only when set: older results keep their folder
+    if args.exploit not in (None, EXPLOITS[0]):
+      extra["exploit"] = args.exploit  # likewise
     if args.resample_probability > 0 or args.resample:
       extra["resample_probability"] = args.resample_probability
       extra["resample"] = _resample(args)
     return extra
-  given = [flag for flag, value in (("--perturb", args.perturb), ("--resample", args.resample),
-           ("--resample-probability", args.resample_probability)) if value]  # fmt: skip
+  given = [flag for flag, value in (("--exploit", args.exploit), ("--perturb", args.perturb),
+           ("--resample", args.resample), ("--resample-probability", args.resample_probability))
+           if value]  # fmt: skip
   if given:
     raise ValueError(f"{given[0]} applies to --search pbt only; got --search {args.search}.")
   return {"method": args.search, "eta": args.eta, "min_steps": args.min_steps or args.eval_every}
@@ -193,7 +202,8 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
     try:
       if args.search == "pbt":
         result = search.pbt(
-          task, make_tx, grid, interval=extra["interval"], perturb=args.perturb or PERTURB,
+          task, make_tx, grid, interval=extra["interval"], exploit=args.exploit or EXPLOITS[0],
+          perturb=args.perturb or PERTURB,
           resample_probability=args.resample_probability, resample=extra.get("resample"),
           should_stop=stop, **common_kwargs,
         )  # fmt: skip

@@ -26,8 +26,8 @@ from lrlab.sweep import arguments
 from lrlab.sweep.programs import MakeTx
 from lrlab.sweep.result import SweepResult
 
-#: The exploit strategies :func:`pbt` knows.
-EXPLOITS = ("truncation",)
+#: The exploit strategies :func:`pbt` knows (Jaderberg et al.'s two for supervised learning).
+EXPLOITS = ("truncation", "tournament")
 _TAG = 0x504254  # folded into the key for PBT's own draws
 
 
@@ -42,6 +42,21 @@ def exploit_draws(
   parents = rng.integers(0, top, num_replaced)
   which = rng.integers(0, len(choices), (num_replaced, num_perturbed))
   return parents, np.asarray(choices, np.float64)[which]
+
+
+def tournament_draws(
+  key: jax.Array, seed: int, index: int, size: int, num_perturbed: int, choices
+) -> tuple[np.ndarray, np.ndarray]:
+  """The random draws of binary-tournament exploit ``index`` in seed ``seed``: for each of the
+  ``size`` members, an opponent drawn uniformly from the other members, and a factor from
+  ``choices`` for each perturbed axis (uniform; used where the member is replaced). A stream
+  of its own, a pure function of the key."""
+  data = arguments.key_data(jax.random.fold_in(jax.random.fold_in(key, _TAG), seed))
+  rng = np.random.default_rng([*data, index, 2])
+  opponents = rng.integers(0, size - 1, size)
+  opponents += opponents >= np.arange(size)  # skips the member itself
+  which = rng.integers(0, len(choices), (size, num_perturbed))
+  return opponents, np.asarray(choices, np.float64)[which]
 
 
 def explore_draws(
@@ -91,11 +106,13 @@ def _check_resample(probability: Any, resample: Any, axes: list[str]) -> dict[st
 
 
 class _PBT(driver.Plan):
-  """Truncation selection: the worst ``n`` copy one of the best ``n`` and perturb."""
+  """Truncation selection (the worst ``n`` copy one of the best ``n``) or binary tournament
+  (each member copies a random other that ranks above it), then explore."""
 
-  def __init__(self, members, interval, fraction, perturb, axes, resample, probability, metric,
-               eval_every, key, seeds):  # fmt: skip
+  def __init__(self, members, interval, exploit, fraction, perturb, axes, resample, probability,
+               metric, eval_every, key, seeds):  # fmt: skip
     self.members, self.interval, self.perturb, self.axes = members, interval, perturb, axes
+    self.exploit = exploit
     self.resample, self.probability = resample, probability
     self.metric, self.eval_every, self.key, self.seeds = metric, eval_every, key, seeds
     self.size = len(next(iter(members.values())))
@@ -116,16 +133,24 @@ class _PBT(driver.Plan):
     i = step // self.interval - 1
     values = ledger.evaluations[self.metric][:, step // self.eval_every]
     order = ranking(values, self.metric, ledger.diverged)
-    n = self.replaced
-    top, bottom = order[:n], order[len(order) - n :]
-    picks, factors = exploit_draws(
-      self.key, int(self.seeds[seed]), i, n, n, len(self.axes), self.perturb
-    )
+    seed_value, num_axes = int(self.seeds[seed]), len(self.axes)
+    if self.exploit == "truncation":
+      n = self.replaced
+      bottom = order[len(order) - n :]
+      picks, factors = exploit_draws(self.key, seed_value, i, n, n, num_axes, self.perturb)
+      parents = order[:n][picks]
+    else:  # binary tournament: replaced where the opponent ranks above (copies its old state)
+      opponents, factors = tournament_draws(
+        self.key, seed_value, i, self.size, num_axes, self.perturb
+      )
+      rank = np.argsort(order)
+      bottom = np.flatnonzero(rank[opponents] < rank)
+      parents, factors = opponents[bottom], factors[bottom]
     sources = np.arange(self.size)
-    sources[bottom] = top[picks]
+    sources[bottom] = parents
     hp = {k: v[sources].copy() for k, v in population.hp.items()}
     resampled, uniforms = explore_draws(
-      self.key, int(self.seeds[seed]), i, n, len(self.axes), self.probability
+      self.key, seed_value, i, len(bottom), num_axes, self.probability
     )
     for a, name in enumerate(self.axes):
       perturbed = hp[name][bottom] * factors[:, a]
@@ -173,7 +198,11 @@ def pbt(
   ranked by ``metric`` at that evaluation (a diverged member last; ties to the
   earlier member). With ``n = floor(fraction * K)``, truncation selection
   replaces each of the worst ``n`` by a copy of one of the best ``n``, drawn
-  uniformly: its parameters, model state, optimizer state and divergence flags
+  uniformly; binary tournament (``exploit="tournament"``, Jaderberg et al.'s
+  other exploit for supervised learning) lets each member draw another
+  uniformly and replaces it by a copy of that one where it ranks above (a member
+  may be copied and replaced at once: copies are of the states before the
+  exploit). A replaced member's parameters, model state, optimizer state and divergence flags
   are copied bit for bit (one gather on device), its hyperparameters are the
   parent's with each axis of ``perturb_axes`` multiplied by a factor drawn
   uniformly from ``perturb`` (Jaderberg et al.'s "perturb" explore step) or,
@@ -208,9 +237,9 @@ def pbt(
     steps: the budget, > 0.
     interval: steps between exploits; must divide ``steps``.
     key: a ``jax.random`` key (with the seed, it draws the parents and factors).
-    exploit: ``"truncation"``.
-    fraction: the share of the population replaced at each exploit, in ``(0, 0.5]``,
-      with ``fraction * K >= 1``.
+    exploit: ``"truncation"`` or ``"tournament"``.
+    fraction: for truncation, the share of the population replaced at each exploit, in
+      ``(0, 0.5]``, with ``fraction * K >= 1`` (a tournament replaces about half).
     perturb: the factors of the explore step, positive numbers.
     perturb_axes: the axes explored (default: every float axis; integer axes are copied).
     resample_probability: the probability, in ``[0, 1]``, that a replaced member's axis of
@@ -236,7 +265,7 @@ def pbt(
   _checks.check_choice("exploit", exploit, EXPLOITS)
   if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
     raise ValueError(f"fraction must be a number in (0, 0.5]; got {fraction!r}.")
-  if int(np.floor(fraction * size)) < 1:
+  if exploit == "truncation" and int(np.floor(fraction * size)) < 1:
     raise ValueError(
       f"fraction * K must be >= 1 (at least one member replaced); got fraction={fraction} "
       f"for K={size} members."
@@ -250,8 +279,8 @@ def pbt(
     _checks.check_choice("perturb_axes", name, floats)
   pool = _check_resample(resample_probability, resample, axes)
   driver.check_accuracy(task, metric)
-  plan = _PBT(grid, interval, fraction, factors, axes, pool, float(resample_probability), metric,
-              eval_every, key, seed_values)  # fmt: skip
+  plan = _PBT(grid, interval, exploit, fraction, factors, axes, pool, float(resample_probability),
+              metric, eval_every, key, seed_values)  # fmt: skip
   plan.exploits = steps // interval - 1
   config = {
     "method": "pbt", "interval": interval, "exploit": exploit, "fraction": float(fraction),

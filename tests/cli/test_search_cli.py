@@ -1,5 +1,6 @@
 """``lrlab sweep --search halving|hyperband|pbt``: the search from the command line."""
 
+import importlib
 import json
 import os
 
@@ -118,7 +119,7 @@ def test_a_pbt_flag_with_another_method_is_one_line(run):
   assert err.count("\n") == 1
 
 
-def test_the_clis_perturb_default_is_pbts():
+def test_the_clis_perturb_and_exploit_defaults_are_pbts():
   # The CLI keeps the default without importing JAX at start-up; it must not drift from pbt's.
   import inspect
 
@@ -127,6 +128,30 @@ def test_the_clis_perturb_default_is_pbts():
 
   default = inspect.signature(search.pbt).parameters["perturb"].default
   assert tuple(default) == cli_search.PERTURB
+  exploits = importlib.import_module("lrlab.search.pbt").EXPLOITS  # the module, not the function
+  assert exploits == cli_search.EXPLOITS
+  assert inspect.signature(search.pbt).parameters["exploit"].default == exploits[0]
+
+
+def test_pbt_takes_the_tournament_exploit(run, tmp_path):
+  """--exploit tournament: a member is replaced only by a copy of one that ranks above it (a
+  lower validation loss at that exploit), and the result records it."""
+  code, _, _ = run("--grid", "lr=0.01:0.8:6:log", "--search", "pbt", "--interval", "12",
+                   "--exploit", "tournament", "--out", "t")  # fmt: skip
+  assert code == 0
+  saved = SearchResult.load(tmp_path / "t")
+  assert saved.config["exploit"] == "tournament"
+  loss = saved.sweep.history.val_loss[0]
+  replaced = 0
+  for i, step in enumerate(saved.exploit_steps):
+    at = loss[:, step // saved.sweep.config["eval_every"]]
+    for k, parent in enumerate(saved.lineage[0, :, i]):
+      if parent != k:
+        replaced += 1
+        assert (at[parent], parent) < (at[k], k)
+  assert replaced > 0
+  code, _, err = run("--search", "halving", "--min-steps", "4", "--exploit", "tournament")
+  assert code == 2 and "--exploit applies to --search pbt only" in err
 
 
 def test_pbt_over_several_seeds_answers_per_population(run, tmp_path):

@@ -133,6 +133,50 @@ def test_resample_explore_step_matches_a_numpy_replay(problem, task, resampled):
   assert result.config["resample"] == {"lr": POOL.tolist()}
 
 
+@pytest.fixture(scope="module")
+def tournament(task):
+  sweep.clear_cache()
+  return search.pbt(task, _sgd, {"lr": LRS}, exploit="tournament", **SETTINGS)
+
+
+def test_tournament_replaces_each_member_whose_opponent_ranks_above(problem, task, tournament):
+  """Binary tournament, replayed in NumPy from the draws: member i is replaced by a copy of
+  its opponent j (uniform over the others) exactly where j ranks above i, with j's rate times
+  the drawn factor; copies are of the states before the exploit, even where j is replaced too."""
+  result, chains = tournament, 0
+  for s in range(2):
+    for i, t in enumerate(result.exploit_steps):
+      values = result.sweep.history.val_loss[s, :, t // 4]
+      opponents, factors = pbt_lib.tournament_draws(jax.random.key(0), s, i, 8, 1, (0.8, 1.25))
+      assert np.all(opponents != np.arange(8)) and np.all((opponents >= 0) & (opponents < 8))
+      sources, before = np.arange(8), result.schedule["lr"][s, :, i]
+      expected = before.copy()
+      for member, opponent in enumerate(opponents):
+        # ranks above: a lower loss, or an equal one at an earlier position (a stable sort)
+        if (values[opponent], opponent) < (values[member], member):
+          sources[member] = opponent
+          expected[member] = before[opponent] * factors[member, 0]
+      np.testing.assert_array_equal(result.lineage[s, :, i], sources)
+      np.testing.assert_array_equal(result.schedule["lr"][s, :, i + 1], expected)
+      replaced = sources != np.arange(8)
+      assert 0 < replaced.sum() < 8
+      chains += int(np.sum(replaced & np.isin(np.arange(8), sources[replaced])))
+  assert chains > 0  # some member was copied and replaced in the same exploit
+  _replay(problem, task, result)  # each member trained on from its parent's state before it
+  assert result.config["exploit"] == "tournament"
+
+
+def test_tournament_needs_no_fraction_of_a_small_population(task):
+  """A tournament replaces no fixed share, so K = 2 with the default fraction runs."""
+  result = search.pbt(
+    task, _sgd, {"lr": LRS[:2]}, steps=16, interval=8, key=jax.random.key(0),
+    exploit="tournament", eval_every=4,
+  )  # fmt: skip
+  assert result.lineage.shape == (1, 2, 1)
+  with pytest.raises(ValueError, match=r"^fraction \* K must be >= 1"):
+    search.pbt(task, _sgd, {"lr": LRS[:2]}, steps=16, interval=8, key=jax.random.key(0))
+
+
 def test_resampling_never_recompiles(resampled, population):
   # From a cold cache, make_tx is traced as often as by the search that only perturbs.
   assert resampled[1] == population[1]
