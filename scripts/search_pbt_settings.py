@@ -16,6 +16,9 @@ factors 0.5 and 2, members ranked by validation accuracy) and under one change a
   rate drawn with probability 1/4 from the benchmark's 27 grid rates instead of perturbed;
 - ``16 members``: twice the population, over the same ranges (16 log-spaced rates of the
   grid's range, or spanning the same factor 4 around a tenth or ten times the pick).
+- ``binary tournament``: Jaderberg et al.'s other exploit, each member copying a random
+  other that ranks above it (``exploit="tournament"``) instead of the worst quarter copying
+  the best quarter.
 
 Each cell is the benchmark's measure: the best member's own test accuracy over ``--seeds``
 independent populations (:func:`lrlab.benchmark.search.own_tests`), paired seed by seed with
@@ -49,6 +52,7 @@ VARIANTS = {
     "resample": {"lr": np.geomspace(1e-4, 1.0, 27)},
   },
   "16 members": lambda s: {**s, "members": 16},
+  "binary tournament": lambda s: {**s, "exploit": "tournament"},
 }
 STARTS = {"grid": "every third grid rate", "low": "10x too small", "high": "10x too large"}
 

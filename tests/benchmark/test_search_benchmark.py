@@ -420,8 +420,10 @@ def test_pbt_settings_variants_change_one_setting_each():
              for name, change in script.VARIANTS.items()}  # fmt: skip
   assert changed == {"the benchmark's": set(), "perturb 0.8/1.25": {"perturb"},
                      "interval x3": {"interval"}, "rank by val_loss": {"metric"},
-                     "resample 1/4 from the grid": set(), "16 members": set()}  # fmt: skip
+                     "resample 1/4 from the grid": set(), "16 members": set(),
+                     "binary tournament": set()}  # fmt: skip
   assert script.VARIANTS["16 members"](base) == {**base, "members": 16}
+  assert script.VARIANTS["binary tournament"](base) == {**base, "exploit": "tournament"}
   assert script.VARIANTS["interval x3"](base)["interval"] == 180
   resample = script.VARIANTS["resample 1/4 from the grid"](base)
   assert resample["resample_probability"] == 0.25
@@ -512,3 +514,29 @@ def test_pbt_selection_counts_each_child_at_the_next_exploit():
         )
         expected.append((float(round(ratio, 6)), order.index(k)))
     assert seed == expected and len(seed) == 2 * 3  # 2 replaced at each of 3 exploits
+
+
+def test_the_tournaments_paired_changes_quoted_are_the_committed_runs():
+  """BENCHMARKS.md's paired changes of binary tournament against the benchmark's settings, seed
+  by seed, follow from the committed cells; none 10x off is beyond 2 SE."""
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_pbt_settings.json")
+  with open(path, encoding="utf-8") as f:
+    cells = {(c["variant"], c["optimizer"], c["start"]): np.array(c["own_test_seeds"])
+             for c in json.load(f)["cells"]}  # fmt: skip
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+    text = " ".join(f.read().split())
+
+  def paired(optimizer, start):
+    d = 100 * (
+      cells["binary tournament", optimizer, start] - cells["the benchmark's", optimizer, start]
+    )
+    return np.mean(d), _numpy_se(d)
+
+  low, grid = paired("adam", "low"), paired("sgd-momentum", "grid")
+  assert f"its change there, {low[0]:.1f} ± {low[1]:.1f}, is just within 2 SE" in text
+  assert f"SGD momentum from the grid's thirds ({grid[0]:+.1f} ± {grid[1]:.1f} paired)" in text
+  assert abs(grid[0]) > 2 * grid[1]
+  for optimizer in ("adam", "sgd-momentum"):
+    for start in ("low", "high"):
+      mean, se = paired(optimizer, start)
+      assert abs(mean) <= 2 * se
