@@ -20,7 +20,8 @@ freshly initialized state, as each chunk of the sweep starts. A size is
 compiled when the climb first reaches it, without its step-0 evaluation, which
 the sweep compiles for the size it keeps (XLA's CPU compiler already spreads one
 program over the cores, so compiling sizes side by side ahead of the climb saved
-nothing, and compiled sizes it never timed: see :func:`programs.compile_all`).
+nothing, and compiled sizes it never timed: see
+:func:`lrlab.sweep.programs.compile_all`).
 """
 
 import collections
