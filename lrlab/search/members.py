@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lrlab.sweep import devices as devices_lib
-from lrlab.sweep.programs import MakeTx, _compiled_for
+from lrlab.sweep.programs import MakeTx, SeedRows, _compiled_for
 from lrlab.train import METRICS, History, Trainer
 
 #: The metrics a search may rank members by (measured at every evaluation; test is held out).
@@ -222,11 +222,12 @@ class Population:
     every, n = self.trainer.eval_every, len(self.alive)
     first_window = segment * self.segment_windows
     parts = []
+    rows = SeedRows(self.compiled, self.key, self.trainer.steps * (self.trainer.batch_size or 0))
     for c, state in enumerate(self.chunks):
       hp = devices_lib.to_mesh(self._chunk_hp(c), self.members)
       calls = []
-      for w in range(0, self.segment_windows, self.call_windows):
-        state, part = self.compiled.segment(hp, self.key, state, np.int32(first_window + w))
+      for w in range(first_window, first_window + self.segment_windows, self.call_windows):
+        state, part = self.compiled.segment(hp, self.key, state, np.int32(w), rows[w])
         calls.append(devices_lib.to_host(part))
       self.chunks[c] = state
       parts.append(jax.tree.map(lambda *a: np.concatenate(a, axis=1), *calls))

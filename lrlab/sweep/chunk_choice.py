@@ -21,7 +21,7 @@ from lrlab.data.benchmarks import default_cache_dir
 from lrlab.sweep import storage
 
 #: At most this many chunk sizes are timed.
-MAX_CANDIDATES = 6
+MAX_CANDIDATES = 8
 #: The climb goes on past a size that is no faster than the best so far, and stops at the
 #: second in a row: a probe's estimate is noisy (about 10%) and the times of neighbouring sizes
 #: are often within that, so one estimate must not end the search.

@@ -164,8 +164,13 @@ def choose(
         prepared[c] = programs._Compiled(probe, make_tx, mesh, 1, columns(c), key)
     return prepared[c]
 
+  shared: list[Any] = []  # the probe's minibatch indices, drawn once as the sweep draws a seed's
+
   def seconds(c: int) -> float:
     compiled, hp = prepare(c), devices_lib.to_mesh(columns(c), members)
+    if not shared:
+      shared.append(jax.block_until_ready(compiled.draw(key, np.int32(0))))
+    rows = shared[0]
     initialize = lambda: compiled.init_state(hp, key)
     jax.block_until_ready(initialize())  # warms it up (the first timed call warms the segment)
     if reuse and not evaluation:
@@ -178,13 +183,12 @@ def choose(
     # chunk, and timing a second segment on warm buffers favoured large chunks. Where the
     # sweep's own segment is probed, the initialization is timed with it.
     if reuse:
-      run = lambda: compiled.segment(hp, key, initialize(), np.int32(0))
+      run = lambda: compiled.segment(hp, key, initialize(), np.int32(0), rows)
       return _best_time(run) + evaluation[0]
-    return _best_time(lambda s: compiled.segment(hp, key, s, np.int32(0)), initialize)
+    return _best_time(lambda s: compiled.segment(hp, key, s, np.int32(0), rows), initialize)
 
   shape = _shape_key(trainer, make_tx, grid, key, windows, num_members)
   choice = measured_chunk_size(machine_key(devices), shape, sizes, heuristic, num_members, seconds)
-  # The sizes compiled: those timed, and any of the first window the climb did not reach.
   measured = choice["method"] == "measured"
   return {**choice, "reused_programs": reuse and measured, "compiled": sorted(prepared)}
 

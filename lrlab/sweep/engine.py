@@ -21,7 +21,7 @@ from lrlab import _checks
 from lrlab.sweep import arguments, checkpoint, chunking, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
-from lrlab.sweep.programs import MakeTx, _compiled_for
+from lrlab.sweep.programs import MakeTx, SeedRows, _compiled_for
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Evaluation, History, Segment, Trainer
@@ -339,6 +339,7 @@ def run(
   )
   for s in range(position["seed"], len(seed_values)):
     seed_key = devices_lib.to_mesh(jax.random.fold_in(key, int(seed_values[s])), everywhere)
+    rows = SeedRows(compiled, seed_key, trainer.steps * (trainer.batch_size or 0))
     for c in range(position["chunk"] if s == position["seed"] else 0, num_chunks):
       hp = devices_lib.to_mesh(chunk_hp(c), members)
       if "state" in resumed:
@@ -348,7 +349,9 @@ def run(
         (state, first), parts, start = compiled.init(hp, seed_key), [], 0
       real = real_members(c)
       for g in range(start, num_segments):
-        state, part = compiled.segment(hp, seed_key, state, np.int32(g * windows))
+        state, part = compiled.segment(
+          hp, seed_key, state, np.int32(g * windows), rows[g * windows]
+        )
         parts.append(devices_lib.to_host(part))
         bar.update(1)
         diverged = diverged_before + int(np.sum(devices_lib.to_host(state.diverged)[:real]))

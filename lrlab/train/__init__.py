@@ -22,6 +22,7 @@ from lrlab.train.history import applied_learning_rate as applied_learning_rate
 from lrlab.train.history import steps_to_target as steps_to_target
 from lrlab.train.order import HostOrder as HostOrder
 from lrlab.train.order import batch_indices as batch_indices
+from lrlab.train.order import step_key as step_key
 from lrlab.train.run import make_train_fn as make_train_fn
 from lrlab.train.run import train as train
 from lrlab.train.streaming import StreamedRun as StreamedRun
@@ -29,7 +30,6 @@ from lrlab.train.trainer import Evaluation as Evaluation
 from lrlab.train.trainer import RunState as RunState
 from lrlab.train.trainer import Segment as Segment
 from lrlab.train.trainer import Trainer as Trainer
-from lrlab.train.trainer import step_key as step_key
 
 __all__ = [
   "METRICS",

@@ -4,7 +4,8 @@ Epoch ``e`` is a permutation drawn from ``fold_in(data_key, e)``; a step's
 minibatch depends only on the key and the step. :func:`batch_indices` computes
 a segment's indices inside a compiled program (resident data);
 :class:`HostOrder` gives the same indices on the host, one cached epoch at a
-time, for data streamed from a source.
+time, for data streamed from a source. :func:`step_key` is the key a step gives
+the model (dropout).
 """
 
 import collections
@@ -13,6 +14,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
+
+#: Tag folded into a run's key to get its model key (dropout); the step is folded in next.
+MODEL_KEY_TAG = 0x6D6F64
+
+
+def step_key(key: jax.Array, step: ArrayLike) -> jax.Array:
+  """The key a run's step ``step`` gives its model (dropout): ``fold_in(fold_in(key, tag), step)``.
+
+  ``key`` is the run's key (in a sweep, the seed's), so every member of a seed
+  draws the same masks at the same step (common random numbers). It is
+  independent of the two keys ``jax.random.split(key)`` gives the
+  initialisation and the data order.
+  """
+  return jax.random.fold_in(jax.random.fold_in(key, MODEL_KEY_TAG), step)
 
 
 def batch_indices(

@@ -1,0 +1,82 @@
+"""A seed's minibatch indices are drawn once per segment and shared by its chunks, bit for bit."""
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from lrlab import optimizers, search, sweep, tasks, train
+from lrlab.sweep import programs
+
+KEY = jax.random.key(0)
+GRID = {"lr": np.geomspace(0.01, 0.5, 6)}
+SETTINGS = dict(steps=24, batch_size=32, eval_every=4, key=KEY, chunk_size=2, progress=False)
+
+
+def _sgd(hp):
+  return optimizers.sgd(hp["lr"], momentum=0.9)
+
+
+@pytest.fixture(scope="module")
+def task():
+  return tasks.get("digits-logreg")
+
+
+def test_the_rows_are_the_run_order_and_a_segment_given_them_trains_as_one_drawing_them(task):
+  """Trainer.minibatch_rows is batch_indices of the key's data half; a segment handed them is
+  the segment that draws them; rows of another shape are refused in one line."""
+  trainer = train.Trainer(task, steps=24, batch_size=32, eval_every=4)
+  rows = trainer.minibatch_rows(KEY, 2, 3)
+  expected = train.batch_indices(jax.random.split(KEY)[1], 8, 12, task.num_train, 32)
+  np.testing.assert_array_equal(rows, expected)
+  tx = _sgd({"lr": 0.1})
+  state, _ = trainer.init(tx, KEY)
+  drawn = trainer.segment(tx, KEY, state, 2, 3)
+  given = trainer.segment(tx, KEY, state, 2, 3, rows=rows)
+  chex.assert_trees_all_equal(drawn, given)
+  with pytest.raises(
+    ValueError, match=r"^rows must be the segment's \(12, 32\) .* got shape \(12, 16\)\.$"
+  ):
+    trainer.segment(tx, KEY, state, 2, 3, rows=rows[:, :16])
+
+
+def _counting_draws(monkeypatch):
+  """Count the calls of the compiled draw programs (per first window)."""
+  calls = []
+  draw = programs._Compiled.draw
+
+  def counted(self, key, first_window):
+    calls.append(int(first_window))
+    return draw(self, key, first_window)
+
+  monkeypatch.setattr(programs._Compiled, "draw", counted)
+  return calls
+
+
+def test_a_sweep_draws_each_seeds_rows_once_per_segment_for_all_chunks(task, monkeypatch):
+  """3 chunks, 2 seeds, 6 segments (24 steps, a window of 4 steps a segment): 12 draws, one per
+  seed and segment, not 36; and the result equals, bit for bit, the sweep whose chunks each
+  draw their own."""
+  sweep.clear_cache()
+  calls = _counting_draws(monkeypatch)
+  shared = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
+  assert shared.config["windows_per_segment"] == 1 and sorted(calls) == sorted(2 * [*range(6)])
+  calls.clear()
+  monkeypatch.setattr(programs, "SHARED_ROWS_BYTES", 0)  # over the budget: each chunk draws
+  own = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
+  assert sorted(calls) == sorted(6 * [*range(6)])
+  chex.assert_trees_all_equal(shared.history, own.history)
+
+
+def test_a_search_shares_its_rows_between_chunks_too(task, monkeypatch):
+  """Successive halving's first rung: 3 chunks, one draw per call window, and the same
+  result as with every chunk drawing."""
+  sweep.clear_cache()
+  calls = _counting_draws(monkeypatch)
+  kwargs = dict(steps=24, min_steps=8, eta=2, batch_size=32, eval_every=4, key=KEY, chunk_size=2)
+  shared = search.successive_halving(task, _sgd, GRID, **kwargs)
+  first_rung = [w for w in calls if w < 2]
+  assert len(first_rung) == len(set(first_rung))  # drawn once, not once per chunk
+  monkeypatch.setattr(programs, "SHARED_ROWS_BYTES", 0)
+  own = search.successive_halving(task, _sgd, GRID, **kwargs)
+  chex.assert_trees_all_equal(shared.sweep.history, own.sweep.history)
