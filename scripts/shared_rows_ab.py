@@ -12,7 +12,9 @@ The benchmark's sweep (:mod:`lrlab.benchmark.workload`: the MNIST-1D MLP, SGD mo
   (:data:`lrlab.sweep.programs.SHARED_ROWS_BYTES` set to 0 for the call).
 
 Each round times one call of every (way, size), in turn, after a first call of each that
-compiles; the best round counts. The two ways' histories must be equal, bit for bit.
+compiles; the best round counts. The two ways' histories must be equal, bit for bit. Each
+round also times the draw alone (:meth:`lrlab.train.Trainer.minibatch_rows` for the 200 steps,
+compiled as the sweep compiles it, on the two devices).
 """
 
 import argparse
@@ -58,6 +60,14 @@ def main(argv=None) -> int:
     finally:
       programs.SHARED_ROWS_BYTES = budget
 
+  trainer = lrlab.train.Trainer(task, steps=200, batch_size=100, eval_every=200)
+  everywhere = jax.sharding.NamedSharding(
+    jax.sharding.Mesh(np.array(jax.devices()), ("members",)), jax.sharding.PartitionSpec()
+  )
+  draw = jax.jit(lambda key: trainer.minibatch_rows(key, 0, 1), out_shardings=everywhere)
+  key = jax.random.key(0)
+  jax.block_until_ready(draw(key))
+  draws = []
   ways = ("shared", "per_chunk")
   for c in sizes:  # compile, and check the two ways agree
     chex.assert_trees_all_equal(run("shared", c).history, run("per_chunk", c).history)
@@ -65,6 +75,9 @@ def main(argv=None) -> int:
   loads = []
   for _ in range(args.rounds):
     loads.append(os.getloadavg()[0])
+    tic = time.perf_counter()
+    jax.block_until_ready(draw(key))
+    draws.append(time.perf_counter() - tic)
     for c in sizes:
       for way in ways:
         tic = time.perf_counter()
@@ -77,9 +90,11 @@ def main(argv=None) -> int:
     "rounds": args.rounds, "seconds": by_size(seconds),
     "model_steps_per_s": by_size(rate),
     "shared_over_per_chunk": {str(c): rate["shared"][c] / rate["per_chunk"][c] for c in sizes},
+    "draw_seconds": min(draws), "draw_seconds_all": draws,
     "load_average": [*loads, os.getloadavg()[0]],
   }  # fmt: skip
   write_json(report, args.out)
+  print(f"the draw alone: {1000 * min(draws):.1f} ms")
   for c in sizes:
     print(f"chunk {c}: shared {rate['shared'][c]:,.0f}, per chunk {rate['per_chunk'][c]:,.0f} "
           f"model-steps/s ({rate['shared'][c] / rate['per_chunk'][c]:.2f}x)")  # fmt: skip

@@ -159,7 +159,8 @@ def breakdown(
   - ``loss_sgd``: the task's loss and its gradient, then ``p - lr * g``;
   - ``loss_momentum``: the benchmark's optimizer instead;
   - ``trainer``: :class:`lrlab.train.Trainer`'s segment (divergence guard,
-    applied-rate record, one evaluation of the val and test sets at the end).
+    applied-rate record, one evaluation of the val and test sets at the end), handed the
+    minibatch indices drawn once, as the sweep hands them to its chunks.
 
   GFLOP/s count the hand-counted training FLOPs (:func:`analytic_flops`), plus
   the evaluation's for ``trainer``, so the rungs compare directly with the
@@ -210,7 +211,8 @@ def breakdown(
   key = jax.random.key(config.seed)
   init = lambda lr: trainer.init(make_tx({"lr": lr}), key)[0]
   states = jax.jit(jax.vmap(init))(rates)  # outside the timing: it evaluates the training set
-  segment = lambda lr, state: trainer.segment(make_tx({"lr": lr}), key, state, 0, 1)
+  rows = trainer.minibatch_rows(key, 0, 1)  # drawn once for all members, as the sweep does
+  segment = lambda lr, state: trainer.segment(make_tx({"lr": lr}), key, state, 0, 1, rows=rows)
 
   rungs = {
     "matmuls": (linear, (rates,), train_flops),
