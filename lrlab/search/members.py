@@ -222,7 +222,7 @@ class Population:
     every, n = self.trainer.eval_every, len(self.alive)
     first_window = segment * self.segment_windows
     parts = []
-    rows = SeedRows(self.compiled, self.key, self.trainer.steps * (self.trainer.batch_size or 0))
+    rows = SeedRows(self.compiled, self.key, self.trainer)
     for c, state in enumerate(self.chunks):
       hp = devices_lib.to_mesh(self._chunk_hp(c), self.members)
       calls = []

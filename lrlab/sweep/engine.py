@@ -339,7 +339,7 @@ def run(
   )
   for s in range(position["seed"], len(seed_values)):
     seed_key = devices_lib.to_mesh(jax.random.fold_in(key, int(seed_values[s])), everywhere)
-    rows = SeedRows(compiled, seed_key, trainer.steps * (trainer.batch_size or 0))
+    rows = SeedRows(compiled, seed_key, trainer)
     for c in range(position["chunk"] if s == position["seed"] else 0, num_chunks):
       hp = devices_lib.to_mesh(chunk_hp(c), members)
       if "state" in resumed:

@@ -206,14 +206,14 @@ SHARED_ROWS_BYTES = 64 * 2**20
 class SeedRows:
   """One seed's minibatch indices by first window (:meth:`_Compiled.draw`), drawn when a chunk
   first needs them and kept for the seed's other chunks: drawing sorts a random key per example
-  for each epoch, 10 ms for a 200-step segment of the MNIST-1D MLP on the 2-core CPU, a seventh
-  of a chunk of 8 members' segment. Kept only for a run of at most :data:`SHARED_ROWS_BYTES`
-  of indices (``indices``: its steps times its batch); ``None`` (drawn in the segment) above,
-  and where there is nothing to draw."""
+  for each epoch, 8.6 ms for a 200-step segment of the MNIST-1D MLP on the 2-core CPU, about an
+  eighth of a chunk of 8 members' segment (``benchmarks/cpu-2core/shared_rows_ab.json``). Kept
+  only for a run (``trainer``) of at most :data:`SHARED_ROWS_BYTES` of indices, its steps times
+  its batch; ``None`` (drawn in the segment) above, and where there is nothing to draw."""
 
-  def __init__(self, compiled: _Compiled, seed_key: jax.Array, indices: int):
-    self.compiled, self.key = compiled, seed_key
-    self.keep, self.rows = 4 * indices <= SHARED_ROWS_BYTES, {}
+  def __init__(self, compiled: _Compiled, seed_key: jax.Array, trainer: Trainer):
+    self.compiled, self.key, self.rows = compiled, seed_key, {}
+    self.keep = 4 * trainer.steps * (trainer.batch_size or 0) <= SHARED_ROWS_BYTES
 
   def __getitem__(self, first_window: int) -> jax.Array | None:
     if not self.keep:
