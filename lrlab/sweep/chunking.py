@@ -174,8 +174,9 @@ def choose(
     initialize = lambda: compiled.init_state(hp, key)
     jax.block_until_ready(initialize())  # warms it up (the first timed call warms the segment)
     if reuse and not evaluation:
-      # A chunk of the sweep also evaluates at step 0, one member's pass over the data (the
-      # others copy it), whatever its width: timed once, at the first size, and added to all.
+      # A seed's first chunk also evaluates at step 0, one member's pass over the data (its
+      # other members and chunks copy it): timed once, at the first size, and shared out over
+      # the chunks of a seed in every size's estimate.
       jax.block_until_ready(compiled.init(hp, key))  # warms the evaluation up
       evaluation.append(_best_time(lambda s: compiled._first_evaluation(hp, s), initialize))
     # Each timed call starts from a freshly initialized state, as every chunk of the real sweep
@@ -184,7 +185,7 @@ def choose(
     # sweep's own segment is probed, the initialization is timed with it.
     if reuse:
       run = lambda: compiled.segment(hp, key, initialize(), np.int32(0), rows)
-      return _best_time(run) + evaluation[0]
+      return _best_time(run) + evaluation[0] / math.ceil(num_members / c)
     return _best_time(lambda s: compiled.segment(hp, key, s, np.int32(0), rows), initialize)
 
   shape = _shape_key(trainer, make_tx, grid, key, windows, num_members)

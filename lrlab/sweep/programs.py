@@ -129,6 +129,9 @@ class _Compiled:
       self._lowered["_draw"] = (draw.lower(key_spec, np.int32(0)), None)
     self._lower_first = lambda: first_evaluation.lower(hp_spec, state_shape)
     self._first_evaluation = None
+    # The last seed's step-0 evaluation, (key, threshold, metrics): the same for every chunk of
+    # the seed, whose members all start from its parameters (per member under folds).
+    self._seed_start = None if trainer.folds is None else False
     self.init = self._init
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
@@ -192,10 +195,20 @@ class _Compiled:
     return self._segment(hp, key, state, first_window, rows)
 
   def _init(self, hp, key):
-    """Initialize and evaluate at step 0 (resident data); compiles the evaluation once."""
+    """Initialize and evaluate at step 0 (resident data); compiles the evaluation once. Every
+    member of a seed starts from the seed's parameters, so the chunks after the first of a seed
+    (the same ``key`` object) take its evaluation and threshold instead of evaluating again:
+    a pass over the training, val and test sets saved per chunk."""
     if self._first_evaluation is None:
       self._first_evaluation = self._lower_first().compile()
-    return self._first_evaluation(hp, self.init_state(hp, key))
+    state = self.init_state(hp, key)
+    if self._seed_start and self._seed_start[0] is key:
+      _, threshold, first = self._seed_start
+      return state._replace(threshold=jnp.copy(threshold)), first  # a segment donates its state
+    state, first = self._first_evaluation(hp, state)
+    if self._seed_start is not False:
+      self._seed_start = (key, jnp.copy(state.threshold), first)
+    return state, first
 
 
 #: The most bytes of one seed's minibatch indices a sweep keeps on each device to share
@@ -224,15 +237,12 @@ class SeedRows:
 
 
 def compile_all(chunks: Iterable[_Compiled]) -> list[_Compiled]:
-  """Compiles the programs ``chunks`` lowered, side by side in one thread per core this process
-  may use (a chunk's initialization, segment and step-0 evaluation are independent programs).
-  XLA's CPU compiler already spreads one program's kernels over the cores (a segment of the
-  MNIST-1D MLP keeps 1.8 of the 2-core VM's cores busy), so this gains little there: 5% for a
-  chunk's initialization and segment (the MLP, the digits CNN), nothing for two segments. A
-  chunk's programs start compiling as soon as the iteration reaches it, so a generator that
-  lowers chunks one by one overlaps lowering with compiling. Returns the chunks, compiled; the
-  time spent waiting for the compiles is charged to this thread's
-  :class:`lrlab.train.compiling.CompileClock`."""
+  """Compiles the programs ``chunks`` lowered, side by side, one thread per core this process
+  may use. XLA's CPU compiler already spreads one program over the cores (1.8 of the 2-core
+  VM's for an MLP segment), so this gains 5% for a chunk's initialization and segment, nothing
+  for two segments. A chunk's programs start compiling as soon as the iteration reaches it, so a
+  generator that lowers chunks one by one overlaps lowering with compiling. Returns the chunks,
+  compiled; the wait is charged to this thread's :class:`~lrlab.train.compiling.CompileClock`."""
   cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   done, futures = [], []
   with concurrent.futures.ThreadPoolExecutor(max(1, cores or 1)) as pool:

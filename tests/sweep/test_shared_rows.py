@@ -80,3 +80,21 @@ def test_a_search_shares_its_rows_between_chunks_too(task, monkeypatch):
   monkeypatch.setattr(programs, "SHARED_ROWS_BYTES", 0)
   own = search.successive_halving(task, _sgd, GRID, **kwargs)
   chex.assert_trees_all_equal(shared.sweep.history, own.sweep.history)
+
+
+def test_a_seeds_chunks_share_its_step_0_evaluation(task):
+  """Every member of a seed starts from its parameters: the seed's first chunk evaluates at step
+  0 and its other chunks take that evaluation and threshold (2 evaluations for 2 seeds of 3
+  chunks, not 6), with the same result, bit for bit, as every chunk evaluating."""
+  sweep.clear_cache()
+  first = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)  # compiles, and caches the programs
+  (compiled,) = programs._compiled_cache.values()
+  evaluate, calls = compiled._first_evaluation, []
+  compiled._first_evaluation = lambda *a: calls.append(1) or evaluate(*a)
+  shared = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
+  assert len(calls) == 2
+  calls.clear()
+  compiled._seed_start = False  # as under folds: every chunk evaluates
+  own = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
+  assert len(calls) == 6
+  chex.assert_trees_all_equal(first.history, shared.history, own.history)
