@@ -156,9 +156,8 @@ def choose(
     the first size's step-0 evaluation (timed once)."""
     if c not in prepared:
       if reuse:  # kept in the engine's cache, so the kept size's programs serve the real run
-        evaluate = [] if evaluation else [0]
-        (prepared[c],) = programs._compiled_for_widths(
-          trainer, make_tx, mesh, windows, [columns(c)], key, evaluate
+        prepared[c] = programs._compiled_for(
+          trainer, make_tx, mesh, windows, columns(c), key, evaluate=not evaluation
         )
       else:  # a probe's own programs, dropped after timing
         prepared[c] = programs._Compiled(probe, make_tx, mesh, 1, columns(c), key)

@@ -14,7 +14,7 @@ import collections
 import concurrent.futures
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import jax
@@ -41,9 +41,10 @@ class _Compiled:
 
   For resident data, ``init_state(hp, key)`` alone initializes (the threshold left at
   infinity); the initialization and the segment are lowered here and compiled side by side
-  by :func:`compile_all` (here, unless ``compile_now`` is false, so that several chunks'
-  compile together), the step-0 evaluation on the first call of ``init`` (the chunk probe
-  times several widths and needs it only for the width it keeps).
+  by :func:`compile_all` (here, unless ``compile_now`` is false, so that the step-0
+  evaluation, lowered by :meth:`lower_first_evaluation`, compiles with them), else the
+  step-0 evaluation on the first call of ``init`` (the chunk probe times several widths and
+  needs it only for the first).
   """
 
   def __init__(
@@ -130,8 +131,8 @@ class _Compiled:
     self._lower_first = lambda: first_evaluation.lower(hp_spec, state_shape)
     self._first_evaluation = None
     # The last seed's step-0 evaluation, (key, threshold, metrics): the same for every chunk of
-    # the seed, whose members all start from its parameters (per member under folds).
-    self._seed_start = None if trainer.folds is None else False
+    # the seed, whose members all start from its parameters (not under folds: per member).
+    self._shares_start, self._seed_start = trainer.folds is None, None
     self.init = self._init
     # Axes make_tx never read: members differing only there would train identically.
     self.unread = sorted(set(hp) - read - {"fold"})
@@ -202,11 +203,11 @@ class _Compiled:
     if self._first_evaluation is None:
       self._first_evaluation = self._lower_first().compile()
     state = self.init_state(hp, key)
-    if self._seed_start and self._seed_start[0] is key:
+    if self._shares_start and self._seed_start is not None and self._seed_start[0] is key:
       _, threshold, first = self._seed_start
       return state._replace(threshold=jnp.copy(threshold)), first  # a segment donates its state
     state, first = self._first_evaluation(hp, state)
-    if self._seed_start is not False:
+    if self._shares_start:
       self._seed_start = (key, jnp.copy(state.threshold), first)
     return state, first
 
@@ -275,35 +276,26 @@ def _remember(cache: collections.OrderedDict, signature: tuple, build: Callable[
   return value, True
 
 
-def _compiled_for(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key) -> _Compiled:
+def _compiled_for(
+  trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key, evaluate: bool = False
+) -> _Compiled:
   """The chunk programs of a call, reused from an earlier call with the same signature.
 
   The signature is everything the programs depend on: the task and ``make_tx``
   (by identity, as ``jax.jit`` keys functions), the trainer's settings, the
   devices, the segment length and the shapes and dtypes of the chunk's
-  hyperparameters and key.
+  hyperparameters and key. With ``evaluate``, new programs compile with their step-0
+  evaluation (the chunk probe's first size, which times it).
   """
-  return _compiled_for_widths(trainer, make_tx, mesh, windows, [hp], key)[0]
 
+  def build() -> _Compiled:
+    chunk = _Compiled(trainer, make_tx, mesh, windows, hp, key, compile_now=False)
+    if evaluate:
+      chunk.lower_first_evaluation()
+    return compile_all([chunk])[0]
 
-def _compiled_for_widths(
-  trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hps: Sequence[Any], key, evaluate=()
-) -> list[_Compiled]:
-  """:func:`_compiled_for` of several chunks' ``hp`` (widths) at once: those not cached are
-  lowered one by one and compiled side by side (:func:`compile_all`), then cached; for the
-  positions in ``evaluate``, the step-0 evaluation too."""
-  signatures = [_signature(trainer, make_tx, mesh, windows, hp, key) for hp in hps]
-  missing = [i for i, s in enumerate(signatures) if s not in _compiled_cache]
-
-  def lowered():
-    for i in missing:
-      chunk = _Compiled(trainer, make_tx, mesh, windows, hps[i], key, compile_now=False)
-      if i in evaluate:
-        chunk.lower_first_evaluation()
-      yield chunk
-
-  built = dict(zip([signatures[i] for i in missing], compile_all(lowered()), strict=True))
-  return [_remember(_compiled_cache, s, lambda s=s: built[s])[0] for s in signatures]
+  signature = _signature(trainer, make_tx, mesh, windows, hp, key)
+  return _remember(_compiled_cache, signature, build)[0]
 
 
 def _signature(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key) -> tuple:

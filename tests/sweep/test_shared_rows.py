@@ -94,7 +94,7 @@ def test_a_seeds_chunks_share_its_step_0_evaluation(task):
   shared = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
   assert len(calls) == 2
   calls.clear()
-  compiled._seed_start = False  # as under folds: every chunk evaluates
+  compiled._shares_start = False  # as under folds: every chunk evaluates
   own = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
   assert len(calls) == 6
   chex.assert_trees_all_equal(first.history, shared.history, own.history)
