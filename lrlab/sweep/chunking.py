@@ -11,7 +11,8 @@ shape on the same machine starts at once with the remembered size.
 
 The probe climbs a ladder of sizes (the heuristic's choice, then powers of two
 times the device count, within the memory limit and the member count): from
-the heuristic's size up, then from it down, each way until two sizes in a row
+the heuristic's size down, then from it up only where no smaller size beat it
+(the large sizes are the dear ones to time), each way until two sizes in a row
 are no faster than the best of that way (:data:`PATIENCE`), and stops after
 :data:`MAX_CANDIDATES` sizes (:mod:`lrlab.sweep.chunk_choice`). A size's
 estimate is ``ceil(K / c)`` chunks times the best time of one probe call of
