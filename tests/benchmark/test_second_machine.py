@@ -64,3 +64,31 @@ def test_the_readme_quotes_the_amd_run():
     "(`benchmarks/cpu-2core-amd/`)"
   )
   assert quote in text, quote
+
+
+def test_the_amd_task_paragraph_quotes_its_reports():
+  folder = AMD.parent
+  tasks = json.loads((folder / "tasks.json").read_text("utf-8"))
+  scaling = json.loads((folder / "device_scaling.json").read_text("utf-8"))
+  text = " ".join((ROOT / "BENCHMARKS.md").read_text("utf-8").split())
+  summary = {s["task"]: s for s in tasks["summary"]}
+  lm, mlp = summary["lm-transformer"], summary["mnist1d-mlp"]
+  sweep = next(r for r in tasks["rows"] if r["task"] == "lm-transformer" and r["leg"] == "sweep")
+  assert tasks["environment"]["cpu"] == "AMD EPYC" and sweep["chunk_size"] == 2
+  assert f"ceiling {tasks['ceiling']['ceiling']:.0f} GFLOP/s" in text
+  quote = (
+    f"ran at **{lm['sweep_over_sequential']:.2f}{TIMES} the loop and "
+    f"{100 * lm['fraction_of_ceiling']:.0f}% of the ceiling**, the MLP's at "
+    f"{mlp['sweep_over_sequential']:.2f}{TIMES} and {100 * mlp['fraction_of_ceiling']:.0f}%"
+  )
+  assert quote in text, quote
+  assert not tasks["goals"]["sweep_over_sequential"]["met"]
+  assert not tasks["goals"]["fraction_of_ceiling"]["met"]
+  caps = {t["task"]: t for t in scaling["tasks"]}
+  alone = caps["lm-transformer"]["ways"]["one device"]  # the best round's, as the table's
+  busy = alone["cpu_over_wall"][alone["member_seconds"].index(min(alone["member_seconds"]))]
+  quote = (
+    f"gained {caps['lm-transformer']['two_over_one']:.2f}{TIMES} over one after the other (a "
+    f"lone run keeps {busy:.2f} cores busy), the MLP's {caps['mnist1d-mlp']['two_over_one']:.2f}"
+  )
+  assert quote in text, quote
