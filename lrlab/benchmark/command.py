@@ -56,7 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     "--threads", type=positive_int, default=None, help="PyTorch threads [every core]"
   )
   parser.add_argument(
-    "--repeats", type=positive_int, default=5, help="steady-state timings, best counts"
+    "--repeats",
+    type=positive_int,
+    default=None,
+    help="steady-state timings, best counts (default 5; 3 rounds with --chunks or --tasks)",
   )
   parser.add_argument(
     "--budget", type=positive_float, default=30.0, help="seconds of repeats per (leg, K)"
@@ -111,7 +114,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     legs=args.legs,
     devices=args.devices or cores,
     threads=args.threads or cores,
-    repeats=2 if args.quick else args.repeats,
+    repeats=2 if args.quick else args.repeats or 5,
     budget_s=args.budget,
     seed=args.seed,
     chunk_size=args.chunk_size,
@@ -135,13 +138,15 @@ def main(argv=None) -> int:
     return 0
   config = config_from_args(args)
   set_host_devices(config.devices)  # before JAX starts its backend
+  # The chunk and task benchmarks time whole sweeps: 3 rounds unless --repeats says otherwise.
+  rounds = min(config.repeats, 3) if args.repeats is None else args.repeats
   if args.chunks:
     report = chunks.run_chunks(
       args.out, tasks=args.tasks or chunks.TASKS,
       ks=args.ks or tuple(chunks.KS),
       chunk_sizes=tuple(args.chunk_sizes),
       steps=args.steps or chunks.STEPS, batch_size=config.batch_size,
-      repeats=min(config.repeats, 3),
+      repeats=rounds,
     )  # fmt: skip
     print(chunks.markdown(report))
     print(f"wrote {args.out}/chunks.json, {args.out}/chunks.md")
@@ -149,7 +154,7 @@ def main(argv=None) -> int:
   if args.tasks:
     report = tasks.run_tasks(
       args.out, tasks=args.tasks, ks=args.ks or tasks.KS, steps=args.steps,
-      devices=config.devices, repeats=min(config.repeats, 3), budget_s=config.budget_s,
+      devices=config.devices, repeats=rounds, budget_s=config.budget_s,
       chunk_size=config.chunk_size, isolate=not args.in_process,
     )  # fmt: skip
     print(tasks_report.markdown(report))

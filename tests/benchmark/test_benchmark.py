@@ -132,6 +132,26 @@ def test_command_line_defaults():
   )
 
 
+@pytest.mark.parametrize(
+  ("flags", "rounds", "leg_repeats"),
+  [([], 3, 5), (["--repeats", "5"], 5, 5), (["--repeats", "1"], 1, 1), (["--quick"], 2, 2)],
+)
+def test_the_chunk_benchmark_takes_the_rounds_asked_for(
+  monkeypatch, tmp_path, flags, rounds, leg_repeats
+):
+  """--chunks times 3 rounds by default, and exactly --repeats where given (it used to cap
+  them at 3 without a word); the legs' benchmark keeps its default of 5."""
+  from lrlab.benchmark import command
+
+  asked = {}
+  monkeypatch.setattr(command, "set_host_devices", lambda count: None)
+  monkeypatch.setattr(command.chunks, "run_chunks", lambda out, **kw: asked.update(kw) or {})
+  monkeypatch.setattr(command.chunks, "markdown", lambda report: "")
+  assert command.main(["--chunks", "--out", str(tmp_path), *flags]) == 0
+  assert asked["repeats"] == rounds
+  assert command.config_from_args(command.parse_args(flags)).repeats == leg_repeats
+
+
 def test_the_step_matmul_bound_trains_a_linear_network_by_hand():
   """The bound's step is exact SGD on 0.5 |x W1^T W2^T W3^T|^2, member by member (checked by
   autodiff), with each weight stored (out, in) as lrlab's MLP stores it."""
