@@ -76,13 +76,20 @@ def climb(
   """The size of ``sizes`` with the least ``ceil(num_members / c) * seconds(c)``, found by
   climbing from ``first`` down, and from ``first`` up only where no smaller size was faster
   than ``first``; each way until :data:`PATIENCE` sizes in a row are no faster than the best of
-  that way, timing at most ``max_candidates``.
+  that way, timing at most ``max_candidates``. Then every timed size is timed once more, in
+  ascending order, and keeps the lesser of its two estimates.
+
+  The second pass is for bursts: on a shared machine (a VM's stolen time) a few seconds of
+  slowdown during the climb inflate the sizes timed then, and the climb turns away from them.
+  On the 2-core AMD EPYC one CNN probe at K = 512 estimated chunks of 4 and 8 at 20 s, which
+  ran 12 s in the sweep, and chose 32 (1.18x the best fixed size). The pass costs one call per
+  timed size, no compiling: about ``sum(c) / K`` of the sweep, most of it the larger sizes.
 
   Down comes first because it is cheaper: a probe call of ``c`` members costs about ``c / K``
   of the sweep, so the sizes above the heuristic's are the dear ones to time. A size below
   ``first`` that beats it says the estimates fall towards the small sizes, and the climb does
-  not then pay for the large ones: on the 2-core VM the MLP's and the CNN's fastest sizes lay
-  below the heuristic's (which reads a cache the whole machine shares), and at K = 512 the
+  not then pay for the large ones: on the 2-core VMs the MLP's and the CNN's fastest sizes lay
+  at or below the heuristic's (which reads a cache the whole machine shares), and at K = 512 the
   CNN's calls of 256 and 512 members were 50 s of a 76 s probe. The transformer's heuristic
   size is the smallest, one member per device, so its climb goes up (to 4, its fastest).
 
@@ -95,7 +102,7 @@ def climb(
 
   Returns:
     ``(best, estimates)``: ``estimates`` maps every timed size to its estimated
-    seconds for all ``K`` members (``ceil(K / c)`` calls).
+    seconds for all ``K`` members (``ceil(K / c)`` calls), the lesser of its two passes.
   """
   estimates: dict[int, float] = {}
 
@@ -120,6 +127,8 @@ def climb(
         misses += 1
         if misses == PATIENCE:
           break
+  for c in sorted(estimates):  # the second pass
+    estimates[c] = min(estimates[c], math.ceil(num_members / c) * seconds(c))
   return min(estimates, key=estimates.get), estimates
 
 

@@ -14,7 +14,9 @@ times the device count, within the memory limit and the member count): from
 the heuristic's size down, then from it up only where no smaller size beat it
 (the large sizes are the dear ones to time), each way until two sizes in a row
 are no faster than the best of that way (:data:`PATIENCE`), and stops after
-:data:`MAX_CANDIDATES` sizes (:mod:`lrlab.sweep.chunk_choice`). A size's
+:data:`MAX_CANDIDATES` sizes; then it times each of those sizes once more and
+keeps the lesser estimate, so a burst of load during the climb does not decide
+(:mod:`lrlab.sweep.chunk_choice`). A size's
 estimate is ``ceil(K / c)`` chunks times the best time of one probe call of
 ``c`` members (padding members cost as much as real ones), each call from a
 freshly initialized state, as each chunk of the sweep starts. A size is
@@ -55,7 +57,8 @@ PROBE_STEPS = 16
 #: A sweep whose segment has at most this many steps is probed with its own programs, and the
 #: kept size's programs serve the real run (a longer segment would make the probe slow).
 REUSE_STEPS = 64
-#: Calls timed per chunk size (the best counts; the first also warms the program up).
+#: Calls timed per chunk size on the climb (the best counts; the first also warms the program
+#: up); the climb's second pass over the timed sizes makes one more call each.
 PROBE_CALLS = 2
 
 
@@ -165,8 +168,12 @@ def choose(
     return prepared[c]
 
   shared: list[Any] = []  # the probe's minibatch indices, drawn once as the sweep draws a seed's
+  timed: set[int] = set()
 
   def seconds(c: int) -> float:
+    """One probe timing of size ``c``: :data:`PROBE_CALLS` calls, one on the second pass."""
+    calls = 1 if c in timed else PROBE_CALLS
+    timed.add(c)
     compiled, hp = prepare(c), devices_lib.to_mesh(columns(c), members)
     if not shared:
       shared.append(jax.block_until_ready(compiled.draw(key, np.int32(0))))
@@ -185,8 +192,9 @@ def choose(
     # sweep's own segment is probed, the initialization is timed with it.
     if reuse:
       run = lambda: compiled.segment(hp, key, initialize(), np.int32(0), rows)
-      return _best_time(run) + evaluation[0] / math.ceil(num_members / c)
-    return _best_time(lambda s: compiled.segment(hp, key, s, np.int32(0), rows), initialize)
+      return _best_time(run, calls=calls) + evaluation[0] / math.ceil(num_members / c)
+    run = lambda s: compiled.segment(hp, key, s, np.int32(0), rows)
+    return _best_time(run, initialize, calls=calls)
 
   shape = _shape_key(trainer, make_tx, grid, key, windows, num_members)
   choice = measured_chunk_size(machine_key(devices), shape, sizes, heuristic, num_members, seconds)
@@ -194,11 +202,13 @@ def choose(
   return {**choice, "reused_programs": reuse and measured, "compiled": sorted(prepared)}
 
 
-def _best_time(run: Callable[..., Any], setup: Callable[[], Any] | None = None) -> float:
-  """The least seconds of :data:`PROBE_CALLS` calls of ``run(setup())`` (``run()`` without
-  ``setup``), each timed until its result is ready, ``setup`` not timed."""
+def _best_time(
+  run: Callable[..., Any], setup: Callable[[], Any] | None = None, calls: int = PROBE_CALLS
+) -> float:
+  """The least seconds of ``calls`` calls of ``run(setup())`` (``run()`` without ``setup``),
+  each timed until its result is ready, ``setup`` not timed."""
   best = math.inf
-  for _ in range(PROBE_CALLS):
+  for _ in range(calls):
     args = () if setup is None else (jax.block_until_ready(setup()),)
     tic = time.perf_counter()
     jax.block_until_ready(run(*args))
