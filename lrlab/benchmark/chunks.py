@@ -4,8 +4,9 @@ fixed chunk sizes, for each task and K, writing ``chunks.json`` and ``chunks.md`
 For each (task, K), ``"auto"`` (probing afresh, in a cache folder of its own under ``out``, so
 the report shows what the probe measured and how long it took) and each fixed size first run
 :func:`lrlab.sweep.run` once to compile; then ``repeats`` rounds time one call of the whole
-K-member job per candidate, round robin, so a burst of load from other processes weighs on
-every size alike; the best round counts (all are kept). Every task runs its own workload: the
+K-member job per candidate, round robin, each round starting one candidate later than the
+last, so a burst of load from other processes weighs on every size alike and no size always
+follows the same one; the best round counts (all are kept). Every task runs its own workload: the
 issue-17 task benchmark's (:data:`lrlab.benchmark.tasks.SPECS`: optimizer, rates, batch,
 size options; the transformer resident) where it has one, else the MLP's (SGD momentum, rates
 in [1e-3, 1], batch 100); at most ``steps`` steps each, and at most :data:`STEPS_CAP`'s for a
@@ -88,8 +89,11 @@ def _measure_round_robin(name: str, k: int, sizes, steps, batch_size, repeats, l
       "chosen": int(result.config["chunk_size"]), "first_call_s": time.perf_counter() - tic,
       "choice": result.metadata.get("chunk_choice"), "steady_all_s": [], "load_all": [],
     })  # fmt: skip
-  for _ in range(max(repeats, 1)):
-    for row in rows:
+  for i in range(max(repeats, 1)):
+    # Each round starts one candidate later, so none always follows the same one (on the AMD
+    # EPYC "auto", always timed right after the 512-member chunks, ran its chunks of 8 1.11x
+    # slower than the fixed 8 in every round; interleaved alone, the two took the same time).
+    for row in rows[i % len(rows) :] + rows[: i % len(rows)]:
       row["load_all"].append(load_average())
       tic = time.perf_counter()
       run(row["chunk_size"])

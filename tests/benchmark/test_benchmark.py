@@ -309,3 +309,32 @@ def test_write_json_makes_the_folder_and_round_trips(tmp_path):
   write_json(report, str(path), indent=1)
   assert json.loads(path.read_text(encoding="utf-8")) == report
   assert path.read_text(encoding="utf-8").startswith('{\n "rows"')  # the indent asked for
+
+
+def test_each_round_of_the_chunk_benchmark_starts_one_candidate_later(monkeypatch):
+  """No candidate always follows the same one: round i starts at candidate i (auto ran right
+  after the largest size in every round before, and came out 1.11x the size it had chosen)."""
+  from types import SimpleNamespace
+
+  import lrlab
+  from lrlab.benchmark import chunks
+
+  called = []
+
+  def fake_run(task, tx, grid, *, chunk_size, **settings):
+    called.append(chunk_size)
+    return SimpleNamespace(config={"chunk_size": 8 if chunk_size == "auto" else chunk_size},
+                           metadata={})  # fmt: skip
+
+  monkeypatch.setattr(lrlab.sweep, "run", fake_run)
+  monkeypatch.setattr(chunks, "_workload", lambda name, steps, batch: (None, None, range, 5, 10))
+  monkeypatch.setattr(chunks, "_fitting", lambda task, tx, rates, steps, batch, sizes: (sizes, 99))
+  rows, _ = chunks._measure_round_robin("t", 64, (8, 16, 32), 5, 10, 3, lambda line: None)
+  candidates = ["auto", 8, 16, 32]
+  assert called[:4] == candidates  # the first calls, which compile
+  assert (
+    called[4:] == candidates + candidates[1:] + candidates[:1] + candidates[2:] + candidates[:2]
+  )
+  assert [r["chunk_size"] for r in rows] == candidates and all(
+    len(r["steady_all_s"]) == 3 for r in rows
+  )
