@@ -92,3 +92,44 @@ def test_the_amd_task_paragraph_quotes_its_reports():
     f"lone run keeps {busy:.2f} cores busy), the MLP's {caps['mnist1d-mlp']['two_over_one']:.2f}"
   )
   assert quote in text, quote
+
+
+def test_the_amd_search_paragraph_quotes_its_reports():
+  folder = AMD.parent
+  study = json.loads((folder / "search_study.json").read_text("utf-8"))
+  halving = json.loads((folder / "search_halving_budget.json").read_text("utf-8"))
+  xeon = json.loads((XEON.parent / "search_halving_budget.json").read_text("utf-8"))
+  text = " ".join((ROOT / "BENCHMARKS.md").read_text("utf-8").split())
+  median, over = study["median_seconds"], study["loop_over"]
+  for leg, seconds in median.items():
+    walls = sorted(r["wall_seconds"] for r in study["rows"] if r["leg"] == leg)
+    assert len(walls) == study["repeats"] == 3 and seconds == walls[1]
+  quote = (
+    f"`run_study` 9 at a time was {over['run_study_9']:.2f}{TIMES} the sequential loop, all 27 "
+    f"at once {over['run_study_27']:.2f}{TIMES}, the plain sweep {over['sweep_27']:.2f}{TIMES} "
+    f"(medians {median['run_study_9']:.1f}, {median['run_study_27']:.1f} and "
+    f"{median['sweep_27']:.1f} s against {median['loop']:.1f} s)"
+  )
+  assert quote in text, quote
+  compiles = sorted(r["compile_seconds"] for r in study["rows"] if r["leg"] == "sweep_27")
+  quote = (
+    f"the loop's {median['loop']:.1f} s is {median['loop'] / compiles[1]:.1f}{TIMES} the "
+    f"sweep's median compile ({compiles[1]:.1f} s)"
+  )
+  assert quote in text, quote
+  share = lambda report, key: f"{100 * report['halving_over_grid'][key]:.0f}%"
+  keys = ("adam/1620", "sgd-momentum/1620", "adam/4860", "sgd-momentum/4860")
+  here, there = [share(halving, k) for k in keys], [share(xeon, k) for k in keys]
+  quote = (
+    f"Successive halving took {here[0]} (Adam) and {here[1]} (SGD momentum) of the grid's "
+    f"wall-clock at 1620 steps and {here[2]} and {here[3]} at 4860, against {there[0]}, "
+    f"{there[1]}, {there[2]} and {there[3]} on the Xeon"
+  )
+  assert quote in text, quote
+  assert all(halving["halving_over_grid"][k] > 0.4 for k in keys)
+  seconds = lambda report: [r["compile_seconds"] for r in report["rows"]]
+  quote = (
+    f"each program compiles in {min(seconds(halving)):.1f} to {max(seconds(halving)):.1f} s "
+    f"here ({min(seconds(xeon)):.1f} to {max(seconds(xeon)):.1f} on the Xeon)"
+  )
+  assert quote in text, quote
