@@ -64,7 +64,11 @@ def test_train_equals_a_hand_written_nnx_loop(cnn):
   x_val, y_val = cnn.dataset.split("val")
   val_loss = optax.softmax_cross_entropy_with_integer_labels(model(x_val), y_val).mean()
 
-  tolerance = dict(rtol=2e-4, atol=2e-5)
+  # Two compiled programs round differently, and 200 steps of momentum SGD amplify it: the
+  # largest difference in a weight was under 2e-5 on the Xeon VM and 1.0e-4 on a 2-core AMD
+  # EPYC (weights of 0.01 to 1). A 1% change of the rate in the hand-written loop moves them
+  # by more than 1e-3.
+  tolerance = dict(rtol=2e-4, atol=3e-4)
   chex.assert_trees_all_close(
     state.params, nnx.to_pure_dict(nnx.state(model, nnx.Param)), **tolerance
   )

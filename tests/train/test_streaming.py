@@ -154,15 +154,26 @@ def _worker(out, *args, task="bn-streamed"):
 
 @pytest.mark.slow  # a subprocess or an end-to-end run
 def test_sharded_streamed_equals_sharded_resident(tmp_path):
-  """Over two devices the streamed programs partition the members as the resident ones do."""
+  """Over two devices the streamed programs partition the members as the resident ones do:
+  the same training, bit for bit. The step-0 evaluation alone may differ by an ulp: the
+  resident sweep evaluates a seed's first member in a program one member wide and copies the
+  result to the others, the streamed sweep evaluates every member in a program as wide as the
+  chunk, and XLA:CPU may round the two differently (on a 2-core AMD EPYC one seed's step-0
+  test loss, by 2.4e-7; on the Xeon VM, nothing)."""
   env = dict(os.environ, PYTHONPATH=ROOT)
   for task in ("bn-streamed", "bn-resident"):
     out = tmp_path / f"{task}.npz"
     command = _worker(out, "--devices", "2", task=task)
     subprocess.run(command, cwd=ROOT, env=env, timeout=600, check=True)
+  evaluated = {"train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy"}
   with np.load(tmp_path / "bn-streamed.npz") as a, np.load(tmp_path / "bn-resident.npz") as b:
+    assert evaluated <= set(a) and set(a) == set(b)
     for field in a:
-      np.testing.assert_array_equal(a[field], b[field], err_msg=field)
+      streamed, resident = a[field], b[field]
+      if field in evaluated:  # (seeds, members, evaluations): the step-0 column within an ulp
+        np.testing.assert_allclose(streamed[..., 0], resident[..., 0], rtol=3e-7, atol=0)
+        streamed, resident = streamed[..., 1:], resident[..., 1:]
+      np.testing.assert_array_equal(streamed, resident, err_msg=field)
 
 
 @pytest.mark.slow  # a subprocess or an end-to-end run
