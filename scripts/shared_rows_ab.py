@@ -44,6 +44,7 @@ def main(argv=None) -> int:
   import lrlab
   from lrlab.benchmark import machine
   from lrlab.benchmark.workload import learning_rates, make_tx
+  from lrlab.sweep import devices as devices_lib
   from lrlab.sweep import programs
 
   task = lrlab.tasks.get("mnist1d-mlp")
@@ -61,9 +62,7 @@ def main(argv=None) -> int:
       programs.SHARED_ROWS_BYTES = budget
 
   trainer = lrlab.train.Trainer(task, steps=200, batch_size=100, eval_every=200)
-  everywhere = jax.sharding.NamedSharding(
-    jax.sharding.Mesh(np.array(jax.devices()), ("members",)), jax.sharding.PartitionSpec()
-  )
+  everywhere = devices_lib.replicated(devices_lib.member_mesh())  # as the sweep places them
   draw = jax.jit(lambda key: trainer.minibatch_rows(key, 0, 1), out_shardings=everywhere)
   key = jax.random.key(0)
   jax.block_until_ready(draw(key))

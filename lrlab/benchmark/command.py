@@ -139,7 +139,7 @@ def main(argv=None) -> int:
   config = config_from_args(args)
   set_host_devices(config.devices)  # before JAX starts its backend
   # The chunk and task benchmarks time whole sweeps: 3 rounds unless --repeats says otherwise.
-  rounds = min(config.repeats, 3) if args.repeats is None else args.repeats
+  rounds = args.repeats or (2 if args.quick else 3)
   if args.chunks:
     report = chunks.run_chunks(
       args.out, tasks=args.tasks or chunks.TASKS,
