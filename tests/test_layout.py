@@ -1,8 +1,14 @@
-"""The shape of the code: no module of the package over 400 lines."""
+"""The shape of the code: no module of the package over 400 lines, and every public name of
+the package documented."""
 
+import importlib
+import inspect
 import pathlib
+import pkgutil
 
 import pytest
+
+import lrlab
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "lrlab"
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -12,3 +18,50 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 def test_no_module_over_400_lines(path):
   lines = len(path.read_text(encoding="utf-8").splitlines())
   assert lines <= 400, f"{path.relative_to(PACKAGE.parent)} has {lines} lines; split it by concept"
+
+
+def _public_modules() -> list[str]:
+  """Every module of the package but the private ones (a part of the name starting with ``_``,
+  ``__init__`` aside) and the ``__main__`` ones, which run a command when imported."""
+  names = ["lrlab"]
+  for found in pkgutil.walk_packages(lrlab.__path__, "lrlab."):
+    parts = found.name.split(".")
+    if not any(part.startswith("_") for part in parts):
+      names.append(found.name)
+  return names
+
+
+def _documented(value) -> bool:
+  """Whether ``value`` has a docstring of its own: not blank, and for a class not the signature
+  that ``dataclasses`` and ``typing.NamedTuple`` write when it has none."""
+  doc = (value.__doc__ or "").strip()
+  if inspect.isclass(value):
+    signature = doc.startswith(f"{value.__name__}(") and doc.endswith(")") and "\n" not in doc
+    return bool(doc) and not signature
+  return bool(doc)
+
+
+def _undocumented(module) -> list[str]:
+  """The public functions and classes defined in ``module``, and the public methods of those
+  classes, whose docstring is missing or blank."""
+  missing = []
+  for name, value in vars(module).items():
+    if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+      continue
+    if not (inspect.isfunction(value) or inspect.isclass(value)):
+      continue
+    if not _documented(value):
+      missing.append(name)
+    if inspect.isclass(value):
+      for method, member in vars(value).items():
+        if method.startswith("_") or not inspect.isfunction(member):
+          continue
+        if not _documented(member):
+          missing.append(f"{name}.{method}")
+  return missing
+
+
+@pytest.mark.parametrize("name", _public_modules())
+def test_every_public_name_has_a_docstring(name):
+  module = importlib.import_module(name)
+  assert not _undocumented(module), f"{name}: no docstring for {', '.join(_undocumented(module))}"

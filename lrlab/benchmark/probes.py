@@ -41,6 +41,7 @@ def device_peak_mib(devices) -> float | None:
 
 
 def load_average() -> float | None:
+  """The 1-minute load average of the host (``os.getloadavg``), ``None`` where it is unknown."""
   return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 

@@ -20,6 +20,8 @@ from lrlab.benchmark.workload import (
 
 
 def row_line(row: dict[str, Any]) -> str:
+  """One row of the report as a line of the console's progress: the leg's model-steps/s, GFLOP/s,
+  steady and first-call seconds, or why it was skipped or failed."""
   if "model_steps_per_s" not in row:
     return f"  K={row['k']:<5d} {row['leg']:<13s} {row.get('skipped') or row.get('error')}"
   return (

@@ -319,6 +319,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def main(argv=None) -> None:
+  """``scripts/benchmark_streaming.py``: parse ``argv``, run the streaming benchmark on the host
+  devices asked for, write its report and print it as Markdown."""
   args = parse_args(argv)
   config = config_from_args(args)
   set_host_devices(config.devices)  # before JAX's backend starts

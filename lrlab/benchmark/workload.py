@@ -165,6 +165,8 @@ def learning_rates(k: int):
 
 
 def make_tx(hp):
+  """The benchmark's optimizer: :func:`lrlab.optimizers.sgd` at ``hp["lr"]`` with heavy-ball
+  momentum :data:`MOMENTUM`, PyTorch's update (the torch legs train with ``torch.optim.SGD``)."""
   from lrlab import optimizers
 
   return optimizers.sgd(hp["lr"], momentum=MOMENTUM)

@@ -28,6 +28,7 @@ class Parser(argparse.ArgumentParser):
     super().__init__(*args, **kwargs)
 
   def error(self, message: str) -> NoReturn:
+    """Exits with :data:`EXIT_USAGE` and one line: the error and where to read the usage."""
     self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -109,6 +110,7 @@ def _number(kind: type, test: Callable[[float], bool], allowed: str) -> Callable
       raise argparse.ArgumentTypeError(f"must be {allowed}; got {text!r}")
     return value
 
+  parse.__doc__ = f"An argparse ``type=``: the text as ``{kind.__name__}``, which must be {allowed}"
   return parse
 
 

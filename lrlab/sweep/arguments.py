@@ -18,6 +18,8 @@ from lrlab.train import METRICS
 
 
 def seed_values(seeds: int | Sequence[int]) -> np.ndarray:
+  """The sweep's seeds as an integer array: ``0, ..., seeds - 1`` for a count, else the
+  sequence itself (distinct integers in ``[0, 2**32)``); a one-line error otherwise."""
   allowed = f"a count >= 1 or a sequence of distinct integers in [0, {2**32})"
   if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
     if seeds < 1:
@@ -37,6 +39,8 @@ def seed_values(seeds: int | Sequence[int]) -> np.ndarray:
 
 
 def check_task(task: Any) -> tasks_lib.Task:
+  """``task`` itself if it is a :class:`lrlab.tasks.Task`, the registered task of that name
+  if it is one of :func:`lrlab.tasks.names`; a one-line error otherwise."""
   if isinstance(task, tasks_lib.Task):
     return task
   if isinstance(task, str) and task in tasks_lib.names():
@@ -46,6 +50,8 @@ def check_task(task: Any) -> tasks_lib.Task:
 
 
 def check_key(key: Any) -> None:
+  """Raises a one-line error unless ``key`` is one JAX random key: a typed key of shape ``()``
+  (``jax.random.key``) or a raw ``uint32`` vector (``jax.random.PRNGKey``)."""
   typed = isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
   raw = isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim == 1
   if not ((typed and key.ndim == 0) or raw):
@@ -53,6 +59,8 @@ def check_key(key: Any) -> None:
 
 
 def check_target(target: Any) -> dict[str, Any] | None:
+  """A sweep's ``target``, ``None`` or a ``(metric, value)`` pair with ``metric`` in
+  :data:`lrlab.train.METRICS` and a finite ``value``, as ``{"metric": ..., "value": ...}``."""
   if target is None:
     return None
   if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
@@ -69,6 +77,8 @@ def check_target(target: Any) -> dict[str, Any] | None:
 
 
 def check_tx_config(tx_config: Any) -> dict[str, Any] | None:
+  """``tx_config`` as the JSON round trip of the dict (the form the sweep's config records),
+  or ``None``; a one-line error for anything not JSON-able."""
   if tx_config is None:
     return None
   try:
@@ -101,5 +111,7 @@ def task_arrays(task: tasks_lib.Task) -> list[np.ndarray]:
 
 
 def key_data(key: jax.Array) -> list[int]:
+  """The integers of a key (typed or raw), flattened: how a sweep's config records its key,
+  and what the searches seed NumPy's generators from."""
   data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
   return np.asarray(data).ravel().tolist()

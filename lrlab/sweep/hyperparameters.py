@@ -31,6 +31,7 @@ class Axes(dict):
     return super().__getitem__(name)
 
   def get(self, name: str, default: Any = None) -> Any:
+    """``dict.get``, recording ``name`` as read."""
     self.read.add(name)
     return super().get(name, default)
 
@@ -42,18 +43,22 @@ class Axes(dict):
     return super().__iter__()
 
   def keys(self):
+    """``dict.keys``, recording every axis as read."""
     self._read_all()
     return super().keys()
 
   def values(self):
+    """``dict.values``, recording every axis as read."""
     self._read_all()
     return super().values()
 
   def items(self):
+    """``dict.items``, recording every axis as read."""
     self._read_all()
     return super().items()
 
   def copy(self) -> dict[str, jax.Array]:
+    """A plain ``dict`` of the axes, recording every axis as read."""
     self._read_all()
     return dict(super().items())
 

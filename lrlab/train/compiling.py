@@ -90,6 +90,7 @@ class CompileClock:
     self.seconds, self.compiles = 0.0, 0
 
   def start(self) -> "CompileClock":
+    """Starts (or restarts) the clock at zero seconds and compiles; returns the clock."""
     global _listening
     if not _listening:  # one listener for every clock, registered on first use
       jax.monitoring.register_event_duration_secs_listener(_listen)

@@ -14,6 +14,7 @@ from lrlab.sweep.result import SweepResult
 
 
 def check_result(result: SweepResult) -> None:
+  """Raises a one-line ``ValueError`` unless ``result`` is a :class:`lrlab.sweep.SweepResult`."""
   if not isinstance(result, SweepResult):
     raise ValueError(f"result must be an lrlab.sweep.SweepResult; got {type(result)}.")
 
@@ -26,6 +27,8 @@ def log_axis(values: np.ndarray) -> bool:
 
 
 def finite(values: np.ndarray) -> np.ndarray:
+  """``values`` with every non-finite entry (a diverged member's inf or nan) as nan, which
+  matplotlib leaves out of a line or a colour map."""
   return np.where(np.isfinite(values), values, np.nan)
 
 
@@ -39,6 +42,7 @@ def save(figure: Figure, path: str | os.PathLike) -> Figure:
 
 
 def number(value: Any) -> str:
+  """A float to 3 significant digits (``0.00316``, ``1e-05``); anything else as ``str``."""
   return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
