@@ -142,18 +142,38 @@ def parse_value(text: str) -> bool | int | float:
     return float(text)
 
 
-def parse_assignments(items: list[str], flag: str) -> dict:
-  """``["momentum=0.9", ...]`` given with ``flag`` as a dict, or a UsageError showing the form."""
+def parse_option(text: str) -> bool | int | float | str | tuple:
+  """A task option's value: as :func:`parse_value` reads it, a comma-separated tuple of such
+  values (``channels=8,16``; ``hidden=32,`` for one), or else the text itself
+  (``parametrization=mup``)."""
+  if "," in text:  # "8," is a tuple of one
+    return tuple(parse_option(part) for part in text.split(",") if part)
+  try:
+    return parse_value(text)
+  except ValueError:
+    return text
+
+
+def parse_assignments(
+  items: list[str], flag: str, example: str = "momentum=0.9", value=parse_value
+) -> dict:
+  """``["momentum=0.9", ...]`` given with ``flag`` as a dict of ``value(text)`` by name, or a
+  UsageError showing the form (``flag example``)."""
   pairs = {}
   for item in items:
-    name, sep, value = item.partition("=")
+    name, sep, text = item.partition("=")
     if not sep or not name.isidentifier():
-      raise UsageError(f"{flag} takes NAME=VALUE, e.g. {flag} momentum=0.9; got {item!r}.")
+      raise UsageError(f"{flag} takes NAME=VALUE, e.g. {flag} {example}; got {item!r}.")
     try:
-      pairs[name] = parse_value(value)
+      pairs[name] = value(text)
     except ValueError:
-      raise UsageError(f"{flag} {name}= needs a number or true/false; got {value!r}.") from None
+      raise UsageError(f"{flag} {name}= needs a number or true/false; got {text!r}.") from None
   return pairs
+
+
+def task_options(items: list[str]) -> dict:
+  """The ``--task-arg NAME=VALUE`` flags as keyword options of :func:`lrlab.tasks.get`."""
+  return parse_assignments(items, "--task-arg", "width=128", parse_option)
 
 
 def task_help() -> str:
@@ -177,6 +197,11 @@ def optimizer_help() -> str:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
   """The flags ``lrlab sweep`` and ``lrlab find`` share: what to train, with what, where."""
   parser.add_argument("--task", default="mnist1d-mlp", help=task_help())
+  parser.add_argument(
+    "--task-arg", action="append", default=[], metavar="NAME=VALUE",
+    help="an option of a registered task, as lrlab.tasks.get takes it, e.g. width=128, "
+    "channels=8,16 or parametrization=mup (repeatable; default: the task's)",
+  )  # fmt: skip
   parser.add_argument("--optimizer", default="adam", help=optimizer_help())
   parser.add_argument(
     "--opt", action="append", default=[], metavar="NAME=VALUE",
@@ -208,8 +233,9 @@ def _first_line(error: BaseException) -> str:
   return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
-def load_task(spec: str):
-  """The task ``--task spec`` names: a registered task, or what ``MODULE:FACTORY()`` returns.
+def load_task(spec: str, options: dict | None = None):
+  """The task ``--task spec`` names: a registered task (built with ``options``, the
+  ``--task-arg`` flags, by :func:`lrlab.tasks.get`), or what ``MODULE:FACTORY()`` returns.
 
   ``MODULE`` is imported as ``python -m`` would, with the current directory on
   ``sys.path``, so a researcher runs the command from their project folder.
@@ -219,14 +245,29 @@ def load_task(spec: str):
     UsageError: on one line, naming ``--task``, ``spec`` and what is allowed, for an
       unknown name, a module that fails to import, a missing or non-callable
       factory, a factory that raises or one that returns something other than an
-      :class:`lrlab.tasks.Task`.
+      :class:`lrlab.tasks.Task`; naming ``--task-arg`` for options the task refuses, or
+      options given with a factory.
   """
   import importlib
 
   from lrlab import tasks
 
   if spec in tasks.names():
-    return tasks.get(spec)
+    try:
+      return tasks.get(spec, **(options or {}))
+    except (ValueError, TypeError) as error:
+      given = " ".join(f"{name}={value!r}" for name, value in (options or {}).items())
+      hint = ""
+      if isinstance(error, TypeError):  # a value of the wrong kind, as the builder found it
+        hint = " (a value of the wrong kind? several values go comma-separated: channels=8,16)"
+      raise UsageError(
+        f"--task-arg {given} refused by task {spec!r}: {_first_line(error).rstrip('.')}{hint}."
+      ) from None
+  if options:
+    raise UsageError(
+      f"--task-arg takes the options of a registered task; {spec!r} is not one, and "
+      f"MODULE:FACTORY is called without arguments; got {sorted(options)}."
+    )
   module_name, sep, attribute = spec.partition(":")
   if not sep:
     names = ", ".join(repr(n) for n in tasks.names())

@@ -124,12 +124,15 @@ def run(args) -> int:
     make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
     make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation
     candidates = _candidates(args.parallel_lrs)
-    task = common.load_task(args.task)
+    task_options = common.task_options(args.task_arg)
+    task = common.load_task(args.task, task_options)
     settings = {
       key: getattr(args, key)
       for key in ("task", "optimizer", "start_lr", "end_lr", "steps", "spacing", "batch_size",
                   "parallel_lrs", "parallel_steps", "seeds", "seed")
     } | {"opt": options}  # fmt: skip
+    if task_options:  # only then, so a folder named before --task-arg existed keeps its name
+      settings["task_args"] = task_options
     out = args.out or output.default_folder(
       "find", task.name, args.optimizer, output.settings_hash(settings)
     )

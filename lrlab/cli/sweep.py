@@ -2,6 +2,7 @@
 
   lrlab sweep                   # mnist1d-mlp, Adam, 64 learning rates x 3 seeds, 3000 steps
   lrlab sweep --task my_package.my_module:make_task   # your own lrlab.tasks.Task
+  lrlab sweep --task lm-transformer --task-arg width=128   # a registered task's options
   lrlab sweep --task digits-mlp --optimizer sgd --opt momentum=0.9 \\
       --schedule cosine --grid lr=1e-3:3:32:log --grid momentum=0.8,0.9,0.99 --seeds 3
 
@@ -242,13 +243,16 @@ def run(args) -> int:
     grid = sweep.parse_grid(args.grid or [DEFAULT_GRID])
     make_tx, tx_config = build_make_tx(args, list(grid))
     target = parse_target(args.target)
-    task = common.load_task(args.task)
+    task_options = common.task_options(args.task_arg)
+    task = common.load_task(args.task, task_options)
     settings = {
       "task": args.task, "tx": tx_config, "grid": {k: v.tolist() for k, v in grid.items()},
       "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
       "eval_every": args.eval_every, "target": target, "folds": args.folds,
       "chunk_size": args.chunk_size, "seed": args.seed,
     }  # fmt: skip
+    if task_options:  # only then, so a folder named before --task-arg existed keeps its name
+      settings["task_args"] = task_options
     if args.search:
       if args.chunk_size == "auto":
         raise ValueError("--chunk-size must be a positive integer with --search; got 'auto'.")
