@@ -18,7 +18,7 @@ class EmbeddingMLP(nnx.Module):
   floats, as lrlab's datasets store features, and cast to int32 here), the
   output is ``MLP([E[t_1], ..., E[t_T]])`` with one embedding table ``E`` of
   shape ``(vocab, width)`` shared by every position (Flax's ``nnx.Embed``
-  initialisation, unit-variance normal rows) and the MLP of ``T * width`` inputs,
+  initialisation: entries drawn from ``N(0, 1 / width)``) and the MLP of ``T * width`` inputs,
   ``hidden`` layers and ``out_features`` logits. With ``T = 2`` and ``vocab =
   out_features = p`` it is the model on which Gromov and Liu et al. study
   grokking of ``(a + b) mod p``. Parameters: ``embed`` and ``mlp``.

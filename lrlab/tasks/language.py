@@ -93,6 +93,11 @@ def lm_transformer(
     vocab=vocab, context=context, hidden=hidden, triggers=triggers, recall=recall, seed=seed
   )
   if base_width is None and parametrization == "mup":
+    if isinstance(heads, int) and heads > 0 and DEFAULT_WIDTH % heads:
+      raise ValueError(
+        f"base_width must be given with parametrization='mup' and heads={heads}: its default, "
+        f"the default width {DEFAULT_WIDTH}, is not a multiple of heads."
+      )
     base_width = DEFAULT_WIDTH
   shape = dict(width=width, depth=depth, heads=heads)
   make = lambda rngs: Transformer(

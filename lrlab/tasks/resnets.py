@@ -46,6 +46,19 @@ def _task(
   return from_model(model, dataset, loss="cross_entropy", name=name, lr_multipliers_fn=rates)
 
 
+def _base_width(default: tuple[int, ...], channels, parametrization: str, base_width):
+  """``base_width`` as given; under muP without one, the default model's channels ``default``,
+  refused on one line for a model with another number of stages (they would not fit it)."""
+  if base_width is not None or parametrization != "mup":
+    return base_width
+  if isinstance(channels, Sequence) and len(channels) != len(default):
+    raise ValueError(
+      f"base_width must be given with parametrization='mup' and channels={channels!r}: its "
+      f"default, the default model's channels {default}, has {len(default)} stages."
+    )
+  return default
+
+
 def digits_resnet(
   *,
   channels: Sequence[int] = (8, 16),
@@ -93,7 +106,7 @@ def digits_resnet(
     momentum=momentum,
     activation=activation,
     parametrization=parametrization,
-    base_width=(8, 16) if base_width is None and parametrization == "mup" else base_width,
+    base_width=_base_width((8, 16), channels, parametrization, base_width),
   )
 
 
@@ -141,7 +154,7 @@ def mnist1d_resnet(
     momentum=momentum,
     activation=activation,
     parametrization=parametrization,
-    base_width=(16, 32) if base_width is None and parametrization == "mup" else base_width,
+    base_width=_base_width((16, 32), channels, parametrization, base_width),
   )
 
 

@@ -284,6 +284,16 @@ def test_transformer_readout_is_the_tied_embedding_over_m():
       lambda: lrlab.tasks.get("digits-resnet", parametrization="mup", base_width=(8, 16, 32)),
       "base_width must be an int >= 1 or one int >= 1 per stage (2); got (8, 16, 32).",
     ),
+    (  # muP's default base width is the default model's: it fits no other count of stages
+      lambda: lrlab.tasks.get("digits-resnet", parametrization="mup", channels=(8, 16, 32)),
+      "base_width must be given with parametrization='mup' and channels=(8, 16, 32): its "
+      "default, the default model's channels (8, 16), has 2 stages.",
+    ),
+    (  # nor a count of heads that does not divide the default width
+      lambda: lrlab.tasks.get("lm-transformer", parametrization="mup", width=96, heads=3),
+      "base_width must be given with parametrization='mup' and heads=3: its default, the "
+      "default width 64, is not a multiple of heads.",
+    ),
     (
       lambda: resnet_lr_multipliers((40,), 10, "lion"),
       "optimizer must be one of 'adam', 'sgd'; got 'lion'.",
