@@ -75,6 +75,13 @@ def scale_by_multipliers(multipliers: Multipliers) -> optax.GradientTransformati
   with ``parametrization="mup"`` (Yang et al. 2022); discriminative fine-tuning,
   e.g. ``{"layer_l": 2.6 ** -(L - l)}`` (Howard and Ruder 2018).
 
+  Weight decay: after ``adamw(lr, weight_decay=wd)`` the factor scales the decay term too,
+  :math:`c_p \eta \lambda p`, so under muP a hidden matrix decays ``m`` times slower at ``m``
+  times the base width. The ``mup`` package's ``MuAdamW`` keeps :math:`\eta \lambda` the
+  same at every width instead (it multiplies ``weight_decay`` by ``m``, unless
+  ``decoupled_wd=True``); for that, decay after the factors: ``optax.chain(scale_by_adam(),
+  scale_by_multipliers(c), add_decayed_weights(wd), scale_by_learning_rate(lr))``.
+
   Args:
     multipliers: the pytree of factors :math:`c_p`, each finite and >= 0
       (checked where concrete).
