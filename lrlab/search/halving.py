@@ -12,7 +12,6 @@ References:
   Bandit-Based Approach to Hyperparameter Optimization", JMLR 2018.
 """
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -58,7 +57,7 @@ def hyperband_brackets(num_rungs: int, eta: int) -> list[tuple[int, int]]:
     [(9, 0), (5, 1), (3, 2)]
   """
   s_max = num_rungs - 1
-  return [(math.ceil((s_max + 1) / (s + 1) * eta**s), s_max - s) for s in range(s_max, -1, -1)]
+  return [(-(-(s_max + 1) * eta**s // (s + 1)), s_max - s) for s in range(s_max, -1, -1)]
 
 
 class _Halving(driver.Plan):

@@ -263,6 +263,8 @@ def pbt(
   )  # fmt: skip
   size = len(next(iter(grid.values())))
   _checks.check_choice("exploit", exploit, EXPLOITS)
+  if size < 2:
+    raise ValueError(f"init_grid must have K >= 2 members (a population); got K={size}.")
   if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
     raise ValueError(f"fraction must be a number in (0, 0.5]; got {fraction!r}.")
   if exploit == "truncation" and int(np.floor(fraction * size)) < 1:
@@ -270,10 +272,22 @@ def pbt(
       f"fraction * K must be >= 1 (at least one member replaced); got fraction={fraction} "
       f"for K={size} members."
     )
-  factors = np.asarray(perturb, np.float64) if np.ndim(perturb) == 1 else np.zeros(0)
+  try:
+    factors = np.asarray(perturb, np.float64) if np.ndim(perturb) == 1 else np.zeros(0)
+  except (TypeError, ValueError):
+    factors = np.zeros(0)
   if factors.size == 0 or not np.all(np.isfinite(factors) & (factors > 0)):
     raise ValueError(f"perturb must be a non-empty sequence of positive factors; got {perturb!r}.")
   floats = [k for k, v in grid.items() if v.dtype.kind == "f"]
+  if perturb_axes is not None and (
+    isinstance(perturb_axes, str)
+    or not isinstance(perturb_axes, Sequence)
+    or len(set(perturb_axes)) != len(perturb_axes)
+  ):
+    raise ValueError(
+      f"perturb_axes must be a sequence of distinct float axis names of init_grid ({floats}); "
+      f"got {perturb_axes!r}."
+    )
   axes = floats if perturb_axes is None else list(perturb_axes)
   for name in axes:
     _checks.check_choice("perturb_axes", name, floats)

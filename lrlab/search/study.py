@@ -73,6 +73,8 @@ class _Pruning(driver.Plan):
   def __init__(self, members, trials, metric, eval_every, prune, before):
     self.members, self.trials, self.metric = members, trials, metric
     self.reported = {n: set(t.intermediate_values) for n, t in before.items()}
+    # The first run went on past every reported step but the last: it did not prune there.
+    self.last = {n: max(t.intermediate_values, default=-1) for n, t in before.items()}
     self.eval_every, self.prune = eval_every, prune
     self.final_members = len(trials)
     self.extra = {"pruned": np.zeros(len(trials), bool)}  # saved with a batch's checkpoint
@@ -94,7 +96,7 @@ class _Pruning(driver.Plan):
       trial = self.trials[row]
       if step not in self.reported.get(trial.number, ()):
         trial.report(float(value), step)
-      if self.prune and trial.should_prune():
+      if self.prune and step >= self.last.get(trial.number, -1) and trial.should_prune():
         keep[i], self.pruned[row] = False, True
     if not keep.all():
       positions = np.flatnonzero(keep)
@@ -182,6 +184,10 @@ def run_study(
       raise ValueError(f"{name} must be a positive integer; got {value!r}.")
   if len(study.directions) != 1:
     raise ValueError(f"study must have one objective; got {len(study.directions)} directions.")
+  if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+    raise ValueError(f"seed must be an integer in [0, 4294967296); got {seed!r}.")
+  if not isinstance(prune, bool | np.bool_):
+    raise ValueError(f"prune must be True or False; got {prune!r}.")
   example = {
     k: np.zeros(1, np.int64 if _is_int(optuna, d) else np.float64) for k, d in space.items()
   }
@@ -216,17 +222,23 @@ def run_study(
       k: np.asarray([t.params[k] for t in trials], example[k].dtype) for k in space
     }  # fmt: skip
     plan = _Pruning(members, trials, metric, eval_every, prune, before)
-    try:
-      (ledger,), _, _, _ = driver.drive(
-        plan, task, make_tx, steps=steps, segment_steps=eval_every if prune else steps,
-        batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=key, devices=devices,
-        chunk_size=chunk_size, divergence_factor=divergence_factor,
-        checkpoint_dir=None if progress is None else progress.batch_dir,
-        checkpoint_interval=checkpoint_interval, should_stop=should_stop,
-        config={"method": "run_study", "metric": metric},
-      )  # fmt: skip
-    except Stopped as stopped:
-      raise Stopped({"trials_done": done, **stopped.position}, checkpoint_dir) from None
+    outcome = None if progress is None else progress.outcome()
+    if outcome is not None:  # trained before a crash while it was told: tell what it measured
+      ledger, plan.extra["pruned"] = outcome
+    else:
+      try:
+        (ledger,), _, _, _ = driver.drive(
+          plan, task, make_tx, steps=steps, segment_steps=eval_every if prune else steps,
+          batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=key, devices=devices,
+          chunk_size=chunk_size, divergence_factor=divergence_factor,
+          checkpoint_dir=None if progress is None else progress.batch_dir,
+          checkpoint_interval=checkpoint_interval, should_stop=should_stop,
+          config={"method": "run_study", "metric": metric},
+        )  # fmt: skip
+      except Stopped as stopped:
+        raise Stopped({"trials_done": done, **stopped.position}, checkpoint_dir) from None
+      if progress is not None:
+        progress.trained(ledger, plan.pruned)
     _tell(optuna, study, trials, before, plan, ledger, metric, steps, eval_every, prune, worst)
     done += len(trials)
     trials, before = None, {}
@@ -270,7 +282,9 @@ class _Progress:
   after it is told) holds the trials done, the numbers of the batch in
   training, the number the next trial gets and the sampler's state (pickled, as
   Optuna's FAQ saves a sampler for reproducible resumes); ``batch/`` holds the
-  batch's checkpoint (:func:`lrlab.search.driver.drive`'s). A crash between an
+  batch's checkpoint (:func:`lrlab.search.driver.drive`'s), and ``batch_outcome.npz``
+  what the trained batch measured, kept until it is told (a crash while telling it
+  resumes by telling, not by training it again beside its trials told already). A crash between an
   ask and the record of it leaves trials RUNNING that no batch owns: a resume
   tells them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again from the
   saved state, so the trials that complete are those of an uninterrupted run.
@@ -334,17 +348,38 @@ class _Progress:
     """Record a batch just asked (and clear the previous batch's checkpoint)."""
     if os.path.isdir(self.batch_dir):
       checkpoint.clear(self.batch_dir)
+    self._outcome_path().unlink(missing_ok=True)
     self._write(done, [t.number for t in trials])
 
   def told(self, done: int) -> None:
     """Record that the batch in training was told."""
     self._write(done, None)
+    self._outcome_path().unlink(missing_ok=True)
+
+  def _outcome_path(self) -> Path:
+    return self.path.parent / "batch_outcome.npz"
+
+  def trained(self, ledger: Ledger, pruned: np.ndarray) -> None:
+    """Keep what the batch measured before it is told (a crash mid-tell must not retrain it:
+    the pruner would then see the batch's own trials told)."""
+    arrays = {**ledger.arrays(), "pruned": pruned}
+    storage.atomic_write(self._outcome_path(), lambda f: np.savez(f, **arrays), binary=True)
+
+  def outcome(self) -> tuple[Ledger, np.ndarray] | None:
+    """What :meth:`trained` kept for the batch in training, or ``None``."""
+    if not self._outcome_path().exists():
+      return None
+    with np.load(self._outcome_path()) as saved:
+      arrays = {k: saved[k] for k in saved.files}
+    pruned = arrays.pop("pruned")
+    return Ledger.from_arrays(arrays), pruned
 
   def clear(self) -> None:
     """Remove what the finished study no longer needs."""
     if os.path.isdir(self.batch_dir):
       checkpoint.clear(self.batch_dir)
     self.path.unlink(missing_ok=True)
+    self._outcome_path().unlink(missing_ok=True)
 
   def _write(self, done: int, batch: list[int] | None) -> None:
     sampler = base64.b64encode(pickle.dumps(self.study.sampler)).decode("ascii")

@@ -1,5 +1,7 @@
 """Successive halving and Hyperband against closed-form curves and the plain sweep."""
 
+import fractions
+import math
 import os
 import signal
 
@@ -74,6 +76,18 @@ def test_rungs_and_brackets_follow_the_papers():
   assert halving.rung_steps(40, 4, 3) == [4, 12, 36, 40]
   # Li et al. 2018, Table 1 (R = 81, eta = 3): n = 81, 34, 15, 8, 5.
   assert [n for n, _ in halving.hyperband_brackets(5, 3)] == [81, 34, 15, 8, 5]
+
+
+def test_bracket_sizes_are_exact_integer_ceilings():
+  # n_s = ceil((s_max + 1) / (s + 1) * eta**s), computed exactly: in floats (11 / 9) * 3**8,
+  # exactly 8019, comes out a hair above it and its ceiling one too many (eta = 3, 11 rungs).
+  for eta in range(2, 10):
+    for rungs in range(1, 13):
+      exact = [
+        (math.ceil(fractions.Fraction(rungs, s + 1) * eta**s), rungs - 1 - s)
+        for s in range(rungs - 1, -1, -1)
+      ]
+      assert halving.hyperband_brackets(rungs, eta) == exact, (eta, rungs)
 
 
 def test_keeps_exactly_the_right_members_and_stops_them_at_the_right_rungs(problem, task, halved):

@@ -285,6 +285,13 @@ def _never(hp):
     (dict(perturb=()), r"^perturb must be a non-empty sequence of positive factors"),
     (dict(perturb=(0.8, -1.0)), r"^perturb must be a non-empty sequence of positive factors"),
     (dict(perturb_axes=["momentum"]), r"^perturb_axes must be one of"),
+    (dict(perturb=("a", "b")), r"^perturb must be a non-empty sequence of positive factors"),
+    (dict(perturb_axes="lr"), r"^perturb_axes must be a sequence of distinct float axis names"),
+    (dict(perturb_axes=["lr", "lr"]), r"^perturb_axes must be a sequence of distinct float"),
+    (
+      dict(init_grid={"lr": LRS[:1]}, exploit="tournament"),
+      r"^init_grid must have K >= 2 members \(a population\); got K=1\.$",
+    ),
     (dict(exploit="binary"), r"^exploit must be one of"),
     (dict(interval=7), r"^interval must divide steps; got interval=7, steps=40\.$"),
     (dict(metric="accuracy"), r"^metric must be one of"),

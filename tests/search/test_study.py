@@ -109,6 +109,8 @@ def test_the_pruner_acts_at_each_evaluation_and_stops_compute(task):
     (dict(metric="loss"), r"^metric must be one of"),
     (dict(eval_every=3), r"^eval_every must divide steps; got eval_every=3, steps=20\.$"),
     (dict(study="not a study"), r"^study must be an optuna\.Study; got str\.$"),
+    (dict(seed=-1), r"^seed must be an integer in \[0, 4294967296\); got -1\.$"),
+    (dict(prune="no"), r"^prune must be True or False; got 'no'\.$"),
   ],
 )  # fmt: skip
 def test_bad_input_is_one_line_before_any_compute(task, change, message):
@@ -150,12 +152,22 @@ def _journal(path):
   return JournalStorage(JournalFileBackend(str(path)))
 
 
-def _reference(task, key, sampler=None):
+def _reference(task, key, sampler=None, pruner=None):
   """The uninterrupted study the resumed ones must equal: TPE (or ``sampler``), a pruner that
   prunes some."""
   sampler = _tpe(0) if sampler is None else sampler
-  study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.ThresholdPruner(upper=0.26))
+  study = optuna.create_study(sampler=sampler, pruner=pruner or _threshold())
   return search.run_study(study, task, _sgd, SPACE, key=key, **RESUMABLE)
+
+
+def _threshold():
+  """A pruner that looks at each trial alone."""
+  return optuna.pruners.ThresholdPruner(upper=0.26)
+
+
+def _median():
+  """A pruner that compares a trial with the finished ones, from its report at step 12 on."""
+  return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3 * EVAL_EVERY)
 
 
 def _assert_same_trials(ours, theirs):
@@ -238,15 +250,18 @@ def test_a_crash_between_ask_and_record_fails_the_orphans_and_asks_again(
   _assert_same_trials(kept, _reference(task, key, random(0)).trials)
 
 
-def test_a_crash_while_a_batch_is_told_resumes_without_telling_twice(task, tmp_path):
+@pytest.mark.parametrize("make_pruner", [_threshold, _median])
+def test_a_crash_while_a_batch_is_told_resumes_without_telling_twice(task, tmp_path, make_pruner):
   """Killed while batch 2 was being told, after 2 of its 4 trials (study.tell's 7th call):
   the storage has trials 4 and 5 finished and 6 and 7 running, and the folder still says
-  batch 2 is in training. The resume trains the batch again from its checkpoint, leaves the
-  two told trials alone (Optuna refuses to tell a finished trial twice) and tells the other
-  two: the uninterrupted study's trials, reports and pruning."""
+  batch 2 is in training. The resume tells the batch what it measured before the crash
+  (kept in the folder before the first tell), leaves the two told trials alone (Optuna
+  refuses to tell a finished trial twice) and tells the other two: the uninterrupted study's
+  trials, reports and pruning. Training the batch again instead would let a pruner that
+  compares trials (the median) see trials 4 and 5 finished, which it did not the first time."""
   key = jax.random.key(0)
   storage, ckpt = _journal(tmp_path / "journal"), tmp_path / "ckpt"
-  pruner = optuna.pruners.ThresholdPruner(upper=0.26)
+  pruner = make_pruner()
   study = optuna.create_study(study_name="lr", storage=storage, sampler=_tpe(0), pruner=pruner)
   tell, told = study.tell, []
 
@@ -263,10 +278,40 @@ def test_a_crash_while_a_batch_is_told_resumes_without_telling_twice(task, tmp_p
   states = [t.state.name for t in study.trials]
   assert states[:6] == [t.state.name for t in told] and states[6:] == ["RUNNING"] * 2
   assert json.loads((ckpt / "study_progress.json").read_text())["batch"] == [4, 5, 6, 7]
+  assert (ckpt / "batch_outcome.npz").exists()  # what batch 2 measured, kept before the tells
   again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=pruner)
   search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
                    checkpoint_interval=0.0, **RESUMABLE)  # fmt: skip
-  _assert_same_trials(again.trials, _reference(task, key).trials)
+  _assert_same_trials(again.trials, _reference(task, key, pruner=make_pruner()).trials)
+  assert not (ckpt / "batch_outcome.npz").exists()
+
+
+def test_a_resume_from_before_the_last_reports_prunes_where_the_first_run_did(task, tmp_path):
+  """Killed in batch 2 after its report at step 16, its checkpoints not yet due (a long
+  checkpoint_interval): the resume trains the batch from step 0 while the storage holds its
+  reports up to step 16. Optuna's pruners judge a trial at its last report, so asking them
+  again at steps 4 to 12 would prune there trials the first run kept until 12 or later; the
+  resume asks only from each trial's last report on, as the first run decided before."""
+  key = jax.random.key(0)
+  calls = []
+
+  def crash_after_the_report_at_16(n=10):  # 5 calls in batch 1's; batch 2's 5th is step 16
+    calls.append(1)
+    if len(calls) == n:
+      raise _Crash
+    return False
+
+  storage, ckpt = _journal(tmp_path / "journal"), tmp_path / "ckpt"
+  study = optuna.create_study(study_name="lr", storage=storage, sampler=_tpe(0), pruner=_median())
+  with pytest.raises(_Crash):
+    search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                     checkpoint_interval=1e9, should_stop=crash_after_the_report_at_16,
+                     **RESUMABLE)  # fmt: skip
+  assert not (ckpt / "batch" / "sweep_checkpoint.npz").exists()  # batch 2 starts over
+  again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=_median())
+  search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
+                   checkpoint_interval=1e9, **RESUMABLE)  # fmt: skip
+  _assert_same_trials(again.trials, _reference(task, key, pruner=_median()).trials)
 
 
 def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
