@@ -176,8 +176,8 @@ def run(out: Path, *, losses, num_samples, steps, every, seeds, iterations):
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / "runs.npz", lr=rates, step=np.arange(steps // every + 1) * every, **arrays)
     labels = np.asarray(task.dataset.y_train)
-    if loss == "mse":  # squared error summed over the one-hot outputs: 10 x the per-output mean
-      chance = 10 * analysis.chance_loss(np.eye(10)[labels], None)
+    if loss == "mse":  # squared error summed over the one-hot outputs, as chance_loss sums it
+      chance = analysis.chance_loss(np.eye(10)[labels], None)
     else:
       chance = analysis.chance_loss(labels, 10)
     config = dict(

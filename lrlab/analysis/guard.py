@@ -26,9 +26,10 @@ def chance_loss(labels: ArrayLike, num_classes: int | None) -> float:
   - Classification (cross-entropy, ``num_classes`` given): the entropy of the
     label frequencies, :math:`-\sum_c p_c \log p_c` in nats with :math:`p_c` the
     fraction of ``labels`` equal to ``c`` (``log(num_classes)`` for balanced labels).
-  - Regression (half squared error, ``num_classes=None``): half the variance of
-    the targets (ddof 0), the loss of predicting their mean, averaged over
-    output dimensions.
+  - Regression (:func:`lrlab.tasks.half_squared_error`, ``num_classes=None``): half
+    the variance of the targets (ddof 0), the loss of predicting their mean, summed
+    over output dimensions as that loss sums them (for :func:`lrlab.tasks.mse`,
+    a mean without the half, multiply by ``2 / d`` for ``d`` outputs).
 
   Args:
     labels: ``(n,)`` integer class labels in ``[0, num_classes)``, or ``(n, ...)``
@@ -48,7 +49,8 @@ def chance_loss(labels: ArrayLike, num_classes: int | None) -> float:
   if labels.size == 0:
     raise ValueError(f"labels must be non-empty; got shape {labels.shape}.")
   if num_classes is None:
-    return float(0.5 * np.mean(np.var(labels.astype(np.float64), axis=0)))
+    targets = labels.astype(np.float64).reshape(labels.shape[0], -1)
+    return float(0.5 * np.sum(np.var(targets, axis=0)))
   _checks.check("num_classes", num_classes, lambda v: v >= 1, "an integer >= 1 or None")
   if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= num_classes:
     raise ValueError(f"labels must be integers in [0, {num_classes}); got {labels.dtype} values.")

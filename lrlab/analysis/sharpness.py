@@ -46,26 +46,27 @@ def _dot(a: Params, b: Params) -> jax.Array:
 
 def _power_iteration(
   matvec: Callable[[Params], Params], v: Params, num_iterations: int, tol: float
-) -> jax.Array:
-  """Rayleigh quotient of the dominant eigenvector of ``matvec`` after power iteration."""
+) -> tuple[jax.Array, jax.Array]:
+  """Rayleigh quotient ``v^T A v`` and ``||A v||`` (tends to the spectral radius), iterated."""
 
   def cond(state):
-    i, _, eig, previous = state
+    i, _, eig, previous, _ = state
     converged = jnp.abs(eig - previous) <= tol * jnp.abs(eig)
     return (i < num_iterations) & ~(converged & (i > 1))
 
   def body(state):
-    i, v, eig, _ = state
+    i, v, eig, _, _ = state
     w = matvec(v)
     new_eig = _dot(v, w)
     norm = jnp.sqrt(_dot(w, w))
     safe = jnp.where(norm > 0, norm, 1.0)
     v = jax.tree.map(lambda wi, vi: jnp.where(norm > 0, wi / safe, vi), w, v)
-    return i + 1, v, new_eig, eig
+    return i + 1, v, new_eig, eig, norm
 
   eig0 = jnp.zeros((), jnp.result_type(*jax.tree.leaves(v)))
-  _, _, eig, _ = lax.while_loop(cond, body, (jnp.int32(0), v, eig0, eig0 + jnp.inf))
-  return eig
+  state = (jnp.int32(0), v, eig0, eig0 + jnp.inf, eig0)
+  _, _, eig, _, norm = lax.while_loop(cond, body, state)
+  return eig, norm
 
 
 def sharpness(
@@ -82,9 +83,12 @@ def sharpness(
   Power iteration ``v <- H v / ||H v||`` from a random Gaussian ``v`` (drawn
   with ``key``) over the whole parameter pytree, with Hessian-vector products
   (:func:`hessian_vector_product`); the estimate is the Rayleigh quotient
-  ``v^T H v``. Power iteration finds the eigenvalue of largest magnitude; if
-  that is negative, a second run on ``H - lambda I`` recovers the largest
-  (most positive) one. The error shrinks like ``(lambda_2 / lambda_1)^k``.
+  ``v^T H v``. Power iteration finds the eigenvalue of largest magnitude, and
+  ``||H v||`` tends to it (the spectral radius ``r``); where ``v^T H v`` falls short
+  of ``r`` (by over 0.1%: the largest magnitude is negative, or a pair ``lambda`` and
+  about ``-lambda``, where ``v`` swings between the two and ``v^T H v`` lands anywhere
+  between), a second run on ``H + r I``, whose eigenvalues are all ``>= 0``, recovers
+  the largest (most positive) one. The error shrinks like ``(lambda_2 / lambda_1)^k``.
 
   Gradient descent on a quadratic is stable iff ``lr < 2 / sharpness``; on
   neural networks full-batch GD drives the sharpness up to about ``2 / lr``
@@ -136,10 +140,15 @@ def sharpness(
   norm = jnp.sqrt(_dot(v, v))
   v = jax.tree.map(lambda x: x / norm, v)
   hvp = lambda u: hessian_vector_product(loss_fn, params, u, has_aux=has_aux)
-  dominant = _power_iteration(hvp, v, int(num_iterations), tol)
+  dominant, radius = _power_iteration(hvp, v, int(num_iterations), tol)
 
-  def shifted(shift):
-    matvec = lambda u: jax.tree.map(lambda h, x: h - shift * x, hvp(u), u)
-    return _power_iteration(matvec, v, int(num_iterations), tol) + shift
+  # ``radius`` = ||H v|| -> the spectral radius. A Rayleigh quotient below it means the top
+  # of |spectrum| is negative or a +/- pair (eigenvalues lambda and about -lambda, where
+  # v oscillates and v^T H v is anything in between): H + radius I has the same top
+  # eigenvector with every eigenvalue >= 0, so its power iteration finds lambda_max + radius.
+  def shifted(radius):
+    matvec = lambda u: jax.tree.map(lambda h, x: h + radius * x, hvp(u), u)
+    return _power_iteration(matvec, v, int(num_iterations), tol)[0] - radius
 
-  return lax.cond(dominant < 0, shifted, lambda shift: shift, dominant)
+  needs_shift = dominant < (1 - 1e-3) * radius
+  return lax.cond(needs_shift, shifted, lambda radius: dominant, radius)

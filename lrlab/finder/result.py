@@ -69,6 +69,11 @@ class FinderResult:
     for name, array in arrays.items():
       object.__setattr__(self, name, array)
     n = self.num_recorded
+    if self.stop_reason == "non-finite" and n > 0 and np.isnan(arrays["smoothed"][n - 1]):
+      # A NaN loss is never > 4 x best: fastai and Lightning train on to the planned end,
+      # so their tail cut (fastai's [:-5], Lightning's [:-1]) counts from there, then the
+      # NaNs are dropped. Every point after the stop is NaN here, as there.
+      n = arrays["lrs"].size
     points = suggestions_lib.suggest(
       arrays["lrs"][:n], arrays["smoothed"][:n], steps=int(self.config["steps"])
     )

@@ -160,6 +160,22 @@ def test_a_loss_that_overflows_stops_as_non_finite(quadratic):
   assert not np.isfinite(result.losses[result.stop_step])
 
 
+def test_after_a_nan_stop_fastais_tail_is_cut_from_the_planned_end():
+  # fastai never stops on NaN (NaN > 4 x best is false): it trains on to num_it, cuts
+  # losses[num_it // 10 : -5] from the planned end, then drops the NaNs. A curve still falling
+  # when it turns NaN at step 60 of 100 has its minimum at step 59, not 55.
+  n, k = 100, 60
+  lrs = finder.lr_sequence(1e-7, 10.0, n)
+  smoothed = 3.0 - 0.02 * np.arange(n)
+  smoothed[k:] = np.nan
+  result = finder.FinderResult(
+    lrs=lrs, losses=smoothed, smoothed=smoothed, num_recorded=k + 1,
+    stop_reason="non-finite", config={"steps": n},
+  )  # fmt: skip
+  assert result.points["minimum"].index == k - 1
+  assert result.suggestions["minimum"] == pytest.approx(lrs[k - 1] / 10)
+
+
 def test_save_load_and_plot(quadratic, tmp_path):
   _, task = quadratic
   result = finder.find_lr(task, "sgd", steps=40, batch_size=None, key=KEY)
