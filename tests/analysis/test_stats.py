@@ -124,6 +124,24 @@ def test_paired_difference_is_the_paired_t_statistic_plus_the_test_sets_error():
     analysis.paired_difference([1.0, 2.0], [1.0])
 
 
+def test_p_t_is_the_paired_t_tests_and_welchs_with_the_test_set():
+  rng = np.random.default_rng(1)
+  for seeds in (2, 5, 8):
+    a, b = rng.normal(size=seeds), rng.normal(size=seeds) + 0.5
+    found = analysis.paired_difference(a, b)
+    assert found["df"] == seeds - 1
+    assert found["p_t"] == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue, rel=1e-12)
+  # With the test set's binomial error (infinitely many degrees of freedom), Welch and
+  # Satterthwaite's df = SE^4 / (SE_seeds^4 / (S - 1)).
+  a, b = rng.uniform(0.6, 0.7, 5), rng.uniform(0.6, 0.7, 5)
+  found = analysis.paired_difference(a, b, test_examples=1000)
+  df = found["se"] ** 4 / (found["se_seeds"] ** 4 / 4)
+  assert found["df"] == pytest.approx(df, rel=1e-12)
+  assert found["p_t"] == pytest.approx(2 * scipy.stats.t.sf(abs(found["z"]), df), rel=1e-12)
+  # The 2-SE rule's p at 5 seeds against the exact-size one: |z| = 2 is p 0.0455, p_t 0.116.
+  assert 2 * scipy.stats.t.sf(2.0, 4) == pytest.approx(0.1161, abs=1e-4)
+
+
 @pytest.mark.parametrize("vertex", [0.3, -0.2, 0.0, 0.49])
 def test_refine_best_finds_the_vertex_of_a_sampled_parabola(vertex):
   x = np.linspace(-3, 3, 13)  # step 0.5: the vertex is within half a step of x = 0
