@@ -99,6 +99,8 @@ def test_evaluate_in_chunks_is_exact():
     chex.assert_trees_all_close(chunked, whole, rtol=1e-5)
   with pytest.raises(ValueError, match="split must be one of"):
     task.evaluate(params, model_state, "validation")
+  with pytest.raises(ValueError, match=r"^batch_size must be None or an integer >= 1; got 2\.5\.$"):
+    task.evaluate(params, model_state, "val", batch_size=2.5)  # it used to evaluate in 2s
 
 
 def test_minibatch_by_index_on_device_in_a_scan():

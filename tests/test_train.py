@@ -188,6 +188,15 @@ def test_bad_arguments(quadratic, kwargs, argument):
     train.make_train_fn(quadratic, **arguments)
 
 
+def test_more_folds_than_examples_and_a_batch_larger_than_the_set_are_one_line(quadratic):
+  # Both used to go on: folds=5000 trained and validated on empty folds (val loss 26.97),
+  # a batch of 20 from 10 examples divided by zero epochs.
+  with pytest.raises(ValueError, match=r"^folds must be at most the 1250 training and valid"):
+    train.Trainer(quadratic, steps=100, batch_size=None, eval_every=50, folds=5000)
+  with pytest.raises(ValueError, match=r"^batch_size must be an integer in \[1, num_train=10\]"):
+    train.batch_indices(jax.random.key(0), 0, 4, 10, 20)
+
+
 def test_schedule_free_runs_are_evaluated_at_the_averaged_point(quadratic):
   tx = optimizers.schedule_free_sgd(0.5)
   history = train.train(

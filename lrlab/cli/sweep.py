@@ -292,7 +292,7 @@ def run(args) -> int:
         key=jax.random.key(args.seed), eval_every=args.eval_every, seeds=args.seeds,
         chunk_size=args.chunk_size, checkpoint_dir=checkpoint_dir,
         progress=not args.no_progress, target=target, folds=args.folds, tx_config=tx_config,
-        should_stop=stop,
+        should_stop=stop, keep_checkpoint=True,  # removed below, once the results are saved
       )  # fmt: skip
     except sweep.Stopped as stopped:
       where = stopped.position

@@ -16,7 +16,7 @@ def _split_off(
   if not 0 < count < n:
     raise ValueError(
       f"{name}={fraction!r} of {n} examples leaves an empty split; "
-      f"choose {name} in [{0.5 / n:.3g}, {1 - 0.5 / n:.3g}]."
+      f"choose {name} in ({0.5 / n:.6g}, {1 - 0.5 / n:.6g})."
     )
   order = rng.permutation(n)
   keep, cut = order[: n - count], order[n - count :]

@@ -92,6 +92,28 @@ def check_tx_config(tx_config: Any) -> dict[str, Any] | None:
     ) from None
 
 
+def as_traced(values: np.ndarray) -> np.ndarray:
+  """A grid column as ``make_tx`` receives it: float32, or int32 for an integer axis."""
+  return values.astype(np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32)
+
+
+def check_traceable(grid: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """``grid`` itself, or a one-line error for a value that :func:`as_traced` would change: an
+  integer outside int32, a float that overflows float32 or a non-zero one that rounds to 0."""
+  for name, column in grid.items():
+    with np.errstate(over="ignore"):  # a float beyond float32 becomes inf: refused below
+      cast = as_traced(column)
+    if np.issubdtype(column.dtype, np.integer):
+      bad = cast.astype(np.int64) != column
+      allowed = f"integers in [{-(2**31)}, {2**31 - 1}] (make_tx receives them as int32)"
+    else:
+      bad = ~np.isfinite(cast) | ((cast == 0) & (column != 0))
+      allowed = "numbers that float32 represents (make_tx receives them as float32)"
+    if np.any(bad):
+      raise ValueError(f"grid[{name!r}] must hold {allowed}; got {column[bad].tolist()!r}.")
+  return grid
+
+
 def qualified_name(function: Any) -> str:
   """``module.qualname`` of a function (``functools.partial``: of the function it wraps)."""
   function = getattr(function, "func", function)

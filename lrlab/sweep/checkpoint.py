@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lrlab.sweep import storage
@@ -61,10 +62,35 @@ def save(
   for name, tree in trees.items():
     leaves = jax.tree.leaves(jax.device_get(tree))
     arrays[f"{name}.count"] = np.asarray(len(leaves))
-    arrays.update({f"{name}.{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+    for i, leaf in enumerate(leaves):
+      arrays.update(_storable(f"{name}.{i}", leaf))
   os.makedirs(directory, exist_ok=True)
   storage.atomic_write(Path(directory) / FILENAME, lambda f: np.savez(f, **arrays), binary=True)
   storage.fsync_directory(Path(directory))
+
+
+def _storable(name: str, leaf: Any) -> dict[str, np.ndarray]:
+  """``leaf`` as ``.npz`` entries that :func:`_restored` reads back bit for bit: a typed PRNG key
+  as its key data and implementation, a dtype NumPy's format does not know (bfloat16, float8:
+  saved as raw bytes) with its name."""
+  dtype = getattr(leaf, "dtype", None)
+  if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+    impl = str(jax.random.key_impl(leaf))
+    return {name: np.asarray(jax.random.key_data(leaf)), f"{name}.key_impl": np.asarray(impl)}
+  array = np.asarray(leaf)
+  if array.dtype.type.__module__.startswith("numpy"):
+    return {name: array}
+  return {name: array, f"{name}.dtype": np.asarray(array.dtype.name)}
+
+
+def _restored(saved: Any, name: str) -> Any:
+  """The leaf :func:`_storable` saved under ``name``."""
+  array = saved[name]
+  if f"{name}.key_impl" in saved.files:
+    return jax.random.wrap_key_data(array, impl=str(saved[f"{name}.key_impl"]))
+  if f"{name}.dtype" in saved.files:
+    return array.view(jnp.dtype(str(saved[f"{name}.dtype"])))
+  return array
 
 
 def load(
@@ -94,7 +120,7 @@ def load(
       if f"{name}.count" not in saved.files:
         continue
       count = int(saved[f"{name}.count"])
-      leaves = [saved[f"{name}.{i}"] for i in range(count)]
+      leaves = [_restored(saved, f"{name}.{i}") for i in range(count)]
       trees[name] = jax.tree.unflatten(jax.tree.structure(template), leaves)
   return position, trees
 

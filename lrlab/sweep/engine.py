@@ -52,11 +52,6 @@ def _shapes(tree: Any) -> Any:
   return jax.tree.map(lambda leaf: (tuple(leaf.shape), str(leaf.dtype)), tree)
 
 
-def _as_jax(values: np.ndarray) -> np.ndarray:
-  """Hyperparameter column as float32 (or int32 for integer axes)."""
-  return values.astype(np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32)
-
-
 def _pad(grid: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
   """Repeat the last member so every column has ``size`` entries (padding is dropped later)."""
   return {k: np.concatenate([v, np.repeat(v[-1:], size - len(v))]) for k, v in grid.items()}
@@ -104,6 +99,7 @@ def run(
   tx_config: Mapping[str, Any] | None = None,
   eval_batch_size: int | None = None,
   should_stop: Callable[[], bool] | None = None,
+  keep_checkpoint: bool = False,
 ) -> SweepResult:
   """Train every member of ``grid`` on ``task`` for every seed, in one compiled program per chunk.
 
@@ -197,6 +193,9 @@ def run(
     should_stop: called at every segment boundary; when it returns True, the
       sweep saves a checkpoint there (with ``checkpoint_dir``) and raises
       :class:`Stopped` (e.g. on SIGINT; with several processes, true in one stops all).
+    keep_checkpoint: leave the finished sweep's checkpoint in ``checkpoint_dir`` (a call with
+      the same arguments then returns the result without training), for a caller that
+      removes it once the result is saved; by default it is removed on return.
 
   Returns:
     A :class:`lrlab.sweep.SweepResult` with every member's curves and summaries.
@@ -213,7 +212,7 @@ def run(
   task = arguments.check_task(task)
   if not callable(make_tx):
     raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
-  grid = check_grid(grid)
+  grid = arguments.check_traceable(check_grid(grid))
   if folds is not None:
     if "fold" in grid:
       raise ValueError("grid must not have an axis named 'fold' when folds is given.")
@@ -244,7 +243,7 @@ def run(
     saved = checkpoint.saved_chunk_size(checkpoint_dir)  # resume as the sweep began
     chunk_size, choice = (chunk_size, None) if saved is None else (saved, {"method": "checkpoint"})
   if chunk_size is None or (isinstance(chunk_size, str) and chunk_size == "auto"):
-    columns = {k: _as_jax(v) for k, v in grid.items()}
+    columns = {k: arguments.as_traced(v) for k, v in grid.items()}
     measure = chunk_size == "auto"
     chunk_size, choice = chunking.automatic(measure, trainer, make_tx, mesh, windows, columns, key)
   elif (
@@ -261,7 +260,7 @@ def run(
   num_chunks = math.ceil(num_members / chunk_size)
   padded = _pad(grid, num_chunks * chunk_size)
   chunk_hp = lambda c: {
-    k: _as_jax(v[c * chunk_size : (c + 1) * chunk_size]) for k, v in padded.items()
+    k: arguments.as_traced(v[c * chunk_size : (c + 1) * chunk_size]) for k, v in padded.items()
   }
   num_segments = trainer.num_windows // windows
   compiled = _compiled_for(trainer, make_tx, mesh, windows, chunk_hp(0), key)
@@ -395,6 +394,6 @@ def run(
   result = SweepResult(
     grid=grid, seeds=seed_values, history=history, config=config, metadata=metadata
   )
-  if checkpoint_dir is not None and writer:
+  if checkpoint_dir is not None and writer and not keep_checkpoint:
     checkpoint.clear(checkpoint_dir)
   return result

@@ -142,6 +142,10 @@ def _column(name: str, values: Any) -> np.ndarray:
   if array.ndim == 0:
     array = array.reshape(1)
   if array.dtype.kind in "iu":
+    if array.size and array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+      raise ValueError(
+        f"grid axis {name!r} must hold integers that fit int64; got {array.tolist()!r}."
+      )
     array = array.astype(np.int64)
   elif array.dtype.kind == "f":
     array = array.astype(np.float64)

@@ -195,7 +195,14 @@ def _check_shapes(model: models.Functional, per_example: PerExample, batch: Batc
   params, model_state = jax.eval_shape(model.init, key)
   x, y = (jax.ShapeDtypeStruct(a.shape, a.dtype) for a in batch)
   apply = lambda p, s, x: model.apply(p, s, x, train=True, key=key)
-  outputs, new_state = jax.eval_shape(apply, params, model_state, x)
+  try:
+    outputs, new_state = jax.eval_shape(apply, params, model_state, x)
+  except (TypeError, ValueError) as error:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise ValueError(
+      f"model must accept the dataset's examples, x {tuple(x.shape)} {x.dtype}, in training "
+      f"mode; model.apply raised: {first}"
+    ) from error
   values = jax.eval_shape(per_example, outputs, y)
   if values.shape != (x.shape[0],):
     raise ValueError(

@@ -198,6 +198,10 @@ class Task:
     Returns:
       A dict of scalar arrays: ``'loss'`` and the task's metrics.
     """
+    if batch_size is not None and (
+      isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1
+    ):
+      raise ValueError(f"batch_size must be None or an integer >= 1; got {batch_size!r}.")
     x, y = self.split(split)
     n = x.shape[0]
 

@@ -11,8 +11,12 @@ set, derived from the key (:func:`batch_indices`): inside the scan for resident
 data, on the host for streamed data, the same order either way. A run that
 diverges (a non-finite loss, parameter or model state, or a loss above
 ``divergence_factor`` times the initial training loss) is frozen from that
-step on: its parameters, model state and optimizer state stop changing,
-nothing non-finite escapes, and the step is recorded.
+step on: its parameters, model state and optimizer state stop changing and
+the step is recorded. Non-finite parameters or model state are never kept; but
+a loss is only known for the parameters an update already made, so a run
+detected by its loss is frozen at the parameters that gave that loss, and its
+later metrics (and the diverging window's mean ``train_loss``) may be huge, inf
+or NaN.
 """
 
 from lrlab.train.history import METRICS as METRICS

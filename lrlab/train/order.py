@@ -57,6 +57,15 @@ def batch_indices(
     >>> order.shape, sorted(order[:2].ravel().tolist()) == list(range(10))
     ((4, 5), True)
   """
+  for name, value, high in (("steps", steps, None), ("batch_size", batch_size, num_train)):
+    if (
+      isinstance(value, bool)
+      or not isinstance(value, int | np.integer)
+      or value < 1
+      or (high is not None and value > high)
+    ):
+      allowed = "an integer >= 1" if high is None else f"an integer in [1, num_train={high}]"
+      raise ValueError(f"{name} must be {allowed}; got {value!r}.")
   per_epoch = num_train // batch_size
   first_epoch = first_step // per_epoch
   span = steps // per_epoch + 2  # a static bound on the epochs the steps touch

@@ -2,7 +2,8 @@
 
 Resident data make the whole run one ``jit`` + ``lax.scan`` program; a task
 whose data stream from a source runs window by window from the host
-(:class:`lrlab.train.streaming.StreamedRun`), with the same result bit for bit.
+(:class:`lrlab.train.streaming.StreamedRun`), with the same result bit for bit at the same
+``eval_batch_size`` (``None`` means one batch for resident data but 1024 for streamed data).
 """
 
 from collections.abc import Callable
@@ -93,7 +94,10 @@ def train(
 
   See :func:`make_train_fn` for the semantics; this compiles and runs it once.
   A task whose data stream from a source is trained window by window from the
-  host instead, with the same minibatches and the same result.
+  host instead, with the same minibatches and, given an explicit ``eval_batch_size``, the same
+  result bit for bit (with ``None`` a split over 1024 examples is evaluated in one batch when
+  resident and in batches of 1024 when streamed, which may round the last bit differently,
+  the step-0 ``train_loss`` and the divergence threshold with it).
 
   Args:
     task: an :class:`lrlab.tasks.Task`.

@@ -169,11 +169,14 @@ class Trainer:
     else:
       # k-fold cross-validation over train ∪ val: a fixed permutation cut into k folds;
       # fold f trains on the other k - 1 and validates on fold f.
-      x_val, y_val = task.split("val")
-      x_train, y_train = task.split("train")
+      (x_train, y_train), (x_val, y_val) = task.split("train"), task.split("val")
+      pooled = x_train.shape[0] + x_val.shape[0]
+      if folds > pooled:
+        what = f"the {pooled} training and validation examples of {task.name!r}"
+        raise ValueError(f"folds must be at most {what}; got {folds!r}.")
       self._pool = (jnp.concatenate([x_train, x_val]), jnp.concatenate([y_train, y_val]))
-      size = self._pool[0].shape[0] // folds
-      order = np.random.default_rng(0).permutation(self._pool[0].shape[0])
+      size = pooled // folds
+      order = np.random.default_rng(0).permutation(pooled)
       table = order[: folds * size].reshape(folds, size)
       self._held_out = jnp.asarray(table, jnp.int32)
       self._train_rows = jnp.asarray(

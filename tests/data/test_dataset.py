@@ -76,6 +76,9 @@ def test_nan_in_dataset_is_an_error_in_standardize():
     ({"y": np.linspace(0, 2, 50)}, "integer class labels"),
     ({"val_fraction": 0.0}, "val_fraction"),
     ({"test_fraction": 0.001}, "test_fraction=0.001 of 50 examples leaves an empty split"),
+    # The interval it offers is open and exact enough to pick from: 0.5 / 50 itself rounds
+    # to an empty split (round half to even), 0.0101 does not.
+    ({"test_fraction": 0.01}, r"leaves an empty split; choose test_fraction in \(0\.01, 0\.99\)"),
     ({"x_test": np.zeros((5, 3))}, "given together"),
   ],
 )

@@ -359,8 +359,13 @@ def test_checkpoint_of_a_changed_sweep_is_refused(tmp_path, monkeypatch, change)
     (dict(task="cifar"), "task must be an lrlab.tasks.Task or one of"),
     (dict(target=("val_f1", 0.5)), "target metric"),
     (dict(steps=0), "steps"),
+    # make_tx receives float32 and int32: a value they would change is refused, not changed.
+    (dict(grid={"lr": [0.1, 1e39]}), r"^grid\['lr'\] must hold numbers that float32 represents"),
+    (dict(grid={"lr": [1e-50, 0.1]}), r"float32 represents .*; got \[1e-50\]\.$"),
+    (dict(grid={"lr": [0.1, 0.2], "n": [1, 2**31]}), r"^grid\['n'\] must hold integers in "
+     r"\[-2147483648, 2147483647\] \(make_tx receives them as int32\); got \[2147483648\]\.$"),
   ],
-)
+)  # fmt: skip
 def test_bad_input(kwargs, match):
   arguments = (
     dict(

@@ -246,6 +246,15 @@ def test_bad_arguments(kwargs, match):
     )
 
 
+def test_a_model_that_does_not_take_the_data_is_named_with_the_examples_shape():
+  # An MLP of 5 inputs on digits' 64 features used to fail with einsum's own message.
+  with pytest.raises(ValueError, match=r"^model must accept the dataset's examples, x \(\d+, 64\)"):
+    lrlab.tasks.from_nnx(
+      lambda rngs: lrlab.models.MLP(5, (8,), 10, rngs=rngs), zoo.digits(), name="t",
+      loss="cross_entropy",
+    )  # fmt: skip
+
+
 def test_cross_entropy_needs_classes_and_mse_matches_torch_convention():
   x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
   regression = lrlab.data.from_arrays(x, x[:, :2] * 2.0)
