@@ -237,6 +237,7 @@ def run(args) -> int:
   import jax
 
   from lrlab import sweep
+  from lrlab.search import driver as search_driver
   from lrlab.sweep import checkpoint
 
   try:
@@ -245,6 +246,14 @@ def run(args) -> int:
     target = parse_target(args.target)
     task_options = common.task_options(args.task_arg)
     task = common.load_task(args.task, task_options)
+    for flag, metric in (("--metric", args.metric), ("--target", target and target[0])):
+      try:  # before training, not when the results are saved
+        search_driver.check_accuracy(task, metric or "")
+      except ValueError:
+        raise common.UsageError(
+          f"{flag} must name a metric task {task.name!r} reports; it has no accuracy, so "
+          f"{metric!r} does not exist."
+        ) from None
     settings = {
       "task": args.task, "tx": tx_config, "grid": {k: v.tolist() for k, v in grid.items()},
       "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,

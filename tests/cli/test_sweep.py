@@ -112,6 +112,19 @@ def test_bad_flags_print_one_line(args=("--tolerance", "-1")):
   ]
 
 
+@pytest.mark.parametrize(
+  "flag", [["--metric", "final_val_accuracy"], ["--target", "val_accuracy=0.9"]]
+)
+def test_an_accuracy_the_task_lacks_stops_before_any_compute(run, tmp_path, flag):
+  # It used to train the whole sweep and fail when saving the summary.
+  code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(tmp_path / "s"), *flag)
+  assert code == 2 and stdout == "" and not (tmp_path / "s").exists()
+  assert stderr.strip().splitlines() == [
+    f"error: {flag[0]} must name a metric task 'quadratic' reports; it has no accuracy, so "
+    f"'{flag[1].partition('=')[0]}' does not exist."
+  ]
+
+
 @pytest.mark.parametrize("where", ["file", "inside a file"])
 def test_an_out_that_cannot_be_written_stops_before_any_compute(run, tmp_path, where):
   (tmp_path / "taken").write_text("a file")
