@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
+from lrlab._numerics import default_float_dtype
 from lrlab.optimizers._chain import coupled
 from lrlab.transforms.dadaptation import scale_by_dadapt_adam, scale_by_dadapt_sgd
 from lrlab.transforms.dog import scale_by_dog
@@ -252,9 +253,10 @@ def dadapt_adamw(
 
 def _penalty_value(params: optax.Params, weight_decay: ArrayLike, l1: ArrayLike) -> jax.Array:
   """:math:`\\tfrac{\\lambda}{2} \\lVert p \\rVert^2 + \\lambda_1 \\lVert p \\rVert_1`."""
-  total = jnp.zeros((), jnp.float32)
+  dtype = default_float_dtype()  # as the rule's scalars: float64 under jax_enable_x64
+  total = jnp.zeros((), dtype)
   for p in jax.tree.leaves(params):
-    p = p.astype(jnp.float32)
+    p = p.astype(dtype)
     total = total + 0.5 * weight_decay * jnp.sum(p * p) + l1 * jnp.sum(jnp.abs(p))
   return total
 

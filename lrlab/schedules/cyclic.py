@@ -109,7 +109,8 @@ def one_cycle(
 
   Each phase follows ``anneal_strategy`` (half cosine or straight line) from its start
   value to its end value. After ``T - 1`` the rate stays at ``final`` (PyTorch
-  raises an error instead). A phase of zero length jumps to its end value.
+  extrapolates the last phase one step further, to step ``T``, and raises an error after
+  it). A phase of zero length jumps to its end value.
 
   Equals PyTorch's ``OneCycleLR(optimizer, max_lr, total_steps, pct_start,
   anneal_strategy, div_factor=25, final_div_factor=1e4, three_phase)`` with its

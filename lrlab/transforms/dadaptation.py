@@ -62,6 +62,7 @@ class ScaleByDadaptAdamState(NamedTuple):
   mu: optax.Updates
   nu: optax.Updates
   grad_sum: optax.Updates
+  taken: jax.Array  # steps with a rate > 0 (the package's k): the bias correction's clock
 
 
 def _zeros(params: optax.Params) -> optax.Params:
@@ -284,11 +285,11 @@ def scale_by_dadapt_adam(
   _checks.check_nonnegative("weight_decay", weight_decay)
   decays = not _checks.is_zero(weight_decay)
 
-  def applied_step(d: jax.Array, count: jax.Array) -> jax.Array:
+  def applied_step(d: jax.Array, count: jax.Array, taken: jax.Array) -> jax.Array:
     """:math:`\\lambda_k = d_k \\gamma_k c_k` for the 0-based ``count`` ``k``."""
     step = d * _free.rate_at(learning_rate, count)
     if bias_correction:
-      t = (count + 1).astype(d.dtype)
+      t = (taken + 1).astype(d.dtype)
       step = step * jnp.sqrt(_bias_correction(b2, t)) / _bias_correction(b1, t)
     return step.astype(d.dtype)
 
@@ -296,12 +297,13 @@ def scale_by_dadapt_adam(
     d = jnp.asarray(d0).astype(default_float_dtype())
     return ScaleByDadaptAdamState(
       count=jnp.zeros([], jnp.int32),
-      learning_rate=applied_step(d, jnp.zeros([], jnp.int32)),
+      learning_rate=applied_step(d, jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32)),
       d=d,
       numerator=jnp.zeros([], d.dtype),
       mu=_zeros(params),
       nu=_zeros(params),
       grad_sum=_zeros(params),
+      taken=jnp.zeros([], jnp.int32),
     )
 
   def update_fn(
@@ -310,7 +312,7 @@ def scale_by_dadapt_adam(
     if decays:
       _free.need_params("scale_by_dadapt_adam with weight_decay", params)
     d = state.d
-    step = applied_step(d, state.count)  # lambda_k
+    step = applied_step(d, state.count, state.taken)  # lambda_k
     b3 = jnp.sqrt(b2)
 
     cast = lambda value, like: value.astype(like.dtype)
@@ -336,7 +338,16 @@ def scale_by_dadapt_adam(
       mu=mu,
       nu=nu,
       grad_sum=grad_sum,
+      taken=optax.safe_int32_increment(state.taken),
     )
+    # The package skips a step whose rate is 0 (`if group_lr > 0.0`, then an early return):
+    # no moment, numerator or estimate update and no move. Keep the state as it was then.
+    active = _free.rate_at(learning_rate, state.count) > 0
+    keep = lambda new, old: jnp.where(active, new, old).astype(old.dtype)
+    new_state = jax.tree.map(keep, new_state, state)._replace(
+      count=new_state.count, learning_rate=new_state.learning_rate
+    )
+    adam = jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), adam)
     return adam, new_state
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -41,6 +41,7 @@ class ScaleByProdigyState(NamedTuple):
   mu: optax.Updates
   nu: optax.Updates
   grad_sum: optax.Updates
+  taken: jax.Array  # steps with a rate > 0 (the package's k): the bias correction's clock
 
 
 def scale_by_prodigy(
@@ -153,11 +154,11 @@ def scale_by_prodigy(
   _checks.check_nonnegative("weight_decay", weight_decay)
   no_momentum = _checks.is_zero(b1)
 
-  def applied_step(d: jax.Array, count: jax.Array) -> jax.Array:
+  def applied_step(d: jax.Array, count: jax.Array, taken: jax.Array) -> jax.Array:
     """:math:`\\eta_k = \\gamma_k c_k d_k` for the 0-based ``count`` ``k``."""
     step = d * _free.rate_at(learning_rate, count)
     if bias_correction:
-      t = (count + 1).astype(d.dtype)
+      t = (taken + 1).astype(d.dtype)
       step = step * jnp.sqrt(_bias_correction(b2, t)) / _bias_correction(b1, t)
     return step.astype(d.dtype)
 
@@ -166,7 +167,7 @@ def scale_by_prodigy(
     d = jnp.asarray(d0).astype(default_float_dtype())
     return ScaleByProdigyState(
       count=jnp.zeros([], jnp.int32),
-      learning_rate=applied_step(d, jnp.zeros([], jnp.int32)),
+      learning_rate=applied_step(d, jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32)),
       d=d,
       d_max=d,
       numerator=jnp.zeros([], d.dtype),
@@ -174,6 +175,7 @@ def scale_by_prodigy(
       mu=zeros(),
       nu=zeros(),
       grad_sum=zeros(),
+      taken=jnp.zeros([], jnp.int32),
     )
 
   def update_fn(
@@ -181,7 +183,7 @@ def scale_by_prodigy(
   ) -> tuple[optax.Updates, ScaleByProdigyState]:
     _free.need_params("scale_by_prodigy", params)
     d = state.d
-    step = applied_step(d, state.count)  # eta_k
+    step = applied_step(d, state.count, state.taken)  # eta_k
     beta3 = jnp.sqrt(b2) if b3 is None else b3
     scale = d / jnp.asarray(d0).astype(d.dtype)  # d_k / d_0, as the package
     s_weight = scale * (d if safeguard_warmup else step)
@@ -218,7 +220,16 @@ def scale_by_prodigy(
       mu=mu if not no_momentum else state.mu,
       nu=nu,
       grad_sum=grad_sum,
+      taken=optax.safe_int32_increment(state.taken),
     )
+    # The package skips a step whose rate is 0 (`if group_lr > 0.0`, then an early return):
+    # no moment, numerator or estimate update and no move. Keep the state as it was then.
+    active = _free.rate_at(learning_rate, state.count) > 0
+    keep = lambda new, old: jnp.where(active, new, old).astype(old.dtype)
+    new_state = jax.tree.map(keep, new_state, state)._replace(
+      count=new_state.count, learning_rate=new_state.learning_rate
+    )
+    updates = jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), updates)
     return updates, new_state
 
   return optax.GradientTransformation(init_fn, update_fn)

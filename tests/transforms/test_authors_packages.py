@@ -381,3 +381,36 @@ def test_defaults_are_the_packages(name, package, cls, names):
     assert ours[mine].default == theirs[their].default, (name, mine)
   if "betas" in theirs:
     assert (ours["b1"].default, ours["b2"].default) == theirs["betas"].default
+
+
+# A warmup from 0 (lrlab's `schedules.warmup` default, Hugging Face's linear warmup): the packages
+# skip a step whose rate is 0 (no moments, no estimate, no k); lrlab must skip it too.
+WARMUP_FROM_ZERO = {
+  "prodigy": (lambda s: optimizers.prodigy(s), "prodigyopt", "Prodigy", {}, ScaleByProdigyState),
+  "prodigy_safeguard_bias_correction": (
+    lambda s: optimizers.prodigy(s, safeguard_warmup=True, bias_correction=True),
+    "prodigyopt", "Prodigy", {"safeguard_warmup": True, "use_bias_correction": True},
+    ScaleByProdigyState,
+  ),
+  "dadapt_adamw": (
+    lambda s: optimizers.dadapt_adamw(s, weight_decay=0.0),
+    "dadaptation", "DAdaptAdam", {}, ScaleByDadaptAdamState,
+  ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(WARMUP_FROM_ZERO))
+def test_warmup_from_zero_matches_the_package(case):
+  make, module, cls, theirs, kind = WARMUP_FROM_ZERO[case]
+  package_module = pytest.importorskip(module)
+  warmup = 10
+  params, d = run_lrlab(
+    make(lambda k: jnp.minimum(1.0, k / jnp.float64(warmup))), lambda state, _: _find(state, kind).d
+  )
+  package, their_d = run_package(
+    lambda p: getattr(package_module, cls)(p, **theirs),
+    lambda opt, *_: {"d": opt.param_groups[0]["d"]},
+    scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda t: min(1.0, t / warmup)),
+  )
+  assert_trajectories_match(params, package, {"d": d}, their_d)
+  assert_moves(params)
