@@ -62,7 +62,10 @@ def run_program(main: Callable[[], int]) -> NoReturn:
   try:
     code = main()
   except KeyboardInterrupt:
-    print("Interrupted: nothing was saved by this command.", file=sys.stderr, flush=True)
+    print(
+      "Interrupted: files and checkpoints saved before this point are kept; run the same "
+      "command again to continue from them.", file=sys.stderr, flush=True,
+    )  # fmt: skip
     sys.stdout.flush()
     os._exit(EXIT_INTERRUPTED)
   raise SystemExit(code)
@@ -118,6 +121,9 @@ positive_int = _number(int, lambda v: v > 0, "a positive integer")
 positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 folds_count = _number(int, lambda v: v >= 2, "an integer >= 2")
+# jax.random.key keeps 32 bits without x64 (5 and 2**32 + 5 give the same key) and overflows
+# past int64 (a traceback, after the folder was claimed).
+seed_value = _number(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
 
 
 def chunk_size(text: str) -> int | str:
@@ -207,7 +213,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     "--opt", action="append", default=[], metavar="NAME=VALUE",
     help="a fixed optimizer argument, e.g. momentum=0.9 (repeatable; default: the optimizer's)",
   )  # fmt: skip
-  parser.add_argument("--seed", type=int, default=0, help="the base random key")
+  parser.add_argument("--seed", type=seed_value, default=0, help="the base random key")
   parser.add_argument(
     "--devices", type=positive_int, default=None,
     help="host CPU devices to expose (default: one per core)",
@@ -255,7 +261,7 @@ def load_task(spec: str, options: dict | None = None):
   if spec in tasks.names():
     try:
       return tasks.get(spec, **(options or {}))
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, ArithmeticError) as error:  # dim=1e400: OverflowError
       given = " ".join(f"{name}={value!r}" for name, value in (options or {}).items())
       hint = ""
       if isinstance(error, TypeError):  # a value of the wrong kind, as the builder found it

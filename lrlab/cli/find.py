@@ -22,7 +22,7 @@ import sys
 
 from lrlab.cli import common, output
 
-FILES = ("range_test.json", "parallel.json", "lr_find.png")
+FILES = output.OWNED["find"]
 
 
 def _batch_size(text: str) -> int | None:
@@ -77,9 +77,16 @@ def _candidates(text: str):
   parts = text.split(":")
   try:
     lo, hi, count = float(parts[0]), float(parts[1]), int(parts[2])
-    grid = sweep.log_grid(lo, hi, count) if len(parts) == 3 else None
+    grid = sweep.log_grid(lo, hi, count) if len(parts) == 3 and count >= 2 else None
   except (IndexError, ValueError):
     grid = None
+  if grid is not None:
+    from lrlab.sweep import arguments
+
+    try:  # float32 must hold them: else the range test trains before the finder refuses
+      arguments.check_traceable({"lr": grid})
+    except ValueError:
+      grid = None
   if grid is None:
     raise common.UsageError(
       f"--parallel-lrs takes LO:HI:K with 0 < LO < HI and K >= 2, e.g. 1e-5:1:16; got {text!r}."

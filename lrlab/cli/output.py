@@ -23,6 +23,18 @@ from lrlab.cli.common import UsageError
 
 SETTINGS = "settings.json"
 HASH_LENGTH = 8
+# The files and folders each command writes in its folder (glob patterns). A command that
+# takes over a folder claimed by another command finds, refuses and removes *that* command's
+# files too, so a folder never mixes two runs' files. Narrow patterns: a user's own files
+# (holiday.png) in an --out folder are never lrlab's.
+OWNED = {
+  "sweep": (
+    "sweep.json", "results.csv", "curves.npz", "sensitivity.png", "curves_*.png",
+    "heatmap_*.png", "pbt.png", "checkpoint", "search.json",
+  ),
+  "find": ("range_test.json", "parallel.json", "lr_find.png"),
+  "schedules": ("decays.png", "cosine.png", "cyclical.png", "warmup.png"),
+}  # fmt: skip
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -67,6 +79,15 @@ def _owned(out: str, patterns: Sequence[str]) -> list[str]:
   return sorted(found)
 
 
+def claimed_by(out: str) -> str | None:
+  """The command that claimed ``out`` (its ``settings.json``), or None."""
+  try:
+    previous = json.loads((Path(out) / SETTINGS).read_text(encoding="utf-8"))
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    return None
+  return previous.get("command") if isinstance(previous, dict) else None
+
+
 def check(
   out: str, command: str, settings: Mapping[str, Any], patterns: Sequence[str], *, overwrite: bool
 ) -> tuple[bool, list[str]]:
@@ -89,7 +110,8 @@ def check(
     previous = None
   previous = previous if isinstance(previous, dict) else {}
   same = previous.get("command") == command and previous.get("hash") == settings_hash(settings)
-  files = _owned(out, patterns)
+  theirs = () if same else OWNED.get(previous.get("command"), ())
+  files = _owned(out, (*patterns, *theirs))
   if files and not same and not overwrite:
     held = f"{previous['command']} {previous['hash']}" if "hash" in previous else "no settings.json"
     raise UsageError(

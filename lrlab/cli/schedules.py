@@ -12,7 +12,7 @@ import sys
 from lrlab.cli import common, output
 
 FAMILIES = ("decays", "cosine", "cyclical", "warmup")
-FILES = tuple(f"{family}.png" for family in FAMILIES)
+FILES = output.OWNED["schedules"]
 MIN_STEPS = 20
 
 
@@ -74,6 +74,9 @@ def run(args) -> int:
     return common.fail(f"--steps must be >= {MIN_STEPS}; got {args.steps}.")
   try:
     settings = {"steps": args.steps, "lr": args.lr}
+    owner = output.claimed_by(args.out)
+    if owner not in (None, "schedules"):  # never replace another command's run
+      raise ValueError(f"--out {args.out!r} holds an lrlab {owner} run; give another --out.")
     output.claim(args.out, "schedules", settings, FILES, overwrite=True, fresh=True)
   except ValueError as error:
     return common.fail(str(error))

@@ -108,10 +108,34 @@ def _resample(args) -> dict:
   return pool
 
 
+def check_unused(args) -> None:
+  """A one-line ValueError for a search flag the command would ignore: any of them without
+  --search, --eta or --min-steps with pbt, --interval with halving or hyperband."""
+  pbt_only = [("--interval", args.interval is not None), ("--exploit", args.exploit),
+              ("--perturb", args.perturb), ("--resample", args.resample),
+              ("--resample-probability", args.resample_probability)]  # fmt: skip
+  rungs_only = [("--eta", args.eta != 3), ("--min-steps", args.min_steps is not None)]
+  unused = {None: pbt_only + rungs_only, "pbt": rungs_only}.get(args.search, pbt_only[:1])
+  for flag, given in unused:
+    if given:
+      method = "pbt" if flag in dict(pbt_only) else "halving or hyperband"
+      got = f"--search {args.search}" if args.search else "no --search"
+      raise ValueError(f"{flag} applies to --search {method} only; got {got}.")
+
+
 def settings(args) -> dict:
   """What the search adds to the sweep's settings (and so to the results folder's hash); a
   one-line ValueError for a PBT flag given with another method or resample flags that
   disagree."""
+  if args.folds or args.target:
+    raise ValueError("--search takes neither --folds nor --target; leave them out.")
+  every = args.interval if args.search == "pbt" else args.min_steps
+  flag = "--interval" if args.search == "pbt" else "--min-steps"
+  if every is not None and (args.steps % every or every % args.eval_every):
+    raise ValueError(
+      f"{flag} must divide --steps ({args.steps}) and be a multiple of --eval-every "
+      f"({args.eval_every}); got {every}."
+    )
   if args.search == "pbt":
     extra = {"method": "pbt", "interval": args.interval or args.eval_every}
     if args.perturb is not None and tuple(args.perturb) != PERTURB:
@@ -127,6 +151,8 @@ def settings(args) -> dict:
            if value]  # fmt: skip
   if given:
     raise ValueError(f"{given[0]} applies to --search pbt only; got --search {args.search}.")
+  if args.eta < 2:
+    raise ValueError(f"--eta must be an integer >= 2; got {args.eta}.")
   return {"method": args.search, "eta": args.eta, "min_steps": args.min_steps or args.eval_every}
 
 
@@ -189,8 +215,6 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
       print(f"{out}/ holds this search, finished (--fresh to run it again):")
       print("\n".join(json.load(f)["answer"]))
     return 0
-  if args.folds or args.target:
-    return common.fail("--search takes neither --folds nor --target; leave them out.")
   common_kwargs = dict(
     steps=args.steps, key=jax.random.key(args.seed), seeds=args.seeds, batch_size=args.batch_size,
     eval_every=args.eval_every, chunk_size=args.chunk_size, checkpoint_dir=checkpoint_dir,

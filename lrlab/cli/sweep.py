@@ -51,7 +51,7 @@ SCHEDULES = {
 }
 DEFAULT_GRID = "lr=1e-5:1:64:log"
 # What a sweep writes in its folder (removed before another sweep takes the folder over).
-FILES = ("sweep.json", "results.csv", "curves.npz", "*.png", "checkpoint", "search.json")
+FILES = output.OWNED["sweep"]
 
 
 def add_arguments(parser: common.Parser) -> None:
@@ -193,6 +193,35 @@ def parse_target(text: str | None) -> tuple[str, float] | None:
   return metric, number
 
 
+def preflight(args, task, make_tx, grid, target) -> None:
+  """The checks lrlab.sweep.run (or the search) would make once it starts, made here with the
+  flags' names, before :func:`lrlab.cli.output.claim` removes any file (``--overwrite``)."""
+  from lrlab.sweep import arguments
+
+  if args.steps % args.eval_every:
+    raise common.UsageError(
+      f"--eval-every must divide --steps ({args.steps}); got {args.eval_every}."
+    )
+  if not args.folds and not task.streamed and args.batch_size > task.num_train:
+    raise common.UsageError(
+      f"--batch-size must be at most the {task.num_train} training examples of task "
+      f"{task.name!r}; got {args.batch_size}."
+    )
+  try:
+    arguments.check_traceable(dict(grid))
+  except ValueError as error:
+    raise common.UsageError(f"--grid: {error}") from None
+  try:
+    arguments.check_target(target)
+  except ValueError as error:
+    raise common.UsageError(f"--target {args.target!r}: {error}") from None
+  first = {name: values[0].item() for name, values in grid.items()}
+  try:
+    make_tx(first)  # the optimizer's and schedule's own checks, as lrlab find makes them
+  except (ValueError, TypeError) as error:
+    raise common.UsageError(f"--opt/--schedule-arg/--grid at {first}: {error}") from None
+
+
 def steps_run_here(result) -> int:
   """Model-steps (runs x steps) this process trained: a resumed sweep's earlier ones are not."""
   config, members = result.config, result.num_members
@@ -262,6 +291,8 @@ def run(args) -> int:
     }  # fmt: skip
     if task_options:  # only then, so a folder named before --task-arg existed keeps its name
       settings["task_args"] = task_options
+    preflight(args, task, make_tx, grid, target)
+    search_cli.check_unused(args)
     if args.search:
       if args.chunk_size == "auto":
         raise ValueError("--chunk-size must be a positive integer with --search; got 'auto'.")

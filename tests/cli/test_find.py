@@ -37,7 +37,10 @@ def test_ctrl_c_exits_with_130_and_one_line(tmp_path):
     _, stderr = process.communicate(timeout=60)
   # Together, so that a failure shows what the process printed (a crash in JAX's teardown
   # after an interrupted compile once turned the exit code into -11 or 1).
-  message = ["Interrupted: nothing was saved by this command."]
+  message = [
+    "Interrupted: files and checkpoints saved before this point are kept; run the same "
+    "command again to continue from them."
+  ]
   assert (process.returncode, stderr.strip().splitlines()) == (130, message)
   assert not (tmp_path / "f").exists()
 
@@ -61,6 +64,9 @@ def test_interrupted_programs_skip_the_teardown_that_could_crash():
   run = lambda how: subprocess.run([sys.executable, "-c", program, how], capture_output=True,
                                    text=True, env=env, timeout=60)  # fmt: skip
   interrupted, returned = run("interrupt"), run("return")
-  message = "Interrupted: nothing was saved by this command.\n"
+  message = (
+    "Interrupted: files and checkpoints saved before this point are kept; run the same "
+    "command again to continue from them.\n"
+  )
   assert (interrupted.returncode, interrupted.stdout, interrupted.stderr) == (130, "", message)
   assert (returned.returncode, returned.stdout, returned.stderr) == (3, "teardown\n", "")

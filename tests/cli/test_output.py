@@ -39,3 +39,24 @@ def test_a_claim_without_files_holds_nothing_to_lose(tmp_path):
   with pytest.raises(common.UsageError, match="holds another run"):
     output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])
   assert (tmp_path / "sensitivity.png").exists()  # refused: nothing removed
+
+
+def test_another_command_cannot_take_a_folder_and_overwrite_leaves_none_of_its_files(tmp_path):
+  out = str(tmp_path)
+  output.claim(out, "sweep", SETTINGS, output.OWNED["sweep"])
+  (tmp_path / "results.csv").write_text("member\n")
+  with pytest.raises(common.UsageError, match=r"holds another run \(sweep "):
+    output.claim(out, "find", SETTINGS, output.OWNED["find"])  # lrlab find into a sweep's folder
+  output.claim(out, "find", SETTINGS, output.OWNED["find"], overwrite=True)
+  assert not (tmp_path / "results.csv").exists()
+  for name in ("range_test.json", "parallel.json", "lr_find.png"):
+    (tmp_path / name).write_text("{}")
+  output.claim(out, "sweep", SETTINGS, output.OWNED["sweep"], overwrite=True)
+  assert sorted(os.listdir(out)) == ["settings.json"]  # none of find's files stay behind
+
+
+def test_overwrite_removes_only_what_lrlab_writes(tmp_path):
+  (tmp_path / "holiday.png").write_bytes(b"png")
+  (tmp_path / "results.csv").write_text("x\n")
+  output.claim(str(tmp_path), "sweep", SETTINGS, output.OWNED["sweep"], overwrite=True)
+  assert sorted(os.listdir(tmp_path)) == ["holiday.png", "settings.json"]

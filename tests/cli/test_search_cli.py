@@ -74,9 +74,9 @@ def test_pbt_writes_lineage_schedules_and_its_figure_and_takes_the_explore_flags
 @pytest.mark.parametrize(
   ("args", "message"),
   [
-    (("--search", "halving", "--eta", "1"), "error: eta must be an integer >= 2"),
-    (("--search", "halving", "--min-steps", "5"), "error: min_steps must divide steps"),
-    (("--search", "pbt", "--interval", "7"), "error: interval must divide steps"),
+    (("--search", "halving", "--eta", "1"), "error: --eta must be an integer >= 2"),
+    (("--search", "halving", "--min-steps", "5"), "error: --min-steps must divide --steps"),
+    (("--search", "pbt", "--interval", "7"), "error: --interval must divide --steps"),
     (("--search", "sha"), "argument --search: invalid choice: 'sha'"),
   ],
 )
@@ -173,3 +173,17 @@ def test_pbt_over_several_seeds_answers_per_population(run, tmp_path):
   se = np.std(values, ddof=1) / np.sqrt(3)
   assert f"Over the 3 populations: val_loss = {np.mean(values):.4g} ± {se:.2g} (mean ± SE)." in out
   assert "Best member" not in out  # no pooled member: slots of different seeds are unrelated
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (("--eta", "5"), "error: --eta applies to --search halving or hyperband only; got no --search"),
+    (("--exploit", "tournament"), "error: --exploit applies to --search pbt only; got no --search"),
+    (("--search", "halving", "--interval", "10"), "error: --interval applies to --search pbt"),
+    (("--search", "halving", "--folds", "2"), "error: --search takes neither --folds nor --target"),
+  ],
+)
+def test_a_search_flag_that_would_be_ignored_is_refused(run, args, message):
+  code, _, err = run(*args)
+  assert code == 2 and message in err and err.count("\n") == 1

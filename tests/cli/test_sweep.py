@@ -223,3 +223,21 @@ def test_chunk_size_auto_is_measured_and_recorded(run, tmp_path, monkeypatch):
   choice = _summary(tmp_path / "a")["metadata"]["chunk_choice"]
   assert choice["chunk_size"] == _summary(tmp_path / "a")["config"]["chunk_size"]
   assert (tmp_path / "cache" / "chunk_sizes.json").exists()
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (("--steps", "25"), "error: --eval-every must divide --steps (25); got 10."),
+    (("--batch-size", "5000"), "error: --batch-size must be at most the 1000 training examples"),
+    (("--target", "foo=0.5"), "error: --target 'foo=0.5': target metric must be one of"),
+    (("--opt", "momentum=2"), "error: --opt/--schedule-arg/--grid at {'lr': 0.1}: momentum"),
+    (("--search", "halving", "--folds", "2"), "error: --search takes neither --folds nor --target"),
+  ],
+)
+def test_a_bad_flag_with_overwrite_keeps_the_old_results(run, tmp_path, args, message):
+  assert run("--grid", "lr=0.1,0.2", "--out", "r")[0] == 0
+  before = sorted(os.listdir(tmp_path / "r"))
+  code, out, err = run("--grid", "lr=0.1,0.3", "--out", "r", "--overwrite", *args)
+  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(message)
+  assert sorted(os.listdir(tmp_path / "r")) == before
