@@ -75,3 +75,16 @@ def zip_leaves(a: Any, b: Any) -> list[tuple[jax.Array, jax.Array]]:
 def keep_finite(new: jax.Array, old: jax.Array) -> jax.Array:
   """``new`` where it is finite, else ``old``: a scalar statistic never turns NaN."""
   return jnp.where(jnp.isfinite(new), new, old).astype(old.dtype)
+
+
+def skip_if_rate_is_zero(learning_rate: LearningRate, state: Any, new_state: Any, updates: Any):
+  """``(updates, new_state)`` of a step, or where the rate at ``state.count`` is 0 zero updates
+  and ``state`` kept but for its ``count`` and ``learning_rate`` (``new_state``'s), as the
+  authors' Prodigy and D-Adapt Adam skip such a step (``if group_lr > 0.0``, then an early
+  return): no moment, numerator or estimate update and no move."""
+  active = rate_at(learning_rate, state.count) > 0
+  keep = lambda new, old: jnp.where(active, new, old).astype(old.dtype)
+  kept = jax.tree.map(keep, new_state, state)._replace(
+    count=new_state.count, learning_rate=new_state.learning_rate
+  )
+  return jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), updates), kept

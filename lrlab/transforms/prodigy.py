@@ -222,14 +222,6 @@ def scale_by_prodigy(
       grad_sum=grad_sum,
       taken=optax.safe_int32_increment(state.taken),
     )
-    # The package skips a step whose rate is 0 (`if group_lr > 0.0`, then an early return):
-    # no moment, numerator or estimate update and no move. Keep the state as it was then.
-    active = _free.rate_at(learning_rate, state.count) > 0
-    keep = lambda new, old: jnp.where(active, new, old).astype(old.dtype)
-    new_state = jax.tree.map(keep, new_state, state)._replace(
-      count=new_state.count, learning_rate=new_state.learning_rate
-    )
-    updates = jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), updates)
-    return updates, new_state
+    return _free.skip_if_rate_is_zero(learning_rate, state, new_state, updates)
 
   return optax.GradientTransformation(init_fn, update_fn)
