@@ -79,13 +79,18 @@ def _owned(out: str, patterns: Sequence[str]) -> list[str]:
   return sorted(found)
 
 
-def claimed_by(out: str) -> str | None:
-  """The command that claimed ``out`` (its ``settings.json``), or None."""
+def _claim_of(out: str) -> dict[str, Any]:
+  """What ``out``'s ``settings.json`` says (``{}`` when it is missing or unreadable)."""
   try:
     previous = json.loads((Path(out) / SETTINGS).read_text(encoding="utf-8"))
   except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-    return None
-  return previous.get("command") if isinstance(previous, dict) else None
+    return {}
+  return previous if isinstance(previous, dict) else {}
+
+
+def claimed_by(out: str) -> str | None:
+  """The command that claimed ``out`` (its ``settings.json``), or None."""
+  return _claim_of(out).get("command")
 
 
 def check(
@@ -103,12 +108,7 @@ def check(
       and ``overwrite`` is off. A claim without files holds nothing to lose.
   """
   check_writable(out)
-  path = Path(out) / SETTINGS
-  try:
-    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-    previous = None
-  previous = previous if isinstance(previous, dict) else {}
+  previous = _claim_of(out)
   same = previous.get("command") == command and previous.get("hash") == settings_hash(settings)
   theirs = () if same else OWNED.get(previous.get("command"), ())
   files = _owned(out, (*patterns, *theirs))

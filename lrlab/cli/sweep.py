@@ -195,7 +195,10 @@ def parse_target(text: str | None) -> tuple[str, float] | None:
 
 def preflight(args, task, make_tx, grid, target) -> None:
   """The checks lrlab.sweep.run (or the search) would make once it starts, made here with the
-  flags' names, before :func:`lrlab.cli.output.claim` removes any file (``--overwrite``)."""
+  flags' names, before :func:`lrlab.cli.output.claim` removes any file (``--overwrite``), and
+  that an accuracy ``--metric`` or ``--target`` is one the task reports (else the sweep would
+  train and fail only when its summary is saved)."""
+  from lrlab.search.driver import check_accuracy
   from lrlab.sweep import arguments
 
   if args.steps % args.eval_every:
@@ -220,6 +223,14 @@ def preflight(args, task, make_tx, grid, target) -> None:
     make_tx(first)  # the optimizer's and schedule's own checks, as lrlab find makes them
   except (ValueError, TypeError) as error:
     raise common.UsageError(f"--opt/--schedule-arg/--grid at {first}: {error}") from None
+  for flag, metric in (("--metric", args.metric), ("--target", target and target[0])):
+    try:
+      check_accuracy(task, metric or "")
+    except ValueError:
+      raise common.UsageError(
+        f"{flag} must name a metric task {task.name!r} reports; it has no accuracy, so "
+        f"{metric!r} does not exist."
+      ) from None
 
 
 def steps_run_here(result) -> int:
@@ -266,7 +277,6 @@ def run(args) -> int:
   import jax
 
   from lrlab import sweep
-  from lrlab.search import driver as search_driver
   from lrlab.sweep import checkpoint
 
   try:
@@ -275,14 +285,6 @@ def run(args) -> int:
     target = parse_target(args.target)
     task_options = common.task_options(args.task_arg)
     task = common.load_task(args.task, task_options)
-    for flag, metric in (("--metric", args.metric), ("--target", target and target[0])):
-      try:  # before training, not when the results are saved
-        search_driver.check_accuracy(task, metric or "")
-      except ValueError:
-        raise common.UsageError(
-          f"{flag} must name a metric task {task.name!r} reports; it has no accuracy, so "
-          f"{metric!r} does not exist."
-        ) from None
     settings = {
       "task": args.task, "tx": tx_config, "grid": {k: v.tolist() for k, v in grid.items()},
       "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
