@@ -3,7 +3,7 @@
 import glob
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -33,6 +33,29 @@ def member_sharding(mesh: Mesh) -> NamedSharding:
 def replicated(mesh: Mesh) -> NamedSharding:
   """Replicate an array on every device of the mesh."""
   return NamedSharding(mesh, PartitionSpec())
+
+
+def jit_per_device(
+  f: Callable, in_shardings: Sequence[NamedSharding], **jit_kwargs: Any
+) -> Callable:
+  """``jax.jit`` of ``f`` run by each device of the mesh on its own members alone.
+
+  ``f`` takes arguments sharded as ``in_shardings`` (:func:`member_sharding` or
+  :func:`replicated`, on one mesh) and returns arrays with a leading member axis,
+  sharded by :func:`member_sharding`. Members are independent, so ``f`` is wrapped
+  in ``jax.shard_map``: each device runs it on its slice of the member axis, and
+  nothing crosses devices. Left to XLA's SPMD partitioner instead, a vmapped
+  convolution all-gathered its operands at every step, and a program with several
+  collectives can deadlock XLA's CPU runtime, whose host devices share one thread
+  pool and may reach two collectives in opposite orders.
+  """
+  mesh = in_shardings[0].mesh
+  specs = tuple(sharding.spec for sharding in in_shardings)
+  members = member_sharding(mesh)
+  # No collectives inside, so nothing for JAX's check of which values vary by device to guard
+  # (and it would refuse a scan whose carry starts as a constant, as an evaluation's does).
+  per_device = jax.shard_map(f, mesh=mesh, in_specs=specs, out_specs=members.spec, check_vma=False)
+  return jax.jit(per_device, in_shardings=in_shardings, out_shardings=members, **jit_kwargs)
 
 
 def _cpu_cache_bytes_per_core(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:

@@ -74,7 +74,7 @@ class _Compiled:
       # Every member starts from the seed's parameters and model state (common random
       # numbers: only the optimizer state differs), so the step-0 evaluation, a pass over the
       # training, val and test sets, is the first member's, and its threshold and metrics are
-      # copied to the others: one evaluation per chunk instead of one per member.
+      # copied to the others: one evaluation per device and chunk, not one per member.
       lead, evaluation = jax.vmap(one)(*jax.tree.map(lambda a: a[:1], (hp, state)))
       widen = lambda a: jnp.broadcast_to(a, (state.diverged.shape[0], *a.shape[1:]))
       return state._replace(threshold=widen(lead.threshold)), jax.tree.map(widen, evaluation)
@@ -100,16 +100,12 @@ class _Compiled:
 
     # Initialization and the step-0 evaluation are two programs, as for a streamed task
     # (see Trainer.first_evaluation).
-    init_state = jax.jit(init_state, in_shardings=(members, everywhere), out_shardings=members)
-    first_evaluation = jax.jit(
-      first_evaluation, in_shardings=(members, members), out_shardings=members
-    )
-    segment = jax.jit(
-      segment,
-      in_shardings=(members, everywhere, members, everywhere, everywhere),
-      out_shardings=members,
-      donate_argnums=(2,),
-    )
+    # Each device runs them on its own members (so the step-0 evaluation is of each device's
+    # first member).
+    jit = devices_lib.jit_per_device
+    init_state = jit(init_state, (members, everywhere))
+    first_evaluation = jit(first_evaluation, (members, members))
+    segment = jit(segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2)
     # Minibatch indices depend on the seed's key and the step, not on the member: their own
     # program draws them, so a sweep draws a seed's once per segment for all its chunks.
     rows = None
@@ -163,7 +159,7 @@ class _Compiled:
       self.state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
     self.unread = sorted(set(hp_spec) - read - {"fold"})
     # The shardings of the resident programs, so both partition (and round) alike.
-    jit = lambda f, shardings, **kw: jax.jit(f, in_shardings=shardings, out_shardings=members, **kw)
+    jit = devices_lib.jit_per_device
     evaluate_chunk = jax.vmap(trainer.evaluate_chunk, in_axes=(0, 0, None, None))
     evaluate_chunks = jax.vmap(trainer.evaluate_chunks, in_axes=(0, 0, None, None))
     run = StreamedRun(
