@@ -1,7 +1,8 @@
 """The ``Dataset`` container: train / validation / test arrays plus static metadata."""
 
 import dataclasses
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import jax
 import numpy as np
@@ -17,10 +18,11 @@ class Dataset:
   """Three splits of ``(x, y)`` arrays, a pytree whose metadata is static.
 
   Every split holds host NumPy arrays with the example axis first: ``x`` is
-  float32 of shape ``(n, *feature_shape)`` and ``y`` is int32 ``(n,)`` class
-  labels for classification (``num_classes`` set) or float32 ``(n, ...)``
-  targets for regression (``num_classes`` is ``None``). Images and signals are
-  stored flat, ``(n, features)``; convolutional models reshape them.
+  float32 (or int32 ids, for an embedding) of shape ``(n, *feature_shape)`` and
+  ``y`` is int32 ``(n,)`` class labels for classification (``num_classes`` set)
+  or float32 ``(n, ...)`` targets for regression (``num_classes`` is ``None``).
+  Images and signals are stored flat, ``(n, features)``; convolutional models
+  reshape them.
 
   The class is registered as a pytree: the six arrays are its leaves and
   ``name`` and ``num_classes`` are static, so a ``Dataset`` can pass through
@@ -84,6 +86,22 @@ def check_finite(name: str, array: np.ndarray) -> None:
       f"{name} must be finite; found {len(bad)} NaN/inf value(s), the first at index "
       f"{tuple(int(i) for i in bad[0])}."
     )
+
+
+def one_array(name: str, value: Any) -> np.ndarray:
+  """``value`` as one NumPy array; a one-line error for a dict, tuple or list of arrays (a
+  model with several inputs) or anything else that is not numbers."""
+  parts = value if isinstance(value, tuple | list) else ()
+  if isinstance(value, Mapping) or len({getattr(part, "shape", None) for part in parts}) > 1:
+    raise ValueError(
+      f"{name} must be one array with the examples on its first axis; got a "
+      f"{type(value).__name__} of {len(value)} arrays. lrlab hands the model one array: pack "
+      "several inputs into one (np.concatenate along a feature axis) and split it in __call__."
+    )
+  array = np.asarray(value)
+  if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+    raise ValueError(f"{name} must be a numeric array; got {type(value).__name__} {array.dtype}.")
+  return array
 
 
 def check_dataset(dataset: Dataset) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from lrlab import _checks
-from lrlab.data.dataset import SPLITS, Split
+from lrlab.data.dataset import SPLITS, Split, one_array
 
 
 @runtime_checkable
@@ -182,7 +182,7 @@ def from_source(
     if len(source) < 1:
       raise ValueError(f"{split} must hold at least one example; got len {len(source)}.")
   x, y = train[np.arange(1)]
-  x, y = np.asarray(x), np.asarray(y)
+  x, y = one_array("the train source's x", x), one_array("the train source's y", y)
   spec = Spec(x.shape[1:], x.dtype, y.shape[1:], y.dtype)
   if num_classes is not None and not np.issubdtype(spec.y_dtype, np.integer):
     raise ValueError(f"train must return integer class labels; got dtype {spec.y_dtype}.")

@@ -3,7 +3,7 @@
 import numpy as np
 
 from lrlab import _checks
-from lrlab.data.dataset import Dataset, check_dataset, check_finite
+from lrlab.data.dataset import Dataset, check_dataset, check_finite, one_array
 from lrlab.data.preprocessing import standardize as standardize_dataset
 
 
@@ -35,6 +35,7 @@ def from_arrays(
   standardize: bool = False,
   seed: int = 0,
   name: str = "dataset",
+  x_dtype: str = "float32",
 ) -> Dataset:
   """Build a :class:`Dataset` from arrays, splitting deterministically by ``seed``.
 
@@ -45,7 +46,7 @@ def from_arrays(
   fitted on the training split only (see :func:`lrlab.data.standardize`).
 
   Args:
-    x: features, ``(n, *feature_shape)``; cast to float32.
+    x: features, ``(n, *feature_shape)``; cast to ``x_dtype``.
     y: integer labels in ``[0, num_classes)`` (classification) or float targets.
     x_test, y_test: a fixed test split; if given, ``test_fraction`` is unused.
     val_fraction: fraction of the non-test examples held out for validation, in (0, 1).
@@ -54,6 +55,8 @@ def from_arrays(
     standardize: z-score features with training-split statistics.
     seed: seed of the shuffles.
     name: label stored in the dataset.
+    x_dtype: ``"float32"`` (features), or ``"int32"`` for integer ids such as tokens for an
+      ``nnx.Embed`` (every value must be an integer in int32's range; no ``standardize``).
 
   Returns:
     A validated :class:`Dataset` (no NaN or infinity anywhere).
@@ -70,18 +73,28 @@ def from_arrays(
   _checks.check_interval("val_fraction", val_fraction, 0, 1, closed_low=False, closed_high=False)
   if num_classes is not None:
     _checks.check_positive("num_classes", num_classes)
+  _checks.check_choice("x_dtype", x_dtype, ("float32", "int32"))
+  if x_dtype == "int32" and standardize:
+    raise ValueError("standardize must be False for x_dtype='int32' (ids are not z-scored).")
   if (x_test is None) != (y_test is None):
     raise ValueError("x_test and y_test must be given together; got only one of them.")
   arrays = (
     {"x": x, "y": y} if x_test is None else {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
   )
   for key, value in arrays.items():
-    arrays[key] = value = np.asarray(value)
+    arrays[key] = value = one_array(key, value)
     check_finite(key, value)
     if (
       key.startswith("y") and num_classes is not None and not np.issubdtype(value.dtype, np.integer)
     ):
       raise ValueError(f"{key} must hold integer class labels; got dtype {value.dtype}.")
+    if key.startswith("x") and x_dtype == "int32" and value.size:
+      info = np.iinfo(np.int32)
+      if np.any(value != np.round(value)) or value.min() < info.min or value.max() > info.max:
+        raise ValueError(
+          f"{key} must hold integers in int32's range for x_dtype='int32'; got values in "
+          f"[{value.min()}, {value.max()}] of dtype {value.dtype}."
+        )
   x, y = arrays["x"], arrays["y"]
   if x.shape[:1] != y.shape[:1]:
     raise ValueError(f"x and y must have the same length; got shapes {x.shape} and {y.shape}.")
@@ -96,11 +109,11 @@ def from_arrays(
   x_train, y_train, x_val, y_val = _split_off(x, y, val_fraction, rng, "val_fraction")
   y_dtype = np.int32 if num_classes is not None else np.float32
   dataset = Dataset(
-    x_train=x_train.astype(np.float32),
+    x_train=x_train.astype(x_dtype),
     y_train=y_train.astype(y_dtype),
-    x_val=x_val.astype(np.float32),
+    x_val=x_val.astype(x_dtype),
     y_val=y_val.astype(y_dtype),
-    x_test=x_test.astype(np.float32),
+    x_test=x_test.astype(x_dtype),
     y_test=y_test.astype(y_dtype),
     num_classes=None if num_classes is None else int(num_classes),
     name=name,

@@ -9,6 +9,8 @@ from call to call as a plain dict of arrays. The module's own ``train()`` and
 ``eval()`` modes give the two graph definitions ``apply`` chooses between.
 """
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -73,6 +75,21 @@ def _check_carriable(kind: str, state: nnx.State, *, floating: bool) -> None:
       )
 
 
+def _rngs_keyword_only(make: Callable) -> bool:
+  """Whether ``make`` takes ``rngs`` as a keyword-only argument (NNX's own convention,
+  ``def __init__(self, ..., *, rngs)``), read through ``functools.partial`` and classes."""
+  func = make
+  while isinstance(func, functools.partial):
+    func = func.func
+  if isinstance(func, type):  # NNX's metaclass hides the constructor's signature
+    func = func.__init__
+  try:
+    parameter = inspect.signature(func).parameters.get("rngs")
+  except (TypeError, ValueError):
+    return False
+  return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
 def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
   """Split an NNX module into graph definition and state, once, at the boundary.
 
@@ -93,8 +110,9 @@ def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
   parameters), ``jax.grad`` and ``lax.scan``.
 
   Args:
-    make: ``rngs -> module``. Its parameters must be floating-point arrays and
-      its other state numeric arrays.
+    make: ``rngs -> module``, called as ``make(rngs)``, or ``make(rngs=rngs)`` when its
+      ``rngs`` is keyword-only (``functools.partial(lrlab.models.MLP, 4, (8,), 3)``).
+      Its parameters must be floating-point arrays and its other state numeric arrays.
 
   Returns:
     A :class:`Functional` ``(init, apply)``.
@@ -109,8 +127,17 @@ def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
     >>> outputs.shape
     (5, 2, 3)
   """
+  if isinstance(make, nnx.Module):
+    raise ValueError(
+      f"make must be a callable rngs -> nnx.Module that builds a fresh module (its class, or "
+      f"lambda rngs: {type(make).__name__}(..., rngs=rngs)); got a built "
+      f"{type(make).__name__} instance."
+    )
   if not callable(make):
     raise ValueError(f"make must be a callable rngs -> nnx.Module; got {make!r}.")
+  if _rngs_keyword_only(make):
+    build = make
+    make = lambda rngs: build(rngs=rngs)
   try:
     abstract = nnx.eval_shape(lambda: make(nnx.Rngs(0)))
   except TypeError:

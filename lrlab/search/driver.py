@@ -294,8 +294,9 @@ def _load(directory: str, fingerprint: str) -> dict[str, Any] | None:
     position = json.loads(str(saved["position"]))
     names = [n[: -len(".count")] for n in saved.files if n.endswith(".count")]
     arrays = {n: saved[f"{n}.0"] for n in names if n != "state"}
-    state = [saved[f"state.{i}"] for i in range(int(saved["state.count"]))] if "state" in names \
-      else None  # fmt: skip
+    # Read as checkpoint.load reads a leaf: bfloat16 (and float8, typed keys) are saved as bytes.
+    state = [checkpoint._restored(saved, f"state.{i}") for i in range(int(saved["state.count"]))] \
+      if "state" in names else None  # fmt: skip
 
   def prefixed(prefix: str) -> dict[str, np.ndarray]:
     return {n[len(prefix) :]: v for n, v in arrays.items() if n.startswith(prefix)}

@@ -25,6 +25,12 @@ PerExample = Callable[[jax.Array, jax.Array], jax.Array]
 LOSSES = ("cross_entropy", "mse")
 
 
+def _float32(values: jax.Array) -> jax.Array:
+  """Low-precision floats (bfloat16, float16) as float32, wider ones as they are: a loss taken
+  and averaged in bfloat16 keeps 8 bits (2.656 for 2.659), tying nearby learning rates."""
+  return values.astype(jnp.promote_types(values.dtype, jnp.float32))
+
+
 def _per_example(values: jax.Array, batch_size: int) -> jax.Array:
   """Mean over every axis but the first (a sequence's tokens, a target's entries)."""
   return values.reshape(batch_size, -1).mean(axis=-1)
@@ -36,9 +42,9 @@ def cross_entropy(outputs: jax.Array, targets: jax.Array) -> jax.Array:
   ``outputs`` are logits ``(B, ..., C)`` and ``targets`` integer labels
   ``(B, ...)``; extra axes (a sequence's positions) are averaged per example.
   At small random logits it is about ``log C``. PyTorch's ``CrossEntropyLoss``
-  with ``reduction='none'``.
+  with ``reduction='none'`` (computed in float32 for bfloat16 logits, as under autocast).
   """
-  values = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+  values = optax.softmax_cross_entropy_with_integer_labels(_float32(outputs), targets)
   return _per_example(values, targets.shape[0])
 
 
@@ -162,7 +168,8 @@ def from_model(
     metrics.setdefault("accuracy", accuracy)
 
   def measure(outputs: jax.Array, y: jax.Array) -> tuple[jax.Array, Metrics]:
-    return per_example(outputs, y).mean(), {k: f(outputs, y).mean() for k, f in metrics.items()}
+    mean = lambda f: _float32(f(outputs, y)).mean()  # a batch mean in at least float32
+    return mean(per_example), {k: mean(f) for k, f in metrics.items()}
 
   def train_loss(params: Params, model_state: ModelState, batch: Batch, key: jax.Array | None):
     x, y = batch
@@ -175,7 +182,7 @@ def from_model(
     outputs, _ = model.apply(params, model_state, x, train=False)
     return measure(outputs, y)
 
-  _check_shapes(model, per_example, _probe(dataset))
+  _check_shapes(model, per_example, _probe(dataset), dataset.num_classes)
   return Task(
     name=name,
     dataset=dataset,
@@ -190,7 +197,9 @@ def from_model(
   )
 
 
-def _check_shapes(model: models.Functional, per_example: PerExample, batch: Batch) -> None:
+def _check_shapes(
+  model: models.Functional, per_example: PerExample, batch: Batch, num_classes: int | None
+) -> None:
   key = jax.random.key(0)
   params, model_state = jax.eval_shape(model.init, key)
   x, y = (jax.ShapeDtypeStruct(a.shape, a.dtype) for a in batch)
@@ -203,7 +212,20 @@ def _check_shapes(model: models.Functional, per_example: PerExample, batch: Batc
       f"model must accept the dataset's examples, x {tuple(x.shape)} {x.dtype}, in training "
       f"mode; model.apply raised: {first}"
     ) from error
-  values = jax.eval_shape(per_example, outputs, y)
+  if per_example is cross_entropy and num_classes and outputs.shape[-1:] < (num_classes,):
+    # Fewer logits than classes is no error to JAX: a missing class's logit reads as NaN.
+    raise ValueError(
+      f"loss 'cross_entropy' needs a logit for each of the {num_classes} classes on the model's "
+      f"last axis; got outputs {outputs.shape} for targets {y.shape}."
+    )
+  try:
+    values = jax.eval_shape(per_example, outputs, y)
+  except (TypeError, ValueError) as error:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise ValueError(
+      f"loss must take the model's outputs {outputs.shape} {outputs.dtype} and the targets "
+      f"{y.shape} {y.dtype}; it raised: {first}"
+    ) from error
   if values.shape != (x.shape[0],):
     raise ValueError(
       f"loss must return one value per example, shape ({x.shape[0]},) for a batch of "
@@ -239,7 +261,8 @@ def from_nnx(
   same masks, shared by every member of a seed in a sweep.
 
   Args:
-    make_model: ``rngs -> nnx.Module``, called as ``make_model(nnx.Rngs(key))``.
+    make_model: ``rngs -> nnx.Module``, called as ``make_model(nnx.Rngs(key))`` (or with
+      ``rngs=`` when that argument is keyword-only, as in NNX's own layers).
     dataset: a :class:`lrlab.data.Dataset` or :class:`lrlab.data.StreamedDataset`.
     loss: ``"cross_entropy"``, ``"mse"`` or a callable ``(outputs, targets) -> (B,)``.
     metrics: more per-example metrics by name (accuracy is added for classification).

@@ -111,3 +111,28 @@ def test_standardize_global_and_constant_features():
   single = data.standardize(raw, per_feature=False)
   np.testing.assert_allclose(single.x_train.mean(), 0.0, atol=1e-5)
   np.testing.assert_allclose(single.x_train.std(), 1.0, rtol=1e-5)
+
+
+def test_integer_ids_stay_exact_with_x_dtype_int32():
+  rng = np.random.default_rng(0)
+  ids = rng.integers(0, 2**24 + 10, size=(60, 3))
+  ids[0, 0] = 2**24 + 1  # float32 would round it to 2**24
+  ds = data.from_arrays(ids, ids[:, 1] % 2, num_classes=2, x_dtype="int32")
+  assert ds.x_train.dtype == np.int32
+  assert _multiset(ds) == sorted(map(tuple, ids.tolist()))
+  for x, message in [(ids + 0.5, r"x must hold integers in int32's range"),
+                     (ids * 2**10, r"x must hold integers in int32's range")]:  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+      data.from_arrays(x, ids[:, 1] % 2, num_classes=2, x_dtype="int32")
+  with pytest.raises(ValueError, match="standardize must be False for x_dtype='int32'"):
+    data.from_arrays(ids, ids[:, 1] % 2, num_classes=2, x_dtype="int32", standardize=True)
+  with pytest.raises(ValueError, match="x_dtype"):
+    data.from_arrays(ids, ids[:, 1] % 2, num_classes=2, x_dtype="int64")
+
+
+def test_several_inputs_are_refused_in_one_line_naming_x():
+  x, y = _arrays()
+  with pytest.raises(ValueError, match=r"^x must be one array .* got a dict of 2 arrays"):
+    data.from_arrays({"dense": x, "ids": y}, y, num_classes=3)
+  with pytest.raises(ValueError, match=r"^x must be one array .* got a tuple of 2 arrays"):
+    data.from_arrays((x, y), y, num_classes=3)

@@ -91,3 +91,17 @@ def test_prefetch_keeps_order_runs_ahead_and_raises_what_fetch_raises():
 
   with pytest.raises(KeyError, match="missing shard"):
     list(prefetch(broken, [0, 1, 2]))
+
+
+def test_a_source_of_several_inputs_is_refused_in_one_line():
+  x = {"dense": np.zeros((20, 3), np.float32), "ids": np.zeros(20, np.int32)}
+
+  class Source:
+    def __len__(self):
+      return 20
+
+    def __getitem__(self, rows):
+      return {k: v[rows] for k, v in x.items()}, np.zeros(len(rows), np.int32)
+
+  with pytest.raises(ValueError, match=r"^the train source's x must be one array"):
+    lrlab.data.from_source(Source(), Source(), Source(), num_classes=2)

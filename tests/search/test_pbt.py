@@ -6,7 +6,9 @@ import importlib
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from flax import nnx
 
 from lrlab import data, optimizers, search, sweep, tasks
 from lrlab.search import members as members_lib
@@ -219,6 +221,32 @@ def test_stop_between_exploits_resumes_to_the_same_result(task, population, tmp_
   np.testing.assert_array_equal(resumed.lineage, result.lineage)
   np.testing.assert_array_equal(resumed.schedule["lr"], result.schedule["lr"])
   for a, b in zip(resumed.sweep.history, result.sweep.history, strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+class _Bfloat16(nnx.Module):
+  def __init__(self, rngs):
+    self.linear = nnx.Linear(5, 10, param_dtype=jnp.bfloat16, dtype=jnp.bfloat16, rngs=rngs)
+
+  def __call__(self, x):
+    return self.linear(x)
+
+
+def test_a_search_over_bfloat16_parameters_resumes_to_the_same_result(tmp_path):
+  # A checkpoint saves bfloat16 leaves as raw bytes: the search must read them back as
+  # bfloat16, as lrlab.sweep.run's resume does.
+  rng = np.random.default_rng(0)
+  dataset = data.from_arrays(rng.normal(size=(120, 5)), rng.integers(0, 10, 120), num_classes=10)
+  task = tasks.from_nnx(_Bfloat16, dataset, loss="cross_entropy", name="bfloat16")
+  kwargs = dict(steps=4, interval=2, key=jax.random.key(0), batch_size=16, chunk_size=2)
+  grid, make_tx = {"lr": np.array([1e-3, 1e-2])}, lambda hp: optax.adam(hp["lr"])
+  straight = search.pbt(task, make_tx, grid, fraction=0.5, **kwargs)
+  kwargs["checkpoint_dir"] = str(tmp_path)
+  with pytest.raises(sweep.Stopped):
+    search.pbt(task, make_tx, grid, fraction=0.5, should_stop=lambda: True, **kwargs)
+  resumed = search.pbt(task, make_tx, grid, fraction=0.5, **kwargs)
+  assert resumed.metadata["resumed_from"] is not None
+  for a, b in zip(resumed.sweep.history, straight.sweep.history, strict=True):
     np.testing.assert_array_equal(a, b)
 
 

@@ -1,6 +1,8 @@
 """A researcher's own NNX model (BatchNorm, Dropout, LayerNorm, attention) through train, sweep
 and the finder, checked against a hand-written Flax NNX loop."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -263,3 +265,92 @@ def test_cross_entropy_needs_classes_and_mse_matches_torch_convention():
     lrlab.tasks.from_nnx(make, regression, loss="cross_entropy", name="r")
   outputs, targets = jnp.asarray(x[:4, :2]), jnp.zeros((4, 2))
   np.testing.assert_allclose(lrlab.tasks.mse(outputs, targets), np.mean(x[:4, :2] ** 2, axis=1))
+
+
+def _classes(k=10, n=120):
+  rng = np.random.default_rng(0)
+  return lrlab.data.from_arrays(rng.normal(size=(n, 5)), rng.integers(0, k, n), num_classes=k)
+
+
+def test_fewer_logits_than_classes_is_refused_before_training():
+  # 9 logits for 10 classes: the tenth class's log-probability read as NaN, and every member
+  # of a sweep "diverged" at step 0.
+  with pytest.raises(
+    ValueError, match=r"a logit for each of the 10 classes .* got outputs \(2, 9\)"
+  ):
+    lrlab.tasks.from_nnx(lambda rngs: nnx.Linear(5, 9, rngs=rngs), _classes(), name="t",
+                         loss="cross_entropy")  # fmt: skip
+
+
+def test_a_loss_that_cannot_take_the_outputs_is_one_line_naming_the_shapes():
+  rng = np.random.default_rng(0)
+  labels = lrlab.data.from_arrays(rng.normal(size=(60, 5)), rng.integers(0, 2, (60, 1)),
+                                  num_classes=2)  # fmt: skip
+  with pytest.raises(ValueError, match=r"^loss must take the model's outputs \(2, 2\) .* \(2, 1\)"):
+    lrlab.tasks.from_nnx(lambda rngs: nnx.Linear(5, 2, rngs=rngs), labels, name="t",
+                         loss="cross_entropy")  # fmt: skip
+
+
+@pytest.mark.parametrize("keyword_only", [True, False])
+def test_constructors_whose_rngs_is_keyword_only_build_the_same_model(keyword_only):
+  # NNX's own layers take rngs by keyword only: functools.partial(nnx.Linear, 5, 10) failed.
+  make = (
+    functools.partial(lrlab.models.MLP, 5, (8,), 10)
+    if keyword_only
+    else functools.partial(
+      lambda rngs, width: lrlab.models.MLP(5, (width,), 10, rngs=rngs), width=8
+    )
+  )
+  task = lrlab.tasks.from_nnx(make, _classes(), loss="cross_entropy", name="t")
+  reference = lrlab.tasks.from_nnx(
+    lambda rngs: lrlab.models.MLP(5, (8,), 10, rngs=rngs), _classes(), loss="cross_entropy",
+    name="t",
+  )  # fmt: skip
+  key = jax.random.key(0)
+  chex.assert_trees_all_equal(task.init(key), reference.init(key))
+
+
+def test_a_built_module_is_refused_in_one_line():
+  built = lrlab.models.MLP(5, (8,), 10, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r"^make must be a callable .* got a built MLP instance"):
+    lrlab.tasks.from_nnx(built, _classes(), loss="cross_entropy", name="t")
+
+
+class _Bfloat16(nnx.Module):
+  def __init__(self, rngs):
+    self.linear = nnx.Linear(5, 10, param_dtype=jnp.bfloat16, dtype=jnp.bfloat16, rngs=rngs)
+
+  def __call__(self, x):
+    return self.linear(x)
+
+
+def test_losses_of_bfloat16_logits_are_taken_and_averaged_in_float32():
+  # In bfloat16 the mean loss kept 8 bits (2.656 for 2.659), tying nearby learning rates.
+  task = lrlab.tasks.from_nnx(_Bfloat16, _classes(), loss="cross_entropy", name="t")
+  params, state = task.init(jax.random.key(0))
+  logits = task.model.apply(params, state, jnp.asarray(task.dataset.x_val), train=False)[0]
+  assert logits.dtype == jnp.bfloat16
+  labels = task.dataset.y_val
+  want = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+  got = task.evaluate(params, state, "val")["loss"]
+  assert got.dtype == jnp.float32
+  np.testing.assert_allclose(got, want.mean(), rtol=1e-6)
+
+
+class _Embedding(nnx.Module):
+  def __init__(self, rngs):
+    self.embed = nnx.Embed(50, 4, rngs=rngs)
+    self.head = nnx.Linear(12, 2, rngs=rngs)
+
+  def __call__(self, x):
+    return self.head(self.embed(x).reshape(x.shape[0], -1))
+
+
+def test_integer_ids_reach_an_embedding():
+  rng = np.random.default_rng(0)
+  ids = rng.integers(0, 50, size=(120, 3))
+  dataset = lrlab.data.from_arrays(ids, ids[:, 0] % 2, num_classes=2, x_dtype="int32")
+  task = lrlab.tasks.from_nnx(_Embedding, dataset, loss="cross_entropy", name="t")
+  history = lrlab.train.train(task, optax.adam(0.05), steps=60, batch_size=32, eval_every=60,
+                              key=jax.random.key(0))  # fmt: skip
+  assert float(history.val_accuracy[-1]) > 0.9  # the parity of the first id, learned
