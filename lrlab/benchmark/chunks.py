@@ -71,6 +71,7 @@ def _measure_round_robin(name: str, k: int, sizes, steps, batch_size, repeats, l
   import jax
 
   import lrlab
+  from lrlab.train.compiling import CompileClock
 
   task, tx, rates, steps, batch_size = _workload(name, steps, batch_size)
   fixed = [c for c in sizes if c <= k]
@@ -79,7 +80,7 @@ def _measure_round_robin(name: str, k: int, sizes, steps, batch_size, repeats, l
     task, tx, {"lr": rates(k)}, steps=steps, batch_size=batch_size, key=jax.random.key(0),
     eval_every=steps, chunk_size=chunk, progress=False,
   )  # fmt: skip
-  rows = []
+  rows, clock = [], CompileClock()
   for chunk in ("auto", *fits):  # compile (and, for auto, probe)
     tic = time.perf_counter()
     result = run(chunk)
@@ -88,6 +89,7 @@ def _measure_round_robin(name: str, k: int, sizes, steps, batch_size, repeats, l
       "chunk_size": chunk if chunk == "auto" else int(chunk),
       "chosen": int(result.config["chunk_size"]), "first_call_s": time.perf_counter() - tic,
       "choice": result.metadata.get("chunk_choice"), "steady_all_s": [], "load_all": [],
+      "recompiles": 0,
     })  # fmt: skip
   for i in range(max(repeats, 1)):
     # Each round starts one candidate later, so none always follows the same one (on the AMD
@@ -95,9 +97,11 @@ def _measure_round_robin(name: str, k: int, sizes, steps, batch_size, repeats, l
     # slower than the fixed 8 in every round; interleaved alone, the two took the same time).
     for row in rows[i % len(rows) :] + rows[: i % len(rows)]:
       row["load_all"].append(load_average())
+      clock.start()
       tic = time.perf_counter()
       run(row["chunk_size"])
       row["steady_all_s"].append(time.perf_counter() - tic)
+      row["recompiles"] += clock.stop()[1]  # 0 unless a program was evicted and compiled again
   for row in rows:
     row["steady_s"] = min(row["steady_all_s"])
     row["model_steps_per_s"] = k * steps / row["steady_s"]
@@ -138,8 +142,14 @@ def run_chunks(
     and K: the best fixed size, the auto choice, their ratio and whether it is within
     :data:`GOAL`).
   """
+  from lrlab.sweep import chunk_choice, programs
+
   os.makedirs(out, exist_ok=True)
-  before = os.environ.get("LRLAB_CACHE_DIR")
+  before, cache_size = os.environ.get("LRLAB_CACHE_DIR"), programs.CACHE_SIZE
+  # Every candidate's programs (and the probe's) stay compiled through the rounds: round robin
+  # over more sizes than lrlab.sweep keeps (programs.CACHE_SIZE, 8) recompiles every one of them
+  # in every round, and the timings would be compile times.
+  programs.CACHE_SIZE = max(cache_size, len(chunk_sizes) + 1 + chunk_choice.MAX_CANDIDATES)
   cache = os.path.join(out, "chunk-cache")
   if os.path.exists(os.path.join(cache, "chunk_sizes.json")):
     os.remove(os.path.join(cache, "chunk_sizes.json"))  # a fresh probe, not an earlier run's
@@ -154,6 +164,7 @@ def run_chunks(
         left_out.append({"task": name, "k": k, **dropped})
         summary.append(_summary(name, k, mine))
   finally:
+    programs.CACHE_SIZE = cache_size
     if before is None:
       os.environ.pop("LRLAB_CACHE_DIR", None)
     else:

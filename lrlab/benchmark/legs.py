@@ -19,6 +19,7 @@ from lrlab.benchmark.workload import (
   TASK,
   TORCH_LEGS,
   Config,
+  executed_per_model_step,
   learning_rates,
   make_tx,
   member_sharding,
@@ -66,6 +67,8 @@ def _lrlab_leg(leg: str, task, lrs, config: Config, make_tx=make_tx):
         choice = info.setdefault("chunk_choice", result.metadata.get("chunk_choice"))
         info["chunk_size"] = chunk
         info["padded_members"] = -(-k // chunk) * chunk - k
+        # The step-0 evaluation runs for one member per seed (1) and device, not per member.
+        info["start_evaluations"] = len(jax.devices())
         compiled = info.setdefault("compile_s_per_call", [])
         compiled.append(result.metadata["compile_seconds"])
         how = "given" if config.chunk_size not in (None, "auto") else "the heuristic's"
@@ -157,7 +160,8 @@ def measure_leg(
     raise ValueError(f"leg must be one of {LEGS}; got {leg!r}.")
   task = task if task is not None else lrlab.tasks.get(TASK)
   lrs = learning_rates(k) if lrs is None else lrs
-  flops = workload(config, task)["per_model_step"] if flops is None else flops
+  counted = workload(config, task) if flops is None else None
+  flops = counted["per_model_step"] if flops is None else flops
   log = CompileClock()
   reset = reset_peak_rss()
   baseline = peak_rss_mib()
@@ -200,6 +204,9 @@ def measure_leg(
     times.append(walls[-1] - seconds)
     recompiles += count
   steady = min(times)
+  if counted is not None and "start_evaluations" in info:  # the sweep: FLOPs it executed
+    flops = executed_per_model_step(flops, counted["evaluation_start_per_run"], k,
+                                    config.steps, info["start_evaluations"])  # fmt: skip
   peak = peak_rss_mib()
   losses = None if losses is None else [float(v) for v in losses]
   finite = None if losses is None else [v for v in losses if math.isfinite(v)]
@@ -218,6 +225,7 @@ def measure_leg(
     "wall_all_s": walls,
     "recompiles": recompiles,
     "model_steps_per_s": k * config.steps / steady,
+    "flops_per_model_step": flops,
     "gflops_per_s": k * config.steps * flops / steady / 1e9,
     "peak_rss_mib": peak,
     "leg_rss_mib": None if peak is None or baseline is None or not reset else peak - baseline,

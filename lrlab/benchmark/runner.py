@@ -186,8 +186,9 @@ def summarize(rows, ceiling: float) -> tuple[list[dict[str, Any]], dict[str, Any
   """
   rate = {(r["leg"], r["k"]): r["model_steps_per_s"] for r in rows if "model_steps_per_s" in r}
   reference = {}  # per K: the final losses of the vmap leg, else of the lrlab loop
-  for leg in reversed(AGREEMENT_REFERENCES):
-    reference.update({r["k"]: r.get("final_val_loss") for r in rows if r["leg"] == leg})
+  for leg in reversed(AGREEMENT_REFERENCES):  # a leg that failed or was skipped has no losses
+    reference.update({r["k"]: r["final_val_loss"] for r in rows
+                      if r["leg"] == leg and r.get("final_val_loss")})  # fmt: skip
   for r in rows:
     if "gflops_per_s" in r:
       r["fraction_of_ceiling"] = r["gflops_per_s"] / ceiling

@@ -131,7 +131,8 @@ def workload(spec: TaskSpec, task, steps: int, batch_size: int) -> dict[str, Any
   """The FLOPs of a model-step: the training step's, plus the run's evaluation spread over it.
 
   Every leg evaluates the training set once (step 0) and the val and test sets twice (step 0
-  and the end): ``per_model_step = train_step + eval_example * examples / steps``.
+  and the end): ``per_model_step = train_step + eval_example * examples / steps``; the sweep
+  runs the step-0 pass (``evaluation_start_per_run``) once per device only (:func:`measure`).
   """
   from lrlab.benchmark.flops import step_flops
 
@@ -143,6 +144,7 @@ def workload(spec: TaskSpec, task, steps: int, batch_size: int) -> dict[str, Any
     "split_sizes": sizes,
     **flops,
     "evaluation_per_run": evaluation,
+    "evaluation_start_per_run": flops["eval_example"] * sum(sizes.values()),
     "per_model_step": flops["train_step"] + evaluation / steps,
   }
 
@@ -160,7 +162,7 @@ def measure(spec: dict[str, Any]) -> list[dict[str, Any]]:
   import numpy as np
 
   from lrlab.benchmark.legs import _lrlab_leg
-  from lrlab.benchmark.workload import LEG_TITLES, Config
+  from lrlab.benchmark.workload import LEG_TITLES, Config, executed_per_model_step
   from lrlab.train.compiling import CompileClock
 
   task_spec = SPECS[spec["task"]]
@@ -206,12 +208,17 @@ def measure(spec: dict[str, Any]) -> list[dict[str, Any]]:
   for leg, row in rows.items():
     info = row.pop("info")
     steady = min(row["steady_all_s"])
+    per_step = flops["per_model_step"]
+    if "start_evaluations" in info:  # the sweep: the FLOPs it executed
+      per_step = executed_per_model_step(per_step, flops["evaluation_start_per_run"], k, steps,
+                                         info["start_evaluations"])  # fmt: skip
     values = [float(v) for v in np.asarray(losses[leg]).reshape(-1)]
     finite = [v for v in values if np.isfinite(v)]
     row |= {
       "steady_s": steady,
       "model_steps_per_s": k * steps / steady,
-      "gflops_per_s": k * steps * flops["per_model_step"] / steady / 1e9,
+      "flops_per_model_step": per_step,
+      "gflops_per_s": k * steps * per_step / steady / 1e9,
       "final_val_loss": [v if np.isfinite(v) else None for v in values],
       "num_nonfinite": len(values) - len(finite),
       "best_final_val_loss": min(finite) if finite else None,

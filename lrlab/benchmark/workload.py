@@ -110,18 +110,49 @@ def analytic_flops(batch_size: int, steps: int, split_sizes: dict[str, int]) -> 
   Biases, activations, the loss and the optimizer are left out (a few percent).
 
   Returns:
-    ``{"train_step", "evaluation_per_run", "per_model_step"}``: the last is what
-    GFLOP/s are computed from, ``train_step + evaluation_per_run / steps``.
+    ``{"train_step", "evaluation_per_run", "evaluation_start_per_run", "per_model_step"}``:
+    the last is what GFLOP/s are computed from, ``train_step + evaluation_per_run / steps``;
+    ``evaluation_start_per_run`` is the step-0 pass (training, val and test sets), the part a
+    sweep shares between the members of a seed (:func:`executed_per_model_step`).
   """
   macs = sum(i * o for i, o in LAYERS)
   train_step = 2 * batch_size * (3 * macs - LAYERS[0][0] * LAYERS[0][1])
   examples = split_sizes["train"] + 2 * (split_sizes["val"] + split_sizes["test"])
   evaluation = 2 * macs * examples
+  start = 2 * macs * sum(split_sizes[s] for s in ("train", "val", "test"))
   return {
     "train_step": float(train_step),
     "evaluation_per_run": float(evaluation),
+    "evaluation_start_per_run": float(start),
     "per_model_step": train_step + evaluation / steps,
   }
+
+
+def executed_per_model_step(per_model_step: float, start_per_run: float, k: int, steps: int,
+                            start_evaluations: int) -> float:  # fmt: skip
+  """``per_model_step`` for a leg that runs the step-0 evaluation (``start_per_run`` FLOPs a
+  member) for only ``start_evaluations`` of its ``k`` members: ``lrlab.sweep.run`` evaluates
+  one member per seed and device and copies the result to the others
+  (``lrlab.sweep.programs``), so counting ``k`` passes credits it with FLOPs it never ran."""
+  done = min(start_evaluations, k)
+  return per_model_step - start_per_run * (k - done) / (k * steps)
+
+
+def executed_scale(report: dict[str, Any], row: dict[str, Any]) -> float:
+  """The FLOPs a report row's leg executed over those its GFLOP/s counted: 1, but for the sweep
+  rows of reports written before the sweep leg recorded ``flops_per_model_step``, which
+  counted a step-0 evaluation per member where the sweep runs one per device
+  (:func:`executed_per_model_step`). Multiply such a row's ``gflops_per_s`` and fractions of a
+  ceiling by it; a ``report`` of :mod:`lrlab.benchmark` or of its task benchmark
+  (``row["flops"]``)."""
+  if row["leg"] != "sweep" or "flops_per_model_step" in row:
+    return 1.0
+  flops = row.get("flops") or report["flops"]
+  per_example = flops.get("eval_example", 2 * sum(i * o for i, o in LAYERS))  # the MLP's
+  start = per_example * sum(flops["split_sizes"].values())
+  counted = flops["per_model_step"]
+  executed = executed_per_model_step(counted, start, row["k"], row["steps"], row["devices_used"])
+  return executed / counted
 
 
 _XLA_STEP_FLOPS: dict[int, float | None] = {}

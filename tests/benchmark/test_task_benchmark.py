@@ -130,7 +130,7 @@ def test_a_toy_run_writes_the_report(tmp_path):
   examples = sizes["train"] + 2 * (sizes["val"] + sizes["test"])
   assert flops["per_model_step"] == flops["train_step"] + flops["eval_example"] * examples / 2
   for row in (sweep, loop):
-    assert math.isclose(row["gflops_per_s"], row["model_steps_per_s"] * flops["per_model_step"]
+    assert math.isclose(row["gflops_per_s"], row["model_steps_per_s"] * row["flops_per_model_step"]
                         / 1e9)  # fmt: skip
     assert row["fraction_of_ceiling"] == row["gflops_per_s"] / report["ceiling"]["ceiling"]
   (entry,) = report["summary"]
