@@ -56,7 +56,8 @@ def markdown(report: dict[str, Any]) -> str:
     f"{MOMENTUM}, K log-spaced rates in {list(LR_RANGE)}; "
     f"{report['flops']['per_model_step'] / 1e6:.2f} MFLOP per model-step (matmuls counted by "
     f"hand: {report['flops']['train_step'] / 1e6:.1f} per training step plus evaluation "
-    f"amortized; XLA counts {_fmt(report['flops']['xla_train_step'], '.3g')} per training step).",
+    f"amortized; XLA counts {_fmt(report['flops']['xla_train_step'], '.3g')} per training step)"
+    f"{_executed(report)}.",
     "",
     f"Matmul ceiling: {ceiling['ceiling']:.1f} GFLOP/s (best of single-device "
     f"{max(ceiling['single'].values()):.1f} and sharded over {ceiling['devices']} device(s) "
@@ -113,6 +114,19 @@ def markdown(report: dict[str, Any]) -> str:
       met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
       lines.append(f"| {name} | {goal} | {value} | {met} |")
   return "\n".join(lines) + "\n"
+
+
+def _executed(report: dict[str, Any]) -> str:
+  """The sweep's own FLOPs per model-step, where its rows record fewer (its step-0 evaluation
+  runs once per device, not per member)."""
+  counts = sorted({r["flops_per_model_step"] for r in report["rows"] if r["leg"] == "sweep"
+                   and r.get("flops_per_model_step", report["flops"]["per_model_step"])
+                   < report["flops"]["per_model_step"]})  # fmt: skip
+  if not counts:
+    return ""
+  spread = "-".join(f"{c / 1e6:.2f}" for c in (counts[0], counts[-1])[: 1 + (len(counts) > 1)])
+  return (f"; the sweep executes {spread}, its step-0 evaluation run once per device and copied "
+          "to the device's other members")  # fmt: skip
 
 
 def _next_ceiling(row: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 import lrlab
 from lrlab.benchmark import Config, measure_leg
+from lrlab.benchmark.report import markdown
 from lrlab.benchmark.workload import analytic_flops, executed_scale
 from lrlab.sweep import programs
 
@@ -79,3 +80,28 @@ def test_the_correction_in_benchmarks_md_restates_the_committed_reports():
   xeon = _report("cpu-2core/report.json")
   sweep = next(r for r in xeon["rows"] if r["leg"] == "sweep" and r["k"] == 512)
   assert sweep["fraction_of_ceiling_next"] * executed_scale(xeon, sweep) < 0.55  # not met
+
+
+def test_the_fresh_amd_run_counts_what_the_sweep_executes_and_is_quoted():
+  report = _report("cpu-2core-amd/executed-flops/report.json")
+  rows = {r["leg"]: r for r in report["rows"]}
+  sweep, targets = rows["sweep"], report["targets"]
+  assert executed_scale(report, sweep) == 1.0  # the report counts the executed FLOPs itself
+  sizes = report["flops"]["split_sizes"]
+  start = 30_000 * sum(sizes.values()) * (512 - sweep["devices_used"]) / (512 * sweep["steps"])
+  assert sweep["flops_per_model_step"] == pytest.approx(report["flops"]["per_model_step"] - start)
+  assert rows["sequential"]["flops_per_model_step"] == report["flops"]["per_model_step"]
+  text = " ".join((ROOT / "BENCHMARKS.md").read_text("utf-8").split())
+  times = "\N{MULTIPLICATION SIGN}"
+  quote = (
+    f"gave the sweep {sweep['model_steps_per_s'] / 1000:.1f}k model-steps/s in chunks of "
+    f"{sweep['chunk_size']}, {100 * targets['fraction_of_ceiling']['measured']:.0f}% of the run's "
+    f"ceiling and {100 * targets['fraction_of_ceiling_next']['measured']:.0f}% of the ceiling "
+    f"next to its leg, {targets['sweep_over_sequential']['measured']:.2f}{times} the lrlab loop "
+    f"and {targets['sweep_over_best_torch']['measured']:.2f}{times} the compiled torch.func "
+    "ensemble."
+  )
+  assert report["ratios"][0]["best_torch"] == "torch_compiled" and quote in text, quote
+  executes = f"the sweep executes {sweep['flops_per_model_step'] / 1e6:.2f}, its step-0"
+  assert executes in markdown(report)
+  assert "the sweep executes" not in markdown(_report("cpu-2core-amd/report.json"))  # counted
