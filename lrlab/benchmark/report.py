@@ -119,14 +119,17 @@ def markdown(report: dict[str, Any]) -> str:
 def _executed(report: dict[str, Any]) -> str:
   """The sweep's own FLOPs per model-step, where its rows record fewer (its step-0 evaluation
   runs once per device, not per member)."""
-  counts = sorted({r["flops_per_model_step"] for r in report["rows"] if r["leg"] == "sweep"
-                   and r.get("flops_per_model_step", report["flops"]["per_model_step"])
-                   < report["flops"]["per_model_step"]})  # fmt: skip
+  counted = report["flops"]["per_model_step"]
+  sweeps = [r for r in report["rows"] if r["leg"] == "sweep"]
+  counts = sorted({r["flops_per_model_step"] for r in sweeps if "flops_per_model_step" in r})
+  counts = [c / 1e6 for c in counts if c < counted]
   if not counts:
     return ""
-  spread = "-".join(f"{c / 1e6:.2f}" for c in (counts[0], counts[-1])[: 1 + (len(counts) > 1)])
-  return (f"; the sweep executes {spread}, its step-0 evaluation run once per device and copied "
-          "to the device's other members")  # fmt: skip
+  spread = f"{counts[0]:.2f}" if len(counts) == 1 else f"{counts[0]:.2f} to {counts[-1]:.2f}"
+  return (
+    f"; the sweep executes {spread}, its step-0 evaluation run once per device and copied to "
+    "the device's other members"
+  )
 
 
 def _next_ceiling(row: dict[str, Any]) -> str:
