@@ -67,7 +67,7 @@ def _lrlab_leg(leg: str, task, lrs, config: Config, make_tx=make_tx):
         choice = info.setdefault("chunk_choice", result.metadata.get("chunk_choice"))
         info["chunk_size"] = chunk
         info["padded_members"] = -(-k // chunk) * chunk - k
-        # The step-0 evaluation runs for one member per seed (1) and device, not per member.
+        # The step-0 evaluation runs once per device for the leg's one seed, not per member.
         info["start_evaluations"] = len(jax.devices())
         compiled = info.setdefault("compile_s_per_call", [])
         compiled.append(result.metadata["compile_seconds"])

@@ -197,6 +197,12 @@ def from_model(
   )
 
 
+def _first_line(error: Exception) -> str:
+  """An exception's first line of text, or its type's name when it has none."""
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 def _check_shapes(
   model: models.Functional, per_example: PerExample, batch: Batch, num_classes: int | None
 ) -> None:
@@ -207,10 +213,9 @@ def _check_shapes(
   try:
     outputs, new_state = jax.eval_shape(apply, params, model_state, x)
   except (TypeError, ValueError) as error:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     raise ValueError(
       f"model must accept the dataset's examples, x {tuple(x.shape)} {x.dtype}, in training "
-      f"mode; model.apply raised: {first}"
+      f"mode; model.apply raised: {_first_line(error)}"
     ) from error
   if per_example is cross_entropy and num_classes and outputs.shape[-1:] < (num_classes,):
     # Fewer logits than classes is no error to JAX: a missing class's logit reads as NaN.
@@ -221,10 +226,9 @@ def _check_shapes(
   try:
     values = jax.eval_shape(per_example, outputs, y)
   except (TypeError, ValueError) as error:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     raise ValueError(
       f"loss must take the model's outputs {outputs.shape} {outputs.dtype} and the targets "
-      f"{y.shape} {y.dtype}; it raised: {first}"
+      f"{y.shape} {y.dtype}; it raised: {_first_line(error)}"
     ) from error
   if values.shape != (x.shape[0],):
     raise ValueError(
