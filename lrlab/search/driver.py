@@ -181,7 +181,7 @@ def drive(
     min_width=chunk_size if fixed else num_devices,
   )  # fmt: skip
   fingerprint = checkpoint.fingerprint(
-    config, members, *arguments.task_arrays(task), task.L, task.mu
+    config, members, *arguments.task_arrays(task), task.L, task.mu, population.digest(num_rows)
   )
   num_segments = steps // segment_steps
   ledgers: list[Ledger] = []

@@ -167,13 +167,24 @@ class Population:
     """Set the live members and the chunk width: ``chunk_size``, or the fewest whole device
     multiples that hold them when fewer are left (one more compiled width, cached)."""
     self.alive, self.hp = np.asarray(rows, np.int64), {k: np.asarray(v) for k, v in hp.items()}
-    needed = -(-max(len(self.alive), 1) // self.num_devices) * self.num_devices
-    self.width = max(self.min_width, min(self.chunk_size, needed))
+    self.width = self._width(len(self.alive))
     self.widths.append(self.width)
-    example = {k: as_jax(np.zeros(self.width, dtype)) for k, dtype in self.axes.items()}
-    self.compiled = _compiled_for(
+    self.compiled = self._programs(self.width)
+
+  def _width(self, live: int) -> int:
+    needed = -(-max(live, 1) // self.num_devices) * self.num_devices
+    return max(self.min_width, min(self.chunk_size, needed))
+
+  def _programs(self, width: int):
+    example = {k: as_jax(np.zeros(width, dtype)) for k, dtype in self.axes.items()}
+    return _compiled_for(
       self.trainer, self.make_tx, self.mesh, self.call_windows, example, self.key_shape
     )
+
+  def digest(self, live: int) -> str:
+    """:func:`lrlab.sweep.checkpoint.program_digest` of the programs that chunk ``live``
+    members (compiled now, and kept for them)."""
+    return self._programs(self._width(live)).digest
 
   def _chunk_hp(self, c: int) -> dict[str, np.ndarray]:
     rows = self._padded_rows()[c * self.width : (c + 1) * self.width]

@@ -42,6 +42,17 @@ def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray], *extra: Any
   return digest.hexdigest()
 
 
+def program_digest(*lowered: Any) -> str:
+  """A SHA-256 of lowered programs' StableHLO text (``jax.stages.Lowered``, no source
+  locations): what they compute, the model's and ``make_tx``'s code and their captured
+  constants included. The same in every process; any edit that changes the arithmetic, or
+  another JAX version, changes it."""
+  digest = hashlib.sha256()
+  for program in lowered:
+    digest.update(program.as_text().encode())
+  return digest.hexdigest()
+
+
 def save(
   directory: str,
   fingerprint_: str,
@@ -111,8 +122,8 @@ def load(
     if str(saved["fingerprint"]) != fingerprint_:
       raise ValueError(
         f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep (other task, "
-        "grid, seeds, key, steps or chunking); use another directory or delete "
-        f"{FILENAME} to start over."
+        "grid, seeds, key, steps, chunking, or code of the model or make_tx); use another "
+        f"directory or delete {FILENAME} to start over."
       )
     position = json.loads(str(saved["position"]))
     trees = {}

@@ -154,9 +154,10 @@ def run(
     an uninterrupted run; ``result.metadata["resumed_from"]`` says where it
     picked up. A checkpoint of a different sweep is refused: the fingerprint
     covers the settings, the grid, the task's data, the structure and shapes
-    of the members' state (so another model or another kind of optimizer is
-    caught), ``make_tx``'s qualified name and ``tx_config``. ``make_tx``'s code
-    itself cannot be fingerprinted: describe what it builds in ``tx_config``.
+    of the members' state, ``make_tx``'s qualified name, ``tx_config`` and the
+    chunk's programs (:func:`lrlab.sweep.checkpoint.program_digest`), so an
+    edit to the model's or ``make_tx``'s code that changes the arithmetic is
+    caught (as is another JAX version).
 
   Args:
     task: an :class:`lrlab.tasks.Task` or a registered task name.
@@ -290,11 +291,11 @@ def run(
     "eval_batch_size": trainer.eval_batch_size,
     "streamed": task.streamed,
   }
-  # The task's data and the members' state (model and optimizer state, by structure and
-  # shape) tell apart sweeps that share a task name and settings.
+  # The data, the state's shapes, the programs (model, make_tx) tell same-named sweeps apart.
   fingerprint = checkpoint.fingerprint(
-    config, grid, *arguments.task_arrays(task), task.L, task.mu, _shapes(compiled.state_shape)
-  )
+    config, grid, *arguments.task_arrays(task), task.L, task.mu, _shapes(compiled.state_shape),
+    compiled.digest,
+  )  # fmt: skip
   done: list[History] = []  # finished chunks, seed-major
   position = {"seed": 0, "chunk": 0, "segment": 0}
   resumed: dict[str, Any] = {}

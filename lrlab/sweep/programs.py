@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lrlab.sweep import checkpoint, hyperparameters
 from lrlab.sweep import devices as devices_lib
-from lrlab.sweep import hyperparameters
 from lrlab.train import StreamedRun, Trainer, compiling
 from lrlab.train.compiling import one_shot_options
 
@@ -122,6 +122,7 @@ class _Compiled:
         "init_state": (init_state.lower(hp_spec, key_spec), once),
         "_segment": (segment.lower(hp_spec, key_spec, state_shape, np.int32(0), rows), None),
       }
+    self.digest = checkpoint.program_digest(*(lowered for lowered, _ in self._lowered.values()))
     if rows is not None:
       self._lowered["_draw"] = (draw.lower(key_spec, np.int32(0)), None)
     self._lower_first = lambda: first_evaluation.lower(hp_spec, state_shape)
@@ -162,12 +163,12 @@ class _Compiled:
     jit = devices_lib.jit_per_device
     evaluate_chunk = jax.vmap(trainer.evaluate_chunk, in_axes=(0, 0, None, None))
     evaluate_chunks = jax.vmap(trainer.evaluate_chunks, in_axes=(0, 0, None, None))
+    init_state = jit(init_state, (members, everywhere), compiler_options=once)
+    segment = jit(segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2)
     run = StreamedRun(
       trainer,
-      init_state=jit(init_state, (members, everywhere), compiler_options=once),
-      segment=jit(
-        segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2
-      ),
+      init_state=init_state,
+      segment=segment,
       evaluate_chunk=jit(evaluate_chunk, (members, members, everywhere, everywhere)),
       evaluate_chunks=jit(evaluate_chunks, (members, members, everywhere, everywhere)),
       with_threshold=jit(jax.vmap(trainer.with_threshold), (members, members)),
@@ -175,6 +176,14 @@ class _Compiled:
     )
     self.init, self._segment = run.init, run.segment
     self._lowered = {}
+    # Lowered only for the digest (they compile on first use), with one window's minibatches.
+    spec, window = trainer.task.dataset.spec, (trainer.eval_every, trainer.batch_size)
+    data = tuple(
+      jax.ShapeDtypeStruct((*window, *shape), dtype, sharding=everywhere)
+      for shape, dtype in ((spec.x_shape, spec.x_dtype), (spec.y_shape, spec.y_dtype))
+    )
+    lowered = segment.lower(hp_spec, key_spec, self.state_shape, np.int32(0), data)
+    self.digest = checkpoint.program_digest(init_state.lower(hp_spec, key_spec), lowered)
 
   def draw(self, key: jax.Array, first_window: Any) -> jax.Array | None:
     """The minibatch indices of the segment from ``first_window`` for a seed's ``key``

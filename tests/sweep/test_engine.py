@@ -1,5 +1,6 @@
 """The sweep engine: equal to separate runs, sharding, chunking, divergence isolation, resume."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -307,11 +308,22 @@ def test_resume_keeps_the_chunk_size_it_began_with(tmp_path, task, monkeypatch):
   chex.assert_trees_all_equal(resumed.history, whole.history)
 
 
-def _optimizer(name):
+def _optimizer(name, scale=None):
   def make_tx(hp):  # the same qualified name for every optimizer
-    return getattr(optimizers, name)(hp["lr"])
+    lr = hp["lr"] if scale is None else scale * hp["lr"]
+    return getattr(optimizers, name)(lr)
 
   return make_tx
+
+
+def _doubled_loss(task):
+  """The same task (name, data, parameters) with its model's code edited: twice the loss."""
+
+  def loss(params, model_state, batch, key=None):
+    value, aux = task.loss(params, model_state, batch, key)
+    return 2 * value, aux
+
+  return dataclasses.replace(task, loss=loss)
 
 
 @pytest.mark.parametrize(
@@ -320,6 +332,8 @@ def _optimizer(name):
     "data",  # a task of the same name built with other options
     "optimizer",  # another kind of optimizer (other state), under the same function name
     "tx_config",  # what make_tx builds, as described by the caller
+    "optimizer_code",  # make_tx's code edited: the same name and state, other arithmetic
+    "model_code",  # the model's code edited: the same task name, data and parameters
   ],
 )
 def test_checkpoint_of_a_changed_sweep_is_refused(tmp_path, monkeypatch, change):
@@ -336,6 +350,10 @@ def test_checkpoint_of_a_changed_sweep_is_refused(tmp_path, monkeypatch, change)
     task = tasks.get("quadratic", dim=8, max_curvature=2.0)
   elif change == "optimizer":
     make_tx = _optimizer("adam")
+  elif change == "optimizer_code":
+    make_tx = _optimizer("sgd", scale=0.5)
+  elif change == "model_code":
+    task = _doubled_loss(first)
   else:
     tx_config = {"b": 2}
   with pytest.raises(ValueError, match="different sweep"):

@@ -1,0 +1,90 @@
+"""A checkpoint's fingerprint covers the chunk's programs: an edit to the model's or
+``make_tx``'s code is refused, and the same sweep fingerprints alike in another process."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from lrlab import optimizers, search, sweep, tasks
+from lrlab.sweep import checkpoint
+from tests import zoo
+
+SETTINGS = dict(steps=4, batch_size=16, key=jax.random.key(0), eval_every=2, progress=False)
+
+
+def _sgd(hp):
+  return optimizers.sgd(hp["lr"])
+
+
+def _edited(hp):  # _sgd with its code edited, under the same name (set below): half the rate
+  return optimizers.sgd(0.5 * hp["lr"])
+
+
+_edited.__qualname__ = _sgd.__qualname__
+
+
+def _stop_at_first(*_):
+  return True
+
+
+def test_a_streamed_model_edited_under_the_same_name_is_refused(tmp_path):
+  grid = {"lr": np.array([0.01, 0.1])}
+  kwargs = dict(chunk_size=2, checkpoint_dir=str(tmp_path), **SETTINGS)
+  first = zoo.cnn_task(dropout=0.2, stream=True, num_train=64)
+  with pytest.raises(sweep.Stopped):
+    sweep.run(first, _sgd, grid, should_stop=_stop_at_first, **kwargs)
+  edited = zoo.cnn_task(dropout=0.3, stream=True, num_train=64)  # same name, data and shapes
+  with pytest.raises(ValueError, match="different sweep"):
+    sweep.run(edited, _sgd, grid, **kwargs)
+  assert sweep.run(first, _sgd, grid, **kwargs).metadata["resumed_from"] is not None
+
+
+def test_a_search_with_make_tx_edited_under_the_same_name_is_refused(tmp_path):
+  task = tasks.get("quadratic", dim=4, noise=1.0, num_train=32)
+  grid = {"lr": np.geomspace(0.05, 1.0, 4)}
+  kwargs = dict(steps=8, min_steps=2, eta=2, key=jax.random.key(0), batch_size=8, eval_every=2,
+                chunk_size=2, checkpoint_dir=str(tmp_path))  # fmt: skip
+  with pytest.raises(sweep.Stopped):
+    search.successive_halving(task, _sgd, grid, should_stop=_stop_at_first, **kwargs)
+  with pytest.raises(ValueError, match="different sweep"):
+    search.successive_halving(task, _edited, grid, **kwargs)
+  resumed = search.successive_halving(task, _sgd, grid, **kwargs)
+  assert resumed.metadata["resumed_from"] == {"seed": 0, "segment": 1}
+
+
+_FINGERPRINT = textwrap.dedent(
+  """
+  import sys
+  import jax, numpy as np
+  from lrlab import optimizers, sweep, tasks
+  from lrlab.sweep import checkpoint
+  scale = float(sys.argv[2])
+  make_tx = lambda hp: optimizers.sgd(scale * hp["lr"])
+  sweep.run(tasks.get("digits-logreg"), make_tx, {"lr": np.array([0.01, 0.1])}, steps=4,
+            batch_size=16, key=jax.random.key(0), eval_every=2, progress=False,
+            checkpoint_dir=sys.argv[1], keep_checkpoint=True)
+  with np.load(f"{sys.argv[1]}/{checkpoint.FILENAME}") as saved:
+    print(saved["fingerprint"])
+  """
+)
+
+
+def _fingerprint_in_a_new_process(directory, scale: float) -> str:
+  env = {**os.environ, "PYTHONPATH": os.getcwd()}
+  out = subprocess.run(
+    [sys.executable, "-c", _FINGERPRINT, str(directory), str(scale)],
+    capture_output=True, text=True, check=True, env=env, timeout=300,
+  )  # fmt: skip
+  return out.stdout.strip().splitlines()[-1]
+
+
+def test_the_same_sweep_fingerprints_alike_in_two_processes_and_an_edit_does_not(tmp_path):
+  first = _fingerprint_in_a_new_process(tmp_path / "a", 1.0)
+  assert first == _fingerprint_in_a_new_process(tmp_path / "b", 1.0)
+  assert first != _fingerprint_in_a_new_process(tmp_path / "c", 0.5)  # make_tx edited
+  assert len(first) == 64 and checkpoint.FILENAME in os.listdir(tmp_path / "a")
