@@ -106,7 +106,8 @@ def verdict(effect: float, noise: float, *, expected_sign: int = 1, margin: floa
   """
   _checks.check_choice("expected_sign", expected_sign, (1, -1))
   _checks.check_nonnegative("margin", margin)
-  if not (np.isfinite(effect) and np.isfinite(noise)) or noise < 0:
+  _checks.check("noise", noise, lambda v: np.isnan(v) | (v >= 0), "a number >= 0 (or NaN)")
+  if not (np.isfinite(effect) and np.isfinite(noise)):
     return "inconclusive"
   if abs(effect) <= margin * noise or effect == 0:
     return "inconclusive"
@@ -180,7 +181,8 @@ def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None =
 
   Returns:
     ``{"gap", "se", "se_seeds", "se_test_set", "z", "p", "df", "p_t"}``; SE, z, p and p_t are
-    NaN with one seed.
+    NaN with one seed; a nonzero gap with no spread at all (the same difference in every
+    seed, no test-set term) has ``z = +-inf`` and ``p = p_t = 0``, as ``scipy.stats.ttest_rel``.
 
   Example:
     >>> d = lrlab.analysis.paired_difference([0.9, 0.8, 0.7], [0.8, 0.8, 0.6])
@@ -199,26 +201,37 @@ def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None =
     p1, p2 = float(a.mean()), float(b.mean())
     test_se = math.sqrt(max(p1 * (1 - p1) + p2 * (1 - p2), 0.0) / test_examples)
   se = math.hypot(seeds_se, test_se)
-  z = float(d.mean()) / se if se > 0 else math.nan
-  df = (d.size - 1) * (se / seeds_se) ** 4 if seeds_se > 0 else math.inf
+  gap = float(d.mean())
+  if se > 0:
+    z = gap / se
+  elif se == 0 and gap != 0:  # the same nonzero difference in every seed: t = +-inf, p = 0
+    z = math.copysign(math.inf, gap)
+  else:
+    z = math.nan  # one seed, or no difference in any seed (0 / 0)
+  if seeds_se > 0:
+    df = (d.size - 1) * (se / seeds_se) ** 4
+  else:  # Welch-Satterthwaite's limit: the test set's term alone, or the paired t-test's S - 1
+    df = math.inf if test_se > 0 or d.size < 2 else d.size - 1
   return {
-    "gap": float(d.mean()),
+    "gap": gap,
     "se": se,
     "se_seeds": seeds_se,
     "se_test_set": test_se,
     "z": z,
-    "p": math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan,
+    "p": math.erfc(abs(z) / math.sqrt(2.0)) if not math.isnan(z) else math.nan,
     "df": df,
-    "p_t": _two_sided_t(z, df),
+    "p_t": 0.0 if math.isinf(z) else _two_sided_t(z, df),
   }
 
 
 def _two_sided_t(t: float, df: float) -> float:
-  """``P(|T| >= |t|)`` for Student's ``T`` with ``df`` degrees of freedom (the normal law for
-  ``df = inf``): the regularized incomplete beta ``I_x(df / 2, 1 / 2)``, ``x = df / (df + t^2)``."""
+  """``P(|T| >= |t|)`` for Student's ``T`` with ``df`` degrees of freedom (the normal law above
+  ``df = 1e7``): the regularized incomplete beta ``I_x(df / 2, 1 / 2)``, ``x = df / (df + t^2)``."""
   if not math.isfinite(t):
     return math.nan
-  if not math.isfinite(df):
+  if not math.isfinite(df) or df > 1e7:
+    # The continued fraction needs about sqrt(df) terms and lgamma(df / 2) cancels: past 1e7
+    # take the normal law, whose relative error there is about (t^2 + 1)^2 / (4 df).
     return math.erfc(abs(t) / math.sqrt(2.0))
   return _incomplete_beta(df / 2, 0.5, df / (df + t * t), t * t / (df + t * t))
 

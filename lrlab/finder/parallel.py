@@ -164,6 +164,9 @@ def find_lr_parallel(
     divergence_lr=result.divergence_threshold("lr", best["metric"]),
     metric=best["metric"],
     value=float(best["value"]),
-    on_edge=result.edge_warning(best["metric"], "lr") is not None,
+    # Every candidate diverged (the best one in every seed): all tie at the worst value, so
+    # edge_warning sees no edge, but the best rate lies below the smallest candidate.
+    on_edge=result.edge_warning(best["metric"], "lr") is not None
+    or bool(np.all(result.history.diverged[:, best["index"]])),
     sweep=result,
   )

@@ -155,3 +155,56 @@ def test_refine_best_keeps_the_grid_point_at_an_edge_or_next_to_nan():
   assert analysis.refine_best(x, [4.0, 3.0, 2.0, 1.0], larger_is_better=True) == 0.0
   assert analysis.refine_best(x, [1.0, 3.0, np.nan, 1.0], larger_is_better=True) == 1.0
   assert analysis.refine_best(x, [1.0, 2.0, 2.0, 1.0], larger_is_better=True) == 1.5
+
+
+@pytest.mark.parametrize("df", [1e8, 1e10, 1e16, 1e60, 1e300])
+@pytest.mark.parametrize("t", [0.5, 2.0, 3.0])
+def test_p_t_is_students_at_huge_degrees_of_freedom(t, df):
+  expected = 2 * scipy.stats.t.sf(t, df)
+  assert analysis.stats._two_sided_t(t, df) == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_constant_accuracy_gap_with_a_test_set_term_gets_the_normal_p_t():
+  # The same 2-point gap in every seed: SE_seeds is float round-off (~1e-17), so Welch's df is
+  # ~1e59 and p_t must be the normal law's p (0.099), not a negative number.
+  a = np.array([0.93, 0.91, 0.92, 0.95, 0.94])
+  b = np.array([0.91, 0.89, 0.90, 0.93, 0.92])
+  d = analysis.paired_difference(a, b, test_examples=1000)
+  assert d["df"] > 1e50
+  assert 0 <= d["p_t"] <= 1
+  assert d["p_t"] == pytest.approx(d["p"], rel=1e-9)
+  assert d["p_t"] == pytest.approx(2 * scipy.stats.norm.sf(abs(d["z"])), rel=1e-9)
+
+
+def test_the_same_nonzero_difference_in_every_seed_is_the_paired_t_tests_infinite_t():
+  # steps to target are multiples of eval_every: a slower rate can be slower by exactly the
+  # same number of steps in every seed.
+  low, fast = np.array([400.0, 400, 400, 400, 400]), np.array([200.0, 200, 200, 200, 200])
+  reference = scipy.stats.ttest_rel(low, fast)
+  assert reference.statistic == math.inf and reference.pvalue == 0.0
+  d = analysis.paired_difference(low, fast)
+  assert d["gap"] == 200.0 and d["se"] == 0.0
+  assert d["z"] == math.inf and d["p"] == 0.0 and d["p_t"] == 0.0
+  assert d["df"] == reference.df == 4
+  assert analysis.paired_difference(fast, low)["z"] == -math.inf
+  # and Holm keeps it in the family instead of dropping a NaN
+  adjusted = analysis.holm([d["p"], 0.03])
+  assert adjusted.tolist() == [0.0, 0.03]
+
+
+def test_no_difference_at_all_stays_undefined():
+  d = analysis.paired_difference([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+  assert math.isnan(d["z"]) and math.isnan(d["p"]) and math.isnan(d["p_t"])
+  assert math.isnan(analysis.paired_difference([0.5], [0.4])["z"])  # one seed, unchanged
+
+
+@pytest.mark.parametrize("noise", [-0.05, -math.inf])
+def test_a_negative_noise_is_refused_by_name(noise):
+  with pytest.raises(ValueError, match="noise must be"):
+    analysis.verdict(0.3, noise)
+
+
+def test_nan_and_infinite_noise_stay_inconclusive():
+  assert analysis.verdict(0.3, math.nan) == "inconclusive"
+  assert analysis.verdict(0.3, math.inf) == "inconclusive"
+  assert analysis.verdict(0.3, 0.05) == "supported"

@@ -48,3 +48,15 @@ def test_bad_candidates_raise(lrs):
 def test_bad_budget_raises():
   with pytest.raises(ValueError, match="steps must be a positive integer"):
     finder.find_lr_parallel("quadratic", "sgd", lrs=[0.1], steps=0, batch_size=None, key=KEY)
+
+
+def test_when_every_candidate_diverges_the_best_is_on_the_edge():
+  # Gradient descent on the default quadratic diverges above 2 / L = 2: every candidate
+  # diverges, the "best" is the smallest candidate, and the answer lies below the candidates.
+  found = finder.find_lr_parallel(
+    "quadratic", "sgd", lrs=[3.0, 4.0, 5.0], steps=20, batch_size=None, key=jax.random.key(0)
+  )
+  assert found.sweep.history.diverged.all()
+  assert found.lr == min(found.sweep.grid["lr"])
+  assert found.on_edge
+  assert "widen" in found.summary()
