@@ -70,7 +70,7 @@ def warm_restarts(
   Args:
     lr: learning rate at the start of every cycle, >= 0.
     period: length of the first cycle in steps, > 0.
-    period_mult: growth factor of successive cycles, >= 1.
+    period_mult: growth factor of successive cycles, in [1, 1e6).
     min_lr: learning rate at the end of every cycle, in [0, lr].
 
   Returns:
@@ -87,7 +87,7 @@ def warm_restarts(
   """
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("period", period)
-  _checks.check("period_mult", period_mult, lambda m: (m >= 1) & (m < 1e6), "a number >= 1")
+  _checks.check("period_mult", period_mult, lambda m: (m >= 1) & (m < 1e6), "a number in [1, 1e6)")
   _checks.check_nonnegative("min_lr", min_lr)
   _checks.check_le("min_lr", min_lr, "lr", lr)
 
@@ -96,12 +96,17 @@ def warm_restarts(
     growing = period_mult > 1
     # Geometric cycles: invert S_n = period (m^n - 1) / (m - 1) for n, then
     # correct the float estimate by one either way so boundaries are exact.
+    # The corrections compare S_n (m - 1) = period (m^n - 1) with t (m - 1): products of
+    # whole numbers are exact, a quotient by (m - 1) is not under jit (XLA may multiply
+    # by its reciprocal), which put some restarts one step late.
     m = jnp.where(growing, period_mult, 2.0)
-    start = lambda n: period * (jnp.power(m, n) - 1.0) / (m - 1.0)
+    scaled_start = lambda n: period * (jnp.power(m, n) - 1.0)
+    scaled_t = t * (m - 1.0)
     n = jnp.floor(jnp.log1p(t / period * (m - 1.0)) / jnp.log(m))
-    n = jnp.where(start(n) > t, n - 1.0, n)
-    n = jnp.where(start(n + 1.0) <= t, n + 1.0, n)
-    geometric_position, geometric_length = t - start(n), period * jnp.power(m, n)
+    n = jnp.where(scaled_start(n) > scaled_t, n - 1.0, n)
+    n = jnp.where(scaled_start(n + 1.0) <= scaled_t, n + 1.0, n)
+    geometric_position = (scaled_t - scaled_start(n)) / (m - 1.0)
+    geometric_length = period * jnp.power(m, n)
     # Equal cycles.
     equal_position = t - floor_divide(t, period) * period
     position = jnp.where(growing, geometric_position, equal_position)

@@ -6,7 +6,13 @@ from jax.typing import ArrayLike
 
 from lrlab import _checks
 from lrlab._numerics import safe_divide
-from lrlab.schedules._common import as_step, cosine_anneal, floor_divide, linear_anneal
+from lrlab.schedules._common import (
+  accurate_power,
+  as_step,
+  cosine_anneal,
+  floor_divide,
+  linear_anneal,
+)
 
 CYCLICAL_POLICIES = ("triangular", "triangular2", "exp_range")
 
@@ -80,7 +86,7 @@ def cyclical(
     elif policy == "triangular2":
       scale = jnp.power(0.5, cycle - 1.0)
     else:
-      scale = jnp.power(gamma, t)
+      scale = accurate_power(gamma, t)
     return base_lr + (max_lr - base_lr) * height * scale
 
   return schedule
@@ -161,8 +167,9 @@ def one_cycle(
     lr = None
     for i in reversed(range(len(ends))):
       phase_start = ends[i - 1] if i > 0 else 0.0
-      # A phase of zero length counts as finished: it jumps to its end value.
-      fraction = safe_divide(t - phase_start, ends[i] - phase_start, fallback=1.0)
+      # A phase of zero length counts as finished: it jumps to its end value. The
+      # fraction is 1 minus the part left, so it is exactly 1 at the phase's end.
+      fraction = 1.0 - safe_divide(ends[i] - t, ends[i] - phase_start, fallback=0.0)
       value = interpolate(values[i], values[i + 1], fraction)
       lr = value if lr is None else jnp.where(t <= ends[i], value, lr)
     return lr

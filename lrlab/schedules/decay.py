@@ -12,7 +12,7 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
-from lrlab.schedules._common import as_step, floor_divide, linear_anneal
+from lrlab.schedules._common import accurate_power, as_step, floor_divide, linear_anneal
 
 
 def constant(lr: ArrayLike) -> optax.Schedule:
@@ -156,7 +156,7 @@ def exponential_decay(
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
     p = floor_divide(t, step_size) if staircase else t / step_size
-    return jnp.maximum(lr * jnp.power(gamma, p), min_lr)
+    return jnp.maximum(lr * accurate_power(gamma, p), min_lr)
 
   return schedule
 
@@ -231,7 +231,10 @@ def polynomial_decay(
   _checks.check_nonnegative("min_lr", min_lr)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
-    remaining = 1.0 - jnp.minimum(as_step(count), total_steps) / total_steps
+    # T - min(t, T) is exact, so the base is exactly 0 from T on; 1 - min(t, T) / T is
+    # not under jit, where XLA may divide by multiplying by 1 / T (a negative base then
+    # gives NaN for power < 1, a positive one a rate that never reaches min_lr).
+    remaining = (total_steps - jnp.minimum(as_step(count), total_steps)) / total_steps
     return min_lr + (lr - min_lr) * jnp.power(remaining, power)
 
   return schedule
@@ -265,7 +268,8 @@ def linear(start_lr: ArrayLike, end_lr: ArrayLike, total_steps: ArrayLike) -> op
   _checks.check_positive("total_steps", total_steps)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
-    fraction = jnp.minimum(as_step(count), total_steps) / total_steps
+    # 1 - (T - min(t, T)) / T is exactly 1 from T on, also under jit.
+    fraction = 1.0 - (total_steps - jnp.minimum(as_step(count), total_steps)) / total_steps
     return linear_anneal(start_lr, end_lr, fraction)
 
   return schedule

@@ -1,0 +1,101 @@
+"""Schedules under jit and vmap, where XLA may divide by multiplying by a reciprocal: exact ends
+and restarts, small end values kept, long decays accurate (against PyTorch and closed forms)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lrlab import schedules
+from tests.schedules import reference
+
+torch = pytest.importorskip("torch")
+
+
+def _torch_rates(make_scheduler, steps):
+  optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+  scheduler = make_scheduler(optimizer)
+  rates = []
+  for _ in range(steps):
+    rates.append(scheduler.get_last_lr()[0])
+    optimizer.step()
+    scheduler.step()
+  return np.array(rates)
+
+
+# polynomial_decay after total_steps under jit / vmap.
+@pytest.mark.parametrize("power", [0.1, 0.5])
+@pytest.mark.parametrize("total_steps", [3, 10, 49, 100])
+def test_polynomial_decay_is_min_lr_from_total_steps_on_under_jit(total_steps, power):
+  t = jnp.array([total_steps, total_steps + 1, 10 * total_steps])
+  schedule = schedules.polynomial_decay(1.0, total_steps, power=power)
+  np.testing.assert_array_equal(np.asarray(jax.jit(schedule)(t)), 0.0)
+  swept = jax.jit(jax.vmap(lambda T: schedules.polynomial_decay(1.0, T, power=power)(t)))
+  np.testing.assert_array_equal(np.asarray(swept(jnp.array([float(total_steps)]))), 0.0)
+
+
+# warm_restarts with period_mult > 1 restarts on time under jit / vmap.
+@pytest.mark.parametrize(("period", "period_mult"), [(10, 10), (5, 4), (7, 7), (3, 6), (100, 4)])
+def test_warm_restarts_restart_on_time_under_jit(period, period_mult):
+  steps = 30_000
+  expected = reference.warm_restarts(np.arange(steps), 1.0, period, period_mult, min_lr=0.01)
+  t = jnp.arange(steps, dtype=jnp.int32)
+  schedule = schedules.warm_restarts(1.0, period, period_mult=period_mult, min_lr=0.01)
+  np.testing.assert_allclose(np.asarray(jax.jit(schedule)(t)), expected, rtol=1e-5, atol=1e-6)
+  swept = jax.jit(
+    jax.vmap(lambda m: schedules.warm_restarts(1.0, period, period_mult=m, min_lr=0.01)(t))
+  )
+  got = np.asarray(swept(jnp.array([float(period_mult)])))[0]
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# straight lines keep a small end value (one_cycle's final rate, linear's end_lr).
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("total_steps", [10, 40, 100])
+def test_one_cycle_linear_matches_pytorch_in_relative_terms(total_steps, three_phase):
+  expected = _torch_rates(
+    lambda o: torch.optim.lr_scheduler.OneCycleLR(
+      o,
+      max_lr=1.0,
+      total_steps=total_steps,
+      anneal_strategy="linear",
+      three_phase=three_phase,
+      cycle_momentum=False,
+    ),
+    total_steps,
+  )
+  schedule = schedules.one_cycle(
+    1.0, total_steps, anneal_strategy="linear", three_phase=three_phase
+  )
+  t = jnp.arange(total_steps, dtype=jnp.int32)
+  for got in (schedule(t), jax.jit(schedule)(t)):
+    np.testing.assert_allclose(np.asarray(got, np.float64), expected, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("total_steps", [3, 7, 10, 100, 1000])
+def test_linear_ends_exactly_at_end_lr(total_steps):
+  t = jnp.array([total_steps, total_steps + 3])
+  for end_lr in (0.0, 1e-4):
+    schedule = schedules.linear(1.0, end_lr, total_steps)
+    for got in (schedule(t), jax.jit(schedule)(t)):
+      np.testing.assert_allclose(np.asarray(got, np.float64), end_lr, rtol=1e-6, atol=0)
+
+
+# long exponential decays keep float32 relative accuracy (a concrete gamma).
+def test_long_exponential_decays_keep_relative_accuracy():
+  t = np.array([50_000, 250_000, 499_999])
+  expected = 0.99999 ** t.astype(np.float64)
+  got = schedules.exponential_decay(1.0, 0.99999)(jnp.asarray(t))
+  np.testing.assert_allclose(np.asarray(got, np.float64), expected, rtol=1e-5)
+  cyc = schedules.cyclical(0.0, 1.0, 1, policy="exp_range", gamma=0.99999)  # height 0 at even t
+  t_odd = jnp.asarray(t | 1)
+  expected = 0.99999 ** np.asarray(t_odd, np.float64)
+  np.testing.assert_allclose(np.asarray(cyc(t_odd), np.float64), expected, rtol=1e-5)
+
+
+# the error for a too large period_mult states the bound it broke.
+@pytest.mark.parametrize("value", [1e6, float("inf")])
+def test_warm_restarts_period_mult_error_states_the_upper_bound(value):
+  with pytest.raises(ValueError, match=r"period_mult must be a number in \[1, 1e6\); got"):
+    schedules.warm_restarts(0.1, 10, period_mult=value)
