@@ -1,13 +1,11 @@
 """The sweep's compiled chunk programs, and the cache that reuses them across calls.
 
-:class:`_Compiled` holds a chunk's programs (initialize the members, evaluate
-them at step 0, run one segment), compiled ahead of time from shapes, or,
-for a task whose data stream from the host, its
-:class:`lrlab.train.StreamedRun`; :class:`SeedRows` shares a seed's minibatch indices between
-its chunks; :func:`_compiled_for` and
-:func:`_member_footprint` look them (and a member's memory footprint, for the
-automatic chunk size) up by everything they depend on, keeping the last
-:data:`CACHE_SIZE` calls'.
+:class:`_Compiled` holds a chunk's programs (initialize the members, evaluate them at step 0,
+run one segment), compiled ahead of time from shapes, or, for a task whose data stream from the
+host, its :class:`lrlab.train.StreamedRun`; :class:`SeedRows` shares a seed's minibatch indices
+between its chunks; :func:`_compiled_for` and :func:`_member_footprint` look them (and a
+member's memory footprint, for the automatic chunk size) up by everything they depend on,
+keeping the last :data:`CACHE_SIZE` calls'.
 """
 
 import collections
@@ -40,11 +38,10 @@ class _Compiled:
   first use by a :class:`lrlab.train.StreamedRun` (streamed data).
 
   For resident data, ``init_state(hp, key)`` alone initializes (the threshold left at
-  infinity); the initialization and the segment are lowered here and compiled side by side
-  by :func:`compile_all` (here, unless ``compile_now`` is false, so that the step-0
-  evaluation, lowered by :meth:`lower_first_evaluation`, compiles with them), else the
-  step-0 evaluation on the first call of ``init`` (the chunk probe times several widths and
-  needs it only for the first).
+  infinity); the initialization, the segment and the minibatch draw are lowered here and
+  compiled side by side by :func:`compile_all` (here, unless ``compile_now`` is false, so
+  that the step-0 evaluation, lowered by :meth:`lower_first_evaluation`, compiles with them),
+  else the step-0 evaluation on the first call of ``init`` (the chunk probe needs it once).
   """
 
   def __init__(
@@ -98,17 +95,16 @@ class _Compiled:
       )
       return
 
-    # Initialization and the step-0 evaluation are two programs, as for a streamed task
-    # (see Trainer.first_evaluation).
-    # Each device runs them on its own members (so the step-0 evaluation is of each device's
-    # first member).
+    # Initialization and the step-0 evaluation are two programs, as for a streamed task (see
+    # Trainer.first_evaluation); each device runs them on its own members.
     jit = devices_lib.jit_per_device
     init_state = jit(init_state, (members, everywhere))
     first_evaluation = jit(first_evaluation, (members, members))
     segment = jit(segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2)
     # Minibatch indices depend on the seed's key and the step, not on the member: their own
-    # program draws them, so a sweep draws a seed's once per segment for all its chunks.
-    rows = None
+    # program draws them, so a sweep draws a seed's once per segment for all its chunks; one
+    # program for every chunk width (:data:`_draws`), compiled once for the probe's widths.
+    rows, self._draw_id = None, None
     if trainer.batch_size is not None:
       draw = lambda key, first_window: trainer.minibatch_rows(key, first_window, windows)
       draw = jax.jit(draw, in_shardings=(everywhere, everywhere), out_shardings=everywhere)
@@ -124,7 +120,10 @@ class _Compiled:
       }
     self.digest = checkpoint.program_digest(*(lowered for lowered, _ in self._lowered.values()))
     if rows is not None:
-      self._lowered["_draw"] = (draw.lower(key_spec, np.int32(0)), None)
+      self._draw_id = (windows, key_spec, trainer.eval_every, trainer.batch_size, trainer.num_train)
+      self._draw = _draws.get(self._draw_id)
+      if self._draw is None:
+        self._lowered["_draw"] = (draw.lower(key_spec, np.int32(0)), None)
     self._lower_first = lambda: first_evaluation.lower(hp_spec, state_shape)
     self._first_evaluation = None
     # The last seed's step-0 evaluation, (key, threshold, metrics): the same for every chunk of
@@ -260,6 +259,8 @@ def compile_all(chunks: Iterable[_Compiled]) -> list[_Compiled]:
     tic = time.perf_counter()
     for chunk, name, future in futures:
       setattr(chunk, name, future.result())
+      if name == "_draw":
+        _remember(_draws, chunk._draw_id, lambda chunk=chunk: chunk._draw)
     if futures:  # compiled in the pool's threads, where this thread's clocks do not listen
       compiling.charge(time.perf_counter() - tic, len(futures))
   return done
@@ -267,6 +268,7 @@ def compile_all(chunks: Iterable[_Compiled]) -> list[_Compiled]:
 
 _compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
 _state_bytes_cache: collections.OrderedDict[tuple, int] = collections.OrderedDict()
+_draws: collections.OrderedDict[tuple, Any] = collections.OrderedDict()  # by _Compiled._draw_id
 
 
 def _remember(cache: collections.OrderedDict, signature: tuple, build: Callable[[], Any]):
@@ -392,6 +394,7 @@ def clear_cache() -> None:
   """
   _compiled_cache.clear()
   _state_bytes_cache.clear()
+  _draws.clear()
   from lrlab.sweep import chunking  # it imports this module
 
   chunking.forget()  # its answers hold the task and make_tx too

@@ -98,3 +98,19 @@ def test_a_seeds_chunks_share_its_step_0_evaluation(task):
   own = sweep.run(task, _sgd, GRID, seeds=2, **SETTINGS)
   assert len(calls) == 6
   chex.assert_trees_all_equal(first.history, shared.history, own.history)
+
+
+def test_every_chunk_width_shares_one_compiled_draw(task):
+  """The draw does not depend on the chunk's width (the chunk probe times several widths):
+  sweeps in chunks of 2 and of 6 compile it once, and train as each did with its own."""
+  sweep.clear_cache()
+  narrow = sweep.run(task, _sgd, GRID, **SETTINGS)
+  (draw,) = programs._draws.values()
+  wide = sweep.run(task, _sgd, GRID, **{**SETTINGS, "chunk_size": 6})
+  assert list(programs._draws.values()) == [draw]
+  assert programs.cache_info().programs == 2  # two widths' programs, one draw
+  sweep.clear_cache()
+  alone = sweep.run(task, _sgd, GRID, **{**SETTINGS, "chunk_size": 6})  # compiles its own
+  assert list(programs._draws.values()) != [draw]
+  chex.assert_trees_all_equal(wide.history, alone.history)
+  np.testing.assert_allclose(narrow.history.val_loss, wide.history.val_loss, rtol=1e-5)
