@@ -59,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     "--repeats",
     type=positive_int,
     default=None,
-    help="steady-state timings, best counts (default 5; 3 rounds with --chunks or --tasks)",
+    help="steady-state timings, best counts (default 5, 2 with --quick; 3 rounds with --chunks "
+    "or --tasks)",
   )
   parser.add_argument(
     "--budget", type=positive_float, default=30.0, help="seconds of repeats per (leg, K)"
@@ -114,7 +115,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     legs=args.legs,
     devices=args.devices or cores,
     threads=args.threads or cores,
-    repeats=2 if args.quick else args.repeats or 5,
+    repeats=args.repeats or (2 if args.quick else 5),
     budget_s=args.budget,
     seed=args.seed,
     chunk_size=args.chunk_size,

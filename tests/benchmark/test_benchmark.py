@@ -134,7 +134,13 @@ def test_command_line_defaults():
 
 @pytest.mark.parametrize(
   ("flags", "rounds", "leg_repeats"),
-  [([], 3, 5), (["--repeats", "5"], 5, 5), (["--repeats", "1"], 1, 1), (["--quick"], 2, 2)],
+  [
+    ([], 3, 5),
+    (["--repeats", "5"], 5, 5),
+    (["--repeats", "1"], 1, 1),
+    (["--quick"], 2, 2),
+    (["--quick", "--repeats", "4"], 4, 4),  # --quick keeps an explicit --repeats
+  ],
 )
 def test_the_chunk_benchmark_takes_the_rounds_asked_for(
   monkeypatch, tmp_path, flags, rounds, leg_repeats
