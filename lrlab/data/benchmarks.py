@@ -7,6 +7,7 @@ import os
 import pathlib
 import random
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def _generate(num_samples: int, seed: int, cache_dir: str | None) -> dict[str, n
     try:
       with np.load(path) as stored:
         arrays = {key: stored[key] for key in ("x", "y", "x_test", "y_test")}
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
       arrays = None  # unreadable cache: regenerate and overwrite
   if arrays is None:
     arrays = _make(num_samples, seed)

@@ -246,7 +246,18 @@ def ngram_loss(tokens: np.ndarray, order: int) -> float:
   """
   if isinstance(order, bool) or not isinstance(order, int | np.integer) or order < 0:
     raise ValueError(f"order must be an integer >= 0; got {order!r}.")
-  tokens = np.asarray(tokens, np.int64)
+  tokens = np.asarray(tokens)
+  if (
+    not np.issubdtype(tokens.dtype, np.integer)
+    or tokens.ndim != 2
+    or tokens.shape[0] < 1
+    or tokens.shape[1] < 2
+  ):
+    raise ValueError(
+      "tokens must be an int array (n, length) with n >= 1 and length >= 2; "
+      f"got {tokens.dtype} {tokens.shape}."
+    )
+  tokens = tokens.astype(np.int64)
   padded = np.concatenate([np.full((tokens.shape[0], order), -1), tokens], axis=1)
   length = tokens.shape[1] - 1
   columns = [padded[:, j : j + length] for j in range(1, order + 2)]  # context ..., then target

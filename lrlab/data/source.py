@@ -4,7 +4,10 @@ The one idea: a split is anything with ``len(source)`` and ``source[indices] ->
 (x, y)`` (NumPy arrays, the example axis first), so a NumPy memmap pair, an
 HDF5 file or a grain ``MapDataset`` all fit. The training core draws the same
 index order it draws for resident arrays and asks the source for exactly those
-examples, so where the data live never changes a result.
+examples, so where the data live never changes the minibatches; the results agree
+bit for bit given the same ``eval_batch_size`` (its default, ``None``, evaluates a
+resident split in one batch but a streamed one in batches of 1024, which may round
+a split of more than 1024 examples differently).
 """
 
 import concurrent.futures

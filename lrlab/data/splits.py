@@ -70,9 +70,19 @@ def from_arrays(
     >>> lrlab.data.from_arrays(x, y, num_classes=2).sizes
     {'train': 72, 'val': 8, 'test': 20}
   """
+  # _checks lets None through (an unset option): here it would fail late with a TypeError, or
+  # for the seed silently draw a new split on every call.
+  if val_fraction is None or (x_test is None and test_fraction is None):
+    name = "val_fraction" if val_fraction is None else "test_fraction"
+    raise ValueError(f"{name} must be in (0, 1); got None.")
+  if seed is None:
+    raise ValueError("seed must be an integer >= 0; got None.")
+  _checks.check("seed", seed, lambda s: (s >= 0) & (s == np.floor(s)), "an integer >= 0")
   _checks.check_interval("val_fraction", val_fraction, 0, 1, closed_low=False, closed_high=False)
   if num_classes is not None:
-    _checks.check_positive("num_classes", num_classes)
+    _checks.check(
+      "num_classes", num_classes, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1"
+    )
   _checks.check_choice("x_dtype", x_dtype, ("float32", "int32"))
   if x_dtype == "int32" and standardize:
     raise ValueError("standardize must be False for x_dtype='int32' (ids are not z-scored).")
@@ -98,6 +108,18 @@ def from_arrays(
   x, y = arrays["x"], arrays["y"]
   if x.shape[:1] != y.shape[:1]:
     raise ValueError(f"x and y must have the same length; got shapes {x.shape} and {y.shape}.")
+  least = 2 if x_test is not None else 3  # an example for each split x is cut into
+  if x.shape[0] < least:
+    splits = "train and val" if x_test is not None else "train, val and test"
+    raise ValueError(f"x must hold at least {least} examples ({splits}); got {x.shape[0]}.")
+  for key in ("y", "y_test") if num_classes is not None else ():
+    # Checked before the cast to int32, which would wrap a label such as 2**32 + 1 to 1.
+    labels = arrays.get(key)
+    if labels is not None and labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+      raise ValueError(
+        f"{key} labels must lie in [0, {int(num_classes)}); "
+        f"got values in [{labels.min()}, {labels.max()}]."
+      )
   rng = np.random.default_rng(seed)
   if x_test is None:
     _checks.check_interval(
