@@ -41,7 +41,7 @@ def add_arguments(parser: common.Parser) -> None:
     "--end-lr", type=common.positive_float, default=10.0, help="the range test's last rate"
   )
   parser.add_argument(
-    "--steps", type=common.positive_int, default=100, help="steps of the range test"
+    "--steps", type=common.positive_int, default=100, help="steps of the range test, at least 23"
   )
   parser.add_argument(
     "--spacing", default="exponential", choices=("exponential", "linear"),
@@ -131,8 +131,24 @@ def run(args) -> int:
     make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
     make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation
     candidates = _candidates(args.parallel_lrs)
+    least = finder.suggestions.min_steps()
+    if args.steps < least:
+      raise common.UsageError(
+        f"--steps must be at least {least} (fastai's rules read that many points of the range "
+        f"test); got {args.steps}."
+      )
     task_options = common.task_options(args.task_arg)
     task = common.load_task(args.task, task_options)
+    if args.batch_size is None and task.streamed:
+      raise common.UsageError(
+        f"--batch-size must be a number for task {task.name!r}, whose data are streamed; "
+        "got 'full'."
+      )
+    if args.batch_size is not None and args.batch_size > task.num_train:
+      raise common.UsageError(
+        f"--batch-size must be 'full' or at most the {task.num_train} training examples of task "
+        f"{task.name!r}; got {args.batch_size}."
+      )
     settings = {
       key: getattr(args, key)
       for key in ("task", "optimizer", "start_lr", "end_lr", "steps", "spacing", "batch_size",

@@ -41,6 +41,30 @@ def factors(text: str) -> tuple[float, ...]:
   return values
 
 
+# --metric (a sweep's summary) as the metric the search ranks members by at each decision.
+RANKING = {"final_val_loss": "val_loss", "final_val_accuracy": "val_accuracy",
+           "final_train_loss": "train_loss"}  # fmt: skip
+
+
+def default_metric(task) -> str:
+  """What the search ranks by without ``--metric``: ``val_accuracy``, or ``val_loss`` for a task
+  without accuracy."""
+  return "val_accuracy" if task.num_classes else "val_loss"
+
+
+def ranking_metric(args, task) -> str:
+  """The metric the search ranks by: ``--metric``'s, or :func:`default_metric`; a one-line
+  ValueError for a ``--metric`` it cannot rank by."""
+  if args.metric is None:
+    return default_metric(task)
+  if args.metric not in RANKING:
+    raise ValueError(
+      f"--metric with --search must be one of {', '.join(RANKING)} (the search ranks members "
+      f"by a metric's value at each decision); got {args.metric!r}."
+    )
+  return RANKING[args.metric]
+
+
 probability = common._number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
@@ -156,6 +180,32 @@ def settings(args) -> dict:
   return {"method": args.search, "eta": args.eta, "min_steps": args.min_steps or args.eval_every}
 
 
+def preflight(args, grid) -> None:
+  """The population checks :func:`lrlab.search.pbt` makes once it starts, made here with the
+  flags' names, before :func:`lrlab.cli.output.claim` removes any file (``--overwrite``): a
+  population of at least 2 members (4 for truncation, which replaces the worst quarter), and
+  ``--resample`` axes that are float axes of ``--grid`` (those PBT explores)."""
+  from lrlab import sweep
+
+  if args.search != "pbt":
+    return
+  size = sweep.grid_size(grid)
+  exploit = args.exploit or EXPLOITS[0]
+  least = 4 if exploit == "truncation" else 2  # truncation replaces floor(0.25 * K) >= 1
+  if size < least:
+    raise ValueError(
+      f"--search pbt with --exploit {exploit} needs a population of at least {least} members "
+      f"(the --grid's size); got {size}."
+    )
+  floats = [name for name, values in grid.items() if values.dtype.kind == "f"]
+  for name in _resample(args):
+    if name not in floats:
+      raise ValueError(
+        f"--resample must name a float axis of --grid, one of {', '.join(floats) or 'none'}; "
+        f"got {name!r}."
+      )
+
+
 def _answer(result, model_steps_grid: int) -> list[str]:
   lines = [
     f"{result.config['method']}: {result.sweep.num_members} members x "
@@ -211,14 +261,24 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
 
   path = os.path.join(out, "search.json")
   if finished and os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      print(f"{out}/ holds this search, finished (--fresh to run it again):")
-      print("\n".join(json.load(f)["answer"]))
+    try:
+      with open(path, encoding="utf-8") as f:
+        answer = json.load(f)["answer"]
+      if not isinstance(answer, list) or not all(isinstance(line, str) for line in answer):
+        raise ValueError("its answer is not a list of lines")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+      reason = common._first_line(error) if not isinstance(error, KeyError) else "no answer"
+      return common.fail(
+        f"{path!r} is not a search.json that lrlab wrote ({reason}). Pass --fresh to run the "
+        "search again."
+      )
+    print(f"{out}/ holds this search, finished (--fresh to run it again):")
+    print("\n".join(answer))
     return 0
   common_kwargs = dict(
     steps=args.steps, key=jax.random.key(args.seed), seeds=args.seeds, batch_size=args.batch_size,
     eval_every=args.eval_every, chunk_size=args.chunk_size, checkpoint_dir=checkpoint_dir,
-    metric="val_accuracy" if task.num_classes else "val_loss",
+    metric=ranking_metric(args, task),
   )  # fmt: skip
   extra = settings(args)
   with common.StopRequest() as stop:

@@ -102,8 +102,8 @@ def add_arguments(parser: common.Parser) -> None:
   )  # fmt: skip
   parser.add_argument(
     "--chunk-size", type=common.chunk_size, default=None,
-    help="members per compiled chunk, or 'auto': timed on a short probe and remembered per "
-    "machine (default: from the cache size and memory)",
+    help="members per compiled chunk, a multiple of the number of devices, or 'auto': timed on "
+    "a short probe and remembered per machine (default: from the cache size and memory)",
   )  # fmt: skip
   parser.add_argument(
     "--out", default=None,
@@ -205,11 +205,34 @@ def preflight(args, task, make_tx, grid, target) -> None:
     raise common.UsageError(
       f"--eval-every must divide --steps ({args.steps}); got {args.eval_every}."
     )
-  if not args.folds and not task.streamed and args.batch_size > task.num_train:
+  num_train, which = task.num_train, "training examples"
+  if args.folds:  # as lrlab.train.Trainer pools train and val and cuts them into folds
+    if task.streamed:
+      raise common.UsageError(
+        f"--folds needs a task whose data are in memory; task {task.name!r} streams its data."
+      )
+    pooled = task.dataset.sizes["train"] + task.dataset.sizes["val"]
+    if args.folds > pooled:
+      raise common.UsageError(
+        f"--folds must be at most the {pooled} training and validation examples of task "
+        f"{task.name!r}; got {args.folds}."
+      )
+    num_train = (args.folds - 1) * (pooled // args.folds)
+    which = f"examples each fold trains on with --folds {args.folds}"
+  if not task.streamed and args.batch_size > num_train:
     raise common.UsageError(
-      f"--batch-size must be at most the {task.num_train} training examples of task "
-      f"{task.name!r}; got {args.batch_size}."
+      f"--batch-size must be at most the {num_train} {which} of task {task.name!r}; "
+      f"got {args.batch_size}."
     )
+  if isinstance(args.chunk_size, int):  # each device runs the same share of a chunk
+    import jax
+
+    devices = len(jax.devices())
+    if args.chunk_size % devices:
+      raise common.UsageError(
+        f"--chunk-size must be a multiple of the number of devices ({devices}, see --devices) "
+        f"or 'auto'; got {args.chunk_size}."
+      )
   try:
     arguments.check_traceable(dict(grid))
   except ValueError as error:
@@ -299,6 +322,10 @@ def run(args) -> int:
       if args.chunk_size == "auto":
         raise ValueError("--chunk-size must be a positive integer with --search; got 'auto'.")
       settings["search"] = search_cli.settings(args)
+      metric = search_cli.ranking_metric(args, task)
+      if metric != search_cli.default_metric(task):
+        settings["search"]["metric"] = metric  # only then: older results keep their folder
+      search_cli.preflight(args, grid)
     out = args.out or output.default_folder(
       "sweep", task.name, args.optimizer, output.settings_hash(settings)
     )

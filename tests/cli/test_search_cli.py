@@ -2,7 +2,6 @@
 
 import importlib
 import json
-import os
 
 import pytest
 
@@ -14,17 +13,9 @@ TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "36", "--eval-ev
 
 
 @pytest.fixture
-def run(monkeypatch, tmp_path, capsys):
+def run(cli):
   """``lrlab sweep ARGS`` in this process, from ``tmp_path``: ``(code, stdout, stderr)``."""
-  monkeypatch.chdir(tmp_path)
-  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored afterwards
-
-  def run_(*args):
-    code = command.main([*TINY, *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-  return run_
+  return cli(command.main, *TINY)
 
 
 def test_halving_writes_where_each_member_stopped_and_a_rerun_reads_it(run, tmp_path):
@@ -100,7 +91,10 @@ def test_bad_search_flags_are_one_line(run, capsys, args, message):
       "error: --resample cannot read 'a'",
     ),
     (("--resample", "lr=0.1,1"), "error: --resample is used only with --resample-probability"),
-    (("--resample-probability", "0.2", "--resample", "wd=0.1,1"), "error: resample axis must"),
+    (
+      ("--resample-probability", "0.2", "--resample", "wd=0.1,1"),
+      "error: --resample must name a float axis of --grid, one of lr; got 'wd'.",
+    ),
   ],
 )
 def test_bad_pbt_flags_are_one_line(run, capsys, args, message):

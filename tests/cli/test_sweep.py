@@ -18,17 +18,9 @@ TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "20", "--eval-ev
 
 
 @pytest.fixture
-def run(monkeypatch, tmp_path, capsys):
+def run(cli):
   """``lrlab sweep ARGS`` in this process, from ``tmp_path``: ``(code, stdout, stderr)``."""
-  monkeypatch.chdir(tmp_path)
-  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored afterwards
-
-  def run_(*args):
-    code = command.main([*TINY, *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-  return run_
+  return cli(command.main, *TINY)
 
 
 def _summary(folder):

@@ -18,17 +18,9 @@ TINY = ["--optimizer", "sgd", "--steps", "20", "--eval-every", "10", "--batch-si
 
 
 @pytest.fixture
-def sweep(monkeypatch, tmp_path, capsys):
+def sweep(cli):
   """``lrlab sweep ARGS`` in this process, from ``tmp_path``: ``(code, stdout, stderr)``."""
-  monkeypatch.chdir(tmp_path)
-  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored afterwards
-
-  def run_(*args):
-    code = sweep_command.main([*TINY, *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-  return run_
+  return cli(sweep_command.main, *TINY)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,47 @@
+"""``lrlab find``: a range test too short or a batch too large is one line naming the flag,
+before the run is announced."""
+
+import pytest
+
+from lrlab.cli import find as command
+
+TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "30", "--parallel-lrs",
+        "1e-3:1:4", "--parallel-steps", "20"]  # fmt: skip
+
+
+@pytest.fixture
+def run(cli):
+  """``lrlab find ARGS`` in this process, from ``tmp_path``: ``(code, stdout, stderr)``."""
+  return cli(command.main, *TINY)
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    # It used to print the header, then "steps must be an integer >= 23: ..." (which steps?).
+    (("--steps", "20"), "error: --steps must be at least 23 (fastai's rules read that many "
+     "points of the range test); got 20."),
+    # It used to print the header, then "batch_size must be None (full batch) or ...".
+    (("--batch-size", "5000"), "error: --batch-size must be 'full' or at most the 1000 "
+     "training examples of task 'quadratic'; got 5000."),
+  ],
+)  # fmt: skip
+def test_a_bad_flag_is_one_line_naming_it_before_the_header(run, tmp_path, args, message):
+  code, out, err = run(*args, "--out", "f")
+  assert (code, out) == (2, "") and err.strip().splitlines() == [message]
+  assert not (tmp_path / "f").exists()
+
+
+def test_the_help_states_the_range_tests_least_steps():
+  from lrlab.cli import common
+  from lrlab.finder import suggestions
+
+  parser = common.Parser(prog="lrlab find")
+  command.add_arguments(parser)
+  (steps,) = [a for a in parser._actions if a.dest == "steps"]
+  assert f"at least {suggestions.min_steps()}" in steps.help
+
+
+def test_the_least_steps_and_the_largest_batch_still_run(run):
+  code, out, _ = run("--steps", "23", "--batch-size", "1000", "--out", "ok")
+  assert code == 0 and "Results: ok/" in out
