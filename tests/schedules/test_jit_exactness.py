@@ -8,19 +8,9 @@ import pytest
 
 from lrlab import schedules
 from tests.schedules import reference
+from tests.schedules.test_torch_parity import torch_rates
 
 torch = pytest.importorskip("torch")
-
-
-def _torch_rates(make_scheduler, steps):
-  optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-  scheduler = make_scheduler(optimizer)
-  rates = []
-  for _ in range(steps):
-    rates.append(scheduler.get_last_lr()[0])
-    optimizer.step()
-    scheduler.step()
-  return np.array(rates)
 
 
 # polynomial_decay after total_steps under jit / vmap.
@@ -54,7 +44,7 @@ def test_warm_restarts_restart_on_time_under_jit(period, period_mult):
 @pytest.mark.parametrize("three_phase", [False, True])
 @pytest.mark.parametrize("total_steps", [10, 40, 100])
 def test_one_cycle_linear_matches_pytorch_in_relative_terms(total_steps, three_phase):
-  expected = _torch_rates(
+  expected = torch_rates(
     lambda o: torch.optim.lr_scheduler.OneCycleLR(
       o,
       max_lr=1.0,
