@@ -78,7 +78,14 @@ def log_grid(lo: float, hi: float, n: int) -> np.ndarray:
   """
   lo, hi = _check_bounds(lo, hi, positive=True)
   n = _check_count(n)
-  return np.geomspace(lo, hi, n, dtype=np.float64)
+  values = np.geomspace(lo, hi, n, dtype=np.float64)
+  # np.geomspace fixes only the ends; snap the interior values that are a power of ten up to
+  # rounding (1e-5 comes out as 9.999999999999999e-06 in geomspace(1e-6, 1, 7)) to it exactly.
+  exponents = np.round(np.log10(values))
+  decades = np.array([float(f"1e{int(e)}") for e in exponents])
+  close = np.abs(values - decades) <= 8 * np.finfo(np.float64).eps * decades
+  close[[0, -1]] = False  # the ends stay exactly lo and hi
+  return np.where(close, decades, values)
 
 
 def linear_grid(lo: float, hi: float, n: int) -> np.ndarray:

@@ -115,6 +115,11 @@ def check_history(history: Any, num_seeds: int, num_members: int) -> train.Histo
   lead = (num_seeds, num_members)
   fields = {name: np.asarray(value) for name, value in history._asdict().items()}
   num_evals = fields["val_loss"].shape[-1] if fields["val_loss"].ndim else 0
+  if num_evals == 0:
+    raise ValueError(
+      f"history.val_loss must have shape {(*lead, 'E')} with at least one evaluation (E >= 1) "
+      f"for {num_seeds} seeds and {num_members} members; got {fields['val_loss'].shape}."
+    )
   if fields["step"].dtype.kind not in "iu":
     raise ValueError(f"history.step must be integer; got dtype {fields['step'].dtype}.")
   with contextlib.suppress(ValueError):
@@ -122,7 +127,7 @@ def check_history(history: Any, num_seeds: int, num_members: int) -> train.Histo
   expected = {name: (*lead, num_evals) for name in ("step", *train.METRICS)}
   expected.update(diverged=lead, diverged_step=lead)
   for name, shape in expected.items():
-    if fields[name].shape != shape or num_evals == 0:
+    if fields[name].shape != shape:
       raise ValueError(
         f"history.{name} must have shape {shape} (seeds, members{', evals' * (len(shape) > 2)}) "
         f"for {num_seeds} seeds and {num_members} members; got {fields[name].shape}."

@@ -81,6 +81,10 @@ class SweepResult:
       if not isinstance(target, Mapping) or set(target) != {"metric", "value"}:
         raise ValueError(f"config['target'] must be None or {{'metric', 'value'}}; got {target!r}.")
       _checks.check_choice("config['target']['metric']", target["metric"], train.METRICS)
+      value = target["value"]
+      if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"config['target']['value'] must be a finite number; got {value!r}.")
+      _checks.check("config['target']['value']", value, np.isfinite, "a finite number")
     object.__setattr__(self, "grid", grid)
     object.__setattr__(self, "seeds", seeds)
     object.__setattr__(self, "history", history)
@@ -217,7 +221,14 @@ class SweepResult:
     Returns:
       A 1-D int array of member indices, member ``index`` among them.
     """
-    return lines.members_on_line(self.grid, index, self._axis_name(axis))
+    axis = self._axis_name(axis)
+    if (
+      isinstance(index, bool)
+      or not isinstance(index, int | np.integer)
+      or not (0 <= index < self.num_members)
+    ):
+      raise ValueError(f"index must be an integer in [0, {self.num_members - 1}]; got {index!r}.")
+    return lines.members_on_line(self.grid, int(index), axis)
 
   def best(self, metric: str | None = None, *, warn: bool = True) -> dict[str, Any]:
     """The member with the best seed-mean ``metric`` (the first one on ties).

@@ -36,7 +36,7 @@ def test_errors_are_reported_without_a_traceback(tmp_path):
   done = _run("--optimizer", "sgdd", "--out", str(tmp_path))
   assert done.returncode == 2 and "--optimizer must be one of" in done.stderr
   done = _run("--task", "quadratic", "--steps", "10", "--batch-size", "full")
-  assert done.returncode == 2 and "steps must be an integer >= 23" in done.stderr
+  assert done.returncode == 2 and "--steps must be at least 23" in done.stderr
 
 
 def test_bad_flags_and_outputs_stop_before_any_compute(tmp_path):

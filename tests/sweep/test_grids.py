@@ -183,3 +183,16 @@ def test_grid_size_and_member():
   assert isinstance(sweep.member(grid, 3)["warmup"], int)
   with pytest.raises(ValueError, match=r"index must be an integer in \[0, 5\]; got 6"):
     sweep.member(grid, 6)
+
+
+@pytest.mark.parametrize(
+  ("lo", "hi", "n"), [(1e-6, 1.0, 7), (1e-8, 1e-2, 7), (1e-7, 10.0, 9), (1e-6, 1.0, 13)]
+)
+def test_log_grid_whole_decades_are_exact(lo, hi, n):
+  values = sweep.log_grid(lo, hi, n)
+  exponents = np.log10(values)
+  whole = np.abs(exponents - np.round(exponents)) < 1e-9
+  expected = [float(f"1e{int(e)}") for e in np.round(exponents[whole])]
+  assert values[whole].tolist() == expected
+  assert values[0] == lo and values[-1] == hi and np.all(np.diff(values) > 0)
+  np.testing.assert_allclose(values, np.geomspace(lo, hi, n), rtol=1e-14)

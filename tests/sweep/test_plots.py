@@ -271,3 +271,14 @@ def test_plot_all_shades_the_usable_range_the_summary_prints(u_shaped, tmp_path,
     np.testing.assert_allclose([left, right], [lo, hi], rtol=1e-3)  # the printed 4 digits
     assert span.get_label() == f"usable range (tol {tolerance:g}): lr {lo:.3g} to {hi:.3g}"
   assert (lo, hi) != (0.003162, 0.03162)  # 0.2 is wider than 0.05
+
+
+def test_plot_all_draws_no_heatmap_for_an_axis_zipped_with_the_default_axis(tmp_path):
+  grid = sweep.product(
+    sweep.zipped(lr=[0.01, 0.1, 1.0], weight_decay=[1e-3, 1e-4, 1e-5]), momentum=[0.0, 0.9]
+  )
+  final = np.array([[0.5, 0.55, 0.9, 0.8, 0.6, 0.4]])
+  result = synthetic.make_result(grid, final)
+  names = [path.name for path in sweep.plot_all(result, tmp_path)]
+  assert "heatmap_lr_weight_decay.png" not in names  # zipped with lr: not a product
+  assert "heatmap_lr_momentum.png" in names  # a product with lr

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lrlab import sweep
+from lrlab import sweep, train
 from tests.sweep import synthetic
 from tests.sweep.synthetic import LRS, SEED_OFFSETS, U_FINAL
 
@@ -525,3 +525,50 @@ def test_an_edge_at_zero_is_never_widened_below_zero(axis, values, advice):
   message = result.edge_warning(axis=axis)
   assert f"lowest value of {axis!r}" in message and advice in message
   assert not re.search(r"Widen the grid below 0(?!\.\d)", message)
+
+
+@pytest.mark.parametrize("index", [4, -1, 7, 1.5, True])
+def test_line_rejects_an_index_that_is_not_a_member(index):
+  two_d = synthetic.make_result(
+    {"lr": np.repeat([0.01, 0.1], 2), "momentum": np.tile([0.0, 0.9], 2)}, [[0.1, 0.2, 0.3, 0.4]]
+  )
+  with pytest.raises(ValueError, match=r"index must be an integer in \[0, 3\]"):
+    two_d.line(index)
+
+
+def test_line_still_returns_the_slice():
+  two_d = synthetic.make_result(
+    {"lr": np.repeat([0.01, 0.1], 2), "momentum": np.tile([0.0, 0.9], 2)}, [[0.1, 0.2, 0.3, 0.4]]
+  )
+  assert two_d.line(np.int64(1)).tolist() == [1, 3]
+  assert two_d.line(2, "momentum").tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("value", [None, "0.5", True, float("nan"), float("inf")])
+def test_a_configured_target_value_must_be_a_finite_number(value):
+  base = synthetic.make_result({"lr": np.array([0.1, 1.0])}, [[0.5, 0.6]])
+  config = {"target": {"metric": "val_accuracy", "value": value}}
+  with pytest.raises(ValueError, match=r"config\['target'\]\['value'\] must be a finite number"):
+    sweep.SweepResult(base.grid, base.seeds, base.history, config)
+
+
+def test_a_finite_target_value_is_accepted(tmp_path):
+  base = synthetic.make_result({"lr": np.array([0.1, 1.0])}, [[0.5, 0.6]])
+  for value in (0.55, 1, np.float32(0.55)):
+    config = {"target": {"metric": "val_accuracy", "value": value}}
+    result = sweep.SweepResult(base.grid, base.seeds, base.history, config)
+    assert sweep.SweepResult.load(result.save(tmp_path)) == result
+
+
+def test_a_history_without_evaluations_is_refused_with_a_true_message():
+  empty = np.zeros((1, 2, 0))
+  history = train.History(
+    step=np.zeros(0, np.int32), train_loss=empty, val_loss=empty, val_accuracy=empty,
+    test_loss=empty, test_accuracy=empty, learning_rate=np.ones((1, 2, 5)),
+    diverged=np.zeros((1, 2), bool), diverged_step=np.full((1, 2), -1),
+  )  # fmt: skip
+  with pytest.raises(
+    ValueError, match=r"history.val_loss must have shape .* at least one evaluation"
+  ) as error:
+    sweep.SweepResult({"lr": [0.1, 1.0]}, np.array([0]), history)
+  assert "(1, 2, 0)" in str(error.value)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrlab.sweep.lines import product_axes
 from lrlab.sweep.plots import common
 from lrlab.sweep.plots.curves import plot_curves
 from lrlab.sweep.plots.heatmap import plot_heatmap
@@ -56,8 +57,8 @@ def plot_all(
     paths.append(directory / f"curves_{name}.png")
     plot_curves(result, paths[-1], name, best_by=metric)
   axis = result._axis_name(None)
-  for other in result.grid:
-    if other != axis and len(np.unique(result.grid[other])) > 1:
+  for other in product_axes(result.grid, axis):
+    if len(np.unique(result.grid[other])) > 1:
       path = directory / f"heatmap_{axis}_{other}.png"
       try:
         plot_heatmap(result, path, metric, axis, other)
