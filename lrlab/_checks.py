@@ -79,6 +79,33 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
 
 
+def _integral(value: Any) -> bool:
+  numbers = int | float | np.integer | np.floating
+  if isinstance(value, bool | np.bool_) or not isinstance(value, numbers):
+    return False
+  return bool(np.isfinite(value)) and float(value) == int(value)
+
+
+def count(name: str, value: Any, low: int = 1) -> int:
+  """``value`` as an ``int``: an integer >= ``low`` (a float of integral value is taken too);
+  a one-line ``ValueError`` naming ``name`` for anything else (a fraction, a bool, a sequence)."""
+  if not _integral(value) or value < low:
+    raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+  return int(value)
+
+
+def counts(name: str, value: Any, low: int = 1, *, empty: bool = True) -> tuple[int, ...]:
+  """``value`` as a tuple of ``int``: a sequence of integers >= ``low`` (non-empty unless
+  ``empty``); a one-line ``ValueError`` naming ``name`` for anything else (one number, a
+  fraction in it)."""
+  sequence = isinstance(value, Sequence | np.ndarray) and not isinstance(value, str)
+  items = tuple(value) if sequence else None
+  if items is None or not all(_integral(v) and v >= low for v in items) or not (empty or items):
+    what = "a sequence" if empty else "a non-empty sequence"
+    raise ValueError(f"{name} must be {what} of integers >= {low}; got {value!r}.")
+  return tuple(int(v) for v in items)
+
+
 def check_le(name_low: str, low: Any, name_high: str, high: Any) -> None:
   """``low <= high`` for concrete values (e.g. ``base_lr <= max_lr``)."""
   if is_traced((low, high)) or callable(low) or callable(high):

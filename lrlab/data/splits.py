@@ -75,9 +75,7 @@ def from_arrays(
   if val_fraction is None or (x_test is None and test_fraction is None):
     name = "val_fraction" if val_fraction is None else "test_fraction"
     raise ValueError(f"{name} must be in (0, 1); got None.")
-  if seed is None:
-    raise ValueError("seed must be an integer >= 0; got None.")
-  _checks.check("seed", seed, lambda s: (s >= 0) & (s == np.floor(s)), "an integer >= 0")
+  seed = _checks.count("seed", seed, 0)  # None would draw another split on every call
   _checks.check_interval("val_fraction", val_fraction, 0, 1, closed_low=False, closed_high=False)
   if num_classes is not None:
     _checks.check(

@@ -49,8 +49,8 @@ class CNN1D(nnx.Module):
     rngs: nnx.Rngs,
   ):
     _checks.check("length", length, lambda n: (n >= 5) & (n == np.floor(n)), "an integer >= 5")
-    _checks.check_positive("out_features", out_features)
-    _checks.check_positive("channels", channels)
+    out_features = _checks.count("out_features", out_features)
+    channels = _checks.count("channels", channels)
     self.activation = resolve(activation)
     size, features = int(length), 1
     for i, kernel in enumerate(self.KERNELS):
@@ -104,15 +104,11 @@ class CNN2D(nnx.Module):
     activation: str | Activation = "relu",
     rngs: nnx.Rngs,
   ):
-    image_shape = tuple(int(s) for s in image_shape)
+    image_shape = _checks.counts("image_shape", image_shape)
     if len(image_shape) != 2:
       raise ValueError(f"image_shape must be (height, width); got {image_shape!r}.")
-    _checks.check_positive("image_shape", image_shape)
-    _checks.check_positive("out_features", out_features)
-    channels = tuple(int(c) for c in channels)
-    if not channels:
-      raise ValueError("channels must name at least one convolution; got ().")
-    _checks.check_positive("channels", channels)
+    out_features = _checks.count("out_features", out_features)
+    channels = _checks.counts("channels", channels, empty=False)
     self.image_shape = image_shape
     self.activation = resolve(activation)
     self.depth = len(channels)

@@ -54,12 +54,10 @@ class EmbeddingMLP(nnx.Module):
     activation: str | Activation = "relu",
     rngs: nnx.Rngs,
   ):
-    _checks.check_positive("vocab", vocab)
-    _checks.check_positive("tokens", tokens)
-    _checks.check_positive("width", width)
-    self.tokens = int(tokens)
-    self.embed = nnx.Embed(int(vocab), int(width), rngs=rngs)
-    self.mlp = MLP(self.tokens * int(width), hidden, out_features, activation=activation, rngs=rngs)
+    vocab, width = _checks.count("vocab", vocab), _checks.count("width", width)
+    self.tokens = _checks.count("tokens", tokens)
+    self.embed = nnx.Embed(vocab, width, rngs=rngs)
+    self.mlp = MLP(self.tokens * width, hidden, out_features, activation=activation, rngs=rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """``x`` of shape ``(..., tokens)`` (token ids) to logits ``(..., out_features)``."""

@@ -28,6 +28,6 @@ class Linear(nnx.Linear):
   """
 
   def __init__(self, in_features: int, out_features: int, *, use_bias: bool = True, rngs: nnx.Rngs):
-    _checks.check_positive("in_features", in_features)
-    _checks.check_positive("out_features", out_features)
-    super().__init__(int(in_features), int(out_features), use_bias=use_bias, rngs=rngs)
+    in_features = _checks.count("in_features", in_features)
+    out_features = _checks.count("out_features", out_features)
+    super().__init__(in_features, out_features, use_bias=use_bias, rngs=rngs)

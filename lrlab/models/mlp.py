@@ -70,9 +70,7 @@ class Dense(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs):
-    _checks.check_positive("in_features", in_features)
-    _checks.check_positive("out_features", out_features)
-    shape = (int(in_features), int(out_features))
+    shape = (_checks.count("in_features", in_features), _checks.count("out_features", out_features))
     self.weight = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), shape).T)
     self.bias = nnx.Param(nnx.initializers.zeros_init()(rngs.params(), shape[1:]))
 
@@ -247,11 +245,10 @@ class MLP(nnx.Module):
     base_width: int | Sequence[int] | None = None,
     rngs: nnx.Rngs,
   ):
-    _checks.check_positive("in_features", in_features)
-    _checks.check_positive("out_features", out_features)
+    in_features = _checks.count("in_features", in_features)
+    out_features = _checks.count("out_features", out_features)
     _checks.check_choice("parametrization", parametrization, mup.PARAMETRIZATIONS)
-    hidden = tuple(int(w) for w in hidden)
-    _checks.check_positive("hidden", hidden)
+    hidden = _checks.counts("hidden", hidden)
     base = mup.base_widths(hidden, base_width)
     self.activation = resolve(activation)
     self.depth = len(hidden)

@@ -129,17 +129,13 @@ class ResNet(nnx.Module):
     base_width: int | Sequence[int] | None = None,
     rngs: nnx.Rngs,
   ):
-    input_shape = tuple(int(s) for s in input_shape)
+    input_shape = _checks.counts("input_shape", input_shape)
     if len(input_shape) not in (1, 2):
       raise ValueError(f"input_shape must be (length,) or (height, width); got {input_shape!r}.")
-    _checks.check_positive("input_shape", input_shape)
-    _checks.check_positive("out_features", out_features)
-    channels = tuple(int(c) for c in channels)
-    if not channels:
-      raise ValueError("channels must name at least one stage; got ().")
-    _checks.check_positive("channels", channels)
-    _checks.check_positive("blocks", blocks)
-    _checks.check_positive("kernel", kernel)
+    out_features = _checks.count("out_features", out_features)
+    channels = _checks.counts("channels", channels, empty=False)
+    blocks = _checks.count("blocks", blocks)
+    kernel = _checks.count("kernel", kernel)
     _checks.check_interval("momentum", momentum, 0.0, 1.0, closed_high=False)
     _checks.check_choice("parametrization", parametrization, mup.PARAMETRIZATIONS)
     base = mup.base_widths(channels, base_width, unit="stage")

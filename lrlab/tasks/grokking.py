@@ -46,6 +46,7 @@ def modular_addition_data(p: int = 97, *, train_fraction: float = 0.5, seed: int
   _checks.check_interval(
     "train_fraction", train_fraction, 0, 1, closed_low=False, closed_high=False
   )
+  seed = _checks.count("seed", seed, 0)  # None would draw another split on every call
   p = int(p)
   num_train = round(train_fraction * p * p)
   if num_train < 1 or p * p - num_train < 2:

@@ -207,7 +207,7 @@ def _mlp_widths(
 ) -> tuple[tuple[int, ...], str, int | tuple[int, ...]]:
   """An MLP's ``hidden``, ``parametrization`` and ``base_width`` (the default hidden width)."""
   default = (100, 100) if len(shape) == 1 else (128, 128)
-  hidden = tuple(options.get("hidden", default))
+  hidden = _checks.counts("hidden", options.get("hidden", default))
   parametrization = options.get("parametrization", "sp")
   _checks.check_choice("parametrization", parametrization, models.mup.PARAMETRIZATIONS)
   return hidden, parametrization, options.get("base_width", default[0])

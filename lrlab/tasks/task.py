@@ -198,11 +198,18 @@ class Task:
     Returns:
       A dict of scalar arrays: ``'loss'`` and the task's metrics.
     """
+    return self.evaluate_batch(params, model_state, self.split(split), batch_size=batch_size)
+
+  def evaluate_batch(
+    self, params: Params, model_state: ModelState, batch: Batch, *, batch_size: int | None = None
+  ) -> Metrics:
+    """:meth:`evaluate` on the examples ``batch = (x, y)`` rather than a named split (e.g. a
+    cross-validation fold), in chunks of ``batch_size`` combined the same way."""
     if batch_size is not None and (
       isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1
     ):
       raise ValueError(f"batch_size must be None or an integer >= 1; got {batch_size!r}.")
-    x, y = self.split(split)
+    x, y = batch
     n = x.shape[0]
 
     def metrics(batch: Batch) -> Metrics:

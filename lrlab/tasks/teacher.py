@@ -115,7 +115,7 @@ def teacher_student_data(
   )
   _checks.check_choice("activation", activation, sorted(_NUMPY_ACTIVATIONS))
   _checks.check_nonnegative("noise", noise)
-  rng = np.random.default_rng(seed)
+  rng = np.random.default_rng(_checks.count("seed", seed, 0))
   sizes = (int(num_train), int(num_val), int(num_test))
   n = sum(sizes)
   x = rng.standard_normal((n, int(input_dim))).astype(np.float32)

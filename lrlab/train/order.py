@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from lrlab import _checks
+
 #: Tag folded into a run's key to get its model key (dropout); the step is folded in next.
 MODEL_KEY_TAG = 0x6D6F64
 
@@ -76,18 +78,6 @@ def batch_indices(
   return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, steps)
 
 
-def _check_count(name: str, value, low: int, *, high: int | None = None, of: str = "") -> None:
-  """A one-line ``ValueError`` unless ``value`` is an integer >= ``low`` (and <= ``high``)."""
-  if (
-    isinstance(value, bool)
-    or not isinstance(value, int | np.integer)
-    or value < low
-    or (high is not None and value > high)
-  ):
-    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {of}={high}]"
-    raise ValueError(f"{name} must be {allowed}; got {value!r}.")
-
-
 class HostOrder:
   """:func:`batch_indices` on the host: step ``t``'s example indices as a NumPy array.
 
@@ -102,8 +92,10 @@ class HostOrder:
   """
 
   def __init__(self, data_key: jax.Array, num_train: int, batch_size: int, *, keep: int = 2):
-    _check_count("num_train", num_train, 1)
-    _check_count("batch_size", batch_size, 1, high=num_train, of="num_train")
+    num_train = _checks.count("num_train", num_train)
+    batch_size = _checks.count("batch_size", batch_size)
+    if batch_size > num_train:
+      raise ValueError(f"batch_size must be at most num_train ({num_train}); got {batch_size}.")
     self.data_key, self.num_train, self.batch_size = data_key, num_train, batch_size
     self.per_epoch = num_train // batch_size
     self._epochs: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
@@ -119,8 +111,7 @@ class HostOrder:
 
   def steps(self, first_step: int, count: int) -> np.ndarray:
     """``(count, batch_size)`` int32 indices of the ``count`` steps from ``first_step`` on."""
-    _check_count("first_step", first_step, 0)
-    _check_count("count", count, 1)
+    first_step, count = _checks.count("first_step", first_step, 0), _checks.count("count", count)
     rows = []
     for t in range(first_step, first_step + count):
       epoch, position = divmod(t, self.per_epoch)

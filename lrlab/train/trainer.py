@@ -205,8 +205,8 @@ class Trainer:
     if self.folds is not None and split in ("train", "val"):
       x, y = self._pool
       rows = self._held_out[fold] if split == "val" else self._train_rows[fold]
-      loss, aux = self.task.eval_loss(params, model_state, (x[rows], y[rows]))
-      return {"loss": loss, **aux}
+      batch = (x[rows], y[rows])
+      return self.task.evaluate_batch(params, model_state, batch, batch_size=self.eval_batch_size)
     return self.task.evaluate(params, model_state, split, batch_size=self.eval_batch_size)
 
   def _evaluate(self, params, model_state, train_loss, fold) -> Evaluation:

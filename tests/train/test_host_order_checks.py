@@ -12,9 +12,9 @@ KEY = jax.random.key(0)
 @pytest.mark.parametrize(
   ("num_train", "batch_size", "match"),
   [
-    (10, 11, r"^batch_size must be an integer in \[1, num_train=10\]; got 11\.$"),
-    (10, 0, r"^batch_size must be an integer in \[1, num_train=10\]; got 0\.$"),
-    (10, 2.0, r"^batch_size must be an integer in \[1, num_train=10\]; got 2\.0\.$"),
+    (10, 11, r"^batch_size must be at most num_train \(10\); got 11\.$"),
+    (10, 0, r"^batch_size must be an integer >= 1; got 0\.$"),
+    (10, 2.5, r"^batch_size must be an integer >= 1; got 2\.5\.$"),
     (0, 1, r"^num_train must be an integer >= 1; got 0\.$"),
   ],
 )
