@@ -264,7 +264,8 @@ def load_task(spec: str, options: dict | None = None):
     except (ValueError, TypeError, ArithmeticError) as error:  # dim=1e400: OverflowError
       given = " ".join(f"{name}={value!r}" for name, value in (options or {}).items())
       hint = ""
-      if isinstance(error, TypeError):  # a value of the wrong kind, as the builder found it
+      # A value of the wrong kind, as the builder found it (one number for a sequence).
+      if isinstance(error, TypeError) or "sequence" in str(error):
         hint = " (a value of the wrong kind? several values go comma-separated: channels=8,16)"
       raise UsageError(
         f"--task-arg {given} refused by task {spec!r}: {_first_line(error).rstrip('.')}{hint}."

@@ -59,10 +59,10 @@ def _check_bounds(lo: Any, hi: Any, *, positive: bool) -> tuple[float, float]:
 def log_grid(lo: float, hi: float, n: int) -> np.ndarray:
   """``n`` geometrically spaced values from ``lo`` to ``hi``, both included.
 
-  ``values[i] = lo * (hi / lo) ** (i / (n - 1))`` (``np.geomspace``: the ends are
-  exactly ``lo`` and ``hi``, and whole decades come out exact). With ``n = 1``
-  the grid is ``[lo]``. Log spacing is the default for learning rates (Google's
-  tuning playbook): the loss changes on a log scale.
+  ``values[i] = lo * (hi / lo) ** (i / (n - 1))`` (``np.geomspace``, whose ends are exactly
+  ``lo`` and ``hi``; a value within 8 ulps of a power of ten is made exactly it, where
+  geomspace gives ``9.999999999999999e-06`` for 1e-5). With ``n = 1`` the grid is ``[lo]``.
+  Log spacing is the default for learning rates (Google's tuning playbook).
 
   Args:
     lo: the smallest value, > 0.
@@ -79,13 +79,10 @@ def log_grid(lo: float, hi: float, n: int) -> np.ndarray:
   lo, hi = _check_bounds(lo, hi, positive=True)
   n = _check_count(n)
   values = np.geomspace(lo, hi, n, dtype=np.float64)
-  # np.geomspace fixes only the ends; snap the interior values that are a power of ten up to
-  # rounding (1e-5 comes out as 9.999999999999999e-06 in geomspace(1e-6, 1, 7)) to it exactly.
-  exponents = np.round(np.log10(values))
-  decades = np.array([float(f"1e{int(e)}") for e in exponents])
-  close = np.abs(values - decades) <= 8 * np.finfo(np.float64).eps * decades
-  close[[0, -1]] = False  # the ends stay exactly lo and hi
-  return np.where(close, decades, values)
+  decades = np.array([float(f"1e{e:.0f}") for e in np.round(np.log10(values))])
+  snap = np.abs(values - decades) <= 8 * np.finfo(float).eps * decades
+  snap[[0, -1]] = False  # the ends stay lo and hi
+  return np.where(snap, decades, values)
 
 
 def linear_grid(lo: float, hi: float, n: int) -> np.ndarray:

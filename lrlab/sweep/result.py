@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lrlab import _checks, train
-from lrlab.sweep import answers, folds, grids, lines, metrics, storage, summary
+from lrlab.sweep import answers, arguments, folds, grids, lines, metrics, storage, summary
 from lrlab.sweep.metrics import SUMMARY_METRICS, TABLE_COLUMNS
 
 
@@ -80,11 +80,7 @@ class SweepResult:
     if target is not None:
       if not isinstance(target, Mapping) or set(target) != {"metric", "value"}:
         raise ValueError(f"config['target'] must be None or {{'metric', 'value'}}; got {target!r}.")
-      _checks.check_choice("config['target']['metric']", target["metric"], train.METRICS)
-      value = target["value"]
-      if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"config['target']['value'] must be a finite number; got {value!r}.")
-      _checks.check("config['target']['value']", value, np.isfinite, "a finite number")
+      arguments.check_target((target["metric"], target["value"]))  # as the sweep checks it
     object.__setattr__(self, "grid", grid)
     object.__setattr__(self, "seeds", seeds)
     object.__setattr__(self, "history", history)
@@ -221,14 +217,10 @@ class SweepResult:
     Returns:
       A 1-D int array of member indices, member ``index`` among them.
     """
-    axis = self._axis_name(axis)
-    if (
-      isinstance(index, bool)
-      or not isinstance(index, int | np.integer)
-      or not (0 <= index < self.num_members)
-    ):
-      raise ValueError(f"index must be an integer in [0, {self.num_members - 1}]; got {index!r}.")
-    return lines.members_on_line(self.grid, int(index), axis)
+    k = self.num_members
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < k:
+      raise ValueError(f"index must be an integer in [0, {k - 1}]; got {index!r}.")
+    return lines.members_on_line(self.grid, int(index), self._axis_name(axis))
 
   def best(self, metric: str | None = None, *, warn: bool = True) -> dict[str, Any]:
     """The member with the best seed-mean ``metric`` (the first one on ties).

@@ -58,7 +58,7 @@ def test_construction_rejects_inconsistent_parts(u_shaped):
     (dict(history=h._replace(learning_rate=h.learning_rate[0])), "history.learning_rate"),
     (dict(history=(1, 2)), "must be an lrlab.train.History"),
     (dict(grid={"lr": LRS, "seed": LRS}), "differ from the table's columns"),
-    (dict(config={"target": {"metric": "val_acc", "value": 1}}), "config\\['target'\\]\\['metric'"),
+    (dict(config={"target": {"metric": "val_acc", "value": 1}}), "target metric must be one of"),
     (dict(config={"f": object()}), "config must be JSON-serialisable"),
   ]
   for change, match in cases:
@@ -548,7 +548,7 @@ def test_line_still_returns_the_slice():
 def test_a_configured_target_value_must_be_a_finite_number(value):
   base = synthetic.make_result({"lr": np.array([0.1, 1.0])}, [[0.5, 0.6]])
   config = {"target": {"metric": "val_accuracy", "value": value}}
-  with pytest.raises(ValueError, match=r"config\['target'\]\['value'\] must be a finite number"):
+  with pytest.raises(ValueError, match=r"^target value must be a (finite )?number"):
     sweep.SweepResult(base.grid, base.seeds, base.history, config)
 
 
