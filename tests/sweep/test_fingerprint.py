@@ -83,8 +83,8 @@ def _fingerprint_in_a_new_process(directory, scale: float) -> str:
   return out.stdout.strip().splitlines()[-1]
 
 
-def test_the_same_sweep_fingerprints_alike_in_two_processes_and_an_edit_does_not(tmp_path):
+def test_the_same_sweep_fingerprints_alike_in_two_processes(tmp_path):
+  # (An edit changes it: test_engine's optimizer_code and model_code cases, and those above.)
   first = _fingerprint_in_a_new_process(tmp_path / "a", 1.0)
   assert first == _fingerprint_in_a_new_process(tmp_path / "b", 1.0)
-  assert first != _fingerprint_in_a_new_process(tmp_path / "c", 0.5)  # make_tx edited
   assert len(first) == 64 and checkpoint.FILENAME in os.listdir(tmp_path / "a")
