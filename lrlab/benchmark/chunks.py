@@ -16,10 +16,12 @@ transformer's larger chunks at K = 512) is left out and listed as such. The goal
 the automatic size within 10% of the best fixed one.
 """
 
+import contextlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from lrlab.benchmark.machine import environment
@@ -115,6 +117,26 @@ def _measure_round_robin(name: str, k: int, sizes, steps, batch_size, repeats, l
   return rows, {"memory_limit": limit, "left_out_for_memory": skipped}
 
 
+@contextlib.contextmanager
+def fresh_chunk_sizes(out: str) -> Iterator[str]:
+  """While the block runs, ``$LRLAB_CACHE_DIR`` is ``out/chunk-cache`` with no remembered chunk
+  sizes (restored after; subprocesses inherit it): a benchmark's ``chunk_size="auto"`` probes
+  afresh, and the user's remembered sizes are neither read nor changed. Yields the folder."""
+  from lrlab.sweep.chunk_choice import FILENAME
+
+  before, cache = os.environ.get("LRLAB_CACHE_DIR"), os.path.join(out, "chunk-cache")
+  if os.path.exists(os.path.join(cache, FILENAME)):
+    os.remove(os.path.join(cache, FILENAME))  # a fresh probe, not an earlier run's
+  os.environ["LRLAB_CACHE_DIR"] = cache
+  try:
+    yield cache
+  finally:
+    if before is None:
+      os.environ.pop("LRLAB_CACHE_DIR", None)
+    else:
+      os.environ["LRLAB_CACHE_DIR"] = before
+
+
 def run_chunks(
   out: str,
   *,
@@ -145,30 +167,23 @@ def run_chunks(
   from lrlab.sweep import chunk_choice, programs
 
   os.makedirs(out, exist_ok=True)
-  before, cache_size = os.environ.get("LRLAB_CACHE_DIR"), programs.CACHE_SIZE
+  cache_size = programs.CACHE_SIZE
   # Every candidate's programs (and the probe's) stay compiled through the rounds: round robin
   # over more sizes than lrlab.sweep keeps (programs.CACHE_SIZE, 8) recompiles every one of them
   # in every round, and the timings would be compile times.
   programs.CACHE_SIZE = max(cache_size, len(chunk_sizes) + 1 + chunk_choice.MAX_CANDIDATES)
-  cache = os.path.join(out, "chunk-cache")
-  if os.path.exists(os.path.join(cache, "chunk_sizes.json")):
-    os.remove(os.path.join(cache, "chunk_sizes.json"))  # a fresh probe, not an earlier run's
-  os.environ["LRLAB_CACHE_DIR"] = cache
   loads, rows, summary, left_out = [load_average()], [], [], []
   try:
-    for name in tasks:
-      for k in ks:
-        mine, dropped = _measure_round_robin(name, k, chunk_sizes, steps, batch_size, repeats,
-                                             log)  # fmt: skip
-        rows += mine
-        left_out.append({"task": name, "k": k, **dropped})
-        summary.append(_summary(name, k, mine))
+    with fresh_chunk_sizes(out):
+      for name in tasks:
+        for k in ks:
+          mine, dropped = _measure_round_robin(name, k, chunk_sizes, steps, batch_size,
+                                               repeats, log)  # fmt: skip
+          rows += mine
+          left_out.append({"task": name, "k": k, **dropped})
+          summary.append(_summary(name, k, mine))
   finally:
     programs.CACHE_SIZE = cache_size
-    if before is None:
-      os.environ.pop("LRLAB_CACHE_DIR", None)
-    else:
-      os.environ["LRLAB_CACHE_DIR"] = before
   loads.append(load_average())
   env = environment()
   report = {

@@ -277,6 +277,7 @@ def run_tasks(
     its ``flops`` and ``fraction_of_ceiling``), ``summary`` (per task and K: the sweep's
     ratio to the loop and its fraction of the ceiling) and ``goals`` (issue 17's).
   """
+  from lrlab.benchmark.chunks import fresh_chunk_sizes
   from lrlab.benchmark.runner import _in_subprocess
   from lrlab.benchmark.workload import Config
 
@@ -300,15 +301,16 @@ def run_tasks(
   first = ceiling()
   log(f"matmul ceiling {first['ceiling']['ceiling']:.1f} GFLOP/s (start of the run)")
   rows = []
-  for name in tasks:
-    for k in ks:
-      spec = {"kind": "task", "task": name, "legs": list(legs), "k": k, **common}
-      measured = _in_subprocess(spec, base, 3600.0) if isolate else {"rows": measure(spec)}
-      for leg, row in zip(legs, measured.get("rows") or [measured] * len(legs), strict=True):
-        rows.append({"task": name, "leg": leg, "k": k, **row})
-        rate = row.get("model_steps_per_s")
-        shown = f"{rate:,.0f} model-steps/s, {row['gflops_per_s']:.1f} GFLOP/s" if rate else row
-        log(f"  {name} K={k} {leg}: {shown}")
+  with fresh_chunk_sizes(out):  # "auto" probes afresh, apart from the user's remembered sizes
+    for name in tasks:
+      for k in ks:
+        spec = {"kind": "task", "task": name, "legs": list(legs), "k": k, **common}
+        measured = _in_subprocess(spec, base, 3600.0) if isolate else {"rows": measure(spec)}
+        for leg, row in zip(legs, measured.get("rows") or [measured] * len(legs), strict=True):
+          rows.append({"task": name, "leg": leg, "k": k, **row})
+          rate = row.get("model_steps_per_s")
+          shown = f"{rate:,.0f} model-steps/s, {row['gflops_per_s']:.1f} GFLOP/s" if rate else row
+          log(f"  {name} K={k} {leg}: {shown}")
   last = ceiling()
   log(f"matmul ceiling {last['ceiling']['ceiling']:.1f} GFLOP/s (end of the run)")
   loads.append(load_average())

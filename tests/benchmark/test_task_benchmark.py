@@ -3,6 +3,7 @@ arithmetic, the flag's errors, and a toy end-to-end run; never a timing."""
 
 import json
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -138,3 +139,24 @@ def test_a_toy_run_writes_the_report(tmp_path):
   assert entry["val_loss_diff"] < 1e-5  # the same two members, trained two ways
   assert json.loads((tmp_path / "tasks.json").read_text())["summary"] == report["summary"]
   assert (tmp_path / "tasks.md").read_text() == tasks_report.markdown(report)
+
+
+def test_an_automatic_chunk_size_is_probed_apart_from_the_users_remembered_sizes(
+  tmp_path, monkeypatch
+):
+  """The task benchmark's "auto" probes afresh in its own cache folder: the user's remembered
+  sizes are neither read nor changed (they would make its first call a recall, not a probe)."""
+  user = tmp_path / "user-cache"
+  user.mkdir()
+  (user / "chunk_sizes.json").write_text("{}")
+  monkeypatch.setenv("LRLAB_CACHE_DIR", str(user))
+  report = tasks.run_tasks(
+    str(tmp_path / "out"), tasks=("mnist1d-mlp",), ks=(2,), legs=("sweep",), steps=4,
+    repeats=1, budget_s=0.0, chunk_size="auto", ceiling_sizes=(32,), tiny=True, isolate=False,
+    log=lambda line: None,
+  )  # fmt: skip
+  (row,) = report["rows"]
+  assert row["chunk_choice"]["method"] == "measured"
+  assert (user / "chunk_sizes.json").read_text() == "{}"
+  assert (tmp_path / "out" / "chunk-cache" / "chunk_sizes.json").exists()
+  assert os.environ["LRLAB_CACHE_DIR"] == str(user)  # restored
