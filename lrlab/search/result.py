@@ -145,7 +145,7 @@ class SearchResult:
       "best": self.best(),
       "metric": self.metric,
       "model_steps": self.model_steps,
-      "rungs": self.rungs,
+      "rungs": [[int(t) for t in rungs] for rungs in self.rungs],  # NumPy ints are not JSON
       **arrays,
       "schedule": schedule,
     }

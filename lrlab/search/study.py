@@ -128,20 +128,17 @@ def run_study(
 ) -> Any:
   """Run ``n_trials`` trials of an ``optuna.Study``, ``parallel`` at a time as one sweep.
 
-  Each batch asks ``parallel`` trials (``study.ask(space)``), trains them as
-  the members of one compiled chunk program (the engine's, with seed ``seed``
-  of ``key``: every trial sees the same initial parameters and minibatches,
-  so its value does not depend on its batch), reports ``metric`` at every
-  evaluation (``trial.report(value, step)``) and, with ``prune``, stops the
-  trials Optuna's pruner prunes there (told ``PRUNED``); the rest are told
-  ``metric`` at the budget. A diverged trial is told the worst value
-  (``inf`` for a loss, ``-inf`` for an accuracy) and gets the user attribute
-  ``diverged``. Every trial gets ``stopped_step``. Only the batching differs
-  from a user's loop of ``ask``/train/``tell``: with a sampler that does not
-  learn between asks (random, or TPE during its startup trials) the trials
-  and values are those of a sequential study; TPE past its startup sees the
-  results batch by batch (and, as a constant liar, Optuna 5's default, the
-  batch's earlier asks as running trials, which spreads a batch out).
+  Each batch asks ``parallel`` trials (``study.ask(space)``), trains them as the members of one
+  compiled chunk program (the engine's, with seed ``seed`` of ``key``: every trial sees the same
+  initial parameters and minibatches, so its value does not depend on its batch), reports
+  ``metric`` at every evaluation (``trial.report(value, step)``) and, with ``prune``, stops the
+  trials Optuna's pruner prunes there (told ``PRUNED``); the rest are told ``metric`` at the
+  budget. A diverged trial is told the worst value (``inf`` for a loss, ``-inf`` for an accuracy)
+  and gets the user attribute ``diverged``. Every trial gets ``stopped_step``. Only the batching
+  differs from a user's loop of ``ask``/train/``tell``: with a sampler that does not learn between
+  asks (random, or TPE during its startup trials) the trials and values are those of a sequential
+  study; TPE past its startup sees the results batch by batch (and, as a constant liar, Optuna 5's
+  default, the batch's earlier asks as running trials, which spreads a batch out).
 
   Args:
     study: an ``optuna.Study``, single objective, its direction that of
@@ -194,7 +191,7 @@ def run_study(
   eval_every = steps if eval_every is None else eval_every
   task, _, seeds, eval_every = driver.check_common(
     task, make_tx, example, metric, steps, eval_every, eval_every, [seed], key,
-    checkpoint_interval, "eval_every",
+    checkpoint_interval, "eval_every", "space",
   )  # fmt: skip
   if checkpoint_dir is not None and jax.process_count() > 1:
     raise ValueError(
@@ -212,6 +209,8 @@ def run_study(
     None if checkpoint_dir is None else _Progress(checkpoint_dir, study, n_trials, parallel)
   )
   done, trials, before = (0, None, {}) if progress is None else progress.resume(optuna)
+  asked = []  # a stop asked at a batch's last segment boundary holds: no next batch starts
+  stop = None if should_stop is None else lambda: asked.append(bool(should_stop())) or any(asked)
   while done < n_trials:
     if trials is None:
       ask = study.ask if progress is None else progress.ask
@@ -232,7 +231,7 @@ def run_study(
           batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=key, devices=devices,
           chunk_size=chunk_size, divergence_factor=divergence_factor,
           checkpoint_dir=None if progress is None else progress.batch_dir,
-          checkpoint_interval=checkpoint_interval, should_stop=should_stop,
+          checkpoint_interval=checkpoint_interval, should_stop=stop,
           config={"method": "run_study", "metric": metric},
         )  # fmt: skip
       except Stopped as stopped:
@@ -244,7 +243,7 @@ def run_study(
     trials, before = None, {}
     if progress is not None:
       progress.told(done)
-    if done < n_trials and should_stop is not None and devices_lib.in_any_process(should_stop())[0]:
+    if done < n_trials and stop is not None and devices_lib.in_any_process(stop())[0]:
       raise Stopped({"trials_done": done}, checkpoint_dir)
   if progress is not None:
     progress.clear()

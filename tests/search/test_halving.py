@@ -291,3 +291,15 @@ def test_save_and_load_give_the_same_search(halved, tmp_path):
   assert again.stopped_step.dtype == halved.stopped_step.dtype
   with pytest.raises(ValueError, match=r"holds no search\.json"):
     search.SearchResult.load(tmp_path)
+
+
+def test_rungs_given_as_numpy_integers_load_back_as_integers(task, tmp_path):
+  # steps and min_steps as NumPy integers (accepted): the rungs are saved as JSON integers,
+  # not through json's default=float as 4.0, 12.0, 36.0.
+  result = search.successive_halving(
+    task, _sgd, {"lr": LRS[:3]}, steps=np.int64(STEPS), min_steps=np.int64(MIN_STEPS), eta=ETA,
+    key=jax.random.key(0), chunk_size=3,
+  )  # fmt: skip
+  again = search.SearchResult.load(result.save(tmp_path / "halving"))
+  assert again.rungs == [[4, 12, 36]]
+  assert all(type(t) is int for t in again.rungs[0])

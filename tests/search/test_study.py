@@ -111,6 +111,9 @@ def test_the_pruner_acts_at_each_evaluation_and_stops_compute(task):
     (dict(study="not a study"), r"^study must be an optuna\.Study; got str\.$"),
     (dict(seed=-1), r"^seed must be an integer in \[0, 4294967296\); got -1\.$"),
     (dict(prune="no"), r"^prune must be True or False; got 'no'\.$"),
+    (dict(space={"learning rate": SPACE["lr"]}),
+     r"^space names must be valid Python identifiers; got 'learning rate'\.$"),
+    (dict(space={"fold": SPACE["lr"]}), r"^space must not have an axis named 'fold'"),
   ],
 )  # fmt: skip
 def test_bad_input_is_one_line_before_any_compute(task, change, message):
@@ -332,5 +335,24 @@ def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
   for wrong, kwargs in ((optuna.create_study(sampler=_tpe(0)), RESUMABLE), (study, other)):
     with pytest.raises(ValueError, match=r"^checkpoint_dir .* holds the progress of another"):
       search.run_study(wrong, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **kwargs)
+  search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **RESUMABLE)
+  _assert_same_trials(study.trials, _reference(task, key).trials)
+
+
+def test_a_stop_asked_at_a_batchs_last_boundary_stops_before_the_next_batch(task, tmp_path):
+  """should_stop says True once, at batch 1's last segment boundary (its 5th call): that batch
+  has nothing left to train, so it is told, and the study stops before asking batch 2, as
+  lrlab.sweep.run stops at a chunk's last segment when chunks remain. The resume finishes as
+  the uninterrupted study."""
+  key = jax.random.key(0)
+  calls = []
+  stop_at_the_fifth = lambda: calls.append(1) or len(calls) == 5
+  study = optuna.create_study(sampler=_tpe(0), pruner=_threshold())
+  ckpt = str(tmp_path / "ckpt")
+  with pytest.raises(sweep.Stopped) as stopped:
+    search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt,
+                     should_stop=stop_at_the_fifth, **RESUMABLE)  # fmt: skip
+  assert stopped.value.position == {"trials_done": 4}
+  assert len(study.trials) == 4
   search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **RESUMABLE)
   _assert_same_trials(study.trials, _reference(task, key).trials)
