@@ -58,9 +58,27 @@ def check_key(key: Any) -> None:
     raise ValueError(f"key must be one jax.random key, e.g. jax.random.key(0); got {key!r}.")
 
 
-def check_target(target: Any) -> dict[str, Any] | None:
+def check_functions(make_tx: Any, should_stop: Any) -> None:
+  """Raises a one-line error unless ``make_tx`` is a hashable function (the sweep keeps its
+  programs by ``make_tx``, as ``jax.jit`` keys functions) and ``should_stop`` is ``None`` or a
+  function, before anything is compiled or trained."""
+  try:
+    hashable = callable(make_tx) and hash(make_tx) is not None
+  except TypeError:
+    hashable = False
+  if not hashable:
+    raise ValueError(
+      "make_tx must be a hashable function hp -> GradientTransformation (a dataclass: frozen=True "
+      f"or eq=False); got {make_tx!r}."
+    )
+  if should_stop is not None and not callable(should_stop):
+    raise ValueError(f"should_stop must be None or a function () -> bool; got {should_stop!r}.")
+
+
+def check_target(target: Any, task: tasks_lib.Task | None = None) -> dict[str, Any] | None:
   """A sweep's ``target``, ``None`` or a ``(metric, value)`` pair with ``metric`` in
-  :data:`lrlab.train.METRICS` and a finite ``value``, as ``{"metric": ..., "value": ...}``."""
+  :data:`lrlab.train.METRICS` (an accuracy only for a ``task`` that classifies) and a finite
+  ``value``, as ``{"metric": ..., "value": ...}``."""
   if target is None:
     return None
   if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
@@ -70,6 +88,11 @@ def check_target(target: Any) -> dict[str, Any] | None:
     )
   metric, value = target
   _checks.check_choice("target metric", metric, METRICS)
+  if task is not None and task.num_classes is None and metric.endswith("accuracy"):
+    raise ValueError(
+      f"target metric must be a loss for {task.name!r}, which reports no accuracy (it does not "
+      f"classify); got {metric!r}."
+    )
   if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
     raise ValueError(f"target value must be a number; got {value!r}.")
   _checks.check("target value", value, np.isfinite, "a finite number")

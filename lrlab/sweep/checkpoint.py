@@ -29,7 +29,9 @@ def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray], *extra: Any
     *extra: anything else to tell sweeps apart: NumPy arrays (hashed by dtype,
       shape and bytes) or values hashed by their ``repr``.
   """
-  digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+  # A NumPy scalar as the number it holds: steps=np.int64(8) is the sweep of steps=8.
+  plain = lambda value: value.item() if isinstance(value, np.generic) else str(value)
+  digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=plain).encode())
   for name in sorted(grid):
     digest.update(name.encode())
     digest.update(np.ascontiguousarray(grid[name]).tobytes())

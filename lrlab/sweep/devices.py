@@ -19,9 +19,19 @@ def member_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
   On several hosts, call ``jax.distributed.initialize()`` first; ``jax.devices()``
   then lists the devices of every host and the member axis spans them all.
   """
-  devices = list(jax.devices() if devices is None else devices)
-  if not devices:
-    raise ValueError("devices must name at least one device; got an empty list.")
+  given = jax.devices() if devices is None else devices
+  try:
+    devices = [] if isinstance(given, str) else list(given)
+  except TypeError:  # not iterable
+    devices = []
+  if (
+    not devices
+    or not all(isinstance(d, jax.Device) for d in devices)
+    or len(set(devices)) < len(devices)
+  ):
+    raise ValueError(
+      f"devices must be None or distinct jax devices, e.g. jax.devices(); got {given!r}."
+    )
   return Mesh(np.asarray(devices), (MEMBER_AXIS,))
 
 

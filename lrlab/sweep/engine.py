@@ -211,18 +211,17 @@ def run(
   """
   started, clock = time.perf_counter(), CompileClock().start()
   task = arguments.check_task(task)
-  if not callable(make_tx):
-    raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
+  arguments.check_functions(make_tx, should_stop)
   grid = arguments.check_traceable(check_grid(grid))
+  if "fold" in grid:  # the k-fold axis: the trainer reads it, make_tx never sees it
+    raise ValueError(f"grid must not have an axis named 'fold' (folds= adds it); got {list(grid)}.")
   if folds is not None:
-    if "fold" in grid:
-      raise ValueError("grid must not have an axis named 'fold' when folds is given.")
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
       raise ValueError(f"folds must be None or an integer >= 2; got {folds!r}.")
     grid = product(grid, fold=np.arange(folds))
   seed_values = arguments.seed_values(seeds)
   arguments.check_key(key)
-  target = arguments.check_target(target)
+  target = arguments.check_target(target, task)
   tx_config = arguments.check_tx_config(tx_config)
   _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
   trainer = Trainer(

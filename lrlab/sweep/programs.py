@@ -90,9 +90,10 @@ class _Compiled:
     self.history = jax.jit(jax.vmap(trainer.history))
     self.streamed, self._draw = trainer.task.streamed, None
     if trainer.task.streamed:
-      self._streamed(
-        trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
-      )
+      with hyperparameters.explain_traced_hyperparameters():  # make_tx traces in both lowerings
+        self._streamed(
+          trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
+        )
       return
 
     # Initialization and the step-0 evaluation are two programs, as for a streamed task (see
@@ -155,8 +156,7 @@ class _Compiled:
 
       return jax.vmap(one)(hp, state)
 
-    with hyperparameters.explain_traced_hyperparameters():
-      self.state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
+    self.state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
     self.unread = sorted(set(hp_spec) - read - {"fold"})
     # The shardings of the resident programs, so both partition (and round) alike.
     jit = devices_lib.jit_per_device

@@ -589,3 +589,12 @@ def test_an_axis_make_tx_never_reads_is_flagged(make_tx, unread):
     np.testing.assert_array_equal(result.history.val_loss[:, 0], result.history.val_loss[:, 1])
   else:
     run()  # UserWarnings from lrlab are errors in this test suite
+
+
+def test_a_grid_axis_named_fold_without_folds_is_refused():
+  # make_tx never sees a "fold" axis (hyperparameters.split takes it for the trainer), so without
+  # folds= it would vanish: no UnusedAxisWarning, and hp["fold"] a KeyError saying it is absent.
+  grid = {"lr": np.array([0.1, 0.1]), "fold": np.array([0, 1])}
+  with pytest.raises(ValueError, match=r"axis named 'fold'.*\['lr', 'fold'\]"):
+    sweep.run("quadratic", _sgd, grid, steps=4, batch_size=None, key=KEY, eval_every=2,
+              progress=False)  # fmt: skip

@@ -8,6 +8,7 @@ import textwrap
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from lrlab import optimizers, search, sweep, tasks
@@ -88,3 +89,13 @@ def test_the_same_sweep_fingerprints_alike_in_two_processes(tmp_path):
   first = _fingerprint_in_a_new_process(tmp_path / "a", 1.0)
   assert first == _fingerprint_in_a_new_process(tmp_path / "b", 1.0)
   assert len(first) == 64 and checkpoint.FILENAME in os.listdir(tmp_path / "a")
+
+
+def _concrete_in_update(hp):  # the schedule is called in update only: traced at the segment
+  return optax.sgd(lambda count: 0.1 if hp["lr"] > 0.05 else 0.01)
+
+
+def test_a_streamed_sweep_explains_a_hyperparameter_used_as_a_number():
+  task = zoo.cnn_task(stream=True, num_train=64)
+  with pytest.raises(TypeError, match="every member's hyperparameters are traced scalars"):
+    sweep.run(task, _concrete_in_update, {"lr": np.array([0.01, 0.1])}, chunk_size=2, **SETTINGS)

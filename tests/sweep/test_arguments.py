@@ -1,0 +1,85 @@
+"""The sweep's arguments: a one-line ValueError naming each bad one, before any training; an
+accuracy target only for a task with accuracy; NumPy integers are the same sweep as Python ints."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from lrlab import optimizers, sweep
+
+KEY = jax.random.key(0)
+SETTINGS = dict(steps=4, batch_size=None, key=KEY, eval_every=2, progress=False)
+
+
+def _sgd(hp):
+  return optimizers.sgd(hp["lr"])
+
+
+@dataclasses.dataclass  # eq=True and not frozen: unhashable
+class _Sgd:
+  scale: float = 1.0
+
+  def __call__(self, hp):
+    return optimizers.sgd(self.scale * hp["lr"])
+
+
+@pytest.mark.parametrize(
+  "bad, match",
+  [
+    (dict(make_tx=_Sgd()), "make_tx must be a hashable function"),
+    (dict(should_stop=3), "should_stop must be None or a function"),
+    (dict(devices="cpu"), "devices must be None or distinct jax devices"),
+    (dict(devices=[jax.devices()[0]] * 2), "devices must be None or distinct jax devices"),
+  ],
+)
+def test_bad_functions_and_devices_are_refused_before_training(bad, match, monkeypatch):
+  trained = []
+  seed_rows = sweep.engine.SeedRows  # built just before each seed trains
+  monkeypatch.setattr(sweep.engine, "SeedRows", lambda *a: trained.append(a) or seed_rows(*a))
+  bad = dict(bad)
+  make_tx = bad.pop("make_tx", _sgd)
+  with pytest.raises(ValueError, match=match):
+    sweep.run("quadratic", make_tx, {"lr": np.array([0.1, 0.5])}, **SETTINGS, **bad)
+  assert not trained
+
+
+# An accuracy target is refused for a task that reports no accuracy.
+def test_an_accuracy_target_is_refused_for_a_task_without_accuracy():
+  # quadratic's val_accuracy is NaN, so steps_to_target would be inf for every member.
+  with pytest.raises(ValueError, match="target metric must be a loss for 'quadratic'"):
+    sweep.run("quadratic", _sgd, {"lr": np.array([0.1, 0.5])}, steps=4, batch_size=None, key=KEY,
+              eval_every=2, progress=False, target=("val_accuracy", 0.5))  # fmt: skip
+
+
+def test_a_loss_target_is_kept_for_a_task_without_accuracy():
+  result = sweep.run("quadratic", _sgd, {"lr": np.array([0.1, 0.5])}, steps=4, batch_size=None,
+                     key=KEY, eval_every=2, progress=False, target=("val_loss", 1e9))  # fmt: skip
+  assert result.config["target"] == {"metric": "val_loss", "value": 1e9}
+  np.testing.assert_array_equal(result.metric("steps_to_target"), [[0.0, 0.0]])
+
+
+# Integer arguments given as NumPy integers are the same sweep: its checkpoint resumes.
+RESUMABLE = dict(steps=8, batch_size=None, key=jax.random.key(0), eval_every=2, chunk_size=2,
+                progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+  "numpy, python",
+  [
+    (dict(steps=np.int64(8)), dict(steps=8)),
+    (dict(batch_size=np.int32(16)), dict(batch_size=16)),
+    (dict(folds=np.int64(2)), dict(folds=2)),
+  ],
+)
+def test_numpy_integer_arguments_resume_the_same_sweep(numpy, python, tmp_path):
+  grid, folder = {"lr": np.array([0.1, 0.5])}, dict(checkpoint_dir=str(tmp_path))
+  with pytest.raises(sweep.Stopped):
+    sweep.run("digits-logreg", _sgd, grid, should_stop=lambda: True,
+              **{**RESUMABLE, **numpy, **folder})  # fmt: skip
+  resumed = sweep.run("digits-logreg", _sgd, grid, **{**RESUMABLE, **python, **folder})
+  assert resumed.metadata["resumed_from"] == {"seed": 0, "chunk": 0, "segment": 1}
+  whole = sweep.run("digits-logreg", _sgd, grid, **{**RESUMABLE, **python})
+  for a, b in zip(resumed.history, whole.history, strict=True):
+    np.testing.assert_array_equal(a, b)
