@@ -142,8 +142,8 @@ def drive(
   members = plan.members
   num_rows = len(next(iter(members.values())))
   # An automatic chunk size is sized for the members live at the plan's last decisions and
-  # kept for the whole search: one compiled program. A given one narrows once when fewer
-  # members than it are left (a second program), so no chunk is mostly padding.
+  # kept for the whole search: one compiled program. A given one narrows whenever fewer
+  # members than its width are left (a program per width), so no chunk is mostly padding.
   fixed = chunk_size is None
   if chunk_size is None and checkpoint_dir is not None:
     chunk_size = checkpoint.saved_chunk_size(checkpoint_dir)

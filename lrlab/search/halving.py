@@ -154,10 +154,10 @@ def successive_halving(
   members of the last rungs and kept throughout: one compiled program, the
   first rungs running more chunks of it (compiling a program per width cost
   more than the padding it saved on a 2-core CPU). A given ``chunk_size`` is
-  kept while at least that many members are live, then narrows once to the
-  fewest device multiples that hold them. A member's numbers up to its stop
-  are those of :func:`lrlab.sweep.run` with the same chunk width, bit for
-  bit while it is unchanged. Seeds, common random numbers, divergence
+  kept while at least that many members are live, then narrows at each rung to
+  the fewest device multiples that hold the survivors (a program per width). A
+  member's numbers up to its stop are those of :func:`lrlab.sweep.run` with the
+  same chunk width, bit for bit while it is unchanged. Seeds, common random numbers, divergence
   isolation, checkpoints (:class:`lrlab.sweep.Stopped`, resume after a
   crash) and several processes (``jax.distributed``: every process calls it
   with the same arguments and returns the whole result; process 0 writes the

@@ -15,14 +15,25 @@ def cross_validated(result: Any) -> Any:
   becomes replicate ``s * k + f``, and the config records ``cross_validated = k``.
 
   Raises:
-    ValueError: the grid has no ``"fold"`` axis.
+    ValueError: the grid has no ``"fold"`` axis, or not the layout ``run`` gives it.
   """
   if "fold" not in result.grid:
     raise ValueError(
       f"cross_validated needs a sweep run with folds=; the grid has axes {', '.join(result.grid)}."
     )
   folds = int(np.max(result.grid["fold"])) + 1
-  settings = result.num_members // folds
+  settings, uneven = divmod(result.num_members, folds)
+  # As lrlab.sweep.run builds it: folds 0..k-1 fastest, each setting's k members side by side.
+  side_by_side = lambda v: (v.reshape(settings, folds) == v[::folds, None]).all()
+  if uneven or not (
+    np.array_equal(result.grid["fold"], np.tile(np.arange(folds), settings))
+    and all(side_by_side(v) for k, v in result.grid.items() if k != "fold")
+  ):
+    raise ValueError(
+      "cross_validated needs the grid lrlab.sweep.run builds with folds=: the 'fold' axis "
+      f"0..{folds - 1} varying fastest, each setting's folds side by side; got fold "
+      f"{result.grid['fold'].tolist()}."
+    )
 
   def regroup(a: np.ndarray) -> np.ndarray:
     a = a.reshape(result.num_seeds, settings, folds, *a.shape[2:])

@@ -272,7 +272,7 @@ class SweepResult:
       A new :class:`SweepResult` whose config records ``cross_validated = k``.
 
     Raises:
-      ValueError: the grid has no ``"fold"`` axis.
+      ValueError: the grid has no ``"fold"`` axis, or not the layout ``run`` gives it.
     """
     return folds.cross_validated(self)
 

@@ -572,3 +572,28 @@ def test_a_history_without_evaluations_is_refused_with_a_true_message():
   ) as error:
     sweep.SweepResult({"lr": [0.1, 1.0]}, np.array([0]), history)
   assert "(1, 2, 0)" in str(error.value)
+
+
+@pytest.mark.parametrize(
+  "grid",
+  [
+    # fold slowest: each setting's folds are not side by side
+    {"lr": np.array([0.1, 1.0, 0.1, 1.0]), "fold": np.array([0, 0, 1, 1])},
+    # fastest, but a setting changes within its folds
+    {"lr": np.array([0.1, 1.0, 1.0, 0.1]), "fold": np.array([0, 1, 0, 1])},
+    # fold 1 missing for the second setting (uneven)
+    {"lr": np.array([0.1, 0.1, 1.0]), "fold": np.array([0, 1, 0])},
+  ],
+)
+def test_cross_validated_refuses_a_grid_not_laid_out_as_the_sweep_lays_folds(grid):
+  # It used to regroup such a grid silently: replicates of one setting mixed with another's.
+  result = synthetic.make_result(grid, [np.linspace(0.5, 0.8, len(grid["lr"]))])
+  with pytest.raises(ValueError, match=r"^cross_validated needs the grid lrlab\.sweep\.run builds"):
+    result.cross_validated()
+
+
+def test_cross_validated_regroups_the_layout_the_sweep_gives():
+  grid = {"lr": np.array([0.1, 0.1, 1.0, 1.0]), "fold": np.array([0, 1, 0, 1])}
+  cv = synthetic.make_result(grid, [[0.5, 0.6, 0.7, 0.8]]).cross_validated()
+  assert cv.grid["lr"].tolist() == [0.1, 1.0] and cv.num_seeds == 2
+  np.testing.assert_allclose(cv.metric("final_val_accuracy")[:, 0], [0.5, 0.6])
