@@ -78,9 +78,7 @@ def from_arrays(
   seed = _checks.count("seed", seed, 0)  # None would draw another split on every call
   _checks.check_interval("val_fraction", val_fraction, 0, 1, closed_low=False, closed_high=False)
   if num_classes is not None:
-    _checks.check(
-      "num_classes", num_classes, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1"
-    )
+    num_classes = _checks.count("num_classes", num_classes)
   _checks.check_choice("x_dtype", x_dtype, ("float32", "int32"))
   if x_dtype == "int32" and standardize:
     raise ValueError("standardize must be False for x_dtype='int32' (ids are not z-scored).")

@@ -67,8 +67,7 @@ def check_common(
   """Check the arguments every method takes, before any compute; returns the task, the grid,
   the seed values and ``eval_every`` (default: ``segment_steps``)."""
   task = arguments.check_task(task)
-  if not callable(make_tx):
-    raise ValueError(f"make_tx must be a function hp -> GradientTransformation; got {make_tx!r}.")
+  arguments.check_functions(make_tx, None)  # as lrlab.sweep.run checks it
   grid = check_grid(grid, grid_name)
   if "fold" in grid:
     raise ValueError(
