@@ -366,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     "machine": f"{len(jax.devices())} {device.platform} device(s), {os.cpu_count()} cores",
     "k": args.k, "steps": args.steps, "eta": args.eta, "retrain_seeds": args.retrain_seeds,
     "environment": environment_metadata(), "runs": [],
+    "compile_cache": search_report.compile_cache_state(),
   }  # fmt: skip
   for spec in args.tasks.split(","):
     task_name, _, optimizer = spec.partition(":")

@@ -2,6 +2,7 @@
 (``search.md``) and the summary table BENCHMARKS.md quotes, from its JSON report."""
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -119,11 +120,38 @@ def ref_test(run: dict[str, Any]) -> float:
   return run["methods"]["grid"]["test"]
 
 
+def compile_cache_state() -> dict[str, Any] | None:
+  """JAX's persistent compilation cache as this benchmark finds it: ``dir`` and
+  ``programs_at_start`` (the entries already there: a cache a previous run of the same
+  benchmark filled is warm, and every method's compiling is then mostly a read from disk), or
+  ``None`` where it is off, the default (set ``JAX_COMPILATION_CACHE_DIR``, and
+  ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0`` so that programs compiled in under a second,
+  most of a sweep's on a CPU, are kept too)."""
+  import jax
+
+  path = jax.config.jax_compilation_cache_dir
+  if not path:
+    return None
+  programs = 0
+  if os.path.isdir(path):  # one file per program, named ...-cache (beside any -atime files)
+    programs = sum(1 for e in os.scandir(path) if e.name.endswith("-cache"))
+  return {
+    "dir": str(path),
+    "programs_at_start": programs,
+    "min_compile_time_secs": float(jax.config.jax_persistent_cache_min_compile_time_secs),
+  }
+
+
 def markdown(report: dict[str, Any]) -> str:
   """A table per task: method, wall-clock, model-steps, picked rate, retrained test metric."""
   lines = [f"Time to the answer ({report['machine']}); K = {report['k']} rates in "
            f"[1e-4, 1], {report['steps']} steps, eta = {report['eta']}; load: the 1-minute "
            "load average before-after each method.", ""]  # fmt: skip
+  cache = report.get("compile_cache")
+  if cache:
+    lines[-1:-1] = [f"JAX's persistent compilation cache on ({cache['programs_at_start']:,} "
+                    "programs in it at the start): a method's compiling is partly or wholly "
+                    "a read from disk.", ""]  # fmt: skip
   for run in report["runs"]:
     se = _has_se(run)
     if se:

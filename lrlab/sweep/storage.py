@@ -64,8 +64,10 @@ def environment_metadata() -> dict[str, Any]:
   Returns:
     A JSON-serialisable dict: ``versions`` (lrlab, jax, jaxlib, optax, flax,
     chex, numpy, matplotlib, python), ``platform`` (``"cpu"``, ``"gpu"``,
-    ``"tpu"``), ``device_kind``, ``device_count``, ``process_count``, ``os``
-    and ``command`` (``sys.argv``).
+    ``"tpu"``), ``device_kind``, ``device_count``, ``process_count``, ``os``,
+    ``command`` (``sys.argv``) and ``compile_cache``: the folder of JAX's persistent
+    compilation cache (``JAX_COMPILATION_CACHE_DIR``), or ``None`` when it is off; a result's
+    compile seconds depend on it (a program found there is read, not compiled).
 
   Example:
     >>> meta = lrlab.sweep.environment_metadata()
@@ -81,6 +83,7 @@ def environment_metadata() -> dict[str, Any]:
     "process_count": jax.process_count(),
     "os": f"{platform.system()} {platform.machine()}",
     "command": list(sys.argv),
+    "compile_cache": jax.config.jax_compilation_cache_dir or None,
   }
 
 

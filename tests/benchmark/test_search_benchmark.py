@@ -221,6 +221,38 @@ def test_a_tiny_instance_measures_every_asked_method():
                    methods=("grid",))  # fmt: skip
 
 
+def test_a_warm_compile_cache_is_recorded_and_changes_no_result(tmp_path):
+  """Run twice in fresh processes with JAX's persistent cache in a new folder: the first finds
+  it empty and fills it, the second finds those programs (read, not compiled) and gives the
+  same picks and retrained numbers to the last digit; the report says the cache was on."""
+  import subprocess
+  import sys
+
+  cache = tmp_path / "jax-cache"
+  env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache),
+         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
+  runs = []
+  for i in range(2):
+    out = tmp_path / f"run{i}"
+    argv = ["--tasks", "quadratic:adam", "--methods", "grid,halving", "--k", "9", "--steps",
+            "27", "--batch-size", "50", "--retrain-seeds", "2", "--out", str(out)]  # fmt: skip
+    code = f"import sys; from lrlab.benchmark import search; sys.exit(search.main({argv!r}))"
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    runs.append(json.loads((out / "search.json").read_text()))
+    assert runs[-1]["environment"]["compile_cache"] == str(cache)
+  first, second = (r["compile_cache"] for r in runs)
+  assert first["programs_at_start"] == 0 and first["min_compile_time_secs"] == 0
+  programs = [f for f in os.listdir(cache) if f.endswith("-cache")]
+  assert second["programs_at_start"] == len(programs) > 0
+  picks = [
+    {m: (v["lr"], v["test_seeds"]) for m, v in r["runs"][0]["methods"].items()} for r in runs
+  ]
+  assert picks[0] == picks[1]
+  text = (tmp_path / "run1" / "search.md").read_text()
+  assert f"persistent compilation cache on ({second['programs_at_start']:,} programs" in text
+
+
 @pytest.mark.parametrize("path", RUNS, ids=os.path.basename)
 def test_the_committed_measurement_is_consistent(path):
   """The committed numbers are what the markdown beside them says, and the model-steps of the

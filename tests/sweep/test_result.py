@@ -7,6 +7,7 @@ import os
 import re
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -344,8 +345,11 @@ def test_save_is_atomic(u_shaped, tmp_path, monkeypatch):
 def test_environment_metadata_is_json_and_hostname_free():
   meta = sweep.environment_metadata()
   assert set(meta) == {
-    "versions", "platform", "device_kind", "device_count", "process_count", "os", "command"
+    "versions", "platform", "device_kind", "device_count", "process_count", "os", "command",
+    "compile_cache",
   }  # fmt: skip
+  # the suite runs with JAX's persistent cache on (conftest.py) unless told otherwise
+  assert meta["compile_cache"] == (jax.config.jax_compilation_cache_dir or None)
   assert {"jax", "optax", "flax", "numpy", "lrlab", "python"} <= set(meta["versions"])
   assert meta["platform"] in ("cpu", "gpu", "tpu") and isinstance(meta["device_kind"], str)
   assert isinstance(meta["command"], list)
