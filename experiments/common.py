@@ -83,9 +83,20 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def main(module: ModuleType, argv: list[str] | None = None) -> int:
-  """Run (unless ``--replot``), report, write ``summary.json``; print the verdict."""
+  """Run (unless ``--replot``), report, write ``summary.json``; print the verdict.
+
+  A run into a folder that holds another size's results is refused before training: the
+  report reads every result saved there, and a size with other tasks or cases leaves some.
+  """
   args = parse_args(module, argv)
   out = Path(args.out) if args.out else default_out(module, args.size)
+  previous = out / "summary.json"
+  trained = json.loads(previous.read_text()).get("size") if previous.exists() else None
+  if not args.replot and trained not in (None, args.size):  # report reads every saved result
+    raise ValueError(
+      f"--out {out} holds results of the {trained!r} size; a {args.size!r} run there would be "
+      "judged with those it does not replace: remove them or pass another --out."
+    )
   out.mkdir(parents=True, exist_ok=True)
   started = time.perf_counter()
   if not args.replot:
@@ -108,12 +119,11 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
     "versions": {"lrlab": lrlab.__version__, "jax": jax.__version__},
     "device": jax.devices()[0].device_kind,
   }
-  previous = out / "summary.json"
-  if args.replot and previous.exists():  # keep the command and time that trained the results
-    trained = json.loads(previous.read_text())
+  if args.replot and previous.exists():  # keep the size, command and time that trained them
+    before = json.loads(previous.read_text())
     summary["replotted_with"] = summary["command"]
-    summary["command"] = trained.get("command", summary["command"])
-    summary["seconds"] = trained.get("seconds", summary["seconds"])
+    for key in ("size", "settings", "command", "seconds"):
+      summary[key] = before.get(key, summary[key])
   _write_json(out / "summary.json", summary)
   print(f"{name_of(module)}: {verdict}  ({summary['seconds']} s; {out}/summary.json)")
   return 0

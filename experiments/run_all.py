@@ -3,7 +3,9 @@
 python experiments/run_all.py [--only u_curve,schedules] [--full | --tiny]
 
 The default and full sizes write each experiment's committed results under
-``experiments/results/NAME``; ``--tiny`` writes to ``results/experiments-tiny/NAME``.
+``experiments/results/NAME``; ``--tiny`` writes to ``results/experiments-tiny/NAME``. A
+size is refused where another size's results lie (remove the folder first, e.g. before
+``--full`` over the committed default results).
 """
 
 import argparse

@@ -161,12 +161,21 @@ def report(out: Path):
   axes.legend(loc="upper right", fontsize=8)
   figures = [out / "learning_curve.png"]
   figure.savefig(figures[0], dpi=120)
-  holds = (
-    gaps.mean() + 2 * (error if np.isfinite(error) else 0.0) <= TOLERANCE
-    and numbers["bigram_gap"] > 3 * TOLERANCE
-    and numbers["unigram_gap"] > numbers["bigram_gap"]
-  )
-  return numbers, "supported" if holds else "refuted", figures
+  return numbers, judge(gaps, numbers["unigram_gap"], numbers["bigram_gap"]), figures
+
+
+def judge(gaps: np.ndarray, unigram_gap: float, bigram_gap: float) -> str:
+  """Supported when the seed-mean gap to the Bayes loss is within ``TOLERANCE`` by 2 SE (ddof 1)
+  and the n-gram baselines sit far above; refuted when the gap exceeds it by 2 SE or a baseline
+  is not far above; else inconclusive (one seed included: no spread, no verdict)."""
+  if not (bigram_gap > 3 * TOLERANCE and unigram_gap > bigram_gap):
+    return "refuted"
+  if len(gaps) < 2:
+    return "inconclusive"
+  error = float(np.std(gaps, ddof=1) / np.sqrt(len(gaps)))
+  if np.mean(gaps) + 2 * error <= TOLERANCE:
+    return "supported"
+  return "refuted" if np.mean(gaps) - 2 * error > TOLERANCE else "inconclusive"
 
 
 if __name__ == "__main__":

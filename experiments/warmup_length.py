@@ -20,8 +20,8 @@ its gap to the exact Bayes loss ``task.optimal_loss`` is reported beside it.
     (Defazio et al. 2024, with the same warmup, as its authors recommend), each
     at its own best peak rate by seed-mean final val loss; three paired gaps
     over seeds, Holm-corrected. "Match" is supported when both gaps to cosine
-    lie within ``RESOLUTION`` nats at 2 SE, refuted when either exceeds it at
-    a Holm-adjusted p at most ``ALPHA`` (the level of 2 SE).
+    lie within ``RESOLUTION`` nats at 2 SE, refuted when either exceeds it by
+    more than 2 SE (:func:`judge_match`: Holm over the two, at ``ALPHA``).
 (c) Training length: WSD at every budget in ``budgets``, the best peak rate of
     each (refined by a parabola in log rate, as in ``width_transfer``), and the
     slope of log10(best rate) against log2(budget), with a bootstrap SE over
@@ -43,6 +43,7 @@ verdict is the parts' when they agree, else "depends on the part: ...".
 
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -263,6 +264,21 @@ def _arm(result: sweep.SweepResult, optimal: float) -> dict:
   }
 
 
+def judge_match(claimed: list[dict]) -> str:
+  """Whether paired gaps (:func:`lrlab.analysis.paired_difference`) match within ``RESOLUTION``:
+  supported when every ``|gap| + 2 se`` lies within it, refuted when some ``|gap| - RESOLUTION``
+  is positive beyond 2 SE (its p Holm-adjusted over ``claimed``, at ``ALPHA``)."""
+  z = [(abs(t["gap"]) - RESOLUTION) / t["se"] if t["se"] > 0 else math.nan for t in claimed]
+  p = [math.erfc(v / math.sqrt(2.0)) if v > 0 else 1.0 for v in z]  # NaN (no spread): 1
+  for t, p_holm in zip(claimed, analysis.holm(p), strict=True):
+    t["beyond_resolution_p_holm"] = float(p_holm)
+  if any(t["beyond_resolution_p_holm"] <= ALPHA for t in claimed):
+    return "refuted"
+  if all(abs(t["gap"]) + 2 * t["se"] <= RESOLUTION for t in claimed):
+    return "supported"
+  return "inconclusive"
+
+
 def _verdict(effect: float, se: float, expected_sign: int = 1) -> str:
   """:func:`lrlab.analysis.verdict` at 2 SE; a zero spread (every replicate alike) never decides."""
   return analysis.verdict(effect, se, expected_sign=expected_sign) if se > 0 else "inconclusive"
@@ -332,13 +348,7 @@ def report(out: Path):
     tests.values(), analysis.holm([t["p"] for t in tests.values()]), strict=True
   ):
     test["p_holm"] = float(p_holm)
-  claimed = [tests["wsd-cosine"], tests["schedule_free-cosine"]]
-  if any(t["p_holm"] <= ALPHA and abs(t["gap"]) > RESOLUTION for t in claimed):
-    verdict_b = "refuted"
-  elif all(abs(t["gap"]) + 2 * t["se"] <= RESOLUTION for t in claimed):
-    verdict_b = "supported"
-  else:
-    verdict_b = "inconclusive"
+  verdict_b = judge_match([tests["wsd-cosine"], tests["schedule_free-cosine"]])
   numbers["schedules"] = {
     "budget": longest,
     **schedules_numbers,

@@ -1,6 +1,7 @@
 """Every experiment runs end to end at its tiny size and writes a complete summary."""
 
 import importlib
+import types
 
 import pytest
 
@@ -24,3 +25,41 @@ def test_experiment_runs_at_tiny_size(name, tmp_path):
   numbers = summary["numbers"]
   assert common.main(module, ["--tiny", "--out", str(tmp_path), "--replot"]) == 0
   assert common.read_summary(tmp_path)["numbers"] == numbers
+
+
+def test_a_replot_keeps_the_size_and_settings_that_trained_the_results(tmp_path):
+  module = types.ModuleType("fake_experiment")
+  module.__file__ = str(tmp_path / "fake_experiment.py")
+  module.CLAIM = "a claim"
+  module.SIZES = {"tiny": {"steps": 1}, "default": {"steps": 10}, "full": {"steps": 100}}
+  module.run = lambda out, steps: (out / "steps.txt").write_text(str(steps))
+  module.report = lambda out: ({"steps": int((out / "steps.txt").read_text())}, "refuted", [])
+  assert common.main(module, ["--full", "--out", str(tmp_path)]) == 0
+  assert common.main(module, ["--replot", "--out", str(tmp_path)]) == 0  # no --full
+  summary = common.read_summary(tmp_path)
+  assert summary["numbers"] == {"steps": 100}  # the results of the --full run
+  assert summary["size"] == "full" and summary["settings"] == {"steps": 100}
+  assert "--full" in summary["command"] and "--replot" in summary["replotted_with"]
+
+
+def test_a_run_is_refused_where_another_sizes_results_lie(tmp_path):
+  # The report reads every task saved in the folder: a default run after a full one would
+  # judge the full run's extra task with its own, as one default-size result.
+  module = types.ModuleType("fake_tasks")
+  module.__file__ = str(tmp_path / "fake_tasks.py")
+  module.CLAIM = "a claim"
+  module.SIZES = {"tiny": {"tasks": ("a",)}, "default": {"tasks": ("a",)}, "full": {"tasks": "ab"}}
+
+  def run(out, tasks):
+    for task in tasks:
+      (out / f"{task}.task").write_text("trained")
+
+  module.run = run
+  module.report = lambda out: ({"tasks": sorted(p.stem for p in out.glob("*.task"))}, "refuted", [])
+  assert common.main(module, ["--full", "--out", str(tmp_path)]) == 0
+  with pytest.raises(ValueError, match=r"holds results of the 'full' size; a 'default' run"):
+    common.main(module, ["--out", str(tmp_path)])
+  assert common.read_summary(tmp_path)["size"] == "full"
+  assert common.main(module, ["--full", "--out", str(tmp_path)]) == 0  # the same size: fine
+  assert common.main(module, ["--out", str(tmp_path / "other")]) == 0
+  assert common.read_summary(tmp_path / "other")["numbers"] == {"tasks": ["a"]}

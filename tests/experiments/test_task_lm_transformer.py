@@ -38,3 +38,17 @@ def test_runs_at_tiny_size(tmp_path):
   assert summary["numbers"]["seeds"] == 2
   assert np.isfinite(summary["numbers"]["gap_mean"])
   assert summary["numbers"]["unigram_loss"] > summary["numbers"]["optimal_loss"]
+
+
+def test_the_verdict_needs_the_gap_beyond_2_standard_errors_of_the_tolerance():
+  judge, tol = task_lm_transformer.judge, task_lm_transformer.TOLERANCE
+  ngrams = dict(unigram_gap=0.7, bigram_gap=0.35)
+  assert judge(np.array([0.03, 0.031, 0.029, 0.032, 0.03]), **ngrams) == "supported"
+  # Mean 0.1 = the tolerance, SE 0.0035: within noise of it either way, not refuted.
+  at_tolerance = np.array([0.095, 0.1, 0.105, 0.09, 0.11])
+  se = at_tolerance.std(ddof=1) / np.sqrt(5)
+  assert at_tolerance.mean() - 2 * se < tol < at_tolerance.mean() + 2 * se
+  assert judge(at_tolerance, **ngrams) == "inconclusive"
+  assert judge(np.array([0.2, 0.21, 0.19, 0.2, 0.2]), **ngrams) == "refuted"
+  assert judge(np.array([0.03]), **ngrams) == "inconclusive"  # one seed: no spread
+  assert judge(np.array([0.03, 0.031, 0.029]), unigram_gap=0.7, bigram_gap=0.2) == "refuted"

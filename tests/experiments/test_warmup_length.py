@@ -129,3 +129,27 @@ def test_committed_summary_follows_from_the_saved_sweeps():
     grid_best = result.grid["lr"][result.best("final_val_loss", warn=False)["index"]]
     assert abs(np.log10(refined / grid_best)) <= step / 2 + 1e-9
   assert (OUT / "warmup_length.png").stat().st_size > 1000
+
+
+def test_a_match_is_refuted_only_by_a_gap_beyond_the_resolution_by_2_se():
+  # The committed (b): schedule-free is below cosine beyond 2 SE (z = -7.5), but its gap
+  # exceeds the 0.02-nat resolution by (0.0235 - 0.02) / 0.0031 = 1.1 SE only.
+  res = warmup_length.RESOLUTION
+  close = [{"gap": -0.0084, "se": 0.0023}, {"gap": -0.0235, "se": 0.0031}]
+  assert abs(close[1]["gap"]) / close[1]["se"] > 2 > (abs(close[1]["gap"]) - res) / 0.0031
+  assert warmup_length.judge_match(close) == "inconclusive"
+  beyond = [{"gap": -0.0084, "se": 0.0023}, {"gap": -0.035, "se": 0.003}]  # 5 SE past it
+  assert warmup_length.judge_match(beyond) == "refuted"
+  within = [{"gap": -0.004, "se": 0.002}, {"gap": 0.01, "se": 0.004}]  # |gap| + 2 se <= 0.02
+  assert warmup_length.judge_match(within) == "supported"
+
+
+def test_the_committed_schedules_verdict_follows_the_2_se_rule_on_the_resolution():
+  part = common.read_summary(OUT)["numbers"]["schedules"]
+  claimed = [part["paired_gaps"][t] for t in ("wsd-cosine", "schedule_free-cosine")]
+  excess_z = [(abs(t["gap"]) - part["resolution"]) / t["se"] for t in claimed]
+  within = all(abs(t["gap"]) + 2 * t["se"] <= part["resolution"] for t in claimed)
+  if part["verdict"] == "refuted":
+    assert max(excess_z) > 2
+  else:
+    assert part["verdict"] == ("supported" if within else "inconclusive")
