@@ -26,15 +26,19 @@ def base_widths(
 ) -> tuple[int, ...]:
   """The base width of each ``unit`` (layer, stage): ``widths``, one int for all, or one each.
 
-  Raises a one-line ``ValueError`` for anything else (a count other than ``len(widths)``, < 1).
+  Raises a one-line ``ValueError`` for anything else (a count other than ``len(widths)``, < 1,
+  a fraction, a bool, a string).
   """
   if base_width is None:
     return widths
-  if isinstance(base_width, int | np.integer):
-    base = (int(base_width),) * len(widths)
-  else:
-    base = tuple(int(b) for b in base_width)
-  if len(base) != len(widths) or any(b < 1 for b in base):
+  try:  # integers >= 1 (no fraction, bool or string: "64" would read as (6, 4))
+    if isinstance(base_width, Sequence | np.ndarray) and not isinstance(base_width, str):
+      base = _checks.counts("base_width", base_width)
+    else:
+      base = (_checks.count("base_width", base_width),) * len(widths)
+  except ValueError:
+    base = None
+  if base is None or len(base) != len(widths):
     raise ValueError(
       f"base_width must be an int >= 1 or one int >= 1 per {unit} ({len(widths)}); "
       f"got {base_width!r}."

@@ -75,7 +75,10 @@ class ResNet(nnx.Module):
   each spatial axis); the features are averaged over the spatial axes and a
   linear head gives ``out_features`` logits. BatchNorm's statistics are the
   model state (:func:`lrlab.models.functional`): the batch's in training mode,
-  the running averages in evaluation mode. Flax initialisation (LeCun normal).
+  the running averages in evaluation mode. The running variance averages the batch's biased
+  variance (Flax's ``nnx.BatchNorm``), where PyTorch's averages the unbiased one (``n / (n -
+  1)`` times it), so the two differ in evaluation mode after training, though not in training
+  mode. Flax initialisation (LeCun normal).
 
   ``parametrization="mup"`` is the maximal-update parametrization (Yang et al.
   2022, Table 8; the ``mup`` package's ResNet example) relative to

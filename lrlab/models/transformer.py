@@ -238,8 +238,17 @@ class Transformer(nnx.Module):
     )
 
   def __call__(self, tokens: jax.Array) -> jax.Array:
-    """Logits ``(..., T, vocab)`` of the token after each position of ``tokens`` ``(..., T)``."""
-    length = tokens.shape[-1]
+    """Logits ``(..., T, vocab)`` of the token after each position of ``tokens`` ``(..., T)``.
+
+    Raises a one-line ``ValueError`` for ``T`` outside ``[1, context]``: a longer sequence has
+    no positional embedding (with ``context=1`` one row would broadcast over every position).
+    """
+    length = tokens.shape[-1] if tokens.ndim else 0
+    if not 1 <= length <= self.context:
+      raise ValueError(
+        f"tokens must have a last axis of 1 to context={self.context} positions; "
+        f"got shape {tokens.shape}."
+      )
     h = self.drop(self.embed(tokens) + self.position[:length])
     for block in self.blocks:
       h = block(h)

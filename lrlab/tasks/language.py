@@ -89,9 +89,6 @@ def lm_transformer(
   context = _count("context", context, 2)
   num_tokens = _count("num_tokens", num_tokens, context)
   num_eval = _count("num_eval", num_eval, 1)
-  language = Language(
-    vocab=vocab, context=context, hidden=hidden, triggers=triggers, recall=recall, seed=seed
-  )
   if base_width is None and parametrization == "mup":
     if isinstance(heads, int) and heads > 0 and DEFAULT_WIDTH % heads:
       raise ValueError(
@@ -109,7 +106,10 @@ def lm_transformer(
     base_width=base_width,
     rngs=rngs,
   )
-  model = functional(make)  # checks the model's options before any data are made
+  model = functional(make)  # checks the model's options before the language is made
+  language = Language(
+    vocab=vocab, context=context, hidden=hidden, triggers=triggers, recall=recall, seed=seed
+  )
   rates = functools.partial(
     transformer_lr_multipliers,
     vocab,

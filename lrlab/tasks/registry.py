@@ -123,11 +123,11 @@ def _digits_task(kind: str) -> Callable[..., Task]:
     seed: int = 0,
     **model_options: Any,
   ) -> Task:
+    model = _model(kind, DIGITS_IMAGE_SHAPE, **model_options)
+    rates = _lr_multipliers_fn(kind, DIGITS_IMAGE_SHAPE, **model_options)
     dataset = data.digits(
       standardize=standardize, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
     )
-    model = _model(kind, DIGITS_IMAGE_SHAPE, **model_options)
-    rates = _lr_multipliers_fn(kind, DIGITS_IMAGE_SHAPE, **model_options)
     return from_model(
       model, dataset, loss="cross_entropy", name=f"digits-{kind}", lr_multipliers_fn=rates
     )
@@ -144,11 +144,11 @@ def _mnist1d_task(kind: str) -> Callable[..., Task]:
     seed: int = 42,
     **model_options: Any,
   ) -> Task:
+    model = _model(kind, (MNIST1D_LENGTH,), **model_options)
+    rates = _lr_multipliers_fn(kind, (MNIST1D_LENGTH,), **model_options)
     dataset = data.mnist1d(
       num_samples, standardize=standardize, val_fraction=val_fraction, seed=seed
     )
-    model = _model(kind, (MNIST1D_LENGTH,), **model_options)
-    rates = _lr_multipliers_fn(kind, (MNIST1D_LENGTH,), **model_options)
     return from_model(
       model, dataset, loss="cross_entropy", name=f"mnist1d-{kind}", lr_multipliers_fn=rates
     )

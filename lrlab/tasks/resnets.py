@@ -21,14 +21,18 @@ from lrlab.tasks.task import Task
 
 def _task(
   name: str,
-  dataset: Dataset,
+  load: Callable[[], Dataset],
   shape: tuple[int, ...],
   *,
   parametrization: str,
   base_width: int | Sequence[int] | None,
   **options,
 ) -> Task:
-  """The ResNet task ``name``: ``ResNet(shape, 10, **options)`` on ``dataset``, cross-entropy."""
+  """The ResNet task ``name``: ``ResNet(shape, 10, **options)`` on ``load()``, cross-entropy.
+
+  The model is checked (built abstractly) before ``load`` makes the data, so a bad size is
+  refused before any data are generated.
+  """
   model = functional(
     lambda rngs: ResNet(
       shape, 10, parametrization=parametrization, base_width=base_width, rngs=rngs, **options
@@ -43,7 +47,7 @@ def _task(
     base_width=base_width,
     **layout,
   )
-  return from_model(model, dataset, loss="cross_entropy", name=name, lr_multipliers_fn=rates)
+  return from_model(model, load(), loss="cross_entropy", name=name, lr_multipliers_fn=rates)
 
 
 def _base_width(default: tuple[int, ...], channels, parametrization: str, base_width):
@@ -93,12 +97,12 @@ def digits_resnet(
     A :class:`lrlab.tasks.Task` named ``"digits-resnet"`` whose model state holds
     the BatchNorm statistics.
   """
-  dataset = data.digits(
+  load = lambda: data.digits(
     standardize=standardize, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
   )
   return _task(
     "digits-resnet",
-    dataset,
+    load,
     DIGITS_IMAGE_SHAPE,
     channels=channels,
     blocks=blocks,
@@ -143,10 +147,12 @@ def mnist1d_resnet(
     A :class:`lrlab.tasks.Task` named ``"mnist1d-resnet"`` whose model state holds
     the BatchNorm statistics.
   """
-  dataset = data.mnist1d(num_samples, standardize=standardize, val_fraction=val_fraction, seed=seed)
+  load = lambda: data.mnist1d(
+    num_samples, standardize=standardize, val_fraction=val_fraction, seed=seed
+  )
   return _task(
     "mnist1d-resnet",
-    dataset,
+    load,
     (MNIST1D_LENGTH,),
     channels=channels,
     blocks=blocks,

@@ -227,3 +227,34 @@ def test_bad_input_is_refused_in_one_line(build, message):
     build()
   assert str(error.value).startswith(message)
   assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("base_width", ["64", "6", 1.5, (64.5, 64), True, (True, 64), [0, 64]])
+def test_base_width_that_is_not_whole_numbers_is_refused_in_one_line(base_width):
+  # A string was read digit by digit ("64" as the widths (6, 4)) and a fraction truncated or
+  # refused with "'float' object is not iterable"; the MLP, its rates and the ResNet share the
+  # check.
+  message = (
+    f"base_width must be an int >= 1 or one int >= 1 per hidden layer (2); got {base_width!r}."
+  )
+  for build in (
+    lambda: models.mlp_lr_multipliers(
+      (128, 128), "adam", parametrization="mup", base_width=base_width
+    ),
+    lambda: models.MLP(4, (128, 128), 2, parametrization="mup", base_width=base_width, rngs=None),
+  ):
+    with pytest.raises(ValueError) as error:
+      build()
+    assert str(error.value) == message
+  with pytest.raises(
+    ValueError, match=r"^base_width must be an int >= 1 or one int >= 1 per stage"
+  ):
+    models.ResNet((8,), 2, channels=(8, 8), parametrization="mup", base_width=base_width, rngs=None)
+
+
+def test_base_width_of_integral_numbers_is_still_taken():
+  rates = models.mlp_lr_multipliers((128, 128), "adam", parametrization="mup", base_width=64.0)
+  assert rates == models.mlp_lr_multipliers(
+    (128, 128), "adam", parametrization="mup", base_width=(64, np.int64(64))
+  )
+  assert rates["dense_1"]["weight"] == 0.5  # 1 / (128 / 64)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lrlab.models.transformer import CausalSelfAttention
+from lrlab.models.transformer import CausalSelfAttention, Transformer
 
 
 def _split_formula(layer: CausalSelfAttention, h: jax.Array) -> jax.Array:
@@ -50,3 +50,24 @@ def test_attention_equals_the_split_formula_in_value_and_gradient(base_width):
   for got, expected in leaves:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
   assert np.abs(out["old"][0]).std() > 0.2  # not a comparison of small numbers
+
+
+@pytest.mark.parametrize(("context", "length"), [(1, 4), (3, 4), (3, 0)])
+def test_transformer_refuses_sequences_longer_than_its_context(context, length):
+  # With context=1 the one positional row broadcast over every position, silently; longer
+  # sequences otherwise failed inside JAX's broadcasting with no word of the context.
+  model = Transformer(vocab=5, context=context, width=8, depth=1, heads=2, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError) as error:
+    model(jnp.zeros((2, length), jnp.int32))
+  expected = (
+    f"tokens must have a last axis of 1 to context={context} positions; got shape (2, {length})."
+  )
+  assert str(error.value) == expected
+
+
+def test_transformer_takes_sequences_up_to_its_context():
+  model = Transformer(vocab=5, context=3, width=8, depth=1, heads=2, rngs=nnx.Rngs(0))
+  tokens = jnp.array([[1, 2, 3]])
+  full = model(tokens)
+  np.testing.assert_allclose(model(tokens[:, :2]), full[:, :2], rtol=1e-6, atol=1e-6)  # causal
+  assert model(jnp.array([4])).shape == (1, 5)  # one unbatched position

@@ -178,3 +178,30 @@ def test_bad_overrides_give_one_line_errors(name, overrides, words):
     lrlab.tasks.get(name, **overrides)
   message = str(error.value)
   assert "\n" not in message and all(w in message for w in words), message
+
+
+@pytest.mark.parametrize(
+  "name, overrides, message",
+  [
+    ("mnist1d-resnet", dict(channels=(16, 0)), "channels must be a non-empty sequence"),
+    ("digits-resnet", dict(kernel=0), "kernel must be an integer >= 1; got 0."),
+    ("mnist1d-mlp", dict(hidden=(0,)), "hidden must be a sequence of integers >= 1; got (0,)."),
+    ("digits-cnn", dict(channels=(16, 0)), "channels must be a non-empty sequence"),
+    ("lm-transformer", dict(width=0), "width must be an integer >= 1; got 0."),
+    ("lm-transformer", dict(width=30, heads=4), "width must be a multiple of heads=4; got 30."),
+  ],
+)
+def test_bad_model_sizes_are_refused_before_the_data_are_made(
+  monkeypatch, name, overrides, message
+):
+  # MNIST-1D was generated (and written to the disk cache), and the language's matrices and
+  # power iteration computed, before a bad model size was refused.
+  def made(*args, **kwargs):
+    raise AssertionError("the data were made before the model's options were checked")
+
+  monkeypatch.setattr(lrlab.data, "mnist1d", made)
+  monkeypatch.setattr(lrlab.data, "digits", made)
+  monkeypatch.setattr(lrlab.tasks.language, "Language", made)
+  with pytest.raises(ValueError) as error:
+    lrlab.tasks.get(name, **overrides)
+  assert str(error.value).startswith(message) and "\n" not in str(error.value)
