@@ -102,3 +102,23 @@ def test_benchmarks_md_quotes_the_committed_report():
   for line in text.splitlines():
     if line.startswith("|"):
       assert line in section, line
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (["--devices", "0"], "argument --devices: must be a positive integer; got '0'"),
+    (["--k", "0"], "argument --k: must be a positive integer; got '0'"),
+    (["--steps", "-5"], "argument --steps: must be a positive integer; got '-5'"),
+    (["--sizes", "500,x"], "argument --sizes: must be comma-separated positive integers"),
+  ],
+)
+def test_bad_flags_are_one_line_before_anything_runs(capsys, args, message):
+  """``--devices 0`` was read as "every core" and ``--k 0`` as a sweep of no members."""
+  from lrlab.benchmark import streaming
+
+  with pytest.raises(SystemExit) as exit_:
+    streaming.parse_args(args)
+  assert exit_.value.code == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert message in line

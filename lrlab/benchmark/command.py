@@ -9,7 +9,7 @@ import sys
 from lrlab.benchmark import chunks, runner, tasks, tasks_report
 from lrlab.benchmark import report as report_lib
 from lrlab.benchmark.workload import LEGS, Config, host_cores, set_host_devices
-from lrlab.cli.common import chunk_size, positive_float, positive_int
+from lrlab.cli.common import Parser, chunk_size, positive_float, positive_int
 
 DESCRIPTION = "Throughput of lrlab's vmapped sweep against a loop of runs and a PyTorch loop."
 
@@ -37,9 +37,9 @@ def _task_names(text: str) -> tuple[str, ...]:
   return names
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-  """The command line; it runs before JAX's backend starts."""
-  parser = argparse.ArgumentParser(
+def _parser() -> Parser:
+  """The command line's parser; its errors are one line (:class:`lrlab.cli.common.Parser`)."""
+  parser = Parser(
     description=f"{DESCRIPTION} With --search, the time to the answer of lrlab.search's "
     "methods against a full grid instead (--search --help lists its flags)."
   )
@@ -90,11 +90,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     help="with --chunks: the fixed chunk sizes (those above K are left out)",
   )  # fmt: skip
   parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+  return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  """The command line; it runs before JAX's backend starts."""
+  parser = _parser()
   args = parser.parse_args(argv)
   legs = tuple(s for s in args.legs.split(",") if s)
   unknown = sorted(set(legs) - set(LEGS))
-  if unknown:
-    parser.error(f"--legs must be taken from {LEGS}; got {unknown}")
+  if unknown or not legs:
+    parser.error(f"--legs must be taken from {LEGS}; got {args.legs!r}")
   args.legs = legs
   if args.tasks and not args.chunks:
     unknown = [n for n in args.tasks if n not in tasks.TASKS]
@@ -161,6 +167,10 @@ def main(argv=None) -> int:
     print(tasks_report.markdown(report))
     print(f"wrote {args.out}/tasks.json, {args.out}/tasks.md")
     return 0
+  try:  # a batch larger than the training set: one line, before the ceiling is measured
+    runner.check_config(config)
+  except ValueError as error:
+    _parser().error(str(error))
   report = runner.run_benchmark(config, isolate=not args.in_process)
   paths = report_lib.write_report(report, args.out)
   print(report_lib.markdown(report))

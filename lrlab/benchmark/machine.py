@@ -289,12 +289,25 @@ def environment() -> dict[str, Any]:
   }
 
 
-def cpu_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> str | None:
-  """The first core's data caches as sysfs reports them, e.g. ``"L1d 48K, L2 2048K, L3 307200K
-  (shared by 0-1)"``; ``None`` where sysfs says nothing. A VM's sysfs may report the host's
-  cache, not the share its cores get: fractions of a ceiling need not carry across machines."""
+#: Linux's per-CPU sysfs folders (``cpu0``, ``cpu1``, ...).
+SYSFS_CPUS = "/sys/devices/system/cpu"
+
+
+def cpu_caches(root: str | None = None) -> str | None:
+  """The data caches of the first core this process may run on (its affinity), as sysfs reports
+  them, e.g. ``"L1d 48K, L2 2048K, L3 307200K (shared by 0-1)"``, in sysfs's index order
+  (``index2`` before ``index10``); ``None`` where sysfs says nothing. ``root``: a CPU's
+  ``cache`` folder instead. On a hybrid CPU the cores differ, so the first allowed core is
+  read, not ``cpu0``. A VM's sysfs may report the host's cache, not the share its cores get:
+  fractions of a ceiling need not carry across machines."""
+  if root is None:
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else {0}
+    root = os.path.join(SYSFS_CPUS, f"cpu{min(allowed, default=0)}", "cache")
+  number = lambda path: int("".join(c for c in os.path.basename(path) if c.isdigit()) or 0)
+  cpu = os.path.basename(os.path.dirname(os.path.normpath(root)))  # "cpu2": its own CPU is "2"
+  cpu = cpu[3:] if cpu.startswith("cpu") and cpu[3:].isdigit() else "0"
   entries = []
-  for index in sorted(glob.glob(os.path.join(root, "index*"))):
+  for index in sorted(glob.glob(os.path.join(root, "index*")), key=number):
     try:
       read = lambda name, index=index: Path(index, name).read_text().strip()
       kind, level, size, shared = read("type"), read("level"), read("size"), read("shared_cpu_list")
@@ -303,5 +316,5 @@ def cpu_caches(root: str = "/sys/devices/system/cpu/cpu0/cache") -> str | None:
     if kind == "Instruction":
       continue
     name = f"L{level}" + ("d" if kind == "Data" else "")
-    entries.append(f"{name} {size}" + (f" (shared by {shared})" if shared != "0" else ""))
+    entries.append(f"{name} {size}" + ("" if shared == cpu else f" (shared by {shared})"))
   return ", ".join(entries) or None

@@ -19,6 +19,7 @@ from lrlab.benchmark.workload import (
   LEGS,
   TARGET_K,
   TARGETS,
+  TASK,
   TORCH_LEGS,
   Config,
   learning_rates,
@@ -77,6 +78,25 @@ def _in_subprocess(spec: dict[str, Any], config: Config, timeout: float) -> dict
   return {"error": (done.stderr or done.stdout).strip()[-2000:]}
 
 
+def check_config(config: Config) -> None:
+  """Refuse, before anything is measured, a ``config`` whose legs cannot train.
+
+  Raises:
+    ValueError: one line naming the field: no legs, a leg outside :data:`LEGS`, or a
+      ``batch_size`` above the training examples of :data:`TASK`.
+  """
+  import lrlab
+
+  if not config.legs or set(config.legs) - set(LEGS):
+    raise ValueError(f"legs must be a non-empty subset of {LEGS}; got {config.legs!r}.")
+  num_train = lrlab.tasks.get(TASK).num_train
+  if config.batch_size > num_train:
+    raise ValueError(
+      f"batch_size (--batch-size) must be an integer in [1, {num_train}] (the training "
+      f"examples of {TASK!r}); got {config.batch_size}."
+    )
+
+
 def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[str, Any]:
   """Measure the matmul ceiling and every (leg, K); return the report.
 
@@ -89,7 +109,11 @@ def run_benchmark(config: Config, *, isolate: bool = True, log=print) -> dict[st
   Returns:
     The report: ``config``, ``environment``, ``ceiling``, ``flops``,
     ``rows`` (one per leg and K), ``ratios`` and ``targets``.
+
+  Raises:
+    ValueError: for a ``config`` :func:`check_config` refuses, before any measurement.
   """
+  check_config(config)
   started = time.time()
   load = [load_average()]
   timeout = 3600.0

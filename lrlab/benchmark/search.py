@@ -52,7 +52,6 @@ metric and the final one: how risky stopping early is on the task.
 Writes ``search.json`` and ``search.md`` under ``--out``.
 """
 
-import argparse
 import json
 import os
 import time
@@ -335,8 +334,13 @@ def retrain(task, make_tx, lr: float, *, steps: int, eval_every: int, seeds: int
 
 
 def main(argv: list[str] | None = None) -> int:
-  """``scripts/benchmark.py --search ...``: run, write ``search.json`` and ``search.md``; 0."""
-  parser = argparse.ArgumentParser(description="Time to the answer of lrlab.search's methods.")
+  """``scripts/benchmark.py --search ...``: run, write ``search.json`` and ``search.md``; 0.
+
+  Every flag is checked before the first task trains: a bad one is one line, exit code 2.
+  """
+  from lrlab.cli.common import Parser, folds_count, positive_int
+
+  parser = Parser(description="Time to the answer of lrlab.search's methods.")
   parser.add_argument("--search", action="store_true", help="(selects this benchmark)")
   parser.add_argument(
     "--tasks",
@@ -344,19 +348,28 @@ def main(argv: list[str] | None = None) -> int:
     help="comma-separated TASK:OPTIMIZER (optimizer: adam or sgd-momentum)",
   )
   parser.add_argument("--methods", default=",".join(METHODS), help=f"from {METHODS}")
-  parser.add_argument("--k", type=int, default=27, help="rates per method")
-  parser.add_argument("--steps", type=int, default=1620, help="budget per member, a multiple "
-                      "of eta**3")  # fmt: skip
-  parser.add_argument("--eta", type=int, default=3)
-  parser.add_argument("--batch-size", type=int, default=100)
-  parser.add_argument("--retrain-seeds", type=int, default=5, help="seeds per picked rate "
-                      "retrained at the full budget (a verdict needs 5 or more)")  # fmt: skip
+  parser.add_argument("--k", type=positive_int, default=27, help="rates per method")
+  parser.add_argument("--steps", type=positive_int, default=1620, help="budget per member, a "
+                      "multiple of eta**3")  # fmt: skip
+  parser.add_argument("--eta", type=folds_count, default=3, help="an integer >= 2")
+  parser.add_argument("--batch-size", type=positive_int, default=100)
+  parser.add_argument("--retrain-seeds", type=positive_int, default=5, help="seeds per picked "
+                      "rate retrained at the full budget (a verdict needs 5 or more)")  # fmt: skip
   parser.add_argument("--out", default="results/benchmark_search")
   args = parser.parse_args(argv)
   methods = tuple(m for m in args.methods.split(",") if m)
   unknown = sorted(set(methods) - set(METHODS))
   if unknown:
     parser.error(f"--methods must be taken from {METHODS}; got {unknown}")
+  if args.steps % args.eta**3:
+    parser.error(f"--steps must be a multiple of eta**3 = {args.eta**3}; got {args.steps}")
+  from lrlab import tasks
+
+  specs = [spec.partition(":")[::2] for spec in args.tasks.split(",")]
+  for (task_name, optimizer), spec in zip(specs, args.tasks.split(","), strict=True):
+    if task_name not in tasks.names() or optimizer not in OPTIMIZERS:
+      parser.error(f"--tasks takes TASK:OPTIMIZER with TASK in lrlab.tasks.names() and "
+                   f"OPTIMIZER in {sorted(OPTIMIZERS)}; got {spec!r}")  # fmt: skip
   import jax
 
   from lrlab.sweep.storage import environment_metadata
@@ -368,11 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     "environment": environment_metadata(), "runs": [],
     "compile_cache": search_report.compile_cache_state(),
   }  # fmt: skip
-  for spec in args.tasks.split(","):
-    task_name, _, optimizer = spec.partition(":")
-    if optimizer not in OPTIMIZERS:
-      parser.error(f"--tasks takes TASK:OPTIMIZER with OPTIMIZER in {sorted(OPTIMIZERS)}; "
-                   f"got {spec!r}")  # fmt: skip
+  for task_name, optimizer in specs:
     report["runs"].append(run_task(
       task_name, optimizer, k=args.k, steps=args.steps, eta=args.eta,
       batch_size=args.batch_size, retrain_seeds=args.retrain_seeds, methods=methods,

@@ -280,18 +280,25 @@ def run_benchmark(config: Config, *, log=print) -> dict[str, Any]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  """The command line (parsed before JAX's backend starts)."""
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--sizes", default=None, help="MNIST-1D num_samples, comma-separated")
-  parser.add_argument("--k", type=int, default=None, help="learning rates [64]")
-  parser.add_argument("--steps", type=int, default=None, help="updates per member [300]")
-  parser.add_argument("--eval-every", type=int, default=None, help="steps per window [100]")
-  parser.add_argument("--eval-batch-size", type=int, default=1000)
+  """The command line (parsed before JAX's backend starts); a bad flag is one line, exit 2."""
+  from lrlab.benchmark.command import _positive_ints
+  from lrlab.cli.common import Parser, positive_int, seed_value
+
+  parser = Parser(description=__doc__.splitlines()[0])
+  parser.add_argument("--sizes", type=_positive_ints, default=None,
+                      help="MNIST-1D num_samples, comma-separated")  # fmt: skip
+  parser.add_argument("--k", type=positive_int, default=None, help="learning rates [64]")
+  parser.add_argument("--steps", type=positive_int, default=None, help="updates per member [300]")
+  parser.add_argument("--eval-every", type=positive_int, default=None,
+                      help="steps per window [100]")  # fmt: skip
+  parser.add_argument("--eval-batch-size", type=positive_int, default=1000)
   parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-  parser.add_argument("--repeats", type=int, default=None, help="timed calls per leg [3]")
+  parser.add_argument("--repeats", type=positive_int, default=None,
+                      help="timed calls per leg [3]")  # fmt: skip
   parser.add_argument("--no-memmap", action="store_true", help="skip the memmap leg")
-  parser.add_argument("--devices", type=int, default=None, help="host devices [every core]")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--devices", type=positive_int, default=None,
+                      help="host devices [every core]")  # fmt: skip
+  parser.add_argument("--seed", type=seed_value, default=0)
   parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
   parser.add_argument("--out", default="benchmarks/cpu-2core", help="folder for the report")
   return parser.parse_args(argv)
@@ -301,7 +308,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
   """The :class:`Config` the command line asks for (``--quick`` changes the defaults)."""
   fields = {**dataclasses.asdict(Config()), **(QUICK if args.quick else {})}
   given = {
-    "sizes": None if args.sizes is None else tuple(int(n) for n in args.sizes.split(",")),
+    "sizes": args.sizes,
     "k": args.k,
     "steps": args.steps,
     "eval_every": args.eval_every,

@@ -307,6 +307,60 @@ def test_bad_flags_are_one_line_naming_the_flag(capsys, args, message):
   assert message in err[-1]
 
 
+@pytest.mark.parametrize("args", [["--ks", "x"], ["--legs", ""], ["--legs", "sweep,torhc"]])
+def test_every_bad_flag_is_one_line_on_stderr(capsys, args):
+  """As every lrlab subcommand's errors (lrlab.cli.common.Parser), not argparse's usage block."""
+  with pytest.raises(SystemExit) as exit_:
+    benchmark.parse_args(args)
+  assert exit_.value.code == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert "error: argument --ks" in line or "error: --legs must be taken from" in line
+
+
+def test_a_batch_above_the_training_set_is_refused_before_the_ceiling(monkeypatch, capsys):
+  from lrlab.benchmark import runner
+
+  def measured(config):
+    raise AssertionError("the ceiling was measured")
+
+  monkeypatch.setenv("XLA_FLAGS", "")  # main sets the host device count in it
+  monkeypatch.setattr(runner, "measure_machine", measured)
+  with pytest.raises(SystemExit) as exit_:
+    benchmark.main(["--quick", "--in-process", "--legs", "sequential", "--batch-size", "5000"])
+  assert exit_.value.code == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert "--batch-size" in line and "[1, 3600]" in line and "got 5000" in line
+  with pytest.raises(ValueError, match=r"batch_size .* got 5000\.$"):
+    benchmark.run_benchmark(benchmark.Config(batch_size=5000), isolate=False)
+
+
+def _fake_cpu(root, cpu: int, caches) -> None:
+  for i, (kind, level, size, shared) in enumerate(caches):
+    index = root / f"cpu{cpu}" / "cache" / f"index{i}"
+    index.mkdir(parents=True)
+    for name, value in (("type", kind), ("level", level), ("size", size),
+                        ("shared_cpu_list", shared)):  # fmt: skip
+      (index / name).write_text(value + "\n")
+
+
+def test_the_caches_are_those_of_a_core_the_process_runs_on_in_index_order(tmp_path, monkeypatch):
+  """A hybrid CPU (cpu0 a performance core, cpu4 an efficiency core): pinned to 4-5, the report
+  gives cpu4's caches; sysfs's index10 comes after index2, as the kernel numbers them."""
+  from lrlab.benchmark import machine
+
+  l1 = [("Data", "1", "48K", "0"), ("Instruction", "1", "32K", "0")]
+  _fake_cpu(tmp_path, 0, [*l1, ("Unified", "2", "1280K", "0"), ("Unified", "3", "30720K", "0-7")])
+  padding = [("Instruction", "1", "64K", "4")] * 8  # index2 .. index9
+  _fake_cpu(tmp_path, 4, [("Data", "1", "32K", "4"), ("Instruction", "1", "64K", "4"),
+                          ("Unified", "2", "2048K", "4-7"), *padding,
+                          ("Unified", "3", "30720K", "0-7")])  # fmt: skip
+  monkeypatch.setattr(machine, "SYSFS_CPUS", str(tmp_path), raising=False)
+  monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {4, 5})
+  assert machine.cpu_caches() == "L1d 32K, L2 2048K (shared by 4-7), L3 30720K (shared by 0-7)"
+  monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0, 1})
+  assert machine.cpu_caches() == "L1d 48K, L2 1280K, L3 30720K (shared by 0-7)"
+
+
 def test_write_json_makes_the_folder_and_round_trips(tmp_path):
   from lrlab.benchmark.workload import write_json
 

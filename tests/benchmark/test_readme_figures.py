@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from lrlab.benchmark.report import markdown
 from lrlab.benchmark.workload import executed_scale
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -48,3 +49,14 @@ def test_the_readme_quotes_the_committed_report():
   names = {"torch": "the eager loop", "torch_func": "a torch.func ensemble"}
   names["torch_compiled"] = "a torch.func ensemble under torch.compile"
   assert quoted["leg"] == names[best["leg"]]
+
+
+def test_benchmarks_md_pastes_the_committed_reports_markdown():
+  """The Results section (machine, ceiling, breakdown, every row, ratio and target) is the
+  committed report as :func:`lrlab.benchmark.markdown` writes it, line for line."""
+  text = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8").splitlines()
+  report = json.loads(REPORT.read_text(encoding="utf-8"))
+  lines = [line for line in markdown(report).splitlines() if line]
+  start = text.index(lines[0])  # "Machine: ...": the report's first line
+  block = [line for line in text[start:] if line][: len(lines)]
+  assert block == lines

@@ -572,3 +572,23 @@ def test_the_tournaments_paired_changes_quoted_are_the_committed_runs():
     for start in ("low", "high"):
       mean, se = paired(optimizer, start)
       assert abs(mean) <= 2 * se
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (["--tasks", "mnist1d-mlp:adam,mnist1d-mlp:sgd"], "got 'mnist1d-mlp:sgd'"),
+    (["--tasks", "mnist1d-mpl:adam"], "got 'mnist1d-mpl:adam'"),
+    (["--steps", "100"], "--steps must be a multiple of eta**3 = 27; got 100"),
+    (["--eta", "0"], "argument --eta: must be an integer >= 2; got '0'"),
+    (["--retrain-seeds", "0"], "argument --retrain-seeds: must be a positive integer"),
+  ],
+)
+def test_bad_flags_are_one_line_before_any_task_trains(monkeypatch, capsys, args, message):
+  trained = []
+  monkeypatch.setattr(bench, "run_task", lambda *a, **kw: trained.append(a) or {})
+  with pytest.raises(SystemExit) as exit_:
+    bench.main(["--search", *args])
+  assert exit_.value.code == 2 and trained == []
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert message in line
