@@ -37,7 +37,11 @@ class Source(Protocol):
 
 
 class ArraySource:
-  """Arrays ``x, y`` (NumPy arrays or memmaps) as a :class:`Source`.
+  """Arrays ``x, y`` (NumPy arrays, memmaps, or anything indexed as they are, such as h5py
+  datasets) as a :class:`Source`.
+
+  Each request is read in increasing index order, once per distinct index, and put back in
+  the order asked for: h5py accepts only increasing indices, and a memmap reads ahead.
 
   Example:
     >>> source = lrlab.data.ArraySource(np.arange(10.0)[:, None], np.arange(10) % 2)
@@ -55,7 +59,8 @@ class ArraySource:
     return len(self.x)
 
   def __getitem__(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(self.x[indices]), np.asarray(self.y[indices])
+    distinct, where = np.unique(np.asarray(indices), return_inverse=True)
+    return np.asarray(self.x[distinct])[where], np.asarray(self.y[distinct])[where]
 
   def __repr__(self) -> str:
     return f"ArraySource(x={self.x.shape}, y={self.y.shape})"
@@ -113,8 +118,8 @@ class StreamedDataset:
 
     A batch of another shape or dtype, or labels outside ``[0, num_classes)``,
     raise ``ValueError`` naming the split and ``where`` (e.g. ``"step 120"``).
-    Non-finite inputs are passed on (the members that train on them diverge
-    and are flagged at that step) with a ``RuntimeWarning`` naming ``where``.
+    Non-finite inputs or targets are passed on (the members that train on them
+    diverge and are flagged at that step) with a ``RuntimeWarning`` naming ``where``.
     """
     x, y = self.source(split)[indices]
     x, y = np.asarray(x), np.asarray(y)
@@ -130,13 +135,14 @@ class StreamedDataset:
         f"the {split} source's labels must lie in [0, {self.num_classes}); at {where} it "
         f"returned labels in [{y.min()}, {y.max()}]."
       )
-    if np.issubdtype(x.dtype, np.inexact) and not np.all(np.isfinite(x)):
-      warnings.warn(
-        f"the {split} source returned non-finite inputs at {where}; members training on them "
-        "diverge there and are flagged.",
-        RuntimeWarning,
-        stacklevel=2,
-      )
+    for name, array in (("inputs", x), ("targets", y)):  # regression targets may be NaN too
+      if np.issubdtype(array.dtype, np.inexact) and not np.all(np.isfinite(array)):
+        warnings.warn(
+          f"the {split} source returned non-finite {name} at {where}; members training on "
+          "them diverge there and are flagged.",
+          RuntimeWarning,
+          stacklevel=2,
+        )
     return x, y
 
 

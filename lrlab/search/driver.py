@@ -69,6 +69,7 @@ def check_common(
   task = arguments.check_task(task)
   arguments.check_functions(make_tx, None)  # as lrlab.sweep.run checks it
   grid = check_grid(grid, grid_name)
+  arguments.check_axis_names(grid, grid_name)
   if "fold" in grid:
     raise ValueError(
       f"{grid_name} must not have an axis named 'fold' in a search (no k-fold here)."

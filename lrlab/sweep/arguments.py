@@ -14,7 +14,20 @@ import numpy as np
 
 from lrlab import _checks
 from lrlab import tasks as tasks_lib
+from lrlab.sweep.metrics import TABLE_COLUMNS
 from lrlab.train import METRICS
+
+
+def check_axis_names(grid: Mapping[str, Any], name: str = "grid") -> None:
+  """A one-line error for an axis named as a column of the results table (``member``,
+  ``seed``, a measurement), which :class:`lrlab.sweep.SweepResult` refuses: raised before
+  anything is compiled or trained, not once every member has trained."""
+  reserved = sorted(set(grid) & {"member", "seed", *TABLE_COLUMNS})
+  if reserved:
+    raise ValueError(
+      f"{name} names must differ from the table's columns (member, seed, "
+      f"{', '.join(TABLE_COLUMNS)}); got {reserved}."
+    )
 
 
 def seed_values(seeds: int | Sequence[int]) -> np.ndarray:

@@ -8,6 +8,8 @@ partial file.
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,16 @@ import numpy as np
 from lrlab.sweep import storage
 
 FILENAME = "sweep_checkpoint.npz"
+
+# What reading a damaged file (truncated, overwritten, not an .npz) raises from np.load.
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def _damaged(path: str, error: Exception) -> ValueError:
+  return ValueError(
+    f"checkpoint {path!r} cannot be read ({type(error).__name__}: {error}); it is damaged or "
+    f"not a sweep checkpoint: delete {FILENAME} to start over."
+  )
 
 
 def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray], *extra: Any) -> str:
@@ -115,26 +127,32 @@ def load(
   (see :func:`save`); names it does not hold are left out.
 
   Raises:
-    ValueError: the checkpoint belongs to a sweep with a different configuration.
+    ValueError: the checkpoint belongs to a sweep with a different configuration, or the
+      file cannot be read (damaged, or not a checkpoint).
   """
   path = os.path.join(directory, FILENAME)
   if not os.path.exists(path):
     return None
-  with np.load(path) as saved:
-    if str(saved["fingerprint"]) != fingerprint_:
-      raise ValueError(
-        f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep (other task, "
-        "grid, seeds, key, steps, chunking, or code of the model or make_tx); use another "
-        f"directory or delete {FILENAME} to start over."
-      )
-    position = json.loads(str(saved["position"]))
-    trees = {}
-    for name, template in templates.items():
-      if f"{name}.count" not in saved.files:
-        continue
-      count = int(saved[f"{name}.count"])
-      leaves = [_restored(saved, f"{name}.{i}") for i in range(count)]
-      trees[name] = jax.tree.unflatten(jax.tree.structure(template), leaves)
+  try:
+    with np.load(path) as saved:
+      found = str(saved["fingerprint"])
+      if found == fingerprint_:
+        position = json.loads(str(saved["position"]))
+        trees = {}
+        for name, template in templates.items():
+          if f"{name}.count" not in saved.files:
+            continue
+          count = int(saved[f"{name}.count"])
+          leaves = [_restored(saved, f"{name}.{i}") for i in range(count)]
+          trees[name] = jax.tree.unflatten(jax.tree.structure(template), leaves)
+  except _UNREADABLE as error:
+    raise _damaged(path, error) from None
+  if found != fingerprint_:
+    raise ValueError(
+      f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep (other task, "
+      "grid, seeds, key, steps, chunking, or code of the model or make_tx); use another "
+      f"directory or delete {FILENAME} to start over."
+    )
   return position, trees
 
 
@@ -147,8 +165,11 @@ def saved_chunk_size(directory: str) -> int | None:
   path = os.path.join(directory, FILENAME)
   if not os.path.exists(path):
     return None
-  with np.load(path) as saved:
-    return int(saved["chunk_size"]) if "chunk_size" in saved.files else None
+  try:
+    with np.load(path) as saved:
+      return int(saved["chunk_size"]) if "chunk_size" in saved.files else None
+  except _UNREADABLE as error:
+    raise _damaged(path, error) from None
 
 
 def clear(directory: str) -> None:

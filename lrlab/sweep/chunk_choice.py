@@ -133,12 +133,16 @@ def climb(
 
 
 def _load(path: Path) -> dict[str, Any]:
+  """The remembered sizes by machine, then shape; a file or a machine's entry that is not a
+  JSON object (absent, unreadable, edited by hand) counts as nothing remembered."""
   try:
     with open(path, encoding="utf-8") as f:
       saved = json.load(f)
-    return saved if isinstance(saved, dict) else {}
   except (OSError, ValueError):
     return {}  # absent or unreadable: measure again
+  if not isinstance(saved, dict):
+    return {}
+  return {machine: shapes for machine, shapes in saved.items() if isinstance(shapes, dict)}
 
 
 def _save(path: Path, document: dict[str, Any]) -> None:
@@ -173,7 +177,8 @@ def measured_chunk_size(
   path = cache_path() if path is None else path
   document = _load(path)
   remembered = document.get(machine, {}).get(shape)
-  if isinstance(remembered, dict) and remembered.get("chunk_size") in sizes:
+  size = remembered.get("chunk_size") if isinstance(remembered, dict) else None
+  if isinstance(size, int) and not isinstance(size, bool) and size in sizes:
     return {**remembered, "method": "cached", "probe_seconds": 0.0}
   tic = clock()
   best, estimates = climb(sizes, first, num_members, seconds)

@@ -213,6 +213,7 @@ def run(
   task = arguments.check_task(task)
   arguments.check_functions(make_tx, should_stop)
   grid = arguments.check_traceable(check_grid(grid))
+  arguments.check_axis_names(grid)
   if "fold" in grid:  # the k-fold axis: the trainer reads it, make_tx never sees it
     raise ValueError(f"grid must not have an axis named 'fold' (folds= adds it); got {list(grid)}.")
   if folds is not None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from lrlab import _checks, train
 from lrlab.sweep import answers, arguments, folds, grids, lines, metrics, storage, summary
-from lrlab.sweep.metrics import SUMMARY_METRICS, TABLE_COLUMNS
+from lrlab.sweep.metrics import SUMMARY_METRICS
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -69,9 +69,7 @@ class SweepResult:
 
   def __post_init__(self):
     grid = grids.check_grid(self.grid, "grid")
-    reserved = sorted(set(grid) & {"member", "seed", *TABLE_COLUMNS})
-    if reserved:
-      raise ValueError(f"grid names must differ from the table's columns; got {reserved}.")
+    arguments.check_axis_names(grid)
     seeds = np.asarray(self.seeds)
     if seeds.ndim != 1 or seeds.size == 0 or seeds.dtype.kind not in "iu":
       raise ValueError(f"seeds must be a non-empty 1-D integer array; got {self.seeds!r}.")
@@ -319,7 +317,7 @@ class SweepResult:
     """One row per run, seeds outer and members inner: the raw measurements.
 
     Each row has ``member``, ``seed``, the member's hyperparameters, then
-    :data:`TABLE_COLUMNS` as in :meth:`metric`, diverged runs not replaced.
+    :data:`~lrlab.sweep.metrics.TABLE_COLUMNS` as in :meth:`metric`, diverged runs not replaced.
 
     Returns:
       A list of ``S * K`` dicts of Python numbers.

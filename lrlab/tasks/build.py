@@ -16,7 +16,7 @@ import optax
 from flax import nnx
 
 from lrlab import models
-from lrlab.data.dataset import Dataset
+from lrlab.data.dataset import Dataset, check_dataset
 from lrlab.data.source import StreamedDataset
 from lrlab.tasks.task import Batch, Metrics, ModelState, Params, Task
 
@@ -142,7 +142,9 @@ def from_model(
     A :class:`Task`.
 
   Raises:
-    ValueError: for a bad argument, or (checked on two examples by shape, before
+    ValueError: for a bad argument (a resident ``dataset`` is checked as
+      :func:`lrlab.data.from_arrays` checks it: NaN or infinity anywhere, labels out
+      of range, splits that disagree), or (checked on two examples by shape, before
       any compute) a loss that does not return one value per example, or a
       model whose training mode returns model state of another structure than
       ``init`` made.
@@ -156,6 +158,8 @@ def from_model(
       "dataset must be an lrlab.data.Dataset (lrlab.data.from_arrays) or a StreamedDataset "
       f"(lrlab.data.from_source); got {type(dataset).__name__}."
     )
+  if isinstance(dataset, Dataset):  # one built by hand, not by from_arrays: NaN would go silent
+    check_dataset(dataset)
   per_example = _check_loss(loss, dataset)
   metrics = dict(metrics or {})
   for metric, function in metrics.items():

@@ -1,7 +1,9 @@
 """Random-access sources: from_source's checks, gather's checks, and prefetch's order."""
 
 import threading
+import warnings
 
+import jax
 import numpy as np
 import pytest
 
@@ -35,6 +37,50 @@ def test_a_memmap_is_a_source(tmp_path):
   dataset = lrlab.data.from_source(source, source, source, num_classes=5)
   got, _ = dataset.gather("train", np.array([49, 0]), where="here")
   np.testing.assert_array_equal(got, x[[49, 0]])
+
+
+def test_a_non_finite_regression_target_is_warned_of_as_an_input_is():
+  # A NaN target makes the loss NaN as a NaN input does: the member is flagged as diverged, so
+  # the user must be told the data did it, not the learning rate.
+  x, y = RNG.normal(size=(20, 3)).astype(np.float32), RNG.normal(size=20).astype(np.float32)
+  y[3] = np.nan
+  split = lrlab.data.ArraySource(x, y)
+  dataset = lrlab.data.from_source(split, split, split)  # its first example is finite
+  with pytest.warns(RuntimeWarning, match="train source returned non-finite targets at step 7"):
+    dataset.gather("train", np.array([5, 3]), where="step 7")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    dataset.gather("train", np.array([5, 4]), where="step 8")  # finite: no warning
+
+
+class _IncreasingOnly:
+  """An array that, like an h5py dataset, reads only strictly increasing index arrays."""
+
+  def __init__(self, array):
+    self.array, self.shape, self.dtype = array, array.shape, array.dtype
+
+  def __len__(self):
+    return len(self.array)
+
+  def __getitem__(self, indices):
+    if np.any(np.diff(indices) <= 0):
+      raise TypeError("Indexing elements must be in increasing order")
+    return self.array[indices]
+
+
+def test_an_array_read_in_increasing_order_only_is_a_source():
+  # The README names HDF5 (h5py) among ArraySource's arrays: a window's shuffled indices, with
+  # repeats, come back in the order asked for, as from NumPy arrays.
+  x, y = RNG.normal(size=(40, 3)).astype(np.float32), np.arange(40, dtype=np.int32) % 2
+  source = lrlab.data.ArraySource(_IncreasingOnly(x), _IncreasingOnly(y))
+  indices = np.array([7, 3, 39, 3, 0])
+  got_x, got_y = source[indices]
+  np.testing.assert_array_equal(got_x, x[indices])
+  np.testing.assert_array_equal(got_y, y[indices])
+  dataset = lrlab.data.from_source(source, source, source, num_classes=2)
+  order = lrlab.train.HostOrder(jax.random.key(0), 40, 8).steps(0, 10).ravel()
+  got_x, _ = dataset.gather("train", order, where="steps 0-9")
+  np.testing.assert_array_equal(got_x, x[order])
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from lrlab import optimizers, sweep
+from lrlab import optimizers, search, sweep
 
 KEY = jax.random.key(0)
 SETTINGS = dict(steps=4, batch_size=None, key=KEY, eval_every=2, progress=False)
@@ -43,6 +43,26 @@ def test_bad_functions_and_devices_are_refused_before_training(bad, match, monke
   with pytest.raises(ValueError, match=match):
     sweep.run("quadratic", make_tx, {"lr": np.array([0.1, 0.5])}, **SETTINGS, **bad)
   assert not trained
+
+
+@pytest.mark.parametrize("axis", ["seed", "member", "diverged", "final_val_loss"])
+@pytest.mark.parametrize("driver", ["run", "successive_halving"])
+def test_an_axis_named_as_a_table_column_is_refused_before_training(axis, driver):
+  # SweepResult refuses such a grid; the sweep and the searches must say so before training,
+  # not after every member has trained.
+  traced = []
+  make_tx = lambda hp: traced.append(hp) or optimizers.sgd(hp["lr"] * (1 + 0 * hp[axis]))
+  grid = {"lr": np.array([0.1, 0.5]), axis: np.array([1, 2])}
+  settings = dict(steps=4, batch_size=None, key=KEY, eval_every=2)
+  call = {
+    "run": lambda: sweep.run("quadratic", make_tx, grid, progress=False, **settings),
+    "successive_halving": lambda: search.successive_halving(
+      "quadratic", make_tx, grid, min_steps=2, eta=2, **settings
+    ),
+  }[driver]
+  with pytest.raises(ValueError, match=f"must differ from the table's columns.*{axis}"):
+    call()
+  assert not traced
 
 
 # An accuracy target is refused for a task that reports no accuracy.

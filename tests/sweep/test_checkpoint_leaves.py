@@ -1,6 +1,7 @@
 """What a sweep's checkpoint must hold beyond NumPy's own dtypes, and how long it is kept."""
 
 import dataclasses
+import re
 
 import jax
 import jax.numpy as jnp
@@ -60,3 +61,28 @@ def test_keep_checkpoint_leaves_the_finished_sweep_for_the_caller_to_save(tmp_pa
   assert again.metadata["resumed_from"] is not None  # read, not trained
   jax.tree.map(np.testing.assert_array_equal, again.history, first.history)
   assert not any(tmp_path.iterdir())  # by default the finished sweep's checkpoint goes
+
+
+def _not_a_checkpoint(path):
+  np.savez(path, x=np.zeros(3))
+
+
+@pytest.mark.parametrize(
+  "damage",
+  [
+    lambda path: path.write_bytes(b""),
+    lambda path: path.write_bytes(b"PK\x03\x04 a truncated zip"),
+    _not_a_checkpoint,
+  ],
+  ids=["empty", "truncated", "an npz without a fingerprint"],
+)
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_a_damaged_checkpoint_is_named_in_one_line(tmp_path, damage, chunk_size):
+  # A file that np.load cannot read as a checkpoint gets an error naming it and the way out,
+  # not numpy's EOFError, BadZipFile or KeyError.
+  path = tmp_path / lrlab.sweep.checkpoint.FILENAME
+  damage(path)
+  kwargs = KW | dict(chunk_size=chunk_size, checkpoint_dir=str(tmp_path))
+  message = f"checkpoint {re.escape(repr(str(path)))} cannot be read .*delete {path.name} to start"
+  with pytest.raises(ValueError, match=message):
+    lrlab.sweep.run(QUADRATIC, lambda hp: lrlab.optimizers.sgd(hp["lr"]), GRID, **kwargs)

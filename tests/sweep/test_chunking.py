@@ -194,6 +194,21 @@ def test_a_remembered_size_off_the_ladder_or_an_unreadable_file_is_measured_agai
   assert chosen["method"] == "measured" and calls
 
 
+@pytest.mark.parametrize(
+  "damaged",
+  [{"m": None}, {"m": [16]}, {"m": "x"}, {"m": {"s": "32"}}, {"m": {"s": {"chunk_size": True}}}],
+)
+def test_a_cache_entry_of_the_wrong_type_is_measured_again(tmp_path, damaged):
+  # Valid JSON of the wrong shape (an entry edited by hand, as the file invites) is no size
+  # remembered: measured again and written over, never an AttributeError or TypeError.
+  path = tmp_path / "chunk_sizes.json"
+  path.write_text(json.dumps(damaged))
+  calls, seconds = _counting(_bowl(32))
+  chosen = chunking.measured_chunk_size("m", "s", [1, 16, 32], 16, 512, seconds, path=path)
+  assert chosen["method"] == "measured" and chosen["chunk_size"] == 32 and calls
+  assert json.loads(path.read_text())["m"]["s"]["chunk_size"] == 32
+
+
 def test_the_machine_key_names_the_cpu_and_its_cores():
   key = chunking.machine_key(jax.devices("cpu"))
   assert key.startswith("cpu: ") and "cores" in key and jax.__version__ in key
