@@ -30,6 +30,19 @@ def check(name: str, value: Any, ok: Callable[[np.ndarray], np.ndarray], allowed
     raise ValueError(f"{name} must be {allowed}; got {value!r}.")
 
 
+def check_given(**values: Any) -> None:
+  """Refuse ``None`` for each required hyperparameter (``learning_rate=...``, ``b1=...``).
+
+  :func:`check` lets ``None`` through, where it means "not set" (``d0``, ``averaging``); a
+  required number given as ``None`` (an unset config field) would otherwise fail only inside
+  ``update``, with a ``TypeError`` that names no argument.
+  """
+  for name, value in values.items():
+    if value is None:
+      what = "a number or an array" + (" or a schedule" if name == "learning_rate" else "")
+      raise ValueError(f"{name} must be {what}; got None.")
+
+
 def check_nonnegative(name: str, value: Any) -> None:
   """``value`` is finite and >= 0 (a learning rate, a weight, an epsilon)."""
   check(name, value, lambda x: np.isfinite(x) & (x >= 0), "a finite number >= 0")

@@ -1,16 +1,19 @@
 """Tests for lrlab.optimizers: torch.optim parity, NumPy references, registry, bad input."""
 
+import dataclasses
 import inspect
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
 from lrlab import optimizers
 from tests.transforms import reference
 from tests.transforms.runners import assert_close, run_optax, run_torch
+from tests.transforms.runners_free import run as run_free
 
 PROBLEM = reference.make_problem(seed=10)
 
@@ -112,6 +115,30 @@ def test_matches_torch(case):
   assert_close(run_optax(optimizers.get(name, **kwargs), PROBLEM), expected)
 
 
+def _float64(problem):
+  return reference.Problem(*(
+    {k: v.astype(np.float64) for k, v in getattr(problem, f.name).items()}
+    for f in dataclasses.fields(problem)
+  ))  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=_case_id)
+def test_matches_torch_in_float64(case):
+  # Under jax_enable_x64 every rule, and the learning rate, must keep float64 precision.
+  torch = pytest.importorskip("torch")
+  name, kwargs, torch_name, torch_kwargs = case
+  problem = _float64(PROBLEM)
+  default = torch.get_default_dtype()
+  torch.set_default_dtype(torch.float64)  # else NAdam keeps its mu_product in float32
+  try:
+    make = lambda p: getattr(torch.optim, torch_name)(p, **torch_kwargs)
+    expected = run_torch(torch, make, problem)
+  finally:
+    torch.set_default_dtype(default)
+  actual = run_free(optimizers.get(name, **kwargs), problem, x64=True)[0]
+  assert_close(actual, expected, rtol=1e-11, atol=1e-13)
+
+
 # A schedule changes lr between steps: PyTorch scales the whole momentum buffer and the decoupled
 # decay by the current lr (LambdaLR: lr_t = base_lr * lr_lambda(t)).
 SCHEDULE_CASES = [
@@ -205,6 +232,18 @@ def test_registry():
     optimizers.get("adamx")
   with pytest.raises(TypeError):
     optimizers.get("sgd", momentum_decay=0.1)
+
+
+def test_package_docstring_tells_multipliers_from_rates():
+  # The docstring called schedule-free's learning_rate a multiplier with default 1 as well;
+  # it is a real rate, and schedule_free_adamw's default is the authors' 0.0025.
+  doc = " ".join(optimizers.__doc__.split())
+  default = lambda name: inspect.signature(getattr(optimizers, name)).parameters["learning_rate"]
+  assert "In ``lr_free``, ``learning_rate`` is a multiplier" in doc and "(default 1," in doc
+  for name in ("dadapt_adamw", "dadapt_sgd", "dog", "prodigy", "sps"):
+    assert default(name).default == 1
+  for name in ("schedule_free_sgd", "schedule_free_adamw"):
+    assert f"``{name}``: {default(name).default:g}" in doc
 
 
 def test_defaults_are_pytorch_defaults():
@@ -323,6 +362,23 @@ def test_bad_momentum(name, momentum):
 def test_bad_nesterov_and_dampening(kwargs, match):
   with pytest.raises(ValueError, match=match):
     optimizers.sgd(0.1, **kwargs)
+
+
+TORCH_LIKE = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam"]
+NUMERIC = [  # every numeric argument of the torch-like and schedule-free optimizers
+  (name, argument)
+  for name in [*TORCH_LIKE, "schedule_free_sgd", "schedule_free_adamw"]
+  for argument, parameter in inspect.signature(getattr(optimizers, name)).parameters.items()
+  if isinstance(parameter.default, int | float) and not isinstance(parameter.default, bool)
+]
+
+
+@pytest.mark.parametrize(("name", "argument"), NUMERIC)
+def test_none_is_refused_before_any_compute(name, argument):
+  # An unset config field (None) used to pass every check and fail inside update with a
+  # TypeError naming no argument.
+  with pytest.raises(ValueError, match=f"^{argument} must be a number.*; got None.$"):
+    optimizers.get(name, **{argument: None})
 
 
 @pytest.mark.parametrize(

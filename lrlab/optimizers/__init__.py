@@ -20,8 +20,10 @@ The modules, one family each: :mod:`~lrlab.optimizers.gradient_descent` (SGD),
 :mod:`~lrlab.optimizers.adaptive` (Adagrad, RMSprop, Adadelta),
 :mod:`~lrlab.optimizers.adam_family` (Adam, AdamW, Adamax, NAdam),
 :mod:`~lrlab.optimizers.lr_free` (DoG, Prodigy, D-Adaptation, SPS) and
-:mod:`~lrlab.optimizers.schedule_free`. In the last two, ``learning_rate`` is a
-multiplier of the step size the method chooses (default 1, as in the papers).
+:mod:`~lrlab.optimizers.schedule_free`. In ``lr_free``, ``learning_rate`` is a
+multiplier of the step size the method chooses (default 1, as in the papers); in
+``schedule_free`` it is a real learning rate, to be tuned, with the authors' defaults
+(``schedule_free_sgd``: 1, ``schedule_free_adamw``: 0.0025).
 
 Look optimizers up by name with :func:`get` and list them with :func:`names`.
 """

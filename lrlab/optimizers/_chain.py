@@ -18,6 +18,7 @@ from lrlab.transforms.regularization import add_decayed_weights, add_l1, add_l2
 
 def check_common(learning_rate: LearningRate, weight_decay: ArrayLike, l1: ArrayLike) -> None:
   """Check the arguments every classic optimizer has."""
+  _checks.check_given(learning_rate=learning_rate, weight_decay=weight_decay, l1=l1)
   _checks.check_nonnegative("learning_rate", learning_rate)
   _checks.check_nonnegative("weight_decay", weight_decay)
   _checks.check_nonnegative("l1", l1)
@@ -40,6 +41,7 @@ def coupled(
 
   A decoupled ``weight_decay`` is the rule's own business and is left out here.
   """
+  _checks.check_given(weight_decay=weight_decay, l1=l1)
   _checks.check_nonnegative("weight_decay", weight_decay)
   _checks.check_nonnegative("l1", l1)
   return penalties(0.0 if decoupled else weight_decay, l1)

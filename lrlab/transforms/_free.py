@@ -19,6 +19,7 @@ from lrlab.transforms.learning_rate import LearningRate
 
 def check_learning_rate(learning_rate: LearningRate) -> None:
   """A multiplier ``>= 0``, an array, or a schedule ``step -> multiplier``."""
+  _checks.check_given(learning_rate=learning_rate)
   _checks.check_nonnegative("learning_rate", learning_rate)
 
 

@@ -67,6 +67,7 @@ def scale_by_adadelta(
     PyTorch, `torch.optim.Adadelta
     <https://pytorch.org/docs/stable/generated/torch.optim.Adadelta.html>`_.
   """
+  _checks.check_given(rho=rho, eps=eps)
   _checks.check_interval("rho", rho, 0.0, 1.0)
   _checks.check_nonnegative("eps", eps)
 

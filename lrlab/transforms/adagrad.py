@@ -65,19 +65,21 @@ def scale_by_adagrad(
     PyTorch, `torch.optim.Adagrad
     <https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html>`_.
   """
+  _checks.check_given(eps=eps, initial_accumulator_value=initial_accumulator_value)
   _checks.check_nonnegative("eps", eps)
   _checks.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
 
   def init_fn(params):
-    return ScaleByAdagradState(
-      sum_of_squares=jax.tree.map(
-        lambda p: jnp.full_like(p, initial_accumulator_value, dtype=p.dtype), params
-      )
-    )
+    # Strongly typed in the parameters' dtype, as _tree.zeros_like: a Python-float leaf works and
+    # the state's type never changes under jit and lax.scan.
+    fill = lambda p: jnp.full(jnp.shape(p), initial_accumulator_value, jnp.result_type(p))
+    return ScaleByAdagradState(sum_of_squares=jax.tree.map(fill, params))
 
   def update_fn(updates, state, params=None):
     del params
-    sum_of_squares = jax.tree.map(lambda g, s: s + g * g, updates, state.sum_of_squares)
+    sum_of_squares = jax.tree.map(
+      lambda g, s: (s + g * g).astype(s.dtype), updates, state.sum_of_squares
+    )
     updates = jax.tree.map(
       lambda g, s: (g / (jnp.sqrt(s) + eps)).astype(g.dtype), updates, sum_of_squares
     )

@@ -99,6 +99,7 @@ def scale_by_adam(
     PyTorch, `torch.optim.Adam
     <https://pytorch.org/docs/stable/generated/torch.optim.Adam.html>`_.
   """
+  _checks.check_given(b1=b1, b2=b2, eps=eps)
   _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
 

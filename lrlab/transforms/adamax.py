@@ -70,6 +70,7 @@ def scale_by_adamax(
     PyTorch, `torch.optim.Adamax
     <https://pytorch.org/docs/stable/generated/torch.optim.Adamax.html>`_.
   """
+  _checks.check_given(b1=b1, b2=b2, eps=eps)
   _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
 

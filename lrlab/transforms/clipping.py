@@ -32,9 +32,9 @@ def clip_by_global_norm(
     g \leftarrow g \cdot \min\Bigl(1, \frac{c}{\lVert g \rVert + \epsilon}\Bigr).
 
   PyTorch's :math:`\epsilon` is ``1e-6`` (the default here);
-  ``optax.clip_by_global_norm`` has none, which is ``eps=0``. A non-finite
-  norm gives non-finite updates, as in both libraries, so a diverging run
-  stays visible.
+  ``optax.clip_by_global_norm`` has none, which is ``eps=0``. A NaN norm
+  makes every update NaN and an infinite one every finite update 0, as in
+  both libraries, so a diverging run stays visible.
 
   Args:
     max_norm: :math:`c \ge 0`, the largest global norm let through.
@@ -59,6 +59,7 @@ def clip_by_global_norm(
     PyTorch, `torch.nn.utils.clip_grad_norm_
     <https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html>`_.
   """
+  _checks.check_given(max_norm=max_norm, eps=eps)
   _checks.check_nonnegative("max_norm", max_norm)
   _checks.check_nonnegative("eps", eps)
 
@@ -69,8 +70,10 @@ def clip_by_global_norm(
   def update_fn(updates, state, params=None):
     del params
     norm = _global_norm(updates) + eps
-    clip = norm > max_norm
-    scale = jnp.where(clip, max_norm / jnp.where(clip, norm, 1), 1)
+    # Not `norm > max_norm`: a NaN norm must clip too (a NaN scale), as in PyTorch and Optax,
+    # so no leaf passes unbounded beside a NaN one.
+    keep = norm <= max_norm
+    scale = jnp.where(keep, 1, max_norm / jnp.where(keep, 1, norm))
     updates = jax.tree.map(lambda g: (g * scale).astype(g.dtype), updates)
     return updates, state
 
@@ -108,6 +111,7 @@ def clip_by_value(clip_value: ArrayLike) -> optax.GradientTransformation:
     PyTorch, `torch.nn.utils.clip_grad_value_
     <https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_value_.html>`_.
   """
+  _checks.check_given(clip_value=clip_value)
   _checks.check_nonnegative("clip_value", clip_value)
 
   def init_fn(params):

@@ -9,6 +9,7 @@ import optax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
+from lrlab._numerics import default_float_dtype
 
 LearningRate = ArrayLike | Callable[[jax.Array], ArrayLike]
 """A learning rate: a number, an array (traced in a sweep) or a schedule ``step -> rate``."""
@@ -19,8 +20,9 @@ class ScaleByLearningRateState(NamedTuple):
 
   Attributes:
     count: updates made so far (int32); the schedule is evaluated at it.
-    learning_rate: the rate applied by the latest update (float32; before the
-      first update, the rate the first update will apply). Log it:
+    learning_rate: the rate applied by the latest update (in the default float
+      dtype: float32, or float64 under ``jax_enable_x64``; before the first
+      update, the rate the first update will apply). Log it:
       :func:`lrlab.train.applied_learning_rate` reads it.
   """
 
@@ -45,8 +47,11 @@ def scale_by_learning_rate(
   state has one structure for constant and scheduled rates alike.
 
   The rate may be a traced array (``jax.vmap`` over it); changing its value
-  never recompiles. Unlike ``optax.scale_by_learning_rate`` there is no
-  ``flip_sign`` option: the update is always a descent step.
+  never recompiles. It is kept in the default float dtype, so under
+  ``jax_enable_x64`` float64 parameters take a float64 step, as with PyTorch's
+  Python-float ``lr``, not one rounded to float32. Unlike
+  ``optax.scale_by_learning_rate`` there is no ``flip_sign`` option: the
+  update is always a descent step.
 
   Args:
     learning_rate: a number ``>= 0``, an array, or a schedule mapping the
@@ -70,11 +75,12 @@ def scale_by_learning_rate(
     Robbins and Monro, `A Stochastic Approximation Method
     <https://doi.org/10.1214/aoms/1177729586>`_, 1951.
   """
+  _checks.check_given(learning_rate=learning_rate)
   _checks.check_nonnegative("learning_rate", learning_rate)
 
   def rate_at(count: jax.Array) -> jax.Array:
     rate = learning_rate(count) if callable(learning_rate) else learning_rate
-    return jnp.asarray(rate, jnp.float32)
+    return jnp.asarray(rate, default_float_dtype())
 
   def init_fn(params):
     del params

@@ -85,6 +85,7 @@ def trace(
     PyTorch, `torch.optim.SGD
     <https://pytorch.org/docs/stable/generated/torch.optim.SGD.html>`_.
   """
+  _checks.check_given(momentum=momentum, dampening=dampening)
   _checks.check_interval("momentum", momentum, 0.0, 1.0, closed_high=False)
   _checks.check_interval("dampening", dampening, 0.0, 1.0)
   if nesterov:

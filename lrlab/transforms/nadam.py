@@ -83,10 +83,10 @@ def scale_by_nadam(
     PyTorch, `torch.optim.NAdam
     <https://pytorch.org/docs/stable/generated/torch.optim.NAdam.html>`_.
   """
+  _checks.check_given(b1=b1, b2=b2, eps=eps, momentum_decay=momentum_decay)
   _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
   _checks.check_nonnegative("momentum_decay", momentum_decay)
-  float_dtype = default_float_dtype()
 
   def schedule(step):
     return b1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
@@ -95,7 +95,7 @@ def scale_by_nadam(
     zeros = lambda: _tree.zeros_like(params)
     return ScaleByNadamState(
       count=jnp.zeros([], jnp.int32),
-      mu_product=jnp.ones([], float_dtype),
+      mu_product=jnp.ones([], default_float_dtype()),
       mu=zeros(),
       nu=zeros(),
     )
@@ -103,6 +103,7 @@ def scale_by_nadam(
   def update_fn(updates, state, params=None):
     del params
     count = optax.safe_int32_increment(state.count)
+    float_dtype = state.mu_product.dtype  # the default float dtype when the state was made
     step = count.astype(float_dtype)
     mu_now = schedule(step)
     mu_next = schedule(step + 1)

@@ -14,6 +14,7 @@ def _params_transform(
   name: str, weight: ArrayLike, term: Callable[[jax.Array], jax.Array]
 ) -> optax.GradientTransformation:
   """A stateless transform adding ``weight * term(p)`` to each update."""
+  _checks.check_given(weight=weight)
   _checks.check_nonnegative("weight", weight)
 
   def init_fn(params):

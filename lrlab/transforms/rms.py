@@ -85,6 +85,7 @@ def scale_by_rms(
     PyTorch, `torch.optim.RMSprop
     <https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html>`_.
   """
+  _checks.check_given(alpha=alpha, eps=eps)
   _checks.check_interval("alpha", alpha, 0.0, 1.0, closed_high=False)
   _checks.check_nonnegative("eps", eps)
 

@@ -151,6 +151,14 @@ def scale_by_schedule_free(
   """
   _free.check_learning_rate(learning_rate)
   _checks.check_choice("base", base, _BASES)
+  _checks.check_given(
+    b1=b1,
+    b2=b2,
+    eps=eps,
+    warmup_steps=warmup_steps,
+    weight_lr_power=weight_lr_power,
+    weight_decay=weight_decay,
+  )
   _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
   _checks.check_nonnegative("warmup_steps", warmup_steps)

@@ -1,6 +1,8 @@
 """Tests for lrlab.transforms.scale_by_adagrad."""
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -39,6 +41,24 @@ def test_state_starts_at_the_initial_accumulator():
   state = scale_by_adagrad(initial_accumulator_value=0.25).init({"w": jnp.zeros((2, 3))})
   assert isinstance(state, ScaleByAdagradState)
   assert jnp.all(state.sum_of_squares["w"] == 0.25)
+
+
+def test_state_keeps_its_dtype_for_python_and_mixed_precision_params():
+  # A Python-float parameter (Optax's rules take them), and float32 gradients of bfloat16
+  # parameters under lax.scan: the state keeps the parameters' dtype, as every other rule's.
+  tx = scale_by_adagrad(initial_accumulator_value=0.5)
+  updates, _ = tx.update({"w": jnp.asarray(2.0)}, tx.init({"w": 1.0}))
+  np.testing.assert_allclose(updates["w"], 2.0 / (np.sqrt(0.5 + 2.0**2) + 1e-10), rtol=1e-6)
+
+  def step(state, grads):
+    updates, state = tx.update(grads, state)
+    return state, updates
+
+  grads = jnp.full((4, 3), 0.5, jnp.float32)
+  state, out = jax.lax.scan(step, tx.init(jnp.ones(3, jnp.bfloat16)), grads)
+  assert state.sum_of_squares.dtype == jnp.bfloat16
+  expected = 0.5 / np.sqrt(0.5 + 0.5**2 * np.arange(1, 5))  # s_t = 0.5 + t g^2
+  np.testing.assert_allclose(np.asarray(out[:, 0]), expected, rtol=1e-2)
 
 
 @pytest.mark.parametrize(

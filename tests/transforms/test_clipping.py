@@ -43,6 +43,20 @@ def test_global_norm_matches_optax_without_eps(max_norm):
   )
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_norm_matches_torch(bad):
+  # A NaN in one leaf must not let the other leaves through unclipped.
+  torch = pytest.importorskip("torch")
+  grads = {"w": GRADS["w"].at[0, 0].set(bad), "b": 1e6 * GRADS["b"]}
+  params = [torch.zeros(g.shape, requires_grad=True) for g in (grads["b"], grads["w"])]
+  for p, key in zip(params, ("b", "w"), strict=True):
+    p.grad = torch.tensor(np.asarray(grads[key]))
+  torch.nn.utils.clip_grad_norm_(params, 1.0)
+  expected = {"b": params[0].grad.numpy(), "w": params[1].grad.numpy()}
+  chex.assert_trees_all_equal(_apply(clip_by_global_norm(1.0), grads), expected)
+  chex.assert_trees_all_equal(_apply(clip_by_global_norm(1.0, eps=0.0), grads), expected)
+
+
 def test_zero_updates_stay_zero():
   zeros = jax.tree.map(jnp.zeros_like, GRADS)
   for tx in (clip_by_global_norm(0.0, eps=0.0), clip_by_global_norm(1.0, eps=0.0)):
@@ -89,6 +103,8 @@ def test_value_matches_torch_and_optax(clip_value):
     (clip_by_global_norm, {"max_norm": 1.0, "eps": -1.0}, "eps must be a finite number >= 0"),
     (clip_by_value, {"clip_value": -0.5}, "clip_value must be a finite number >= 0; got -0.5"),
     (clip_by_value, {"clip_value": float("inf")}, "clip_value must be a finite number >= 0"),
+    (clip_by_global_norm, {"max_norm": None}, "max_norm must be a number or an array; got None"),
+    (clip_by_value, {"clip_value": None}, "clip_value must be a number or an array; got None"),
   ],
 )
 def test_bad_input(factory, kwargs, match):

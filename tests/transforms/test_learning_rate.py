@@ -89,3 +89,14 @@ def test_traced_rate_skips_the_check():
 
   out = jax.jit(one)(-1.0)  # no check inside jit: the value is unknown there
   chex.assert_trees_all_close(out, UPDATES)
+
+
+def test_float64_updates_take_the_float64_rate():
+  # Under jax_enable_x64 the rate is not rounded to float32 (0.1 would be 0.10000000149).
+  with jax.enable_x64(True):
+    updates = {"w": jnp.array([1.0, -3.0], jnp.float64)}
+    for rate in (0.1, lambda step: 0.1 / (1 + step)):
+      tx = scale_by_learning_rate(rate)
+      out, state = tx.update(updates, tx.init(updates))
+      np.testing.assert_array_equal(np.asarray(out["w"]), -0.1 * np.array([1.0, -3.0]))
+      assert state.learning_rate.dtype == jnp.float64 and float(state.learning_rate) == 0.1
