@@ -396,3 +396,20 @@ def test_none_is_refused_before_any_compute(name, argument):
 def test_bad_rule_arguments(name, kwargs, match):
   with pytest.raises(ValueError, match=match):
     optimizers.get(name, **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", ["prodigy", "dadapt_adamw"])
+def test_decoupled_weight_decay_is_scaled_by_the_bias_corrected_step(optimizer):
+  # The first step's decay is gamma d0 c_1 lambda x, with Adam's bias correction
+  # c_1 = sqrt(1 - b2) / (1 - b1), as the docstrings say and the packages do.
+  params = {"w": jnp.array([1.0, -2.0])}
+  grads = {"w": jnp.array([0.5, 0.25])}
+  make = lambda wd: optimizers.get(
+    optimizer, learning_rate=0.5, weight_decay=wd, bias_correction=True
+  )
+  decayed, plain = make(0.25), make(0.0)
+  with_decay = decayed.update(grads, decayed.init(params), params)[0]["w"]
+  without = plain.update(grads, plain.init(params), params)[0]["w"]
+  c1 = (1 - 0.999) ** 0.5 / (1 - 0.9)
+  expected = -0.5 * 1e-6 * c1 * 0.25 * params["w"]
+  chex.assert_trees_all_close(with_decay - without, expected, rtol=1e-4, atol=0.0)

@@ -98,7 +98,8 @@ def prodigy(
   r"""Prodigy: Adam with a learning-rate-free step size :math:`\gamma_k d_k`.
 
   The chain is ``add_l1 -> scale_by_prodigy``; ``weight_decay`` is decoupled
-  (AdamW-style, scaled by :math:`\gamma_k d_k`), as in the authors' and
+  (AdamW-style, scaled by the applied step :math:`\gamma_k d_k`, times Adam's
+  bias correction with ``bias_correction=True``), as in the authors' and
   Optax's implementations. Defaults are the authors' ``Prodigy``'s, which
   recommend ``bias_correction=True`` and, with a warmup schedule,
   ``safeguard_warmup=True``. See :func:`lrlab.transforms.scale_by_prodigy` for
@@ -112,7 +113,7 @@ def prodigy(
     eps: :math:`\epsilon \ge 0`.
     d0: initial estimate :math:`d_0 > 0`.
     d_coef: multiplier :math:`> 0` of the estimate.
-    growth_rate: largest growth factor :math:`> 0` of :math:`d` per step.
+    growth_rate: largest growth factor :math:`\ge 1` of :math:`d` per step.
     weight_decay: decoupled weight decay :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
     bias_correction: static; Adam's bias correction in the step.
@@ -168,7 +169,7 @@ def dadapt_sgd(
     learning_rate: multiplier :math:`\gamma` (default 1, the paper's).
     momentum: :math:`\beta \in [0, 1)` of the primal averaging (default 0).
     d0: initial estimate :math:`d_0 > 0`.
-    growth_rate: largest growth factor :math:`> 0` of :math:`d` per step.
+    growth_rate: largest growth factor :math:`\ge 1` of :math:`d` per step.
     weight_decay: coupled L2 weight :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
 
@@ -205,7 +206,8 @@ def dadapt_adamw(
   r"""Adam(W) with D-Adaptation: step :math:`d_k \gamma_k`, decoupled weight decay.
 
   The chain is ``add_l1 -> scale_by_dadapt_adam``. ``weight_decay`` is
-  decoupled (AdamW-style, scaled by :math:`d_k \gamma_k`), as in
+  decoupled (AdamW-style, scaled by the applied step :math:`d_k \gamma_k`,
+  times Adam's bias correction with ``bias_correction=True``), as in
   ``optax.contrib.dadapt_adamw``. Its default is :func:`~lrlab.optimizers.adamw`'s (PyTorch's
   ``AdamW``), 1e-2: every ``*adamw`` in lrlab decays the weights by default.
   The authors and Optax default to 0, the paper's Adam variant; pass
@@ -219,7 +221,7 @@ def dadapt_adamw(
     b2: :math:`\beta_2 \in [0, 1)`.
     eps: :math:`\epsilon \ge 0`.
     d0: initial estimate :math:`d_0 > 0`.
-    growth_rate: largest growth factor :math:`> 0` of :math:`d` per step.
+    growth_rate: largest growth factor :math:`\ge 1` of :math:`d` per step.
     weight_decay: decoupled weight decay :math:`\ge 0`.
     l1: coupled L1 weight :math:`\ge 0`.
     bias_correction: static; Adam's bias correction in the step.

@@ -24,8 +24,12 @@ def check_learning_rate(learning_rate: LearningRate) -> None:
 
 
 def check_growth_rate(growth_rate: Any) -> None:
-  """A bound ``> 0`` on the growth factor of an estimate per step; ``inf`` for none."""
-  _checks.check("growth_rate", growth_rate, lambda x: x > 0, "a number > 0 (inf: unbounded)")
+  """A bound ``>= 1`` on the growth factor of an estimate per step; ``inf`` for none.
+
+  A factor below 1 is no bound on growth: D-Adaptation's ``d`` would never leave ``d0`` and
+  Prodigy's would shrink to 0 by that factor each step, the run stalling without a word.
+  """
+  _checks.check("growth_rate", growth_rate, lambda x: x >= 1, "a number >= 1 (inf: unbounded)")
 
 
 def rate_at(learning_rate: LearningRate, count: jax.Array) -> jax.Array:
@@ -78,12 +82,18 @@ def keep_finite(new: jax.Array, old: jax.Array) -> jax.Array:
   return jnp.where(jnp.isfinite(new), new, old).astype(old.dtype)
 
 
-def skip_if_rate_is_zero(learning_rate: LearningRate, state: Any, new_state: Any, updates: Any):
-  """``(updates, new_state)`` of a step, or where the rate at ``state.count`` is 0 zero updates
-  and ``state`` kept but for its ``count`` and ``learning_rate`` (``new_state``'s), as the
+def skip_idle_step(
+  learning_rate: LearningRate, state: Any, new_state: Any, updates: Any, denominator: jax.Array
+):
+  """``(updates, new_state)`` of a step, or a skipped step: zero updates and ``state`` kept but
+  for its ``count`` and ``learning_rate`` (``new_state``'s).
+
+  A step is skipped where the rate at ``state.count`` is 0 or the estimate's ``denominator``
+  (:math:`\\lVert s_{k+1} \\rVert_1`) is 0, i.e. no gradient so far was nonzero, as the
   authors' Prodigy and D-Adapt Adam skip such a step (``if group_lr > 0.0``, then an early
-  return): no moment, numerator or estimate update and no move."""
-  active = rate_at(learning_rate, state.count) > 0
+  return ``if d_denom == 0``): no moment, numerator or estimate update, no move, and their
+  ``k`` (the bias correction's clock, ``taken`` here) does not advance."""
+  active = (rate_at(learning_rate, state.count) > 0) & (denominator != 0)
   keep = lambda new, old: jnp.where(active, new, old).astype(old.dtype)
   kept = jax.tree.map(keep, new_state, state)._replace(
     count=new_state.count, learning_rate=new_state.learning_rate

@@ -53,6 +53,8 @@ class ScaleByDadaptAdamState(NamedTuple):
     nu: :math:`v_k`, Adam's second moment of the raw gradients.
     grad_sum: :math:`s_k`, the moving average of :math:`\\lambda_i g_i`
       with decay :math:`\\sqrt{\\beta_2}`.
+    taken: steps taken (int32), the bias correction's clock (the package's ``k``):
+      a step whose rate is 0, or before any nonzero gradient, is skipped.
   """
 
   count: jax.Array
@@ -62,7 +64,7 @@ class ScaleByDadaptAdamState(NamedTuple):
   mu: optax.Updates
   nu: optax.Updates
   grad_sum: optax.Updates
-  taken: jax.Array  # steps with a rate > 0 (the package's k): the bias correction's clock
+  taken: jax.Array
 
 
 def _zeros(params: optax.Params) -> optax.Params:
@@ -115,7 +117,7 @@ def scale_by_dadapt_sgd(
       paper), an array, or a schedule ``step -> multiplier``.
     momentum: :math:`\beta \in [0, 1)` (default 0, the package's).
     d0: the initial estimate :math:`d_0 > 0` (paper: 1e-6).
-    growth_rate: :math:`\rho > 0`, the largest factor by which :math:`d`
+    growth_rate: :math:`\rho \ge 1`, the largest factor by which :math:`d`
       grows in one step (default ``inf``: unbounded, the package's).
     weight_decay: coupled L2 weight :math:`\lambda_{\text{wd}} \ge 0`.
 
@@ -235,7 +237,9 @@ def scale_by_dadapt_adam(
   default (``use_bias_correction=False``). :math:`\lambda_{\text{wd}}` is a
   decoupled (AdamW-style) weight decay scaled by the applied step
   :math:`\lambda_k`. The transform returns the final update (it ends a chain);
-  ``params`` are needed only for a weight decay other than a Python 0. A
+  ``params`` are needed only for a weight decay other than a Python 0. While
+  :math:`s = 0` (no gradient so far was nonzero) the step is skipped, as the
+  package skips it: no move, and the bias correction's clock waits. A
   non-finite gradient leaves :math:`r` and :math:`d` as they were.
 
   Differences from Optax: ``optax.contrib.dadapt_adamw`` always applies the
@@ -248,7 +252,7 @@ def scale_by_dadapt_adam(
     b2: :math:`\beta_2 \in [0, 1)`.
     eps: :math:`\epsilon \ge 0`, added to the root.
     d0: the initial estimate :math:`d_0 > 0` (paper: 1e-6).
-    growth_rate: :math:`\rho > 0`, the largest factor by which :math:`d`
+    growth_rate: :math:`\rho \ge 1`, the largest factor by which :math:`d`
       grows in one step (default ``inf``, the package's).
     weight_decay: decoupled weight decay :math:`\lambda_{\text{wd}} \ge 0`.
     bias_correction: static; Adam's bias correction in :math:`\lambda_k`
@@ -324,7 +328,8 @@ def scale_by_dadapt_adam(
     grad_sum = jax.tree.map(
       lambda s, g: cast(b3 * s + (1 - b3) * step * g, s), state.grad_sum, updates
     )
-    estimate = safe_divide(numerator, (1 - b3) * _free.tree_l1(grad_sum), fallback=0.0)
+    denominator = _free.tree_l1(grad_sum)
+    estimate = safe_divide(numerator, (1 - b3) * denominator, fallback=0.0)
     new_d = _free.keep_finite(jnp.maximum(d, jnp.minimum(estimate, d * growth_rate)), d)
 
     adam = jax.tree.map(lambda g, m, v: cast(-m / (jnp.sqrt(v) + eps), g), updates, mu, nu)
@@ -340,6 +345,6 @@ def scale_by_dadapt_adam(
       grad_sum=grad_sum,
       taken=optax.safe_int32_increment(state.taken),
     )
-    return _free.skip_if_rate_is_zero(learning_rate, state, new_state, adam)
+    return _free.skip_idle_step(learning_rate, state, new_state, adam, denominator)
 
   return optax.GradientTransformation(init_fn, update_fn)

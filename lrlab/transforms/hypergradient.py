@@ -9,6 +9,7 @@ from jax.typing import ArrayLike
 
 from lrlab import _checks
 from lrlab._numerics import default_float_dtype
+from lrlab.transforms._tree import zeros_like
 
 _BASES = ("sgd", "adam")
 
@@ -130,7 +131,7 @@ def scale_by_hypergradient(
 
   def init_fn(params: optax.Params) -> ScaleByHypergradientState:
     dtype = default_float_dtype()
-    zeros = lambda: jax.tree.map(jnp.zeros_like, params)
+    zeros = lambda: zeros_like(params)
     return ScaleByHypergradientState(
       count=jnp.zeros((), jnp.int32),
       learning_rate=jnp.asarray(learning_rate).astype(dtype),
@@ -167,7 +168,8 @@ def scale_by_hypergradient(
       nu = jax.tree.map(lambda v, g: v.astype(g.dtype), nu, state.nu)
     else:
       mu, nu = None, None
-      direction = jax.tree.map(jnp.negative, updates)
+      strong = lambda g: jnp.negative(g).astype(jnp.result_type(g))  # a weak g turns strong
+      direction = jax.tree.map(strong, updates)
 
     new_updates = jax.tree.map(lambda d: (rate * d).astype(d.dtype), direction)
     new_state = ScaleByHypergradientState(

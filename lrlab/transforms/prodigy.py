@@ -30,6 +30,8 @@ class ScaleByProdigyState(NamedTuple):
     mu: Adam's first moment :math:`m_k` (of :math:`d_i g_i`).
     nu: Adam's second moment :math:`v_k` (of :math:`d_i^2 g_i^2`).
     grad_sum: :math:`s_k`, the weighted sum of the gradients.
+    taken: steps taken (int32), the bias correction's clock (the package's ``k``):
+      a step whose rate is 0, or before any nonzero gradient, is skipped.
   """
 
   count: jax.Array
@@ -41,7 +43,7 @@ class ScaleByProdigyState(NamedTuple):
   mu: optax.Updates
   nu: optax.Updates
   grad_sum: optax.Updates
-  taken: jax.Array  # steps with a rate > 0 (the package's k): the bias correction's clock
+  taken: jax.Array
 
 
 def scale_by_prodigy(
@@ -87,17 +89,19 @@ def scale_by_prodigy(
   ``Prodigy`` (``prodigyopt`` package) step for step, defaults included, and
   the tests reproduce its trajectory and :math:`d` to float64 rounding:
   ``denom = exp_avg_sq.sqrt().add_(d * eps)`` uses the *updated*
-  :math:`d_{k+1}`, the step :math:`\eta_k` the old one; with ``b1`` the
-  Python number 0 the step is :math:`\eta_k d_{k+1} g_k / (\ldots)`, as
-  there. With the default unbounded growth, :math:`d_{k+1} = \max(d_k, \hat
+  :math:`d_{k+1}`, the step :math:`\eta_k` the old one; with ``b1 = 0`` (a
+  number or a traced array alike) the step is :math:`\eta_k d_{k+1} g_k /
+  (\ldots)`, as there. With the default unbounded growth, :math:`d_{k+1} = \max(d_k, \hat
   d_{k+1})`, the paper's Algorithm 4 (whose :math:`r, s` carry a factor
   :math:`1 - \beta_3` that cancels in the ratio, and whose :math:`d\epsilon`
   uses :math:`d_k`). :math:`\lambda` is a decoupled (AdamW-style) weight
   decay, scaled by the applied step :math:`\eta_k` (the package's default
   ``decouple=True``). The transform returns the final update, step size and
   sign included (it ends a chain), and needs ``params``. While :math:`s = 0`
-  the estimate stays put. A non-finite gradient leaves :math:`r` and
-  :math:`d` as they were; it flows into the moments and the update as in Adam.
+  (no gradient so far was nonzero) the step is skipped, as the package skips
+  it: no move, and neither :math:`d` nor the bias correction's clock advances.
+  A non-finite gradient leaves :math:`r` and :math:`d` as they were; it flows
+  into the moments and the update as in Adam.
 
   Differences from Optax: ``optax.contrib.prodigy`` always applies the bias
   correction; ``bias_correction=True`` reproduces it.
@@ -114,7 +118,7 @@ def scale_by_prodigy(
     d0: the initial estimate :math:`d_0 > 0` (paper: 1e-6).
     d_coef: :math:`\kappa > 0`, the estimate's multiplier (the authors' way
       to tune the method; default 1).
-    growth_rate: :math:`\rho > 0`, the largest factor by which :math:`d`
+    growth_rate: :math:`\rho \ge 1`, the largest factor by which :math:`d`
       grows in one step (default ``inf``; e.g. 1.02 acts as a warmup).
     weight_decay: decoupled weight decay :math:`\lambda \ge 0`.
     bias_correction: static; Adam's bias correction :math:`c_k` (the
@@ -152,7 +156,6 @@ def scale_by_prodigy(
   _checks.check_positive("d_coef", d_coef)
   _free.check_growth_rate(growth_rate)
   _checks.check_nonnegative("weight_decay", weight_decay)
-  no_momentum = _checks.is_zero(b1)
 
   def applied_step(d: jax.Array, count: jax.Array, taken: jax.Array) -> jax.Array:
     """:math:`\\eta_k = \\gamma_k c_k d_k` for the 0-based ``count`` ``k``."""
@@ -195,18 +198,20 @@ def scale_by_prodigy(
     mu = jax.tree.map(lambda m, g: cast(b1 * m + (1 - b1) * d * g, m), state.mu, updates)
     nu = jax.tree.map(lambda v, g: cast(b2 * v + (1 - b2) * (d * g) ** 2, v), state.nu, updates)
     grad_sum = jax.tree.map(lambda s, g: cast(beta3 * s + s_weight * g, s), state.grad_sum, updates)
-    estimate = d_coef * safe_divide(numerator, _free.tree_l1(grad_sum), fallback=0.0)
+    denominator = _free.tree_l1(grad_sum)
+    estimate = d_coef * safe_divide(numerator, denominator, fallback=0.0)
     estimate = _free.keep_finite(estimate, d)
     d_max = jnp.maximum(state.d_max, estimate)
     first = d == jnp.asarray(d0).astype(d.dtype)  # the package's `if d == d0`
     new_d = jnp.minimum(d_max, jnp.where(first, jnp.maximum(d, estimate), d) * growth_rate)
 
-    if no_momentum:
-      mu = jax.tree.map(lambda g: new_d * g, updates)  # the package's -dlr * d * grad
+    # The package's b1 = 0 keeps no first moment and steps along -dlr * d * grad, with the new
+    # d; a where, not a Python branch, so a sweep over b1 gives the same member as a number.
+    direction = jax.tree.map(lambda m, g: jnp.where(b1 == 0, new_d * g, m), mu, updates)
     updates = jax.tree.map(
       lambda g, m, v, x: cast(-step * (m / (jnp.sqrt(v) + new_d * eps) + weight_decay * x), g),
       updates,
-      mu,
+      direction,
       nu,
       params,
     )
@@ -217,11 +222,11 @@ def scale_by_prodigy(
       d_max=d_max.astype(d.dtype),
       numerator=numerator,
       initial_params=state.initial_params,
-      mu=mu if not no_momentum else state.mu,
+      mu=mu,
       nu=nu,
       grad_sum=grad_sum,
       taken=optax.safe_int32_increment(state.taken),
     )
-    return _free.skip_if_rate_is_zero(learning_rate, state, new_state, updates)
+    return _free.skip_idle_step(learning_rate, state, new_state, updates, denominator)
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -114,18 +114,22 @@ def _find(state, kind):
 def run_lrlab(tx, record):
   """100 steps of ``tx`` in float64; the parameters and ``record(state, params)`` after each."""
   with jax.enable_x64(True):
-    params = {k: jnp.asarray(v, jnp.float64) for k, v in PARAMS.items()}
-    data = (jnp.asarray(INPUTS), jnp.asarray(TARGETS))
+    return jax.tree.map(np.asarray, jax.jit(lambda: lrlab_trajectory(tx, record))())
 
-    def step(carry, batch):
-      params, state = carry
-      grads = jax.grad(lambda p: _loss(p, *batch, jnp))(params)
-      updates, state = tx.update(grads, state, params)
-      params = optax.apply_updates(params, updates)
-      return (params, state), (params, record(state, params))
 
-    out = jax.jit(lambda: jax.lax.scan(step, (params, tx.init(params)), data)[1])()
-    return jax.tree.map(np.asarray, out)
+def lrlab_trajectory(tx, record):
+  """:func:`run_lrlab`'s scan, traceable (under ``jax.enable_x64``): vmap it over a setting."""
+  params = {k: jnp.asarray(v, jnp.float64) for k, v in PARAMS.items()}
+  data = (jnp.asarray(INPUTS), jnp.asarray(TARGETS))
+
+  def step(carry, batch):
+    params, state = carry
+    grads = jax.grad(lambda p: _loss(p, *batch, jnp))(params)
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    return (params, state), (params, record(state, params))
+
+  return jax.lax.scan(step, (params, tx.init(params)), data)[1]
 
 
 def deviation(lrlab_params, package_params):
@@ -145,7 +149,14 @@ def assert_trajectories_match(ours, theirs, our_estimates, their_estimates):
 
 
 def assert_moves(params):
-  assert deviation({k: v[-1:] for k, v in params.items()}, [PARAMS]) > 1e-2  # it trained
+  """It trained: the last parameters lie 1e-2 of the initial parameters' scale from the start.
+
+  (Not :func:`deviation`, which divides by each parameter's own scale: ``b2`` starts at 0,
+  so any move of it at all would count as infinitely far.)
+  """
+  scale = max(np.max(np.abs(PARAMS[name])) for name in NAMES)
+  moved = max(np.max(np.abs(params[name][-1] - PARAMS[name])) for name in NAMES)
+  assert moved > 1e-2 * scale
 
 
 # ---------------------------------------------------------------- Prodigy (prodigyopt)
@@ -153,9 +164,9 @@ def assert_moves(params):
 PRODIGY_CASES = {  # lrlab keyword arguments: the package's
   "defaults": ({}, {}),
   "weight_decay": ({"weight_decay": 0.1}, {"weight_decay": 0.1}),
-  "bias_correction_safeguard": (
-    {"bias_correction": True, "safeguard_warmup": True, "learning_rate": 0.5},
-    {"use_bias_correction": True, "safeguard_warmup": True, "lr": 0.5},
+  "bias_correction_safeguard": (  # from d0 = 1e-6 the safeguard moves the weights by 1e-4
+    {"bias_correction": True, "safeguard_warmup": True, "learning_rate": 0.5, "d0": 3e-4},
+    {"use_bias_correction": True, "safeguard_warmup": True, "lr": 0.5, "d0": 3e-4},
   ),
   "growth_rate_d_coef": (
     {"growth_rate": 1.05, "d_coef": 0.5, "b3": 0.99},
@@ -185,15 +196,33 @@ def test_prodigy_with_cosine_annealing_matches_prodigyopt():
   # The authors' recommended use: a cosine over the whole run (torch's CosineAnnealingLR,
   # stepped after each update) multiplies Prodigy's step; in lrlab, a schedule of the count.
   prodigyopt = pytest.importorskip("prodigyopt")
+  # From d0 = 1e-6 the safeguard moves the weights by 1e-4 in 100 steps; from 3e-4, by 4e-2.
   cosine = lambda k: 0.5 * (1 + jnp.cos(jnp.pi * k / STEPS))
   params, d = run_lrlab(
-    optimizers.prodigy(cosine, safeguard_warmup=True, bias_correction=True),
+    optimizers.prodigy(cosine, safeguard_warmup=True, bias_correction=True, d0=3e-4),
     lambda state, _: _find(state, ScaleByProdigyState).d,
   )
   package, their_d = run_package(
-    lambda p: prodigyopt.Prodigy(p, safeguard_warmup=True, use_bias_correction=True),
+    lambda p: prodigyopt.Prodigy(p, safeguard_warmup=True, use_bias_correction=True, d0=3e-4),
     lambda opt, *_: {"d": opt.param_groups[0]["d"]},
     scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=STEPS),
+  )
+  assert_trajectories_match(params, package, {"d": d}, their_d)
+  assert_moves(params)
+
+
+def test_prodigy_swept_over_b1_matches_prodigyopt_at_b1_0():
+  # A sweep traces b1. Its member b1 = 0 must be the package's b1 = 0 (no first moment, a step
+  # along d_{k+1} g), as prodigy(b1=0.0) is, not an Adam step with m = d_k g.
+  prodigyopt = pytest.importorskip("prodigyopt")
+  record = lambda state, _: _find(state, ScaleByProdigyState).d
+  with jax.enable_x64(True):
+    sweep = lambda b1: lrlab_trajectory(optimizers.prodigy(b1=b1), record)
+    params, d = jax.jit(jax.vmap(sweep))(jnp.asarray([0.0, 0.9]))
+    params, d = jax.tree.map(lambda x: np.asarray(x[0]), (params, d))
+  package, their_d = run_package(
+    lambda p: prodigyopt.Prodigy(p, betas=(0.0, 0.999)),
+    lambda opt, *_: {"d": opt.param_groups[0]["d"]},
   )
   assert_trajectories_match(params, package, {"d": d}, their_d)
   assert_moves(params)
@@ -414,3 +443,46 @@ def test_warmup_from_zero_matches_the_package(case):
   )
   assert_trajectories_match(params, package, {"d": d}, their_d)
   assert_moves(params)
+
+
+# Gradients that are all zero until some step (a loss flat at the start): the packages return
+# before the step while their s is 0 (`if d_denom == 0: return`), so their k, the clock of the
+# bias correction, starts at the first nonzero gradient; lrlab's must too.
+LEADING_ZEROS = {
+  "prodigy": (
+    lambda: optimizers.prodigy(bias_correction=True),
+    "prodigyopt", "Prodigy", {"use_bias_correction": True}, ScaleByProdigyState,
+  ),
+  "dadapt_adamw": (
+    lambda: optimizers.dadapt_adamw(weight_decay=0.0, bias_correction=True),
+    "dadaptation", "DAdaptAdam", {"use_bias_correction": True}, ScaleByDadaptAdamState,
+  ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LEADING_ZEROS))
+def test_leading_zero_gradients_match_the_package(case):
+  make, module, cls, theirs, kind = LEADING_ZEROS[case]
+  package_module = pytest.importorskip(module)
+  rng = np.random.default_rng(1)
+  grads = np.concatenate([np.zeros((2, 4)), rng.normal(size=(20, 4))])
+  x0 = rng.normal(size=4)
+  p = torch.nn.Parameter(torch.tensor(x0))
+  opt = getattr(package_module, cls)([p], **theirs)
+  package = []
+  for g in grads:
+    p.grad = torch.tensor(g)
+    opt.step()
+    package.append(p.detach().numpy().copy())
+  with jax.enable_x64(True):
+    tx = make()
+    x = jnp.asarray(x0)
+    state = tx.init(x)
+    ours = []
+    for g in grads:
+      updates, state = tx.update(jnp.asarray(g), state, x)
+      x = optax.apply_updates(x, updates)
+      ours.append(np.asarray(x))
+    assert int(_find(state, kind).taken) == len(grads) - 2
+  np.testing.assert_allclose(ours, package, rtol=0, atol=1e-12 * np.max(np.abs(x0)))
+  assert np.max(np.abs(ours[-1] - x0)) > 1e-7  # it moved

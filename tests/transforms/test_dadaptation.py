@@ -153,6 +153,8 @@ def test_params_and_dtypes():
     ("dadapt_sgd", {"momentum": 1.0}),
     ("dadapt_sgd", {"d0": 0.0}),
     ("dadapt_sgd", {"growth_rate": -1.0}),
+    ("dadapt_sgd", {"growth_rate": 0.5}),  # d would never leave d0
+    ("dadapt_adamw", {"growth_rate": 0.5}),
     ("dadapt_sgd", {"weight_decay": -0.1}),
     ("dadapt_adamw", {"b1": 1.0}),
     ("dadapt_adamw", {"b2": 1.5}),

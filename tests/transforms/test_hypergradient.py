@@ -200,6 +200,20 @@ def test_keeps_the_update_dtype():
   assert state.learning_rate.dtype == jnp.float32
 
 
+@pytest.mark.parametrize("base", ["sgd", "adam"])
+def test_state_types_never_change_with_a_weakly_typed_parameter(base):
+  # A scalar parameter made by jnp.asarray(1.0) is weakly typed, and so is its gradient; the
+  # state must keep its types at every update, or a jitted step compiles again.
+  tx = scale_by_hypergradient(0.1, hyper_lr=0.01, base=base)
+  params = {"t": jnp.asarray(1.0), "w": jnp.ones(2)}
+  state = tx.init(params)
+  types = lambda tree: jax.tree.map(lambda x: (x.dtype, x.weak_type), tree)
+  for grads in [params, {"t": jnp.float32(0.5), "w": jnp.ones(2)}]:
+    _, new_state = tx.update(grads, state, params)
+    assert types(new_state) == types(state)
+    state = new_state
+
+
 @pytest.mark.parametrize(
   ("name", "value"),
   [

@@ -119,6 +119,7 @@ def test_needs_params_and_keeps_dtypes():
     ("d0", 0.0),
     ("d_coef", 0.0),
     ("growth_rate", 0.0),
+    ("growth_rate", 0.5),  # would shrink d to 0 by half each step
     ("weight_decay", -0.1),
   ],
 )
