@@ -1,9 +1,19 @@
 """Flax NNX models and the bridge to pure ``init`` / ``apply`` functions.
 
-Build a module with ``make(rngs)`` and pass it to :func:`functional` to get
-``init(key) -> params`` and ``apply(params, x)``: pure functions on a plain
-dict of arrays, ready for ``jax.vmap`` over keys and ``lax.scan`` over steps.
-All models take features flat, ``(..., features)``.
+Build a module with ``make(rngs)`` and pass it to :func:`functional` to get the pure
+contract of :class:`Functional`: ``init(key) -> (params, model_state)`` and
+``apply(params, model_state, x, *, train, key) -> (outputs, model_state)``, on plain dicts
+of arrays, ready for ``jax.vmap`` over keys and ``lax.scan`` over steps. The models take
+features flat, ``(..., features)``, but the :class:`Transformer`, which takes token ids
+``(..., T)``.
+
+Example:
+  >>> model = lrlab.models.functional(lambda rngs: lrlab.models.MLP(4, (8,), 3, rngs=rngs))
+  >>> params, model_state = model.init(jax.random.key(0))
+  >>> x = jnp.ones((2, 4))
+  >>> outputs, model_state = model.apply(params, model_state, x, train=False, key=None)
+  >>> outputs.shape
+  (2, 3)
 """
 
 from lrlab.models import activations as activations

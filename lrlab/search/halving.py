@@ -181,6 +181,10 @@ def successive_halving(
   Returns:
     A :class:`lrlab.search.SearchResult`: curves up to each member's stop, the
     rung it stopped at, and :meth:`~lrlab.search.SearchResult.best`.
+
+  References:
+    Jamieson & Talwalkar, `Non-stochastic Best Arm Identification and Hyperparameter
+    Optimization <https://arxiv.org/abs/1502.07943>`_, AISTATS 2016.
   """
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, grid, metric, steps, min_steps, eval_every, seeds, key, checkpoint_interval,
@@ -232,6 +236,10 @@ def hyperband(
   result, once per bracket (:attr:`~lrlab.search.SearchResult.bracket`).
 
   Args and returns: as :func:`successive_halving`.
+
+  References:
+    Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, `Hyperband: A Novel Bandit-Based
+    Approach to Hyperparameter Optimization <https://arxiv.org/abs/1603.06560>`_, JMLR 2018.
   """
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, grid, metric, steps, min_steps, eval_every, seeds, key, checkpoint_interval,

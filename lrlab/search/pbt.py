@@ -256,6 +256,10 @@ def pbt(
   Returns:
     A :class:`lrlab.search.SearchResult` with ``lineage``, ``schedule`` and
     ``exploit_steps``; every member trains the whole budget.
+
+  References:
+    Jaderberg et al., `Population Based Training of Neural Networks
+    <https://arxiv.org/abs/1711.09846>`_, 2017.
   """
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, init_grid, metric, steps, interval, eval_every, seeds, key,

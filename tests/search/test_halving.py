@@ -303,3 +303,12 @@ def test_rungs_given_as_numpy_integers_load_back_as_integers(task, tmp_path):
   again = search.SearchResult.load(result.save(tmp_path / "halving"))
   assert again.rungs == [[4, 12, 36]]
   assert all(type(t) is int for t in again.rungs[0])
+
+
+@pytest.mark.parametrize(
+  ("method", "paper"),
+  [(search.successive_halving, "1502.07943"), (search.hyperband, "1603.06560")],
+)
+def test_docstring_cites_the_paper_it_implements(method, paper):
+  references = method.__doc__.split("References:")[-1]
+  assert f"https://arxiv.org/abs/{paper}" in references

@@ -378,3 +378,9 @@ def test_best_of_one_seed_is_that_seeds_own_answer(population):
   for seed in (2, -1, 0.5, True):
     with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\); got "):
       result.best(seed=seed)
+
+
+def test_docstring_cites_the_paper_it_implements():
+  references = search.pbt.__doc__.split("References:")[-1]
+  assert "Population Based Training of Neural Networks" in references
+  assert "https://arxiv.org/abs/1711.09846" in references
