@@ -1,6 +1,7 @@
 """Warmup: a linear ramp in front of any schedule, the inverse-square-root schedule, and WSD."""
 
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.typing import ArrayLike
 
@@ -151,7 +152,10 @@ def warmup_stable_decay(
   _checks.check_le("min_lr", min_lr, "lr", lr)
   if not _checks.is_traced((warmup_steps, decay_steps, total_steps)):
     _checks.check_le(
-      "warmup_steps + decay_steps", jnp.add(warmup_steps, decay_steps), "total_steps", total_steps
+      "warmup_steps + decay_steps",
+      np.add(warmup_steps, decay_steps).tolist(),
+      "total_steps",
+      total_steps,
     )
 
   def schedule(count: ArrayLike) -> jnp.ndarray:

@@ -68,3 +68,13 @@ def test_traced_arguments_are_not_checked():
   # A negative traced rate cannot be detected at trace time; the schedule just computes.
   values = jax.vmap(lambda lr: S.cosine_annealing(lr, 10)(0))(jnp.array([-1.0, 1.0]))
   assert values.tolist() == [-1.0, 1.0]
+
+
+def test_wsd_phases_too_long_give_the_numbers_as_written():
+  # The sum was shown as Array(12, dtype=int32, weak_type=True).
+  with pytest.raises(ValueError) as error:
+    S.warmup_stable_decay(1.0, 10, warmup_steps=8, decay_steps=4)
+  assert str(error.value) == (
+    "warmup_steps + decay_steps must be <= total_steps; "
+    "got warmup_steps + decay_steps=12, total_steps=10."
+  )
