@@ -88,6 +88,24 @@ def check_functions(make_tx: Any, should_stop: Any) -> None:
     raise ValueError(f"should_stop must be None or a function () -> bool; got {should_stop!r}.")
 
 
+def check_settings(checkpoint_interval: Any, divergence_factor: Any) -> None:
+  """A one-line error unless both are real numbers and ``checkpoint_interval`` is finite and
+  >= 0 (the trainer checks ``divergence_factor > 1``). :func:`lrlab._checks.check` lets
+  ``None`` through (it means "not set" there) and reads ``"30"`` as 30: either one failed
+  later with a ``TypeError`` naming nothing, ``checkpoint_interval`` after the first segment
+  had compiled and trained."""
+  for name, value in (
+    ("checkpoint_interval", checkpoint_interval),
+    ("divergence_factor", divergence_factor),
+  ):
+    number = isinstance(value, int | float | np.integer | np.floating) or (
+      isinstance(value, np.ndarray | jax.Array) and value.ndim == 0 and value.dtype.kind in "iuf"
+    )
+    if isinstance(value, bool) or not number:
+      raise ValueError(f"{name} must be a number; got {value!r}.")
+  _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
+
+
 def check_target(target: Any, task: tasks_lib.Task | None = None) -> dict[str, Any] | None:
   """A sweep's ``target``, ``None`` or a ``(metric, value)`` pair with ``metric`` in
   :data:`lrlab.train.METRICS` (an accuracy only for a ``task`` that classifies) and a finite

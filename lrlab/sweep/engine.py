@@ -17,7 +17,6 @@ import numpy as np
 from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
-from lrlab import _checks
 from lrlab.sweep import arguments, checkpoint, chunking, hyperparameters
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.grids import check_grid, product
@@ -224,7 +223,7 @@ def run(
   arguments.check_key(key)
   target = arguments.check_target(target, task)
   tx_config = arguments.check_tx_config(tx_config)
-  _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
+  arguments.check_settings(checkpoint_interval, divergence_factor)
   trainer = Trainer(
     task,
     steps=steps,

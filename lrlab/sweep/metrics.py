@@ -62,11 +62,13 @@ def _extreme(values: np.ndarray, *, largest: bool) -> np.ndarray:
 
 
 def _at_best(select: np.ndarray, report: np.ndarray, *, largest: bool) -> np.ndarray:
-  """``report`` at the first evaluation point where ``select`` is best (NaN ignored)."""
+  """``report`` at the first evaluation point where ``select`` is best (NaN ignored); NaN where
+  every ``select`` is NaN (no best point: not the first evaluation's ``report``)."""
   fill = -np.inf if largest else np.inf
   filled = np.where(np.isnan(select), fill, select)
   index = filled.argmax(axis=-1) if largest else filled.argmin(axis=-1)
-  return np.take_along_axis(report, index[..., None], axis=-1)[..., 0]
+  picked = np.take_along_axis(np.asarray(report, np.float64), index[..., None], axis=-1)[..., 0]
+  return np.where(np.all(np.isnan(select), axis=-1), np.nan, picked)
 
 
 def summarize(

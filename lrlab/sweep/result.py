@@ -164,7 +164,8 @@ class SweepResult:
     - ``test_loss_at_best_val``: test loss at the first evaluation of minimal
       val loss; ``test_accuracy_at_best_val``: test accuracy at the first
       evaluation of maximal val accuracy (early stopping on the matching
-      validation metric; NaN for a task without accuracy).
+      validation metric; NaN where that metric is NaN at every evaluation, as for a
+      task without accuracy).
     - ``steps_to_target``: :func:`lrlab.train.steps_to_target` with
       :meth:`target` (``inf`` when not reached).
 

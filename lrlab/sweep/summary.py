@@ -1,6 +1,6 @@
 """A sweep's answers as a JSON-ready dict (what ``sweep.json`` stores) and as a few lines for a
 person (:meth:`lrlab.sweep.SweepResult.summary`); the text is made from the dict, so the two
-always agree."""
+always agree (where the dict holds ``None`` for a non-finite number, the text shows which)."""
 
 from typing import Any
 
@@ -39,22 +39,25 @@ def as_dict(result: Any, metric: str | None = None, tolerance: float = 0.05) -> 
 def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str:
   """Best setting, usable range, divergence, headline metric and failures of ``result``.
 
-  Reads :func:`as_dict`; see :meth:`lrlab.sweep.SweepResult.summary` for an example.
+  Reads :func:`as_dict` (and the best member's seed mean and std themselves, which the dict
+  holds as ``None`` when not finite: an ``inf`` loss mean is shown as ``inf``); see
+  :meth:`lrlab.sweep.SweepResult.summary` for an example.
   """
   d = as_dict(result, metric, tolerance)
   metric, axis, best = d["metric"], d["axis"], d["best"]
+  # The dict holds None for a non-finite number; the text shows which (a loss mean of inf).
+  exact = answers.best(result, metric, warn=False)
   others = {k: v for k, v in best["hyperparameters"].items() if k != axis}
   fixed = f" ({', '.join(f'{k}={v:.4g}' for k, v in others.items())})" if others else ""
   semantics = "absolute" if higher_is_better(metric) else "relative"
   usable = d["usable_range"]
   threshold = d["divergence_threshold"]
-  value = lambda v: "nan" if v is None else f"{v:.4g}"
   seeds = result.num_seeds
   lines = [
     f"Sweep of {result.num_members} members x {seeds} seed{'s' * (seeds > 1)} on "
     f"{result.config.get('task', '?')!r} (axes: {', '.join(result.grid)}).",
     f"Best {axis} = {best['hyperparameters'][axis]:.4g}{fixed}: {metric} = "
-    f"{value(best['value'])} ± {value(best['std'])} (seed mean ± std).",
+    f"{exact['value']:.4g} ± {exact['std']:.4g} (seed mean ± std).",
     f"Usable range ({metric} within {tolerance:g} of the best, {semantics}): "
     + (f"{axis} in [{usable[0]:.4g}, {usable[1]:.4g}]." if usable else "none."),
     "No member diverged along the slice through the best member."
@@ -63,7 +66,8 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
   ]
   headline = "final_val_accuracy" if result.has_accuracy else "final_val_loss"
   means = result.seed_mean(headline)
-  top = np.max(means) if result.has_accuracy else np.min(means)
+  means = means[~np.isnan(means)]  # NaN never wins, as in best()
+  top = np.nan if not means.size else np.max(means) if result.has_accuracy else np.min(means)
   lines.append(f"Best {headline.replace('_', ' ')}: {top:.4g} (seed mean).")
   members = int(np.sum(np.any(result.history.diverged, axis=0)))
   lines.append(

@@ -45,6 +45,33 @@ def test_bad_functions_and_devices_are_refused_before_training(bad, match, monke
   assert not trained
 
 
+@pytest.mark.parametrize(
+  "bad, match",
+  [
+    (dict(checkpoint_interval=None), r"^checkpoint_interval must be a number; got None\.$"),
+    (dict(checkpoint_interval="30"), r"^checkpoint_interval must be a number; got '30'\.$"),
+    (dict(checkpoint_interval=-1.0), r"^checkpoint_interval must be a finite number >= 0"),
+    (dict(divergence_factor=None), r"^divergence_factor must be a number; got None\.$"),
+    (dict(divergence_factor="10"), r"^divergence_factor must be a number; got '10'\.$"),
+  ],
+)
+def test_settings_that_are_not_numbers_are_refused_before_training(bad, match, monkeypatch):
+  # None and numeric strings passed the range checks, then failed with a TypeError naming
+  # nothing (checkpoint_interval=None once the first segment had compiled and trained).
+  trained = []
+  seed_rows = sweep.engine.SeedRows
+  monkeypatch.setattr(sweep.engine, "SeedRows", lambda *a: trained.append(a) or seed_rows(*a))
+  with pytest.raises(ValueError, match=match):
+    sweep.run("quadratic", _sgd, {"lr": np.array([0.1, 0.5])}, **SETTINGS, **bad)
+  assert not trained
+
+
+def test_settings_given_as_numpy_or_jax_scalars_are_accepted():
+  settings = dict(checkpoint_interval=np.float32(5.0), divergence_factor=jax.numpy.asarray(8.0))
+  result = sweep.run("quadratic", _sgd, {"lr": np.array([0.1, 0.5])}, **SETTINGS, **settings)
+  assert result.config["divergence_factor"] == 8.0
+
+
 @pytest.mark.parametrize("axis", ["seed", "member", "diverged", "final_val_loss"])
 @pytest.mark.parametrize("driver", ["run", "successive_halving"])
 def test_an_axis_named_as_a_table_column_is_refused_before_training(axis, driver):

@@ -91,6 +91,21 @@ def test_metric_summaries_match_the_curves(u_shaped):
     u_shaped.metric("val_accuracy")
 
 
+def test_test_metric_at_best_val_is_nan_without_a_val_curve(u_shaped):
+  # Member 0 of seed 0 has no finite val metric: there is no best val point to read the test
+  # metric at (as best_val_* is NaN), not the untrained step-0 test metric.
+  no_val = u_shaped.history._replace(
+    val_loss=u_shaped.history.val_loss.copy(), val_accuracy=u_shaped.history.val_accuracy.copy()
+  )
+  no_val.val_loss[0, 0] = no_val.val_accuracy[0, 0] = np.nan
+  result = sweep.SweepResult(u_shaped.grid, u_shaped.seeds, no_val, u_shaped.config)
+  raw = lambda name: result.metric(name, diverged_as_worst=False)
+  for name in ("best_val_loss", "test_loss_at_best_val", "test_accuracy_at_best_val"):
+    assert math.isnan(raw(name)[0, 0]), name
+  assert raw("test_loss_at_best_val")[0, 1] == pytest.approx(1.15 - U_FINAL[1] - 0.02)
+  assert result.metric("test_loss_at_best_val")[0, 0] == math.inf  # a loss: NaN is the worst
+
+
 def test_seed_mean_and_std(u_shaped):
   expected = _expected_finals()
   np.testing.assert_allclose(u_shaped.seed_mean("final_val_accuracy"), expected.mean(0), rtol=1e-6)
@@ -240,6 +255,19 @@ def test_summary_names_the_answers(u_shaped):
   assert "Best final val accuracy: 0.9" in text
   assert "Diverged runs: 5 of 18 (3 of 9 members in at least one seed)." in text
   assert "Warning" not in text
+
+
+def test_summary_numbers_are_the_best_members_seed_mean_not_nan():
+  # Every member diverged in one seed: each loss mean is inf, which the text showed as nan.
+  diverged = np.array([[True, False, True], [False, True, False]])
+  both = [[0.5, 0.6, 0.7]] * 2
+  lossy = synthetic.make_result({"lr": LRS[:3]}, both, diverged, regression=True)
+  assert lossy.best(warn=False)["value"] == math.inf
+  assert "final_val_loss = inf ± nan (seed mean ± std)." in lossy.summary().splitlines()[1]
+  # A NaN accuracy never wins best(); the headline skipped it too, not printing nan.
+  nan_member = synthetic.make_result({"lr": LRS[:3]}, [[0.5, np.nan, 0.7]])
+  assert nan_member.best(warn=False)["value"] == pytest.approx(0.7)
+  assert "Best final val accuracy: 0.7 (seed mean)." in nan_member.summary()
 
 
 def test_a_sweep_where_everything_diverged_still_summarises(tmp_path):
