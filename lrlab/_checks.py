@@ -19,9 +19,12 @@ def is_traced(value: Any) -> bool:
 
 
 def check(name: str, value: Any, ok: Callable[[np.ndarray], np.ndarray], allowed: str) -> None:
-  """Raise ``ValueError`` unless ``ok`` holds for every element of a concrete ``value``."""
+  """Raise ``ValueError`` unless ``ok`` holds for every element of a concrete ``value`` (a
+  string never passes); ``None``, a callable (a schedule) and a traced value pass unchecked."""
   if value is None or callable(value) or is_traced(value):
     return
+  if isinstance(value, str | bytes):  # NumPy would read "0.1" as 0.1, and the update fail later
+    raise ValueError(f"{name} must be {allowed}; got {value!r}.")
   try:
     array = np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError):

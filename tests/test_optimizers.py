@@ -379,6 +379,9 @@ def test_none_is_refused_before_any_compute(name, argument):
   # TypeError naming no argument.
   with pytest.raises(ValueError, match=f"^{argument} must be a number.*; got None.$"):
     optimizers.get(name, **{argument: None})
+  # A numeric string was read as its number by NumPy and failed inside update.
+  with pytest.raises(ValueError, match=f"^{argument} must be .*; got '0.5'.$"):
+    optimizers.get(name, **{argument: "0.5"})
 
 
 @pytest.mark.parametrize(

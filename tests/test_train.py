@@ -180,6 +180,8 @@ def test_steps_to_target():
     (dict(batch_size=10_000), "batch_size"),
     (dict(batch_size=0), "batch_size"),
     (dict(divergence_factor=0.5), "divergence_factor"),
+    (dict(divergence_factor=None), "^divergence_factor must be a number or an array; got None"),
+    (dict(divergence_factor="10"), "^divergence_factor must be a number > 1; got '10'"),
   ],
 )
 def test_bad_arguments(quadratic, kwargs, argument):

@@ -1,12 +1,11 @@
 """One training run cut into segments of evaluation windows, pure and vmappable.
 
-A :class:`Trainer` gives ``init`` (parameters, model state, optimizer state,
-the step-0 evaluation) and ``segment`` (``lax.scan`` over a few windows of
-steps). Minibatches of resident data are drawn by index inside the scan; a
-streamed task's minibatches come in as an argument and its evaluation is done
-in batches by :mod:`lrlab.train.streaming`. A run that diverges (a non-finite
-loss, parameter or model state, or a loss above ``divergence_factor`` times the
-initial training loss) is frozen from that step on with ``jnp.where``.
+A :class:`Trainer` gives ``init`` (parameters, model state, optimizer state, the step-0
+evaluation) and ``segment`` (``lax.scan`` over a few windows of steps). Minibatches of resident
+data are drawn by index inside the scan; a streamed task's come in as an argument, its
+evaluation batched by :mod:`lrlab.train.streaming`. A run that diverges (a non-finite loss,
+parameter or model state, or a loss above ``divergence_factor`` times the initial training
+loss) is frozen from that step on with ``jnp.where``.
 """
 
 from typing import Any, NamedTuple
@@ -48,6 +47,7 @@ def _check_run_arguments(trainer, steps, batch_size, eval_every, divergence_fact
       f"batch_size must be None (full batch) or an integer in [1, {num_train}] "
       f"(the training examples of {task.name!r}); got {batch_size!r}."
     )
+  _checks.check_given(divergence_factor=divergence_factor)
   _checks.check("divergence_factor", divergence_factor, lambda f: f > 1, "a number > 1")
 
 
