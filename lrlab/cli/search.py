@@ -278,7 +278,7 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
   common_kwargs = dict(
     steps=args.steps, key=jax.random.key(args.seed), seeds=args.seeds, batch_size=args.batch_size,
     eval_every=args.eval_every, chunk_size=args.chunk_size, checkpoint_dir=checkpoint_dir,
-    metric=ranking_metric(args, task),
+    metric=ranking_metric(args, task), keep_checkpoint=True,  # removed once the results are saved
   )  # fmt: skip
   extra = settings(args)
   with common.StopRequest() as stop:

@@ -62,12 +62,13 @@ class Plan(abc.ABC):
 def check_common(
   task: Any, make_tx: Any, grid: Mapping[str, Any], metric: str, steps: int, segment_steps: int,
   eval_every: int | None, seeds: Any, key: Any, checkpoint_interval: float,
-  segment_name: str, grid_name: str = "grid",
+  segment_name: str, grid_name: str = "grid", should_stop: Any = None,
+  divergence_factor: Any = 10.0,
 ) -> tuple[Any, dict[str, np.ndarray], np.ndarray, int]:  # fmt: skip
   """Check the arguments every method takes, before any compute; returns the task, the grid,
   the seed values and ``eval_every`` (default: ``segment_steps``)."""
   task = arguments.check_task(task)
-  arguments.check_functions(make_tx, None)  # as lrlab.sweep.run checks it
+  arguments.check_functions(make_tx, should_stop)  # as lrlab.sweep.run checks them
   grid = check_grid(grid, grid_name)
   arguments.check_axis_names(grid, grid_name)
   if "fold" in grid:
@@ -91,7 +92,8 @@ def check_common(
       f"got eval_every={eval_every}, {segment_name}={segment_steps}."
     )
   arguments.check_key(key)
-  _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
+  # As lrlab.sweep.run checks them (None or "30" failed later, naming nothing).
+  arguments.check_settings(checkpoint_interval, divergence_factor)
   return task, grid, arguments.seed_values(seeds), int(eval_every)
 
 
@@ -109,6 +111,32 @@ def check_accuracy(task: Any, metric: str) -> None:
       f"metric must be one the task {task.name!r} reports; it has no accuracy, so {metric!r} "
       "does not exist (use 'val_loss')."
     )
+
+
+def check_run(
+  task: Any, steps: int, batch_size: int | None, eval_every: int, divergence_factor: float,
+  devices: Sequence[jax.Device] | None, chunk_size: int | None,
+) -> tuple[Trainer, Any]:  # fmt: skip
+  """The run's :class:`lrlab.train.Trainer` and member mesh, with one-line errors for a bad
+  ``batch_size``, ``divergence_factor``, ``devices`` or ``chunk_size``, before any compute (and
+  before :func:`lrlab.search.run_study` asks its study for trials)."""
+  trainer = Trainer(
+    task, steps=steps, batch_size=batch_size, eval_every=eval_every,
+    divergence_factor=divergence_factor,
+  )  # fmt: skip
+  mesh = devices_lib.member_mesh(devices)
+  num_devices = mesh.devices.size
+  if chunk_size is not None and (
+    isinstance(chunk_size, bool)
+    or not isinstance(chunk_size, int | np.integer)
+    or chunk_size <= 0
+    or chunk_size % num_devices
+  ):
+    raise ValueError(
+      f"chunk_size must be None or a positive multiple of the number of devices "
+      f"({num_devices}); got {chunk_size!r}."
+    )
+  return trainer, mesh
 
 
 def drive(
@@ -129,15 +157,16 @@ def drive(
   checkpoint_interval: float,
   should_stop: Callable[[], bool] | None,
   config: dict[str, Any],
+  keep_checkpoint: bool = False,
 ) -> tuple[list[Ledger], list[dict[str, np.ndarray]], dict[str, Any], Population]:
   """Run ``plan`` for every seed; returns each seed's ledger and extra arrays, the metadata
-  (wall and compile seconds, model-steps, where it resumed from) and the last population."""
+  (wall and compile seconds, model-steps, where it resumed from) and the last population.
+  With ``keep_checkpoint`` the finished search's checkpoint stays (a call with the same
+  arguments then returns its result without training), for a caller that removes it once
+  the result is saved."""
   started, clock = time.perf_counter(), CompileClock().start()
-  trainer = Trainer(
-    task, steps=steps, batch_size=batch_size, eval_every=eval_every,
-    divergence_factor=divergence_factor,
-  )  # fmt: skip
-  mesh = devices_lib.member_mesh(devices)
+  trainer, mesh = check_run(task, steps, batch_size, eval_every, divergence_factor, devices,
+                            chunk_size)  # fmt: skip
   num_devices = mesh.devices.size
   members = plan.members
   num_rows = len(next(iter(members.values())))
@@ -155,16 +184,6 @@ def drive(
       state_bytes, min(plan.final_members, num_rows), list(mesh.devices.flat),
       activation_bytes=activation_bytes,
     )  # fmt: skip
-  elif (
-    isinstance(chunk_size, bool)
-    or not isinstance(chunk_size, int | np.integer)
-    or chunk_size <= 0
-    or chunk_size % num_devices
-  ):
-    raise ValueError(
-      f"chunk_size must be None or a positive multiple of the number of devices "
-      f"({num_devices}); got {chunk_size!r}."
-    )
   # Every process must chunk alike (an automatic size depends on the device's memory): a
   # mismatch raises in every process rather than hanging in a collective.
   (chunk_size,) = devices_lib.agree((int(chunk_size),), "the chunk size (pass chunk_size=)")
@@ -229,7 +248,7 @@ def drive(
       last = g + 1 == num_segments or not len(population.alive)
       where = {"seed": s + 1, "segment": 0} if last else {"seed": s, "segment": g + 1}
       more = not last or s + 1 < len(seeds)
-      if checkpoint_dir is not None and (due or last) and more:
+      if checkpoint_dir is not None and (due or last) and (more or keep_checkpoint):
         finished = [*ledgers, ledger] if last else ledgers
         finished_extra = [*extras, dict(plan.extra)] if last else extras
         current = {} if last else {
@@ -246,7 +265,8 @@ def drive(
         break
     ledgers.append(ledger)
     extras.append(dict(plan.extra))
-  if writer and checkpoint_dir is not None and os.path.isdir(checkpoint_dir):
+  kept = keep_checkpoint or checkpoint_dir is None or not os.path.isdir(checkpoint_dir)
+  if writer and not kept:
     checkpoint.clear(checkpoint_dir)
   metadata = environment_metadata()
   metadata.update(

@@ -101,7 +101,7 @@ def _check_halving(eta: Any) -> None:
 def _search(
   method: str, task, make_tx, grid, members, bracket, rungs, *, steps, min_steps, eta, metric,
   batch_size, eval_every, seeds, key, devices, chunk_size, divergence_factor, checkpoint_dir,
-  checkpoint_interval, should_stop, extra_config,
+  checkpoint_interval, should_stop, extra_config, keep_checkpoint,
 ) -> SearchResult:  # fmt: skip
   plan = _Halving(members, bracket, rungs, eta, metric, eval_every)
   config = {
@@ -113,6 +113,7 @@ def _search(
     eval_every=eval_every, seeds=seeds, key=key, devices=devices, chunk_size=chunk_size,
     divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
     checkpoint_interval=checkpoint_interval, should_stop=should_stop, config=config,
+    keep_checkpoint=keep_checkpoint,
   )  # fmt: skip
   history = stack_ledgers(ledgers, eval_every)
   stopped = np.stack([ledger.stopped_step for ledger in ledgers])
@@ -142,6 +143,7 @@ def successive_halving(
   checkpoint_dir: str | None = None,
   checkpoint_interval: float = 30.0,
   should_stop: Callable[[], bool] | None = None,
+  keep_checkpoint: bool = False,
 ) -> SearchResult:
   """Synchronous successive halving over ``grid`` (Jamieson & Talwalkar 2016), in one program.
 
@@ -176,7 +178,7 @@ def successive_halving(
     batch_size: examples per minibatch, or ``None`` for full batch.
     eval_every: steps between evaluations (default ``min_steps``); must divide ``min_steps``.
     devices, chunk_size, divergence_factor, checkpoint_dir, checkpoint_interval,
-      should_stop: as in :func:`lrlab.sweep.run`.
+      should_stop, keep_checkpoint: as in :func:`lrlab.sweep.run`.
 
   Returns:
     A :class:`lrlab.search.SearchResult`: curves up to each member's stop, the
@@ -188,7 +190,7 @@ def successive_halving(
   """
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, grid, metric, steps, min_steps, eval_every, seeds, key, checkpoint_interval,
-    "min_steps",
+    "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
   driver.check_accuracy(task, metric)
@@ -200,6 +202,7 @@ def successive_halving(
     seeds=seed_values, key=key, devices=devices, chunk_size=chunk_size,
     divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
     checkpoint_interval=checkpoint_interval, should_stop=should_stop, extra_config={},
+    keep_checkpoint=keep_checkpoint,
   )  # fmt: skip
 
 
@@ -222,6 +225,7 @@ def hyperband(
   checkpoint_dir: str | None = None,
   checkpoint_interval: float = 30.0,
   should_stop: Callable[[], bool] | None = None,
+  keep_checkpoint: bool = False,
 ) -> SearchResult:
   """Hyperband (Li et al. 2018): brackets of successive halving from different starting budgets.
 
@@ -243,7 +247,7 @@ def hyperband(
   """
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, grid, metric, steps, min_steps, eval_every, seeds, key, checkpoint_interval,
-    "min_steps",
+    "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
   driver.check_accuracy(task, metric)
@@ -264,5 +268,5 @@ def hyperband(
     seeds=seed_values, key=key, devices=devices, chunk_size=chunk_size,
     divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
     checkpoint_interval=checkpoint_interval, should_stop=should_stop,
-    extra_config={"grid_index": index.tolist()},
+    extra_config={"grid_index": index.tolist()}, keep_checkpoint=keep_checkpoint,
   )  # fmt: skip

@@ -11,6 +11,8 @@ Reference:
   Neural Networks", arXiv:1711.09846, 2017.
 """
 
+import fractions
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +31,15 @@ from lrlab.sweep.result import SweepResult
 #: The exploit strategies :func:`pbt` knows (Jaderberg et al.'s two for supervised learning).
 EXPLOITS = ("truncation", "tournament")
 _TAG = 0x504254  # folded into the key for PBT's own draws
+
+
+_REAL = int | float | np.integer | np.floating  # a Python or NumPy number
+
+
+def replaced_count(fraction: float, size: int) -> int:
+  """Truncation's ``n = floor(fraction * K)``, exact for the decimal ``fraction`` as written: in
+  binary floating point ``0.29 * 100`` is ``28.999999999999996``, whose floor is one short."""
+  return math.floor(fractions.Fraction(str(fraction)) * size)
 
 
 def exploit_draws(
@@ -76,9 +87,7 @@ def explore_draws(
 def _check_resample(probability: Any, resample: Any, axes: list[str]) -> dict[str, np.ndarray]:
   """One-line errors for the "resample" explore options; the values by axis, as float64."""
   if (
-    isinstance(probability, bool)
-    or not isinstance(probability, int | float)
-    or not 0 <= probability <= 1
+    isinstance(probability, bool) or not isinstance(probability, _REAL) or not 0 <= probability <= 1
   ):
     raise ValueError(f"resample_probability must be a number in [0, 1]; got {probability!r}.")
   if resample is None:
@@ -116,7 +125,7 @@ class _PBT(driver.Plan):
     self.resample, self.probability = resample, probability
     self.metric, self.eval_every, self.key, self.seeds = metric, eval_every, key, seeds
     self.size = len(next(iter(members.values())))
-    self.replaced = int(np.floor(fraction * self.size))
+    self.replaced = replaced_count(fraction, self.size)
     self.exploits = 0
     self.final_members = self.size
     self.extra = {}
@@ -191,6 +200,7 @@ def pbt(
   checkpoint_dir: str | None = None,
   checkpoint_interval: float = 30.0,
   should_stop: Callable[[], bool] | None = None,
+  keep_checkpoint: bool = False,
 ) -> SearchResult:
   """Population-based training (Jaderberg et al. 2017) of the members of ``init_grid``.
 
@@ -251,7 +261,7 @@ def pbt(
     batch_size: examples per minibatch, or ``None`` for full batch.
     eval_every: steps between evaluations (default ``interval``); must divide ``interval``.
     devices, chunk_size, divergence_factor, checkpoint_dir, checkpoint_interval,
-      should_stop: as in :func:`lrlab.sweep.run`.
+      should_stop, keep_checkpoint: as in :func:`lrlab.sweep.run`.
 
   Returns:
     A :class:`lrlab.search.SearchResult` with ``lineage``, ``schedule`` and
@@ -263,15 +273,16 @@ def pbt(
   """
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, init_grid, metric, steps, interval, eval_every, seeds, key,
-    checkpoint_interval, "interval", "init_grid",
+    checkpoint_interval, "interval", "init_grid", should_stop=should_stop,
+    divergence_factor=divergence_factor,
   )  # fmt: skip
   size = len(next(iter(grid.values())))
   _checks.check_choice("exploit", exploit, EXPLOITS)
   if size < 2:
     raise ValueError(f"init_grid must have K >= 2 members (a population); got K={size}.")
-  if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
+  if isinstance(fraction, bool) or not isinstance(fraction, _REAL) or not 0 < fraction <= 0.5:
     raise ValueError(f"fraction must be a number in (0, 0.5]; got {fraction!r}.")
-  if exploit == "truncation" and int(np.floor(fraction * size)) < 1:
+  if exploit == "truncation" and replaced_count(fraction, size) < 1:
     raise ValueError(
       f"fraction * K must be >= 1 (at least one member replaced); got fraction={fraction} "
       f"for K={size} members."
@@ -311,6 +322,7 @@ def pbt(
     eval_every=eval_every, seeds=seed_values, key=key, devices=devices, chunk_size=chunk_size,
     divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
     checkpoint_interval=checkpoint_interval, should_stop=should_stop, config=config,
+    keep_checkpoint=keep_checkpoint,
   )  # fmt: skip
   sweep = SweepResult(grid, seed_values, stack_ledgers(ledgers, eval_every), **info)
   stopped = np.stack([ledger.stopped_step for ledger in ledgers])

@@ -1,4 +1,8 @@
-"""Figures of a search: PBT's hyperparameter schedules and lineage, halving's stopped curves."""
+"""Figures of a search: PBT's hyperparameter schedules and lineage.
+
+A halving or Hyperband search's curves (NaN after each member stopped) are drawn by
+:func:`lrlab.sweep.plot_curves`, as ``lrlab sweep --search`` draws them.
+"""
 
 import os
 

@@ -130,15 +130,19 @@ def run_study(
 
   Each batch asks ``parallel`` trials (``study.ask(space)``), trains them as the members of one
   compiled chunk program (the engine's, with seed ``seed`` of ``key``: every trial sees the same
-  initial parameters and minibatches, so its value does not depend on its batch), reports
-  ``metric`` at every evaluation (``trial.report(value, step)``) and, with ``prune``, stops the
-  trials Optuna's pruner prunes there (told ``PRUNED``); the rest are told ``metric`` at the
-  budget. A diverged trial is told the worst value (``inf`` for a loss, ``-inf`` for an accuracy)
-  and gets the user attribute ``diverged``. Every trial gets ``stopped_step``. Only the batching
-  differs from a user's loop of ``ask``/train/``tell``: with a sampler that does not learn between
-  asks (random, or TPE during its startup trials) the trials and values are those of a sequential
-  study; TPE past its startup sees the results batch by batch (and, as a constant liar, Optuna 5's
-  default, the batch's earlier asks as running trials, which spreads a batch out).
+  initial parameters and minibatches, so its value does not depend on its batch), reports ``metric``
+  at every evaluation before the budget (``trial.report``) and, with ``prune``, stops the trials
+  Optuna's pruner prunes there (told ``PRUNED``, valued at the last report); the rest are told
+  ``metric`` at the budget. A diverged trial is told the worst value (``inf`` for a loss, ``-inf``
+  for an accuracy) and gets the user attribute ``diverged``. Every trial gets ``stopped_step``. Only
+  the batching differs from a user's loop of ``ask``/train/``tell``: with a sampler that does not
+  learn between asks (random, or TPE during its startup trials) and a pruner that judges each trial
+  alone (``ThresholdPruner``) or none, the trials and values are those of a sequential study. A
+  pruner that compares a trial with finished ones (``MedianPruner``, Optuna's default, and its kin)
+  sees a batch's trials only once it is told, as ``parallel`` workers in step would: it may keep a
+  trial a sequential study prunes. TPE past its startup sees the results batch by batch (and, as a
+  constant liar, Optuna 5's default, the batch's earlier asks as running trials, which spreads a
+  batch out).
 
   Args:
     study: an ``optuna.Study``, single objective, its direction that of
@@ -157,14 +161,13 @@ def run_study(
     prune: act on ``trial.should_prune()`` at each report (then every evaluation ends a
       segment); ``False``: each batch trains in one segment, and the reports are made after.
     devices, chunk_size, divergence_factor: as in :func:`lrlab.sweep.run`.
-    checkpoint_dir: a folder that keeps what a crash would lose (:class:`_Progress`);
-      called again with the same arguments and the study from its storage
-      (``optuna.load_study``, or ``create_study(..., load_if_exists=True)``), the
-      search resumes: the batch in training from its last checkpoint, the sampler
-      from its saved state (replacing the one the study was loaded with), and it
-      runs the ``n_trials`` of the first call, not ``n_trials`` more. A study in
-      memory resumes only in the process that ran it (after :class:`lrlab.sweep.Stopped`).
-      One process only. Cleared at the end.
+    checkpoint_dir: a folder that keeps what a crash would lose (:class:`_Progress`); called again
+      with the same arguments and the study from its storage (``optuna.load_study``, or
+      ``create_study(..., load_if_exists=True)``), the search resumes: the batch in training from
+      its last checkpoint, the sampler from its saved state (replacing the one the study was loaded
+      with), and it runs the ``n_trials`` of the first call, not ``n_trials`` more. A study in
+      memory resumes only in the process that ran it (after :class:`lrlab.sweep.Stopped`). One
+      process only. Cleared at the end.
     checkpoint_interval: seconds between the batch's checkpoints (at segment boundaries).
     should_stop: called at every segment boundary and between batches; ``True``:
       save and raise :class:`lrlab.sweep.Stopped` (needs ``checkpoint_dir`` to resume).
@@ -191,8 +194,10 @@ def run_study(
   eval_every = steps if eval_every is None else eval_every
   task, _, seeds, eval_every = driver.check_common(
     task, make_tx, example, metric, steps, eval_every, eval_every, [seed], key,
-    checkpoint_interval, "eval_every", "space",
+    checkpoint_interval, "eval_every", "space", should_stop=should_stop,
+    divergence_factor=divergence_factor,
   )  # fmt: skip
+  driver.check_run(task, steps, batch_size, eval_every, divergence_factor, devices, chunk_size)
   if checkpoint_dir is not None and jax.process_count() > 1:
     raise ValueError(
       f"checkpoint_dir works with one process; got {jax.process_count()} (each process asks "
@@ -217,9 +222,7 @@ def run_study(
       trials = [ask(space) for _ in range(min(parallel, n_trials - done))]
       if progress is not None:
         progress.asked(done, trials)
-    members = {
-      k: np.asarray([t.params[k] for t in trials], example[k].dtype) for k in space
-    }  # fmt: skip
+    members = {k: np.asarray([t.params[k] for t in trials], example[k].dtype) for k in space}
     plan = _Pruning(members, trials, metric, eval_every, prune, before)
     outcome = None if progress is None else progress.outcome()
     if outcome is not None:  # trained before a crash while it was told: tell what it measured
@@ -277,17 +280,15 @@ def _tell(
 class _Progress:
   """What a crash of :func:`run_study` would lose, kept in ``checkpoint_dir``.
 
-  ``study_progress.json`` (written atomically after each batch is asked and
-  after it is told) holds the trials done, the numbers of the batch in
-  training, the number the next trial gets and the sampler's state (pickled, as
-  Optuna's FAQ saves a sampler for reproducible resumes); ``batch/`` holds the
-  batch's checkpoint (:func:`lrlab.search.driver.drive`'s), and ``batch_outcome.npz``
-  what the trained batch measured, kept until it is told (a crash while telling it
-  resumes by telling, not by training it again beside its trials told already). A crash between an
-  ask and the record of it leaves trials RUNNING that no batch owns: a resume
-  tells them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again from the
-  saved state, so the trials that complete are those of an uninterrupted run.
-  Each trial is marked as this folder's when asked (:data:`MARK`), so that the
+  ``study_progress.json`` (written atomically after each batch is asked and after it is told) holds
+  the trials done, the numbers of the batch in training, the number the next trial gets and the
+  sampler's state (pickled, as Optuna's FAQ saves a sampler for reproducible resumes); ``batch/``
+  holds the batch's checkpoint (:func:`lrlab.search.driver.drive`'s), and ``batch_outcome.npz`` what
+  the trained batch measured, kept until it is told (a crash while telling it resumes by telling,
+  not by training it again beside its trials told already). A crash between an ask and the record of
+  it leaves trials RUNNING that no batch owns: a resume tells them ``FAIL`` (user attribute
+  ``lrlab_orphan``) and asks again from the saved state, so the trials that complete are those of an
+  uninterrupted run. Each trial is marked as this folder's when asked (:data:`MARK`), so that the
   running trials of other workers on a shared storage are never taken for orphans.
   """
 

@@ -181,3 +181,26 @@ def test_pbt_over_several_seeds_answers_per_population(run, tmp_path):
 def test_a_search_flag_that_would_be_ignored_is_refused(run, args, message):
   code, _, err = run(*args)
   assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_a_failure_after_the_search_trained_keeps_its_work(run, tmp_path, monkeypatch):
+  """Training done, saving fails (here the figure; a full disk, a Ctrl-C while plotting): the
+  same command then saves the finished search from its checkpoint instead of training again."""
+  from lrlab import sweep
+
+  args = ("--grid", "lr=0.01:3:9:log", "--search", "halving", "--min-steps", "4", "--out", "h")
+  plot = sweep.plot_curves
+
+  def broken(*a, **k):
+    raise OSError("No space left on device")
+
+  monkeypatch.setattr(sweep, "plot_curves", broken)
+  with pytest.raises(OSError, match="No space left"):
+    run(*args)
+  monkeypatch.setattr(sweep, "plot_curves", plot)
+  code, out, _ = run(*args)
+  assert code == 0 and "Best lr = " in out
+  saved = SearchResult.load(tmp_path / "h")
+  assert saved.metadata["resumed_from"] == {"seed": 1, "segment": 0}  # after its only seed
+  assert sorted(saved.stopped_step[0].tolist()) == [4] * 6 + [12] * 2 + [36]
+  assert not (tmp_path / "h" / "checkpoint").exists()

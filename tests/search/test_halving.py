@@ -236,6 +236,10 @@ def _never(hp):
     (dict(metric="val_acc"), r"^metric must be one of"),
     (dict(metric="val_accuracy"), r"^metric must be one the task .* has no accuracy"),
     (dict(eval_every=3), r"^eval_every must divide min_steps"),
+    (dict(should_stop=True), r"^should_stop must be None or a function \(\) -> bool; got True\.$"),
+    (dict(checkpoint_interval=None), r"^checkpoint_interval must be a number; got None\.$"),
+    (dict(checkpoint_interval="30"), r"^checkpoint_interval must be a number; got '30'\.$"),
+    (dict(divergence_factor=None), r"^divergence_factor must be a number; got None\.$"),
   ],
 )
 @pytest.mark.parametrize("method", [search.successive_halving, search.hyperband])
@@ -312,3 +316,18 @@ def test_rungs_given_as_numpy_integers_load_back_as_integers(task, tmp_path):
 def test_docstring_cites_the_paper_it_implements(method, paper):
   references = method.__doc__.split("References:")[-1]
   assert f"https://arxiv.org/abs/{paper}" in references
+
+
+def test_a_kept_checkpoint_returns_the_finished_search_without_training(task, tmp_path):
+  # keep_checkpoint (as lrlab.sweep.run's): the finished search stays in checkpoint_dir, so a
+  # caller that fails before saving the result gets it back without training again.
+  kwargs = dict(steps=STEPS, min_steps=MIN_STEPS, eta=ETA, key=jax.random.key(0), seeds=2,
+                chunk_size=3, checkpoint_dir=str(tmp_path), keep_checkpoint=True)  # fmt: skip
+  first = search.successive_halving(task, _sgd, {"lr": LRS}, **kwargs)
+  assert first.metadata["resumed_from"] is None and list(tmp_path.iterdir())
+  again = search.successive_halving(task, _sgd, {"lr": LRS}, **kwargs)
+  assert again.metadata["resumed_from"] == {"seed": 2, "segment": 0}  # after the last seed
+  np.testing.assert_array_equal(again.stopped_step, first.stopped_step)
+  for a, b in zip(again.sweep.history, first.sweep.history, strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert again.model_steps == first.model_steps

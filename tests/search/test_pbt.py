@@ -331,6 +331,10 @@ def _never(hp):
     (dict(resample={"lr": []}), r"^resample\['lr'\] must be a non-empty 1-D sequence"),
     (dict(resample={"lr": [0.1, np.nan]}), r"^resample\['lr'\] must be a non-empty 1-D"),
     (dict(resample=[0.1]), r"^resample must be a dict"),
+    (dict(should_stop=True), r"^should_stop must be None or a function \(\) -> bool; got True\.$"),
+    (dict(checkpoint_interval=None), r"^checkpoint_interval must be a number; got None\.$"),
+    (dict(checkpoint_interval="30"), r"^checkpoint_interval must be a number; got '30'\.$"),
+    (dict(divergence_factor=None), r"^divergence_factor must be a number; got None\.$"),
   ],
 )
 def test_bad_input_is_one_line_before_any_compute(task, change, message):
@@ -384,3 +388,13 @@ def test_docstring_cites_the_paper_it_implements():
   references = search.pbt.__doc__.split("References:")[-1]
   assert "Population Based Training of Neural Networks" in references
   assert "https://arxiv.org/abs/1711.09846" in references
+
+
+def test_truncation_replaces_floor_of_fraction_times_k_exactly(task):
+  """n = floor(fraction * K) as written: floor(0.29 * 100) = 29 (the float product,
+  28.999999999999996, floored to 28); a NumPy float32 fraction is a number like any other."""
+  grid = {"lr": np.geomspace(0.01, 0.5, 100)}
+  kwargs = dict(steps=16, interval=8, key=jax.random.key(0), eval_every=8, chunk_size=100)
+  for fraction, size, expected in ((0.29, 100, 29), (np.float32(0.25), 8, 2)):
+    result = search.pbt(task, _sgd, {"lr": grid["lr"][:size]}, fraction=fraction, **kwargs)
+    assert (result.lineage[0, :, 0] != np.arange(size)).sum() == expected

@@ -97,6 +97,50 @@ def test_the_pruner_acts_at_each_evaluation_and_stops_compute(task):
   assert 0 < pruned < 8
 
 
+def test_a_pruner_that_compares_trials_sees_a_batch_only_once_it_is_told(task):
+  """MedianPruner (Optuna's default) compares a trial with the COMPLETE ones: the batch's trials
+  are pruned as ``parallel`` workers reporting in step would prune them (replayed with Optuna on
+  the full curves), not as a sequential study does (the docstring says so)."""
+  key = jax.random.key(0)
+  space = {"lr": optuna.distributions.FloatDistribution(1e-3, 1.9, log=True)}  # none diverge
+  make = lambda: optuna.create_study(
+    sampler=optuna.samplers.RandomSampler(seed=0),
+    pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+  )
+  batched = make()
+  search.run_study(batched, task, _sgd, space, n_trials=8, parallel=4, steps=STEPS, key=key,
+                   eval_every=EVAL_EVERY, chunk_size=4)  # fmt: skip
+  lrs = np.array([t.params["lr"] for t in batched.trials])
+  full = sweep.run(task, _sgd, {"lr": lrs}, steps=STEPS, batch_size=None, key=key,
+                   eval_every=EVAL_EVERY, chunk_size=4, progress=False)  # fmt: skip
+  curves = full.history.val_loss[0]
+
+  def replay(batch):  # workers that ask `batch` trials, report in step, then tell
+    study = make()
+    for first in range(0, 8, batch):
+      trials, pruned = [study.ask(space) for _ in range(batch)], set()
+      for e in range(1, STEPS // EVAL_EVERY):
+        for k, trial in enumerate(trials):
+          if k not in pruned:
+            trial.report(float(curves[first + k, e]), e * EVAL_EVERY)
+            pruned |= {k} if trial.should_prune() else set()
+      for k, trial in enumerate(trials):
+        if k in pruned:
+          study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+          study.tell(trial, float(curves[first + k, -1]))
+    return study.trials
+
+  states = lambda trials: [t.state for t in trials]
+  in_step, sequential = replay(4), replay(1)
+  assert [t.params for t in in_step] == [t.params for t in batched.trials]
+  assert states(batched.trials) == states(in_step)
+  values = lambda trials: [t.value for t in trials]
+  np.testing.assert_allclose(values(batched.trials), values(in_step), rtol=1e-5)
+  assert optuna.trial.TrialState.PRUNED in states(in_step)
+  assert states(sequential) != states(in_step)  # a sequential study prunes more here
+
+
 @pytest.mark.parametrize(
   ("change", "message"),
   [
@@ -114,6 +158,15 @@ def test_the_pruner_acts_at_each_evaluation_and_stops_compute(task):
     (dict(space={"learning rate": SPACE["lr"]}),
      r"^space names must be valid Python identifiers; got 'learning rate'\.$"),
     (dict(space={"fold": SPACE["lr"]}), r"^space must not have an axis named 'fold'"),
+    # Checked before the study is asked for trials (they were left RUNNING in its storage).
+    (dict(chunk_size=0), r"^chunk_size must be None or a positive multiple of the number of devi"),
+    (dict(batch_size=10**6), r"^batch_size must be None \(full batch\) or an integer in \[1, "),
+    (dict(divergence_factor=1.0), r"^divergence_factor must be a number > 1; got 1\.0\.$"),
+    (dict(devices=[]), r"^devices must be None or distinct jax devices"),
+    (dict(should_stop=True), r"^should_stop must be None or a function \(\) -> bool; got True\.$"),
+    (dict(checkpoint_interval=None), r"^checkpoint_interval must be a number; got None\.$"),
+    (dict(checkpoint_interval="30"), r"^checkpoint_interval must be a number; got '30'\.$"),
+    (dict(divergence_factor=None), r"^divergence_factor must be a number; got None\.$"),
   ],
 )  # fmt: skip
 def test_bad_input_is_one_line_before_any_compute(task, change, message):
