@@ -38,11 +38,8 @@ def _check_run_arguments(trainer, steps, batch_size, eval_every, divergence_fact
       f"batch_size must be an integer for a task whose data are streamed ({task.name!r}); "
       "got None (full batch)."
     )
-  if batch_size is not None and (
-    isinstance(batch_size, bool)
-    or not isinstance(batch_size, int | np.integer)
-    or not 0 < batch_size <= num_train
-  ):
+  not_int = isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
+  if batch_size is not None and (not_int or not 0 < batch_size <= num_train):
     raise ValueError(
       f"batch_size must be None (full batch) or an integer in [1, {num_train}] "
       f"(the training examples of {task.name!r}); got {batch_size!r}."
@@ -97,8 +94,9 @@ def evaluation_from(train_loss: jax.Array, val: Metrics, test: Metrics) -> Evalu
   """An :class:`Evaluation` from the val and test splits' metrics (accuracy NaN if absent)."""
   metrics = {"train_loss": jnp.asarray(train_loss, jnp.float32)}
   for split, result in (("val", val), ("test", test)):
-    metrics[f"{split}_loss"] = jnp.asarray(result["loss"], jnp.float32)
-    metrics[f"{split}_accuracy"] = jnp.asarray(result.get("accuracy", jnp.nan), jnp.float32)
+    metrics[f"{split}_loss"] = loss = jnp.asarray(result["loss"], jnp.float32)
+    accuracy = jnp.asarray(result.get("accuracy", jnp.nan), jnp.float32)  # a member axis too
+    metrics[f"{split}_accuracy"] = jnp.broadcast_to(accuracy, loss.shape)
   return Evaluation(**metrics)
 
 

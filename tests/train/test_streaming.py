@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import flax
 import jax
 import numpy as np
 import optax
@@ -133,6 +134,40 @@ def test_a_source_that_changes_shape_is_named():
 def test_bad_batch_sizes_for_a_streamed_task(pair, kwargs, match):
   with pytest.raises(ValueError, match=match):
     lrlab.train.train(pair[1], optax.adam(1e-3), key=KEY, **(SETTINGS | kwargs))
+
+
+def _regression_tasks():
+  """A linear regression task, resident and streamed from the same arrays."""
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(3, 1)).astype(np.float32)
+  xs = [rng.normal(size=(n, 3)).astype(np.float32) for n in (64, 16, 16)]
+  make = lambda rngs: flax.nnx.Linear(3, 1, rngs=rngs)
+  resident = lrlab.data.Dataset(*(a for x in xs for a in (x, x @ w)), None, "linear")
+  streamed = lrlab.data.from_source(*(lrlab.data.ArraySource(x, x @ w) for x in xs), name="linear")
+  return [lrlab.tasks.from_nnx(make, d, loss="mse", name="linear") for d in (resident, streamed)]
+
+
+def test_a_streamed_regression_sweeps_and_searches_as_a_resident_one():
+  # The streamed evaluation gave the missing accuracy as one NaN with no member axis: every
+  # sweep or search of a streamed regression task crashed joining the chunks.
+  make_tx = lambda hp: lrlab.optimizers.sgd(hp["lr"])
+  grid, settings = {"lr": np.array([0.01, 0.1, 0.2, 0.05])}, dict(key=KEY, batch_size=8)
+  runs = [lrlab.sweep.run(task, make_tx, grid, steps=4, eval_every=2, chunk_size=2,
+                          progress=False, **settings) for task in _regression_tasks()]  # fmt: skip
+  assert zoo.tree_equal(runs[0].history, runs[1].history)
+  assert np.isnan(runs[1].history.val_accuracy).all() and runs[1].history.val_accuracy.shape == (
+    1,
+    4,
+    3,
+  )
+  halving = lambda task, **kw: lrlab.search.successive_halving(
+    task, make_tx, grid, steps=8, min_steps=2, eta=2, eval_every=2, **settings, **kw
+  )
+  resident, streamed = _regression_tasks()
+  assert halving(streamed).best() == halving(resident).best()
+  # and an accuracy it does not report is refused before training, as for resident data
+  with pytest.raises(ValueError, match="it has no accuracy, so 'val_accuracy' does not exist"):
+    halving(streamed, metric="val_accuracy")
 
 
 def test_streamed_tasks_refuse_what_needs_resident_data(pair):
