@@ -24,7 +24,7 @@ def plot(
   Args:
     schedules: a schedule, a sequence of schedules, or a mapping from legend
       label to schedule.
-    steps: number of steps to draw (steps ``0 .. steps - 1``), > 0.
+    steps: number of steps to draw (steps ``0 .. steps - 1``), an integer >= 1.
     path: where to write the PNG; parent folders are created.
     title: optional figure title.
     log_scale: draw the learning rate on a log axis.
@@ -43,8 +43,8 @@ def plot(
     schedules = {f"schedule {i}": s for i, s in enumerate(schedules)}
   if not schedules or not all(callable(s) for s in schedules.values()):
     raise ValueError(f"schedules must be one or more schedules; got {schedules!r}.")
-  _checks.check_positive("steps", steps)
-  t = jnp.arange(int(steps), dtype=jnp.int32)
+  steps = _checks.count("steps", steps)
+  t = jnp.arange(steps, dtype=jnp.int32)
   figure = Figure(figsize=(8, 4.5), layout="constrained")
   axes = figure.add_subplot()
   for label, schedule in schedules.items():

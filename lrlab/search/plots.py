@@ -42,7 +42,9 @@ def plot_pbt(
   names = list(result.schedule)
   axis = ("lr" if "lr" in names else names[0]) if axis is None else axis
   _checks.check_choice("axis", axis, names)
-  _checks.check_choice("seed", seed, list(range(result.sweep.num_seeds)))
+  seeds = result.sweep.num_seeds
+  if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < seeds:
+    raise ValueError(f"seed must be an integer in [0, {seeds}); got {seed!r}.")
   schedule = result.schedule[axis][seed]  # (K, I + 1)
   lineage = result.lineage[seed]  # (K, I)
   steps = int(result.config["steps"])

@@ -52,6 +52,9 @@ BAD = [
     ("boundaries", lambda: S.sequence([S.constant(0.1)] * 3, [10, 5])),
     ("schedules", lambda: S.sequence([], [])),
     ("steps", lambda: S.plot(S.constant(0.1), 0, "/tmp/never.png")),
+    ("steps", lambda: S.plot(S.constant(0.1), 0.5, "/tmp/never.png")),  # was an empty figure
+    ("steps", lambda: S.plot(S.constant(0.1), 2.5, "/tmp/never.png")),  # was 2 steps, silently
+    ("steps", lambda: S.plot(S.constant(0.1), None, "/tmp/never.png")),  # was a TypeError
 ]  # fmt: skip
 
 

@@ -235,6 +235,38 @@ def test_heatmap_cells_marks_and_errors(two_d, u_shaped, tmp_path):
     sweep.plot_heatmap(result, tmp_path / "x.png")
 
 
+def test_heatmap_lets_an_axis_zipped_with_x_move_along_with_it(tmp_path):
+  # weight_decay is zipped with lr: each lr has its own, so fixing it at the best member's
+  # value would leave one column of the lr x momentum product.
+  grid = sweep.product(
+    sweep.zipped(lr=[0.01, 0.1, 1.0], weight_decay=[1e-3, 1e-4, 1e-5]), momentum=[0.0, 0.9]
+  )
+  result = synthetic.make_result(grid, [[0.5, 0.55, 0.9, 0.8, 0.6, 0.4]])
+  figure = sweep.plot_heatmap(result, tmp_path / "h.png", x_axis="lr", y_axis="momentum")
+  axes = figure.axes[0]
+  expected = [[0.5, 0.9, 0.6], [0.55, 0.8, 0.4]]  # rows momentum 0, 0.9; columns lr
+  np.testing.assert_allclose(axes.get_images()[0].get_array(), expected, rtol=1e-6)
+  assert [t.get_text() for t in axes.get_xticklabels()] == ["0.01", "0.1", "1"]
+  # A third axis of a product with both is still fixed at the best member's value.
+  grid = sweep.product(lr=[0.01, 0.1], momentum=[0.0, 0.9], nesterov=[0, 1])
+  result = synthetic.make_result(grid, [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 0.7]])
+  figure = sweep.plot_heatmap(result, tmp_path / "p.png", x_axis="lr", y_axis="momentum")
+  np.testing.assert_allclose(figure.axes[0].get_images()[0].get_array(), [[0.1, 0.5], [0.3, 0.9]])
+
+
+def test_an_integer_axis_is_labelled_with_its_exact_values(tmp_path):
+  # period = 1024 is not "1.02e+03" (which reads as 1020).
+  grid = sweep.product(lr=[0.01, 0.1], period=[256, 512, 1024, 2048])
+  result = synthetic.make_result(grid, [[0.5, 0.6, 0.7, 0.65, 0.55, 0.6, 0.9, 0.8]])
+  figure = sweep.plot_heatmap(result, tmp_path / "h.png", x_axis="lr", y_axis="period")
+  assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["256", "512", "1024", "2048"]
+  assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["0.01", "0.1"]
+  figure = sweep.plot_sensitivity(result, tmp_path / "s.png", axis="period")
+  assert "best period=1024" in _labels(figure.axes[0])
+  figure = sweep.plot_curves(result, tmp_path / "c.png", axis="period")
+  assert _labels(figure.axes[0]) == ["period=256", "period=512", "period=1024", "period=2048"]
+
+
 def test_plot_all_from_a_loaded_result(two_d, u_shaped, tmp_path):
   loaded = sweep.SweepResult.load(two_d.save(tmp_path / "run"))
   paths = sweep.plot_all(loaded, tmp_path / "figures")

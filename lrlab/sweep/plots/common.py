@@ -42,7 +42,8 @@ def save(figure: Figure, path: str | os.PathLike) -> Figure:
 
 
 def number(value: Any) -> str:
-  """A float to 3 significant digits (``0.00316``, ``1e-05``); anything else as ``str``."""
+  """A float to 3 significant digits (``0.00316``, ``1e-05``); anything else, an integer axis's
+  value included, as ``str`` (``1024``, never ``1.02e+03``)."""
   return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 

@@ -106,7 +106,7 @@ def plot_curves(
     keep = steps <= stop if bad else np.ones(len(steps), bool)
     x, y = steps[keep], common.finite(curve[keep])
     axes.plot(x, y, color=color, linewidth=1.5, linestyle="--" if bad else "-",
-              label=f"{axis}={value:.3g}")  # fmt: skip
+              label=f"{axis}={common.number(value.item())}")  # fmt: skip
     if bad and len(x):
       axes.plot(x[-1:], y[-1:], "x", color=color, markersize=9, markeredgewidth=2,
                 label="_diverged")  # fmt: skip

@@ -27,6 +27,20 @@ def _heatmap_axes(result: SweepResult, x_axis: str | None, y_axis: str | None) -
   return x_axis, y_axis
 
 
+def _fixed_axes(result: SweepResult, x_axis: str, y_axis: str) -> list[str]:
+  """The other axes that take several values within one ``(x, y)`` cell: those of a product
+  with both, fixed at the best member's values. An axis zipped with ``x`` or ``y`` (or drawn
+  at random with them) has one value per cell and moves along with them, as on a line."""
+  pairs = np.stack([result.grid[x_axis], result.grid[y_axis]], axis=1).astype(np.float64)
+  cells = len(np.unique(pairs, axis=0))
+  return [
+    name
+    for name, column in result.grid.items()
+    if name not in (x_axis, y_axis)
+    and len(np.unique(np.column_stack([pairs, column.astype(np.float64)]), axis=0)) > cells
+  ]
+
+
 def plot_heatmap(
   result: SweepResult,
   path: str | os.PathLike,
@@ -38,7 +52,9 @@ def plot_heatmap(
 ) -> Figure:
   """The seed-mean ``metric`` over two axes of a product grid, one cell per member.
 
-  The other axes are fixed at the best member's values. Cells are coloured so
+  The other axes of a product with both are fixed at the best member's values;
+  an axis zipped with ``x_axis`` or ``y_axis`` moves along with it, as on a
+  :meth:`~lrlab.sweep.SweepResult.line`. Cells are coloured so
   that brighter is better, annotated with their value when the map has at
   most 12 x 12 cells; diverged members (any seed) get a red ``x``, the best
   member a star; missing combinations are left blank.
@@ -62,9 +78,8 @@ def plot_heatmap(
   x_axis, y_axis = _heatmap_axes(result, x_axis, y_axis)
   best = result.best(metric, warn=False)["index"]
   keep = np.ones(result.num_members, bool)
-  for name, column in result.grid.items():
-    if name not in (x_axis, y_axis):
-      keep &= column == column[best]
+  for name in _fixed_axes(result, x_axis, y_axis):
+    keep &= result.grid[name] == result.grid[name][best]
   members = np.flatnonzero(keep)
   xs, ys = np.unique(result.grid[x_axis][members]), np.unique(result.grid[y_axis][members])
   cells = np.full((len(ys), len(xs)), np.nan)
@@ -99,8 +114,8 @@ def plot_heatmap(
       axes.plot([j], [i], "x", color="red", markersize=12, markeredgewidth=2)
     if k == best:
       axes.plot([j], [i], "*", color="gold", markeredgecolor="black", markersize=16)
-  axes.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45)
-  axes.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys])
+  axes.set_xticks(range(len(xs)), [common.number(v.item()) for v in xs], rotation=45)
+  axes.set_yticks(range(len(ys)), [common.number(v.item()) for v in ys])
   axes.set_xlabel(x_axis)
   axes.set_ylabel(y_axis)
   axes.set_title(title or f"{result.config.get('task', 'sweep')}: {metric}")

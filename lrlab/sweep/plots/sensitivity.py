@@ -165,7 +165,7 @@ def plot_sensitivity(
   if np.isfinite(best["value"]):
     best_x = best["hyperparameters"][axis]
     axes.plot([best_x], [best["value"]], "*", color="gold", markeredgecolor="black",
-              markersize=15, label=f"best {axis}={best_x:.3g}")  # fmt: skip
+              markersize=15, label=f"best {axis}={common.number(best_x)}")  # fmt: skip
   if log_x:
     axes.set_xscale("log")
   shown_values = np.concatenate([np.ravel(v) for v in plotted])
