@@ -149,9 +149,9 @@ def markdown(report: dict[str, Any]) -> str:
            "load average before-after each method.", ""]  # fmt: skip
   cache = report.get("compile_cache")
   if cache:
-    lines[-1:-1] = [f"JAX's persistent compilation cache on ({cache['programs_at_start']:,} "
-                    "programs in it at the start): a method's compiling is partly or wholly "
-                    "a read from disk.", ""]  # fmt: skip
+    lines += [f"JAX's persistent compilation cache on ({cache['programs_at_start']:,} "
+              "programs in it at the start): a method's compiling is partly or wholly a read "
+              "from disk.", ""]  # fmt: skip
   for run in report["runs"]:
     se = _has_se(run)
     if se:

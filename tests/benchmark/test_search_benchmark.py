@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -592,3 +593,33 @@ def test_bad_flags_are_one_line_before_any_task_trains(monkeypatch, capsys, args
   assert exit_.value.code == 2 and trained == []
   (line,) = capsys.readouterr().err.strip().splitlines()
   assert message in line
+
+
+def test_the_warm_cache_runs_are_what_benchmarks_md_says():
+  """Both runs found the cache filled, picked and retrained exactly as the cold run, and the
+  ratios BENCHMARKS.md quotes are theirs."""
+  read = lambda path: pathlib.Path(path).read_text(encoding="utf-8")
+  cold = json.loads(read(COMMITTED))
+  text = " ".join(read(os.path.join(ROOT, "BENCHMARKS.md")).split())
+  section = text[text.index("**With the programs already compiled") :]
+  section = section[: section.index("- **PBT from rates all 10x off")]
+  for name in ("search_warm_cache", "search_warm_cache_repeat"):
+    warm = json.loads(read(COMMITTED.replace("search", name)))
+    assert warm["compile_cache"]["programs_at_start"] == 58
+    assert warm["compile_cache"]["min_compile_time_secs"] == 0
+    assert f"[`{name}.md`](benchmarks/cpu-2core/{name}.md)" in section
+    for run, before in zip(warm["runs"], cold["runs"], strict=True):
+      for method, m in run["methods"].items():
+        assert (m["lr"], m["test_seeds"]) == (
+          before["methods"][method]["lr"],
+          before["methods"][method]["test_seeds"],
+        )
+        if "compile_seconds" in m:
+          assert 0.4 <= round(m["compile_seconds"], 1) <= 0.8
+    halving = [r["methods"]["halving"] for r in warm["runs"]]
+    quoted = " and ".join(f"{m['wall_vs_grid']:.0%}" for m in halving)
+    assert f"**{quoted}**" in section
+    loop = [r["methods"]["optuna_loop"]["wall_seconds"] for r in warm["runs"]]
+    batched = [r["methods"]["optuna_batched"]["wall_seconds"] for r in warm["runs"]]
+    ratios = " and ".join(f"{a / b:.2f}x" for a, b in zip(loop, batched, strict=True))
+    assert ratios in section
