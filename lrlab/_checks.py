@@ -110,6 +110,14 @@ def count(name: str, value: Any, low: int = 1) -> int:
   return int(value)
 
 
+def flag(name: str, value: Any) -> bool:
+  """``value`` as a ``bool``: ``True`` or ``False`` (NumPy's too); a one-line ``ValueError``
+  naming ``name`` for anything else (``"no"`` or ``None`` would read as a truth value)."""
+  if not isinstance(value, bool | np.bool_):
+    raise ValueError(f"{name} must be True or False; got {value!r}.")
+  return bool(value)
+
+
 def counts(name: str, value: Any, low: int = 1, *, empty: bool = True) -> tuple[int, ...]:
   """``value`` as a tuple of ``int``: a sequence of integers >= ``low`` (non-empty unless
   ``empty``); a one-line ``ValueError`` naming ``name`` for anything else (one number, a

@@ -171,7 +171,7 @@ def mnist1d(
     standardize: z-score each time step with training-split statistics.
     val_fraction: fraction of the training signals held out, in (0, 1).
     seed: seed of the generator (42 is the reference dataset's) and of the
-      validation split.
+      validation split, an integer in ``[0, 2**32)``.
     disk_cache: read and write the on-disk cache.
     cache_dir: directory of the on-disk cache.
 
@@ -187,10 +187,11 @@ def mnist1d(
     Greydanus, "Scaling down Deep Learning", 2020.
     https://arxiv.org/abs/2011.14439
   """
-  _checks.check(
-    "num_samples", num_samples, lambda n: (n >= 20) & (n == np.floor(n)), "an integer >= 20"
-  )
-  _checks.check("seed", seed, lambda s: (s >= 0) & (s == np.floor(s)), "an integer >= 0")
+  num_samples = _checks.count("num_samples", num_samples, 20)
+  seed = _checks.count("seed", seed, 0)  # None would fail in int(), naming nothing
+  if seed >= 2**32:  # the generator seeds NumPy's global RNG, which takes 32 bits
+    raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}.")
+  _checks.flag("standardize", standardize)  # checked again by from_arrays, after generating
   directory = None
   if disk_cache:
     directory = str(pathlib.Path(cache_dir if cache_dir is not None else default_cache_dir()))

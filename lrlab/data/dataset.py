@@ -120,6 +120,11 @@ def check_dataset(dataset: Dataset) -> None:
         f"x_{split} must have the feature shape of x_train {dataset.x_train.shape[1:]}; "
         f"got {x.shape[1:]}."
       )
+    if y.shape[1:] != dataset.y_train.shape[1:]:  # (n, 1) labels would broadcast, or crash late
+      raise ValueError(
+        f"y_{split} must have the target shape of y_train {dataset.y_train.shape[1:]}; "
+        f"got {y.shape[1:]}."
+      )
     check_finite(f"x_{split}", x)
     check_finite(f"y_{split}", y)
     if dataset.num_classes is not None:

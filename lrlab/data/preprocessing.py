@@ -39,6 +39,7 @@ def standardize(dataset: Dataset, *, per_feature: bool = True, eps: float = 1e-6
     0.0
   """
   _checks.check_nonnegative("eps", eps)
+  per_feature = _checks.flag("per_feature", per_feature)
   check_dataset(dataset)
   train = dataset.x_train.astype(np.float64)
   axis = 0 if per_feature else None

@@ -76,6 +76,7 @@ def from_arrays(
     name = "val_fraction" if val_fraction is None else "test_fraction"
     raise ValueError(f"{name} must be in (0, 1); got None.")
   seed = _checks.count("seed", seed, 0)  # None would draw another split on every call
+  standardize = _checks.flag("standardize", standardize)  # "no" would standardize
   _checks.check_interval("val_fraction", val_fraction, 0, 1, closed_low=False, closed_high=False)
   if num_classes is not None:
     num_classes = _checks.count("num_classes", num_classes)

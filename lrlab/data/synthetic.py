@@ -95,6 +95,7 @@ def quadratic(
   _checks.check("num_train", num_train, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1")
   _checks.check("num_eval", num_eval, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1")
   dim = int(dim)
+  seed = _checks.count("seed", seed, 0)  # None would draw another problem on every call
   if eigenvalues is None:
     _checks.check_positive("min_curvature", min_curvature)
     _checks.check_positive("max_curvature", max_curvature)
@@ -205,6 +206,7 @@ def linear_regression(
     num_eval = max(n // 4, 1)
   _checks.check("num_eval", num_eval, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1")
   num_eval = int(num_eval)
+  seed = _checks.count("seed", seed, 0)  # None would draw another problem on every call
 
   rng = np.random.default_rng(seed)
   spectrum = np.geomspace(1 / condition_number, 1.0, d)

@@ -180,7 +180,8 @@ def run(
     target: ``(metric, value)`` for ``steps_to_target``, e.g. ``("val_accuracy", 0.6)``.
     divergence_factor: divergence threshold as a multiple of the initial loss.
     folds: ``k`` for k-fold cross-validation as one more vmapped axis: the
-      task's train and val examples are pooled and cut into ``k`` folds; the
+      task's ``n`` train and val examples are pooled and cut into ``k`` folds of
+      ``n // k`` (:class:`lrlab.train.Trainer` says which ``n % k`` are left out); the
       grid gains an integer axis ``"fold"`` (last, so it varies fastest), and
       each member trains on the other folds and reports val metrics on its
       own. The cross-validated estimate of a setting is the mean over its

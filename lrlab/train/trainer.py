@@ -123,8 +123,9 @@ class Trainer:
     eval_every: steps between evaluations; must divide ``steps``.
     divergence_factor: a run diverges when its minibatch loss exceeds this
       multiple of the initial training loss (> 1; may be traced).
-    folds: ``k`` for k-fold cross-validation: the training and validation
-      examples are pooled and cut into ``k`` folds by a fixed permutation; a run
+    folds: ``k`` for k-fold cross-validation: the ``n`` training and validation
+      examples are pooled and the first ``k * (n // k)`` of a fixed permutation cut
+      into ``k`` equal folds (the other ``n % k`` are left out of every fold); a run
       given ``fold=f`` trains on the other ``k - 1`` folds and reports its val
       metrics on fold ``f`` (the test split is unchanged). ``None``: the task's
       own splits. Resident data only.

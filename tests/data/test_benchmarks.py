@@ -132,6 +132,11 @@ def test_cached_arrays_are_read_only():
     ({"num_samples": 100.5}, "num_samples"),
     ({"val_fraction": 1.0}, "val_fraction"),
     ({"seed": -1}, "seed"),
+    # None and 2**32 failed in int() or NumPy's seeding, naming neither argument nor value.
+    ({"seed": None}, r"^seed must be an integer >= 0; got None\.$"),
+    ({"seed": 2**32}, r"^seed must be an integer in \[0, 2\*\*32\); got 4294967296\.$"),
+    ({"num_samples": None}, r"^num_samples must be an integer >= 20; got None\.$"),
+    ({"standardize": "no"}, r"^standardize must be True or False; got 'no'\.$"),
   ],
 )
 def test_mnist1d_rejects_bad_arguments(kwargs, match):

@@ -80,6 +80,13 @@ def test_nan_in_dataset_is_an_error_in_standardize():
     # to an empty split (round half to even), 0.0101 does not.
     ({"test_fraction": 0.01}, r"leaves an empty split; choose test_fraction in \(0\.01, 0\.99\)"),
     ({"x_test": np.zeros((5, 3))}, "given together"),
+    # A truthy string standardized the data; a column of test labels crashed at compile time
+    # with a JAX message naming nothing ("indices and arr must have the same number of dims").
+    ({"standardize": "no"}, r"^standardize must be True or False; got 'no'\.$"),
+    (
+      {"x_test": np.zeros((5, 3)), "y_test": np.zeros((5, 1), int)},
+      r"^y_test must have the target shape of y_train \(\); got \(1,\)\.$",
+    ),
   ],
 )
 def test_from_arrays_rejects_bad_input(kwargs, match):
@@ -136,3 +143,18 @@ def test_several_inputs_are_refused_in_one_line_naming_x():
     data.from_arrays({"dense": x, "ids": y}, y, num_classes=3)
   with pytest.raises(ValueError, match=r"^x must be one array .* got a tuple of 2 arrays"):
     data.from_arrays((x, y), y, num_classes=3)
+
+
+def test_standardize_refuses_a_per_feature_that_is_not_a_bool():
+  ds = data.from_arrays(*_arrays(), num_classes=3)
+  with pytest.raises(ValueError, match=r"^per_feature must be True or False; got 'no'\.$"):
+    data.standardize(ds, per_feature="no")  # read as True: per-feature statistics
+
+
+def test_regression_targets_of_another_shape_in_one_split_are_refused():
+  x, _ = _arrays()
+  y = x[:, 0]
+  with pytest.raises(ValueError, match=r"^y_test must have the target shape of y_train"):
+    data.from_arrays(x, y, x_test=x[:5], y_test=y[:5, None, None])
+  ds = data.from_arrays(x, y[:, None], x_test=x[:5], y_test=y[:5, None])  # one shape: fine
+  assert ds.y_train.shape[1:] == ds.y_test.shape[1:] == (1,)

@@ -59,6 +59,10 @@ def test_quadratic_noise_is_centred_on_train_with_covariance_sigma2_h():
     ({"dim": 3, "eigenvalues": [1.0, -1.0, 2.0]}, "eigenvalues"),
     ({"dim": 3, "eigenvalues": [1.0, 2.0]}, "eigenvalues must hold dim=3"),
     ({"dim": 3, "noise": -1.0}, "noise"),
+    # None drew another problem on every call; -1 and 1.5 failed in NumPy, naming nothing.
+    ({"dim": 3, "seed": None}, r"^seed must be an integer >= 0; got None\.$"),
+    ({"dim": 3, "seed": -1}, r"^seed must be an integer >= 0; got -1\.$"),
+    ({"dim": 3, "seed": 1.5}, r"^seed must be an integer >= 0; got 1\.5\.$"),
   ],
 )
 def test_quadratic_rejects_bad_arguments(kwargs, match):
@@ -98,6 +102,8 @@ def test_linear_regression_is_deterministic():
     ({"n": 3, "d": 5}, "n must be"),
     ({"n": 10, "d": 2, "condition_number": 0.5}, "condition_number"),
     ({"n": 10, "d": 2, "noise": -0.1}, "noise"),
+    ({"n": 10, "d": 2, "seed": None}, r"^seed must be an integer >= 0; got None\.$"),
+    ({"n": 10, "d": 2, "seed": -1}, r"^seed must be an integer >= 0; got -1\.$"),
   ],
 )
 def test_linear_regression_rejects_bad_arguments(kwargs, match):

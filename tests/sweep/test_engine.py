@@ -428,6 +428,9 @@ def test_folds_partition_train_and_val():
   for f in range(4):
     assert not set(held_out[f].tolist()) & set(train_rows[f].tolist())
     assert sorted(train_rows[f].tolist()) == sorted(np.delete(held_out, f, 0).ravel().tolist())
+  # The pool's other pool % 4 examples (2 of 1438) are in no fold, as the docstrings say.
+  assert pool - held_out.size == pool % 4 == 2
+  assert "the other ``n % k`` are left out of every fold" in " ".join(train.Trainer.__doc__.split())
 
 
 def test_fold_member_equals_a_plain_run_on_that_fold(task):
