@@ -120,6 +120,7 @@ def run(args) -> int:
   import jax
 
   from lrlab import finder, optimizers
+  from lrlab.finder._common import refuse_learning_rate_free
 
   try:
     if args.start_lr >= args.end_lr:
@@ -127,6 +128,7 @@ def run(args) -> int:
         f"--start-lr must be below --end-lr ({args.end_lr:g}); got {args.start_lr:g}."
       )
     common.check_optimizer(args.optimizer)
+    refuse_learning_rate_free(args.optimizer, "--optimizer")  # else it failed after the test
     options = common.parse_assignments(args.opt, "--opt")
     make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
     make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation

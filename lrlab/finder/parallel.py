@@ -15,8 +15,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from lrlab import sweep
+from lrlab import _checks, sweep
 from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
+from lrlab.search.driver import check_accuracy
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -142,7 +143,13 @@ def find_lr_parallel(
     raise ValueError(f"lrs must be a non-empty 1-D sequence of finite rates > 0; got {lrs!r}.")
   if not isinstance(steps, int | np.integer) or steps < 1:
     raise ValueError(f"steps must be a positive integer; got {steps!r}.")
-  check_batch_size(task, batch_size)
+  batch_size = check_batch_size(task, batch_size)
+  # Before the sweep: read only after it, a misspelt metric or a bad tolerance cost the training.
+  if metric is not None:
+    _checks.check_choice("metric", metric, sweep.SUMMARY_METRICS)
+    check_accuracy(task, metric)
+  _checks.check_given(tolerance=tolerance)
+  _checks.check_nonnegative("tolerance", tolerance)
   result = sweep.run(
     task,
     make_tx,

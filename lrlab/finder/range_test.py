@@ -20,6 +20,7 @@ from lrlab import _checks
 from lrlab.finder import suggestions as suggestions_lib
 from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
 from lrlab.finder.result import STOP_REASONS, FinderResult
+from lrlab.sweep import arguments
 from lrlab.train import HostOrder, all_finite, applied_learning_rate, batch_indices, step_key
 
 SPACINGS = ("exponential", "linear")
@@ -84,7 +85,13 @@ def _check_rates(start_lr: Any, end_lr: Any) -> None:
     )
 
 
-def _check_arguments(steps, smoothing, divergence_factor) -> None:
+def _check_arguments(steps, smoothing, divergence_factor, key) -> None:
+  arguments.check_key(key)
+  # _checks lets None through (it means "not set" there); float(None) failed naming nothing.
+  for name, value, allowed in (("smoothing", smoothing, "in [0.0, 1.0)"),
+                               ("divergence_factor", divergence_factor, "> 1")):  # fmt: skip
+    if value is None or np.ndim(value) != 0:
+      raise ValueError(f"{name} must be a number {allowed}; got {value!r}.")
   least = suggestions_lib.min_steps()
   if not isinstance(steps, int | np.integer) or steps < least:
     raise ValueError(
@@ -94,6 +101,17 @@ def _check_arguments(steps, smoothing, divergence_factor) -> None:
     )
   _checks.check_interval("smoothing", smoothing, 0.0, 1.0, closed_high=False)
   _checks.check("divergence_factor", divergence_factor, lambda x: np.isfinite(x) & (x > 1), "> 1")
+
+
+def _check_params(task, params, like) -> None:
+  """A one-line error unless ``params`` has the tree structure and leaf shapes of ``like``."""
+  shapes = lambda tree: [np.shape(leaf) for leaf in jax.tree.leaves(tree)]
+  if jax.tree.structure(params) != jax.tree.structure(like) or shapes(params) != shapes(like):
+    raise ValueError(
+      f"params must have the tree structure and shapes of the parameters of task "
+      f"{task.name!r} (task.init(key)[0], without the model state); got "
+      f"{jax.tree.structure(params)} with shapes {shapes(params)}."
+    )
 
 
 def _streamed_batches(task, data_key, steps, batch_size):
@@ -221,7 +239,9 @@ def find_lr(
 
   Args:
     task: an :class:`lrlab.tasks.Task` or a registered task name.
-    make_tx: ``hp -> optax.GradientTransformation``, or an optimizer name.
+    make_tx: ``hp -> optax.GradientTransformation``, or an optimizer name (not a
+      learning-rate-free one of :mod:`lrlab.optimizers.lr_free`, whose ``learning_rate``
+      multiplies the step size it chooses).
     start_lr: the first rate, > 0 (fastai's default 1e-7).
     end_lr: the rate the test grows towards, > ``start_lr`` (fastai's 10).
     steps: planned steps, >= 23 so that every rule has points (fastai's 100).
@@ -231,8 +251,9 @@ def find_lr(
     batch_size: examples per minibatch, or ``None`` for full batch.
     key: a ``jax.random`` key, split as :func:`lrlab.train.train` splits it, so
       the same key gives the same initial parameters and minibatch order.
-    params: parameters to start from (default: ``task.init`` of the key's
-      initialization half); the model state always comes from there.
+    params: parameters to start from, of the structure and shapes of ``task.init``'s
+      (default: ``task.init`` of the key's initialization half); the model state
+      always comes from there.
 
   Returns:
     A :class:`FinderResult` with the curve and every rule's suggestion.
@@ -257,11 +278,11 @@ def find_lr(
     fastai, `Learner.lr_find <https://docs.fast.ai/callback.schedule.html#lrfinder>`_.
   """
   task = as_task(task)
-  make_tx = as_make_tx(make_tx)
+  make_tx = as_make_tx(make_tx, range_test=True)
   _check_rates(start_lr, end_lr)
   _checks.check_choice("spacing", spacing, SPACINGS)
-  _check_arguments(steps, smoothing, divergence_factor)
-  check_batch_size(task, batch_size)
+  _check_arguments(steps, smoothing, divergence_factor, key)
+  batch_size = check_batch_size(task, batch_size)
   rates = lr_sequence(start_lr, end_lr, int(steps), spacing=spacing)
   table = jnp.asarray(rates, jnp.float32)
   schedule = lambda count: table[jnp.clip(count, 0, steps - 1)]
@@ -277,6 +298,7 @@ def find_lr(
   initial_params, model_state = task.init(init_key)
   if params is None:
     params = initial_params
+  _check_params(task, params, initial_params)  # else a wrong shape gave NaN losses, silently
   data = _streamed_batches(task, data_key, steps, batch_size) if task.streamed else None
   run = _scan(task, tx, table, batch_size, float(smoothing), float(divergence_factor))
   outputs = jax.jit(run)(params, model_state, key, data)

@@ -16,12 +16,15 @@ STOP_REASONS = ("completed", "diverged", "non-finite")
 threshold times its best; or the loss or the parameters stopped being finite."""
 
 
-def _strict(values: np.ndarray) -> list[float | None]:
-  return [float(v) if np.isfinite(v) else None for v in values]
+def _strict(values: np.ndarray) -> list[float | str | None]:
+  # Strict JSON has no NaN or infinity; the two must stay apart, as the suggestions' window
+  # depends on which one stopped the test (see FinderResult.__post_init__).
+  spell = lambda v: None if np.isnan(v) else ("inf" if v > 0 else "-inf")
+  return [float(v) if np.isfinite(v) else spell(v) for v in values]
 
 
 def _float_array(values: Any) -> np.ndarray:
-  return np.array([np.nan if v is None else v for v in values], np.float64)
+  return np.array([np.nan if v is None else float(v) for v in values], np.float64)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -135,7 +138,8 @@ class FinderResult:
     return "\n".join(lines)
 
   def to_dict(self) -> dict[str, Any]:
-    """A JSON-ready dict (non-finite numbers become ``None``); :meth:`from_dict` inverts it."""
+    """A JSON-ready dict (NaN becomes ``None``, an infinity ``"inf"`` or ``"-inf"``);
+    :meth:`from_dict` inverts it."""
     return {
       "format": 1,
       "config": self.config,

@@ -24,6 +24,10 @@ def run(cli):
     # It used to print the header, then "batch_size must be None (full batch) or ...".
     (("--batch-size", "5000"), "error: --batch-size must be 'full' or at most the 1000 "
      "training examples of task 'quadratic'; got 5000."),
+    # It used to train the range test, then blame a make_tx the user never wrote.
+    (("--optimizer", "prodigy"), "error: --optimizer must be an optimizer whose learning rate "
+     "the range test can scan; 'prodigy' is learning-rate-free (its learning_rate multiplies the "
+     "step size it chooses): sweep that multiplier instead (find_lr_parallel, lrlab sweep)."),
   ],
 )  # fmt: skip
 def test_a_bad_flag_is_one_line_naming_it_before_the_header(run, tmp_path, args, message):

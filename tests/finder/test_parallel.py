@@ -60,3 +60,28 @@ def test_when_every_candidate_diverges_the_best_is_on_the_edge():
   assert found.lr == min(found.sweep.grid["lr"])
   assert found.on_edge
   assert "widen" in found.summary()
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "message"),
+  [
+    ({"metric": "val_acc"}, "metric must be one of"),
+    ({"metric": "final_val_accuracy"}, "it has no accuracy"),
+    ({"tolerance": -0.1}, "tolerance must be a finite number >= 0"),
+    ({"tolerance": None}, "tolerance must be a number"),
+  ],
+)
+def test_metric_and_tolerance_are_checked_before_training(monkeypatch, kwargs, message):
+  # They were read only after the sweep: a misspelt metric cost the whole budget.
+  monkeypatch.setattr(finder.parallel.sweep, "run", lambda *a, **k: pytest.fail("trained"))
+  with pytest.raises(ValueError, match=message):
+    finder.find_lr_parallel(
+      "quadratic", "sgd", lrs=[0.1, 1.0], steps=10, batch_size=None, key=KEY, **kwargs
+    )
+
+
+def test_a_numpy_batch_size_is_taken():
+  found = finder.find_lr_parallel(
+    "digits-logreg", "sgd", lrs=[0.1, 1.0], steps=10, batch_size=np.int64(32), key=KEY
+  )
+  assert found.sweep.config["batch_size"] == 32

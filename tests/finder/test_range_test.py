@@ -236,3 +236,68 @@ def test_the_figure_module_does_not_import_the_result_back():
   assert all("result" not in (getattr(node, "module", "") or "") for node in runtime)
   with pytest.raises(ValueError, match=r"must be an lrlab\.finder\.FinderResult"):
     plots.plot_range_test(object())
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "message"),
+  [
+    ({"key": 0}, r"key must be one jax.random key"),
+    ({"key": None}, r"key must be one jax.random key"),
+    ({"smoothing": None}, r"smoothing must be a number in \[0.0, 1.0\); got None"),
+    ({"divergence_factor": None}, r"divergence_factor must be a number > 1; got None"),
+  ],
+)
+def test_none_and_a_seed_for_the_key_are_one_line_errors(quadratic, kwargs, message):
+  # They failed with JAX's or float()'s TypeError, naming no argument.
+  _, task = quadratic
+  with pytest.raises(ValueError, match=message):
+    finder.find_lr(task, "sgd", **({"batch_size": None, "key": KEY} | kwargs))
+
+
+def test_params_of_another_shape_or_with_the_model_state_are_refused():
+  # A weight of the wrong width ran and reported "non-finite" with NaN losses; the tuple
+  # task.init returns failed inside the model with an AssertionError.
+  task = tasks.get("digits-logreg")
+  params, model_state = task.init(jax.random.key(3))
+  narrow = jax.tree.map(lambda a: a[..., :3], params)
+  for wrong in (narrow, (params, model_state)):
+    with pytest.raises(ValueError, match="params must have the tree structure and shapes"):
+      finder.find_lr(task, "sgd", steps=30, batch_size=32, key=KEY, params=wrong)
+
+
+def test_a_numpy_batch_size_is_an_integer_as_lrlab_train_takes_it(tmp_path):
+  # np.int64(32) was refused as "not an integer in [1, 1294]"; the result must still save.
+  task = tasks.get("digits-logreg")
+  ours = finder.find_lr(task, "sgd", steps=30, batch_size=np.int64(32), key=KEY)
+  plain = finder.find_lr(task, "sgd", steps=30, batch_size=32, key=KEY)
+  np.testing.assert_array_equal(ours.losses, plain.losses)
+  assert finder.FinderResult.load(ours.save(tmp_path / "r.json")).config["batch_size"] == 32
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dog", "dadapt_sgd", "sps"])
+def test_a_learning_rate_free_optimizer_is_refused_before_the_test(quadratic, name, monkeypatch):
+  # Its state reports the step it chose (d times the multiplier): the test trained, then blamed
+  # a make_tx the user never wrote ("make_tx must pass hp['lr'] on, unchanged").
+  _, task = quadratic
+  monkeypatch.setattr(jax, "jit", lambda *a, **k: pytest.fail("the range test was compiled"))
+  with pytest.raises(ValueError, match=f"{name!r} is learning-rate-free"):
+    finder.find_lr(task, name, steps=30, batch_size=None, key=KEY)
+
+
+def test_an_infinite_stopping_loss_survives_save_and_load(tmp_path):
+  # fastai stops on inf (inf > 4 x best) and cuts its tail from the stop; only a NaN makes it
+  # train on to the planned end. Saved as None, the inf came back as NaN, and the suggestions
+  # of the loaded result were read from another window (minimum: step 59, not 55).
+  n, k = 100, 60
+  lrs = finder.lr_sequence(1e-7, 10.0, n)
+  smoothed = 3.0 - 0.02 * np.arange(n)
+  smoothed[k] = np.inf
+  smoothed[k + 1 :] = np.nan
+  result = finder.FinderResult(
+    lrs=lrs, losses=smoothed, smoothed=smoothed, num_recorded=k + 1,
+    stop_reason="non-finite", config={"steps": n},
+  )  # fmt: skip
+  assert result.points["minimum"].index == k - 5  # fastai's [n // 10 : -5] of the recorded
+  loaded = finder.FinderResult.load(result.save(tmp_path / "r.json"))
+  assert loaded.smoothed[k] == np.inf and np.isnan(loaded.smoothed[k + 1])
+  assert loaded.points == result.points
