@@ -170,6 +170,8 @@ def parse_assignments(
     name, sep, text = item.partition("=")
     if not sep or not name.isidentifier():
       raise UsageError(f"{flag} takes NAME=VALUE, e.g. {flag} {example}; got {item!r}.")
+    if name in pairs:  # the last would win silently
+      raise UsageError(f"{flag} gives {name} more than once; give it once; got {item!r} again.")
     try:
       pairs[name] = value(text)
     except ValueError:

@@ -16,6 +16,7 @@ of the settings; a folder that holds another run is refused unless
 ``--overwrite``.
 """
 
+import inspect
 import json
 import os
 import sys
@@ -131,7 +132,18 @@ def run(args) -> int:
     refuse_learning_rate_free(args.optimizer, "--optimizer")  # else it failed after the test
     options = common.parse_assignments(args.opt, "--opt")
     make_tx = lambda hp: optimizers.get(args.optimizer, learning_rate=hp["lr"], **options)
-    make_tx({"lr": 1e-3})  # the optimizer's own checks, before any compilation
+    allowed = sorted(set(inspect.signature(getattr(optimizers, args.optimizer)).parameters))
+    allowed.remove("learning_rate")  # the range test's and the finder's to set
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+      raise common.UsageError(
+        f"--opt (arguments of {args.optimizer}) must be among {', '.join(allowed)}; "
+        f"got {', '.join(unknown)}."
+      )
+    try:  # the optimizer's own checks, before any compilation
+      make_tx({"lr": args.start_lr})
+    except (ValueError, TypeError) as error:
+      raise common.UsageError(f"--opt {' '.join(args.opt)}: {error}") from None
     candidates = _candidates(args.parallel_lrs)
     least = finder.suggestions.min_steps()
     if args.steps < least:

@@ -21,7 +21,6 @@ summary and figures without training). A different sweep into a folder that
 holds one stops, unless ``--overwrite``; ``--fresh`` starts this one over.
 """
 
-import inspect
 import os
 import shutil
 import sys
@@ -29,26 +28,8 @@ import time
 
 from lrlab.cli import common, output
 from lrlab.cli import search as search_cli
+from lrlab.cli.routing import SCHEDULES, build_make_tx
 
-# Learning-rate schedules by command-line name: (factory, its default arguments for a budget).
-SCHEDULES = {
-  "constant": ("constant", lambda steps: {}),
-  "cosine": ("cosine_annealing", lambda steps: {"total_steps": steps}),
-  "warmup-cosine": ("cosine_annealing", lambda steps: {"total_steps": steps}),
-  "one-cycle": ("one_cycle", lambda steps: {"total_steps": steps}),
-  "step": ("step_decay", lambda steps: {"step_size": max(1, steps // 3)}),
-  "exponential": ("exponential_decay", lambda steps: {"gamma": 0.01 ** (1 / steps)}),
-  "warm-restarts": ("warm_restarts", lambda steps: {"period": max(1, steps // 4)}),
-  "inverse-sqrt": ("inverse_sqrt", lambda steps: {"warmup_steps": max(1, steps // 20)}),
-  "wsd": (
-    "warmup_stable_decay",
-    lambda steps: {
-      "total_steps": steps,
-      "warmup_steps": steps // 20,
-      "decay_steps": max(1, steps // 5),
-    },
-  ),
-}
 DEFAULT_GRID = "lr=1e-5:1:64:log"
 # What a sweep writes in its folder (removed before another sweep takes the folder over).
 FILES = output.OWNED["sweep"]
@@ -124,61 +105,6 @@ def add_arguments(parser: common.Parser) -> None:
   search_cli.add_arguments(parser)
 
 
-def build_make_tx(args, axes: list[str]):
-  """``(hp -> optimizer, tx_config)``: route every grid axis to the rate, optimizer or schedule.
-
-  ``tx_config`` describes what ``make_tx`` builds (the optimizer and its fixed
-  arguments, the schedule and its fixed arguments, the rate when ``lr`` is
-  not an axis), for the result's config, the figures' titles and the
-  checkpoint's fingerprint: a resumed sweep must train the same optimizer.
-  """
-  from lrlab import optimizers, schedules
-
-  common.check_optimizer(args.optimizer)
-  optimizer = getattr(optimizers, args.optimizer)
-  factory_name, defaults = SCHEDULES[args.schedule]
-  factory = getattr(schedules, factory_name)
-  optimizer_args = set(inspect.signature(optimizer).parameters) - {"learning_rate"}
-  schedule_args = set(list(inspect.signature(factory).parameters)[1:])
-  fixed_optimizer = common.parse_assignments(args.opt, "--opt")
-  fixed_schedule = defaults(args.steps) | common.parse_assignments(
-    args.schedule_arg, "--schedule-arg"
-  )
-  for name, allowed, what in (
-    (set(fixed_optimizer), optimizer_args, f"--opt (arguments of {args.optimizer})"),
-    (set(fixed_schedule), schedule_args, f"--schedule-arg (arguments of {factory_name})"),
-    (set(axes) - {"lr"}, optimizer_args | schedule_args, "a grid axis"),
-  ):
-    unknown = name - allowed
-    if unknown:
-      raise common.UsageError(
-        f"{what} must be among {', '.join(sorted(allowed | ({'lr'} if 'grid' in what else set())))}"
-        f"; got {', '.join(sorted(unknown))}."
-      )
-  warmup = max(1, args.steps // 20) if args.schedule == "warmup-cosine" else 0
-
-  def make_tx(hp):
-    lr = hp.get("lr", args.lr)
-    traced = lambda allowed: {k: v for k, v in hp.items() if k in allowed}
-    if args.schedule == "constant":
-      rate = lr
-    else:
-      kwargs = fixed_schedule | traced(schedule_args)
-      if warmup:
-        kwargs["total_steps"] = args.steps - warmup
-      rate = factory(lr, **kwargs)
-      rate = schedules.warmup(rate, warmup) if warmup else rate
-    return optimizer(rate, **(fixed_optimizer | traced(optimizer_args)))
-
-  schedule = {"name": args.schedule}
-  if args.schedule != "constant":
-    schedule |= fixed_schedule | ({"warmup_steps": warmup} if warmup else {})
-  tx_config = {"optimizer": args.optimizer, **fixed_optimizer, "schedule": schedule}
-  if "lr" not in axes:
-    tx_config["lr"] = args.lr
-  return make_tx, tx_config
-
-
 def parse_target(text: str | None) -> tuple[str, float] | None:
   """``--target METRIC=VALUE`` as ``(metric, value)``."""
   if text is None:
@@ -241,11 +167,15 @@ def preflight(args, task, make_tx, grid, target) -> None:
     arguments.check_target(target)
   except ValueError as error:
     raise common.UsageError(f"--target {args.target!r}: {error}") from None
-  first = {name: values[0].item() for name, values in grid.items()}
-  try:
-    make_tx(first)  # the optimizer's and schedule's own checks, as lrlab find makes them
-  except (ValueError, TypeError) as error:
-    raise common.UsageError(f"--opt/--schedule-arg/--grid at {first}: {error}") from None
+  # The optimizer's and schedule's own checks (as lrlab find makes them), for every member:
+  # inside the sweep the values are traced, and nothing checks them (lr=0.1,-0.1 would train).
+  rows = zip(*(values.tolist() for values in grid.values()), strict=True)
+  for member in dict.fromkeys(rows):
+    hp = dict(zip(grid, member, strict=True))
+    try:
+      make_tx(hp)
+    except (ValueError, TypeError) as error:
+      raise common.UsageError(f"--opt/--schedule-arg/--grid at {hp}: {error}") from None
   for flag, metric in (("--metric", args.metric), ("--target", target and target[0])):
     try:
       check_accuracy(task, metric or "")
@@ -303,7 +233,10 @@ def run(args) -> int:
   from lrlab.sweep import checkpoint
 
   try:
-    grid = sweep.parse_grid(args.grid or [DEFAULT_GRID])
+    try:
+      grid = sweep.parse_grid(args.grid or [DEFAULT_GRID])
+    except ValueError as error:
+      raise common.UsageError(f"--grid: {error}") from None
     make_tx, tx_config = build_make_tx(args, list(grid))
     target = parse_target(args.target)
     task_options = common.task_options(args.task_arg)

@@ -28,6 +28,11 @@ def run(cli):
     (("--optimizer", "prodigy"), "error: --optimizer must be an optimizer whose learning rate "
      "the range test can scan; 'prodigy' is learning-rate-free (its learning_rate multiplies the "
      "step size it chooses): sweep that multiplier instead (find_lr_parallel, lrlab sweep)."),
+    # It used to print the header and a TypeError's traceback ("unexpected keyword argument").
+    (("--opt", "foo=1"), "error: --opt (arguments of sgd) must be among dampening, l1, "
+     "momentum, nesterov, weight_decay; got foo."),
+    # It used to name momentum but not the flag.
+    (("--opt", "momentum=2"), "error: --opt momentum=2: momentum must be in [0.0, 1.0); got 2."),
   ],
 )  # fmt: skip
 def test_a_bad_flag_is_one_line_naming_it_before_the_header(run, tmp_path, args, message):

@@ -262,3 +262,59 @@ def test_folds_that_do_not_fit_stop_before_the_overwrite(run, tmp_path, args, me
 def test_the_largest_batch_a_fold_holds_still_runs(run):
   code, out, _ = run("--grid", "lr=0.1", "--folds", "2", "--batch-size", "625")
   assert code == 0 and "Cross-validated over 2 folds" in out
+
+
+# Each of these used to train (or to fail after the folder was claimed): a value the optimizer
+# refuses was checked for the first member only, a structural option was traced, and a fixed
+# argument that an axis also gave, or one given twice, was dropped silently.
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (("--grid", "lr=0.1,-0.1"),
+     "error: --opt/--schedule-arg/--grid at {'lr': -0.1}: learning_rate must be a finite number "
+     ">= 0; got -0.1."),
+    (("--grid", "lr=0.1", "--grid", "momentum=0.5,1.5"),
+     "error: --opt/--schedule-arg/--grid at {'lr': 0.1, 'momentum': 1.5}: momentum must be in "
+     "[0.0, 1.0); got 1.5."),
+    (("--grid", "lr=0.1", "--grid", "nesterov=0,1", "--opt", "momentum=0.9"),
+     "error: --grid axes must be numeric arguments, among dampening, l1, lr, momentum, "
+     "weight_decay; got nesterov, a structural option fixed for the whole sweep: give it with "
+     "--opt or --schedule-arg."),
+    (("--grid", "lr=0.1", "--grid", "momentum=0.0,0.5", "--opt", "momentum=0.9"),
+     "error: --opt fixes an argument that a --grid axis varies; give it once; got momentum."),
+    (("--grid", "lr=0.1", "--opt", "momentum=0.5", "--opt", "momentum=0.9"),
+     "error: --opt gives momentum more than once; give it once; got 'momentum=0.9' again."),
+    (("--grid", "lr=0:1:3:log"), "error: --grid: bad range in axis spec 'lr=0:1:3:log'"),
+  ],
+)  # fmt: skip
+def test_flags_that_disagree_stop_before_any_compute(run, tmp_path, args, message):
+  code, out, err = run(*args, "--out", "r")
+  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(message)
+  assert not (tmp_path / "r").exists()
+
+
+def test_warmup_cosine_trains_the_cosine_it_records(run, tmp_path):
+  # It recorded total_steps=20 but trained a cosine of 19 steps after its 1-step warmup, and
+  # dropped --schedule-arg total_steps and a total_steps axis.
+  import jax
+  import numpy as np
+
+  from lrlab import optimizers, schedules, sweep, tasks
+
+  task = tasks.get("quadratic")
+  for extra, cosine in (((), 19), (("--schedule-arg", "total_steps=5"), 5)):
+    out = tmp_path / f"w{cosine}"
+    flags = ("--schedule", "warmup-cosine", "--grid", "lr=0.1,0.5", "--out", str(out), *extra)
+    assert run(*flags)[0] == 0
+    config = _summary(out)["config"]["tx"]["schedule"]
+    assert (config["total_steps"], config["warmup_steps"]) == (cosine, 1)
+    make_tx = lambda hp, n=cosine: optimizers.sgd(
+      schedules.warmup(schedules.cosine_annealing(hp["lr"], n), 1)
+    )
+    reference = sweep.run(
+      task, make_tx, {"lr": np.array([0.1, 0.5])}, steps=20, batch_size=50, eval_every=10,
+      seeds=1, key=jax.random.key(0), progress=False,
+    )  # fmt: skip
+    trained = sweep.SweepResult.load(str(out))
+    loss = lambda result: [row["final_val_loss"] for row in result.table()]
+    np.testing.assert_allclose(loss(trained), loss(reference), rtol=1e-6)
