@@ -26,7 +26,7 @@ from lrlab.sweep.storage import environment_metadata
 from lrlab.train import Evaluation, History, Segment, Trainer
 from lrlab.train.compiling import CompileClock
 
-MAX_SEGMENTS = 50
+MAX_SEGMENTS, MIN_SEGMENTS = 50, 10
 
 
 class Stopped(Exception):
@@ -38,13 +38,14 @@ class Stopped(Exception):
     self.position, self.checkpoint_dir = position, checkpoint_dir
 
 
-def _windows_per_segment(num_windows: int, max_segments: int = MAX_SEGMENTS) -> int:
-  """The smallest divisor ``w`` of ``num_windows`` with at most ``max_segments`` segments."""
-  return next(
-    w
-    for w in range(1, num_windows + 1)
-    if num_windows % w == 0 and num_windows // w <= max_segments
-  )
+def _windows_per_segment(num_windows: int) -> int:
+  """The smallest divisor ``w`` of ``num_windows`` giving at most :data:`MAX_SEGMENTS` segments;
+  if under :data:`MIN_SEGMENTS` (53 windows: one, no checkpoint), the largest giving that many."""
+  divisors = [w for w in range(1, num_windows + 1) if num_windows % w == 0]
+  w = next(w for w in divisors if num_windows // w <= MAX_SEGMENTS)
+  if num_windows // w >= min(MIN_SEGMENTS, num_windows):
+    return w
+  return max(w for w in divisors if num_windows // w >= MIN_SEGMENTS)
 
 
 def _shapes(tree: Any) -> Any:
@@ -61,9 +62,8 @@ def _concat(trees: Sequence[Any], axis: int = 0) -> Any:
 
 
 def _next_position(seed: int, chunk: int, num_chunks: int) -> dict[str, int]:
-  if chunk + 1 < num_chunks:
-    return {"seed": seed, "chunk": chunk + 1, "segment": 0}
-  return {"seed": seed + 1, "chunk": 0, "segment": 0}
+  last = chunk + 1 == num_chunks
+  return {"seed": seed + last, "chunk": 0 if last else chunk + 1, "segment": 0}
 
 
 def _templates(state_shape: Any) -> dict[str, Any]:

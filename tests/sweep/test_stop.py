@@ -69,3 +69,23 @@ def test_a_stop_after_the_last_segment_returns_the_result(task, uninterrupted):
 def test_without_a_checkpoint_dir_it_stops_and_says_nothing_was_saved(task):
   with pytest.raises(sweep.Stopped, match="not saved"):
     sweep.run(task, _sgd, GRID, seeds=1, chunk_size=4, should_stop=lambda: True, **SETTINGS)
+
+
+@pytest.mark.parametrize(
+  ("windows", "per_segment"),
+  [(7, 1), (50, 1), (60, 2), (1000, 20), (51, 3), (53, 1), (106, 2), (997, 1)],
+)
+def test_a_prime_number_of_windows_still_gives_segments(windows, per_segment):
+  # The smallest divisor giving at most 50 segments left 53 windows (a prime) one segment: no
+  # progress, checkpoint or stop until the end. Under 10 segments, the largest giving 10 or more.
+  assert sweep.engine._windows_per_segment(windows) == per_segment
+
+
+def test_a_sweep_of_53_windows_stops_part_way_and_resumes_exactly(task, tmp_path):
+  kwargs = dict(SETTINGS, steps=53, eval_every=1, chunk_size=6, checkpoint_dir=str(tmp_path))
+  whole = sweep.run(task, _sgd, GRID, **{**kwargs, "checkpoint_dir": None})
+  with pytest.raises(sweep.Stopped) as stopped:
+    sweep.run(task, _sgd, GRID, should_stop=_after(5), **kwargs)
+  assert stopped.value.position == {"seed": 0, "chunk": 0, "segment": 5}  # of 53
+  resumed = sweep.run(task, _sgd, GRID, **kwargs)
+  chex.assert_trees_all_equal(resumed.history, whole.history)
