@@ -181,6 +181,7 @@ def test_steps_to_target():
     (dict(batch_size=0), "batch_size"),
     (dict(divergence_factor=0.5), "divergence_factor"),
     (dict(divergence_factor=None), "^divergence_factor must be a number or an array; got None"),
+    (dict(steps=2**31, eval_every=2**30), r"^steps must be a positive integer below 2\*\*31"),
     (dict(divergence_factor="10"), "^divergence_factor must be a number > 1; got '10'"),
   ],
 )

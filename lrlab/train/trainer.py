@@ -25,9 +25,9 @@ from lrlab.transforms.schedule_free import eval_params
 
 def _check_run_arguments(trainer, steps, batch_size, eval_every, divergence_factor) -> None:
   task, num_train = trainer.task, trainer.num_train
-  for name, value in (("steps", steps), ("eval_every", eval_every)):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-      raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+  for name, value in (("steps", steps), ("eval_every", eval_every)):  # int32 step counters
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 < value < 2**31:
+      raise ValueError(f"{name} must be a positive integer below 2**31; got {value!r}.")
   if steps % eval_every:
     raise ValueError(
       f"eval_every must divide steps so that every evaluation window has the same length; "
