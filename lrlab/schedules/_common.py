@@ -25,16 +25,19 @@ def floor_divide(t: ArrayLike, period: ArrayLike) -> jnp.ndarray:
 
 
 def accurate_power(base: ArrayLike, exponent: ArrayLike) -> jnp.ndarray:
-  """``base ** exponent`` for ``base > 0``, as ``exp(exponent * log(base))``.
+  """``base ** exponent`` for ``base >= 0``, as ``exp(exponent * log(base))``.
 
   A concrete ``base`` has its log taken in float64, so a long decay does not
   compound the float32 rounding of ``base`` itself (``float32(0.99999)`` is off
   by 3e-8, which ``0.99999 ** 5e5`` turns into 0.7%). A traced ``base`` is
-  already a float32 number: ``jnp.power(base, exponent)``.
+  already a float32 number: ``jnp.power(base, exponent)``. ``0 ** 0`` is 1, as in
+  ``jnp.power``.
   """
   if _checks.is_traced(base):
     return jnp.power(base, exponent)
-  return jnp.exp(exponent * np.log(np.asarray(base, np.float64)))
+  with np.errstate(divide="ignore"):  # log(0) = -inf: exp(-inf) = 0 for exponent > 0
+    log_base = np.log(np.asarray(base, np.float64))
+  return jnp.where(exponent == 0, 1.0, jnp.exp(exponent * log_base))
 
 
 def cosine_anneal(start: ArrayLike, end: ArrayLike, fraction: ArrayLike) -> jnp.ndarray:

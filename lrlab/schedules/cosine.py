@@ -38,6 +38,7 @@ def cosine_annealing(
     Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
     ICLR 2017. https://arxiv.org/abs/1608.03983
   """
+  _checks.check_given(lr=lr, total_steps=total_steps, min_lr=min_lr)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_nonnegative("min_lr", min_lr)
@@ -85,6 +86,7 @@ def warm_restarts(
     Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
     ICLR 2017. https://arxiv.org/abs/1608.03983
   """
+  _checks.check_given(lr=lr, period=period, period_mult=period_mult, min_lr=min_lr)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("period", period)
   _checks.check("period_mult", period_mult, lambda m: (m >= 1) & (m < 1e6), "a number in [1, 1e6)")
@@ -107,6 +109,13 @@ def warm_restarts(
     n = jnp.where(scaled_start(n + 1.0) <= scaled_t, n + 1.0, n)
     geometric_position = (scaled_t - scaled_start(n)) / (m - 1.0)
     geometric_length = period * jnp.power(m, n)
+    # A non-integer m rounds both sides of those comparisons: a step on a restart could
+    # still be counted as the end of the cycle before it (period 100, m 1.01, step 201).
+    passed = geometric_position >= geometric_length
+    geometric_position = jnp.where(
+      passed, geometric_position - geometric_length, geometric_position
+    )
+    geometric_length = jnp.where(passed, geometric_length * m, geometric_length)
     # Equal cycles.
     equal_position = t - floor_divide(t, period) * period
     position = jnp.where(growing, geometric_position, equal_position)

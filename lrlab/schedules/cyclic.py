@@ -66,6 +66,7 @@ def cyclical(
     https://arxiv.org/abs/1506.01186
   """
   _checks.check_choice("policy", policy, CYCLICAL_POLICIES)
+  _checks.check_given(base_lr=base_lr, max_lr=max_lr, step_size_up=step_size_up, gamma=gamma)
   _checks.check_nonnegative("base_lr", base_lr)
   _checks.check_nonnegative("max_lr", max_lr)
   _checks.check_le("base_lr", base_lr, "max_lr", max_lr)
@@ -145,6 +146,13 @@ def one_cycle(
     Using Large Learning Rates", 2017. https://arxiv.org/abs/1708.07120
   """
   _checks.check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
+  _checks.check_given(
+    max_lr=max_lr,
+    total_steps=total_steps,
+    pct_start=pct_start,
+    div_factor=div_factor,
+    final_div_factor=final_div_factor,
+  )
   _checks.check_nonnegative("max_lr", max_lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_interval("pct_start", pct_start, 0.0, 1.0, closed_low=False, closed_high=False)

@@ -29,6 +29,7 @@ def constant(lr: ArrayLike) -> optax.Schedule:
     >>> float(lrlab.schedules.constant(0.1)(7))
     0.1...
   """
+  _checks.check_given(lr=lr)
   _checks.check_nonnegative("lr", lr)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
@@ -59,12 +60,13 @@ def step_decay(lr: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) -> o
     >>> [float(s(t)) for t in (0, 9, 10, 25)]
     [1.0, 1.0, 0.5, 0.25]
   """
+  _checks.check_given(lr=lr, step_size=step_size, gamma=gamma)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("step_size", step_size)
   _checks.check_nonnegative("gamma", gamma)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
-    return lr * jnp.power(gamma, floor_divide(as_step(count), step_size))
+    return lr * accurate_power(gamma, floor_divide(as_step(count), step_size))
 
   return schedule
 
@@ -95,6 +97,7 @@ def multistep_decay(
     >>> [round(float(s(t)), 4) for t in (0, 3, 4, 5)]
     [1.0, 0.1, 0.1, 0.01]
   """
+  _checks.check_given(lr=lr, milestones=milestones, gamma=gamma)
   _checks.check_nonnegative("lr", lr)
   _checks.check_nonnegative("gamma", gamma)
   _checks.check_nonnegative("milestones", milestones)
@@ -109,7 +112,7 @@ def multistep_decay(
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
     passed = jnp.sum(milestones <= t[..., None], axis=-1)
-    return lr * jnp.power(gamma, passed.astype(jnp.float32))
+    return lr * accurate_power(gamma, passed.astype(jnp.float32))
 
   return schedule
 
@@ -147,6 +150,7 @@ def exponential_decay(
     >>> [float(s(t)) for t in (0, 2, 3)]
     [1.0, 0.5, 0.35...]
   """
+  _checks.check_given(lr=lr, gamma=gamma, step_size=step_size, min_lr=min_lr)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("gamma", gamma)
   _checks.check_positive("step_size", step_size)
@@ -186,6 +190,7 @@ def inverse_time_decay(
     >>> [float(s(t)) for t in (0, 1, 3)]
     [1.0, 0.5, 0.25]
   """
+  _checks.check_given(lr=lr, gamma=gamma, step_size=step_size)
   _checks.check_nonnegative("lr", lr)
   _checks.check_nonnegative("gamma", gamma)
   _checks.check_positive("step_size", step_size)
@@ -225,6 +230,7 @@ def polynomial_decay(
     >>> [float(s(t)) for t in (0, 2, 4, 9)]
     [1.0, 0.25, 0.0, 0.0]
   """
+  _checks.check_given(lr=lr, total_steps=total_steps, power=power, min_lr=min_lr)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_positive("power", power)
@@ -263,6 +269,7 @@ def linear(start_lr: ArrayLike, end_lr: ArrayLike, total_steps: ArrayLike) -> op
     >>> [float(s(t)) for t in (0, 1, 4, 8)]
     [0.0, 0.25, 1.0, 1.0]
   """
+  _checks.check_given(start_lr=start_lr, end_lr=end_lr, total_steps=total_steps)
   _checks.check_nonnegative("start_lr", start_lr)
   _checks.check_nonnegative("end_lr", end_lr)
   _checks.check_positive("total_steps", total_steps)

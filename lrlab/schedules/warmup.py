@@ -46,6 +46,7 @@ def warmup(
     >>> [round(float(s(t)), 3) for t in (0, 1, 2, 7, 12)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
   """
+  _checks.check_given(schedule=schedule, warmup_steps=warmup_steps, start_lr=start_lr)
   _checks.check_nonnegative("warmup_steps", warmup_steps)
   _checks.check_nonnegative("start_lr", start_lr)
   if not callable(schedule):
@@ -87,6 +88,7 @@ def inverse_sqrt(lr: ArrayLike, warmup_steps: ArrayLike) -> optax.Schedule:
     Vaswani et al., "Attention Is All You Need", NeurIPS 2017.
     https://arxiv.org/abs/1706.03762
   """
+  _checks.check_given(lr=lr, warmup_steps=warmup_steps)
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("warmup_steps", warmup_steps)
 
@@ -144,6 +146,13 @@ def warmup_stable_decay(
     Training Durations", 2024. https://arxiv.org/abs/2405.18392
   """
   _checks.check_choice("anneal_strategy", anneal_strategy, WSD_ANNEAL_STRATEGIES)
+  _checks.check_given(
+    lr=lr,
+    total_steps=total_steps,
+    warmup_steps=warmup_steps,
+    decay_steps=decay_steps,
+    min_lr=min_lr,
+  )
   _checks.check_nonnegative("lr", lr)
   _checks.check_positive("total_steps", total_steps)
   _checks.check_nonnegative("warmup_steps", warmup_steps)
@@ -160,7 +169,10 @@ def warmup_stable_decay(
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
-    p = jnp.clip((t - (total_steps - decay_steps)) / decay_steps, 0.0, 1.0)
+    # T - min(t, T) is exact, so p is exactly 1 from T on; (t - (T - D)) / D is not under
+    # jit, where XLA may divide by multiplying by 1 / D (41 * (1 / 41) < 1 in float32).
+    remaining = (total_steps - jnp.minimum(t, total_steps)) / decay_steps
+    p = jnp.clip(1.0 - remaining, 0.0, 1.0)
     if anneal_strategy == "linear":
       shape = 1.0 - p
     elif anneal_strategy == "cos":

@@ -81,3 +81,39 @@ def test_wsd_phases_too_long_give_the_numbers_as_written():
     "warmup_steps + decay_steps must be <= total_steps; "
     "got warmup_steps + decay_steps=12, total_steps=10."
   )
+
+
+# A required number given as None (an unset config field) was accepted: exponential_decay's
+# gamma and exp_range's gamma gave a NaN rate, the rest a TypeError naming nothing at the first
+# call.
+GIVEN = {
+  S.constant: dict(lr=0.1),
+  S.step_decay: dict(lr=0.1, step_size=3, gamma=0.5),
+  S.multistep_decay: dict(lr=0.1, milestones=[3], gamma=0.5),
+  S.exponential_decay: dict(lr=0.1, gamma=0.9, step_size=1, min_lr=0.0),
+  S.inverse_time_decay: dict(lr=0.1, gamma=0.9, step_size=1),
+  S.polynomial_decay: dict(lr=0.1, total_steps=10, power=1.0, min_lr=0.0),
+  S.linear: dict(start_lr=0.1, end_lr=0.0, total_steps=10),
+  S.cosine_annealing: dict(lr=0.1, total_steps=10, min_lr=0.0),
+  S.warm_restarts: dict(lr=0.1, period=10, period_mult=1, min_lr=0.0),
+  S.cyclical: dict(base_lr=0.01, max_lr=0.1, step_size_up=5, policy="exp_range", gamma=0.9),
+  S.one_cycle: dict(
+    max_lr=0.1, total_steps=10, pct_start=0.3, div_factor=25.0, final_div_factor=1e4
+  ),
+  S.inverse_sqrt: dict(lr=0.1, warmup_steps=5),
+  S.warmup: dict(schedule=0.1, warmup_steps=5, start_lr=0.0),
+  S.warmup_stable_decay: dict(lr=0.1, total_steps=20, warmup_steps=2, decay_steps=5, min_lr=0.0),
+}
+NONE = [
+  pytest.param(factory, kwargs, name, id=f"{factory.__name__}-{name}")
+  for factory, kwargs in GIVEN.items()
+  for name, value in kwargs.items()
+  if not isinstance(value, str)
+]
+
+
+@pytest.mark.parametrize(("factory", "kwargs", "name"), NONE)
+def test_none_for_a_required_number_raises_naming_it(factory, kwargs, name):
+  factory(**kwargs)  # the arguments as given are valid
+  with pytest.raises(ValueError, match=rf"^{name} must be a number or an array; got None\.$"):
+    factory(**{**kwargs, name: None})

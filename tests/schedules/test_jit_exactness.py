@@ -89,3 +89,56 @@ def test_long_exponential_decays_keep_relative_accuracy():
 def test_warm_restarts_period_mult_error_states_the_upper_bound(value):
   with pytest.raises(ValueError, match=r"period_mult must be a number in \[1, 1e6\); got"):
     schedules.warm_restarts(0.1, 10, period_mult=value)
+
+
+# step_decay and multistep_decay keep a concrete gamma in float64 too (StepLR with step_size=1
+# and gamma 0.99995 was 0.08% off after 1e5 steps: float32(gamma) ** 1e5).
+def test_long_step_decays_keep_relative_accuracy():
+  t = np.array([20_000, 60_000, 99_999])
+  expected = 0.99995 ** (t // 1).astype(np.float64)
+  for schedule in (
+    schedules.step_decay(1.0, 1, 0.99995),
+    jax.jit(schedules.step_decay(1.0, 1, 0.99995)),
+  ):
+    np.testing.assert_allclose(
+      np.asarray(schedule(jnp.asarray(t)), np.float64), expected, rtol=1e-5
+    )
+  expected = 0.9999 ** (t // 10).astype(np.float64)
+  got = schedules.step_decay(1.0, 10, 0.9999)(jnp.asarray(t))
+  np.testing.assert_allclose(np.asarray(got, np.float64), expected, rtol=1e-5)
+  milestones = np.arange(1, 3001)
+  got = schedules.multistep_decay(1.0, milestones, 0.9999)(jnp.asarray([1000, 3000]))
+  np.testing.assert_allclose(
+    np.asarray(got, np.float64), 0.9999 ** np.array([1000.0, 3000.0]), rtol=1e-6
+  )
+  # gamma = 0 (allowed) still gives lr before the first decay and 0 after it.
+  zero = schedules.step_decay(0.1, 3, 0.0)(jnp.arange(7))
+  np.testing.assert_allclose(np.asarray(zero), [0.1, 0.1, 0.1, 0.0, 0.0, 0.0, 0.0])
+
+
+# warmup_stable_decay ends exactly at min_lr under jit.
+@pytest.mark.parametrize("anneal_strategy", ["linear", "cos", "sqrt"])
+@pytest.mark.parametrize("decay_steps", [3, 41, 47, 55, 97])
+def test_wsd_is_min_lr_from_total_steps_on_under_jit(decay_steps, anneal_strategy):
+  total_steps = decay_steps + 7
+  t = jnp.array([total_steps, total_steps + 1, 3 * total_steps])
+  schedule = schedules.warmup_stable_decay(
+    1.0, total_steps, warmup_steps=2, decay_steps=decay_steps, anneal_strategy=anneal_strategy
+  )
+  np.testing.assert_array_equal(np.asarray(jax.jit(schedule)(t)), 0.0)
+  np.testing.assert_array_equal(np.asarray(schedule(t)), 0.0)
+
+
+# a non-integer period_mult restarts on a step that is exactly a cycle start.
+@pytest.mark.parametrize(("period", "period_mult", "restart"), [(100, 1.01, 201), (100, 1.1, 331)])
+def test_warm_restarts_restart_on_an_exact_boundary_with_a_decimal_period_mult(
+  period, period_mult, restart
+):
+  # 100 + 101 = 201 and 100 + 110 + 121 = 331: restarts for the decimal period_mult written.
+  t = jnp.array([restart - 1, restart, restart + 1])
+  schedule = schedules.warm_restarts(1.0, period, period_mult=period_mult)
+  first_cycles = np.cumsum([period * period_mult**i for i in range(3)])
+  assert np.isclose(first_cycles, restart).any()
+  for got in (schedule(t), jax.jit(schedule)(t)):
+    assert float(got[1]) == pytest.approx(1.0)
+    assert float(got[0]) < 1e-3 and float(got[2]) > 0.99
