@@ -25,8 +25,10 @@ The 2 tests per task (6 at the default size; fewer where the best rate is the la
 surviving one) are Holm-adjusted together
 (:func:`lrlab.analysis.holm`) and counted at :data:`lrlab.analysis.ALPHA`, the
 2-standard-error level. The claim holds on a task when the low end is slower
-and the high end diverges in every seed or overshoots; a single seed never
-makes a verdict.
+and the high end diverges in every seed or overshoots; it is refuted only when the lowest
+rate ends lower than the best beyond 2 SE and the high end neither diverges nor overshoots;
+anything else (a best rate on the grid's lowest point included) is inconclusive. A single
+seed never makes a verdict.
 """
 
 import sys
@@ -157,7 +159,11 @@ def judge(numbers: dict[str, dict]) -> tuple[dict[str, dict], str]:
       entry["verdict"] = "inconclusive"  # one seed: no spread, no verdict
     elif entry["low_end_slow"] and entry["high_end_overshoots_or_diverges"]:
       entry["verdict"] = "supported"
-    elif not (entry["lowest_lr_gap"]["gap"] > 0 or entry["highest_lr_diverges"]):
+    elif (
+      p_slow < analysis.ALPHA
+      and entry["lowest_lr_gap"]["gap"] < 0
+      and not entry["high_end_overshoots_or_diverges"]
+    ):  # refuted only beyond 2 SE: a best rate on the grid's lowest point has no low end
       entry["verdict"] = "refuted"
     else:
       entry["verdict"] = "inconclusive"

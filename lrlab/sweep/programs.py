@@ -326,27 +326,25 @@ def _signature(trainer: Trainer, make_tx: MakeTx, mesh, windows: int, hp, key) -
 def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, int]:
   """Bytes of one member's run state and of the activations one training step keeps for
   its backward pass (the residuals of ``jax.vjp`` of the loss on one minibatch); traced
-  once per task, ``make_tx``, batch size and axis dtypes, nothing is computed."""
+  once per task, ``make_tx``, batch, training rows and axis dtypes, nothing is computed."""
   one, _ = hyperparameters.split({k: jnp.asarray(v[0]) for k, v in hp.items()}, set())
   signature = (
     trainer.task,
     make_tx,
     trainer.batch_size,
+    trainer.num_train,  # a full batch's rows: the fold's under folds
     tuple((name, v.dtype.str) for name, v in sorted(one.items())),
     (key.shape, str(key.dtype)),
   )
 
   def footprint() -> tuple[int, int]:
-    rows = trainer.batch_size or trainer.num_train
+    rows = trainer.batch_size or trainer.num_train  # under folds, more than the train split's
     if trainer.task.streamed:
       spec = trainer.task.dataset.spec
-      batch = (
-        jax.ShapeDtypeStruct((rows, *spec.x_shape), spec.x_dtype),
-        jax.ShapeDtypeStruct((rows, *spec.y_shape), spec.y_dtype),
-      )
+      shapes = ((spec.x_shape, spec.x_dtype), (spec.y_shape, spec.y_dtype))
     else:
-      x, y = trainer.task.split("train")
-      batch = (x[:rows], y[:rows])
+      shapes = tuple((a.shape[1:], a.dtype) for a in trainer.task.split("train"))
+    batch = tuple(jax.ShapeDtypeStruct((rows, *shape), dtype) for shape, dtype in shapes)
     with hyperparameters.explain_traced_hyperparameters():
       state = jax.eval_shape(lambda: trainer.init_state(hyperparameters.make(make_tx, one), key))
     loss = lambda params, ms, batch: trainer.task.loss(params, ms, batch, key)[0]

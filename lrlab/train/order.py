@@ -46,7 +46,7 @@ def batch_indices(
 
   Args:
     data_key: the run's data-order key.
-    first_step: the first step (may be traced).
+    first_step: the first step, an integer >= 0 (may be traced).
     steps: how many steps (static).
     num_train: training examples.
     batch_size: examples per minibatch, at most ``num_train``.
@@ -68,6 +68,8 @@ def batch_indices(
     ):
       allowed = "an integer >= 1" if high is None else f"an integer in [1, num_train={high}]"
       raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+  if isinstance(first_step, int | float | np.integer | np.floating):  # a concrete host number
+    first_step = _checks.count("first_step", first_step, 0)
   per_epoch = num_train // batch_size
   first_epoch = first_step // per_epoch
   span = steps // per_epoch + 2  # a static bound on the epochs the steps touch

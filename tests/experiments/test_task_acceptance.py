@@ -69,3 +69,13 @@ def test_teacher_student_loss_falls_below_a_thousandth_of_its_initial_value():
   train = curves["test_loss"][:, best]  # the test split is the training split
   assert len(curves["seeds"]) >= 5 and not curves["diverged"].any()
   assert np.all(train[:, -1] / train[:, 0] < 1e-3)
+
+
+def test_resnets_verdict_needs_an_effect_or_a_resolved_tie():
+  from experiments import task_resnets
+
+  # A noisy gap just above 0 is not evidence of "at least": inconclusive, not supported.
+  assert task_resnets.judge(0.001, 0.05, 0.98) == "inconclusive"
+  assert task_resnets.judge(0.0, 0.0086, 1.0) == "supported"  # digits' tie, resolved
+  assert task_resnets.judge(0.06, 0.016, 2.1e-4) == "supported"  # MNIST-1D: ahead
+  assert task_resnets.judge(-0.06, 0.016, 2.1e-4) == "refuted"

@@ -57,7 +57,8 @@ def test_holm_over_every_test_and_the_verdicts():
     slow = adjusted[2 * i] < analysis.ALPHA and entry["lowest_lr_gap"]["gap"] > 0
     assert entry["low_end_slow"] == slow
     high = entry["highest_lr_diverges"] or entry["overshoots"]
-    refuted = not (entry["lowest_lr_gap"]["gap"] > 0 or entry["highest_lr_diverges"])
+    against = adjusted[2 * i] < analysis.ALPHA and entry["lowest_lr_gap"]["gap"] < 0
+    refuted = against and not high
     expected = "supported" if slow and high else "refuted" if refuted else "inconclusive"
     assert entry["verdict"] == expected
   assert SUMMARY["verdict"] == "supported"
@@ -71,6 +72,20 @@ def test_one_seed_never_makes_a_verdict():
     "lowest_lr_gap": {"gap": 1.0, "p": 0.0},
     "overshoot_gap": {"gap": 1.0, "p": 0.0},
     "highest_lr_diverges": True,
+  }
+  numbers, verdict = u_curve.judge({"task": entry})
+  assert numbers["task"]["verdict"] == "inconclusive" and verdict == "inconclusive"
+
+
+def test_a_best_rate_on_the_grids_lowest_point_is_not_a_refutation():
+  # The best rate is the lowest (gap 0, no p) and one seed survives the highest rate: the grid
+  # never reached a rate too low, which is no evidence against the claim (house rule: a
+  # refutation needs an effect beyond 2 SE).
+  entry = {
+    "seeds": 5,
+    "lowest_lr_gap": analysis.paired_difference(np.ones(5), np.ones(5)),
+    "overshoot_gap": analysis.paired_difference([1.0, 1.1, 1.0, 1.2, 1.0], np.ones(5)),
+    "highest_lr_diverges": False,
   }
   numbers, verdict = u_curve.judge({"task": entry})
   assert numbers["task"]["verdict"] == "inconclusive" and verdict == "inconclusive"

@@ -320,3 +320,23 @@ def test_a_later_call_recalls_the_answer_until_the_file_changes(task, tmp_path, 
 def test_bad_chunk_size_is_refused(task):
   with pytest.raises(ValueError, match="chunk_size must be None, 'auto' or"):
     _run(task, "fastest")
+
+
+def test_a_member_footprint_is_not_reused_across_folds():
+  """A full batch under folds is the fold's training rows (625 of linreg's pooled 1250 for 2
+  folds, 1125 for 10, more than the 1000 of its train split): the footprint is traced for
+  them, not recalled from a sweep without folds."""
+  from lrlab import train
+  from lrlab.sweep import programs
+
+  task, one = tasks.get("linreg"), {"lr": np.array([0.1], np.float32)}
+  sweep.clear_cache()
+  footprints = {}
+  for folds in (None, 2, 10):
+    trainer = train.Trainer(task, steps=1, batch_size=None, eval_every=1, folds=folds)
+    footprints[folds] = programs._member_footprint(trainer, _sgd, one, KEY)[1]
+  sweep.clear_cache()
+  # The linear model's residuals: its inputs and one residual per row, float32, a few bytes more.
+  per_row = 4 * (task.split("train")[0].shape[1] + 1)
+  for folds, rows in ((None, 1000), (2, 625), (10, 1125)):
+    assert rows * per_row <= footprints[folds] < (rows + 1) * per_row, folds

@@ -39,3 +39,12 @@ def test_host_order_still_matches_batch_indices():
   np.testing.assert_array_equal(
     HostOrder(KEY, 17, 5).steps(2, 11), np.asarray(batch_indices(KEY, 2, 11, 17, 5))
   )
+
+
+@pytest.mark.parametrize("first_step", [-3, 2.5])
+def test_batch_indices_refuses_a_bad_first_step_as_host_order_does(first_step):
+  match = rf"^first_step must be an integer >= 0; got {first_step}\.$"
+  with pytest.raises(ValueError, match=match):
+    batch_indices(KEY, first_step, 2, 10, 5)
+  with pytest.raises(ValueError, match=match):
+    HostOrder(KEY, 10, 5).steps(first_step, 2)
