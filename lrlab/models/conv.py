@@ -103,7 +103,11 @@ def patch_conv(
     lhs, jnp.zeros((), lhs.dtype), ((0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0))
   )
   padded = x.shape[1:-1]
-  out = tuple((p - w) // s + 1 for p, w, s in zip(padded, dilated, strides, strict=True))
+  # An input shorter than the dilated kernel gives no output positions, as in lax (not fewer).
+  out = tuple(max((p - w) // s + 1, 0) for p, w, s in zip(padded, dilated, strides, strict=True))
+  if 0 in out:  # nothing to slice: an empty output, as lax.conv_general_dilated gives
+    dtype = preferred_element_type or jnp.result_type(lhs, rhs)
+    return jnp.zeros((x.shape[0], *out, rhs.shape[-1]), dtype)
   slices = []
   for t in np.ndindex(*taps):
     start = (0, *(i * d for i, d in zip(t, rhs_dilation, strict=True)), 0)

@@ -150,7 +150,7 @@ def mlp_lr_multipliers(
   """
   _checks.check_choice("parametrization", parametrization, mup.PARAMETRIZATIONS)
   _checks.check_choice("optimizer", optimizer, mup.OPTIMIZER_KINDS)
-  hidden = tuple(int(w) for w in hidden)
+  hidden = _checks.counts("hidden", hidden)
   base = mup.base_widths(hidden, base_width)
   if parametrization == "sp":
     m = (1.0,) * len(hidden)

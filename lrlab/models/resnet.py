@@ -246,9 +246,11 @@ def resnet_lr_multipliers(
     A pytree of Python floats with the params' structure, for
     :func:`lrlab.transforms.scale_by_multipliers`.
   """
-  channels = tuple(int(c) for c in channels)
+  input_shape = _checks.counts("input_shape", input_shape)
+  channels = _checks.counts("channels", channels, empty=False)
+  counts = [_checks.count(n, v) for n, v in (("out_features", out_features), ("blocks", blocks))]
   base = mup.base_widths(channels, base_width, unit="stage")
-  key = (tuple(int(s) for s in input_shape), int(out_features), int(blocks), int(kernel))
+  key = (input_shape, *counts, _checks.count("kernel", kernel))
   rates = _multipliers(*key, channels, optimizer, parametrization, base)
   return jax.tree.map(float, rates)  # a fresh tree: the cached one stays as it is
 

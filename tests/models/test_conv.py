@@ -65,6 +65,33 @@ def test_equals_lax_and_numpy_with_gradients(spatial, taps, strides, padding, di
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+  ("spatial", "taps", "strides", "padding", "dilation"),
+  [
+    ((2,), (3,), (2,), "VALID", (1,)),  # no window fits, stride 2
+    ((3,), (4,), (1,), "VALID", (2,)),  # the dilated kernel (7 taps) is longer than the input
+    ((8, 2), (4, 4), (3, 3), "VALID", (1, 2)),  # one spatial axis empty, the other not
+    ((2,), (3,), (3,), [(0, -1)], (1,)),  # negative padding crops the input below the kernel
+  ],
+)
+def test_an_input_shorter_than_the_kernel_gives_lax_empty_output(
+  spatial, taps, strides, padding, dilation
+):
+  # lax gives an output with 0 positions on such an axis; the slices had negative limits
+  # ("slice limit_indices must have every element be nonnegative").
+  x = jnp.ones((2, *spatial, 3), jnp.float32)
+  w = jnp.ones((*taps, 3, 4), jnp.float32)
+  args = (strides, padding)
+  kwargs = dict(rhs_dilation=dilation, dimension_numbers=DN[len(spatial)])
+  want = lax.conv_general_dilated(x, w, *args, **kwargs)
+  got = patch_conv(x, w, *args, **kwargs)
+  assert 0 in want.shape
+  assert got.shape == want.shape and got.dtype == want.dtype
+  grads = jax.grad(lambda x, w: jnp.sum(patch_conv(x, w, *args, **kwargs)), (0, 1))(x, w)
+  for grad, operand in zip(grads, (x, w), strict=True):
+    np.testing.assert_array_equal(grad, jnp.zeros_like(operand))
+
+
 def test_falls_back_to_lax_for_input_dilation_and_groups():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(2, 10, 4)).astype(np.float32)

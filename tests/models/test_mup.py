@@ -252,6 +252,20 @@ def test_base_width_that_is_not_whole_numbers_is_refused_in_one_line(base_width)
     models.ResNet((8,), 2, channels=(8, 8), parametrization="mup", base_width=base_width, rngs=None)
 
 
+@pytest.mark.parametrize("hidden", [128, (-4,), (0, 8), (128.5,), ("64",)])
+def test_mlp_lr_multipliers_refuse_hidden_widths_the_mlp_refuses(hidden):
+  # The rates read hidden with int(): (-4,) under SGD gave every tensor the negative rate
+  # -2 (gradient ascent), (128.5,) was truncated to 128 and 128 failed with "'int' object is
+  # not iterable". The MLP itself refuses each of them with this line.
+  message = f"hidden must be a sequence of integers >= 1; got {hidden!r}."
+  with pytest.raises(ValueError) as error:
+    models.mlp_lr_multipliers(hidden, "sgd", parametrization="mup", base_width=2)
+  assert str(error.value) == message
+  with pytest.raises(ValueError) as error:
+    models.MLP(4, hidden, 2, rngs=None)
+  assert str(error.value) == message
+
+
 def test_base_width_of_integral_numbers_is_still_taken():
   rates = models.mlp_lr_multipliers((128, 128), "adam", parametrization="mup", base_width=64.0)
   assert rates == models.mlp_lr_multipliers(

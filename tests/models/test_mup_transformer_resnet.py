@@ -298,6 +298,23 @@ def test_transformer_readout_is_the_tied_embedding_over_m():
       lambda: resnet_lr_multipliers((40,), 10, "lion"),
       "optimizer must be one of 'adam', 'sgd'; got 'lion'.",
     ),
+    (  # the rates read the sizes with int(): a fraction was truncated (16.5 channels gave
+      # the rates of 16) and one int failed with "'int' object is not iterable"
+      lambda: resnet_lr_multipliers((40,), 10, "adam", channels=16),
+      "channels must be a non-empty sequence of integers >= 1; got 16.",
+    ),
+    (
+      lambda: resnet_lr_multipliers((40,), 10, "adam", channels=(16.5, 32), base_width=8),
+      "channels must be a non-empty sequence of integers >= 1; got (16.5, 32).",
+    ),
+    (
+      lambda: resnet_lr_multipliers((40.5,), 10, "adam"),
+      "input_shape must be a sequence of integers >= 1; got (40.5,).",
+    ),
+    (
+      lambda: resnet_lr_multipliers((40,), 10, "adam", blocks=1.5),
+      "blocks must be an integer >= 1; got 1.5.",
+    ),
   ],
 )
 def test_bad_input_is_refused_in_one_line(build, message):
