@@ -132,16 +132,8 @@ def check_run(
   )  # fmt: skip
   mesh = devices_lib.member_mesh(devices)
   num_devices = mesh.devices.size
-  if chunk_size is not None and (
-    isinstance(chunk_size, bool)
-    or not isinstance(chunk_size, int | np.integer)
-    or chunk_size <= 0
-    or chunk_size % num_devices
-  ):
-    raise ValueError(
-      f"chunk_size must be None or a positive multiple of the number of devices "
-      f"({num_devices}); got {chunk_size!r}."
-    )
+  if chunk_size is not None:
+    arguments.check_chunk_size(chunk_size, num_devices)
   return trainer, mesh
 
 

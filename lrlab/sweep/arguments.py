@@ -88,6 +88,21 @@ def check_functions(make_tx: Any, should_stop: Any) -> None:
     raise ValueError(f"should_stop must be None or a function () -> bool; got {should_stop!r}.")
 
 
+def check_chunk_size(chunk_size: Any, num_devices: int, others: str = "None") -> None:
+  """A one-line error unless ``chunk_size`` is a positive multiple of ``num_devices`` (``others``:
+  the other values the caller takes, for the message)."""
+  if (
+    isinstance(chunk_size, bool)
+    or not isinstance(chunk_size, int | np.integer)
+    or chunk_size <= 0
+    or chunk_size % num_devices
+  ):
+    raise ValueError(
+      f"chunk_size must be {others} or a positive multiple of the number of devices "
+      f"({num_devices}); got {chunk_size!r}."
+    )
+
+
 def check_settings(checkpoint_interval: Any, divergence_factor: Any) -> None:
   """A one-line error unless both are real numbers and ``checkpoint_interval`` is finite and
   >= 0 (the trainer checks ``divergence_factor > 1``). :func:`lrlab._checks.check` lets

@@ -247,16 +247,8 @@ def run(
     columns = {k: arguments.as_traced(v) for k, v in grid.items()}
     measure = chunk_size == "auto"
     chunk_size, choice = chunking.automatic(measure, trainer, make_tx, mesh, windows, columns, key)
-  elif (
-    isinstance(chunk_size, bool)
-    or not isinstance(chunk_size, int | np.integer)
-    or chunk_size <= 0
-    or chunk_size % num_devices
-  ):
-    raise ValueError(
-      f"chunk_size must be None, 'auto' or a positive multiple of the number of devices "
-      f"({num_devices}); got {chunk_size!r}."
-    )
+  else:
+    arguments.check_chunk_size(chunk_size, num_devices, "None, 'auto'")
   (chunk_size,) = devices_lib.agree((int(chunk_size),), "the chunk size (pass chunk_size=)")
   num_chunks = math.ceil(num_members / chunk_size)
   padded = _pad(grid, num_chunks * chunk_size)
