@@ -23,10 +23,12 @@ validation loss at each batch's own budget is reported beside it. The scaling ex
 least-squares slope of log(best rate) against log(batch) over all batch sizes; its standard
 error adds in quadrature a bootstrap over seeds (the same seed draws for every batch size) and
 the grid's resolution (each best rate uncertain by a uniform half grid step, which the
-bootstrap misses when every draw picks the same grid point); it is compared with 1
-(SGD) and 0.5 (Adam) by a normal test, Holm-corrected over the (task, optimizer) pairs. A
-rule is supported for a pair when the slope is positive beyond 2 SE and not rejected at the
-2-SE level (alpha 0.0455, Holm), refuted when rejected; the verdict is on the rules only. The
+bootstrap misses when every draw picks the same grid point); each pair's slope is
+compared with both rules, 1 (linear) and 0.5 (square root), by a normal test, Holm-corrected
+over the pairs and the two rules. A pair's rule (SGD linear, Adam square root) is refuted when
+rejected at the 2-SE level (alpha 0.0455, Holm); supported when not rejected while the other
+rule is, and the slope is positive beyond 2 SE; inconclusive otherwise, as when the slope is
+within reach of both rules (:func:`judge_rules`). The verdict is on the rules only. The
 slope between the two smallest batch sizes (the regime furthest below the critical batch,
 where McCandlish et al.'s ``lr_opt = lr_max / (1 + B_noise / B)`` is linear) is reported beside
 it. The critical batch ``B_crit`` is the least-squares fit, in log steps, of
@@ -64,6 +66,7 @@ CLAIM = (
 )
 OPTIMIZERS = ("sgd", "adam")
 RULE = {"sgd": 1.0, "adam": 0.5}  # linear (Goyal et al. 2017), square root (Malladi et al. 2022)
+OTHER_RULE = {"sgd": 0.5, "adam": 1.0}  # the rule each optimizer's verdict must tell apart
 LR_RANGES = {  # log10 of each grid's ends, shared by every batch size of a task
   "quadratic": {"sgd": (-2.5, 0.5), "adam": (-3.0, 0.0)},
   "mnist1d-mlp": {"sgd": (-2.5, 0.5), "adam": (-3.5, -0.5)},
@@ -269,6 +272,41 @@ def _noise_numbers(out: Path, name: str) -> dict:
   return numbers
 
 
+def _normal_p(slope: float, se: float, rule: float) -> float:
+  """The two-sided normal p-value of ``slope`` (standard error ``se``) against ``rule``."""
+  z = (slope - rule) / se
+  return float(math.erfc(abs(z) / math.sqrt(2))) if np.isfinite(z) else math.nan
+
+
+def judge_rules(fitted: dict[tuple[str, str], dict]) -> dict[tuple[str, str], str]:
+  """Each (task, optimizer) pair's verdict on its rule, from its fitted slope's tests.
+
+  ``fitted[pair]`` holds ``lr_slope``, ``lr_slope_se`` and the two-sided p-values against the
+  pair's rule (``rule_p``) and the other rule (``other_rule_p``). The ``2 * len(fitted)``
+  p-values are Holm-adjusted together (written back as ``rule_p_holm``,
+  ``other_rule_p_holm`` and ``rule_verdict``). A rule is ``"refuted"`` when rejected (adjusted
+  p below :data:`lrlab.analysis.ALPHA`, the 2-SE level); ``"supported"`` when not rejected
+  while the other rule is and the slope is positive beyond 2 SE, so that the data tell the two
+  rules apart; ``"inconclusive"`` otherwise (a slope within reach of both rules, or of none).
+  """
+  pairs = list(fitted)
+  tested = [fitted[pair][which] for pair in pairs for which in ("rule_p", "other_rule_p")]
+  adjusted = analysis.holm(tested).reshape(len(pairs), 2)
+  judged = {}
+  for pair, (rule, other) in zip(pairs, adjusted, strict=True):
+    f = fitted[pair]
+    f["rule_p_holm"], f["other_rule_p_holm"] = float(rule), float(other)
+    grows = f["lr_slope"] > 2 * f["lr_slope_se"]
+    if np.isfinite(rule) and rule < ALPHA:
+      judged[pair] = "refuted"
+    elif grows and np.isfinite(rule) and np.isfinite(other) and other < ALPHA:
+      judged[pair] = "supported"
+    else:
+      judged[pair] = "inconclusive"
+    f["rule_verdict"] = judged[pair]
+  return judged
+
+
 def report(out: Path):
   targets = json.loads((out / "targets.json").read_text())
   settings = json.loads((out / "settings.json").read_text())
@@ -299,8 +337,11 @@ def report(out: Path):
       fitted["rule"] = RULE[optimizer]
       fitted["lr_range"] = [float(lrs[0]), float(lrs[-1])]
       fitted["best_lr_by_final_val_loss"] = [_best_by_final_loss(log_lrs, r) for r in results]
-      z = (fitted["lr_slope"] - RULE[optimizer]) / fitted["lr_slope_se"]
-      fitted["rule_p"] = float(math.erfc(abs(z) / math.sqrt(2))) if np.isfinite(z) else np.nan
+      fitted["rule_p"] = _normal_p(fitted["lr_slope"], fitted["lr_slope_se"], RULE[optimizer])
+      fitted["other_rule"] = OTHER_RULE[optimizer]
+      fitted["other_rule_p"] = _normal_p(
+        fitted["lr_slope"], fitted["lr_slope_se"], OTHER_RULE[optimizer]
+      )
       comparisons.append((name, optimizer))
       task_numbers[optimizer] = fitted
       curves[name, optimizer] = (lrs, steps)
@@ -308,20 +349,8 @@ def report(out: Path):
     if (out / name / "baselines.json").exists():
       task_numbers.update(json.loads((out / name / "baselines.json").read_text()))
     numbers["tasks"][name] = task_numbers
-  adjusted = analysis.holm([numbers["tasks"][n][o]["rule_p"] for n, o in comparisons])
-  judged = {}
-  for (name, optimizer), p in zip(comparisons, adjusted, strict=True):
-    fitted = numbers["tasks"][name][optimizer]
-    fitted["rule_p_holm"] = float(p)
-    grows = fitted["lr_slope"] > 2 * fitted["lr_slope_se"]
-    if np.isfinite(p) and p < ALPHA:
-      judged[name, optimizer] = "refuted"
-    elif grows and np.isfinite(p):
-      judged[name, optimizer] = "supported"
-    else:
-      judged[name, optimizer] = "inconclusive"
-    fitted["rule_verdict"] = judged[name, optimizer]
-  numbers["comparisons"] = len(comparisons)
+  judged = judge_rules({(n, o): numbers["tasks"][n][o] for n, o in comparisons})
+  numbers["comparisons"] = 2 * len(comparisons)  # each pair against both rules
   for task_numbers in numbers["tasks"].values():
     b_simple = task_numbers["noise_scale"]
     for optimizer in OPTIMIZERS:

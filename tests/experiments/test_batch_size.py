@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from experiments import _batch_size_fits as fits
 from experiments import batch_size, common
@@ -44,6 +45,45 @@ def test_slope_and_best_rate():
   assert best == -1.0 and log_min == pytest.approx(1.0)  # at the grid best: no finite parabola
 
 
+def _fit(slope: float, se: float, optimizer: str) -> dict:
+  """A pair's fitted slope with its p-values against both rules, by scipy's normal."""
+  p = lambda rule: 2 * stats.norm.sf(abs(slope - rule) / se)
+  rule, other = batch_size.RULE[optimizer], batch_size.OTHER_RULE[optimizer]
+  return {"lr_slope": slope, "lr_slope_se": se, "rule_p": p(rule), "other_rule_p": p(other)}
+
+
+def test_a_rule_is_supported_only_where_the_slope_tells_it_from_the_other_rule():
+  judged = batch_size.judge_rules(
+    {
+      ("a", "sgd"): _fit(1.0, 0.1, "sgd"),  # 5 SE from 0.5: supported
+      ("b", "sgd"): _fit(0.5, 0.05, "sgd"),  # 10 SE from 1: refuted
+      ("c", "sgd"): _fit(0.75, 0.12, "sgd"),  # 2.1 SE from each rule: neither rejected
+      ("a", "adam"): _fit(0.5, 0.08, "adam"),  # 6 SE from 1, 6 SE above 0: supported
+      ("b", "adam"): _fit(0.3, 0.2, "adam"),  # 3.5 SE from 1, but only 1.5 SE above 0
+      ("c", "adam"): _fit(1.0, 0.1, "adam"),  # the linear rule, 5 SE from 0.5: refuted
+    }
+  )
+  assert judged == {
+    ("a", "sgd"): "supported",
+    ("b", "sgd"): "refuted",
+    ("c", "sgd"): "inconclusive",
+    ("a", "adam"): "supported",
+    ("b", "adam"): "inconclusive",
+    ("c", "adam"): "refuted",
+  }
+
+
+def test_the_rules_tests_are_holm_adjusted_together():
+  # 2.3 SE from the square-root rule: p 0.021, rejected alone (2 tests: 0.043 < 0.0455) ...
+  alone = {("a", "sgd"): _fit(0.96, 0.2, "sgd")}
+  assert batch_size.judge_rules(alone)["a", "sgd"] == "supported"
+  fitted = alone["a", "sgd"]
+  assert fitted["other_rule_p_holm"] == pytest.approx(2 * fitted["other_rule_p"])
+  # ... but not among 6 tests, with nothing else rejected (6 x 0.021 > 0.0455).
+  crowded = {**alone, **{(n, "sgd"): _fit(0.75, 0.2, "sgd") for n in ("b", "c")}}
+  assert batch_size.judge_rules(crowded)["a", "sgd"] == "inconclusive"
+
+
 def _recomputed(name: str, optimizer: str, batch_sizes, target) -> list[float]:
   """The grid's best rate of each batch size: the lowest seed-mean log10 steps, recomputed."""
   best = []
@@ -79,7 +119,21 @@ def test_committed_summary_follows_from_the_saved_sweeps():
       assert fitted["b_simple_over_critical_decades"] == pytest.approx(
         math.log10(b_simple / fitted["critical_batch"])
       )
-  assert numbers["comparisons"] == len(p_values) == 2 * len(numbers["tasks"])
+  assert 2 * len(p_values) == numbers["comparisons"] == 4 * len(numbers["tasks"])
+  # The verdicts follow from the committed slopes by the rule, p-values recomputed with scipy.
+  pairs = [(n, o) for n in numbers["tasks"] for o in batch_size.OPTIMIZERS]
+  copies = {(n, o): dict(numbers["tasks"][n][o]) for n, o in pairs}
+  for pair, fitted in copies.items():
+    rule, other = batch_size.RULE[pair[1]], batch_size.OTHER_RULE[pair[1]]
+    slope, se = fitted["lr_slope"], fitted["lr_slope_se"]
+    assert fitted["rule_p"] == pytest.approx(2 * stats.norm.sf(abs(slope - rule) / se))
+    assert fitted["other_rule_p"] == pytest.approx(2 * stats.norm.sf(abs(slope - other) / se))
+  judged = batch_size.judge_rules(copies)
+  for name, optimizer in pairs:
+    assert numbers["tasks"][name][optimizer]["rule_verdict"] == judged[name, optimizer]
+  assert judged["quadratic", "sgd"] == "refuted"  # the rate saturates above the critical batch
+  # The transformer's SGD slope, 0.73 +- 0.11, is within reach of both rules.
+  assert judged["lm-transformer", "sgd"] == "inconclusive"
   # The noisy quadratic's measured B_simple lands on its closed form sigma^2 tr(H) / |H e|^2.
   noise = numbers["tasks"]["quadratic"]["noise_scale"]
   assert noise["b_simple_target"] == pytest.approx(noise["exact_b_simple_target"], rel=0.25)
