@@ -1,5 +1,6 @@
 """The table and the error figure of ``finder_validation``, from its rows."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ from matplotlib.figure import Figure
 from lrlab import analysis, finder, tasks
 
 CHANCE_RTOL = 0.05  # the dead-network guard: final train loss within 5% of chance
+SAME_ACCURACY = 0.01  # test points (a fraction) a supported rule may lose at most, 2 SE included
 
 
 def guarded(result, case: dict, metric: str):
@@ -152,3 +154,69 @@ def error_figure(rows: list[dict], names: tuple[str, ...], near: float, path: Pa
   figure.suptitle("LR-finder rules: each point a (task, optimizer, seed); boxes: quartiles")
   figure.savefig(path, dpi=110)
   return path
+
+
+def _se(values: np.ndarray) -> float | None:
+  """The standard error of the mean (ddof=1); ``None`` under two values."""
+  return float(np.std(values, ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
+
+
+def _verdict(a: dict) -> str:
+  """A rule's verdict: refuted when it loses test points beyond 2 SE (Holm), supported when
+  near in every case with its points lost plus 2 SE below :data:`SAME_ACCURACY`."""
+  if a.get("loses_accuracy"):
+    return "refuted"
+  lost = a["mean_test_accuracy_lost"]
+  bounded = lost is not None and lost + 2 * a["mean_test_accuracy_lost_se"] < SAME_ACCURACY
+  return "supported" if bounded and a["near_cases"] == a["cases"] else "inconclusive"
+
+
+def aggregate(rows: list[dict], names: tuple[str, ...], near: float) -> dict:
+  """Per rule of ``names`` over the cases of the two main optimizers and their seeds: errors,
+  hits (within ``near`` times the sweep's best, or in its usable range), points lost."""
+  main = [r for r in rows if r["optimizer"] != "gd"] or rows
+  out = {}
+  for name in names:
+    entries = [r["rules"][name] for r in main]
+    decades = np.array([d for e in entries for d in e["decades"] if d is not None])
+    size = abs(decades)
+    near_cases = sum(e["near_case"] for e in entries)
+    gaps = [e["points_lost"] for e in entries if e["points_lost"] is not None]
+    lost = float(np.mean([g["gap"] for g in gaps])) if gaps else None
+    lost_se = float(np.sqrt(sum(g["se"] ** 2 for g in gaps)) / len(gaps)) if gaps else None
+    z = lost / lost_se if gaps and lost_se > 0 else None
+    out[name] = {
+      "cases": len(main),
+      "entries": int(sum(len(e["decades"]) for e in entries)),
+      "computed": int(decades.size),
+      "median_abs_decades": float(np.median(size)) if size.size else None,
+      "mean_abs_decades": float(np.mean(size)) if size.size else None,
+      "mean_abs_decades_se": _se(size),
+      "max_abs_decades": float(np.max(size)) if size.size else None,
+      "median_decades": float(np.median(decades)) if size.size else None,
+      "within_2x": int(np.sum(size <= np.log10(near) + 1e-12)),
+      "in_usable_range": int(sum(sum(e["in_usable_range"]) for e in entries)),
+      "near": int(sum(e["near_seeds"] for e in entries)),
+      "near_cases": int(near_cases),
+      "accuracy_cases": len(gaps),
+      "mean_test_accuracy_lost": lost,
+      "mean_test_accuracy_lost_se": lost_se,
+      "p": None if z is None else math.erfc(abs(z) / math.sqrt(2.0)),
+    }
+  tested = [n for n in names if out[n]["p"] is not None]
+  for n, p in zip(tested, analysis.holm([out[n]["p"] for n in tested]), strict=True):
+    out[n]["p_holm"] = float(p)
+    out[n]["loses_accuracy"] = bool(p < analysis.ALPHA and out[n]["mean_test_accuracy_lost"] > 0)
+  for a in out.values():
+    a["verdict"] = _verdict(a)
+  ranked = sorted(
+    (n for n in finder.RULES if out[n]["median_abs_decades"] is not None),
+    key=lambda n: (-out[n]["near_cases"], -out[n]["near"], out[n]["median_abs_decades"]),
+  )
+  return {
+    "rules": out,
+    "comparisons": len(tested),
+    "alpha": analysis.ALPHA,
+    "ranking": ranked,
+    "most_reliable_rule": ranked[0] if ranked else None,
+  }

@@ -21,11 +21,12 @@ seed ``s``'s test accuracy at the grid's best rate minus at the suggestion
 2x of the sweep's best (about one step of the grid) or inside the sweep's usable
 range (validation accuracy within 0.05 of the best; loss within 5% on the
 loss tasks). A rule is near in a case when it is near in the majority of seeds;
-it is supported when near in every case, refuted when in fewer than half. The
-points each rule loses are averaged over the accuracy cases, with a standard
+the points each rule loses are averaged over the accuracy cases, with a standard
 error from the seeds and the test set's binomial error
 (:func:`lrlab.analysis.paired_difference` per case), and tested against 0 with
-Holm's correction over the rules. On the quadratic, theory gives the answers
+Holm's correction over the rules. A rule is refuted when it loses points beyond 2 SE
+(Holm); supported when near in every case and its points lost plus 2 SE stay below one
+(``SAME_ACCURACY``); inconclusive otherwise. On the quadratic, theory gives the answers
 for gradient descent: divergence above ``2/L``, fastest rate ``2/(L+mu)``; for
 heavy ball, divergence above ``2(1+b)/L``.
 
@@ -36,7 +37,6 @@ token) with Adam.
 """
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -198,11 +198,6 @@ def run(out: Path, *, cases, steps, num_lrs, parallel_lrs, seeds) -> None:
     (folder / "case.json").write_text(json.dumps(case, indent=2) + "\n", encoding="utf-8")
 
 
-def _se(values: np.ndarray) -> float | None:
-  """The standard error of the mean (ddof=1); ``None`` under two values."""
-  return float(np.std(values, ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
-
-
 def _of(values: list, reduce) -> float | None:
   """``reduce`` (``np.mean``, ``np.median``) of the values that are not ``None``, or ``None``."""
   values = [v for v in values if v is not None]
@@ -315,65 +310,12 @@ def _row(folder: Path) -> dict:
   return row
 
 
-def _aggregate(rows: list[dict]) -> dict:
-  """Per rule over the cases of the two main optimizers and their seeds: errors, hits, points."""
-  main = [r for r in rows if r["optimizer"] != "gd"] or rows
-  out = {}
-  for name in NAMES:
-    entries = [r["rules"][name] for r in main]
-    decades = np.array([d for e in entries for d in e["decades"] if d is not None])
-    size = abs(decades)
-    near_cases = sum(e["near_case"] for e in entries)
-    gaps = [e["points_lost"] for e in entries if e["points_lost"] is not None]
-    lost = float(np.mean([g["gap"] for g in gaps])) if gaps else None
-    lost_se = float(np.sqrt(sum(g["se"] ** 2 for g in gaps)) / len(gaps)) if gaps else None
-    z = lost / lost_se if gaps and lost_se > 0 else None
-    out[name] = {
-      "cases": len(main),
-      "entries": int(sum(len(e["decades"]) for e in entries)),
-      "computed": int(decades.size),
-      "median_abs_decades": float(np.median(size)) if size.size else None,
-      "mean_abs_decades": float(np.mean(size)) if size.size else None,
-      "mean_abs_decades_se": _se(size),
-      "max_abs_decades": float(np.max(size)) if size.size else None,
-      "median_decades": float(np.median(decades)) if size.size else None,
-      "within_2x": int(np.sum(size <= np.log10(NEAR) + 1e-12)),
-      "in_usable_range": int(sum(sum(e["in_usable_range"]) for e in entries)),
-      "near": int(sum(e["near_seeds"] for e in entries)),
-      "near_cases": int(near_cases),
-      "accuracy_cases": len(gaps),
-      "mean_test_accuracy_lost": lost,
-      "mean_test_accuracy_lost_se": lost_se,
-      "p": None if z is None else math.erfc(abs(z) / math.sqrt(2.0)),
-      "verdict": "supported"
-      if near_cases == len(main)
-      else "refuted"
-      if 2 * near_cases < len(main)
-      else "inconclusive",
-    }
-  tested = [n for n in NAMES if out[n]["p"] is not None]
-  for n, p in zip(tested, analysis.holm([out[n]["p"] for n in tested]), strict=True):
-    out[n]["p_holm"] = float(p)
-    out[n]["loses_accuracy"] = bool(p < analysis.ALPHA and out[n]["mean_test_accuracy_lost"] > 0)
-  ranked = sorted(
-    (n for n in finder.RULES if out[n]["median_abs_decades"] is not None),
-    key=lambda n: (-out[n]["near_cases"], -out[n]["near"], out[n]["median_abs_decades"]),
-  )
-  return {
-    "rules": out,
-    "comparisons": len(tested),
-    "alpha": analysis.ALPHA,
-    "ranking": ranked,
-    "most_reliable_rule": ranked[0] if ranked else None,
-  }
-
-
 def report(out: Path):
   folders = [p.parent for p in out.glob("*/case.json")]
   order = lambda p: json.loads((p / "case.json").read_text(encoding="utf-8"))["index"]
   folders = sorted(folders, key=order)  # the cases' order in the run
   rows = [_row(folder) for folder in folders]
-  numbers = {"cases": rows, "aggregate": _aggregate(rows)}
+  numbers = {"cases": rows, "aggregate": report_lib.aggregate(rows, NAMES, NEAR)}
   figures = []
   for folder, r in zip(folders, rows, strict=True):
     reference = {"sweep best": r["sweep"]["best_lr"]}
