@@ -198,12 +198,11 @@ def _measure(folder: Path) -> dict:
 
 def _judge(name: str, raw: dict, std: dict, step: float) -> dict:
   """The width gain, paired over seeds, its SE with the grid's rounding (``step / sqrt 3``)."""
-  gain = analysis.paired_difference(std["usable_decades_per_seed"], raw["usable_decades_per_seed"])
   grid_se = step / math.sqrt(3.0)
-  se = math.hypot(gain["se_seeds"], grid_se)
-  z = gain["gap"] / se if se > 0 and math.isfinite(se) else math.nan
-  gain.update(se=se, se_grid=grid_se, z=z)
-  gain["p"] = math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan
+  gain = analysis.paired_difference(
+    std["usable_decades_per_seed"], raw["usable_decades_per_seed"], extra_se=grid_se
+  )
+  gain["se_grid"] = grid_se
   return {
     "raw": raw,
     "standardized": std,

@@ -156,7 +156,9 @@ def holm(p_values: ArrayLike) -> np.ndarray:
   return out
 
 
-def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None = None) -> dict:
+def paired_difference(
+  a: ArrayLike, b: ArrayLike, *, test_examples: int | None = None, extra_se: float = 0.0
+) -> dict:
   r"""The mean of ``a - b`` over seeds, paired, with its standard error and p-value.
 
   With :math:`d_s = a_s - b_s` over ``S`` seeds, the standard error is
@@ -165,19 +167,22 @@ def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None =
   ``b`` are accuracies on a test set of ``n = test_examples`` examples, the test set's
   binomial error of a difference of two means
   :math:`\mathrm{SE}_\text{test} = \sqrt{(\bar a(1-\bar a) + \bar b(1-\bar b))/n}`
-  (0 without ``test_examples``). It treats the two accuracies as independent, which
+  (0 without ``test_examples``); ``extra_se``, any other error independent of the seeds
+  (a grid's rounding), adds in quadrature too. It treats the two accuracies as independent, which
   overstates the error of models scored on the same examples: a conservative test.
   ``z = mean / SE`` and ``p = erfc(|z| / sqrt 2)``, two-sided under a normal law:
   ``p < ALPHA`` exactly when ``|z| > 2``, the 2-standard-error rule the experiments'
   verdicts follow. At few seeds it is not an exact-size test: ``p_t`` is the two-sided
   Student-t p-value of the same ``z`` with ``df`` degrees of freedom (``S - 1``, or
-  Welch-Satterthwaite's ``(S - 1) (SE / SE_seeds)^4`` with a test-set term; the paired
+  Welch-Satterthwaite's ``(S - 1) (SE / SE_seeds)^4`` with a test-set or extra term; the paired
   t-test's p without one), larger at few seeds: ``|z| = 2`` at 5 seeds gives ``p = 0.0455``
   and ``p_t = 0.116``, and a true null passes the 2-SE rule 11% of the time, not 4.6%.
 
   Args:
     a, b: ``(S,)`` the two arms' values, seed by seed.
-    test_examples: the test set's size, where ``a`` and ``b`` are accuracies on it.
+    test_examples: the test set's size, an integer >= 1, where ``a`` and ``b`` are
+      accuracies (fractions in ``[0, 1]``) on it.
+    extra_se: a further standard error, >= 0, independent of the seeds' (infinite df).
 
   Returns:
     ``{"gap", "se", "se_seeds", "se_test_set", "z", "p", "df", "p_t"}``; SE, z, p and p_t are
@@ -193,14 +198,24 @@ def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None =
   if a.shape != b.shape or a.ndim != 1:
     raise ValueError(f"a and b must be 1-D of one shape (seeds); got {a.shape} and {b.shape}.")
   if test_examples is not None:
-    _checks.check("test_examples", test_examples, lambda v: v >= 1, "an integer >= 1 or None")
+    _checks.check(
+      "test_examples", test_examples, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1"
+    )
+    values = np.concatenate([a, b])
+    if np.any((values < 0) | (values > 1)):  # NaN (a diverged run) passes, and stays NaN
+      raise ValueError(
+        "a and b must be accuracies in [0, 1] with test_examples (fractions, not percent); "
+        f"got values from {np.nanmin(values)} to {np.nanmax(values)}."
+      )
+  _checks.check_nonnegative("extra_se", extra_se)
   d = a - b
   seeds_se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan
   test_se = 0.0
   if test_examples is not None:
     p1, p2 = float(a.mean()), float(b.mean())
     test_se = math.sqrt(max(p1 * (1 - p1) + p2 * (1 - p2), 0.0) / test_examples)
-  se = math.hypot(seeds_se, test_se)
+  independent_se = math.hypot(test_se, float(extra_se))  # no seed spread in it: infinite df
+  se = math.hypot(seeds_se, independent_se)
   gap = float(d.mean())
   if se > 0:
     z = gap / se
@@ -211,7 +226,7 @@ def paired_difference(a: ArrayLike, b: ArrayLike, *, test_examples: int | None =
   if seeds_se > 0:
     df = (d.size - 1) * (se / seeds_se) ** 4
   else:  # Welch-Satterthwaite's limit: the test set's term alone, or the paired t-test's S - 1
-    df = math.inf if test_se > 0 or d.size < 2 else d.size - 1
+    df = math.inf if independent_se > 0 or d.size < 2 else d.size - 1
   return {
     "gap": gap,
     "se": se,

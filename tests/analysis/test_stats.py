@@ -142,6 +142,31 @@ def test_p_t_is_the_paired_t_tests_and_welchs_with_the_test_set():
   assert 2 * scipy.stats.t.sf(2.0, 4) == pytest.approx(0.1161, abs=1e-4)
 
 
+def test_paired_difference_refuses_percent_accuracies_with_a_test_set():
+  # 90 % read as 90: p (1 - p) < 0 was clamped to 0, silently dropping the binomial error.
+  with pytest.raises(ValueError, match=r"a and b must be accuracies in \[0, 1\].*90"):
+    analysis.paired_difference([90.0, 80.0, 70.0], [80.0, 80.0, 60.0], test_examples=100)
+  with pytest.raises(ValueError, match=r"test_examples must be an integer >= 1; got 99\.5"):
+    analysis.paired_difference([0.9, 0.8], [0.8, 0.7], test_examples=99.5)
+  found = analysis.paired_difference([0.9, np.nan], [0.8, 0.7], test_examples=100)
+  assert np.isnan(found["gap"])  # a diverged run's NaN is still let through
+
+
+def test_an_extra_error_is_welch_satterthwaites_with_infinite_df():
+  rng = np.random.default_rng(2)
+  a, b = rng.normal(size=5), rng.normal(size=5)
+  seeds_only = analysis.paired_difference(a, b)
+  found = analysis.paired_difference(a, b, extra_se=0.3)
+  se = math.hypot(seeds_only["se"], 0.3)
+  df = se**4 / (seeds_only["se_seeds"] ** 4 / 4)
+  assert found["se"] == pytest.approx(se, rel=1e-12) and found["se_test_set"] == 0
+  assert found["df"] == pytest.approx(df, rel=1e-12)
+  assert found["z"] == pytest.approx((a - b).mean() / se, rel=1e-12)
+  assert found["p_t"] == pytest.approx(2 * scipy.stats.t.sf(abs(found["z"]), df), rel=1e-12)
+  with pytest.raises(ValueError, match="extra_se"):
+    analysis.paired_difference(a, b, extra_se=-1.0)
+
+
 @pytest.mark.parametrize("vertex", [0.3, -0.2, 0.0, 0.49])
 def test_refine_best_finds_the_vertex_of_a_sampled_parabola(vertex):
   x = np.linspace(-3, 3, 13)  # step 0.5: the vertex is within half a step of x = 0

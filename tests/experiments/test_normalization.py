@@ -5,8 +5,9 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 
-from experiments import common
+from experiments import common, normalization
 from lrlab import analysis, sweep
 
 OUT = common.RESULTS / "normalization"
@@ -73,3 +74,18 @@ def test_holm_over_the_tasks_and_the_verdicts():
   assert numbers["digits-logreg"]["verdict"] == "supported"  # kappa falls 37,000x there
   for figure in SUMMARY["figures"]:
     assert (OUT / figure).stat().st_size > 1000
+
+
+def test_the_width_gains_p_t_uses_the_same_se_as_its_z():
+  raw = {"usable_decades_per_seed": [2.0, 2.25, 2.0, 2.0, 2.25], "usable_decades": 2.25}
+  std = {"usable_decades_per_seed": [4.0, 4.25, 4.0, 4.25, 4.0], "usable_decades": 4.0}
+  for arm, kappa in ((raw, 5e6), (std, 143.0)):
+    arm["condition_number"] = kappa
+  gain = normalization._judge("x", raw, std, 0.25)["width_gain_per_seed"]
+  d = np.subtract(std["usable_decades_per_seed"], raw["usable_decades_per_seed"])
+  seeds_se = d.std(ddof=1) / math.sqrt(d.size)
+  se = math.hypot(seeds_se, 0.25 / math.sqrt(3))
+  df = se**4 / (seeds_se**4 / (d.size - 1))  # Welch-Satterthwaite, the grid's term exact
+  assert gain["z"] == pytest.approx(d.mean() / se, rel=1e-12)
+  assert gain["df"] == pytest.approx(df, rel=1e-12)
+  assert gain["p_t"] == pytest.approx(2 * scipy.stats.t.sf(d.mean() / se, df), rel=1e-9)
