@@ -14,6 +14,7 @@ from lrlab.cli import common, output
 FAMILIES = ("decays", "cosine", "cyclical", "warmup")
 FILES = output.OWNED["schedules"]
 MIN_STEPS = 20
+MAX_STEPS = 2**31 - 1  # schedules count steps in int32, as the trainer does
 
 
 def families(steps: int, lr: float) -> dict:
@@ -60,7 +61,7 @@ def add_arguments(parser: common.Parser) -> None:
   """The flags of ``lrlab schedules``."""
   parser.add_argument(
     "--steps", type=common.positive_int, default=1000,
-    help=f"the training budget in steps, at least {MIN_STEPS}",
+    help=f"the training budget in steps, {MIN_STEPS} to 2**31 - 1",
   )  # fmt: skip
   parser.add_argument(
     "--lr", type=common.positive_float, default=0.1, help="the peak learning rate"
@@ -70,8 +71,8 @@ def add_arguments(parser: common.Parser) -> None:
 
 def run(args) -> int:
   """``lrlab schedules`` with parsed ``args``; the exit code."""
-  if args.steps < MIN_STEPS:
-    return common.fail(f"--steps must be >= {MIN_STEPS}; got {args.steps}.")
+  if not MIN_STEPS <= args.steps <= MAX_STEPS:
+    return common.fail(f"--steps must be in [{MIN_STEPS}, 2**31 - 1]; got {args.steps}.")
   try:
     settings = {"steps": args.steps, "lr": args.lr}
     owner = output.claimed_by(args.out)
