@@ -193,6 +193,15 @@ def test_custom_task_via_register():
     tasks.registry._REGISTRY.pop("toy")
 
 
+@pytest.mark.parametrize("name", [3, None, ""])
+def test_register_refuses_a_name_that_is_not_a_string(name):
+  # 3 was registered, and then names() and every get() of an unknown name raised a TypeError.
+  with pytest.raises(ValueError, match=rf"^name must be a non-empty string; got {name!r}\.$"):
+    tasks.register(name, lambda: None)
+  assert name not in tasks.registry._REGISTRY
+  assert tasks.names() == tuple(sorted(tasks.names()))
+
+
 def test_classification_requires_labels():
   problem = data.linear_regression(20, 2, noise=0.1, condition_number=2.0)
   model = models.functional(lambda rngs: models.Linear(2, 1, rngs=rngs))

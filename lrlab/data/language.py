@@ -157,10 +157,13 @@ class Language:
     """Sequences ``indices`` of ``split``: int32 ``(len(indices), context + 1)``.
 
     Sequence ``i`` of a split is a pure function of ``(seed, split, i)``: the
-    same whichever other sequences are drawn with it, in whatever order.
+    same whichever other sequences are drawn with it, in whatever order;
+    ``indices`` are integers >= 0 (a negative one is a ``ValueError``).
     """
     _checks.check_choice("split", split, SPLITS)
     indices = np.asarray(indices, np.int64).reshape(-1)
+    if indices.size and indices.min() < 0:  # -1 wrapped to 2^64 - 1: another, silent sequence
+      raise ValueError(f"indices must be integers >= 0; got {indices.min()}.")
     n, length = len(indices), self.context + 1
     u_state = uniforms(self.seed, split, indices, length, 0)
     u_token = uniforms(self.seed, split, indices, length, 1)

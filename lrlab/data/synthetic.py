@@ -90,13 +90,15 @@ def quadratic(
     Insights From a Noisy Quadratic Model", NeurIPS 2019.
     https://arxiv.org/abs/1907.04164
   """
-  _checks.check("dim", dim, lambda d: (d >= 1) & (d == np.floor(d)), "an integer >= 1")
+  # count refuses None and bools, which check lets through (int(None) failed naming nothing).
+  dim = _checks.count("dim", dim, 1)
+  num_train = _checks.count("num_train", num_train, 1)
+  num_eval = _checks.count("num_eval", num_eval, 1)
+  _checks.check_given(noise=noise)
   _checks.check_nonnegative("noise", noise)
-  _checks.check("num_train", num_train, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1")
-  _checks.check("num_eval", num_eval, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1")
-  dim = int(dim)
   seed = _checks.count("seed", seed, 0)  # None would draw another problem on every call
   if eigenvalues is None:
+    _checks.check_given(min_curvature=min_curvature, max_curvature=max_curvature)
     _checks.check_positive("min_curvature", min_curvature)
     _checks.check_positive("max_curvature", max_curvature)
     _checks.check_le("min_curvature", min_curvature, "max_curvature", max_curvature)
@@ -197,15 +199,14 @@ def linear_regression(
     >>> bool(np.allclose(X.T @ (X @ p.w_star - y) / len(y), 0, atol=1e-4))
     True
   """
-  _checks.check("d", d, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1")
-  _checks.check("n", n, lambda v: (v >= d) & (v == np.floor(v)), f"an integer >= d={d}")
+  d = _checks.count("d", d, 1)  # refuses None and bools, which check lets through
+  n = _checks.count("n", n, 1)
+  if n < d:
+    raise ValueError(f"n must be an integer >= d={d}; got {n!r}.")
+  _checks.check_given(noise=noise, condition_number=condition_number)
   _checks.check_nonnegative("noise", noise)
   _checks.check("condition_number", condition_number, lambda c: np.isfinite(c) & (c >= 1), ">= 1")
-  n, d = int(n), int(d)
-  if num_eval is None:
-    num_eval = max(n // 4, 1)
-  _checks.check("num_eval", num_eval, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1")
-  num_eval = int(num_eval)
+  num_eval = _checks.count("num_eval", max(n // 4, 1) if num_eval is None else num_eval, 1)
   seed = _checks.count("seed", seed, 0)  # None would draw another problem on every call
 
   rng = np.random.default_rng(seed)

@@ -42,12 +42,12 @@ def modular_addition_data(p: int = 97, *, train_fraction: float = 0.5, seed: int
     >>> lrlab.tasks.grokking.modular_addition_data(97).sizes
     {'train': 4704, 'val': 2352, 'test': 2353}
   """
-  _checks.check("p", p, lambda n: (n >= 2) & (n == np.floor(n)), "an integer >= 2")
+  p = _checks.count("p", p, 2)  # refuses None and bools, which check lets through
+  _checks.check_given(train_fraction=train_fraction)
   _checks.check_interval(
     "train_fraction", train_fraction, 0, 1, closed_low=False, closed_high=False
   )
   seed = _checks.count("seed", seed, 0)  # None would draw another split on every call
-  p = int(p)
   num_train = round(train_fraction * p * p)
   if num_train < 1 or p * p - num_train < 2:
     raise ValueError(
@@ -99,11 +99,11 @@ def modular_addition(
     Power et al., "Grokking: Generalization Beyond Overfitting on Small Algorithmic
     Datasets", 2022. https://arxiv.org/abs/2201.02177
   """
-  dataset = modular_addition_data(p, train_fraction=train_fraction, seed=seed)
-  p = dataset.num_classes
-  model = functional(
+  p = _checks.count("p", p, 2)
+  model = functional(  # checks the model's options before the p^2 pairs are made
     lambda rngs: EmbeddingMLP(p, 2, p, width=width, hidden=hidden, activation=activation, rngs=rngs)
   )
+  dataset = modular_addition_data(p, train_fraction=train_fraction, seed=seed)
   return from_model(model, dataset, loss="cross_entropy", name="modular-addition")
 
 

@@ -246,10 +246,12 @@ def register(name: str, builder: Callable[..., Task], *, overwrite: bool = False
   """Add a task builder ``builder(**options) -> Task`` under ``name``.
 
   Args:
-    name: the new name.
+    name: the new name, a non-empty string.
     builder: called by :func:`get` with the caller's keyword overrides.
     overwrite: replace an existing task of that name.
   """
+  if not isinstance(name, str) or not name:  # another type breaks names()' sort for every caller
+    raise ValueError(f"name must be a non-empty string; got {name!r}.")
   if not callable(builder):
     raise ValueError(f"builder must be callable; got {builder!r}.")
   if name in _REGISTRY and not overwrite:

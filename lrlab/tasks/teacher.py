@@ -102,18 +102,20 @@ def teacher_student_data(
   Returns:
     A :class:`TeacherStudentData`.
   """
-  for name, value in dict(
-    input_dim=input_dim,
-    teacher_width=teacher_width,
-    num_train=num_train,
-    num_val=num_val,
-    num_test=num_test,
-  ).items():
-    _checks.check(name, value, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1")
-  _checks.check(
-    "teacher_depth", teacher_depth, lambda v: (v >= 0) & (v == np.floor(v)), "an integer >= 0"
+  # count refuses None and bools, which check lets through (int(None) failed naming nothing).
+  input_dim, teacher_width, num_train, num_val, num_test = (
+    _checks.count(name, value, 1)
+    for name, value in dict(
+      input_dim=input_dim,
+      teacher_width=teacher_width,
+      num_train=num_train,
+      num_val=num_val,
+      num_test=num_test,
+    ).items()
   )
+  teacher_depth = _checks.count("teacher_depth", teacher_depth, 0)
   _checks.check_choice("activation", activation, sorted(_NUMPY_ACTIVATIONS))
+  _checks.check_given(noise=noise)
   _checks.check_nonnegative("noise", noise)
   rng = np.random.default_rng(_checks.count("seed", seed, 0))
   sizes = (int(num_train), int(num_val), int(num_test))
@@ -176,12 +178,8 @@ def teacher_student(
     Gardner and Derrida, "Three unfinished works on the optimal storage capacity of
     networks", 1989; Saad and Solla, "On-line learning in soft committee machines", 1995.
   """
-  _checks.check(
-    "student_width", student_width, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1"
-  )
-  _checks.check(
-    "student_depth", student_depth, lambda v: (v >= 0) & (v == np.floor(v)), "an integer >= 0"
-  )
+  student_width = _checks.count("student_width", student_width, 1)
+  student_depth = _checks.count("student_depth", student_depth, 0)
   problem = teacher_student_data(
     input_dim=input_dim,
     teacher_width=teacher_width,

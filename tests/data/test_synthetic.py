@@ -63,6 +63,13 @@ def test_quadratic_noise_is_centred_on_train_with_covariance_sigma2_h():
     ({"dim": 3, "seed": None}, r"^seed must be an integer >= 0; got None\.$"),
     ({"dim": 3, "seed": -1}, r"^seed must be an integer >= 0; got -1\.$"),
     ({"dim": 3, "seed": 1.5}, r"^seed must be an integer >= 0; got 1\.5\.$"),
+    # None passed the checks and failed in int() or arithmetic, naming nothing; True was 1.
+    ({"dim": None}, r"^dim must be an integer >= 1; got None\.$"),
+    ({"dim": True}, r"^dim must be an integer >= 1; got True\.$"),
+    ({"dim": 3, "num_train": None}, r"^num_train must be an integer >= 1; got None\.$"),
+    ({"dim": 3, "num_eval": None}, r"^num_eval must be an integer >= 1; got None\.$"),
+    ({"dim": 3, "noise": None}, r"^noise must be a number or an array; got None\.$"),
+    ({"dim": 3, "min_curvature": None}, r"^min_curvature must be a number"),
   ],
 )
 def test_quadratic_rejects_bad_arguments(kwargs, match):
@@ -104,6 +111,11 @@ def test_linear_regression_is_deterministic():
     ({"n": 10, "d": 2, "noise": -0.1}, "noise"),
     ({"n": 10, "d": 2, "seed": None}, r"^seed must be an integer >= 0; got None\.$"),
     ({"n": 10, "d": 2, "seed": -1}, r"^seed must be an integer >= 0; got -1\.$"),
+    ({"n": None, "d": 2}, r"^n must be an integer >= 1; got None\.$"),
+    ({"n": 10, "d": None}, r"^d must be an integer >= 1; got None\.$"),
+    ({"n": 10, "d": 2, "noise": None}, r"^noise must be a number or an array; got None\.$"),
+    ({"n": 10, "d": 2, "condition_number": None}, r"^condition_number must be a number"),
+    ({"n": 10, "d": 2, "num_eval": True}, r"^num_eval must be an integer >= 1; got True\.$"),
   ],
 )
 def test_linear_regression_rejects_bad_arguments(kwargs, match):

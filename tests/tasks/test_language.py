@@ -117,6 +117,9 @@ def test_sequences_are_random_access():
   x, y = source[np.array([3, 1])]
   np.testing.assert_array_equal(x[1], source[np.array([1])][0][0])
   np.testing.assert_array_equal(y, language.tokens("train", [3, 1])[:, 1:])
+  # -1 wrapped to 2^64 - 1 and gave that sequence silently.
+  with pytest.raises(ValueError, match=r"^indices must be integers >= 0; got -1\.$"):
+    language.tokens("train", np.array([3, -1]))
 
 
 def test_ngram_losses_are_exact_and_above_the_optimum():

@@ -171,6 +171,14 @@ def test_teacher_student_labels_are_the_teacher_plus_the_drawn_noise(noise):
     ("teacher-student", dict(noise=-0.1), ["noise", "-0.1"]),
     ("teacher-student", dict(student_depth=1.5), ["student_depth", "1.5"]),
     ("teacher-student", dict(activation="gelu"), ["activation", "gelu"]),
+    # None passed the checks and failed in int() or float(), naming nothing; True was 1.
+    ("modular-addition", dict(p=None), ["p must be an integer >= 2", "None"]),
+    ("modular-addition", dict(train_fraction=None), ["train_fraction", "None"]),
+    ("teacher-student", dict(num_val=None), ["num_val must be an integer >= 1", "None"]),
+    ("teacher-student", dict(teacher_depth=None), ["teacher_depth", "None"]),
+    ("teacher-student", dict(student_width=None), ["student_width", "None"]),
+    ("teacher-student", dict(student_width=True), ["student_width", "True"]),
+    ("teacher-student", dict(noise=None), ["noise", "None"]),
   ],
 )
 def test_bad_overrides_give_one_line_errors(name, overrides, words):
@@ -189,6 +197,8 @@ def test_bad_overrides_give_one_line_errors(name, overrides, words):
     ("digits-cnn", dict(channels=(16, 0)), "channels must be a non-empty sequence"),
     ("lm-transformer", dict(width=0), "width must be an integer >= 1; got 0."),
     ("lm-transformer", dict(width=30, heads=4), "width must be a multiple of heads=4; got 30."),
+    ("modular-addition", dict(width=0), "width must be an integer >= 1; got 0."),
+    ("modular-addition", dict(hidden=(0,)), "hidden must be a sequence of integers >= 1"),
   ],
 )
 def test_bad_model_sizes_are_refused_before_the_data_are_made(
@@ -202,6 +212,7 @@ def test_bad_model_sizes_are_refused_before_the_data_are_made(
   monkeypatch.setattr(lrlab.data, "mnist1d", made)
   monkeypatch.setattr(lrlab.data, "digits", made)
   monkeypatch.setattr(lrlab.tasks.language, "Language", made)
+  monkeypatch.setattr(lrlab.tasks.grokking, "modular_addition_data", made)
   with pytest.raises(ValueError) as error:
     lrlab.tasks.get(name, **overrides)
   assert str(error.value).startswith(message) and "\n" not in str(error.value)
