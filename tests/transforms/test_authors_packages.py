@@ -133,13 +133,29 @@ def lrlab_trajectory(tx, record):
 
 
 def deviation(lrlab_params, package_params):
-  """Largest deviation over all steps and parameters, relative to the parameters' scale."""
+  """Largest deviation over all steps and parameters, relative to the parameters' scale.
+
+  A non-finite value on either side is an infinite deviation (``max`` would drop a NaN);
+  a parameter that is exactly 0 throughout the package's run is compared absolutely.
+  """
   worst = 0.0
   for name in NAMES:
-    ours = lrlab_params[name]
+    ours = np.asarray(lrlab_params[name])
     theirs = np.stack([p[name] for p in package_params])
-    worst = max(worst, float(np.max(np.abs(ours - theirs)) / np.max(np.abs(theirs))))
+    if not (np.all(np.isfinite(ours)) and np.all(np.isfinite(theirs))):
+      return np.inf
+    error, scale = np.max(np.abs(ours - theirs)), np.max(np.abs(theirs))
+    worst = max(worst, float(error / scale if scale > 0 else error))
   return worst
+
+
+def test_deviation_flags_a_non_finite_trajectory():
+  """A NaN on either side is an infinite deviation, never 0 (Python's max drops a NaN)."""
+  clean = {name: np.asarray(PARAMS[name])[None] for name in NAMES}
+  assert deviation(clean, [PARAMS]) == 0.0
+  broken = {**clean, "w1": np.full_like(clean["w1"], np.nan)}
+  assert deviation(broken, [PARAMS]) == np.inf
+  assert deviation(clean, [{**PARAMS, "b2": np.full_like(PARAMS["b2"], np.nan)}]) == np.inf
 
 
 def assert_trajectories_match(ours, theirs, our_estimates, their_estimates):
@@ -154,6 +170,7 @@ def assert_moves(params):
   (Not :func:`deviation`, which divides by each parameter's own scale: ``b2`` starts at 0,
   so any move of it at all would count as infinitely far.)
   """
+  assert all(np.all(np.isfinite(params[name])) for name in NAMES)  # max would drop a NaN
   scale = max(np.max(np.abs(PARAMS[name])) for name in NAMES)
   moved = max(np.max(np.abs(params[name][-1] - PARAMS[name])) for name in NAMES)
   assert moved > 1e-2 * scale
