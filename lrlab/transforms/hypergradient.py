@@ -80,8 +80,10 @@ def scale_by_hypergradient(
   paper; a very large ``hyper_lr`` can drive it negative.
 
   PyTorch and Optax have no hypergradient optimizer; with ``hyper_lr=0`` this
-  is exactly SGD / Adam (PyTorch's and Optax's defaults ``b1=0.9,
-  b2=0.999, eps=1e-8``, with ``eps`` outside the square root).
+  is SGD / Adam (PyTorch's and Optax's defaults ``b1=0.9,
+  b2=0.999, eps=1e-8``, with ``eps`` outside the square root), equal to
+  ``optax.sgd``/``optax.adam`` up to float32 rounding (the bias corrections are
+  computed in another order).
 
   Args:
     learning_rate: the initial learning rate :math:`\alpha_0`; >= 0.
