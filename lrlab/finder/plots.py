@@ -1,13 +1,13 @@
 """The range test's figure: loss against learning rate on a log axis, each suggestion marked."""
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from lrlab.finder.suggestions import FASTAI_SKIP_END
+from lrlab.sweep.plots import common
 
 if TYPE_CHECKING:  # the result draws itself with this module, so only the type is imported
   from lrlab.finder.result import FinderResult
@@ -34,7 +34,8 @@ def plot_range_test(
 
   Args:
     result: a :class:`~lrlab.finder.FinderResult`.
-    path: where to write the PNG (``None``: do not write).
+    path: where to write the PNG, atomically (``None``: do not write); parent folders are
+      created.
     reference: extra rates to draw as vertical lines, ``{label: lr}`` (e.g. the
       best rate of a sweep, or ``2/L``).
 
@@ -88,7 +89,5 @@ def plot_range_test(
   ax.grid(True, which="major", alpha=0.3)
   figure.tight_layout()
   if path is not None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    common.save(figure, path)  # atomically: a failed write leaves the previous figure whole
   return figure

@@ -10,6 +10,9 @@ from matplotlib.figure import Figure
 
 from lrlab import _checks
 
+MAX_POINTS = 20_000
+"""The most steps :func:`plot` evaluates: longer budgets are drawn at evenly spaced steps."""
+
 
 def plot(
   schedules: Callable | Sequence[Callable] | Mapping[str, Callable],
@@ -24,8 +27,11 @@ def plot(
   Args:
     schedules: a schedule, a sequence of schedules, or a mapping from legend
       label to schedule.
-    steps: number of steps to draw (steps ``0 .. steps - 1``), an integer >= 1.
-    path: where to write the PNG; parent folders are created.
+    steps: number of steps to draw (steps ``0 .. steps - 1``), an integer in
+      ``[1, 2**31 - 1]`` (steps are int32); above :data:`MAX_POINTS` steps, that many
+      evenly spaced steps (the first and the last included) are drawn.
+    path: where to write the PNG, atomically (a failed write leaves an earlier
+      figure whole); parent folders are created.
     title: optional figure title.
     log_scale: draw the learning rate on a log axis.
 
@@ -44,7 +50,9 @@ def plot(
   if not schedules or not all(callable(s) for s in schedules.values()):
     raise ValueError(f"schedules must be one or more schedules; got {schedules!r}.")
   steps = _checks.count("steps", steps)
-  t = jnp.arange(steps, dtype=jnp.int32)
+  if steps >= 2**31:
+    raise ValueError(f"steps must be an integer in [1, 2**31 - 1] (steps are int32); got {steps}.")
+  t = jnp.asarray(np.unique(np.linspace(0, steps - 1, min(steps, MAX_POINTS)).round()), jnp.int32)
   figure = Figure(figsize=(8, 4.5), layout="constrained")
   axes = figure.add_subplot()
   for label, schedule in schedules.items():
@@ -57,6 +65,6 @@ def plot(
     axes.set_title(title)
   axes.grid(alpha=0.3)
   axes.legend(fontsize="small", ncols=2 if len(schedules) > 6 else 1)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  figure.savefig(path, dpi=120)
-  return figure
+  from lrlab.sweep.plots import common  # here, not above: the schedules sit below the sweep
+
+  return common.save(figure, path)

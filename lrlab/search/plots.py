@@ -24,7 +24,9 @@ def plot_pbt(
   Top: member ``k``'s value of ``axis`` over steps (a step function, changing
   at the exploit steps), coloured by member; a grey segment joins a replaced
   member to the parent whose state it copied, at the step it copied it.
-  Bottom: the ranking metric of every member over steps. One seed (``seed``,
+  Bottom: the ranking metric of every member over steps; a member that diverged after its
+  last copy (still flagged at the end) is dashed and stops at its divergence step, marked
+  with an ``x``, as in :func:`lrlab.sweep.plot_curves`. One seed (``seed``,
   an index into the result's seeds). Log scale for a positive axis spanning a
   factor of 10 or more.
 
@@ -74,10 +76,29 @@ def plot_pbt(
   curves = getattr(result.sweep.history, result.metric)[seed]
   x = result.sweep.history.step
   x = x[seed, 0] if x.ndim == 3 else x
+  history = result.sweep.history
+  diverged = np.asarray(history.diverged[seed], bool)
+  drawn = []
   for k in range(size):
-    bottom.plot(x, curves[k], color=palette(norm(k)), lw=1.0)
-  if result.metric.endswith("loss") and np.all(curves[np.isfinite(curves)] > 0):
+    # A member still flagged at the end diverged after its last copy and is frozen from its
+    # divergence step on: drawn dashed up to it, as plot_curves draws it, never as trained.
+    keep = x <= history.diverged_step[seed, k] if diverged[k] else np.ones(len(x), bool)
+    y = common.finite(np.asarray(curves[k], np.float64)[keep])
+    bottom.plot(x[keep], y, color=palette(norm(k)), lw=1.0, ls="--" if diverged[k] else "-")
+    if diverged[k] and keep.any():
+      bottom.plot(x[keep][-1:], y[-1:], "x", color=palette(norm(k)), markersize=8)
+    drawn.append(y)
+  healthy = [y for y, bad in zip(drawn, diverged, strict=True) if not bad] or drawn
+  shown = np.concatenate(healthy)
+  shown = shown[np.isfinite(shown)]
+  log_y = result.metric.endswith("loss") and shown.size > 0 and bool(np.all(shown > 0))
+  if log_y:
     bottom.set_yscale("log")
+  limits = common.limits(
+    shown, log_y
+  )  # the members that never diverged (all if none), as plot_curves
+  if limits is not None:
+    bottom.set_ylim(*limits)
   bottom.set_xlabel("step")
   bottom.set_ylabel(result.metric)
   for t in result.exploit_steps:

@@ -1,5 +1,7 @@
 """The range test: its rates and smoothing against NumPy, theory on the quadratic, edge cases."""
 
+import os
+
 import jax
 import numpy as np
 import optax
@@ -236,6 +238,29 @@ def test_the_figure_module_does_not_import_the_result_back():
   assert all("result" not in (getattr(node, "module", "") or "") for node in runtime)
   with pytest.raises(ValueError, match=r"must be an lrlab\.finder\.FinderResult"):
     plots.plot_range_test(object())
+
+
+def test_the_figure_is_written_atomically(tmp_path, monkeypatch):
+  # The figure was written in place: a failed write left half a PNG where the last one was.
+  from matplotlib.figure import Figure
+
+  path, result = tmp_path / "range.png", finder.result._example()
+  finder.plot_range_test(result, path)
+  before = path.read_bytes()
+
+  def crash(self, file, **kwargs):
+    if isinstance(file, str | os.PathLike):
+      with open(file, "wb") as opened:
+        opened.write(b"half a png")
+    else:
+      file.write(b"half a png")
+    raise OSError("disk full")
+
+  monkeypatch.setattr(Figure, "savefig", crash)
+  with pytest.raises(OSError, match="disk full"):
+    finder.plot_range_test(result, path)
+  monkeypatch.undo()
+  assert path.read_bytes() == before and os.listdir(tmp_path) == ["range.png"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 from lrlab import schedules
 
@@ -29,3 +30,35 @@ def test_plot_accepts_a_single_schedule_or_a_list(tmp_path):
     [schedules.constant(0.1), schedules.linear(0, 1, 4)], 5, tmp_path / "l.png"
   )
   assert [line.get_label() for line in figure.axes[0].get_lines()] == ["schedule 0", "schedule 1"]
+
+
+def test_a_long_budget_is_drawn_at_evenly_spaced_steps_in_int32(tmp_path):
+  # 2**31 - 1 steps were evaluated one by one (8 GiB of steps); 2**31 overflowed int32.
+  steps = 2**31 - 1
+  figure = schedules.plot(schedules.linear(1.0, 0.0, steps), steps, tmp_path / "long.png")
+  (line,) = figure.axes[0].get_lines()
+  x = np.asarray(line.get_xdata())
+  assert len(x) == schedules.plotting.MAX_POINTS and x[0] == 0 and x[-1] == steps - 1
+  np.testing.assert_allclose(np.diff(x), (steps - 1) / (len(x) - 1), rtol=1e-4)
+  np.testing.assert_allclose(line.get_ydata(), 1.0 - x / steps, atol=1e-6)
+  with pytest.raises(ValueError, match=r"^steps must be an integer in \[1, 2\*\*31 - 1\]"):
+    schedules.plot(schedules.constant(0.1), 2**31, tmp_path / "over.png")
+
+
+def test_the_figure_is_written_atomically(tmp_path, monkeypatch):
+  # The figure was written in place: a failed write left half a PNG where the last one was.
+  from matplotlib.figure import Figure
+
+  path = tmp_path / "s.png"
+  schedules.plot(schedules.constant(0.1), 5, path)
+  before = path.read_bytes()
+
+  def crash(self, file, **kwargs):
+    file.write(b"half a png")
+    raise OSError("disk full")
+
+  monkeypatch.setattr(Figure, "savefig", crash)
+  with pytest.raises(OSError, match="disk full"):
+    schedules.plot(schedules.constant(0.2), 5, path)
+  monkeypatch.undo()
+  assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.png"]

@@ -1,5 +1,7 @@
 """``search.plot_pbt`` on a hand-made PBT result (3 members, 2 seeds, exploits at 10 and 20)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -36,3 +38,27 @@ def test_plot_pbt_refuses_a_seed_that_is_not_an_index(seed, tmp_path):
   # 1.0 was an IndexError from NumPy, True a boolean mask that failed inside matplotlib.
   with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\); got "):
     search.plot_pbt(_population(), tmp_path / "x.png", seed=seed)
+
+
+def test_plot_pbt_stops_a_diverged_member_at_its_divergence(tmp_path):
+  # Member 2 diverges at step 25, after the last exploit (20), and is frozen with a blown-up
+  # loss: its evaluations at 30 and 40 repeat a value that means nothing. It was drawn solid
+  # to step 40 as if trained, and its 1e6 set the log axis's range.
+  result = _population()
+  history = result.sweep.history
+  loss = history.val_loss.copy()
+  loss[:, 2, 3:] = 1e6
+  flags = np.array([[False, False, True]] * 2)
+  history = history._replace(
+    val_loss=loss, diverged=flags, diverged_step=np.where(flags, 25, -1).astype(np.int32)
+  )
+  sweep = type(result.sweep)(result.sweep.grid, result.sweep.seeds, history, result.sweep.config)
+  result = dataclasses.replace(result, sweep=sweep)
+  _, bottom = search.plot_pbt(result, tmp_path / "pbt.png").axes
+  lines = [line for line in bottom.get_lines() if len(np.atleast_1d(line.get_xdata())) > 0]
+  curves = [line for line in lines if line.get_marker() in ("None", None, "")][:3]
+  assert [line.get_xdata().tolist() for line in curves] == [[0, 10, 20, 30, 40]] * 2 + [[0, 10, 20]]
+  assert [line.get_linestyle() for line in curves] == ["-", "-", "--"]
+  marks = [line for line in lines if line.get_marker() == "x"]
+  assert [(m.get_xdata().tolist(), m.get_ydata().tolist()) for m in marks] == [([20], [0.5])]
+  assert bottom.get_ylim()[1] < 10  # the healthy members' range, not the blown-up loss

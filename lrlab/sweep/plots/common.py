@@ -96,3 +96,18 @@ def title_of(result: SweepResult, what: str) -> str:
   line = f"{result.config.get('task', 'sweep')}: {what}"
   details = describe_config(result.config)
   return f"{line}\n{details}" if details else line
+
+
+def limits(values: np.ndarray, log: bool) -> tuple[float, float] | None:
+  """y limits holding the finite ``values`` with a 5% margin, or ``None`` when there are none."""
+  values = values[np.isfinite(values)]
+  if log:
+    values = values[values > 0]
+  if values.size == 0:
+    return None
+  lo, hi = float(values.min()), float(values.max())
+  if log:
+    margin = (hi / lo) ** 0.05 if hi > lo else 1.1
+    return lo / margin, hi * margin
+  margin = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
+  return lo - margin, hi + margin

@@ -15,21 +15,6 @@ CURVE_METRICS = (*train.METRICS, "learning_rate")
 """Per-step or per-evaluation fields that :func:`plot_curves` can draw."""
 
 
-def _limits(values: np.ndarray, log: bool) -> tuple[float, float] | None:
-  """y limits holding the finite ``values`` with a 5% margin, or ``None`` when there are none."""
-  values = values[np.isfinite(values)]
-  if log:
-    values = values[values > 0]
-  if values.size == 0:
-    return None
-  lo, hi = float(values.min()), float(values.max())
-  if log:
-    margin = (hi / lo) ** 0.05 if hi > lo else 1.1
-    return lo / margin, hi * margin
-  margin = 0.05 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)
-  return lo - margin, hi + margin
-
-
 def plot_curves(
   result: SweepResult,
   path: str | os.PathLike,
@@ -119,7 +104,7 @@ def plot_curves(
   if log_y:
     axes.set_yscale("log")
   healthy = [y for y, bad in zip(kept, diverged, strict=True) if not bad] or kept
-  limits = _limits(np.concatenate(healthy), bool(log_y)) if healthy else None
+  limits = common.limits(np.concatenate(healthy), bool(log_y)) if healthy else None
   if limits is not None:
     axes.set_ylim(*limits)
   figure.colorbar(mappable, ax=axes, label=axis)
