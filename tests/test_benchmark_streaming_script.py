@@ -122,3 +122,25 @@ def test_bad_flags_are_one_line_before_anything_runs(capsys, args, message):
   assert exit_.value.code == 2
   (line,) = capsys.readouterr().err.strip().splitlines()
   assert message in line
+
+
+@pytest.mark.parametrize(
+  ("args", "message"),
+  [
+    (["--quick", "--steps", "25"], "--steps must be a multiple of --eval-every; got 25 and 10"),
+    (["--eval-every", "120"], "--steps must be a multiple of --eval-every; got 300 and 120"),
+  ],
+)
+def test_steps_that_split_into_no_whole_windows_are_one_line_before_any_compute(
+  monkeypatch, capsys, tmp_path, args, message
+):
+  from lrlab.benchmark import streaming
+
+  ran = []
+  monkeypatch.setattr(streaming, "run_benchmark", lambda *a, **kw: ran.append(a))
+  monkeypatch.setattr(streaming, "set_host_devices", lambda count: None)
+  with pytest.raises(SystemExit) as exit_:
+    streaming.main([*args, "--out", str(tmp_path)])
+  assert exit_.value.code == 2 and ran == []
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert message in line

@@ -78,7 +78,7 @@ def markdown(report: dict[str, Any]) -> str:
   ]
   for r in report["rows"]:
     if "model_steps_per_s" not in r:
-      reason = r.get("skipped") or r.get("error", "").splitlines()[-1:]
+      reason = r.get("skipped") or next(reversed(r.get("error", "").splitlines()), "")
       lines.append(f"| {r['k']} | {LEG_TITLES[r['leg']]} | {reason} |||||||||||||")
       continue
     lines.append(

@@ -82,12 +82,20 @@ def pbt_goal(run: dict[str, Any], name: str) -> dict[str, Any]:
   return _goal(run, name, "own_test", PBT_GOAL)
 
 
-def _goal(run: dict[str, Any], name: str, measure: str, goal: dict[str, float]) -> dict[str, Any]:
-  grid, row = run["methods"]["grid"], run["methods"][name]
+def _unit(run: dict[str, Any]) -> tuple[float, str]:
+  """``(scale, unit)`` of a run's test-metric differences: accuracy points (100x), or percent
+  of the grid's mean test loss for a loss."""
   if run["test_metric"].endswith("accuracy"):
-    scale, unit, threshold, worse = 100.0, "points", goal["points"], -1.0
-  else:
-    scale, unit, threshold, worse = 100.0 / grid["test"], "% of the loss", goal["loss_percent"], 1.0
+    return 100.0, "points"
+  return 100.0 / run["methods"]["grid"]["test"], "% of the loss"
+
+
+def _goal(run: dict[str, Any], name: str, measure: str, goal: dict[str, float]) -> dict[str, Any]:
+  row = run["methods"][name]
+  scale, unit = _unit(run)
+  accuracy = unit == "points"
+  threshold = goal["points"] if accuracy else goal["loss_percent"]
+  worse = -1.0 if accuracy else 1.0
   difference = scale * row[f"{measure}_minus_grid"]
   se = scale * row[f"{measure}_minus_grid_se"]
   beyond, verdict = goal_verdict(worse * difference, se, threshold)
@@ -235,7 +243,8 @@ def summary_table(report: dict[str, Any]) -> str:
   """The table BENCHMARKS.md quotes: per method and run, wall-clock (its ratio to the grid's;
   the mean 1-minute load average before and after),
   model-steps against the grid's, and the test metric's difference from the grid's in points
-  (for the PBT rows, its best member's own run: the goal's measure).
+  (for a loss, in percent of the grid's mean test loss, the unit of its goals; for the PBT
+  rows, its best member's own run: the goal's measure).
 
   Where the run keeps per-seed test metrics, the grid's cell is its mean ± SE, every other
   retrained difference is paired by seed ± its SE, a PBT row's best member's own test metric
@@ -253,21 +262,22 @@ def summary_table(report: dict[str, Any]) -> str:
     cells = []
     for r in runs:
       m, ref = r["methods"][name], ref_test(r)
+      scale, unit = _unit(r)
       test = m.get("own_test", m["test"])
-      diff = f"({ref:.3f})" if name == "grid" else f"{100 * (test - ref):+.1f} points"
+      diff = f"({ref:.3f})" if name == "grid" else f"{scale * (test - ref):+.1f} {unit}"
       if _has_se(r):
         if name == "grid":
           diff = f"({ref:.3f} ± {m['test_se']:.3f})"
         elif "own_test_se" in m:
-          diff = (f"{100 * m['own_test_minus_grid']:+.1f} ± "
-                  f"{100 * m['own_test_minus_grid_se']:.1f} points")  # fmt: skip
+          diff = (f"{scale * m['own_test_minus_grid']:+.1f} ± "
+                  f"{scale * m['own_test_minus_grid_se']:.1f} {unit}")  # fmt: skip
           if name.startswith("pbt_from"):
             diff += f", {pbt_goal(r, name)['verdict']}"
         elif "own_test" in m:
           diff += " (one run)"
         else:
-          diff = (f"{100 * m['test_minus_grid']:+.1f} ± {100 * m['test_minus_grid_se']:.1f} "
-                  "points")  # fmt: skip
+          diff = (f"{scale * m['test_minus_grid']:+.1f} ± "
+                  f"{scale * m['test_minus_grid_se']:.1f} {unit}")  # fmt: skip
         if name in ("halving", "halving_3_rungs"):
           diff += f", {halving_goal(r, name)['verdict']}"
       load = f", load {np.mean(m['load_average']):.0f}" if "load_average" in m else ""

@@ -281,6 +281,11 @@ def run_benchmark(config: Config, *, log=print) -> dict[str, Any]:
 
 def parse_args(argv=None) -> argparse.Namespace:
   """The command line (parsed before JAX's backend starts); a bad flag is one line, exit 2."""
+  return _parser().parse_args(argv)
+
+
+def _parser():
+  """The command line's parser; its errors are one line (:class:`lrlab.cli.common.Parser`)."""
   from lrlab.benchmark.command import _positive_ints
   from lrlab.cli.common import Parser, positive_int, seed_value
 
@@ -301,7 +306,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--seed", type=seed_value, default=0)
   parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
   parser.add_argument("--out", default="benchmarks/cpu-2core", help="folder for the report")
-  return parser.parse_args(argv)
+  return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -330,6 +335,9 @@ def main(argv=None) -> None:
   devices asked for, write its report and print it as Markdown."""
   args = parse_args(argv)
   config = config_from_args(args)
+  if config.steps % config.eval_every:  # every window one length: refused before any data
+    _parser().error(f"--steps must be a multiple of --eval-every; got {config.steps} and "
+                    f"{config.eval_every}{' (--quick)' if args.quick else ''}")  # fmt: skip
   set_host_devices(config.devices)  # before JAX's backend starts
   report = run_benchmark(config)
   paths = write_report(report, args.out)

@@ -31,8 +31,8 @@ def markdown(report: dict[str, Any]) -> str:
     "",
     "Per model-step: the training step's products and convolutions counted from its shapes, "
     "plus the run's evaluation forwards (the training set once, val and test twice) spread "
-    "over its steps; XLA's cost analysis of the training step (elementwise work included) "
-    "beside it.",
+    "over its steps (the sweep's: its step-0 pass once per device, as it runs); XLA's cost "
+    "analysis of the training step (elementwise work included) beside it.",
     "",
     "| task | optimizer | K | leg | devices | steps | batch | MFLOP / model-step | XLA MFLOP "
     "/ train step | compile s | steady s | model-steps/s | GFLOP/s | of ceiling | load |",
@@ -43,14 +43,15 @@ def markdown(report: dict[str, Any]) -> str:
     spec = specs[r["task"]]
     head = f"| {r['task']} | {spec['optimizer']} | {r['k']} | {TITLES.get(r['leg'], r['leg'])} |"
     if "model_steps_per_s" not in r:
-      reason = r.get("skipped") or (r.get("error") or "").splitlines()[-1:]
-      lines.append(f"{head} {reason} ||||||||||")
+      reason = r.get("skipped") or next(reversed((r.get("error") or "").splitlines()), "")
+      lines.append(f"{head} {reason} |||||||||||")
       continue
-    flops = r["flops"]
-    xla = flops.get("xla_train_step")
+    # The FLOPs the row's GFLOP/s count: the sweep's step-0 evaluation runs once per device.
+    per_step = r.get("flops_per_model_step", r["flops"]["per_model_step"])
+    xla = r["flops"].get("xla_train_step")
     lines.append(
       f"{head} {r['devices_used']} | {r['steps']} | {r['batch_size']} "
-      f"| {flops['per_model_step'] / 1e6:,.1f} | {_fmt(xla and xla / 1e6, ',.1f')} "
+      f"| {per_step / 1e6:,.1f} | {_fmt(xla and xla / 1e6, ',.1f')} "
       f"| {_fmt(r['compile_s'], '.1f')} | {r['steady_s']:.2f} | {r['model_steps_per_s']:,.0f} "
       f"| {r['gflops_per_s']:.1f} | {r['fraction_of_ceiling']:.0%} "
       f"| {_fmt(r['load_1min'], '.1f')} |"

@@ -398,3 +398,13 @@ def test_each_round_of_the_chunk_benchmark_starts_one_candidate_later(monkeypatc
   assert [r["chunk_size"] for r in rows] == candidates and all(
     len(r["steady_all_s"]) == 3 for r in rows
   )
+
+
+def test_a_failed_legs_row_reads_its_last_line_in_one_cell():
+  report = json.loads((ROOT / "benchmarks" / "cpu-2core" / "report.json").read_text())
+  report["rows"].append({"leg": "vmap", "k": 8, "error": "Traceback\nRuntimeError: boom"})
+  text = benchmark.markdown(report)
+  line = next(s for s in text.splitlines() if "boom" in s)
+  header = next(s for s in text.splitlines() if s.startswith("| K | leg |"))
+  assert "| RuntimeError: boom |" in line and "[" not in line
+  assert line.count("|") == header.count("|")

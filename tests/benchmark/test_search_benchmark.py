@@ -152,6 +152,20 @@ def test_the_reports_give_se_and_the_verdict_where_seeds_are_kept():
   assert "| -2.0 ± 0.3 points, missed |" in search_report.summary_table(report)
 
 
+def test_a_loss_runs_table_gives_its_differences_in_percent_of_the_grids_loss():
+  """A loss (linreg, quadratic, teacher-student) has no accuracy points: the table states its
+  differences in the unit its goal is judged in, percent of the grid's mean loss."""
+  grid = np.array([2.0, 2.1, 1.9, 2.05, 1.95])
+  halving = grid + 0.1 + 0.01 * np.array([1.0, -1.0, 2.0, -2.0, 0.0])
+  run = _run("final_test_loss", {"grid": grid, "halving": halving, "random": grid + 0.02})
+  table = search_report.summary_table({"runs": [run]})
+  goal = search_report.halving_goal(run)
+  assert goal["unit"] == "% of the loss" and goal["difference"] == pytest.approx(5.0)
+  se = 100 * _numpy_se(halving - grid) / grid.mean()
+  assert f"| +5.0 ± {se:.1f} % of the loss, {goal['verdict']} |" in table
+  assert "| +1.0 ± 0.0 % of the loss |" in table and "points" not in table
+
+
 @pytest.mark.slow  # an end-to-end run, tiny
 def test_a_tiny_instance_measures_every_asked_method():
   import jax

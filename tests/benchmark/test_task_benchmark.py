@@ -160,3 +160,35 @@ def test_an_automatic_chunk_size_is_probed_apart_from_the_users_remembered_sizes
   assert (user / "chunk_sizes.json").read_text() == "{}"
   assert (tmp_path / "out" / "chunk-cache" / "chunk_sizes.json").exists()
   assert os.environ["LRLAB_CACHE_DIR"] == str(user)  # restored
+
+
+def _report_with_rows(rows):
+  """A committed task report with its rows replaced by ``rows``."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  with open(os.path.join(root, "benchmarks", "cpu-2core", "tasks.json")) as f:
+    report = json.load(f)
+  return {**report, "rows": rows}
+
+
+def test_the_table_gives_the_flops_each_row_divides_by():
+  """A sweep row's MFLOP / model-step is the count its GFLOP/s use (its step-0 evaluation
+  runs once per device), so model-steps/s times that cell is its GFLOP/s."""
+  counted = {"per_model_step": 200e6, "xla_train_step": None}
+  row = {"task": "lm-transformer", "leg": "sweep", "k": 64, "devices_used": 2, "steps": 10,
+         "batch_size": 32, "compile_s": 1.0, "steady_s": 1.0, "model_steps_per_s": 640.0,
+         "flops": counted, "flops_per_model_step": 150e6, "gflops_per_s": 640 * 0.15,
+         "fraction_of_ceiling": 0.3, "load_1min": 0.5}  # fmt: skip
+  line = next(s for s in tasks_report.markdown(_report_with_rows([row])).splitlines()
+              if s.startswith("| lm-transformer | adam | 64 |"))  # fmt: skip
+  cells = [c.strip() for c in line.strip("|").split("|")]
+  mflop, rate, gflops = float(cells[7]), float(cells[11].replace(",", "")), float(cells[12])
+  assert math.isclose(rate * mflop / 1e3, gflops)
+
+
+def test_a_failed_row_reads_its_last_line_in_one_cell_of_a_full_row():
+  row = {"task": "mnist1d-mlp", "leg": "sweep", "k": 8, "error": "Traceback\nRuntimeError: boom"}
+  text = tasks_report.markdown(_report_with_rows([row]))
+  line = next(s for s in text.splitlines() if "boom" in s)
+  header = next(s for s in text.splitlines() if s.startswith("| task | optimizer"))
+  assert "| RuntimeError: boom |" in line and "[" not in line
+  assert line.count("|") == header.count("|")
