@@ -124,7 +124,6 @@ def preflight(args, task, make_tx, grid, target) -> None:
   flags' names, before :func:`lrlab.cli.output.claim` removes any file (``--overwrite``), and
   that an accuracy ``--metric`` or ``--target`` is one the task reports (else the sweep would
   train and fail only when its summary is saved)."""
-  from lrlab.search.driver import check_accuracy
   from lrlab.sweep import arguments
 
   if args.steps % args.eval_every:
@@ -178,7 +177,7 @@ def preflight(args, task, make_tx, grid, target) -> None:
       raise common.UsageError(f"--opt/--schedule-arg/--grid at {hp}: {error}") from None
   for flag, metric in (("--metric", args.metric), ("--target", target and target[0])):
     try:
-      check_accuracy(task, metric or "")
+      arguments.check_accuracy(task, metric or "")
     except ValueError:
       raise common.UsageError(
         f"{flag} must name a metric task {task.name!r} reports; it has no accuracy, so "

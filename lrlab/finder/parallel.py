@@ -17,7 +17,7 @@ import numpy as np
 
 from lrlab import _checks, sweep
 from lrlab.finder._common import MakeTx, as_make_tx, as_task, check_batch_size
-from lrlab.search.driver import check_accuracy
+from lrlab.sweep.arguments import check_accuracy
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

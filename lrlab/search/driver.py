@@ -97,28 +97,6 @@ def check_common(
   return task, grid, arguments.seed_values(seeds), int(eval_every)
 
 
-def check_accuracy(task: Any, metric: str) -> None:
-  """A one-line error, before compute, if ``metric`` is an accuracy the task does not report."""
-  if not metric.endswith("accuracy"):
-    return
-  # Shapes only: slicing the device arrays themselves would compile two programs; a streamed
-  # task's example shapes are its spec's.
-  if task.streamed:
-    spec = task.dataset.spec
-    x = jax.ShapeDtypeStruct((1, *spec.x_shape), spec.x_dtype)
-    y = jax.ShapeDtypeStruct((1, *spec.y_shape), spec.y_dtype)
-  else:
-    one = lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype)
-    x, y = (one(a) for a in task.split("val"))
-  params, model_state = jax.eval_shape(task.init, jax.random.key(0))
-  _, aux = jax.eval_shape(task.eval_loss, params, model_state, (x, y))
-  if "accuracy" not in aux:
-    raise ValueError(
-      f"metric must be one the task {task.name!r} reports; it has no accuracy, so {metric!r} "
-      "does not exist (use 'val_loss')."
-    )
-
-
 def check_run(
   task: Any, steps: int, batch_size: int | None, eval_every: int, divergence_factor: float,
   devices: Sequence[jax.Device] | None, chunk_size: int | None,

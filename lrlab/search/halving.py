@@ -193,7 +193,7 @@ def successive_halving(
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
-  driver.check_accuracy(task, metric)
+  arguments.check_accuracy(task, metric)
   rungs = rung_steps(steps, min_steps, eta)
   bracket = np.zeros(len(next(iter(grid.values()))), np.int64)
   return _search(
@@ -250,7 +250,7 @@ def hyperband(
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
-  driver.check_accuracy(task, metric)
+  arguments.check_accuracy(task, metric)
   all_rungs = rung_steps(steps, min_steps, eta)
   size = len(next(iter(grid.values())))
   rng = np.random.default_rng(arguments.key_data(jax.random.fold_in(key, 0x48424E44)))

@@ -307,7 +307,7 @@ def pbt(
   for name in axes:
     _checks.check_choice("perturb_axes", name, floats)
   pool = _check_resample(resample_probability, resample, axes)
-  driver.check_accuracy(task, metric)
+  arguments.check_accuracy(task, metric)
   plan = _PBT(grid, interval, exploit, fraction, factors, axes, pool, float(resample_probability),
               metric, eval_every, key, seed_values)  # fmt: skip
   plan.exploits = steps // interval - 1

@@ -27,7 +27,7 @@ import numpy as np
 
 from lrlab.search import driver
 from lrlab.search.members import Ledger, Population
-from lrlab.sweep import checkpoint, storage
+from lrlab.sweep import arguments, checkpoint, storage
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep.engine import Stopped
 from lrlab.sweep.programs import MakeTx
@@ -208,7 +208,7 @@ def run_study(
     raise ValueError(
       f"study must {wanted.lower()} {metric!r}; got a study that {study.direction.name.lower()}s."
     )
-  driver.check_accuracy(task, metric)
+  arguments.check_accuracy(task, metric)
   worst = -np.inf if wanted == "MAXIMIZE" else np.inf
   progress = (
     None if checkpoint_dir is None else _Progress(checkpoint_dir, study, n_trials, parallel)

@@ -206,3 +206,25 @@ def key_data(key: jax.Array) -> list[int]:
   and what the searches seed NumPy's generators from."""
   data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
   return np.asarray(data).ravel().tolist()
+
+
+def check_accuracy(task: Any, metric: str) -> None:
+  """A one-line error, before compute, if ``metric`` is an accuracy the task does not report."""
+  if not metric.endswith("accuracy"):
+    return
+  # Shapes only: slicing the device arrays themselves would compile two programs; a streamed
+  # task's example shapes are its spec's.
+  if task.streamed:
+    spec = task.dataset.spec
+    x = jax.ShapeDtypeStruct((1, *spec.x_shape), spec.x_dtype)
+    y = jax.ShapeDtypeStruct((1, *spec.y_shape), spec.y_dtype)
+  else:
+    one = lambda a: jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype)
+    x, y = (one(a) for a in task.split("val"))
+  params, model_state = jax.eval_shape(task.init, jax.random.key(0))
+  _, aux = jax.eval_shape(task.eval_loss, params, model_state, (x, y))
+  if "accuracy" not in aux:
+    raise ValueError(
+      f"metric must be one the task {task.name!r} reports; it has no accuracy, so {metric!r} "
+      "does not exist (use 'val_loss')."
+    )
