@@ -216,8 +216,9 @@ def test_a_tiny_instance_measures_every_asked_method():
   assert report["pbt_from_high_goal"]["unit"] == "% of the loss"
   pbt = methods["pbt"]
   (row,) = [r for r in search_report.summary_table({"runs": [report]}).splitlines() if "PBT (" in r]
-  gap, se = 100 * pbt["own_test_minus_grid"], 100 * pbt["own_test_minus_grid_se"]
-  assert row.endswith(f"| {gap:+.1f} ± {se:.1f} points |")
+  scale = 100 / methods["grid"]["test"]  # a loss: percent of the grid's mean test loss
+  gap, se = scale * pbt["own_test_minus_grid"], scale * pbt["own_test_minus_grid_se"]
+  assert row.endswith(f"| {gap:+.1f} ± {se:.1f} % of the loss |")
   assert methods["grid"]["model_steps"] == 9 * 27
   # rungs 1, 3, 9, 27: 9 members for 1 step, 3 for 2 more, 1 for the remaining 24
   assert methods["halving"]["model_steps"] == 9 * 1 + 3 * 2 + 1 * 24
