@@ -46,7 +46,11 @@ def main(argv=None) -> int:
   parser.add_argument("--per-device", default="4,8,16,32,64", help="members per device")
   parser.add_argument("--rounds", type=int, default=2)
   parser.add_argument("--repeats", type=int, default=5, help="timings per rung in a round")
-  parser.add_argument("--out", default="benchmarks/cpu-2core/breakdown_by_width.json")
+  parser.add_argument(
+    "--out",
+    default="results/breakdown_by_width.json",
+    help="the report; benchmarks/cpu-2core/breakdown_by_width.json is the committed one",
+  )
   args = parser.parse_args(argv)
   widths = [int(w) for w in args.per_device.split(",")]
   set_host_devices(host_cores())

@@ -122,15 +122,28 @@ def main():
   parser.add_argument("--models", default=",".join(MODELS))
   parser.add_argument("--ks", default="8,64")
   parser.add_argument("--rounds", type=int, default=5)
-  parser.add_argument("--out", default="benchmarks/cpu-2core/conv_sweep.json")
+  parser.add_argument(
+    "--out",
+    default="results/conv_sweep.json",
+    help="the report; benchmarks/cpu-2core/conv_sweep.json is the committed one",
+  )
   args = parser.parse_args()
+  names = args.models.split(",")
+  unknown = [name for name in names if name not in MODELS]
+  if unknown:  # else a typo stops it after the models before it
+    parser.error(f"--models must name {', '.join(MODELS)}; got {unknown[0]!r}")
+  try:
+    ks = [int(v) for v in args.ks.split(",")]
+  except ValueError:
+    parser.error(f"--ks must be comma-separated integers; got {args.ks!r}")
   results = dict(
     machine=dict(processor=platform.processor(), cpus=os.cpu_count(), jax=jax.__version__),
     rounds=args.rounds,
     runs=[],
   )
-  for name in args.models.split(","):
-    for k in (int(v) for v in args.ks.split(",")):
+  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+  for name in names:
+    for k in ks:
       load = os.getloadavg()[0]
       row = dict(model=name, k=k, load_before=round(load, 2), **measure(name, k, args.rounds))
       row["load_after"] = round(os.getloadavg()[0], 2)

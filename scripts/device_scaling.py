@@ -99,10 +99,19 @@ def main(argv=None) -> int:
   parser.add_argument("--tasks", default="lm-transformer,mnist1d-mlp")
   parser.add_argument("--members", type=int, default=8, help="runs per way (even)")
   parser.add_argument("--rounds", type=int, default=3)
-  parser.add_argument("--out", default="benchmarks/cpu-2core/device_scaling.json")
+  parser.add_argument(
+    "--out",
+    default="results/device_scaling.json",
+    help="the report; benchmarks/cpu-2core/device_scaling.json is the committed one",
+  )
   args = parser.parse_args(argv)
   if args.members < 2 or args.members % 2:
     parser.error(f"--members must be an even number >= 2; got {args.members}")
+  from lrlab.benchmark.tasks import SPECS
+
+  unknown = [name for name in args.tasks.split(",") if name not in SPECS]
+  if unknown:  # else a typo stops it after the tasks before it, with nothing written
+    parser.error(f"--tasks must name {', '.join(SPECS)}; got {unknown[0]!r}")
   set_host_devices(2)
   from lrlab.benchmark.machine import environment
 

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 
 def main(argv=None) -> int:
@@ -84,9 +84,8 @@ def main(argv=None) -> int:
       "times_s": {n: times[c, n] for n in med},
     })  # fmt: skip
   print(json.dumps([{k: v for k, v in e.items() if k != "times_s"} for e in report["chunks"]]))
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(report, f, indent=1)
+  if args.out:  # its folder made if missing (results/ is not in a fresh checkout)
+    write_json(report, args.out, indent=1)
   return 0
 
 

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
 
 
 def main(argv=None) -> int:
@@ -114,9 +114,8 @@ def main(argv=None) -> int:
     "load_1min": loads,
   }
   print(json.dumps({k: v for k, v in report.items() if k != "times_s"}, indent=1))
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(report, f, indent=1)
+  if args.out:  # its folder made if missing (results/ is not in a fresh checkout)
+    write_json(report, args.out, indent=1)
   return 0
 
 

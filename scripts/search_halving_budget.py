@@ -54,7 +54,11 @@ def main(argv=None) -> int:
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--optimizers", default="adam,sgd-momentum")
   parser.add_argument("--k", type=int, default=27)
-  parser.add_argument("--out", default="benchmarks/cpu-2core/search_halving_budget.json")
+  parser.add_argument(
+    "--out",
+    default="results/search_halving_budget.json",
+    help="the report; benchmarks/cpu-2core/search_halving_budget.json is the committed one",
+  )
   args = parser.parse_args(argv)
   set_host_devices(host_cores())
   import jax
@@ -63,6 +67,14 @@ def main(argv=None) -> int:
   from lrlab import search, sweep, tasks
   from lrlab.benchmark import search as bench
 
+  optimizers = args.optimizers.split(",")
+  unknown = [name for name in optimizers if name not in bench.OPTIMIZERS]
+  if unknown:  # else a typo stops it after the legs before it, with nothing written
+    parser.error(f"--optimizers must name {', '.join(bench.OPTIMIZERS)}; got {unknown[0]!r}")
+  try:
+    budgets = [int(s) for s in args.steps.split(",")]
+  except ValueError:
+    parser.error(f"--steps must be comma-separated integers; got {args.steps!r}")
   task, eta = tasks.get(args.task, **bench.TASK_OPTIONS.get(args.task, {})), 3
   grid = {"lr": sweep.log_grid(*bench.LR_RANGE, args.k)}
 
@@ -75,8 +87,8 @@ def main(argv=None) -> int:
       task, make_tx, grid, eta=eta, min_steps=min_steps, metric="val_accuracy", **common
     )
 
-  rows, optimizers = [], args.optimizers.split(",")
-  for steps in [int(s) for s in args.steps.split(",")]:
+  rows = []
+  for steps in budgets:
     for optimizer in optimizers:
       for repeat in range(args.repeats):
         for leg in ("grid", "halving") if repeat % 2 == 0 else ("halving", "grid"):

@@ -73,7 +73,11 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--runs", default="adam:1620,adam:4860,sgd-momentum:4860")
   parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
-  parser.add_argument("--out", default="benchmarks/cpu-2core/search_pbt_selection.json")
+  parser.add_argument(
+    "--out",
+    default="results/search_pbt_selection.json",
+    help="the report; benchmarks/cpu-2core/search_pbt_selection.json is the committed one",
+  )
   args = parser.parse_args(argv)
   if args.seeds < 2:
     parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")
@@ -84,12 +88,19 @@ def main(argv=None) -> int:
   from lrlab import search, sweep, tasks
   from lrlab.benchmark import search as bench
 
+  wanted = []
+  for spec in args.runs.split(","):  # all read first: a typo stops it before any PBT runs
+    optimizer, _, steps = spec.partition(":")
+    if optimizer not in bench.OPTIMIZERS or not steps.isdigit() or int(steps) < 27:
+      parser.error(
+        f"--runs takes OPTIMIZER:STEPS,..., OPTIMIZER one of {', '.join(bench.OPTIMIZERS)} "
+        f"and STEPS an integer >= 27; got {spec!r}"
+      )
+    wanted.append((optimizer, int(steps)))
   task = tasks.get("mnist1d-mlp")
   grid = sweep.log_grid(*bench.LR_RANGE, 27)
   runs = []
-  for spec in args.runs.split(","):
-    optimizer, steps = spec.split(":")
-    steps = int(steps)
+  for optimizer, steps in wanted:
     interval = steps // 27 * bench.PBT["interval_rungs"]
     population = {"lr": bench.pbt_grid_population(grid)}
     result = search.pbt(task, bench.OPTIMIZERS[optimizer], population, steps=steps,

@@ -82,7 +82,11 @@ def main(argv=None) -> int:
   parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
   parser.add_argument("--benchmark", default="benchmarks/cpu-2core/search.json",
                       help="the search benchmark's report (its grid's picks)")  # fmt: skip
-  parser.add_argument("--out", default="benchmarks/cpu-2core/search_pbt_settings.json")
+  parser.add_argument(
+    "--out",
+    default="results/search_pbt_settings.json",
+    help="the report; benchmarks/cpu-2core/search_pbt_settings.json is the committed one",
+  )
   args = parser.parse_args(argv)
   if args.seeds < 2:
     parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")

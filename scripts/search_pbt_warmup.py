@@ -77,7 +77,11 @@ def main(argv=None) -> int:
   parser.add_argument("--warmups", default="0,60,180")
   parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
   parser.add_argument("--grid-lr", type=float, default=0.01, help="the grid's pick (benchmark)")
-  parser.add_argument("--out", default="benchmarks/cpu-2core/search_pbt_warmup.json")
+  parser.add_argument(
+    "--out",
+    default="results/search_pbt_warmup.json",
+    help="the report; benchmarks/cpu-2core/search_pbt_warmup.json is the committed one",
+  )
   args = parser.parse_args(argv)
   if args.seeds < 2:
     parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")

@@ -40,7 +40,11 @@ def main(argv=None) -> int:
   parser.add_argument("--k", type=int, default=27)
   parser.add_argument("--steps", type=int, default=1620)
   parser.add_argument("--repeats", type=int, default=2)
-  parser.add_argument("--out", default="benchmarks/cpu-2core/search_study.json")
+  parser.add_argument(
+    "--out",
+    default="results/search_study.json",
+    help="the report; benchmarks/cpu-2core/search_study.json is the committed one",
+  )
   args = parser.parse_args(argv)
   set_host_devices(host_cores())  # before JAX starts its backend
   import jax

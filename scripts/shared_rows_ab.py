@@ -33,7 +33,11 @@ def main(argv=None) -> int:
   parser.add_argument("--k", type=int, default=512)
   parser.add_argument("--chunk-sizes", default="8,16,32,64")
   parser.add_argument("--rounds", type=int, default=5)
-  parser.add_argument("--out", default="benchmarks/cpu-2core/shared_rows_ab.json")
+  parser.add_argument(
+    "--out",
+    default="results/shared_rows_ab.json",
+    help="the report; benchmarks/cpu-2core/shared_rows_ab.json is the committed one",
+  )
   args = parser.parse_args(argv)
   sizes = [int(c) for c in args.chunk_sizes.split(",")]
   set_host_devices(host_cores())

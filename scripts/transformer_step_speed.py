@@ -167,7 +167,11 @@ def _timed(call) -> tuple[float, float]:
 
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--out", default="benchmarks/cpu-2core/transformer_step.json")
+  parser.add_argument(
+    "--out",
+    default="results/transformer_step.json",
+    help="the report; benchmarks/cpu-2core/transformer_step.json is the committed one",
+  )
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--steps", type=int, default=4, help="updates per call at K <= 4")
   parser.add_argument("--tiny", action="store_true", help="the tests' toy model, K <= 4")

@@ -4,6 +4,7 @@ the streamed == resident check, never its timings."""
 import json
 import math
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -144,3 +145,16 @@ def test_steps_that_split_into_no_whole_windows_are_one_line_before_any_compute(
   assert exit_.value.code == 2 and ran == []
   (line,) = capsys.readouterr().err.strip().splitlines()
   assert message in line
+
+
+def test_default_out_is_not_the_committed_report():
+  """BENCHMARKS.md's smoke run (``--quick``, no ``--out``) replaced the committed
+  benchmarks/cpu-2core/streaming.json and .md with its K = 8, 20-step numbers."""
+  from lrlab.benchmark import streaming
+
+  out = streaming.parse_args(["--quick"]).out
+  committed = os.path.join(ROOT, "benchmarks", "cpu-2core")
+  for name in ("streaming.json", "streaming.md"):
+    assert os.path.exists(os.path.join(committed, name))  # the report a default run replaced
+    assert os.path.abspath(os.path.join(ROOT, out, name)) != os.path.join(committed, name)
+  assert pathlib.PurePath(out).parts[0] == "results"  # .gitignore's /results/

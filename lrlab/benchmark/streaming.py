@@ -305,7 +305,10 @@ def _parser():
                       help="host devices [every core]")  # fmt: skip
   parser.add_argument("--seed", type=seed_value, default=0)
   parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
-  parser.add_argument("--out", default="benchmarks/cpu-2core", help="folder for the report")
+  parser.add_argument(
+    "--out", default="results/benchmark_streaming",
+    help="folder for the report (the committed one: benchmarks/cpu-2core)",
+  )  # fmt: skip
   return parser
 
 

@@ -1,9 +1,12 @@
 """``scripts/transformer_step_speed.py`` (issue 17): its attention rewrites are the model's
 mathematics, and the committed ``benchmarks/cpu-2core/transformer_step.json`` recomputes."""
 
+import argparse
 import importlib.util
 import json
 import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +20,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 REPORT = ROOT / "benchmarks" / "cpu-2core" / "transformer_step.json"
 
 
-def _script():
-  path = ROOT / "scripts" / "transformer_step_speed.py"
-  spec = importlib.util.spec_from_file_location("transformer_step_speed", path)
+def _script(name="transformer_step_speed"):
+  path = ROOT / "scripts" / f"{name}.py"
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)  # sets no XLA_FLAGS: only run as a script does it
   return module
@@ -62,3 +65,97 @@ def test_committed_report_recomputes_from_its_times():
       assert leg["gflops_per_s"] == pytest.approx(leg["flops"] / np.median(leg["wall_s"]) / 1e9)
     if leg["group"] == "attention":
       assert leg["max_param_diff"] < 1e-5  # every rewrite trained the same parameters
+
+
+class _Parsed(Exception):
+  """Raised in place of parsing: the script's parser is all these tests need."""
+
+
+@pytest.mark.parametrize(
+  "name",
+  [
+    "breakdown_by_width", "conv_sweep_speed", "device_scaling", "search_halving_budget",
+    "search_pbt_selection", "search_pbt_settings", "search_pbt_warmup", "search_study_speed",
+    "shared_rows_ab", "transformer_step_speed",
+  ],
+)  # fmt: skip
+def test_a_study_scripts_default_out_is_no_committed_report(monkeypatch, name):
+  """``transformer_step_speed.py --tiny`` (and every study script run without ``--out``)
+  replaced the committed report under benchmarks/cpu-2core/ with whatever it measured."""
+  module = _script(name)
+  parsers = []
+
+  def parse_args(parser, args=None, namespace=None):
+    parsers.append(parser)
+    raise _Parsed
+
+  monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_args)
+  monkeypatch.setattr(sys, "argv", [name])
+  with pytest.raises(_Parsed):
+    module.main()
+  (parser,) = parsers
+  out = parser.get_default("out")
+  assert not (ROOT / out).exists() or not _tracked(out), out
+  assert pathlib.PurePath(out).parts[0] == "results"  # .gitignore's /results/
+  assert "/results/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+def _tracked(path: str) -> bool:
+  """Whether git tracks ``path`` in this checkout (True where git cannot tell)."""
+  try:
+    done = subprocess.run(
+      ["git", "ls-files", "--error-unmatch", path], cwd=ROOT, capture_output=True, timeout=30
+    )
+  except (OSError, subprocess.TimeoutExpired):
+    return True
+  return done.returncode == 0
+
+
+def _computed(*args, **kwargs):
+  raise AssertionError("computed before refusing the flag")
+
+
+@pytest.mark.parametrize(
+  ("name", "argv", "message"),
+  [
+    ("search_halving_budget", ["--optimizers", "adam,adma"], "--optimizers must name adam, "),
+    ("search_halving_budget", ["--steps", "1620,4k"], "--steps must be comma-separated integers"),
+    ("search_pbt_selection", ["--runs", "adam:1620,adma:4860"], "--runs takes OPTIMIZER:STEPS"),
+    ("search_pbt_selection", ["--runs", "adam:20"], "STEPS an integer >= 27; got 'adam:20'"),
+    ("conv_sweep_speed", ["--models", "digits-cnn,digit-cnn"], "got 'digit-cnn'"),
+    ("conv_sweep_speed", ["--ks", "8,6 4"], "--ks must be comma-separated integers"),
+    ("device_scaling", ["--tasks", "mnist1d-mlp,lm-transformr"], "got 'lm-transformr'"),
+  ],
+)
+def test_a_study_scripts_bad_list_is_one_line_before_any_compute(
+  monkeypatch, capsys, tmp_path, name, argv, message
+):
+  """A typo in a list flag's second entry used to end in a KeyError traceback after the first
+  entries' legs had run (minutes), with nothing written."""
+  import lrlab
+
+  module = _script(name)
+  for target, attr in ((lrlab.sweep, "run"), (lrlab.search, "successive_halving")):
+    monkeypatch.setattr(target, attr, _computed)
+  monkeypatch.setattr(lrlab.search, "pbt", _computed)
+  for attr in ("measure", "set_host_devices"):
+    if hasattr(module, attr):
+      monkeypatch.setattr(module, attr, _computed if attr == "measure" else lambda n: None)
+  monkeypatch.setattr(sys, "argv", [name, *argv, "--out", str(tmp_path / "out.json")])
+  with pytest.raises(SystemExit) as exit_:
+    module.main()
+  assert exit_.value.code == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+  assert message in line and not (tmp_path / "out.json").exists()
+
+
+def test_guard_ab_makes_the_folder_of_its_out(monkeypatch, tmp_path):
+  """Its docstring's own command (``--out results/guard_ab.json``) ended, in a checkout with
+  no results/ yet, in a FileNotFoundError after every round had run."""
+  module = _script("guard_ab")
+  monkeypatch.setattr(module, "set_host_devices", lambda count: None)
+  out = tmp_path / "results" / "guard_ab.json"  # a folder that does not exist yet
+  assert module.main(["--per-device", "1", "--steps", "2", "--rounds", "1", "--out", str(out)]) == 0
+  report = json.loads(out.read_text(encoding="utf-8"))
+  assert report["members"] == jax.device_count() and report["steps"] == 2
+  assert all(len(times) == 1 for times in report["times_s"].values())
