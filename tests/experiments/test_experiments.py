@@ -1,6 +1,7 @@
 """Every experiment runs end to end at its tiny size and writes a complete summary."""
 
 import importlib
+import re
 import types
 
 import pytest
@@ -63,3 +64,15 @@ def test_a_run_is_refused_where_another_sizes_results_lie(tmp_path):
   assert common.main(module, ["--full", "--out", str(tmp_path)]) == 0  # the same size: fine
   assert common.main(module, ["--out", str(tmp_path / "other")]) == 0
   assert common.read_summary(tmp_path / "other")["numbers"] == {"tasks": ["a"]}
+
+
+def test_every_experiment_says_what_it_holds_equal_and_what_it_leaves_open():
+  readme = (common.RESULTS.parent / "README.md").read_text(encoding="utf-8")
+  section = readme.split("## What each experiment holds equal, and what it leaves open")[1]
+  bullets = re.split(r"\n(?=- \*\*)", section.strip())[1:]
+  named = {}
+  for bullet in bullets:
+    name = re.match(r"- \*\*\d+\. `(\w+)`\*\*\. Held equal", bullet).group(1)
+    assert re.search(r"Not\s+controlled:", bullet), name
+    named[name] = bullet
+  assert sorted(named) == run_all.experiments()
