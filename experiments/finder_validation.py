@@ -14,9 +14,9 @@ Seed ``s`` uses ``fold_in(key(0), s)`` everywhere (the sweep's convention), so a
 seed's range test and sweep share the initialization and the minibatch order. The
 parallel finder, handed the same key, runs it as its own sweep's seed 0
 (``fold_in`` once more), so its short runs start elsewhere; its suggestion is
-trained in the seed's sweep like the others. The sweep's best rate is the best of the seed-mean validation
-metric over the grid (accuracy; loss on the quadratic and the transformer),
-refined by a parabola in log rate. Each (case, seed) gives each rule an error:
+trained in the seed's sweep like the others. The sweep's best rate is the best
+of the seed-mean validation metric over the grid (accuracy; loss on the quadratic
+and the transformer), refined by a parabola in log rate. Each (case, seed) gives each rule an error:
 ``log10(suggestion / sweep's best)`` in decades, and the test points lost,
 seed ``s``'s test accuracy at the grid's best rate minus at the suggestion
 (excess test loss on the loss tasks). A suggestion lands near when it is within

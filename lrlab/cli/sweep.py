@@ -266,10 +266,11 @@ def run(args) -> int:
     return common.fail(str(error))
   checkpoint_dir = os.path.join(out, "checkpoint")
   resuming = os.path.exists(os.path.join(checkpoint_dir, checkpoint.FILENAME))
+  # Killed while writing its first checkpoint, a run left checkpoint/ and no results: not finished.
+  finished = done and not resuming and os.path.exists(os.path.join(out, "sweep.json"))
   if args.search:
-    finished = done and not resuming
     return search_cli.run(args, task, make_tx, tx_config, grid, out, checkpoint_dir, finished)
-  if done and not resuming:
+  if finished:
     print(f"{out}/ holds this sweep, finished: its answers (--fresh to train it again).")
     try:
       result = sweep.SweepResult.load(out)

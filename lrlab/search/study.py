@@ -210,9 +210,12 @@ def run_study(
     )
   arguments.check_accuracy(task, metric)
   worst = -np.inf if wanted == "MAXIMIZE" else np.inf
-  progress = (
-    None if checkpoint_dir is None else _Progress(checkpoint_dir, study, n_trials, parallel)
-  )
+  progress = None
+  if checkpoint_dir is not None:  # a resume must train what the first call trained
+    settings = (task.name, arguments.qualified_name(make_tx), repr(space), steps, metric)
+    settings += (seed, arguments.key_data(key), batch_size, eval_every, prune, divergence_factor)
+    digest = checkpoint.fingerprint({"run_study": settings}, {}, *arguments.task_arrays(task))
+    progress = _Progress(checkpoint_dir, study, n_trials, parallel, digest[:16])
   done, trials, before = (0, None, {}) if progress is None else progress.resume(optuna)
   asked = []  # a stop asked at a batch's last segment boundary holds: no next batch starts
   stop = None if should_stop is None else lambda: asked.append(bool(should_stop())) or any(asked)
@@ -281,26 +284,27 @@ class _Progress:
   """What a crash of :func:`run_study` would lose, kept in ``checkpoint_dir``.
 
   ``study_progress.json`` (written atomically after each batch is asked and after it is told) holds
-  the trials done, the numbers of the batch in training, the number the next trial gets and the
-  sampler's state (pickled, as Optuna's FAQ saves a sampler for reproducible resumes); ``batch/``
-  holds the batch's checkpoint (:func:`lrlab.search.driver.drive`'s), and ``batch_outcome.npz`` what
-  the trained batch measured, kept until it is told (a crash while telling it resumes by telling,
-  not by training it again beside its trials told already). A crash between an ask and the record of
-  it leaves trials RUNNING that no batch owns: a resume tells them ``FAIL`` (user attribute
-  ``lrlab_orphan``) and asks again from the saved state, so the trials that complete are those of an
-  uninterrupted run. Each trial is marked as this folder's when asked (:data:`MARK`), so that the
-  running trials of other workers on a shared storage are never taken for orphans.
-  """
+  a hash of the call's settings (a resume with others is refused), the trials done, the batch's
+  numbers, the number the next trial gets and the sampler's state (pickled, as Optuna's FAQ saves a
+  sampler for reproducible resumes); ``batch/`` holds the batch's checkpoint
+  (:func:`lrlab.search.driver.drive`'s), and ``batch_outcome.npz`` what the trained batch measured,
+  kept until it is told (a crash while telling it resumes by telling, not by training it again
+  beside its trials told already). A crash between an ask and the record of it leaves trials RUNNING
+  that no batch owns: a resume tells them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again
+  from the saved state, so the trials that complete are those of an uninterrupted run. Each trial is
+  marked as this folder's when asked (:data:`MARK`), so that the running trials of other workers on
+  a shared storage are never taken for orphans."""
 
   FILENAME = "study_progress.json"
   #: The user attribute that marks the trials this folder's run asked (its absolute path).
   MARK = "lrlab_checkpoint_dir"
 
-  def __init__(self, directory: str, study: Any, n_trials: int, parallel: int) -> None:
+  def __init__(self, directory: str, study: Any, n_trials: int, parallel: int, settings: str):
     self.path = Path(directory) / self.FILENAME
     self.mark = str(Path(directory).resolve())
     self.batch_dir = os.path.join(directory, "batch")
-    self.study, self.n_trials, self.parallel = study, n_trials, parallel
+    self.study, self.mine = study, dict(study=study.study_name, n_trials=n_trials)
+    self.mine.update(parallel=parallel, settings=settings)
 
   def resume(self, optuna) -> tuple[int, list | None, dict]:
     """``(trials done, the batch in training or None, that batch's trials as the storage has
@@ -308,12 +312,11 @@ class _Progress:
     if not self.path.exists():
       return 0, None, {}
     saved = json.loads(self.path.read_text(encoding="utf-8"))
-    mine = {"study": self.study.study_name, "n_trials": self.n_trials, "parallel": self.parallel}
-    theirs = {k: saved[k] for k in mine}
-    if theirs != mine:
+    theirs = {k: saved.get(k, v) for k, v in self.mine.items()}  # an older file: no settings
+    if theirs != self.mine:
       raise ValueError(
         f"checkpoint_dir {str(self.path.parent)!r} holds the progress of another run_study "
-        f"call ({theirs}); this call is {mine}: resume with the same arguments, or clear it."
+        f"call ({theirs}); this call is {self.mine}: resume with the same arguments, or clear it."
       )
     by_number = {t.number: t for t in self.study.get_trials(deepcopy=False)}
     if len(by_number) < saved["next_number"]:
@@ -383,11 +386,8 @@ class _Progress:
 
   def _write(self, done: int, batch: list[int] | None) -> None:
     sampler = base64.b64encode(pickle.dumps(self.study.sampler)).decode("ascii")
-    record = {
-      "study": self.study.study_name, "n_trials": self.n_trials, "parallel": self.parallel,
-      "done": done, "batch": batch, "next_number": len(self.study.get_trials(deepcopy=False)),
-      "sampler": sampler,
-    }  # fmt: skip
+    record = {**self.mine, "done": done, "batch": batch, "sampler": sampler}
+    record["next_number"] = len(self.study.get_trials(deepcopy=False))
     self.path.parent.mkdir(parents=True, exist_ok=True)
     storage.atomic_write(self.path, lambda f: json.dump(record, f))
 

@@ -56,6 +56,27 @@ def test_the_same_command_again_reads_the_finished_sweep(run, tmp_path):
   assert _summary(tmp_path / "s")["metadata"]["wall_seconds"] != trained
 
 
+def test_a_sweep_killed_writing_its_first_checkpoint_trains_again(run, tmp_path, monkeypatch):
+  """SIGKILL inside the first checkpoint's write leaves checkpoint/ with a temporary file and no
+  results: the same command trains (it said "finished" and failed, asking for --fresh)."""
+  from lrlab.sweep import checkpoint
+
+  def killed(directory, *args, **kwargs):
+    os.makedirs(directory, exist_ok=True)  # as checkpoint.save makes it, then dies mid-write
+    (tmp_path / "s" / "checkpoint" / f".tmp-x{checkpoint.FILENAME}").write_bytes(b"PK\x03")
+    raise KeyboardInterrupt
+
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpoint, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+      run("--grid", "lr=0.1,0.5", "--out", "s")
+  assert os.listdir(tmp_path / "s" / "checkpoint") == [f".tmp-x{checkpoint.FILENAME}"]
+  code, printed, err = run("--grid", "lr=0.1,0.5", "--out", "s")
+  assert (code, err) == (0, "") and "model-steps/s" in printed and "finished" not in printed
+  assert (tmp_path / "s" / "sweep.json").is_file()
+  assert not (tmp_path / "s" / "checkpoint").exists()  # the temporary file is gone with it
+
+
 def test_another_sweep_into_a_used_folder_needs_overwrite(run, tmp_path):
   out = tmp_path / "s"
   assert run("--grid", "lr=0.1,0.5,1.0", "--grid", "momentum=0.0,0.9", "--out", str(out))[0] == 0

@@ -34,7 +34,7 @@ def _sequential(study, task, n_trials, batch, key):
     for trial in trials:
       result = sweep.run(
         task, _sgd, {"lr": np.array([trial.params["lr"]])}, steps=STEPS, batch_size=None,
-        key=key, eval_every=EVAL_EVERY, chunk_size=1, progress=False,
+        key=key, eval_every=EVAL_EVERY, chunk_size=1, devices=jax.devices()[:1], progress=False,
       )  # fmt: skip
       loss = float(result.history.val_loss[0, 0, -1])
       study.tell(trial, np.inf if result.history.diverged[0, 0] else loss)
@@ -383,9 +383,11 @@ def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
                      should_stop=stop_after_batch_one, **RESUMABLE)  # fmt: skip
   assert stopped.value.position == {"trials_done": 4}
   assert stopped.value.checkpoint_dir == ckpt
-  # Another study, or other arguments, are refused in one line before any compute.
-  other = {**RESUMABLE, "n_trials": 8}
-  for wrong, kwargs in ((optuna.create_study(sampler=_tpe(0)), RESUMABLE), (study, other)):
+  # Another study, or other arguments, are refused in one line before any compute: other
+  # steps too, which trained the rest of the study on another budget (and told it as alike).
+  other, longer = {**RESUMABLE, "n_trials": 8}, {**RESUMABLE, "steps": 2 * STEPS}
+  wrongs = ((optuna.create_study(sampler=_tpe(0)), RESUMABLE), (study, other), (study, longer))
+  for wrong, kwargs in wrongs:
     with pytest.raises(ValueError, match=r"^checkpoint_dir .* holds the progress of another"):
       search.run_study(wrong, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **kwargs)
   search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **RESUMABLE)
