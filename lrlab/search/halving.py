@@ -239,7 +239,9 @@ def hyperband(
   its own rungs. A grid member drawn by two brackets appears twice in the
   result, once per bracket (:attr:`~lrlab.search.SearchResult.bracket`).
 
-  Args and returns: as :func:`successive_halving`.
+  Args and returns: as :func:`successive_halving`, but ``steps`` must be ``min_steps * eta**k``
+  (then ``s_max = k = log_eta(steps / min_steps)``, as in Li et al.; an extra last rung of
+  :func:`rung_steps` would add a bracket and change every bracket's size).
 
   References:
     Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, `Hyperband: A Novel Bandit-Based
@@ -250,6 +252,14 @@ def hyperband(
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
+  ratio = steps // min_steps
+  while ratio % eta == 0:
+    ratio //= eta
+  if ratio != 1:  # Li et al.'s rungs are R eta**-s: an extra last rung adds a bracket
+    raise ValueError(
+      f"hyperband needs steps = min_steps * eta**k (Li et al.'s brackets); got steps={steps}, "
+      f"min_steps={min_steps}, eta={eta} (steps / min_steps = {steps // min_steps})."
+    )
   arguments.check_accuracy(task, metric)
   all_rungs = rung_steps(steps, min_steps, eta)
   size = len(next(iter(grid.values())))

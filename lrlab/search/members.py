@@ -31,6 +31,15 @@ def as_jax(values: np.ndarray) -> np.ndarray:
   return values.astype(np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32)
 
 
+def scores(values: np.ndarray, metric: str, diverged: np.ndarray) -> np.ndarray:
+  """``values`` as float64 scores where lower is better (an accuracy negated); ``inf`` for a
+  diverged member or a non-finite value."""
+  values = np.asarray(values, np.float64)
+  score = -values if metric.endswith("accuracy") else values.copy()
+  score[~np.isfinite(score) | np.asarray(diverged, bool)] = np.inf
+  return score
+
+
 def ranking(values: np.ndarray, metric: str, diverged: np.ndarray) -> np.ndarray:
   """Indices of ``values`` from best to worst by ``metric`` (a loss falls, an accuracy rises).
 
@@ -38,10 +47,7 @@ def ranking(values: np.ndarray, metric: str, diverged: np.ndarray) -> np.ndarray
   the members (a stable sort), so the ranking never depends on float noise in
   an equal value.
   """
-  values = np.asarray(values, np.float64)
-  score = -values if metric.endswith("accuracy") else values.copy()
-  score[~np.isfinite(score) | np.asarray(diverged, bool)] = np.inf
-  return np.argsort(score, kind="stable")
+  return np.argsort(scores(values, metric, diverged), kind="stable")
 
 
 @dataclasses.dataclass

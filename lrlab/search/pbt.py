@@ -22,7 +22,7 @@ from jax.typing import ArrayLike
 
 from lrlab import _checks
 from lrlab.search import driver
-from lrlab.search.members import Ledger, Population, ranking, stack_ledgers
+from lrlab.search.members import Ledger, Population, ranking, scores, stack_ledgers
 from lrlab.search.result import SearchResult
 from lrlab.sweep import arguments
 from lrlab.sweep.programs import MakeTx
@@ -37,9 +37,11 @@ _REAL = int | float | np.integer | np.floating  # a Python or NumPy number
 
 
 def replaced_count(fraction: float, size: int) -> int:
-  """Truncation's ``n = floor(fraction * K)``, exact for the decimal ``fraction`` as written: in
-  binary floating point ``0.29 * 100`` is ``28.999999999999996``, whose floor is one short."""
-  return math.floor(fractions.Fraction(str(fraction)) * size)
+  """Truncation's ``n = floor(fraction * K)``, exact for the ratio ``fraction`` stands for (the
+  simplest one, denominator at most 10**6, that rounds to it): in binary floating point
+  ``0.29 * 100`` is ``28.999999999999996``, and the decimal ``0.3333333333333333`` that
+  ``1 / 3`` prints as times 3 is below 1; either floor is one short."""
+  return math.floor(fractions.Fraction(float(fraction)).limit_denominator(10**6) * size)
 
 
 def exploit_draws(
@@ -116,7 +118,7 @@ def _check_resample(probability: Any, resample: Any, axes: list[str]) -> dict[st
 
 class _PBT(driver.Plan):
   """Truncation selection (the worst ``n`` copy one of the best ``n``) or binary tournament
-  (each member copies a random other that ranks above it), then explore."""
+  (each member copies a random other whose score is strictly better), then explore."""
 
   def __init__(self, members, interval, exploit, fraction, perturb, axes, resample, probability,
                metric, eval_every, key, seeds):  # fmt: skip
@@ -152,8 +154,8 @@ class _PBT(driver.Plan):
       opponents, factors = tournament_draws(
         self.key, seed_value, i, self.size, num_axes, self.perturb
       )
-      rank = np.argsort(order)
-      bottom = np.flatnonzero(rank[opponents] < rank)
+      score = scores(values, self.metric, ledger.diverged)  # a tie is not better: no copy
+      bottom = np.flatnonzero(score[opponents] < score)
       parents, factors = opponents[bottom], factors[bottom]
     sources = np.arange(self.size)
     sources[bottom] = parents
@@ -210,9 +212,10 @@ def pbt(
   replaces each of the worst ``n`` by a copy of one of the best ``n``, drawn
   uniformly; binary tournament (``exploit="tournament"``, Jaderberg et al.'s
   other exploit for supervised learning) lets each member draw another
-  uniformly and replaces it by a copy of that one where it ranks above (a member
-  may be copied and replaced at once: copies are of the states before the
-  exploit). A replaced member's parameters, model state, optimizer state and divergence flags
+  uniformly and replaces it by a copy of that one where its score is strictly
+  better (a tie, two diverged members included, copies nothing; a member may be
+  copied and replaced at once: copies are of the states before the exploit). A
+  replaced member's parameters, model state, optimizer state and divergence flags
   are copied bit for bit (one gather on device), its hyperparameters are the
   parent's with each axis of ``perturb_axes`` multiplied by a factor drawn
   uniformly from ``perturb`` (Jaderberg et al.'s "perturb" explore step) or,

@@ -43,7 +43,9 @@ class SearchResult:
       at (the last one if it finished); 0 for every member of a PBT population.
     rungs: per bracket, the steps at which its members are ranked and cut (the last is the
       budget).
-    bracket: ``(K,)`` int, each member's bracket (all 0 but for Hyperband).
+    bracket: ``(K,)`` int, each member's bracket (all 0 but for Hyperband): its position in
+      :func:`lrlab.search.halving.hyperband_brackets`, ``s_max - s`` for Li et al.'s bracket
+      ``s`` (0 starts the most members at the first rung; ``s_max`` trains its few for the budget).
     metric: the metric members were ranked by (``val_loss``, ``val_accuracy`` or ``train_loss``).
     lineage: PBT only, ``(S, K, I)`` int: at exploit ``i``, the member whose state member
       ``k`` continued from (``k`` itself if it was not replaced); ``None`` otherwise.

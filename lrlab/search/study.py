@@ -268,7 +268,7 @@ def _tell(
     if not prune:  # one segment: report every evaluation but the last now, for dashboards
       for e in range(1, steps // eval_every):
         value = ledger.evaluations[metric][k, e]
-        if np.isfinite(value) and not ledger.diverged[k]:
+        if np.isfinite(value) and not 0 <= ledger.diverged_step[k] < e * eval_every:  # healthy
           trial.report(float(value), e * eval_every)
     trial.set_user_attr("stopped_step", int(ledger.stopped_step[k]))
     if plan.pruned[k]:

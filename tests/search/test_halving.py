@@ -222,6 +222,17 @@ def test_hyperband_runs_each_bracket_as_successive_halving(problem, task):
   assert result.model_steps == spent
 
 
+def test_hyperband_brackets_are_li_et_als_or_refused(task):
+  """Li et al.'s s_max = floor(log_eta(R / r)): R / r = 10, eta = 3 gives s_max = 2 and brackets
+  of 9, 5, 3. Rungs 4, 12, 36, 40 would give four brackets (27, 12, 6, 4): refused."""
+  s_max = max(s for s in range(10) if 3**s <= 40 // 4)
+  assert s_max == 2 and len(halving.rung_steps(40, 4, 3)) - 1 != s_max
+  with pytest.raises(
+    ValueError, match=r"^hyperband needs steps = min_steps \* eta\*\*k .*= 10\)\.$"
+  ):
+    search.hyperband(task, _never, {"lr": LRS}, steps=40, min_steps=4, key=jax.random.key(0))
+
+
 def _never(hp):
   raise AssertionError("make_tx was called: the search computed before checking its input")
 

@@ -154,8 +154,7 @@ def test_tournament_replaces_each_member_whose_opponent_ranks_above(problem, tas
       sources, before = np.arange(8), result.schedule["lr"][s, :, i]
       expected = before.copy()
       for member, opponent in enumerate(opponents):
-        # ranks above: a lower loss, or an equal one at an earlier position (a stable sort)
-        if (values[opponent], opponent) < (values[member], member):
+        if values[opponent] < values[member]:  # "if the other member's score is better"
           sources[member] = opponent
           expected[member] = before[opponent] * factors[member, 0]
       np.testing.assert_array_equal(result.lineage[s, :, i], sources)
@@ -166,6 +165,26 @@ def test_tournament_replaces_each_member_whose_opponent_ranks_above(problem, tas
   assert chains > 0  # some member was copied and replaced in the same exploit
   _replay(problem, task, result)  # each member trained on from its parent's state before it
   assert result.config["exploit"] == "tournament"
+
+
+def test_tournament_copies_nothing_at_a_tie(task):
+  """Jaderberg et al.'s tournament copies the opponent only if its score is better: identical
+  members score alike at every exploit, so none is replaced and none perturbed."""
+  result = search.pbt(
+    task, _sgd, {"lr": np.full(4, 0.1)}, steps=24, interval=8, key=jax.random.key(0),
+    exploit="tournament", eval_every=8, seeds=2,
+  )  # fmt: skip
+  assert (result.sweep.history.val_loss[:, :, 1:] == result.sweep.history.val_loss[:, :1, 1:]).all()
+  np.testing.assert_array_equal(result.lineage, np.broadcast_to(np.arange(4)[:, None], (2, 4, 2)))
+  np.testing.assert_array_equal(result.schedule["lr"], np.full((2, 4, 3), 0.1))
+
+
+def test_replaced_count_is_floor_of_the_ratio_meant():
+  """floor(fraction * K) for the ratio the float stands for: 1/3 of 3, 6, 9 is 1, 2, 3."""
+  cases = [(1 / 3, 3, 1), (1 / 3, 6, 2), (1 / 3, 9, 3), (1 / 6, 12, 2), (2 / 7, 7, 2)]
+  cases += [(0.29, 100, 29), (np.float32(0.3), 10, 3), (0.25, 7, 1), (0.5, 5, 2)]
+  for fraction, size, expected in cases:
+    assert pbt_lib.replaced_count(fraction, size) == expected, (fraction, size)
 
 
 def test_tournament_needs_no_fraction_of_a_small_population(task):

@@ -67,6 +67,27 @@ def test_same_trials_and_values_as_a_sequential_study(task, sampler, sequential_
   assert all(sorted(t.intermediate_values) == [4, 8, 12, 16] for t in finite)  # reported after
 
 
+def test_a_trial_diverging_late_reports_its_healthy_evaluations_with_or_without_pruning(task):
+  """lr = 2.1 > 2 / L diverges after step 24 (loss above 10x the first): its reports before then
+  are made alike by both paths, the one reporting during training and the one reporting after."""
+  space = {"lr": optuna.distributions.CategoricalDistribution([2.1])}
+  reported = {}
+  for prune in (True, False):
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner())
+    search.run_study(study, task, _sgd, space, n_trials=1, parallel=1, steps=40, eval_every=4,
+                     key=jax.random.key(0), prune=prune, chunk_size=1)  # fmt: skip
+    (trial,) = study.trials
+    assert trial.user_attrs["diverged"] and trial.value == np.inf
+    reported[prune] = trial.intermediate_values
+  full = sweep.run(task, _sgd, {"lr": np.array([2.1])}, steps=40, batch_size=None,
+                   key=jax.random.key(0), eval_every=4, chunk_size=1, progress=False)  # fmt: skip
+  first = int(full.history.diverged_step[0, 0])
+  assert 0 < first < 36
+  expected = [t for t in range(4, 40, 4) if t <= first]
+  assert sorted(reported[True]) == sorted(reported[False]) == expected
+  assert reported[True] == reported[False]
+
+
 def test_the_pruner_acts_at_each_evaluation_and_stops_compute(task):
   """ThresholdPruner(upper=u) prunes a trial whose reported loss exceeds u: the trials it
   pruned are exactly those whose curve first exceeds u at a report, stopped there."""
