@@ -138,7 +138,7 @@ def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
       inputs = batch_indices(data_key, 0, steps, task.num_train, batch_size)
 
     def step(carry, inputs):
-      params, model_state, opt_state, average, best, active, reason, recorded = carry
+      params, model_state, opt_state, average, best, active, reason, recorded, poisoned = carry
       t, rows = inputs
       if data is not None:
         batch = rows
@@ -153,7 +153,9 @@ def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
       new_average = beta * average + (1 - beta) * loss
       smooth = new_average / (1 - beta ** (t + 1).astype(jnp.float32))
       new_best = jnp.where(smooth < best, smooth, best)
-      non_finite = ~jnp.isfinite(smooth) | ~all_finite((new_params, new_model_state))
+      # As in fastai, parameters that turn non-finite are trained on for one more step, whose
+      # loss (NaN or inf) is recorded; a finite loss from them stops the test all the same.
+      non_finite = ~jnp.isfinite(smooth) | poisoned
       over = smooth > new_best + (threshold - 1) * jnp.abs(new_best)
       stop = active & (non_finite | over)
       go = active & ~stop
@@ -167,6 +169,7 @@ def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
         go,
         jnp.where(stop, jnp.where(non_finite, 2, 1), reason).astype(jnp.int32),
         recorded + active.astype(jnp.int32),
+        go & ~all_finite((new_params, new_model_state)),
       )
       nan = jnp.float32(jnp.nan)
       out = (
@@ -186,10 +189,12 @@ def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
       jnp.bool_(True),
       jnp.int32(0),
       jnp.int32(0),
+      jnp.bool_(False),
     )
     counts = jnp.arange(steps, dtype=jnp.int32)
     carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (counts, inputs))
-    return losses, smoothed, applied, carry[7], carry[6]
+    reason = jnp.where(carry[8], 2, carry[6])  # non-finite after the last step
+    return losses, smoothed, applied, carry[7], reason
 
   return run
 
@@ -223,9 +228,11 @@ def find_lr(
   with :math:`\beta` = ``smoothing`` (fastai's ``AvgSmoothLoss``). The test stops
   at the first step where :math:`s_i > \tau\, b_i`, :math:`b_i = \min_{j \le i} s_j`,
   :math:`\tau` = ``divergence_factor`` (fastai's ``stop_div`` rule), or where the
-  loss or the parameters stop being finite; that step is still recorded, the
-  later ones are NaN. (For a negative best loss the test uses
-  :math:`b_i + (\tau - 1)|b_i|`, which equals :math:`\tau b_i` for a positive one.)
+  loss stops being finite; that step is still recorded, the later ones are NaN.
+  Parameters (or model state) that turn non-finite are, as in fastai, trained
+  on for one more step, whose loss is recorded and stops the test. (For a
+  negative best loss the test uses :math:`b_i + (\tau - 1)|b_i|`, which equals
+  :math:`\tau b_i` for a positive one.)
   The whole test is one compiled ``lax.scan`` with on-device minibatches; the
   stop is a mask. The caller's ``params`` are read, never changed.
 

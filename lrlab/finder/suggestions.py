@@ -13,7 +13,7 @@ given, before the cut.
 rule           definition                                                 source, window
 =============  =========================================================  ==========================
 ``steep``      steepest descent of the loss against ``log(lr)``           fastai, ``[n//10 : -5]``
-``valley``     a third of the way down the longest valley                 fastai, ``[n//10 : -5]``
+``valley``     half-way down the longest valley                           fastai, ``[n//10 : -5]``
 ``minimum``    the rate at the minimum loss, divided by 10                fastai, ``[n//10 : -5]``
 ``slide``      where the gradient stops changing, sliding from the right  fastai, ``[n//10 : -5]``
 ``lightning``  steepest descent of the loss against ``lr`` (linear)       Lightning, ``[10 : -1]``
@@ -142,7 +142,7 @@ def steep(
 def valley(
   lrs: np.ndarray, losses: np.ndarray, *, skip_start: int = 0, skip_end: int = 0
 ) -> Suggestion:
-  r"""fastai's ``valley``: a point a third of the way along the longest valley.
+  r"""fastai's ``valley``: a point about half-way along the longest valley.
 
   The longest valley is the longest strictly decreasing subsequence of the
   losses (not necessarily contiguous), found by dynamic programming:
@@ -154,7 +154,7 @@ def valley(
 
     s + \lfloor (e - s) / 3 \rfloor + \lfloor (e - s) / 6 \rfloor,
 
-  about half-way down the steep first third of the valley. Where this index is
+  about half-way along it (a valley of 60 points gives :math:`s + 30`). Where this index is
   negative (a valley of two points that starts at the first point) fastai's
   Python indexing wraps round to the *last* point; lrlab takes the first point
   instead. A loss that never decreases has no valley: ``None``.

@@ -3,6 +3,7 @@
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -326,3 +327,33 @@ def test_an_infinite_stopping_loss_survives_save_and_load(tmp_path):
   loaded = finder.FinderResult.load(result.save(tmp_path / "r.json"))
   assert loaded.smoothed[k] == np.inf and np.isnan(loaded.smoothed[k + 1])
   assert loaded.points == result.points
+
+
+def _nan_updates_from(step):
+  """An Optax stage whose updates turn NaN at ``step`` (a NaN gradient under a finite loss)."""
+
+  def update(updates, count, params=None):
+    poison = jnp.where(count >= step, jnp.nan, 1.0)
+    return jax.tree.map(lambda u: u * poison, updates), count + 1
+
+  return optax.GradientTransformation(lambda params: jnp.zeros([], jnp.int32), update)
+
+
+def test_parameters_that_turn_nan_under_a_finite_loss_record_the_next_loss_as_fastai_does(
+  quadratic,
+):
+  # fastai checks only the smoothed loss: the step after the parameters turn NaN records a NaN
+  # loss, which never stops it, so its window is cut from the planned end and then at that NaN
+  # (minimum on a still-falling curve: the last finite step, 40). lrlab stopped one step early,
+  # with a finite last loss, and cut fastai's five tail points from there (minimum: 35).
+  _, task = quadratic
+  k, n = 40, 60
+  make_tx = lambda hp: optax.chain(optimizers.sgd(hp["lr"]), _nan_updates_from(k))
+  result = finder.find_lr(task, make_tx, start_lr=1e-4, end_lr=1e-2, steps=n,
+                          batch_size=None, key=KEY)  # fmt: skip
+  assert result.stop_reason == "non-finite" and result.num_recorded == k + 2
+  assert np.all(np.isfinite(result.smoothed[: k + 1])) and np.isnan(result.smoothed[k + 1])
+  fastai = np.r_[result.smoothed[: k + 1], np.full(n - k - 1, np.nan)]  # trains on with NaN
+  window = fastai[n // 10 : n - 5]
+  window = window[: np.argmax(np.isnan(window))]  # fastai drops everything from the first NaN
+  assert result.points["minimum"].index == n // 10 + int(np.argmin(window)) == k

@@ -185,3 +185,15 @@ def test_bad_inputs_raise_clear_errors():
     suggestions.steep(LRS, np.ones(50), skip_start=-1)
   with pytest.raises(ValueError, match="lr_diff"):
     suggestions.slide(LRS, np.ones(50), lr_diff=0)
+
+
+def test_valley_lands_half_way_along_a_long_valley_not_a_third():
+  # fastai's index s + int(L / 3) + int(L / 6) with s = e - L: the docstring called it a third.
+  for length in (30, 60, 90):
+    losses = np.r_[np.linspace(0.1, 0.5, 10), np.linspace(5.0, 1.0, length), np.full(20, 9.0)]
+    lrs = np.logspace(-7, 1, losses.size)
+    start = 10 + length - 1 - length  # e - d_e
+    expected = start + int(length / 3) + int(length / 3 / 2)
+    assert suggestions.valley(lrs, losses).index == expected
+    assert abs((expected - start) / length - 0.5) < 0.02
+  assert "half-way" in suggestions.valley.__doc__.splitlines()[0]
