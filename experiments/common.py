@@ -26,6 +26,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lrlab.sweep import storage
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"  # the committed results of the default and full sizes
 SCRATCH = HERE.parent / "results" / "experiments-tiny"  # tiny runs: ignored by git, never RESULTS
@@ -76,10 +78,10 @@ def _plain(value: Any) -> Any:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-  """Write strict JSON atomically (temporary file, then rename)."""
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
-  os.replace(tmp, path)
+  """Write strict JSON atomically (:func:`lrlab.sweep.storage.atomic_write`: a temporary file
+  of a random name, removed if the write fails, then a rename)."""
+  text = json.dumps(_plain(data), indent=2, allow_nan=False) + "\n"
+  storage.atomic_write(path, lambda file: file.write(text))
 
 
 def main(module: ModuleType, argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import sys
+from pathlib import Path
 
 from lrlab.cli import common, output
 
@@ -122,6 +123,7 @@ def run(args) -> int:
 
   from lrlab import finder, optimizers
   from lrlab.finder._common import refuse_learning_rate_free
+  from lrlab.sweep import storage
 
   try:
     if args.start_lr >= args.end_lr:
@@ -194,8 +196,8 @@ def run(args) -> int:
   print(report(found, parallel))
   output.claim(out, "find", settings, FILES, overwrite=args.overwrite, fresh=True)
   found.save(os.path.join(out, "range_test.json"))
-  with open(os.path.join(out, "parallel.json"), "w", encoding="utf-8") as file:
-    json.dump(parallel.to_dict() | {"command": sys.argv}, file, indent=2)
+  text = json.dumps(parallel.to_dict() | {"command": sys.argv}, indent=2)
+  storage.atomic_write(Path(out) / "parallel.json", lambda file: file.write(text))
   figure = os.path.join(out, "lr_find.png")
   finder.plot_range_test(found, figure, reference={"parallel finder": parallel.lr})
   print(f"Results: {out}/ (range_test.json, parallel.json, lr_find.png)")

@@ -10,6 +10,7 @@ import numpy as np
 
 from lrlab.finder import plots
 from lrlab.finder import suggestions as suggestions_lib
+from lrlab.sweep import storage
 
 STOP_REASONS = ("completed", "diverged", "non-finite")
 """Why a range test ended: it ran every step; the smoothed loss exceeded the
@@ -166,10 +167,12 @@ class FinderResult:
     )
 
   def save(self, path: str | os.PathLike) -> Path:
-    """Write :meth:`to_dict` as JSON to ``path``; returns the path."""
+    """Write :meth:`to_dict` as JSON to ``path``, atomically (a temporary file, then a rename:
+    a crash mid-write leaves an earlier file whole); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(self.to_dict(), indent=2) + "\n"
+    storage.atomic_write(path, lambda file: file.write(text))
     return path
 
   @classmethod

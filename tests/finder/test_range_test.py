@@ -357,3 +357,28 @@ def test_parameters_that_turn_nan_under_a_finite_loss_record_the_next_loss_as_fa
   window = fastai[n // 10 : n - 5]
   window = window[: np.argmax(np.isnan(window))]  # fastai drops everything from the first NaN
   assert result.points["minimum"].index == n // 10 + int(np.argmin(window)) == k
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+  # save wrote in place: a crash mid-write left truncated JSON where the last result was. The
+  # crash is injected in both ways a save can write: into the file itself, or at the rename.
+  import pathlib
+
+  path, result = tmp_path / "r.json", finder.result._example()
+  result.save(path)
+  before = path.read_bytes()
+
+  def half_then_crash(self, text, *args, **kwargs):
+    with open(self, "w") as file:
+      file.write(text[: len(text) // 2])
+    raise OSError("disk full")
+
+  def crash(*args, **kwargs):
+    raise OSError("disk full")
+
+  monkeypatch.setattr(pathlib.Path, "write_text", half_then_crash)
+  monkeypatch.setattr(os, "replace", crash)
+  with pytest.raises(OSError, match="disk full"):
+    result.save(path)
+  monkeypatch.undo()
+  assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["r.json"]
