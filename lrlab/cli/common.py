@@ -77,9 +77,14 @@ def main_of(command, prog: str, argv: list[str] | None) -> int:
   ``argv`` defaults to ``sys.argv[1:]``; the exit code. Ctrl-C raises
   ``KeyboardInterrupt`` to the caller (:func:`run_program` turns it into one line).
   """
+  from lrlab.cli import output  # here: output imports this module
+
   parser = Parser(prog=prog, description=command.__doc__)
   command.add_arguments(parser)
-  return command.run(parser.parse_args(argv))
+  try:
+    return command.run(parser.parse_args(argv))
+  finally:
+    output.release()  # the folder it claimed, for the next command (in this process or not)
 
 
 def fail(message: str) -> int:

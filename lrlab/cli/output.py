@@ -6,7 +6,8 @@ change on a re-run), with a short hash of them. A default folder carries the
 hash in its name, so different settings never share one. Into a folder that
 another run has claimed, a command stops with a one-line error unless told
 ``--overwrite``; replacing a claim first removes every file the earlier run
-wrote, so a folder never mixes two runs' files.
+wrote, so a folder never mixes two runs' files. A command holds the folder it claims
+(:func:`hold`) until it ends, so two commands never write into one folder at once.
 """
 
 import glob
@@ -22,6 +23,8 @@ from typing import Any
 from lrlab.cli.common import UsageError
 
 SETTINGS = "settings.json"
+# The folders this process holds (:func:`hold`), by real path: open descriptors of the folders.
+_HELD: dict[str, int] = {}
 HASH_LENGTH = 8
 # The files and folders each command writes in its folder (glob patterns). A command that
 # takes over a folder claimed by another command finds, refuses and removes *that* command's
@@ -141,10 +144,11 @@ def claim(
     fresh: start this run over (its own files, checkpoint included, are removed).
 
   Raises:
-    UsageError: as :func:`check`.
+    UsageError: as :func:`check`, or another command holds ``out`` now (:func:`hold`).
   """
   same, files = check(out, command, settings, patterns, overwrite=overwrite)
   os.makedirs(out, exist_ok=True)
+  hold(out)  # before any file changes: another command writing here now is refused
   if not same or fresh:
     for name in files:
       shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
@@ -154,3 +158,43 @@ def claim(
   tmp.write_text(text, encoding="utf-8")
   os.replace(tmp, Path(out) / SETTINGS)
   return same and not fresh and bool(files)
+
+
+def hold(out: str) -> None:
+  """Hold the folder ``out`` for this process until :func:`release` (or its exit).
+
+  An advisory lock (``flock``) on the folder itself: a second lrlab command claiming the same
+  folder while this one runs stops with a one-line error, instead of the two interleaving
+  their files and ``settings.json`` naming one run while the other's results lie beside it.
+  Holding a folder already held by this process does nothing. Where the platform or the file
+  system offers no ``flock`` (Windows, some network mounts), nothing is held.
+
+  Raises:
+    UsageError: another process holds ``out``.
+  """
+  key = os.path.realpath(out)
+  if key in _HELD:
+    return
+  try:
+    import fcntl
+  except ImportError:  # no flock here: nothing to hold
+    return
+  descriptor = os.open(out, os.O_RDONLY)
+  try:
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(descriptor)
+    raise UsageError(
+      f"--out {out!r} is being written by another lrlab command running now; wait for it to "
+      "finish, or give another --out."
+    ) from None
+  except OSError:  # a file system without flock
+    os.close(descriptor)
+    return
+  _HELD[key] = descriptor
+
+
+def release() -> None:
+  """Let go of every folder this process holds (:func:`hold`)."""
+  while _HELD:
+    os.close(_HELD.popitem()[1])

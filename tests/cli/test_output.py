@@ -60,3 +60,39 @@ def test_overwrite_removes_only_what_lrlab_writes(tmp_path):
   (tmp_path / "results.csv").write_text("x\n")
   output.claim(str(tmp_path), "sweep", SETTINGS, output.OWNED["sweep"], overwrite=True)
   assert sorted(os.listdir(tmp_path)) == ["holiday.png", "settings.json"]
+
+
+def test_a_folder_another_process_is_writing_is_refused_and_free_once_it_ends(tmp_path):
+  # Two commands into one --out at once interleaved their files (nothing held the folder).
+  import subprocess
+  import sys
+
+  holder = subprocess.Popen(
+    [sys.executable, "-c", "import fcntl, os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+     "fcntl.flock(d, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", str(tmp_path)],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+  )  # fmt: skip
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(common.UsageError, match=r"^--out .* is being written by another lrlab"):
+      output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])
+    assert os.listdir(tmp_path) == []  # refused before settings.json
+  finally:
+    holder.communicate("", timeout=30)
+  try:
+    assert not output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])
+    assert not output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])  # held already: again
+    other = subprocess.run(
+      [sys.executable, "-c", "import fcntl, os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+       "fcntl.flock(d, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(tmp_path)],
+      capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert "BlockingIOError" in other.stderr  # this process holds it now
+  finally:
+    output.release()
+  free = subprocess.run(
+    [sys.executable, "-c", "import fcntl, os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+     "fcntl.flock(d, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(tmp_path)],
+    capture_output=True, text=True, timeout=30,
+  )  # fmt: skip
+  assert free.returncode == 0, free.stderr
