@@ -89,11 +89,16 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
 
   A run into a folder that holds another size's results is refused before training: the
   report reads every result saved there, and a size with other tasks or cases leaves some.
+  The size is read from ``summary.json``, or, for a run stopped before writing it, from
+  ``size.json``, which a run writes before it trains.
   """
   args = parse_args(module, argv)
   out = Path(args.out) if args.out else default_out(module, args.size)
-  previous = out / "summary.json"
-  trained = json.loads(previous.read_text()).get("size") if previous.exists() else None
+  previous, marker = out / "summary.json", out / "size.json"
+  trained = None
+  for record in (previous, marker):
+    if trained is None and record.exists():
+      trained = json.loads(record.read_text()).get("size")
   if not args.replot and trained not in (None, args.size):  # report reads every saved result
     raise ValueError(
       f"--out {out} holds results of the {trained!r} size; a {args.size!r} run there would be "
@@ -102,6 +107,7 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
   out.mkdir(parents=True, exist_ok=True)
   started = time.perf_counter()
   if not args.replot:
+    _write_json(marker, {"size": args.size})  # a run stopped before its summary still says it
     module.run(out, **module.SIZES[args.size])
   numbers, verdict, figures = module.report(out)
   import jax

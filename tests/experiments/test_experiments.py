@@ -64,6 +64,21 @@ def test_a_run_is_refused_where_another_sizes_results_lie(tmp_path):
   assert common.main(module, ["--full", "--out", str(tmp_path)]) == 0  # the same size: fine
   assert common.main(module, ["--out", str(tmp_path / "other")]) == 0
   assert common.read_summary(tmp_path / "other")["numbers"] == {"tasks": ["a"]}
+  # A full run killed before its summary left results a default run would have judged as its own.
+  killed = tmp_path / "killed"
+
+  def stopped(out, tasks):
+    run(out, tasks)
+    raise KeyboardInterrupt
+
+  module.run = stopped
+  with pytest.raises(KeyboardInterrupt):
+    common.main(module, ["--full", "--out", str(killed)])
+  module.run = run
+  assert not (killed / "summary.json").exists()
+  with pytest.raises(ValueError, match=r"holds results of the 'full' size; a 'default' run"):
+    common.main(module, ["--out", str(killed)])
+  assert common.main(module, ["--full", "--out", str(killed)]) == 0  # the same size resumes
 
 
 def test_every_experiment_says_what_it_holds_equal_and_what_it_leaves_open():
