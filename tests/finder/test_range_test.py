@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from lrlab import data, finder, optimizers, tasks
+from tests import figures
 
 KEY = jax.random.key(0)
 
@@ -243,25 +244,9 @@ def test_the_figure_module_does_not_import_the_result_back():
 
 def test_the_figure_is_written_atomically(tmp_path, monkeypatch):
   # The figure was written in place: a failed write left half a PNG where the last one was.
-  from matplotlib.figure import Figure
-
-  path, result = tmp_path / "range.png", finder.result._example()
-  finder.plot_range_test(result, path)
-  before = path.read_bytes()
-
-  def crash(self, file, **kwargs):
-    if isinstance(file, str | os.PathLike):
-      with open(file, "wb") as opened:
-        opened.write(b"half a png")
-    else:
-      file.write(b"half a png")
-    raise OSError("disk full")
-
-  monkeypatch.setattr(Figure, "savefig", crash)
-  with pytest.raises(OSError, match="disk full"):
-    finder.plot_range_test(result, path)
-  monkeypatch.undo()
-  assert path.read_bytes() == before and os.listdir(tmp_path) == ["range.png"]
+  result = finder.result._example()
+  draw = lambda path: finder.plot_range_test(result, path)
+  figures.assert_written_atomically(draw, tmp_path / "range.png", monkeypatch)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lrlab import schedules
+from tests import figures
 
 
 def test_plot_writes_png_with_one_line_per_schedule(tmp_path):
@@ -47,18 +48,5 @@ def test_a_long_budget_is_drawn_at_evenly_spaced_steps_in_int32(tmp_path):
 
 def test_the_figure_is_written_atomically(tmp_path, monkeypatch):
   # The figure was written in place: a failed write left half a PNG where the last one was.
-  from matplotlib.figure import Figure
-
-  path = tmp_path / "s.png"
-  schedules.plot(schedules.constant(0.1), 5, path)
-  before = path.read_bytes()
-
-  def crash(self, file, **kwargs):
-    file.write(b"half a png")
-    raise OSError("disk full")
-
-  monkeypatch.setattr(Figure, "savefig", crash)
-  with pytest.raises(OSError, match="disk full"):
-    schedules.plot(schedules.constant(0.2), 5, path)
-  monkeypatch.undo()
-  assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.png"]
+  draw = lambda path: schedules.plot(schedules.constant(0.1), 5, path)
+  figures.assert_written_atomically(draw, tmp_path / "s.png", monkeypatch)

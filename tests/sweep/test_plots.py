@@ -1,15 +1,14 @@
 """Sweep figures: PNGs with the expected artists, drawn from (loaded) results."""
 
-import os
 import re
 
 import matplotlib.image
 import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
 
 from lrlab import sweep
+from tests import figures
 from tests.sweep import synthetic
 from tests.sweep.synthetic import LRS
 
@@ -161,19 +160,8 @@ def test_curves_stop_at_divergence_and_their_limits_ignore_it(tmp_path):
 
 
 def test_figures_are_written_atomically(u_shaped, tmp_path, monkeypatch):
-  path = tmp_path / "s.png"
-  sweep.plot_sensitivity(u_shaped, path)
-  before = path.read_bytes()
-
-  def crash(self, file, **kwargs):
-    file.write(b"half a png")
-    raise OSError("disk full")
-
-  monkeypatch.setattr(Figure, "savefig", crash)
-  with pytest.raises(OSError, match="disk full"):
-    sweep.plot_sensitivity(u_shaped, path)
-  monkeypatch.undo()
-  assert path.read_bytes() == before and os.listdir(tmp_path) == ["s.png"]
+  draw = lambda path: sweep.plot_sensitivity(u_shaped, path)
+  figures.assert_written_atomically(draw, tmp_path / "s.png", monkeypatch)
   sweep.plot_sensitivity(u_shaped, tmp_path / "s.pdf")
   assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")  # the suffix picks the format
 
