@@ -31,7 +31,10 @@ class History(NamedTuple):
     val_loss, val_accuracy, test_loss, test_accuracy: ``(E,)`` metrics of the
       held-out splits; accuracies are NaN for tasks that have none.
     learning_rate: ``(steps,)`` the learning rate applied at each step, read from
-      the optimizer state (see :func:`applied_learning_rate`).
+      the optimizer state (see :func:`applied_learning_rate`). From ``diverged_step`` on
+      no update is applied (the run is frozen): those entries are what the frozen
+      optimizer state would apply next (for a schedule, its rate at ``diverged_step``, repeated)
+      and mean nothing.
     diverged: bool, whether the run diverged and was frozen.
     diverged_step: int32, the first diverging step, or -1.
   """
