@@ -192,6 +192,10 @@ def mnist1d(
   if seed >= 2**32:  # the generator seeds NumPy's global RNG, which takes 32 bits
     raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}.")
   _checks.flag("standardize", standardize)  # checked again by from_arrays, after generating
+  if val_fraction is None:  # _checks lets None through; from_arrays refuses it after generating
+    raise ValueError("val_fraction must be in (0, 1); got None.")
+  _checks.check_interval("val_fraction", val_fraction, 0, 1, closed_low=False, closed_high=False)
+  disk_cache = _checks.flag("disk_cache", disk_cache)  # "no" would write the cache
   directory = None
   if disk_cache:
     directory = str(pathlib.Path(cache_dir if cache_dir is not None else default_cache_dir()))

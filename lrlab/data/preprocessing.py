@@ -31,7 +31,9 @@ def standardize(dataset: Dataset, *, per_feature: bool = True, eps: float = 1e-6
     A new :class:`Dataset` with float32 features.
 
   Raises:
-    ValueError: if any split holds NaN or infinity.
+    ValueError: if any split holds NaN or infinity, if the features are integer ids
+      (``x_dtype='int32'``; ids are not z-scored) or if ``dataset`` is a
+      :class:`lrlab.data.StreamedDataset` (standardize its arrays before wrapping them).
 
   Example:
     >>> ds = lrlab.data.standardize(lrlab.data.digits(standardize=False))
@@ -40,7 +42,19 @@ def standardize(dataset: Dataset, *, per_feature: bool = True, eps: float = 1e-6
   """
   _checks.check_nonnegative("eps", eps)
   per_feature = _checks.flag("per_feature", per_feature)
+  if not isinstance(dataset, Dataset):
+    raise ValueError(
+      f"dataset must be an lrlab.data.Dataset of resident arrays; got {type(dataset).__name__} "
+      "(standardize a streamed dataset's arrays before wrapping them in sources)."
+    )
   check_dataset(dataset)
+  for split in ("train", "val", "test"):
+    x = dataset.split(split)[0]
+    if not np.issubdtype(x.dtype, np.floating):  # z-scoring ids would silently make them floats
+      raise ValueError(
+        f"x_{split} must hold floating-point features to standardize; got dtype {x.dtype} "
+        "(integer ids are not z-scored; cast features to float32 first)."
+      )
   train = dataset.x_train.astype(np.float64)
   axis = 0 if per_feature else None
   mean = train.mean(axis=axis)

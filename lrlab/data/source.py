@@ -1,13 +1,15 @@
 """Data that stay on the host: random-access sources, streamed to the device a segment at a time.
 
 The one idea: a split is anything with ``len(source)`` and ``source[indices] ->
-(x, y)`` (NumPy arrays, the example axis first), so a NumPy memmap pair, an
-HDF5 file or a grain ``MapDataset`` all fit. The training core draws the same
-index order it draws for resident arrays and asks the source for exactly those
-examples, so where the data live never changes the minibatches; the results agree
-bit for bit given the same ``eval_batch_size`` (its default, ``None``, evaluates a
-resident split in one batch but a streamed one in batches of 1024, which may round
-a split of more than 1024 examples differently).
+(x, y)`` (NumPy arrays, the example axis first), so a NumPy memmap pair or an
+HDF5 file fit through :class:`ArraySource`; a grain ``MapDataset``, which reads
+one example at a time, fits through a few lines (see :class:`Source`). The
+training core draws the same index order it draws for resident arrays and asks
+the source for exactly those examples, so where the data live never changes the
+minibatches; the results agree bit for bit given the same ``eval_batch_size``
+(its default, ``None``, evaluates a resident split in one batch but a streamed
+one in batches of 1024, which may round a split of more than 1024 examples
+differently).
 """
 
 import concurrent.futures
@@ -28,7 +30,19 @@ class Source(Protocol):
 
   ``indices`` is a 1-D int array; the result is two NumPy arrays whose first
   axis has ``len(indices)`` entries, with the same trailing shapes and dtypes
-  for every call.
+  for every call. A source of single examples, such as a grain ``MapDataset``
+  of ``(x, y)`` pairs (``ds[i]`` takes one integer), fits by stacking them::
+
+    class GrainSource:
+      def __init__(self, ds):
+        self.ds = ds
+
+      def __len__(self):
+        return len(self.ds)
+
+      def __getitem__(self, indices):
+        xs, ys = zip(*(self.ds[int(i)] for i in indices))
+        return np.stack(xs), np.stack(ys)
   """
 
   def __len__(self) -> int: ...
@@ -190,6 +204,15 @@ def from_source(
       )
     if len(source) < 1:
       raise ValueError(f"{split} must hold at least one example; got len {len(source)}.")
+  for split, source in sources.items():
+    try:
+      source[np.arange(1)]
+    except (TypeError, IndexError) as error:  # e.g. a grain MapDataset: ds[i] for one int i
+      raise ValueError(
+        f"{split} must return (x, y) for an array of indices, source[np.arange(1)]; it raised "
+        f"{type(error).__name__}: {error} (wrap a source of single examples as lrlab.data.Source "
+        "shows)."
+      ) from error
   x, y = train[np.arange(1)]
   x, y = one_array("the train source's x", x), one_array("the train source's y", y)
   spec = Spec(x.shape[1:], x.dtype, y.shape[1:], y.dtype)

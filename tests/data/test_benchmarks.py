@@ -142,3 +142,21 @@ def test_cached_arrays_are_read_only():
 def test_mnist1d_rejects_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
     data.mnist1d(**{"disk_cache": False, **kwargs})
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    ({"val_fraction": 1.0}, r"^val_fraction must be in \(0, 1\)"),
+    ({"val_fraction": None}, r"^val_fraction must be in \(0, 1\); got None\.$"),
+    ({"disk_cache": "no"}, r"^disk_cache must be True or False; got 'no'\.$"),
+  ],
+)
+def test_mnist1d_refuses_bad_arguments_before_generating(kwargs, match, monkeypatch, tmp_path):
+  # val_fraction was checked by from_arrays only after the generator ran (seconds for tens of
+  # thousands of signals), and disk_cache="no" read as true and wrote the cache.
+  benchmarks._generate.cache_clear()
+  monkeypatch.setattr(benchmarks, "_make", lambda *a: pytest.fail("generated before refusing"))
+  with pytest.raises(ValueError, match=match):
+    data.mnist1d(100, seed=11, cache_dir=tmp_path, **kwargs)
+  assert list(tmp_path.iterdir()) == []

@@ -158,3 +158,17 @@ def test_regression_targets_of_another_shape_in_one_split_are_refused():
     data.from_arrays(x, y, x_test=x[:5], y_test=y[:5, None, None])
   ds = data.from_arrays(x, y[:, None], x_test=x[:5], y_test=y[:5, None])  # one shape: fine
   assert ds.y_train.shape[1:] == ds.y_test.shape[1:] == (1,)
+
+
+def test_standardize_refuses_integer_ids_and_streamed_data():
+  # from_arrays refuses standardize=True with x_dtype='int32'; standardize itself turned the ids
+  # into float32 z-scores, and a StreamedDataset failed with an AttributeError naming 'split'.
+  ids = np.random.default_rng(0).integers(0, 50, size=(40, 4))
+  raw = data.from_arrays(ids, np.arange(40) % 2, num_classes=2, x_dtype="int32")
+  with pytest.raises(ValueError, match=r"^x_train must hold floating-point features .* int32"):
+    data.standardize(raw)
+  assert raw.x_train.dtype == np.int32  # the dataset itself is untouched
+  source = data.ArraySource(np.zeros((5, 2), np.float32), np.zeros(5, np.int32))
+  streamed = data.from_source(source, source, source, num_classes=2)
+  with pytest.raises(ValueError, match=r"^dataset must be an lrlab.data.Dataset .* StreamedData"):
+    data.standardize(streamed)

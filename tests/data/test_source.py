@@ -1,5 +1,7 @@
 """Random-access sources: from_source's checks, gather's checks, and prefetch's order."""
 
+import operator
+import textwrap
 import threading
 import warnings
 
@@ -116,18 +118,20 @@ def test_gather_names_a_label_out_of_range_and_where():
 
 
 def test_prefetch_keeps_order_runs_ahead_and_raises_what_fetch_raises():
-  started = []
-  release = threading.Event()
+  # The next item is fetched while this one is in use, before it is asked for: a plain
+  # sequential generator fails here (the old test set its event before anything ran).
+  started, second = [], threading.Event()
 
   def fetch(i):
     started.append(i)
-    if i == 0:
-      release.wait(5)
+    if i == 1:
+      second.set()
     return i * 10
 
   items = prefetch(fetch, [0, 1, 2])
-  release.set()
-  assert list(items) == [0, 10, 20]
+  assert next(items) == 0
+  assert second.wait(5)
+  assert list(items) == [10, 20]
   assert started == [0, 1, 2]
 
   def broken(i):
@@ -151,3 +155,35 @@ def test_a_source_of_several_inputs_is_refused_in_one_line():
 
   with pytest.raises(ValueError, match=r"^the train source's x must be one array"):
     lrlab.data.from_source(Source(), Source(), Source(), num_classes=2)
+
+
+class _OneAtATime:
+  """Examples read one integer at a time, ``ds[i] -> (x_i, y_i)``, as a grain MapDataset."""
+
+  def __init__(self, x, y):
+    self.x, self.y = x, y
+
+  def __len__(self):
+    return len(self.x)
+
+  def __getitem__(self, i):
+    i = operator.index(i)  # an index array raises TypeError, as in grain
+    return self.x[i], self.y[i]
+
+
+def test_a_source_of_single_examples_is_refused_in_one_line_and_the_documented_adapter_fits():
+  # The README and the module docstring said a grain MapDataset fits as it is; its ds[indices]
+  # raised a bare TypeError from inside from_source.
+  x, y = RNG.normal(size=(12, 3)).astype(np.float32), np.arange(12, dtype=np.int32) % 3
+  single = _OneAtATime(x, y)
+  with pytest.raises(ValueError, match=r"^train must return \(x, y\) for an array of indices"):
+    lrlab.data.from_source(single, single, single, num_classes=3)
+  block = lrlab.data.Source.__doc__.split("::\n", 1)[1]
+  namespace = {"np": np}
+  exec(textwrap.dedent(block), namespace)  # the adapter exactly as documented
+  source = namespace["GrainSource"](single)
+  dataset = lrlab.data.from_source(source, source, source, num_classes=3)
+  indices = np.array([7, 2, 7, 0, 11])
+  got_x, got_y = dataset.gather("train", indices, where="here")
+  np.testing.assert_array_equal(got_x, x[indices])
+  np.testing.assert_array_equal(got_y, y[indices])
