@@ -217,7 +217,7 @@ class MLP(nnx.Module):
       applied elementwise (the activations are laid out features-first).
     parametrization: ``"sp"`` (standard, the default) or ``"mup"``.
     base_width: under ``"mup"``, the hidden width (an int, or one per hidden
-      layer) at which muP equals SP; ``None``: ``hidden`` itself. Ignored under ``"sp"``.
+      layer) at which muP equals SP; ``None``: ``hidden`` itself. Checked but unused under ``"sp"``.
     rngs: Flax random streams for the initialisation.
 
   Example:

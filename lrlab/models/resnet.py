@@ -103,7 +103,7 @@ class ResNet(nnx.Module):
     activation: a name in :data:`lrlab.models.activations.ACTIVATIONS` or a callable.
     parametrization: ``"sp"`` (standard, the default) or ``"mup"``.
     base_width: under ``"mup"``, the channels (an int, or one per stage) at which
-      muP equals SP; ``None``: ``channels`` itself. Ignored under ``"sp"``.
+      muP equals SP; ``None``: ``channels`` itself. Checked but unused under ``"sp"``.
     rngs: Flax random streams for the initialisation.
 
   Example:

@@ -2,7 +2,8 @@
 
 GPT-2's layout (Radford et al., 2019) at toy sizes: token embeddings plus
 learned positional embeddings, ``depth`` blocks of ``h + attention(LN(h))``
-then ``h + MLP(LN(h))`` with a GELU MLP four times as wide, a final LayerNorm,
+then ``h + MLP(LN(h))`` with a GELU MLP four times as wide (GELU in GPT-2's tanh
+approximation, ``nnx.gelu``; PyTorch's ``nn.GELU()`` is the exact one), a final LayerNorm,
 and logits read through the transposed token embedding (tied input and output
 embeddings, Press and Wolf, 2017). Dropout, when ``dropout > 0``, acts on the
 embeddings, the attention weights and each block's two residual branches.
@@ -27,7 +28,7 @@ from flax import nnx
 from lrlab import _checks
 from lrlab.models import mup
 
-_STD = 0.02  # GPT-2's initialisation of every weight matrix
+_STD = 0.02  # GPT-2's for every weight matrix and the token embedding (its positions: 0.01)
 _INIT = nnx.initializers.normal(_STD)
 
 
@@ -97,7 +98,7 @@ class CausalSelfAttention(nnx.Module):
 
 
 class Block(nnx.Module):
-  r"""One pre-LayerNorm block: ``h + attention(LN(h))``, then ``h + MLP(LN(h))`` (GELU, 4x wide).
+  r"""One pre-LayerNorm block: ``h + attention(LN(h))``, then ``h + MLP(LN(h))`` (tanh GELU, 4x).
 
   ``base_width`` (muP, see :class:`Transformer`): the hidden weights are drawn
   with standard deviation :math:`0.02 / \sqrt{m}`, :math:`m` = ``width / base_width``,
@@ -135,8 +136,11 @@ class Transformer(nnx.Module):
 
   Token and learned positional embeddings (``T <= context``), ``depth``
   pre-LayerNorm :class:`Block` s with causal attention, a final LayerNorm, and
-  logits ``LN(h) W_embed^T`` through the tied token embedding. Weights start
-  from ``N(0, 0.02^2)`` as GPT-2's, biases at zero, LayerNorm at the identity.
+  logits ``LN(h) W_embed^T`` through the tied token embedding. Weight matrices and both
+  embeddings start from ``N(0, 0.02^2)``: GPT-2's for the matrices and the token embedding
+  (its released code draws the positions from ``N(0, 0.01^2)``; neither scales the residual
+  projections by ``1/sqrt(2 depth)`` as its paper and nanoGPT do). Biases start at zero and
+  LayerNorm at the identity, with Flax's epsilon ``1e-6`` (GPT-2's and PyTorch's: ``1e-5``).
 
   ``parametrization="mup"`` is the maximal-update parametrization (Yang et al.
   2022, Tables 3 and 8; the ``mup`` package's Transformer example) relative to
@@ -171,7 +175,7 @@ class Transformer(nnx.Module):
     dropout: dropout rate in ``[0, 1)``, applied only in training mode.
     parametrization: ``"sp"`` (standard, GPT-2's; the default) or ``"mup"``.
     base_width: under ``"mup"``, the width (a multiple of ``heads``) at which
-      muP equals SP; ``None``: ``width`` itself. Ignored under ``"sp"``.
+      muP equals SP; ``None``: ``width`` itself. Checked but unused under ``"sp"``.
     rngs: Flax random streams (``params``, and ``dropout`` when ``dropout > 0``).
 
   Example:

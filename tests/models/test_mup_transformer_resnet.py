@@ -276,6 +276,14 @@ def test_transformer_readout_is_the_tied_embedding_over_m():
       lambda: Transformer(8, 4, width=32, heads=4, parametrization="mup", base_width=6, rngs=None),
       "base_width must be a positive integer multiple of heads=4; got 6.",
     ),
+    (  # base_width is checked under "sp" too, where it is unused (the docstrings say so)
+      lambda: Transformer(8, 4, width=32, heads=4, base_width=6, rngs=nnx.Rngs(0)),
+      "base_width must be a positive integer multiple of heads=4; got 6.",
+    ),
+    (
+      lambda: lrlab.models.resnet.ResNet((8,), 3, base_width=0, rngs=nnx.Rngs(0)),
+      "base_width must be an int >= 1 or one int >= 1 per stage (2); got 0.",
+    ),
     (
       lambda: lrlab.tasks.get("mnist1d-resnet", parametrization="MuP"),
       "parametrization must be one of 'sp', 'mup'; got 'MuP'.",
