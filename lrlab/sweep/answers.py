@@ -74,8 +74,10 @@ def edge_warning(result: Any, metric: str | None = None, axis: str | None = None
   them. Following Google's tuning playbook, a best value on the edge of the
   searched range means the grid should be widened beyond that edge. An exact
   tie does not hide the edge: a quantised metric (an accuracy over a few
-  hundred examples) often ties an inner member by chance. Only a line along
-  which every member ties (``axis`` changes nothing there) has no edge.
+  hundred examples) often ties an inner member by chance; whichever of the tied
+  members comes first in the grid, an edge member of the line that ties the best
+  value is reported. Only a line along which every member ties (``axis`` changes
+  nothing there) has no edge.
 
   The message says what to add (:func:`~lrlab.sweep.lines.widening_advice`):
   values beyond the edge, values closer to 1 for a fraction bounded by 1, or
@@ -94,9 +96,15 @@ def edge_warning(result: Any, metric: str | None = None, axis: str | None = None
   members = result.line(index, axis)
   values = np.unique(result.grid[axis][members])
   means = result.seed_mean(metric)[members]
-  where = result.grid[axis][index]
-  if len(values) < 2 or np.all(means == value) or values[0] < where < values[-1]:
+  if len(values) < 2 or np.all(means == value):
     return None
+  where = result.grid[axis][index]
+  if values[0] < where < values[-1]:  # an edge member that ties the best is on the edge too
+    tied = result.grid[axis][members][means == value]
+    edges = [v for v in (values[0], values[-1]) if np.any(tied == v)]
+    if not edges:
+      return None
+    where = edges[0]
   side = "lowest" if where == values[0] else "highest"
   advice = lines.widening_advice(axis, values, where)
   return (
@@ -120,7 +128,9 @@ def usable_range(
   - loss or steps (lower is better), relative: ``value <= best + tolerance * |best|``
     (``best * (1 + tolerance)`` for a positive best).
 
-  A diverged member counts as the worst value, so it ends the interval. On a
+  A member that diverged in every seed ends the interval (even where its
+  accuracy of 0 is within ``tolerance`` of a low best); one that diverged in
+  some seeds counts as the worst value there (a loss of ``inf`` ends it). On a
   grid that is not a product along ``axis`` (zipped or random-search axes),
   the line holds members whose other hyperparameters differ, and the interval
   is the run of acceptable members next to the best in order of ``axis``,
@@ -142,6 +152,7 @@ def usable_range(
     ok = means >= value - tolerance
   else:
     ok = means <= value + tolerance * abs(value)
+  ok &= ~np.all(result.history.diverged[:, members], axis=0)  # never a member that always diverged
   position = int(np.flatnonzero(members == index)[0])
   lo = hi = position
   while lo > 0 and ok[lo - 1]:

@@ -66,9 +66,11 @@ class Axes(dict):
     return self.copy() | other
 
   def __missing__(self, name: str):
+    # Lists the axes without recording them as read: a make_tx that catches the KeyError for
+    # an optional axis must still be told about the axes it never reads.
     raise KeyError(
       f"make_tx asked for hp[{name!r}], but the grid's axes are "
-      f"{', '.join(repr(k) for k in self)}; name the grid's axes as make_tx reads them."
+      f"{', '.join(repr(k) for k in dict.keys(self))}; name the grid's axes as make_tx reads them."
     )
 
 

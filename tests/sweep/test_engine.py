@@ -601,3 +601,14 @@ def test_a_grid_axis_named_fold_without_folds_is_refused():
   with pytest.raises(ValueError, match=r"axis named 'fold'.*\['lr', 'fold'\]"):
     sweep.run("quadratic", _sgd, grid, steps=4, batch_size=None, key=KEY, eval_every=2,
               progress=False)  # fmt: skip
+
+
+def test_a_missing_axis_that_make_tx_catches_does_not_mark_the_others_read():
+  # make_tx may read an optional axis with try/except KeyError; the error's message lists the
+  # grid's axes, which must not count as reading them, or an unread axis goes unflagged.
+  read = set()
+  hp = sweep.hyperparameters.Axes({"lr": 0.1, "momentum": 0.9, "wd": 1e-4}, read)
+  assert hp["lr"] == 0.1
+  with pytest.raises(KeyError, match=r"hp\['b1'\].*'lr', 'momentum', 'wd'"):
+    hp["b1"]
+  assert read == {"lr", "b1"}

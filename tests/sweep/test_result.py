@@ -545,6 +545,20 @@ def test_an_exact_tie_inside_the_grid_does_not_hide_the_edge():
 
 
 @pytest.mark.parametrize(
+  ("finals", "side", "where"),
+  [([0.5, 0.9, 0.9], "highest", "lr=0.1;"), ([0.9, 0.9, 0.5], "lowest", "lr=0.001;")],
+)
+def test_an_exact_tie_at_either_edge_is_reported_whatever_the_order(finals, side, where):
+  # The best is the first of the tied members: an inner one when the tied edge comes after it.
+  # Whether the grid needs widening must not depend on which of two equal members comes first.
+  tied = synthetic.make_result({"lr": np.array([1e-3, 1e-2, 1e-1])}, [finals])
+  assert tied.best(warn=False)["index"] == int(np.argmax(finals))  # numpy: first on ties
+  message = tied.edge_warning()
+  assert message is not None and f"at the {side} value of 'lr'" in message and where in message
+  assert tied.summary_dict()["edge_warnings"] == [message]
+
+
+@pytest.mark.parametrize(
   ("axis", "values", "advice"),
   [
     ("momentum", [0.0, 0.5, 0.9], "add values between 0 and 0.5, such as 0.05"),
@@ -629,3 +643,16 @@ def test_cross_validated_regroups_the_layout_the_sweep_gives():
   cv = synthetic.make_result(grid, [[0.5, 0.6, 0.7, 0.8]]).cross_validated()
   assert cv.grid["lr"].tolist() == [0.1, 1.0] and cv.num_seeds == 2
   np.testing.assert_allclose(cv.metric("final_val_accuracy")[:, 0], [0.5, 0.6])
+
+
+def test_usable_range_never_spans_a_member_that_diverged_in_every_seed():
+  # A hard task: the best accuracy (0.04) is below the tolerance (0.05), so a diverged member's
+  # accuracy of 0 is "within tolerance"; the range must still stop before the diverging rates.
+  lrs = np.array([1e-3, 1e-2, 1e-1, 1.0])
+  final, diverged = [[0.04, 0.03, 0.01, 0.01]], [[False, False, True, True]]
+  hard = synthetic.make_result({"lr": lrs}, final, np.array(diverged))
+  means = np.where(diverged, 0.0, np.float32(final)).mean(axis=0)  # diverged counts as 0
+  assert np.argmax(means) == 0 and means[2] >= means[0] - 0.05  # the trap: 0 is within 0.05
+  assert hard.divergence_threshold() == 0.1
+  assert hard.usable_range("final_val_accuracy", tolerance=0.05) == (1e-3, 1e-2)
+  assert hard.summary_dict()["usable_range"] == [1e-3, 1e-2]
