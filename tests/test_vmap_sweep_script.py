@@ -97,7 +97,7 @@ def test_schedule_and_momentum_axes_are_routed(tmp_path):
     (["--task", "cifar"], "name must be one of"),
     (["--optimizer", "lion"], "--optimizer must be one of"),
     (["--grid", "lr=1e-3:1"], "NAME=LO:HI:N:log"),
-    (["--grid", "gamma=0.1,0.2"], "a grid axis must be among"),
+    (["--grid", "gamma=0.1,0.2"], "a --grid axis must be among"),
     (["--opt", "momentum"], "--opt takes NAME=VALUE"),
     (["--target", "val_accuracy"], "--target takes METRIC=VALUE"),
   ],

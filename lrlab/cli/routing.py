@@ -71,7 +71,7 @@ def build_make_tx(args, axes: list[str]):
   for name, allowed, what in (
     (set(fixed_optimizer), optimizer_args, f"--opt (arguments of {args.optimizer})"),
     (set(given), schedule_args, f"--schedule-arg (arguments of {factory_name})"),
-    (set(axes) - {"lr"}, optimizer_args | schedule_args, "a grid axis"),
+    (set(axes) - {"lr"}, optimizer_args | schedule_args, "a --grid axis"),
   ):
     unknown = name - allowed
     if unknown:

@@ -25,6 +25,7 @@ from lrlab.cli import common
 
 METHODS = ("halving", "hyperband", "pbt")
 PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default (kept here: no JAX at start-up; a test checks)
+TOLERANCE = 0.05  # lrlab sweep's --tolerance default (kept here: no import cycle)
 EXPLOITS = ("truncation", "tournament")  # lrlab.search.pbt's, its default first (a test checks)
 
 
@@ -149,10 +150,15 @@ def check_unused(args) -> None:
 
 def settings(args) -> dict:
   """What the search adds to the sweep's settings (and so to the results folder's hash); a
-  one-line ValueError for a PBT flag given with another method or resample flags that
-  disagree."""
+  one-line ValueError for a PBT flag given with another method, resample flags that
+  disagree, or a full sweep's flag (--folds, --target, --tolerance) the search ignores."""
   if args.folds or args.target:
     raise ValueError("--search takes neither --folds nor --target; leave them out.")
+  if args.tolerance != TOLERANCE:  # the search answers one best member, not a usable range
+    raise ValueError(
+      f"--tolerance applies to a full sweep only (its usable range); got --tolerance "
+      f"{args.tolerance:g} with --search {args.search}."
+    )
   every = args.interval if args.search == "pbt" else args.min_steps
   flag = "--interval" if args.search == "pbt" else "--min-steps"
   if every is not None and (args.steps % every or every % args.eval_every):

@@ -176,6 +176,11 @@ def test_pbt_over_several_seeds_answers_per_population(run, tmp_path):
     (("--exploit", "tournament"), "error: --exploit applies to --search pbt only; got no --search"),
     (("--search", "halving", "--interval", "10"), "error: --interval applies to --search pbt"),
     (("--search", "halving", "--folds", "2"), "error: --search takes neither --folds nor --target"),
+    (
+      ("--search", "halving", "--tolerance", "0.2"),
+      "error: --tolerance applies to a full sweep only (its usable range); got --tolerance 0.2 "
+      "with --search halving.",
+    ),
   ],
 )
 def test_a_search_flag_that_would_be_ignored_is_refused(run, args, message):

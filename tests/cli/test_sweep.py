@@ -306,6 +306,8 @@ def test_the_largest_batch_a_fold_holds_still_runs(run):
     (("--grid", "lr=0.1", "--opt", "momentum=0.5", "--opt", "momentum=0.9"),
      "error: --opt gives momentum more than once; give it once; got 'momentum=0.9' again."),
     (("--grid", "lr=0:1:3:log"), "error: --grid: bad range in axis spec 'lr=0:1:3:log'"),
+    (("--grid", "lr=0.1", "--grid", "foo=1,2"), "error: a --grid axis must be among dampening, "
+     "l1, lr, momentum, nesterov, weight_decay; got foo."),
   ],
 )  # fmt: skip
 def test_flags_that_disagree_stop_before_any_compute(run, tmp_path, args, message):
