@@ -14,6 +14,7 @@ from typing import NoReturn
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+TOLERANCE = 0.05  # lrlab sweep's --tolerance default, which --search refuses to be given
 
 
 class UsageError(ValueError):

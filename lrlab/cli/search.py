@@ -25,7 +25,6 @@ from lrlab.cli import common
 
 METHODS = ("halving", "hyperband", "pbt")
 PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default (kept here: no JAX at start-up; a test checks)
-TOLERANCE = 0.05  # lrlab sweep's --tolerance default (kept here: no import cycle)
 EXPLOITS = ("truncation", "tournament")  # lrlab.search.pbt's, its default first (a test checks)
 
 
@@ -154,7 +153,7 @@ def settings(args) -> dict:
   disagree, or a full sweep's flag (--folds, --target, --tolerance) the search ignores."""
   if args.folds or args.target:
     raise ValueError("--search takes neither --folds nor --target; leave them out.")
-  if args.tolerance != TOLERANCE:  # the search answers one best member, not a usable range
+  if args.tolerance != common.TOLERANCE:  # the search answers one best member, not a usable range
     raise ValueError(
       f"--tolerance applies to a full sweep only (its usable range); got --tolerance "
       f"{args.tolerance:g} with --search {args.search}."

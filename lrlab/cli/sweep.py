@@ -74,7 +74,7 @@ def add_arguments(parser: common.Parser) -> None:
     "for a task without accuracy)",
   )  # fmt: skip
   parser.add_argument(
-    "--tolerance", type=common.nonnegative_float, default=search_cli.TOLERANCE,
+    "--tolerance", type=common.nonnegative_float, default=common.TOLERANCE,
     help="of the usable range: accuracy points below the best, or a loss's fraction above it",
   )  # fmt: skip
   parser.add_argument(

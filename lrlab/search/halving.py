@@ -252,16 +252,14 @@ def hyperband(
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
-  ratio = steps // min_steps
-  while ratio % eta == 0:
-    ratio //= eta
-  if ratio != 1:  # Li et al.'s rungs are R eta**-s: an extra last rung adds a bracket
+  all_rungs = rung_steps(steps, min_steps, eta)
+  # Li et al.'s rungs are R eta**-s: an extra last rung of rung_steps would add a bracket.
+  if steps != min_steps * eta ** (len(all_rungs) - 1):
     raise ValueError(
       f"hyperband needs steps = min_steps * eta**k (Li et al.'s brackets); got steps={steps}, "
       f"min_steps={min_steps}, eta={eta} (steps / min_steps = {steps // min_steps})."
     )
   arguments.check_accuracy(task, metric)
-  all_rungs = rung_steps(steps, min_steps, eta)
   size = len(next(iter(grid.values())))
   rng = np.random.default_rng(arguments.key_data(jax.random.fold_in(key, 0x48424E44)))
   picks, bracket, rungs = [], [], []

@@ -94,9 +94,8 @@ def plot_pbt(
   log_y = result.metric.endswith("loss") and shown.size > 0 and bool(np.all(shown > 0))
   if log_y:
     bottom.set_yscale("log")
-  limits = common.limits(
-    shown, log_y
-  )  # the members that never diverged (all if none), as plot_curves
+  # The y range of the members that never diverged (all if none did), as plot_curves draws it.
+  limits = common.limits(shown, log_y)
   if limits is not None:
     bottom.set_ylim(*limits)
   bottom.set_xlabel("step")
