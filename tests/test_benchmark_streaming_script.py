@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tests.workers import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "benchmark_streaming.py")
 
@@ -17,8 +19,7 @@ SCRIPT = os.path.join(ROOT, "scripts", "benchmark_streaming.py")
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
   out = tmp_path_factory.mktemp("streaming")
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  env.pop("XLA_FLAGS", None)  # the script exposes one host device per core itself
+  env = subprocess_env(PYTHONPATH=ROOT)  # the script exposes one host device per core itself
   done = subprocess.run(
     [sys.executable, SCRIPT, "--quick", "--out", str(out)],
     capture_output=True,

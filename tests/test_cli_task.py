@@ -16,6 +16,8 @@ import textwrap
 
 import pytest
 
+from tests.workers import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(ROOT, "scripts", "vmap_sweep.py")
 LR_FIND = os.path.join(ROOT, "scripts", "lr_find.py")
@@ -75,8 +77,7 @@ def project(tmp_path_factory):
 
 
 def _run(script, cwd, *args):
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  env = subprocess_env(PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
   return subprocess.run(
     [sys.executable, script, *args],
     capture_output=True,

@@ -8,13 +8,14 @@ import sys
 import numpy as np
 import pytest
 
+from tests.workers import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "vmap_sweep.py")
 
 
 def _run(*args):
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  env.pop("XLA_FLAGS", None)
+  env = subprocess_env(PYTHONPATH=ROOT)
   return subprocess.run(
     [sys.executable, SCRIPT, "--no-progress", *args],
     capture_output=True,

@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 
+from tests.workers import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -20,7 +22,7 @@ def _as_from_a_terminal() -> None:
 
 def test_ctrl_c_exits_with_130_and_one_line(tmp_path):
   script = os.path.join(ROOT, "scripts", "lr_find.py")  # the wrapper: the same code path
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = subprocess_env()
   args = [sys.executable, script, "--task", "digits-mlp", "--steps", "3000",
           "--parallel-steps", "3000", "--devices", "1", "--out", str(tmp_path / "f")]  # fmt: skip
   with subprocess.Popen(

@@ -11,6 +11,7 @@ import pytest
 
 from lrlab.cli import common
 from lrlab.cli import sweep as command
+from tests.workers import subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "20", "--eval-every", "10",
@@ -116,7 +117,7 @@ def test_bad_flags_are_one_line_naming_the_flag(run, capsys, args, message):
 def test_bad_flags_print_one_line(args=("--tolerance", "-1")):
   done = subprocess.run(
     [sys.executable, "-m", "lrlab", "sweep", *args], capture_output=True, text=True, timeout=60,
-    env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+    env=subprocess_env(),
   )  # fmt: skip
   assert done.returncode == 2 and done.stdout == ""
   assert done.stderr.strip().splitlines() == [
@@ -183,7 +184,7 @@ def test_sigint_saves_a_checkpoint_and_the_same_command_continues(tmp_path):
   args = [sys.executable, "-m", "lrlab", "sweep", "--task", "digits-logreg", "--grid",
           "lr=1e-3:1:8:log", "--steps", "2000", "--eval-every", "20", "--batch-size", "32",
           "--seeds", "1", "--devices", "1", "--no-progress", "--out", str(out)]  # fmt: skip
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = subprocess_env()
   with subprocess.Popen(
     args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
   ) as process:

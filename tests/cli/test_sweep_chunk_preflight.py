@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.workers import subprocess_env
+
 TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "36", "--eval-every", "4",
         "--batch-size", "50", "--seeds", "1", "--no-progress", "--devices", "2"]  # fmt: skip
 
@@ -14,7 +16,7 @@ TINY = ["--task", "quadratic", "--optimizer", "sgd", "--steps", "36", "--eval-ev
 def _sweep(tmp_path, *args):
   return subprocess.run(
     [sys.executable, "-m", "lrlab", "sweep", *TINY, *args], capture_output=True, text=True,
-    timeout=300, cwd=tmp_path, env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+    timeout=300, cwd=tmp_path, env=subprocess_env(),
   )  # fmt: skip
 
 

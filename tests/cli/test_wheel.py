@@ -7,19 +7,20 @@ where only the installed package can be imported.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import venv
 from pathlib import Path
 
+from tests.workers import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "lrlab")
 
 
 def _run(command, cwd, timeout=60):
-  env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+  env = subprocess_env("PYTHONPATH")
   done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
   assert done.returncode == 0, f"{command}:\n{done.stdout}\n{done.stderr}"
   return done

@@ -5,13 +5,14 @@ import os
 import subprocess
 import sys
 
+from tests.workers import subprocess_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "lr_find.py")
 
 
 def _run(*args):
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  env.pop("XLA_FLAGS", None)
+  env = subprocess_env(PYTHONPATH=ROOT)
   return subprocess.run(
     [sys.executable, SCRIPT, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
   )

@@ -11,6 +11,8 @@ import os
 import signal
 import sys
 
+from tests import workers
+
 
 def settings():
   """The search both the worker and the test run: ``(task, make_tx, grid, kwargs)``."""
@@ -34,8 +36,7 @@ def _sgd(hp):
 def main() -> None:
   # One device, whatever the caller's XLA_FLAGS asked for (a test worker's environment may
   # hold another test's device count): chunk_size 3 must divide over the devices.
-  kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
-  os.environ["XLA_FLAGS"] = " ".join([*kept, "--xla_force_host_platform_device_count=1"])
+  workers.start_jax(1)
   from lrlab import search
 
   directory, kill_at = sys.argv[1], int(sys.argv[2])
