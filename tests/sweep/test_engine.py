@@ -16,6 +16,7 @@ import pytest
 from lrlab import optimizers, sweep, tasks, train
 from lrlab.sweep import checkpoint
 from lrlab.train.compiling import CompileClock
+from tests.sweep import sweep_worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER_TIMEOUT = 600  # seconds; a worker that hangs fails its test instead of the suite
@@ -135,20 +136,6 @@ def _facts(path):
     return json.load(f)
 
 
-@pytest.mark.slow  # a subprocess or an end-to-end run
-def test_sharded_equals_single_device(tmp_path):
-  _run_worker(tmp_path / "a.npz", "--devices", "4")
-  _run_worker(tmp_path / "b.npz", "--devices", "4", "--one-device")
-  assert _facts(tmp_path / "a.npz")["num_devices"] == 4  # the member mesh spans every device
-  assert _facts(tmp_path / "b.npz")["num_devices"] == 1
-  sharded, single = _load(tmp_path / "a.npz"), _load(tmp_path / "b.npz")
-  # One member per device against four on one: the same program up to float ordering,
-  # which a few dozen steps at learning rates up to 3 amplify to ~1e-5.
-  np.testing.assert_array_equal(sharded["diverged"], single["diverged"])
-  for field in sharded:
-    np.testing.assert_allclose(sharded[field], single[field], rtol=1e-4, atol=1e-6, err_msg=field)
-
-
 def _free_port() -> int:
   with socket.socket() as probe:
     probe.bind(("localhost", 0))
@@ -183,10 +170,26 @@ def _two_processes(tmp_path, *extra: list[str]) -> tuple[list[int], list[str]]:
 
 @pytest.fixture(scope="module")
 def one_process_two_devices(tmp_path_factory):
-  """The worker's sweep in one process with two host devices, the two-process tests' reference."""
+  """The worker's sweep in one process with two host devices, sharded over both: the two-process
+  tests' reference and the sharded side of the single-device comparison."""
   out = tmp_path_factory.mktemp("one") / "one.npz"
   _run_worker(out, "--devices", "2")
+  assert _facts(out)["num_devices"] == 2  # the member mesh spans every device
   return _load(out)
+
+
+@pytest.mark.slow  # a subprocess or an end-to-end run
+def test_sharded_equals_single_device(tmp_path, one_process_two_devices):
+  # Two devices, not more: the sharded run is the two-process tests' reference, so this test
+  # starts one process (the single device's) instead of two.
+  _run_worker(tmp_path / "b.npz", "--devices", "2", "--one-device")
+  assert _facts(tmp_path / "b.npz")["num_devices"] == 1  # of the two, as devices= said
+  sharded, single = one_process_two_devices, _load(tmp_path / "b.npz")
+  # Two members per device against four on one: the same program up to float ordering,
+  # which a few dozen steps at learning rates up to 3 amplify to ~1e-5.
+  np.testing.assert_array_equal(sharded["diverged"], single["diverged"])
+  for field in sharded:
+    np.testing.assert_allclose(sharded[field], single[field], rtol=1e-4, atol=1e-6, err_msg=field)
 
 
 @pytest.mark.slow  # a subprocess or an end-to-end run
@@ -226,11 +229,10 @@ def test_processes_that_disagree_raise_instead_of_hanging(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-  """The worker's sweep (12 members in 3 chunks of 4, 2 seeds, 20 segments a chunk) run whole."""
-  out = tmp_path_factory.mktemp("whole") / "whole.npz"
-  _run_worker(out)
-  return _load(out)
+def uninterrupted():
+  """The worker's sweep (12 members in 3 chunks of 4, 2 seeds, 10 segments a chunk) run whole,
+  in this process: it tests nothing about processes, and its programs are the worker's."""
+  return sweep_worker.history(sweep_worker.sweep())
 
 
 @pytest.mark.slow  # a subprocess or an end-to-end run
@@ -251,11 +253,13 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, uninterrupted, kill
   assert killed.returncode == -signal.SIGKILL
   saved = ckpt / checkpoint.FILENAME
   assert saved.exists() and not (tmp_path / "never.npz").exists()
-  _run_worker(tmp_path / "resumed.npz", "--checkpoint", str(ckpt))
+  # The same call again, here: the SIGKILL was real, and what it left on disk is all that
+  # the resumed sweep sees (the same make_tx name, so the same fingerprint, in any process).
+  resumed = sweep_worker.sweep(checkpoint_dir=str(ckpt), checkpoint_interval=0.0)
   # It picked up where it was killed (not from the start), and ended where the whole run did.
-  resumed_from = _facts(tmp_path / "resumed.npz")["resumed_from"]
+  resumed_from = resumed.metadata["resumed_from"]
   assert resumed_from == dict(zip(("seed", "chunk", "segment"), kill_at, strict=True))
-  resumed = _load(tmp_path / "resumed.npz")
+  resumed = sweep_worker.history(resumed)
   for field in uninterrupted:
     np.testing.assert_array_equal(resumed[field], uninterrupted[field], err_msg=field)
   assert not saved.exists()  # a finished sweep removes its checkpoint

@@ -84,9 +84,11 @@ def test_modular_addition_splits_cover_every_pair_once(p, fraction):
 
 def test_resnet_carries_batchnorm_state_and_evaluates_with_running_statistics():
   task = lrlab.tasks.get("mnist1d-resnet", **TINY["mnist1d-resnet"], momentum=0.9)
-  params, state = task.init(jax.random.key(0))
+  # Jitted: run op by op, the init, loss and model made ~150 small XLA compiles (15 s cold).
+  loss, apply = jax.jit(task.loss), jax.jit(task.model.apply, static_argnames="train")
+  params, state = jax.jit(task.init)(jax.random.key(0))
   x, y = task.batch(np.arange(8))
-  _, (new_state, _) = task.loss(params, state, (x, y), jax.random.key(1))
+  _, (new_state, _) = loss(params, state, (x, y), jax.random.key(1))
   # The stem's running mean after one step: 0.9 * 0 + 0.1 * (batch mean of a SAME convolution).
   kernel = np.asarray(params["stem"]["kernel"], np.float64)  # (taps, 1, channels)
   taps = kernel.shape[0]
@@ -98,13 +100,13 @@ def test_resnet_carries_batchnorm_state_and_evaluates_with_running_statistics():
   )
   assert not tree_equal(state, new_state)
   # Evaluation uses the running statistics: an example's output is independent of its batch.
-  one = task.model.apply(params, new_state, x[:1], train=False)[0]
-  many = task.model.apply(params, new_state, x, train=False)[0]
+  one = apply(params, new_state, x[:1], train=False)[0]
+  many = apply(params, new_state, x, train=False)[0]
   np.testing.assert_allclose(one[0], many[0], rtol=1e-5, atol=1e-6)
-  train_one = task.model.apply(params, new_state, x[:2], train=True, key=jax.random.key(2))[0]
+  train_one = apply(params, new_state, x[:2], train=True, key=jax.random.key(2))[0]
   assert not np.allclose(train_one[0], many[0], atol=1e-3)  # training mode: the batch's statistics
   # Training changes the statistics again step after step.
-  _, (third, _) = task.loss(params, new_state, task.batch(np.arange(8, 16)), jax.random.key(3))
+  _, (third, _) = loss(params, new_state, task.batch(np.arange(8, 16)), jax.random.key(3))
   assert not tree_equal(new_state, third)
 
 
