@@ -72,9 +72,9 @@ DEFAULT_LR = {  # lrlab's (= PyTorch's) default rates: what an untuned user gets
 SIZES = {
   "tiny": dict(
     task="mnist1d-mlp",
-    task_options={"hidden": (32,)},
+    task_options={},  # and the rates: kfold_cv's tiny Adam sweep, one compiled program for both
     optimizers=("sgd", "adam"),
-    lr_range=(1e-3, 1.0),
+    lr_range=(1e-3, 1e-1),
     per_decade=1,
     steps=30,
     seeds=2,

@@ -11,7 +11,9 @@ from lrlab import analysis, sweep, tasks
 OUT = common.RESULTS / "warmup_length"
 TINY = dict(width=8, depth=1, heads=1, context=8, vocab=8, hidden=4, triggers=1, num_eval=16)
 BUDGETS, WARMUP, EVERY, BATCH, SEEDS = (20, 40), 4, 4, 8, 2
-LRS = np.array([3e-3, 3e-2])
+# Three rates, as the tiny warmup_length run's grid: the same shapes, so its WSD programs
+# (start and segment) are the ones this fixture compiles, shared through the compile cache.
+LRS = np.array([3e-3, 1e-2, 3e-2])
 
 
 @pytest.fixture(scope="module")
