@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lrlab.cli.common import Parser
 from lrlab.sweep import storage
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +46,7 @@ def default_out(module: ModuleType, size: str) -> Path:
 
 
 def parse_args(module: ModuleType, argv: list[str] | None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(description=f"Claim: {module.CLAIM}")
+  parser = Parser(description=f"Claim: {module.CLAIM}")
   size = parser.add_mutually_exclusive_group()
   size.add_argument(
     "--full", dest="size", action="store_const", const="full", help="the accelerator size"

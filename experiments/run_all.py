@@ -8,11 +8,12 @@ size is refused where another size's results lie (remove the folder first, e.g. 
 ``--full`` over the committed default results).
 """
 
-import argparse
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from lrlab.cli.common import Parser
 
 HERE = Path(__file__).resolve().parent
 SKIP = {"__init__", "common", "run_all"}
@@ -27,9 +28,7 @@ def experiments() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
   names = experiments()
-  parser = argparse.ArgumentParser(
-    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-  )
+  parser = Parser(description=__doc__)
   parser.add_argument(
     "--only",
     default="",

@@ -17,7 +17,6 @@ any sweep of this model must do at least its work, so its best fraction over the
 what the sweep could reach with this model's code on this CPU.
 """
 
-import argparse
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 #: Issue 16's goal for the sweep at K = 512, as a fraction of the matmul ceiling.
 GOAL = 0.55
@@ -42,7 +42,7 @@ def summarize(widths: dict[str, dict]) -> dict:
 
 def main(argv=None) -> int:
   """Measure every width, ``--rounds`` times; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--per-device", default="4,8,16,32,64", help="members per device")
   parser.add_argument("--rounds", type=int, default=2)
   parser.add_argument("--repeats", type=int, default=5, help="timings per rung in a round")

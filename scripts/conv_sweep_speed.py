@@ -12,7 +12,6 @@ temporary buffer size of each program and the 1-minute load average before and a
   PYTHONPATH=. python scripts/conv_sweep_speed.py --out benchmarks/cpu-2core/conv_sweep.json
 """
 
-import argparse
 import json
 import os
 import platform
@@ -25,6 +24,7 @@ from flax import nnx
 from jax import lax
 
 from lrlab import models
+from lrlab.cli.common import Parser
 
 MODELS = {
   "mnist1d-resnet": (lambda r: models.ResNet((40,), 10, channels=(16, 32), rngs=r), 40),
@@ -118,7 +118,7 @@ def measure(name: str, k: int, rounds: int, batch: int = 100) -> dict:
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--models", default=",".join(MODELS))
   parser.add_argument("--ks", default="8,64")
   parser.add_argument("--rounds", type=int, default=5)

@@ -17,7 +17,6 @@ way also records its process CPU seconds over its wall seconds: how many cores i
 (XLA:CPU runs a product on several threads, so a single run can use more than one).
 """
 
-import argparse
 import os
 import sys
 import threading
@@ -26,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def measure(name: str, members: int, rounds: int) -> dict:
@@ -95,7 +95,7 @@ def table(report: dict) -> str:
 
 def main(argv=None) -> int:
   """Measure each task; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--tasks", default="lm-transformer,mnist1d-mlp")
   parser.add_argument("--members", type=int, default=8, help="runs per way (even)")
   parser.add_argument("--rounds", type=int, default=3)

@@ -6,7 +6,6 @@ chunk's training segment timed beside them for scale, on the benchmark MLP.
   PYTHONPATH=. python scripts/first_eval_ab.py --out benchmarks/cpu-2core/first_eval_ab.json
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -16,10 +15,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--chunks", default="16,32", help="chunk sizes")
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--rounds", type=int, default=7)

@@ -21,7 +21,6 @@ Medians over ``--rounds`` rounds, variants in turn each round; the load average 
   PYTHONPATH=. python scripts/guard_ab.py --out results/guard_ab.json
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -31,10 +30,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--per-device", type=int, default=16)
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--rounds", type=int, default=7)

@@ -14,7 +14,6 @@ settings interleaved so load weighs alike; the load average is recorded.
   PYTHONPATH=. python scripts/profile_sweep.py --out results/profile_sweep.json
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -24,12 +23,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.cli.common import Parser
 
 STAGES = ("init", "segment", "to_host", "diverged", "history")
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--settings", default="64:16,512:32,512:16,64:32", help="K:chunk,...")
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--rounds", type=int, default=3)

@@ -15,7 +15,6 @@ training scales with the budget, so the ratio falls towards the model-steps' (11
 budget grows; this measures from which budget it is at most 40%.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def table(report: dict) -> str:
@@ -48,7 +48,7 @@ def table(report: dict) -> str:
 
 def main(argv=None) -> int:
   """Run the legs; write ``--out`` (rows and the median ratio per optimizer and budget); 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--task", default="mnist1d-mlp", help="a registered task")
   parser.add_argument("--steps", default="1620,4860", help="budgets, multiples of 27")
   parser.add_argument("--repeats", type=int, default=2)

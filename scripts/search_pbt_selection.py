@@ -18,7 +18,6 @@ the mean over seeds ± its SE (ddof 1): the seeds are the independent units, the
 one population are not.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def children(result) -> list[list[tuple[float, int]]]:
@@ -70,7 +70,7 @@ def table(report: dict) -> str:
 
 def main(argv=None) -> int:
   """Run each PBT; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--runs", default="adam:1620,adam:4860,sgd-momentum:4860")
   parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
   parser.add_argument(

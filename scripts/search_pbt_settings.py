@@ -27,7 +27,6 @@ as the mean difference ± its SE in points, and for the populations 10x off the 
 issue 18's goal (within 1 point; :func:`lrlab.benchmark.search_report.goal_verdict`).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 #: The changes tried, each a function of the benchmark's settings (``interval``, ``perturb``,
 #: ``metric``) to the settings it runs with; ``members`` sets the population's size.
@@ -77,7 +77,7 @@ def table(report: dict) -> str:
 
 def main(argv=None) -> int:
   """Run every (optimizer, start, variant) cell; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--steps", type=int, default=1620)
   parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
   parser.add_argument("--benchmark", default="benchmarks/cpu-2core/search.json",

@@ -20,7 +20,6 @@ reference for a warmed-up PBT: the benchmark's 27-rate grid trained with the lon
 each row's paired difference from it (``minus_warmup_grid_points``).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def warmup_adam(warmup: int):
@@ -72,7 +72,7 @@ def table(report: dict) -> str:
 
 def main(argv=None) -> int:
   """Run every (start, warmup) case and the grid's rate; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--steps", type=int, default=1620)
   parser.add_argument("--warmups", default="0,60,180")
   parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")

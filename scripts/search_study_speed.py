@@ -23,7 +23,6 @@ Like ``scripts/benchmark.py --search``, it runs on as many host devices as the
 process may use cores.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -32,11 +31,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices
+from lrlab.cli.common import Parser
 
 
 def main(argv=None) -> int:
   """Run the four legs ``--repeats`` times, round robin; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--k", type=int, default=27)
   parser.add_argument("--steps", type=int, default=1620)
   parser.add_argument("--repeats", type=int, default=2)

@@ -17,7 +17,6 @@ round also times the draw alone (:meth:`lrlab.train.Trainer.minibatch_rows` for 
 compiled as the sweep compiles it, on the two devices).
 """
 
-import argparse
 import os
 import sys
 import time
@@ -25,11 +24,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
+from lrlab.cli.common import Parser
 
 
 def main(argv=None) -> int:
   """Time both ways at every size; write ``--out``; 0."""
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--k", type=int, default=512)
   parser.add_argument("--chunk-sizes", default="8,16,32,64")
   parser.add_argument("--rounds", type=int, default=5)

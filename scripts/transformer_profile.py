@@ -14,7 +14,6 @@ dimensions; only copies, transposes, concatenations: layout; else elementwise).
   PYTHONPATH=. python scripts/transformer_profile.py --k 16 --top 30
 """
 
-import argparse
 import collections
 import glob
 import gzip
@@ -29,6 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from lrlab.benchmark.tasks import SPECS, build_task
+from lrlab.cli.common import Parser
 
 _LAYOUT = {"copy", "transpose", "concatenate", "slice", "reshape", "dynamic-slice"}
 _SKIP = ("ThunkExecutor", "$", "PjitFunction", "CommonPjRt", "while", "ThreadpoolListener")
@@ -120,7 +120,7 @@ def profile(k: int, steps: int) -> tuple[dict, float]:
 
 
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--k", type=int, default=1, help="members vmapped (1: the plain step)")
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--top", type=int, default=40)

@@ -36,7 +36,6 @@ if __name__ == "__main__":  # two host devices for the "devices" legs (not when 
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
   ).strip()
 
-import argparse
 import platform
 import time
 
@@ -47,6 +46,7 @@ import optax
 
 from lrlab.benchmark.tasks import SPECS, build_task
 from lrlab.benchmark.workload import write_json
+from lrlab.cli.common import Parser
 from lrlab.models.transformer import CausalSelfAttention
 
 CURRENT = CausalSelfAttention.__call__
@@ -166,7 +166,7 @@ def _timed(call) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument(
     "--out",
     default="results/transformer_step.json",

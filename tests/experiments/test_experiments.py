@@ -91,3 +91,16 @@ def test_every_experiment_says_what_it_holds_equal_and_what_it_leaves_open():
     assert re.search(r"Not\s+controlled:", bullet), name
     named[name] = bullet
   assert sorted(named) == run_all.experiments()
+
+
+@pytest.mark.parametrize("main", ["experiment", "run_all"])
+def test_a_bad_flag_is_one_line_and_exit_code_2(main, capsys):
+  module = types.ModuleType("fake_experiment")
+  module.CLAIM = "a claim"
+  call = {"experiment": lambda: common.main(module, ["--tiny", "--bogus"]),
+          "run_all": lambda: run_all.main(["--tiny", "--bogus"])}[main]  # fmt: skip
+  with pytest.raises(SystemExit) as exited:
+    call()
+  assert exited.value.code == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "error: unrecognized arguments: --bogus" in err, err
