@@ -64,19 +64,26 @@ def _batch(task: lrlab.tasks.Task, size: int):
   return task.batch(jnp.arange(size))
 
 
-def _train(task, optimizer: str, lr: float, steps: int, batch):
-  """``steps`` full-batch steps of ``optimizer`` then ``task.lr_multipliers``; (first, last)."""
+def _rule(task, optimizer: str, lr: float, batch):
+  """``(tx, step)``: ``optimizer`` then ``task.lr_multipliers``, and one full-batch step of it,
+  ``step(params, opt_state, model_state) -> (params, opt_state, model_state)``."""
   rule = {"adam": optax.adam, "sgd": optax.sgd}[optimizer](lr)
   tx = optax.chain(rule, scale_by_multipliers(task.lr_multipliers(optimizer)))
-  params, model_state = _init(task)
   loss = lambda p, s: task.loss(p, s, batch, jax.random.key(1))
 
-  @jax.jit
   def step(params, opt_state, model_state):
     grads, (model_state, _) = jax.grad(loss, has_aux=True)(params, model_state)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, model_state
 
+  return tx, step
+
+
+def _train(task, optimizer: str, lr: float, steps: int, batch):
+  """``steps`` full-batch steps of ``optimizer`` then ``task.lr_multipliers``; (first, last)."""
+  tx, step = _rule(task, optimizer, lr, batch)
+  step = jax.jit(step)
+  params, model_state = _init(task)
   current, opt_state, state = params, tx.init(params), model_state
   for _ in range(steps):
     current, opt_state, state = step(current, opt_state, state)
@@ -91,19 +98,13 @@ def _logit_change(task, lr: float, batch_size: int, steps: int = 3) -> float:
   over the ResNet's; one program per model is 2.5 s and 0.5 s less in all).
   """
   batch = _batch(task, batch_size)
-  tx = optax.chain(optax.adam(lr), scale_by_multipliers(task.lr_multipliers("adam")))
-  loss = lambda p, s: task.loss(p, s, batch, jax.random.key(1))
+  tx, step = _rule(task, "adam", lr, batch)
   logits = lambda p, s: task.model.apply(p, s, batch[0], train=False)[0]
-
-  def step(_, carry):
-    params, opt_state, model_state = carry
-    grads, (model_state, _) = jax.grad(loss, has_aux=True)(params, model_state)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, model_state
 
   @jax.jit
   def change(params, model_state):
-    after = jax.lax.fori_loop(0, steps, step, (params, tx.init(params), model_state))
+    carry = (params, tx.init(params), model_state)
+    after = jax.lax.fori_loop(0, steps, lambda _, c: step(*c), carry)
     return jnp.abs(logits(after[0], after[2]) - logits(params, model_state)).mean()
 
   return float(change(*_init(task)))
