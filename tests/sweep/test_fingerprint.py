@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import textwrap
 
 import jax
 import numpy as np
@@ -57,27 +58,27 @@ def test_a_search_with_make_tx_edited_under_the_same_name_is_refused(tmp_path):
   assert resumed.metadata["resumed_from"] == {"seed": 0, "segment": 1}
 
 
-def fingerprint(directory) -> str:
-  """The checkpoint fingerprint of a small sweep, saved under ``directory`` (called here and, by
-  ``-c``, in a new process: the same ``make_tx`` name in both)."""
-  scale = 1.0  # a closure's number, as make_tx often holds
+_FINGERPRINT = textwrap.dedent(
+  """
+  import sys
+  import jax, numpy as np
+  from lrlab import optimizers, sweep, tasks
+  from lrlab.sweep import checkpoint
+  scale = float(sys.argv[2])
   make_tx = lambda hp: optimizers.sgd(scale * hp["lr"])
   sweep.run(tasks.get("digits-logreg"), make_tx, {"lr": np.array([0.01, 0.1])}, steps=4,
             batch_size=16, key=jax.random.key(0), eval_every=2, progress=False,
-            checkpoint_dir=str(directory), keep_checkpoint=True)  # fmt: skip
-  with np.load(os.path.join(directory, checkpoint.FILENAME)) as saved:
-    return str(saved["fingerprint"])
-
-
-_IN_A_NEW_PROCESS = (
-  "import sys; from tests.sweep import test_fingerprint as t; print(t.fingerprint(sys.argv[1]))"
+            checkpoint_dir=sys.argv[1], keep_checkpoint=True)
+  with np.load(f"{sys.argv[1]}/{checkpoint.FILENAME}") as saved:
+    print(saved["fingerprint"])
+  """
 )
 
 
-def _fingerprint_in_a_new_process(directory) -> str:
+def _fingerprint_in_a_new_process(directory, scale: float) -> str:
   env = {**os.environ, "PYTHONPATH": os.getcwd()}
   out = subprocess.run(
-    [sys.executable, "-c", _IN_A_NEW_PROCESS, str(directory)],
+    [sys.executable, "-c", _FINGERPRINT, str(directory), str(scale)],
     capture_output=True, text=True, check=True, env=env, timeout=300,
   )  # fmt: skip
   return out.stdout.strip().splitlines()[-1]
@@ -85,10 +86,8 @@ def _fingerprint_in_a_new_process(directory) -> str:
 
 def test_the_same_sweep_fingerprints_alike_in_two_processes(tmp_path):
   # (An edit changes it: test_engine's optimizer_code and model_code cases, and those above.)
-  # This process is one of the two (a new one starts only once): another hash seed and other
-  # addresses than the new one's, and maybe other sweeps run before; none may enter it.
-  first = _fingerprint_in_a_new_process(tmp_path / "a")
-  assert first == fingerprint(tmp_path / "b")
+  first = _fingerprint_in_a_new_process(tmp_path / "a", 1.0)
+  assert first == _fingerprint_in_a_new_process(tmp_path / "b", 1.0)
   assert len(first) == 64 and checkpoint.FILENAME in os.listdir(tmp_path / "a")
 
 
