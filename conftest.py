@@ -56,6 +56,20 @@ if _CACHE != "off":  # in case jax was imported before this file, by a plugin
 
 
 @pytest.fixture(autouse=True)
+def _xla_flags_kept():
+  """Fail a test that leaves ``XLA_FLAGS`` changed (restore it with ``monkeypatch``).
+
+  Every command a later test starts inherits the variable: a host device count left there
+  by a script's ``main`` gave one worker's subprocesses two devices, so a sweep there was
+  sharded otherwise than in the test's own process (and fingerprinted otherwise).
+  """
+  before = os.environ.get("XLA_FLAGS")
+  yield
+  after = os.environ.get("XLA_FLAGS")
+  assert after == before, f"the test left XLA_FLAGS {after!r}; it was {before!r}"
+
+
+@pytest.fixture(autouse=True)
 def _doctest_namespace(doctest_namespace):
   doctest_namespace.update(jax=jax, jnp=jnp, np=np, optax=optax, lrlab=lrlab)
 

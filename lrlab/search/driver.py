@@ -186,7 +186,7 @@ def drive(
   # (a checkpoint_dir on a file system they share), so all resume from the same point.
   writer = jax.process_index() == 0
   if checkpoint_dir is not None:
-    saved = _load(checkpoint_dir, fingerprint)
+    saved = _load(checkpoint_dir, fingerprint, config)
     where = (-1, -1) if saved is None else (saved["seed"], saved["segment"])
     devices_lib.agree(where, "where to resume from (the checkpoint each process reads)")
     if saved is not None:
@@ -233,7 +233,7 @@ def drive(
         }  # fmt: skip
         if writer:
           _save(checkpoint_dir, fingerprint, where, finished, finished_extra, current,
-                chunk_size, model_steps, fixed)  # fmt: skip
+                chunk_size, model_steps, fixed, config)  # fmt: skip
         last_save = time.monotonic()
       if stop and more:
         raise Stopped(where, checkpoint_dir)
@@ -263,10 +263,12 @@ def _saved_fixed(directory: str) -> bool:
 
 
 def _save(
-  directory, fingerprint, position, done, done_extra, current, chunk_size, model_steps, fixed
-):
+  directory, fingerprint, position, done, done_extra, current, chunk_size, model_steps, fixed,
+  config,
+):  # fmt: skip
   """One checkpoint: the finished seeds' ledgers and extras, and the current seed's state,
-  each array under a flat name (``done.0.val_loss``, ``state`` for the members' pytree)."""
+  each array under a flat name (``done.0.val_loss``, ``state`` for the members' pytree), and
+  the search's ``config``."""
   trees: dict[str, Any] = {"model_steps": np.asarray(model_steps)}
   for i, (ledger, extra) in enumerate(zip(done, done_extra, strict=True)):
     trees.update({f"done.{i}.{k}": v for k, v in ledger.arrays().items()})
@@ -277,15 +279,15 @@ def _save(
     trees.update({f"hp.{k}": v for k, v in current["hp"].items()})
     trees.update(alive=current["alive"], state=current["state"])
   position = {**position, "done": len(done), "fixed_width": fixed}
-  checkpoint.save(directory, fingerprint, position, trees, chunk_size=chunk_size)
+  checkpoint.save(directory, fingerprint, position, trees, chunk_size=chunk_size, config=config)
 
 
-def _load(directory: str, fingerprint: str) -> dict[str, Any] | None:
+def _load(directory: str, fingerprint: str, config: dict[str, Any]) -> dict[str, Any] | None:
   """What :func:`_save` wrote (the members' state as its list of leaves), or ``None``."""
   path = os.path.join(directory, checkpoint.FILENAME)
   if not os.path.exists(path):
     return None
-  checkpoint.load(directory, fingerprint, {})  # refuses another search's checkpoint
+  checkpoint.load(directory, fingerprint, {}, config=config)  # refuses another search's
   with np.load(path) as saved:
     position = json.loads(str(saved["position"]))
     names = [n[: -len(".count")] for n in saved.files if n.endswith(".count")]

@@ -41,9 +41,7 @@ def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray], *extra: Any
     *extra: anything else to tell sweeps apart: NumPy arrays (hashed by dtype,
       shape and bytes) or values hashed by their ``repr``.
   """
-  # A NumPy scalar as the number it holds: steps=np.int64(8) is the sweep of steps=8.
-  plain = lambda value: value.item() if isinstance(value, np.generic) else str(value)
-  digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=plain).encode())
+  digest = hashlib.sha256(_json(config).encode())
   for name in sorted(grid):
     digest.update(name.encode())
     digest.update(np.ascontiguousarray(grid[name]).tobytes())
@@ -54,6 +52,27 @@ def fingerprint(config: dict[str, Any], grid: dict[str, np.ndarray], *extra: Any
     else:
       digest.update(repr(value).encode())
   return digest.hexdigest()
+
+
+def _json(config: dict[str, Any]) -> str:
+  """``config`` as sorted JSON; a NumPy scalar as the number it holds (steps=np.int64(8) is
+  the sweep of steps=8), anything else JSON does not know as its ``str``."""
+  plain = lambda value: value.item() if isinstance(value, np.generic) else str(value)
+  return json.dumps(config, sort_keys=True, default=plain)
+
+
+def _differences(saved: dict[str, Any], config: dict[str, Any], most: int = 3) -> str:
+  """The settings that differ between two configs, for an error message: ``'steps 8 there, 16
+  here; seeds [0] there, [0, 1] here'`` (values cut at 40 characters, at most ``most`` named)."""
+  short = lambda text: text if len(text) <= 40 else text[:39] + "…"
+  saved, config = json.loads(_json(saved)), json.loads(_json(config))
+  named = [
+    f"{name} {short(json.dumps(saved.get(name)))} there, {short(json.dumps(config.get(name)))} here"
+    for name in sorted(set(saved) | set(config))
+    if saved.get(name) != config.get(name)
+  ]
+  more = f"; and {len(named) - most} more" if len(named) > most else ""
+  return "; ".join(named[:most]) + more
 
 
 def program_digest(*lowered: Any) -> str:
@@ -74,16 +93,20 @@ def save(
   trees: dict[str, Any],
   *,
   chunk_size: int | None = None,
+  config: dict[str, Any] | None = None,
 ) -> None:
   """Save the sweep's position, its chunk size and pytrees of arrays (leaves in flattening order).
 
   ``trees`` may hold any subset of the names :func:`load` is given templates
   for: a checkpoint between chunks has no mid-chunk state, and one in the
-  first chunk has no finished chunks.
+  first chunk has no finished chunks. ``config``, the settings the fingerprint
+  hashed, is kept so that :func:`load` can name the ones another sweep changed.
   """
   arrays = {"fingerprint": np.asarray(fingerprint_), "position": np.asarray(json.dumps(position))}
   if chunk_size is not None:
     arrays["chunk_size"] = np.asarray(chunk_size)
+  if config is not None:
+    arrays["config"] = np.asarray(_json(config))
   for name, tree in trees.items():
     leaves = jax.tree.leaves(jax.device_get(tree))
     arrays[f"{name}.count"] = np.asarray(len(leaves))
@@ -119,7 +142,11 @@ def _restored(saved: Any, name: str) -> Any:
 
 
 def load(
-  directory: str, fingerprint_: str, templates: dict[str, Any]
+  directory: str,
+  fingerprint_: str,
+  templates: dict[str, Any],
+  *,
+  config: dict[str, Any] | None = None,
 ) -> tuple[dict[str, int], dict[str, Any]] | None:
   """The saved position and pytrees, or ``None`` if nothing is saved.
 
@@ -127,7 +154,8 @@ def load(
   (see :func:`save`); names it does not hold are left out.
 
   Raises:
-    ValueError: the checkpoint belongs to a sweep with a different configuration, or the
+    ValueError: the checkpoint belongs to a sweep with a different configuration (naming
+      the settings that differ from ``config`` where the checkpoint kept its own), or the
       file cannot be read (damaged, or not a checkpoint).
   """
   path = os.path.join(directory, FILENAME)
@@ -136,6 +164,7 @@ def load(
   try:
     with np.load(path) as saved:
       found = str(saved["fingerprint"])
+      kept = json.loads(str(saved["config"])) if "config" in saved.files else None
       if found == fingerprint_:
         position = json.loads(str(saved["position"]))
         trees = {}
@@ -148,10 +177,14 @@ def load(
   except _UNREADABLE as error:
     raise _damaged(path, error) from None
   if found != fingerprint_:
+    other = "other data, grid values, or code of the model or make_tx"
+    if kept is None or config is None:  # no record of the settings: any of them
+      differ = f"other settings, {other}"
+    else:
+      differ = _differences(kept, config) or f"the same settings; {other}"
     raise ValueError(
-      f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep (other task, "
-      "grid, seeds, key, steps, chunking, or code of the model or make_tx); use another "
-      f"directory or delete {FILENAME} to start over."
+      f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep ({differ}); use "
+      f"another directory or delete {FILENAME} to start over."
     )
   return position, trees
 

@@ -296,7 +296,8 @@ def run(
   writer = jax.process_index() == 0
   members, everywhere = devices_lib.member_sharding(mesh), devices_lib.replicated(mesh)
   if checkpoint_dir is not None:
-    loaded = checkpoint.load(checkpoint_dir, fingerprint, _templates(compiled.state_shape))
+    templates = _templates(compiled.state_shape)
+    loaded = checkpoint.load(checkpoint_dir, fingerprint, templates, config=config)
     where = (-1, -1, -1) if loaded is None else tuple(loaded[0][k] for k in position)
     devices_lib.agree(where, "where to resume from (the checkpoint each process reads)")
     if loaded is not None:
@@ -315,7 +316,9 @@ def run(
     if done:
       trees["done"] = _concat(done)
     if writer:
-      checkpoint.save(checkpoint_dir, fingerprint, position, trees, chunk_size=int(chunk_size))
+      checkpoint.save(
+        checkpoint_dir, fingerprint, position, trees, chunk_size=int(chunk_size), config=config
+      )
 
   bar = tqdm(
     total=len(seed_values) * num_chunks * num_segments,

@@ -45,6 +45,27 @@ def test_a_streamed_model_edited_under_the_same_name_is_refused(tmp_path):
   assert sweep.run(first, _sgd, grid, **kwargs).metadata["resumed_from"] is not None
 
 
+def test_a_refused_checkpoint_names_the_settings_that_differ(tmp_path):
+  task, grid = tasks.get("digits-logreg"), {"lr": np.array([0.01, 0.1])}
+  kwargs = {**SETTINGS, "checkpoint_dir": str(tmp_path), "chunk_size": 2}
+  with pytest.raises(sweep.Stopped):
+    sweep.run(task, _sgd, grid, should_stop=_stop_at_first, **kwargs)
+  path = tmp_path / checkpoint.FILENAME
+  with np.load(path) as saved:
+    arrays = dict(saved)
+  changed = {**kwargs, "steps": 6, "eval_every": 3, "seeds": (0, 1), "batch_size": 8}
+  with pytest.raises(
+    ValueError,
+    match=r"different sweep \(batch_size 16 there, 8 here; "
+    r"eval_every 2 there, 3 here; seeds \[0\] there, \[0, 1\] here; and 1 more\)",
+  ):
+    sweep.run(task, _sgd, grid, **changed)
+  np.savez(path, **{k: v for k, v in arrays.items() if k != "config"})  # as saved before
+  with pytest.raises(ValueError, match=r"different sweep \(other settings, other data, "):
+    sweep.run(task, _sgd, grid, **changed)
+  assert sweep.run(task, _sgd, grid, **kwargs).metadata["resumed_from"] is not None
+
+
 def test_a_search_with_make_tx_edited_under_the_same_name_is_refused(tmp_path):
   task = tasks.get("quadratic", dim=4, noise=1.0, num_train=32)
   grid = {"lr": np.geomspace(0.05, 1.0, 4)}
@@ -52,8 +73,12 @@ def test_a_search_with_make_tx_edited_under_the_same_name_is_refused(tmp_path):
                 chunk_size=2, checkpoint_dir=str(tmp_path))  # fmt: skip
   with pytest.raises(sweep.Stopped):
     search.successive_halving(task, _sgd, grid, should_stop=_stop_at_first, **kwargs)
-  with pytest.raises(ValueError, match="different sweep"):
+  with pytest.raises(ValueError, match=r"different sweep \(the same settings; "):
     search.successive_halving(task, _edited, grid, **kwargs)
+  with pytest.raises(
+    ValueError, match=r"\(eta 2 there, 4 here; rungs \[\[2, 4, 8\]\] there, \[\[2, 8\]\] here\)"
+  ):
+    search.successive_halving(task, _sgd, grid, **{**kwargs, "eta": 4})
   resumed = search.successive_halving(task, _sgd, grid, **kwargs)
   assert resumed.metadata["resumed_from"] == {"seed": 0, "segment": 1}
 
