@@ -378,11 +378,11 @@ class _Progress:
     return Ledger.from_arrays(arrays), pruned
 
   def clear(self) -> None:
-    """Remove what the finished study no longer needs."""
+    """Remove what the finished study no longer needs, with any killed write's temporaries."""
     if os.path.isdir(self.batch_dir):
       checkpoint.clear(self.batch_dir)
-    self.path.unlink(missing_ok=True)
-    self._outcome_path().unlink(missing_ok=True)
+    storage.remove(self.path)
+    storage.remove(self._outcome_path())
 
   def _write(self, done: int, batch: list[int] | None) -> None:
     sampler = base64.b64encode(pickle.dumps(self.study.sampler)).decode("ascii")

@@ -211,9 +211,4 @@ def clear(directory: str) -> None:
   A process killed in the middle of :func:`lrlab.sweep.storage.atomic_write` never renames (or
   removes) its temporary file; the sweep that finishes cleans it up.
   """
-  path = os.path.join(directory, FILENAME)
-  if os.path.exists(path):
-    os.unlink(path)
-  for name in os.listdir(directory):
-    if name.startswith(".tmp-") and name.endswith(FILENAME):
-      os.unlink(os.path.join(directory, name))
+  storage.remove(Path(directory) / FILENAME)

@@ -137,6 +137,17 @@ def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = Fals
     raise
 
 
+def remove(path: Path) -> None:
+  """Remove ``path`` if it exists, and every temporary file a killed :func:`atomic_write` of it
+  left in its folder (``.tmp-<random><name>``: a process killed mid-write never renames or
+  removes its own)."""
+  path = Path(path)
+  path.unlink(missing_ok=True)
+  if path.parent.is_dir():
+    for stale in path.parent.glob(f".tmp-*{path.name}"):
+      stale.unlink(missing_ok=True)
+
+
 def fsync_directory(directory: Path) -> None:
   """Make a rename inside ``directory`` durable (best effort: skipped where unsupported)."""
   with contextlib.suppress(OSError):

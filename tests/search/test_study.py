@@ -281,6 +281,8 @@ def test_a_crash_mid_batch_resumes_to_the_uninterrupted_study(task, tmp_path):
                      **RESUMABLE)  # fmt: skip
   assert [t.state.name for t in study.trials].count("RUNNING") == 4  # batch 2, in training
   assert (ckpt / "batch" / "sweep_checkpoint.npz").exists()
+  for name in ("study_progress.json", "batch_outcome.npz"):  # as a SIGKILL mid-write leaves
+    (ckpt / f".tmp-abc{name}").write_bytes(b"{")
   again = optuna.load_study(study_name="lr", storage=storage, sampler=_tpe(99), pruner=pruner)
   search.run_study(again, task, _sgd, SPACE, key=key, checkpoint_dir=str(ckpt),
                    checkpoint_interval=0.0, **RESUMABLE)  # fmt: skip
