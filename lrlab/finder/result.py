@@ -17,14 +17,8 @@ STOP_REASONS = ("completed", "diverged", "non-finite")
 threshold times its best; or the loss or the parameters stopped being finite."""
 
 
-def _strict(values: np.ndarray) -> list[float | str | None]:
-  # Strict JSON has no NaN or infinity; the two must stay apart, as the suggestions' window
-  # depends on which one stopped the test (see FinderResult.__post_init__).
-  spell = lambda v: None if np.isnan(v) else ("inf" if v > 0 else "-inf")
-  return [float(v) if np.isfinite(v) else spell(v) for v in values]
-
-
 def _float_array(values: Any) -> np.ndarray:
+  # None: NaN as files before the spelled "nan" (storage.spell_non_finite) wrote it
   return np.array([np.nan if v is None else float(v) for v in values], np.float64)
 
 
@@ -139,20 +133,21 @@ class FinderResult:
     return "\n".join(lines)
 
   def to_dict(self) -> dict[str, Any]:
-    """A JSON-ready dict (NaN becomes ``None``, an infinity ``"inf"`` or ``"-inf"``);
+    """A strict-JSON-ready dict (NaN and the infinities spelled ``"nan"``, ``"inf"`` and
+    ``"-inf"``: :func:`lrlab.sweep.storage.spell_non_finite`);
     :meth:`from_dict` inverts it."""
-    return {
+    return storage.spell_non_finite({
       "format": 1,
       "config": self.config,
       "lrs": self.lrs.tolist(),
-      "losses": _strict(self.losses),
-      "smoothed": _strict(self.smoothed),
+      "losses": self.losses.tolist(),
+      "smoothed": self.smoothed.tolist(),
       "num_recorded": self.num_recorded,
       "stop_reason": self.stop_reason,
       "stop_lr": self.stop_lr,
       "suggestions": self.suggestions,
       "reasons": self.reasons,
-    }
+    })  # fmt: skip
 
   @classmethod
   def from_dict(cls, document: dict[str, Any]) -> "FinderResult":
@@ -163,7 +158,7 @@ class FinderResult:
       smoothed=_float_array(document["smoothed"]),
       num_recorded=int(document["num_recorded"]),
       stop_reason=document["stop_reason"],
-      config=dict(document["config"]),
+      config=storage.read_non_finite(dict(document["config"])),
     )
 
   def save(self, path: str | os.PathLike) -> Path:
@@ -171,7 +166,7 @@ class FinderResult:
     a crash mid-write leaves an earlier file whole); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(self.to_dict(), indent=2) + "\n"
+    text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
     storage.atomic_write(path, lambda file: file.write(text))
     return path
 

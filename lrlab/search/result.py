@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.sweep.result import SweepResult
-from lrlab.sweep.storage import atomic_write
+from lrlab.sweep.storage import atomic_write, read_non_finite, spell_non_finite
 
 _FILE = "search.json"  # beside the sweep's own files
 _FORMAT = 1
@@ -151,8 +151,8 @@ class SearchResult:
       **arrays,
       "schedule": schedule,
     }
-    text = json.dumps(document, indent=2, default=float) + "\n"
-    atomic_write(directory / _FILE, lambda f: f.write(text))
+    text = json.dumps(spell_non_finite(document), indent=2, default=float, allow_nan=False)
+    atomic_write(directory / _FILE, lambda f: f.write(text + "\n"))
     return directory
 
   @classmethod
@@ -167,7 +167,7 @@ class SearchResult:
     path = Path(directory) / _FILE
     if not path.is_file():
       raise ValueError(f"directory={str(directory)!r} holds no {_FILE}: no search was saved there")
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = read_non_finite(json.loads(path.read_text(encoding="utf-8")))
     if document.get("format") != _FORMAT:
       raise ValueError(f"{str(path)!r} has format {document.get('format')!r}; expected {_FORMAT}")
     schedule = document["schedule"] and {k: _decode(v) for k, v in document["schedule"].items()}

@@ -105,6 +105,35 @@ def normal_json(name: str, value: Any) -> dict:
     raise ValueError(f"{name} must be JSON-serialisable; got {value!r} ({error}).") from None
 
 
+_SPELLED = {"inf": np.inf, "-inf": -np.inf, "nan": np.nan}
+
+
+def spell_non_finite(value: Any) -> Any:
+  """``value`` (JSON types, NumPy floats) with each non-finite float spelled ``"inf"``,
+  ``"-inf"`` or ``"nan"``: strict JSON (RFC 8259) has no such numbers, and Python's
+  ``Infinity`` breaks other readers (JavaScript, ``jq``). :func:`read_non_finite` reads them
+  back."""
+  if isinstance(value, dict):
+    return {k: spell_non_finite(v) for k, v in value.items()}
+  if isinstance(value, list | tuple):
+    return [spell_non_finite(v) for v in value]
+  if isinstance(value, np.floating):
+    value = value.item()
+  if isinstance(value, float) and not np.isfinite(value):
+    return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+  return value
+
+
+def read_non_finite(value: Any) -> Any:
+  """The inverse of :func:`spell_non_finite`: ``"inf"``, ``"-inf"`` and ``"nan"`` as floats
+  (so a string value of exactly one of those comes back as the float)."""
+  if isinstance(value, dict):
+    return {k: read_non_finite(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [read_non_finite(v) for v in value]
+  return float(_SPELLED[value]) if isinstance(value, str) and value in _SPELLED else value
+
+
 def finite_or_none(value: Any) -> Any:
   """Replace non-finite floats by ``None`` so that the JSON is strict."""
   if isinstance(value, dict):
@@ -226,7 +255,7 @@ def save(
     "metadata": result.metadata,
     "summary": summary,
   }
-  text = json.dumps(document, indent=2)
+  text = json.dumps(spell_non_finite(document), indent=2, allow_nan=False)
   atomic_write(directory / "sweep.json", lambda f: f.write(text + "\n"))
   fsync_directory(directory)
   return directory
@@ -248,7 +277,7 @@ def read_document(directory: Path) -> dict[str, Any]:
   """
   path = directory / "sweep.json"
   try:
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = read_non_finite(json.loads(path.read_text(encoding="utf-8")))
   except (UnicodeDecodeError, json.JSONDecodeError) as error:
     raise _malformed(path, f"it is not valid JSON ({error})") from None
   if not isinstance(document, dict):

@@ -1,5 +1,6 @@
 """The range test: its rates and smoothing against NumPy, theory on the quadratic, edge cases."""
 
+import json
 import os
 
 import jax
@@ -309,9 +310,18 @@ def test_an_infinite_stopping_loss_survives_save_and_load(tmp_path):
     stop_reason="non-finite", config={"steps": n},
   )  # fmt: skip
   assert result.points["minimum"].index == k - 5  # fastai's [n // 10 : -5] of the recorded
-  loaded = finder.FinderResult.load(result.save(tmp_path / "r.json"))
+  path = result.save(tmp_path / "r.json")
+  loaded = finder.FinderResult.load(path)
   assert loaded.smoothed[k] == np.inf and np.isnan(loaded.smoothed[k + 1])
   assert loaded.points == result.points
+  document = json.loads(path.read_text(), parse_constant=_refuse)  # strict JSON
+  assert document["smoothed"][k : k + 2] == ["inf", "nan"]
+  document["smoothed"][k + 1] = None  # as files saved NaN before: read as NaN too
+  assert np.isnan(finder.FinderResult.from_dict(document).smoothed[k + 1])
+
+
+def _refuse(constant):
+  raise AssertionError(f"non-standard JSON constant {constant}")
 
 
 def _nan_updates_from(step):

@@ -1,6 +1,8 @@
 """Successive halving and Hyperband against closed-form curves and the plain sweep."""
 
+import dataclasses
 import fractions
+import json
 import math
 import os
 import signal
@@ -303,6 +305,14 @@ def test_save_and_load_give_the_same_search(halved, tmp_path):
   folder = halved.save(tmp_path / "halving", answer=["Best lr = ..."])
   again = search.SearchResult.load(folder)
   assert again == halved and again.best() == halved.best()
+  # Strict JSON, no NaN or Infinity constants, also where a setting is infinite.
+  swept = halved.sweep
+  config = {**swept.config, "divergence_factor": np.inf}
+  unbounded = sweep.SweepResult(swept.grid, swept.seeds, swept.history, config, swept.metadata)
+  folder = dataclasses.replace(halved, sweep=unbounded).save(tmp_path / "unbounded")
+  for name in ("search.json", "sweep.json"):
+    json.loads((folder / name).read_text(), parse_constant=lambda c: pytest.fail(c))
+  assert search.SearchResult.load(folder).sweep.config["divergence_factor"] == np.inf
   assert again.stopped_step.dtype == halved.stopped_step.dtype
   with pytest.raises(ValueError, match=r"holds no search\.json"):
     search.SearchResult.load(tmp_path)

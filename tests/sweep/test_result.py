@@ -350,6 +350,28 @@ def test_saved_json_is_strict_and_carries_the_summary(u_shaped, tmp_path):
     np.testing.assert_array_equal(arrays["grid.lr"], LRS)
 
 
+def test_non_finite_settings_are_strict_json_and_load_back_as_floats(u_shaped, tmp_path):
+  # divergence_factor=inf (no threshold) was written as Python's Infinity, which strict
+  # readers (JavaScript, jq) refuse; it is spelled "inf" and read back as the float.
+  config = {**u_shaped.config, "divergence_factor": np.inf, "tx": {"clip": -np.inf}}
+  result = sweep.SweepResult(
+    u_shaped.grid, u_shaped.seeds, u_shaped.history, config, {"probe_s": np.float32(np.nan)}
+  )
+  result.save(tmp_path)
+
+  def refuse(constant):
+    raise AssertionError(f"non-standard JSON constant {constant}")
+
+  document = json.loads((tmp_path / "sweep.json").read_text(), parse_constant=refuse)
+  assert document["config"]["divergence_factor"] == "inf" and document["config"]["tx"] == {
+    "clip": "-inf"
+  }
+  assert document["metadata"] == {"probe_s": "nan"}
+  loaded = sweep.SweepResult.load(tmp_path)
+  assert loaded == result and loaded.config["divergence_factor"] == np.inf
+  assert np.isnan(loaded.metadata["probe_s"])
+
+
 def test_save_is_atomic(u_shaped, tmp_path, monkeypatch):
   u_shaped.save(tmp_path)
   before = {name: (tmp_path / name).read_bytes() for name in sweep.storage.FILES}
