@@ -110,7 +110,7 @@ def _fingerprint_in_a_new_process(directory, scale: float) -> str:
 
 
 def test_the_same_sweep_fingerprints_alike_in_two_processes(tmp_path):
-  # (An edit changes it: test_engine's optimizer_code and model_code cases, and those above.)
+  # (An edit changes it: test_resume's optimizer_code and model_code cases, and those above.)
   first = _fingerprint_in_a_new_process(tmp_path / "a", 1.0)
   assert first == _fingerprint_in_a_new_process(tmp_path / "b", 1.0)
   assert len(first) == 64 and checkpoint.FILENAME in os.listdir(tmp_path / "a")
