@@ -46,12 +46,14 @@ def chance_loss(labels: ArrayLike, num_classes: int | None) -> float:
     0.5
   """
   labels = np.asarray(labels)
-  if labels.size == 0:
-    raise ValueError(f"labels must be non-empty; got shape {labels.shape}.")
+  if labels.ndim == 0 or labels.size == 0:
+    raise ValueError(f"labels must be a non-empty array (n, ...); got shape {labels.shape}.")
   if num_classes is None:
     targets = labels.astype(np.float64).reshape(labels.shape[0], -1)
     return float(0.5 * np.sum(np.var(targets, axis=0)))
-  _checks.check("num_classes", num_classes, lambda v: v >= 1, "an integer >= 1 or None")
+  _checks.check(
+    "num_classes", num_classes, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1 or None"
+  )
   if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= num_classes:
     raise ValueError(f"labels must be integers in [0, {num_classes}); got {labels.dtype} values.")
   p = np.bincount(labels.ravel(), minlength=int(num_classes)) / labels.size

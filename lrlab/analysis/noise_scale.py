@@ -33,7 +33,8 @@ class NoiseScale(NamedTuple):
 
   Attributes:
     b_simple: ``tr(Sigma) / |G|^2`` (``inf`` where the estimate of ``|G|^2`` is not
-      positive: the gradient is lost in the noise at the batch sizes measured).
+      positive: the gradient is lost in the noise at the batch sizes measured; NaN where
+      either estimate is not finite, as from a non-finite loss or gradient).
     trace_covariance: the estimate of ``tr(Sigma)``, the per-example gradient variance.
     gradient_sq_norm: the estimate of ``|G|^2``, the squared norm of the mean gradient.
   """
@@ -96,9 +97,10 @@ def noise_scale(
   gradient_sq_norm = (b_big * big - b_small * small) / (b_big - b_small)
   trace_covariance = (small - big) / (1 / b_small - 1 / b_big)
   positive = gradient_sq_norm > 0
-  b_simple = jnp.where(
-    positive, trace_covariance / jnp.where(positive, gradient_sq_norm, 1.0), jnp.inf
-  )
+  # A non-finite norm (a NaN loss, an overflow) measures nothing: NaN, not "lost in the noise".
+  measured = jnp.isfinite(gradient_sq_norm) & jnp.isfinite(trace_covariance)
+  ratio = trace_covariance / jnp.where(positive, gradient_sq_norm, 1.0)
+  b_simple = jnp.where(measured, jnp.where(positive, ratio, jnp.inf), jnp.nan)
   return NoiseScale(b_simple, trace_covariance, gradient_sq_norm)
 
 
@@ -154,7 +156,10 @@ def gradient_noise_scale(
         f"sizes; got leading shapes {sorted(map(str, shapes))}."
       )
     sizes[name] = shapes.pop()
-  (_, b_small), (_, b_big) = sizes["small_batches"], sizes["big_batches"]
+  (small_draws, b_small), (big_draws, b_big) = sizes["small_batches"], sizes["big_batches"]
+  for name, draws in (("small_batches", small_draws), ("big_batches", big_draws)):
+    if draws < 1:
+      raise ValueError(f"{name} must hold at least one draw (its leading axis); got {draws}.")
   if b_big <= b_small:
     raise ValueError(
       f"big_batches must hold more examples per draw than small_batches ({b_small}); got {b_big}."

@@ -88,7 +88,9 @@ def sharpness(
   of ``r`` (by over 0.1%: the largest magnitude is negative, or a pair ``lambda`` and
   about ``-lambda``, where ``v`` swings between the two and ``v^T H v`` lands anywhere
   between), a second run on ``H + r I``, whose eigenvalues are all ``>= 0``, recovers
-  the largest (most positive) one. The error shrinks like ``(lambda_2 / lambda_1)^k``.
+  the largest (most positive) one; the larger of the two runs' estimates is returned (each is
+  a Rayleigh quotient, so at most ``lambda_max``). The error shrinks like
+  ``(lambda_2 / lambda_1)^k``.
 
   Gradient descent on a quadratic is stable iff ``lr < 2 / sharpness``; on
   neural networks full-batch GD drives the sharpness up to about ``2 / lr``
@@ -146,9 +148,12 @@ def sharpness(
   # of |spectrum| is negative or a +/- pair (eigenvalues lambda and about -lambda, where
   # v oscillates and v^T H v is anything in between): H + radius I has the same top
   # eigenvector with every eigenvalue >= 0, so its power iteration finds lambda_max + radius.
+  # Both estimates are Rayleigh quotients of H at unit vectors, so both are <= lambda_max: keep
+  # the larger. Where the run on H had not converged (a positive top eigenvalue close to the next
+  # one), the shift was taken for nothing and its slower run alone fell further short.
   def shifted(radius):
     matvec = lambda u: jax.tree.map(lambda h, x: h + radius * x, hvp(u), u)
-    return _power_iteration(matvec, v, int(num_iterations), tol)[0] - radius
+    return jnp.maximum(dominant, _power_iteration(matvec, v, int(num_iterations), tol)[0] - radius)
 
   needs_shift = dominant < (1 - 1e-3) * radius
   return lax.cond(needs_shift, shifted, lambda radius: dominant, radius)

@@ -24,6 +24,9 @@ at which the experiments compare Holm-adjusted p-values (:func:`holm`)."""
 def seed_band(values: ArrayLike, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Mean and min-max band over seeds (the leading axis by default); NaNs are ignored.
 
+  A point where every seed is NaN (every run diverged) is NaN in all three; no seed at all is
+  refused.
+
   Returns:
     ``(mean, low, high)``, each with ``axis`` removed.
 
@@ -33,6 +36,10 @@ def seed_band(values: ArrayLike, axis: int = 0) -> tuple[np.ndarray, np.ndarray,
     ([2.0, 4.0], [1.0, 2.0], [3.0, 6.0])
   """
   values = np.asarray(values, np.float64)
+  if values.ndim == 0 or values.shape[axis] == 0:
+    raise ValueError(
+      f"values must hold at least one seed along axis {axis}; got shape {values.shape}."
+    )
   return np.nanmean(values, axis), np.nanmin(values, axis), np.nanmax(values, axis)
 
 
@@ -179,7 +186,7 @@ def paired_difference(
   and ``p_t = 0.116``, and a true null passes the 2-SE rule 11% of the time, not 4.6%.
 
   Args:
-    a, b: ``(S,)`` the two arms' values, seed by seed.
+    a, b: ``(S,)`` the two arms' values, seed by seed, ``S >= 1``.
     test_examples: the test set's size, an integer >= 1, where ``a`` and ``b`` are
       accuracies (fractions in ``[0, 1]``) on it.
     extra_se: a further standard error, >= 0, independent of the seeds' (infinite df).
@@ -197,6 +204,8 @@ def paired_difference(
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   if a.shape != b.shape or a.ndim != 1:
     raise ValueError(f"a and b must be 1-D of one shape (seeds); got {a.shape} and {b.shape}.")
+  if a.size == 0:
+    raise ValueError("a and b must hold at least one seed each; got 0.")
   if test_examples is not None:
     _checks.check(
       "test_examples", test_examples, lambda v: (v >= 1) & (v == np.floor(v)), "an integer >= 1"

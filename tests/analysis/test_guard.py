@@ -113,3 +113,13 @@ def test_a_real_relu_network_that_dies_is_caught():
   assert final[0] < 0.9 * chance  # the small rate learned
   guarded = analysis.fail_at_chance(result, chance)
   assert result.divergence_threshold() is None and guarded.divergence_threshold() == 30.0
+
+
+def test_chance_loss_refuses_a_fractional_class_count_and_a_scalar_target():
+  # num_classes=2.5 passed the "integer >= 1" check (and was truncated to 2); a scalar
+  # regression target failed with an IndexError that named nothing.
+  with pytest.raises(ValueError, match=r"num_classes must be an integer >= 1 or None; got 2\.5"):
+    analysis.chance_loss([0, 1], 2.5)
+  with pytest.raises(ValueError, match=r"labels must be a non-empty array \(n, \.\.\.\); got"):
+    analysis.chance_loss(3.0, None)
+  assert analysis.chance_loss([0, 1], 2.0) == pytest.approx(math.log(2))  # a whole float is fine

@@ -120,3 +120,26 @@ def test_bad_batches_are_refused():
     gradient_noise_scale(loss_fn, jnp.zeros(2), ones, ones[:, :4])
   with pytest.raises(ValueError, match=r"small_batches must be arrays shaped \(draws, batch_size"):
     gradient_noise_scale(loss_fn, jnp.zeros(2), jnp.ones(8), ones)
+
+
+def test_a_non_finite_norm_gives_nan_not_a_gradient_lost_in_the_noise():
+  # A NaN squared norm (a diverged model's loss) made |G|^2's estimate NaN, which failed
+  # `> 0` and was reported as B_simple = inf, the reading "the gradient is lost in the noise".
+  for small, big in ((np.nan, 1.25), (5.0, np.nan), (np.inf, 1.25)):
+    assert np.isnan(noise_scale(small, big, 2, 32).b_simple), (small, big)
+  loss_fn = lambda w, b: jnp.mean(b @ w) * jnp.nan
+  scale = gradient_noise_scale(loss_fn, jnp.zeros(2), jnp.ones((3, 2, 2)), jnp.ones((3, 4, 2)))
+  assert np.isnan(scale.b_simple)
+  # A finite estimate of |G|^2 <= 0 is still the documented infinity; an array mixes the cases.
+  mixed = noise_scale(jnp.array([5.0, 2.0, np.nan]), jnp.array([1.25, 0.1, 1.0]), 2, 32).b_simple
+  np.testing.assert_allclose(mixed[0], 8.0, rtol=1e-6)
+  assert mixed[1] == np.inf and np.isnan(mixed[2])
+
+
+def test_no_draws_are_refused():
+  # An empty leading axis averaged no norms (NaN) and silently gave an estimate.
+  loss_fn = lambda w, b: jnp.mean(b @ w)
+  with pytest.raises(ValueError, match=r"small_batches must hold at least one draw .* got 0"):
+    gradient_noise_scale(loss_fn, jnp.zeros(2), jnp.ones((0, 2, 2)), jnp.ones((3, 4, 2)))
+  with pytest.raises(ValueError, match=r"big_batches must hold at least one draw .* got 0"):
+    gradient_noise_scale(loss_fn, jnp.zeros(2), jnp.ones((3, 2, 2)), jnp.ones((0, 4, 2)))

@@ -233,3 +233,17 @@ def test_nan_and_infinite_noise_stay_inconclusive():
   assert analysis.verdict(0.3, math.nan) == "inconclusive"
   assert analysis.verdict(0.3, math.inf) == "inconclusive"
   assert analysis.verdict(0.3, 0.05) == "supported"
+
+
+def test_no_seeds_at_all_are_refused_in_one_line():
+  # Empty input gave NaN with NumPy's "Mean of empty slice" warning, read later as a result.
+  with pytest.raises(ValueError, match=r"a and b must hold at least one seed each; got 0"):
+    analysis.paired_difference([], [])
+  with pytest.raises(ValueError, match=r"values must hold at least one seed along axis 0"):
+    seed_band(np.zeros((0, 3)))
+  with pytest.raises(ValueError, match=r"along axis 1; got shape \(3, 0\)"):
+    seed_band(np.zeros((3, 0)), axis=1)
+  # every seed NaN at one point (all diverged) is still NaN there, as documented
+  with pytest.warns(RuntimeWarning):
+    mean, low, high = seed_band([[np.nan, 1.0], [np.nan, 3.0]])
+  assert np.isnan([mean[0], low[0], high[0]]).all() and mean[1] == 2.0
