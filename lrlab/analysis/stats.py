@@ -295,16 +295,17 @@ def _log_beta(a: float, b: float) -> float:
 def refine_best(x: ArrayLike, scores: ArrayLike, *, larger_is_better: bool) -> float:
   """The best point of a grid, moved to the vertex of the parabola through it and its neighbours.
 
-  With ``k`` the grid's best index (non-finite scores count as worst), the parabola
-  through ``(x[k-1..k+1], scores[k-1..k+1])`` on an evenly spaced grid has its vertex
-  at ``x[k] + h (s[k-1] - s[k+1]) / (2 (s[k-1] - 2 s[k] + s[k+1]))`` (``h`` the step,
-  ``s`` the scores oriented so larger is better). The shift is clipped to half a grid
-  step; it is 0 where the parabola has no maximum, and ``x[k]`` is returned as is at
-  the grid's edge or next to a non-finite score. Pass ``x`` on the scale the grid is
-  even on (``log10`` of the rates).
+  With ``k`` the grid's best index (non-finite scores count as worst) and ``s`` the
+  scores oriented so larger is better, the parabola through ``(x[k-1..k+1], s[k-1..k+1])``
+  has its vertex at ``x[k] - (d0^2 (s[k] - s[k+1]) - d2^2 (s[k] - s[k-1])) / (2 (d0 (s[k] -
+  s[k+1]) - d2 (s[k] - s[k-1])))`` with ``d0 = x[k] - x[k-1]`` and ``d2 = x[k] - x[k+1]``;
+  on an evenly spaced grid of step ``h``, ``x[k] + h (s[k-1] - s[k+1]) / (2 (s[k-1] -
+  2 s[k] + s[k+1]))``. The vertex is clipped to half-way to either neighbour; it is
+  ``x[k]`` where the parabola has no maximum, at the grid's edge or next to a non-finite
+  score. Pass ``x`` on the scale the scores are smooth in (``log10`` of the rates).
 
   Args:
-    x: ``(K,)`` an evenly spaced grid, increasing.
+    x: ``(K,)`` the grid, increasing (evenly spaced or not).
     scores: ``(K,)`` the score at each point (e.g. a seed mean).
     larger_is_better: whether a larger score is better (an accuracy) or worse (a loss).
 
@@ -320,7 +321,11 @@ def refine_best(x: ArrayLike, scores: ArrayLike, *, larger_is_better: bool) -> f
   k = int(np.argmax(score))
   if k == 0 or k == len(score) - 1 or not np.all(np.isfinite(score[k - 1 : k + 2])):
     return float(x[k])
-  a, b, c = score[k - 1 : k + 2]
-  curvature = a - 2 * b + c
-  shift = 0.0 if curvature >= 0 else 0.5 * (a - c) / curvature
-  return float(x[k] + np.clip(shift, -0.5, 0.5) * (x[k + 1] - x[k]))
+  (x0, x1, x2), (a, b, c) = x[k - 1 : k + 2], score[k - 1 : k + 2]
+  # The parabola's second divided difference: negative where it has a maximum.
+  curvature = ((c - b) / (x2 - x1) - (b - a) / (x1 - x0)) / (x2 - x0)
+  if not curvature < 0:
+    return float(x1)
+  d0, d2 = x1 - x0, x1 - x2
+  vertex = x1 - 0.5 * (d0**2 * (b - c) - d2**2 * (b - a)) / (d0 * (b - c) - d2 * (b - a))
+  return float(np.clip(vertex, *sorted(((x0 + x1) / 2, (x1 + x2) / 2))))
