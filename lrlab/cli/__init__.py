@@ -36,12 +36,14 @@ def parser() -> common.Parser:
     epilog="\n".join(f"{name}: {', '.join(values)}" for name, values in allowed.items()),
   )
   commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+  top.subcommands = {}  # what main names an unknown flag by
   for name, module in COMMANDS.items():
     sub = commands.add_parser(
       name, help=SUMMARIES[name], description=module.__doc__, formatter_class=common.HelpFormatter
     )
     sub.error = common.Parser.error.__get__(sub)  # one-line errors in subcommands too
     module.add_arguments(sub)
+    top.subcommands[name] = sub
   commands.add_parser("bench", help=SUMMARIES["bench"], add_help=False)
   return top
 
@@ -52,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   if argv[:1] == ["bench"]:  # its flags are the benchmark's own
     return bench.main(argv[1:])
-  args = parser().parse_args(argv)
+  top = parser()
+  args, unknown = top.parse_known_args(argv)
+  if unknown:  # named by the subcommand, whose --help lists its flags (lrlab's does not)
+    top.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
   return COMMANDS[args.command].run(args)
 
 

@@ -58,7 +58,11 @@ def run_program(main: Callable[[], int]) -> NoReturn:
   segmentation fault in 11 of 20 interrupts of ``lrlab find`` sent 0.7 to 1.0 s
   after its first line, while it compiles), replacing the exit code and the
   message, so the process ends at once, as a second Ctrl-C of a sweep does:
-  nothing is left to save by then.
+  nothing is left to save by then. A program that returns 130 (a sweep stopped at a
+  segment boundary, its checkpoint saved) ends at once too: a second Ctrl-C often landed in
+  the teardown, where it printed a traceback or, after Python's signal handling was torn
+  down, killed the process (exit -2). After any other return, a Ctrl-C in the teardown
+  exits at once with 130.
   """
   try:
     code = main()
@@ -69,7 +73,32 @@ def run_program(main: Callable[[], int]) -> NoReturn:
     )  # fmt: skip
     sys.stdout.flush()
     os._exit(EXIT_INTERRUPTED)
+  _end_at_once_on_ctrl_c()
+  if code == EXIT_INTERRUPTED:  # a stopped sweep: its checkpoint and message are out
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
   raise SystemExit(code)
+
+
+def _end_at_once_on_ctrl_c() -> None:
+  """From here to the process's end, Ctrl-C exits at once with code 130, printing nothing.
+
+  The work and its message are done, but the interpreter's teardown (JAX's atexit
+  handler among it) takes a moment; a ``KeyboardInterrupt`` raised there is a traceback.
+  A SIGINT that is ignored stays ignored.
+  """
+  import signal
+  import threading
+
+  def end(number: int, frame) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+  main_thread = threading.current_thread() is threading.main_thread()
+  if main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+    signal.signal(signal.SIGINT, end)
 
 
 def main_of(command, prog: str, argv: list[str] | None) -> int:

@@ -72,3 +72,30 @@ def test_interrupted_programs_skip_the_teardown_that_could_crash():
   )
   assert (interrupted.returncode, interrupted.stdout, interrupted.stderr) == (130, "", message)
   assert (returned.returncode, returned.stdout, returned.stderr) == (3, "teardown\n", "")
+
+
+def test_a_stopped_sweep_and_a_ctrl_c_in_the_teardown_end_at_once_with_130():
+  """A second Ctrl-C of a stopped sweep often landed after ``main()`` returned 130, in the
+  interpreter's teardown: a ``KeyboardInterrupt`` traceback from JAX's atexit handler, or,
+  after Python's signal handling was torn down, death by SIGINT (exit -2). A program that
+  returns 130 now skips the teardown (an atexit handler stands for JAX's); after another
+  return, a SIGINT sent from the teardown ends the program at once with 130, silently."""
+  program = (
+    "import atexit, os, signal, sys, time\n"
+    "from lrlab.cli import common\n"
+    "def teardown():\n"
+    "  print('teardown', flush=True)\n"
+    "  if sys.argv[1] == 'finished':\n"
+    "    os.kill(os.getpid(), signal.SIGINT)\n"
+    "    time.sleep(2)\n"
+    "    print('teardown went on', flush=True)\n"
+    "atexit.register(teardown)\n"
+    "common.run_program(lambda: 0 if sys.argv[1] == 'finished' else common.EXIT_INTERRUPTED)\n"
+  )
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  run = lambda how: subprocess.run([sys.executable, "-c", program, how], capture_output=True,
+                                   text=True, env=env, timeout=60,
+                                   preexec_fn=_as_from_a_terminal)  # fmt: skip
+  stopped, finished = run("stopped"), run("finished")
+  assert (stopped.returncode, stopped.stdout, stopped.stderr) == (130, "", "")
+  assert (finished.returncode, finished.stdout, finished.stderr) == (130, "teardown\n", "")

@@ -54,3 +54,15 @@ def test_the_help_states_the_range_tests_least_steps():
 def test_the_least_steps_and_the_largest_batch_still_run(run):
   code, out, _ = run("--steps", "23", "--batch-size", "1000", "--out", "ok")
   assert code == 0 and "Results: ok/" in out
+
+
+@pytest.mark.parametrize("name", ["sweep", "find", "schedules"])
+def test_an_unknown_flag_of_a_subcommand_points_to_its_own_help(name, capsys):
+  """``lrlab sweep --stepz 3`` named ``lrlab`` and sent the user to ``lrlab --help``, which
+  lists no subcommand's flags; the scripts' wrappers already named the subcommand."""
+  from lrlab import cli
+
+  with pytest.raises(SystemExit) as stopped:
+    cli.main([name, "--stepz", "3"])
+  expected = f"lrlab {name}: error: unrecognized arguments: --stepz 3 (see lrlab {name} --help)"
+  assert (stopped.value.code, capsys.readouterr().err) == (2, expected + "\n")
