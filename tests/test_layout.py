@@ -1,10 +1,12 @@
 """The shape of the code: no module of the package over 400 lines, every public name of the
-package documented, and every script's command line parsed as the lrlab command's is."""
+package documented, every script's command line parsed as the lrlab command's is, and
+ARCHITECTURE.md's map of the subpackages complete."""
 
 import importlib
 import inspect
 import pathlib
 import pkgutil
+import re
 
 import pytest
 
@@ -73,3 +75,11 @@ def test_every_script_reports_a_bad_flag_in_one_line():
   root = pathlib.Path(__file__).resolve().parents[1]
   for path in [*root.glob("scripts/*.py"), *root.glob("experiments/*.py")]:
     assert "argparse.ArgumentParser(" not in path.read_text(), f"{path}: use Parser"
+
+
+def test_the_architecture_map_names_every_subpackage():
+  """ARCHITECTURE.md's table has a row for each subpackage of lrlab, and no other."""
+  text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+  rows = set(re.findall(r"^\| `(\w+)` \|", text, flags=re.MULTILINE))
+  packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+  assert rows == packages
