@@ -54,6 +54,12 @@ if _CACHE != "off":  # in case jax was imported before this file, by a plugin
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+# JAX starts now, with these flags' devices (one CPU device unless XLA_FLAGS says more). A
+# command run in a test's process (lrlab sweep, a script's main) exposes one device per core
+# before JAX's first array: in a worker where JAX had not started yet, every later test saw
+# two devices, so the tests' outcome depended on their order.
+jax.devices()
+
 
 @pytest.fixture(autouse=True)
 def _xla_flags_kept():

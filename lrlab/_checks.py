@@ -1,12 +1,13 @@
 """Argument validation at the public boundary.
 
-Every numeric hyperparameter may be a traced array (DESIGN.md), so a check only
+Every numeric hyperparameter may be a traced array (ARCHITECTURE.md), so a check only
 runs on concrete values: a tracer cannot be inspected and passes through. A
 failed check raises ``ValueError`` naming the argument, the value and what is
 allowed.
 """
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -138,3 +139,21 @@ def check_le(name_low: str, low: Any, name_high: str, high: Any) -> None:
     raise ValueError(
       f"{name_low} must be <= {name_high}; got {name_low}={low!r}, {name_high}={high!r}."
     )
+
+
+def differences(before: Mapping[str, Any], now: Mapping[str, Any], most: int = 3) -> str:
+  """The settings that differ between two dicts of JSON values, for an error message:
+  ``'steps 8 there, 16 here; seeds [0] there, [0, 1] here'`` (``before`` is "there"; values
+  cut at 40 characters, at most ``most`` named, then how many more); ``''`` if none do."""
+
+  def short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+  named = [
+    f"{name} {short(before.get(name))} there, {short(now.get(name))} here"
+    for name in sorted(set(before) | set(now))
+    if before.get(name) != now.get(name)
+  ]
+  more = f"; and {len(named) - most} more" if len(named) > most else ""
+  return "; ".join(named[:most]) + more

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lrlab import _checks
 from lrlab.cli.common import UsageError
 
 SETTINGS = "settings.json"
@@ -117,6 +118,10 @@ def check(
   files = _owned(out, (*patterns, *theirs))
   if files and not same and not overwrite:
     held = f"{previous['command']} {previous['hash']}" if "hash" in previous else "no settings.json"
+    theirs = previous.get("settings")
+    if previous.get("command") == command and isinstance(theirs, dict):  # name what changed
+      now = json.loads(json.dumps(dict(settings), default=str))
+      held = f"{held}: {_checks.differences(theirs, now)}"
     raise UsageError(
       f"--out {out!r} holds another run ({held}; this one is {command} "
       f"{settings_hash(settings)}); pass --overwrite to replace it, or give another --out."

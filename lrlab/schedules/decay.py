@@ -1,7 +1,7 @@
 """Monotone decays: constant, step, multistep, exponential, inverse-time, polynomial, linear.
 
-Every numeric argument may be a traced array (DESIGN.md, the vmap rule); the
-argument checks run only on concrete values.
+Every numeric argument may be a traced array (the rule of ARCHITECTURE.md); the argument
+checks run only on concrete values.
 """
 
 from collections.abc import Sequence

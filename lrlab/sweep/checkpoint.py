@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrlab import _checks
 from lrlab.sweep import storage
 
 FILENAME = "sweep_checkpoint.npz"
@@ -59,20 +60,6 @@ def _json(config: dict[str, Any]) -> str:
   the sweep of steps=8), anything else JSON does not know as its ``str``."""
   plain = lambda value: value.item() if isinstance(value, np.generic) else str(value)
   return json.dumps(config, sort_keys=True, default=plain)
-
-
-def _differences(saved: dict[str, Any], config: dict[str, Any], most: int = 3) -> str:
-  """The settings that differ between two configs, for an error message: ``'steps 8 there, 16
-  here; seeds [0] there, [0, 1] here'`` (values cut at 40 characters, at most ``most`` named)."""
-  short = lambda text: text if len(text) <= 40 else text[:39] + "…"
-  saved, config = json.loads(_json(saved)), json.loads(_json(config))
-  named = [
-    f"{name} {short(json.dumps(saved.get(name)))} there, {short(json.dumps(config.get(name)))} here"
-    for name in sorted(set(saved) | set(config))
-    if saved.get(name) != config.get(name)
-  ]
-  more = f"; and {len(named) - most} more" if len(named) > most else ""
-  return "; ".join(named[:most]) + more
 
 
 def program_digest(*lowered: Any) -> str:
@@ -181,7 +168,8 @@ def load(
     if kept is None or config is None:  # no record of the settings: any of them
       differ = f"other settings, {other}"
     else:
-      differ = _differences(kept, config) or f"the same settings; {other}"
+      now = json.loads(_json(config))
+      differ = _checks.differences(kept, now) or f"the same settings; {other}"
     raise ValueError(
       f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep ({differ}); use "
       f"another directory or delete {FILENAME} to start over."

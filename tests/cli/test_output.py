@@ -36,7 +36,8 @@ def test_a_claim_without_files_holds_nothing_to_lose(tmp_path):
   assert not output.claim(str(tmp_path), "sweep", other, ["*.png"])  # no --overwrite needed
   (tmp_path / "sensitivity.png").write_bytes(b"png")
   assert output.claim(str(tmp_path), "sweep", other, ["*.png"])  # this run, with its files
-  with pytest.raises(common.UsageError, match="holds another run"):
+  with pytest.raises(common.UsageError, match=r"holds another run \(sweep \w+: steps 20 there, "
+                     r"10 here; this one is sweep \w+\)"):  # fmt: skip
     output.claim(str(tmp_path), "sweep", SETTINGS, ["*.png"])
   assert (tmp_path / "sensitivity.png").exists()  # refused: nothing removed
 

@@ -86,6 +86,8 @@ def test_another_sweep_into_a_used_folder_needs_overwrite(run, tmp_path):
   assert code == 2 and stdout == ""
   assert len(stderr.strip().splitlines()) == 1
   assert "--out" in stderr and "holds another run" in stderr and "--overwrite" in stderr
+  # it names what changed (the grid's columns; a value over 40 characters is cut)
+  assert ': grid {"lr": [0.1, 0.1, 0.5, 0.5, 1.0, 1.0], … there, {"lr": [0.1, 0.5]} here;' in stderr
   code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(out), "--fresh")
   assert code == 2 and "--overwrite" in stderr  # --fresh restarts this sweep, not another
   assert run("--grid", "lr=0.1,0.5", "--out", str(out), "--overwrite")[0] == 0
