@@ -32,6 +32,8 @@ def test_halving_writes_where_each_member_stopped_and_a_rerun_reads_it(run, tmp_
   assert f"Best lr = {lr:.4g}" in out
   assert not (tmp_path / "h" / "checkpoint").exists()
   assert (tmp_path / "h" / "curves.npz").exists()
+  files = "(search.json, results.csv, curves.npz, sweep.json, curves_val_loss.png)"
+  assert f"Results: h/ {files}" in out and (tmp_path / "h" / "curves_val_loss.png").exists()
   code, again, _ = run(*args)
   assert code == 0 and "holds this search, finished" in again and f"Best lr = {lr:.4g}" in again
 
@@ -48,6 +50,7 @@ def test_pbt_writes_lineage_schedules_and_its_figure_and_takes_the_explore_flags
   assert saved.lineage.shape == (1, 4, 2)  # exploits at 12 and 24
   assert saved.schedule["lr"].shape == (1, 4, 3)
   assert (tmp_path / "p" / "pbt.png").stat().st_size > 0
+  assert out.rstrip().endswith("sweep.json, curves_val_loss.png, pbt.png)")
   assert "Its schedule after each exploit: lr:" in out
   lineage, lrs = saved.lineage[0], saved.schedule["lr"][0]
   replaced = 0
