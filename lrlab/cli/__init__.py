@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
   if argv[:1] == ["bench"]:  # its flags are the benchmark's own
     return bench.main(argv[1:])
   top = parser()
+  if argv[:1] and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    top.error(f"the command comes first (lrlab COMMAND [flags], COMMAND one of "
+              f"{', '.join([*COMMANDS, 'bench'])}); got {argv[0]!r}")  # fmt: skip
   args, unknown = top.parse_known_args(argv)
   if unknown:  # named by the subcommand, whose --help lists its flags (lrlab's does not)
     top.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -66,3 +66,14 @@ def test_an_unknown_flag_of_a_subcommand_points_to_its_own_help(name, capsys):
     cli.main([name, "--stepz", "3"])
   expected = f"lrlab {name}: error: unrecognized arguments: --stepz 3 (see lrlab {name} --help)"
   assert (stopped.value.code, capsys.readouterr().err) == (2, expected + "\n")
+
+
+def test_a_flag_before_the_command_says_the_command_comes_first(capsys):
+  """``lrlab --stepz 3`` took 3 for the command ("invalid choice: '3'")."""
+  from lrlab import cli
+
+  with pytest.raises(SystemExit) as stopped:
+    cli.main(["--steps", "3", "sweep"])
+  expected = ("lrlab: error: the command comes first (lrlab COMMAND [flags], COMMAND one of "
+              "sweep, find, schedules, bench); got '--steps' (see lrlab --help)\n")  # fmt: skip
+  assert (stopped.value.code, capsys.readouterr().err) == (2, expected)
