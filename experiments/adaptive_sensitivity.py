@@ -28,10 +28,10 @@ the best rate by final validation loss is reported beside it.
 The claim holds for an adaptive optimizer when its usable range is wider than
 the baseline's by more than 2 standard errors. The standard error of a width
 difference comes from a bootstrap over seeds, paired (both optimizers' widths
-recomputed on the same resampled seeds), combined with half a grid step for the
-grid's resolution. The 8 comparisons (4 adaptive methods x 2 baselines) are
-Holm-corrected at ``lrlab.analysis.ALPHA``; each adaptive method's verdict is
-its comparison with the baseline of wider usable range.
+recomputed on the same resampled seeds), combined with the grid's rounding of
+the four ends (each uniform over a step: ``step / sqrt(3)``). The 8 comparisons
+(4 adaptive methods x 2 baselines) are Holm-corrected at ``lrlab.analysis.ALPHA``; each
+adaptive method's verdict is its comparison with the baseline of wider usable range.
 """
 
 import dataclasses
@@ -201,7 +201,7 @@ def report(out: Path):
     comparisons[name] = {}
     for base in baselines:
       effect = per_opt[name]["usable_decades"] - per_opt[base]["usable_decades"]
-      se = math.hypot(float(np.nanstd(boot[name] - boot[base], ddof=1)), step / 2)
+      se = math.hypot(float(np.nanstd(boot[name] - boot[base], ddof=1)), step / math.sqrt(3))
       z = effect / se
       comparisons[name][base] = {
         "extra_decades": effect,

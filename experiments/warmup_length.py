@@ -13,7 +13,8 @@ its gap to the exact Bayes loss ``task.optimal_loss`` is reported beside it.
     :func:`lrlab.analysis.fail_at_chance` (a run above the best rate whose loss
     sits at chance level, the unigram entropy of the val tokens, counts as
     failed). The effect is the usable range's width with warmup minus without,
-    in decades, its SE a bootstrap over seeds (paired); supported beyond 2 SE.
+    in decades; its SE adds to a bootstrap over seeds (paired) the grid's rounding of
+    the four ends (each uniform over a step: ``step / sqrt(3)``); supported beyond 2 SE.
 (b) Schedules at equal budget: cosine (the warmup arm of (a)), WSD
     (warmup-stable-decay, a linear cooldown over the last ``COOLDOWN`` of the
     budget; Hu et al. 2024, Hägele et al. 2024) and schedule-free AdamW
@@ -316,11 +317,14 @@ def report(out: Path):
   effect = (
     numbers["warmup"]["warmup"]["usable_decades"] - numbers["warmup"]["no_warmup"]["usable_decades"]
   )
-  effect_se = float(np.nanstd(boot["warmup"] - boot["no_warmup"], ddof=1))
+  # A width is a whole number of grid steps: draws that agree would make the bootstrap's SE 0.
+  boot_se = float(np.nanstd(boot["warmup"] - boot["no_warmup"], ddof=1))
+  effect_se = math.hypot(boot_se, numbers["grid_step_decades"] / math.sqrt(3))
   thresholds = [numbers["warmup"][a]["divergence_threshold"] for a in arms]
   numbers["warmup"].update(
     widening_decades=effect,
     widening_se_decades=effect_se,
+    widening_se_bootstrap_decades=boot_se,
     threshold_ratio=(thresholds[0] / thresholds[1]) if None not in thresholds else None,
     verdict=_verdict(effect, effect_se),
   )

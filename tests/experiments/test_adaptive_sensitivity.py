@@ -65,7 +65,10 @@ def test_committed_summary_follows_from_the_saved_sweeps():
   for name, against in numbers["versus_baselines"].items():
     for base, entry in against.items():
       effect = _width(accuracy[name], lrs) - _width(accuracy[base], lrs)
-      se = math.hypot((boot[name] - boot[base]).std(ddof=1), numbers["grid_step_decades"] / 2)
+      # The grid rounds the four ends of the two ranges, each uniform over one step
+      # (variance step^2 / 12): step / sqrt(3) in all, as normalization and gradient_depth.
+      rounding = numbers["grid_step_decades"] * math.sqrt(4 / 12)
+      se = math.hypot((boot[name] - boot[base]).std(ddof=1), rounding)
       assert entry["extra_decades"] == pytest.approx(effect)
       assert entry["se"] == pytest.approx(se)
       family.append(entry)

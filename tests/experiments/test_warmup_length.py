@@ -155,3 +155,46 @@ def test_the_committed_schedules_verdict_follows_the_2_se_rule_on_the_resolution
     assert max(excess_z) > 2
   else:
     assert part["verdict"] == ("supported" if within else "inconclusive")
+
+
+def test_the_committed_widening_counts_the_grid_rounding_of_its_four_ends(monkeypatch):
+  # A usable range is a whole number of grid steps, so draws of seeds that agree give the
+  # bootstrap a spread near 0 (0.061 decades on the committed 0.357-decade grid). The SE adds
+  # each end's rounding, uniform over one step (variance step^2 / 12, four ends: step / sqrt 3).
+  numbers = common.read_summary(OUT)["numbers"]
+  part, step = numbers["warmup"], numbers["grid_step_decades"]
+  chance = numbers["chance_loss"]
+  arms = {
+    arm: analysis.fail_at_chance(
+      sweep.SweepResult.load(OUT / name), chance, select="final_val_loss"
+    )
+    for arm, name in (("warmup", "cosine-warmup"), ("no_warmup", "cosine"))
+  }
+  seeds = numbers["seeds"]
+  draws = np.random.default_rng(0).integers(0, seeds, (warmup_length.BOOTSTRAP, seeds))
+
+  def width(result, draw):
+    mean = np.asarray(result.metric("final_val_loss"), float)[draw].mean(0)
+    lrs = np.log10(result.grid["lr"])
+    k = int(np.argmin(mean))
+    usable = np.isfinite(mean) & (mean <= mean[k] * (1 + warmup_length.TOLERANCE))
+    lo, hi = k, k
+    while lo > 0 and usable[lo - 1]:
+      lo -= 1
+    while hi < len(mean) - 1 and usable[hi + 1]:
+      hi += 1
+    return lrs[hi] - lrs[lo]
+
+  gaps = [width(arms["warmup"], d) - width(arms["no_warmup"], d) for d in draws]
+  boot_se = float(np.std(gaps, ddof=1))
+  assert part["widening_se_bootstrap_decades"] == pytest.approx(boot_se, rel=1e-6)
+  assert part["widening_se_decades"] == pytest.approx(np.hypot(boot_se, step / np.sqrt(3)))
+  assert part["widening_se_decades"] >= step / np.sqrt(3)
+  expected = "supported" if part["widening_decades"] > 2 * part["widening_se_decades"] else None
+  assert part["verdict"] == (expected or "inconclusive")
+  # The report redraws the same numbers from the saved sweeps (figures left out).
+  monkeypatch.setattr(warmup_length.figures, "draw", lambda *args: [])
+  redrawn = warmup_length.report(OUT)[0]["warmup"]
+  for key in ("widening_se_decades", "widening_se_bootstrap_decades"):
+    assert redrawn[key] == pytest.approx(part[key], rel=1e-9)
+  assert redrawn["verdict"] == part["verdict"]
