@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 #: Issue 16's goal for the sweep at K = 512, as a fraction of the matmul ceiling.
 GOAL = 0.55
@@ -44,8 +44,8 @@ def main(argv=None) -> int:
   """Measure every width, ``--rounds`` times; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--per-device", default="4,8,16,32,64", help="members per device")
-  parser.add_argument("--rounds", type=int, default=2)
-  parser.add_argument("--repeats", type=int, default=5, help="timings per rung in a round")
+  parser.add_argument("--rounds", type=positive_int, default=2)
+  parser.add_argument("--repeats", type=positive_int, default=5, help="timings per rung in a round")
   parser.add_argument(
     "--out",
     default="results/breakdown_by_width.json",

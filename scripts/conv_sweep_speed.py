@@ -24,7 +24,7 @@ from flax import nnx
 from jax import lax
 
 from lrlab import models
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 MODELS = {
   "mnist1d-resnet": (lambda r: models.ResNet((40,), 10, channels=(16, 32), rngs=r), 40),
@@ -121,7 +121,7 @@ def main():
   parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--models", default=",".join(MODELS))
   parser.add_argument("--ks", default="8,64")
-  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--rounds", type=positive_int, default=5)
   parser.add_argument(
     "--out",
     default="results/conv_sweep.json",

@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 
 def measure(name: str, members: int, rounds: int) -> dict:
@@ -97,8 +97,8 @@ def main(argv=None) -> int:
   """Measure each task; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--tasks", default="lm-transformer,mnist1d-mlp")
-  parser.add_argument("--members", type=int, default=8, help="runs per way (even)")
-  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--members", type=positive_int, default=8, help="runs per way (even)")
+  parser.add_argument("--rounds", type=positive_int, default=3)
   parser.add_argument(
     "--out",
     default="results/device_scaling.json",

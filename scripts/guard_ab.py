@@ -30,14 +30,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 
 def main(argv=None) -> int:
   parser = Parser(description=__doc__.splitlines()[0])
-  parser.add_argument("--per-device", type=int, default=16)
-  parser.add_argument("--steps", type=int, default=200)
-  parser.add_argument("--rounds", type=int, default=7)
+  parser.add_argument("--per-device", type=positive_int, default=16)
+  parser.add_argument("--steps", type=positive_int, default=200)
+  parser.add_argument("--rounds", type=positive_int, default=7)
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   set_host_devices(host_cores())

@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 STAGES = ("init", "segment", "to_host", "diverged", "history")
 
@@ -31,8 +31,8 @@ STAGES = ("init", "segment", "to_host", "diverged", "history")
 def main(argv=None) -> int:
   parser = Parser(description=__doc__.splitlines()[0])
   parser.add_argument("--settings", default="64:16,512:32,512:16,64:32", help="K:chunk,...")
-  parser.add_argument("--steps", type=int, default=200)
-  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--steps", type=positive_int, default=200)
+  parser.add_argument("--rounds", type=positive_int, default=3)
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   set_host_devices(host_cores())

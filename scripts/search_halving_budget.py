@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 
 def table(report: dict) -> str:
@@ -51,9 +51,9 @@ def main(argv=None) -> int:
   parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--task", default="mnist1d-mlp", help="a registered task")
   parser.add_argument("--steps", default="1620,4860", help="budgets, multiples of 27")
-  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--repeats", type=positive_int, default=2)
   parser.add_argument("--optimizers", default="adam,sgd-momentum")
-  parser.add_argument("--k", type=int, default=27)
+  parser.add_argument("--k", type=positive_int, default=27)
   parser.add_argument(
     "--out",
     default="results/search_halving_budget.json",

@@ -25,7 +25,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, integer_at_least_2
 
 
 def children(result) -> list[list[tuple[float, int]]]:
@@ -72,15 +72,15 @@ def main(argv=None) -> int:
   """Run each PBT; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--runs", default="adam:1620,adam:4860,sgd-momentum:4860")
-  parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
+  parser.add_argument(
+    "--seeds", type=integer_at_least_2, default=5, help="populations (a standard error needs two)"
+  )
   parser.add_argument(
     "--out",
     default="results/search_pbt_selection.json",
     help="the report; benchmarks/cpu-2core/search_pbt_selection.json is the committed one",
   )
   args = parser.parse_args(argv)
-  if args.seeds < 2:
-    parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")
   set_host_devices(host_cores())
   import jax
   import numpy as np

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, integer_at_least_2, positive_int
 
 #: The changes tried, each a function of the benchmark's settings (``interval``, ``perturb``,
 #: ``metric``) to the settings it runs with; ``members`` sets the population's size.
@@ -78,8 +78,10 @@ def table(report: dict) -> str:
 def main(argv=None) -> int:
   """Run every (optimizer, start, variant) cell; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
-  parser.add_argument("--steps", type=int, default=1620)
-  parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
+  parser.add_argument("--steps", type=positive_int, default=1620)
+  parser.add_argument(
+    "--seeds", type=integer_at_least_2, default=5, help="populations (a standard error needs two)"
+  )
   parser.add_argument("--benchmark", default="benchmarks/cpu-2core/search.json",
                       help="the search benchmark's report (its grid's picks)")  # fmt: skip
   parser.add_argument(
@@ -88,8 +90,6 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/search_pbt_settings.json is the committed one",
   )
   args = parser.parse_args(argv)
-  if args.seeds < 2:
-    parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")
   with open(args.benchmark, encoding="utf-8") as f:
     runs = [r for r in json.load(f)["runs"] if r["task"] == "mnist1d-mlp"]
   picks = {r["optimizer"]: r["methods"]["grid"]["lr"] for r in runs}

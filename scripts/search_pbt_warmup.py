@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, integer_at_least_2, positive_int
 
 
 def warmup_adam(warmup: int):
@@ -73,9 +73,11 @@ def table(report: dict) -> str:
 def main(argv=None) -> int:
   """Run every (start, warmup) case and the grid's rate; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
-  parser.add_argument("--steps", type=int, default=1620)
+  parser.add_argument("--steps", type=positive_int, default=1620)
   parser.add_argument("--warmups", default="0,60,180")
-  parser.add_argument("--seeds", type=int, default=5, help="independent populations (>= 2)")
+  parser.add_argument(
+    "--seeds", type=integer_at_least_2, default=5, help="populations (a standard error needs two)"
+  )
   parser.add_argument("--grid-lr", type=float, default=0.01, help="the grid's pick (benchmark)")
   parser.add_argument(
     "--out",
@@ -83,8 +85,6 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/search_pbt_warmup.json is the committed one",
   )
   args = parser.parse_args(argv)
-  if args.seeds < 2:
-    parser.error(f"--seeds must be at least 2 (a standard error needs two); got {args.seeds}")
   set_host_devices(host_cores())
   import jax
 

@@ -31,15 +31,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 
 def main(argv=None) -> int:
   """Run the four legs ``--repeats`` times, round robin; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
-  parser.add_argument("--k", type=int, default=27)
-  parser.add_argument("--steps", type=int, default=1620)
-  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--k", type=positive_int, default=27)
+  parser.add_argument("--steps", type=positive_int, default=1620)
+  parser.add_argument("--repeats", type=positive_int, default=2)
   parser.add_argument(
     "--out",
     default="results/search_study.json",

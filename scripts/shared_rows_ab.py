@@ -24,15 +24,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 
 def main(argv=None) -> int:
   """Time both ways at every size; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
-  parser.add_argument("--k", type=int, default=512)
+  parser.add_argument("--k", type=positive_int, default=512)
   parser.add_argument("--chunk-sizes", default="8,16,32,64")
-  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--rounds", type=positive_int, default=5)
   parser.add_argument(
     "--out",
     default="results/shared_rows_ab.json",

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from lrlab.benchmark.tasks import SPECS, build_task
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 
 _LAYOUT = {"copy", "transpose", "concatenate", "slice", "reshape", "dynamic-slice"}
 _SKIP = ("ThunkExecutor", "$", "PjitFunction", "CommonPjRt", "while", "ThreadpoolListener")
@@ -121,9 +121,9 @@ def profile(k: int, steps: int) -> tuple[dict, float]:
 
 def main(argv=None) -> None:
   parser = Parser(description=__doc__.split("\n")[0])
-  parser.add_argument("--k", type=int, default=1, help="members vmapped (1: the plain step)")
-  parser.add_argument("--steps", type=int, default=10)
-  parser.add_argument("--top", type=int, default=40)
+  parser.add_argument("--k", type=positive_int, default=1, help="members (1: the plain step)")
+  parser.add_argument("--steps", type=positive_int, default=10)
+  parser.add_argument("--top", type=positive_int, default=40)
   args = parser.parse_args(argv)
   times, total = profile(args.k, args.steps)
   print(f"thunk time per member-step: {total:.2f} ms (K={args.k}, load {os.getloadavg()[0]:.1f})")

@@ -46,7 +46,7 @@ import optax
 
 from lrlab.benchmark.tasks import SPECS, build_task
 from lrlab.benchmark.workload import write_json
-from lrlab.cli.common import Parser
+from lrlab.cli.common import Parser, positive_int
 from lrlab.models.transformer import CausalSelfAttention
 
 CURRENT = CausalSelfAttention.__call__
@@ -172,8 +172,8 @@ def main(argv=None) -> dict:
     default="results/transformer_step.json",
     help="the report; benchmarks/cpu-2core/transformer_step.json is the committed one",
   )
-  parser.add_argument("--rounds", type=int, default=5)
-  parser.add_argument("--steps", type=int, default=4, help="updates per call at K <= 4")
+  parser.add_argument("--rounds", type=positive_int, default=5)
+  parser.add_argument("--steps", type=positive_int, default=4, help="updates per call at K <= 4")
   parser.add_argument("--tiny", action="store_true", help="the tests' toy model, K <= 4")
   args = parser.parse_args(argv)
   spec = SPECS["lm-transformer"]

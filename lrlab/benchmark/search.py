@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
   Every flag is checked before the first task trains: a bad one is one line, exit code 2.
   """
-  from lrlab.cli.common import Parser, folds_count, positive_int
+  from lrlab.cli.common import Parser, integer_at_least_2, positive_int
 
   parser = Parser(description="Time to the answer of lrlab.search's methods.")
   parser.add_argument("--search", action="store_true", help="(selects this benchmark)")
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--k", type=positive_int, default=27, help="rates per method")
   parser.add_argument("--steps", type=positive_int, default=1620, help="budget per member, a "
                       "multiple of eta**3")  # fmt: skip
-  parser.add_argument("--eta", type=folds_count, default=3, help="an integer >= 2")
+  parser.add_argument("--eta", type=integer_at_least_2, default=3, help="an integer >= 2")
   parser.add_argument("--batch-size", type=positive_int, default=100)
   parser.add_argument("--retrain-seeds", type=positive_int, default=5, help="seeds per picked "
                       "rate retrained at the full budget (a verdict needs 5 or more)")  # fmt: skip

@@ -155,7 +155,7 @@ def _number(kind: type, test: Callable[[float], bool], allowed: str) -> Callable
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
 positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
-folds_count = _number(int, lambda v: v >= 2, "an integer >= 2")
+integer_at_least_2 = _number(int, lambda v: v >= 2, "an integer >= 2")
 # jax.random.key keeps 32 bits without x64 (5 and 2**32 + 5 give the same key) and overflows
 # past int64 (a traceback, after the folder was claimed).
 seed_value = _number(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")

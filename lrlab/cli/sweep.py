@@ -78,7 +78,7 @@ def add_arguments(parser: common.Parser) -> None:
     help="of the usable range: accuracy points below the best, or a loss's fraction above it",
   )  # fmt: skip
   parser.add_argument(
-    "--folds", type=common.folds_count, default=None,
+    "--folds", type=common.integer_at_least_2, default=None,
     help="k-fold cross-validation over train+val as one more grid axis (default: none)",
   )  # fmt: skip
   parser.add_argument(
