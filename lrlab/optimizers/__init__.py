@@ -6,7 +6,8 @@ namesake, so a recipe ported from PyTorch gives the same trajectory to float32
 precision. Every numeric argument may be a traced array, so a sweep can
 ``jax.vmap`` over learning rates, momenta, decays and weight decays; the
 structural options (``nesterov``, ``amsgrad``, ``centered``,
-``decoupled_weight_decay``) are static.
+``decoupled_weight_decay``) are static, ``True`` or ``False`` (anything else,
+``"False"`` or a traced array included, is refused with a ``ValueError``).
 
 Every optimizer also takes ``l1`` (default 0), a coupled L1 penalty added to
 the gradient beside PyTorch's ``weight_decay``; PyTorch has no such option.

@@ -3,6 +3,7 @@
 import optax
 from jax.typing import ArrayLike
 
+from lrlab import _checks
 from lrlab.optimizers._chain import check_common, decayed, penalties
 from lrlab.transforms.adam import scale_by_adam
 from lrlab.transforms.adamax import scale_by_adamax
@@ -69,7 +70,8 @@ def adam(
     <https://arxiv.org/abs/1904.09237>`_, 2018.
   """
   check_common(learning_rate, weight_decay, l1)
-  before, after = decayed(weight_decay, l1, decoupled_weight_decay)
+  decoupled = _checks.flag("decoupled_weight_decay", decoupled_weight_decay)
+  before, after = decayed(weight_decay, l1, decoupled)
   return optax.chain(
     *before,
     scale_by_adam(b1=b1, b2=b2, eps=eps, amsgrad=amsgrad),
@@ -227,7 +229,8 @@ def nadam(
     <https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ>`_, 2016.
   """
   check_common(learning_rate, weight_decay, l1)
-  before, after = decayed(weight_decay, l1, decoupled_weight_decay)
+  decoupled = _checks.flag("decoupled_weight_decay", decoupled_weight_decay)
+  before, after = decayed(weight_decay, l1, decoupled)
   return optax.chain(
     *before,
     scale_by_nadam(b1=b1, b2=b2, eps=eps, momentum_decay=momentum_decay),

@@ -102,6 +102,7 @@ def scale_by_adam(
   _checks.check_given(b1=b1, b2=b2, eps=eps)
   _checks.check_betas(b1=b1, b2=b2)
   _checks.check_nonnegative("eps", eps)
+  amsgrad = _checks.flag("amsgrad", amsgrad)
 
   def init_fn(params):
     zeros = lambda: _tree.zeros_like(params)

@@ -287,6 +287,7 @@ def scale_by_dadapt_adam(
   _checks.check_positive("d0", d0)
   _free.check_growth_rate(growth_rate)
   _checks.check_nonnegative("weight_decay", weight_decay)
+  bias_correction = _checks.flag("bias_correction", bias_correction)
   decays = not _checks.is_zero(weight_decay)
 
   def applied_step(d: jax.Array, count: jax.Array, taken: jax.Array) -> jax.Array:

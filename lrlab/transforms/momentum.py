@@ -62,8 +62,8 @@ def trace(
 
   Raises:
     ValueError: for a concrete momentum outside ``[0, 1)``, a dampening
-      outside ``[0, 1]``, or ``nesterov=True`` with concrete ``momentum == 0``
-      or ``dampening != 0``.
+      outside ``[0, 1]``, a ``nesterov`` other than ``True`` or ``False``, or
+      ``nesterov=True`` with concrete ``momentum == 0`` or ``dampening != 0``.
 
   Example:
     >>> import jax.numpy as jnp
@@ -88,6 +88,7 @@ def trace(
   _checks.check_given(momentum=momentum, dampening=dampening)
   _checks.check_interval("momentum", momentum, 0.0, 1.0, closed_high=False)
   _checks.check_interval("dampening", dampening, 0.0, 1.0)
+  nesterov = _checks.flag("nesterov", nesterov)
   if nesterov:
     _checks.check("momentum", momentum, lambda x: x > 0, "> 0 when nesterov=True")
     _checks.check("dampening", dampening, lambda x: x == 0, "0 when nesterov=True")

@@ -156,6 +156,8 @@ def scale_by_prodigy(
   _checks.check_positive("d_coef", d_coef)
   _free.check_growth_rate(growth_rate)
   _checks.check_nonnegative("weight_decay", weight_decay)
+  bias_correction = _checks.flag("bias_correction", bias_correction)
+  safeguard_warmup = _checks.flag("safeguard_warmup", safeguard_warmup)
 
   def applied_step(d: jax.Array, count: jax.Array, taken: jax.Array) -> jax.Array:
     """:math:`\\eta_k = \\gamma_k c_k d_k` for the 0-based ``count`` ``k``."""

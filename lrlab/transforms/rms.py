@@ -88,6 +88,7 @@ def scale_by_rms(
   _checks.check_given(alpha=alpha, eps=eps)
   _checks.check_interval("alpha", alpha, 0.0, 1.0, closed_high=False)
   _checks.check_nonnegative("eps", eps)
+  centered = _checks.flag("centered", centered)
 
   def init_fn(params):
     zeros = lambda: _tree.zeros_like(params)
