@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from experiments import common
 from lrlab import analysis
 
 # log10 of the candidate noise scales for the fit S = S_min (1 + B_noise / B).
@@ -89,10 +90,9 @@ def slope(batch_sizes: np.ndarray, log_best: np.ndarray) -> float:
 
 
 def grid_slope_se(batch_sizes: np.ndarray, step: float) -> float:
-  """The slope's SE from the grid alone: each best rate off by a uniform error of half a grid
-  step (SD ``step / sqrt(12)``), through least squares on log10(batch)."""
-  x = np.log10(np.asarray(batch_sizes, float))
-  return float(step / math.sqrt(12) / math.sqrt(np.sum((x - x.mean()) ** 2)))
+  """The slope's SE from the grid alone: :func:`experiments.common.grid_slope_se` on
+  log10(batch), each best rate off by a uniform error of half a grid step."""
+  return common.grid_slope_se(np.log10(np.asarray(batch_sizes, float)), step)
 
 
 def analyse(batch_sizes, log_lrs, steps_by_batch, draws) -> dict:

@@ -41,10 +41,18 @@ the best rate by final validation loss is reported beside it. The trend of a
 series is the least-squares slope of log10(best rate) against log2(factor), in
 decades per doubling. Standard errors (ddof=1) of every best rate and every
 slope come from a bootstrap over seeds, paired across the conditions (the same
-resampled seeds everywhere). Each slope is tested against 0 (``z = slope /
-SE``, two-sided normal p), Holm-adjusted over the series (five tests). A
-series is supported when its adjusted p is below :data:`lrlab.analysis.ALPHA`
-(the 2-SE level), the slope has the predicted sign *and* the fitted line
+resampled seeds everywhere). A slope's SE adds, by ``hypot``, the grid's rounding
+(:func:`experiments.common.grid_slope_se`: each best rate off by an error uniform over
+one step, SD ``step / sqrt(12)``, through the least squares), since a best rate at the
+grid's edge, next to a failed run or on a flat top sits on one grid point in every draw
+and the bootstrap alone says 0. The term is applied to every best rate, parabola-refined
+or not, and to the divergence thresholds (grid points): conservative where the parabola
+applies (its error is smaller than a step's rounding, but not measured by the bootstrap
+either), and one rule whichever points the refinement reaches in a draw. Each
+slope is tested against 0 (``z = slope / SE``, two-sided normal p),
+Holm-adjusted over the series (five tests). A series is supported when its
+adjusted p is below :data:`lrlab.analysis.ALPHA` (the 2-SE level), the slope
+has the predicted sign *and* the fitted line
 changes by more than one grid step across the series; refuted likewise with
 the opposite sign; otherwise inconclusive. Spearman's rank correlation is
 reported as a description.
@@ -249,7 +257,9 @@ def _trend(factors, best, boot, boot_loss, best_loss, thresholds, step, sign) ->
   """One series' slope, its bootstrap SE and its z test (Holm comes later)."""
   slope = _slope(factors, best)
   samples = np.array([_slope(factors, b) for b in boot])
-  se = float(np.std(samples, ddof=1))
+  boot_se = float(np.std(samples, ddof=1))
+  grid_se = common.grid_slope_se(np.log2(factors), step)  # every best rate's rounding
+  se = math.hypot(boot_se, grid_se)
   z = slope / se if se > 0 else math.nan
   loss_samples = np.array([_slope(factors, b) for b in boot_loss])
   finite = np.all(np.isfinite(thresholds), axis=0)  # conditions where every seed failed somewhere
@@ -257,12 +267,14 @@ def _trend(factors, best, boot, boot_loss, best_loss, thresholds, step, sign) ->
     "spearman": analysis.spearman(factors, best),
     "decades_per_doubling": slope,
     "decades_per_doubling_se": se,
+    "decades_per_doubling_bootstrap_se": boot_se,
+    "decades_per_doubling_grid_se": grid_se,
     "z": z,
     "p": math.erfc(abs(z) / math.sqrt(2.0)) if math.isfinite(z) else math.nan,
     "fitted_shift_decades": abs(slope) * float(np.ptp(np.log2(factors))),
     "best_lr_spread_decades": float(np.ptp(best)),
     "by_loss_decades_per_doubling": _slope(factors, best_loss),
-    "by_loss_decades_per_doubling_se": float(np.std(loss_samples, ddof=1)),
+    "by_loss_decades_per_doubling_se": math.hypot(float(np.std(loss_samples, ddof=1)), grid_se),
     "threshold_decades_per_doubling": (
       _slope(factors[finite], thresholds.mean(0)[finite]) if finite.sum() > 1 else math.nan
     ),
@@ -270,7 +282,8 @@ def _trend(factors, best, boot, boot_loss, best_loss, thresholds, step, sign) ->
   if finite.sum() > 1:
     draws = np.random.default_rng(1).integers(0, len(thresholds), (BOOTSTRAP, len(thresholds)))
     t = [_slope(factors[finite], thresholds[d].mean(0)[finite]) for d in draws]
-    out["threshold_decades_per_doubling_se"] = float(np.std(t, ddof=1))
+    grid_t = common.grid_slope_se(np.log2(factors[finite]), step)  # thresholds are grid points
+    out["threshold_decades_per_doubling_se"] = math.hypot(float(np.std(t, ddof=1)), grid_t)
   out["fitted_shift_exceeds_grid_step"] = out["fitted_shift_decades"] > step
   out["expected_sign"] = sign
   return out

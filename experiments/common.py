@@ -26,6 +26,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from lrlab.cli.common import Parser
 from lrlab.sweep import storage
 
@@ -83,6 +85,26 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
   of a random name, removed if the write fails, then a rename)."""
   text = json.dumps(_plain(data), indent=2, allow_nan=False) + "\n"
   storage.atomic_write(path, lambda file: file.write(text))
+
+
+def grid_slope_se(x, step: float) -> float:
+  """The standard error a grid's rounding gives a least-squares slope against ``x``.
+
+  Each fitted value (a best rate read off a log grid of spacing ``step``, in the fitted
+  value's units) is taken to be off by an independent error uniform over one step, of SD
+  ``step / sqrt(12)``. The slope ``sum((x - mean x) y) / sum((x - mean x)^2)`` is linear in
+  the values, so its SD from the rounding is ``step / sqrt(12) / sqrt(sum((x - mean x)^2))``.
+  It is added to a seed bootstrap's SE by ``math.hypot`` (the two errors independent): where
+  a best rate sits on one grid point in every bootstrap draw the bootstrap alone says 0.
+  NaN with fewer than two distinct ``x``.
+
+  Example:
+    >>> grid_slope_se([0.0, 1.0], 0.5)  # 0.5 / sqrt(12) / sqrt(0.5)
+    0.2041241452319315
+  """
+  x = np.asarray(x, np.float64)
+  spread = float(np.sum((x - x.mean()) ** 2)) if x.size else 0.0
+  return step / math.sqrt(12) / math.sqrt(spread) if spread > 0 else math.nan
 
 
 def main(module: ModuleType, argv: list[str] | None = None) -> int:

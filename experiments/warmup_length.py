@@ -25,8 +25,10 @@ its gap to the exact Bayes loss ``task.optimal_loss`` is reported beside it.
     more than 2 SE (:func:`judge_match`: Holm over the two, at ``ALPHA``).
 (c) Training length: WSD at every budget in ``budgets``, the best peak rate of
     each (refined by a parabola in log rate, as in ``width_transfer``), and the
-    slope of log10(best rate) against log2(budget), with a bootstrap SE over
-    seeds; supported when negative beyond 2 SE. WSD's cooldowns are forked
+    slope of log10(best rate) against log2(budget); its SE adds by ``hypot`` a
+    bootstrap over seeds and :func:`experiments.common.grid_slope_se` (every best
+    rate, refined or not, off by an error uniform over a step, SD ``step/sqrt(12)``:
+    conservative for a refined one); supported when negative beyond 2 SE. WSD's cooldowns are forked
     from one constant-rate trunk, the longest budget's run, trained once: at
     each shorter budget's fork step ``T - COOLDOWN * T`` its state (parameters,
     Adam moments, step count) is copied and trained on with that budget's
@@ -368,12 +370,9 @@ def report(out: Path):
   best = np.array([best_of(runs[b]) for b in budgets])
   samples = np.array([[best_of(runs[b][d]) for b in budgets] for d in draws])
   slope = float(np.polyfit(x, best, 1)[0]) if len(budgets) > 1 else float("nan")
-  boot_slopes = (
-    np.array([np.polyfit(x, s, 1)[0] for s in samples])
-    if len(budgets) > 1
-    else samples[:, 0] * np.nan
-  )
-  slope_se = float(np.std(boot_slopes, ddof=1))
+  boot_slopes = [np.polyfit(x, s, 1)[0] if len(budgets) > 1 else np.nan for s in samples]
+  boot_se = float(np.std(boot_slopes, ddof=1))  # with the grid's rounding, the docstring's (c)
+  slope_se = math.hypot(boot_se, common.grid_slope_se(x, numbers["grid_step_decades"]))
   numbers["budget"] = {
     "best_lr": (10**best).tolist(),
     "best_lr_se_decades": samples.std(axis=0, ddof=1).tolist(),
@@ -385,6 +384,7 @@ def report(out: Path):
     "best_on_grid_edge": [wsd[b].edge_warning(METRIC) is not None for b in budgets],
     "slope_decades_per_doubling": slope,
     "slope_se": slope_se,
+    "slope_bootstrap_se": boot_se,
     "verdict": _verdict(slope, slope_se, expected_sign=-1),
   }
   parts = {k: numbers[k]["verdict"] for k in ("warmup", "schedules", "budget")}

@@ -32,8 +32,15 @@ score, refined by a parabola through the grid's best and its two neighbours
 in log rate (as ``width_transfer``); a best on the grid's edge is dropped
 from the fit (its optimum lies beyond the grid). Its slope is the
 least-squares slope of log10(best lr) against log10(wd) over at least 3
-ridge points; its standard error is a bootstrap over seeds (the seeds
-resampled with replacement, the ridge and slope recomputed). The transposed
+ridge points; its standard error adds, by ``hypot``, a bootstrap over seeds
+(the seeds resampled with replacement, the ridge and slope recomputed) and the
+grid's rounding (:func:`experiments.common.grid_slope_se`: each ridge point off
+by an error uniform over one lr step, SD ``step / sqrt(12)``, through the least
+squares). A ridge point on a grid point in every draw (a flat or censored top,
+a diverged neighbour) has a bootstrap SE of 0; the term is applied to every
+ridge point, parabola-refined or not, which is conservative for the refined
+ones (their error is under a step's rounding, but the bootstrap does not
+measure it). The transposed
 ridge (for each lr the best wd) is reported too; a constant product gives
 slope -1 both ways. Four cases (2 tasks x 2 optimizers), each two-sided
 normal test Holm-corrected over the four at the 2-SE level: a case is
@@ -239,6 +246,10 @@ def analyse(result: sweep.SweepResult, metric: str, draws: np.ndarray) -> dict:
   slopes = np.array([b[3] for b in boot])
   slopes_t = np.array([b[4] for b in boot])
   ridges = np.array([b[1][0] for b in boot])
+  # The grid's rounding of each ridge point the slope uses, in the fitted axis's steps.
+  use, use_t = by_wd[1] & np.isfinite(by_wd[0]), by_lr[1] & np.isfinite(by_lr[0])
+  grid_se = common.grid_slope_se(log_wd[use], float(np.diff(log_lr).mean()))
+  grid_se_t = common.grid_slope_se(log_lr[use_t], float(np.diff(log_wd).mean()))
   flat = np.where(np.isfinite(mean), mean if larger else -mean, -np.inf)
   i, j = np.unravel_index(int(np.argmax(flat)), flat.shape)
   out = {
@@ -252,12 +263,14 @@ def analyse(result: sweep.SweepResult, metric: str, draws: np.ndarray) -> dict:
     "ridge_lr_se_decades": _nanstd(ridges),
     "ridge_interior": by_wd[1],
     "slope": slope,
-    "slope_se": _nanstd(slopes),
+    "slope_se": math.hypot(_nanstd(slopes), grid_se),
+    "slope_bootstrap_se": _nanstd(slopes),
+    "slope_grid_se": grid_se,
     "slope_draws_defined": float(np.isfinite(slopes).mean()),
     "ridge_wd_by_lr": 10 ** by_lr[0],
     "ridge_wd_by_lr_interior": by_lr[1],
     "slope_wd_by_lr": slope_t,
-    "slope_wd_by_lr_se": _nanstd(slopes_t),
+    "slope_wd_by_lr_se": math.hypot(_nanstd(slopes_t), grid_se_t),
     "best": {
       "lr": lrs[j],
       "weight_decay": wds[i],

@@ -18,10 +18,18 @@ is reported beside it. The drift of a parametrization is the least-squares
 slope of log10(best rate) against log2(width), times the number of octaves
 (the fitted change across the series, in decades); its standard error comes
 from a bootstrap over seeds, paired between SP and muP (same seeds, same
-batches). The claim is supported when muP's best rates all lie within one grid
-step of each other and SP's drift exceeds one grid step, with SP's drift beyond
-muP's by more than 2 standard errors of the paired difference (its two-sided
-normal p-value Holm-corrected over the models compared, the MLP, the
+batches), and the grid's rounding (:func:`experiments.common.grid_slope_se`
+times the octaves: every best rate off by an error uniform over one step, SD
+``step / sqrt(12)``), added by ``hypot``; the drift gap's adds both drifts'
+roundings (``sqrt(2)`` times one). The rounding term is applied to every best
+rate, parabola-refined or not: a best rate at the grid's edge or next to a
+diverged run sits on a grid point in every draw (bootstrap SE 0), and for a
+refined one it is conservative (the parabola's error is under a step's
+rounding, but the bootstrap does not measure it). The claim is supported when
+muP's best rates all lie within one grid step of each other and SP's drift
+exceeds one grid step, with SP's drift beyond muP's by more than 2 standard
+errors of the paired difference (its two-sided normal p-value Holm-corrected
+over the models compared, the MLP, the
 transformer and the ResNet, at the 2-SE level); refuted when muP drifts as far as SP
 (difference within 2 standard errors) or further.
 
@@ -229,6 +237,9 @@ def _analyse(results: dict, widths: np.ndarray, seeds: int) -> dict:
   step = float(log_lrs[1] - log_lrs[0])
   draws = np.random.default_rng(0).integers(0, seeds, size=(BOOTSTRAP, seeds))
   numbers = {"num_lrs": len(lrs), "grid_step_decades": step, "widths": [int(w) for w in widths]}
+  octaves = np.log2(widths)  # the grid's rounding of every best rate, through the fitted drift
+  grid_se = common.grid_slope_se(octaves, step) * float(np.ptp(octaves))
+  numbers["drift_grid_se_decades"] = grid_se
   drifts, boot = {}, {}
   for p in PARAMETRIZATIONS:
     runs = {w: results[p, int(w)].metric(METRIC) for w in widths}  # (seeds, lrs), diverged = inf
@@ -248,11 +259,14 @@ def _analyse(results: dict, widths: np.ndarray, seeds: int) -> dict:
       "best_on_grid_edge": [results[p, int(w)].edge_warning(METRIC) is not None for w in widths],
       "spread_decades": float(np.ptp(best)),
       "drift_decades": drifts[p],
-      "drift_se_decades": float(boot[p].std(ddof=1)),
+      "drift_se_decades": math.hypot(float(boot[p].std(ddof=1)), grid_se),
+      "drift_bootstrap_se_decades": float(boot[p].std(ddof=1)),
     }
   difference = np.abs(boot["sp"]) - np.abs(boot["mup"])
-  gap, gap_se = abs(drifts["sp"]) - abs(drifts["mup"]), float(difference.std(ddof=1))
+  gap, boot_se = abs(drifts["sp"]) - abs(drifts["mup"]), float(difference.std(ddof=1))
+  gap_se = math.hypot(boot_se, math.sqrt(2) * grid_se)  # two drifts' independent roundings
   numbers["drift_gap_decades"], numbers["drift_gap_se_decades"] = gap, gap_se
+  numbers["drift_gap_bootstrap_se_decades"] = boot_se
   numbers["drift_gap_p"] = math.erfc(abs(gap / gap_se) / math.sqrt(2.0)) if gap_se else math.nan
   return numbers
 

@@ -82,3 +82,27 @@ def test_best_rates_and_trends_follow_from_the_saved_sweeps(summary):
     assert trend["verdict"] == expected
   for figure in summary["figures"]:
     assert (OUT / figure).stat().st_size > 1000
+
+
+def test_the_depth_slopes_se_adds_the_grids_rounding_to_the_bootstrap(summary):
+  # Recomputed from the saved sweeps: the seed bootstrap of the least-squares slope (the
+  # experiment's draws, best rates by tests/experiments/reference.vertex), and the rounding of
+  # each best rate over one 0.25-decade step through the fit, added in quadrature.
+  trend = summary["numbers"]["trends"]["depth"]
+  x = np.log2(trend["factor"])
+  runs = []
+  for name in trend["conditions"]:
+    result = sweep.SweepResult.load(OUT / name)
+    accuracy = result.history.val_accuracy[:, :, -1].astype(float)
+    runs.append(np.where(result.history.diverged, 0.0, accuracy))  # as the package
+  log_lrs = np.log10(result.grid["lr"])
+  seeds = runs[0].shape[0]
+  draws = np.random.default_rng(0).integers(0, seeds, size=(best_lr_depends.BOOTSTRAP, seeds))
+  slopes = []
+  for d in draws:
+    best = [reference.vertex(log_lrs, r[d].mean(0), larger_is_better=True) for r in runs]
+    slopes.append(np.polyfit(x, best, 1)[0])
+  bootstrap = np.std(slopes, ddof=1)
+  grid = reference.rounding_sd(x, 0.25)
+  assert grid == pytest.approx(0.048, abs=5e-4)
+  assert trend["decades_per_doubling_se"] == pytest.approx(math.hypot(bootstrap, grid), rel=1e-6)

@@ -16,7 +16,10 @@ A number in none of these fails the test: change the README, or record the numbe
 
 A measurement quoted with its error, ``X ± Y``, must be one pair of the summary: two numbers
 whose key paths differ in one key only (``{"gap": X, "se": Y}``, ``slope`` and ``slope_se``,
-``mean[i][j]`` and ``se[i][j]``), so neither can be backed by an unrelated number.
+``mean[i][j]`` and ``se[i][j]``), where ``X``'s key is a measurement (one of :data:`EFFECTS`,
+not a p-value, a z or a setting) and ``Y``'s key an error of it: a plain ``se`` (``se_seeds``,
+...) or one naming the measurement (``slope_se`` for ``slope_decades_per_doubling``,
+``drift_se_decades`` for ``drift_decades``), so neither can be backed by an unrelated number.
 """
 
 import json
@@ -190,9 +193,37 @@ def _pairs(text: str) -> list[tuple[str, str]]:
   return [(x.lstrip("+"), y.lstrip("+")) for x, y in PLUS_MINUS.findall(text)]
 
 
+# The keys of the summaries' measurements that the READMEs quote with an error.
+EFFECTS = frozenset(
+  {
+    *("gap", "difference", "effect", "resnet_minus_cnn", "extra_decades", "usable_decades"),
+    *("widening_decades", "drift_decades", "drift_gap_decades", "mean_abs_decades"),
+    *("layer_decay_decades", "depth_drop_decades", "b_simple_over_critical_decades"),
+    *("slope", "slope_decades_per_doubling", "lr_slope", "lr_slope_smallest"),
+    *("decades_per_doubling", "by_loss_decades_per_doubling", "threshold_decades_per_doubling"),
+    *("mean", "gap_mean", "crossing_step_mean", "reached_at_step_mean", "mean_median_ratio_after"),
+    *("final_test_accuracy_mean", "final_train_ratio_mean", "final_val_ratio_mean"),
+    *("accuracy", "test_accuracy", "best_test_accuracy", "best_fixed_test_accuracy"),
+    "mean_test_accuracy_lost",
+  }
+)
+# An error's key: ``se`` or ``standard_error``, after the measurement it names and before a
+# qualifier (``se_seeds``, ``slope_se``, ``drift_se_decades``, ``gap_standard_error``).
+ERROR = re.compile(r"(?:(\w+?)_)?(?:se|standard_error)(?:_\w+)?")
+
+
+def _key(path: tuple) -> str:
+  """A path's last named key (``mean`` for ``mean[i][j]``)."""
+  return next((k for k in reversed(path) if isinstance(k, str)), "")
+
+
 def _one_pair(a: tuple, b: tuple) -> bool:
-  """Whether two key paths name one measurement and its error: the same but for one key."""
-  return len(a) == len(b) and sum(i != j for i, j in zip(a, b, strict=True)) <= 1
+  """Whether two key paths name one measurement and its error: the same but for one key, ``a``'s
+  a measurement of :data:`EFFECTS`, ``b``'s an error that is plain or names ``a``'s."""
+  if len(a) != len(b) or sum(i != j for i, j in zip(a, b, strict=True)) > 1:
+    return False
+  error = ERROR.fullmatch(_key(b))
+  return _key(a) in EFFECTS and error is not None and (error[1] or "") in _key(a)
 
 
 def test_every_experiment_is_quoted_and_has_a_summary():
@@ -249,6 +280,28 @@ def test_a_value_and_an_unrelated_error_are_refused():
   assert not backed("8.8", "2.4")  # 2.4 is a number of the summary, not this gap's error
   assert not backed("8.8", "2.2")  # another gap's error
   assert not backed("2.0", "0.1")  # another cell's error
+
+
+def test_a_p_value_or_another_measurements_error_is_refused():
+  """Only a measurement pairs, and only with its own error: the Adam range that the README once
+  quoted as 1.00 ± 0.26 (its SE 0.2546 reads 0.25), backed then by a sibling p_holm of 1.0 and
+  se of 0.258; a slope with the SE of another slope beside it."""
+  summary = {
+    "optimizers": {"adam": {"usable_decades": 1.0, "usable_decades_se": 0.25459898130700587}},
+    "versus_baselines": {"rmsprop": {"sgd": {"gap": 0.0, "se": 0.258, "p_holm": 1.0}}},
+    "trend": {"slope": -0.266, "slope_se": 0.051, "threshold_slope_se": 0.012},
+    "drift": {"drift_decades": 0.63, "drift_se_decades": 0.19, "spread_decades": 0.65},
+  }
+  paths = list(_paths(summary))
+
+  def backed(x: str, y: str) -> bool:
+    xs = [p for p, v in paths if _shows(x, v)]
+    return any(_one_pair(a, b) for a in xs for b in (p for p, v in paths if _shows(y, v)))
+
+  assert backed("1.00", "0.25") and not backed("1.00", "0.26")  # not p_holm ± se
+  assert backed("0.0", "0.26")  # the gap beside it does pair with its se
+  assert backed(f"{MINUS}0.266", "0.051") and not backed(f"{MINUS}0.266", "0.012")
+  assert backed("0.63", "0.19") and not backed("0.65", "0.19")  # the spread is not the drift
 
 
 def test_the_allowances_are_all_still_quoted():

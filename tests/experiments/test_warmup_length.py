@@ -7,6 +7,7 @@ import pytest
 from experiments import common, warmup_length
 from experiments._warmup_length_runs import EVAL_BATCH, Runs, resident, straight
 from lrlab import analysis, sweep, tasks
+from tests.experiments import reference
 
 OUT = common.RESULTS / "warmup_length"
 TINY = dict(width=8, depth=1, heads=1, context=8, vocab=8, hidden=4, triggers=1, num_eval=16)
@@ -198,3 +199,31 @@ def test_the_committed_widening_counts_the_grid_rounding_of_its_four_ends(monkey
   for key in ("widening_se_decades", "widening_se_bootstrap_decades"):
     assert redrawn[key] == pytest.approx(part[key], rel=1e-9)
   assert redrawn["verdict"] == part["verdict"]
+
+
+def test_the_budget_slopes_se_adds_the_grids_rounding_to_the_bootstrap():
+  # Recomputed from the saved sweeps (runs at chance counted failed, as the experiment does):
+  # the seed bootstrap of the slope of the best peak (tests/experiments/reference.vertex on the
+  # seed-mean final val loss, failed runs worst) against log2(budget), and each best peak's
+  # rounding over one grid step through the fit, in quadrature.
+  numbers = common.read_summary(OUT)["numbers"]
+  budgets = numbers["budgets"]
+  runs = []
+  for b in budgets:
+    result = analysis.fail_at_chance(
+      sweep.SweepResult.load(OUT / f"wsd-{b}"), numbers["chance_loss"], select="final_val_loss"
+    )
+    loss = result.history.val_loss[:, :, -1].astype(float)
+    runs.append(np.where(result.history.diverged, np.inf, loss))
+  log_lrs, x = np.log10(result.grid["lr"]), np.log2(budgets)
+  seeds = runs[0].shape[0]
+  draws = np.random.default_rng(0).integers(0, seeds, size=(warmup_length.BOOTSTRAP, seeds))
+  slopes = [
+    np.polyfit(
+      x, [reference.vertex(log_lrs, r[d].mean(0), larger_is_better=False) for r in runs], 1
+    )[0]
+    for d in draws
+  ]
+  grid = reference.rounding_sd(x, np.log10(result.grid["lr"][1] / result.grid["lr"][0]))
+  expected = np.hypot(np.std(slopes, ddof=1), grid)
+  assert numbers["budget"]["slope_se"] == pytest.approx(expected, rel=1e-6)

@@ -11,6 +11,7 @@ import pytest
 
 from experiments import wd_vs_lr
 from lrlab import sweep
+from tests.experiments import reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SUMMARY = ROOT / "experiments" / "results" / "wd_vs_lr" / "summary.json"
@@ -110,3 +111,39 @@ def test_the_resnets_best_cell_and_its_gain_over_the_lowest_decay(optimizer):
   d = table[:, i, j] - table[:, 0, j]
   assert best["vs_lowest_decay"]["gap"] == pytest.approx(d.mean(), abs=1e-6)
   assert best["vs_lowest_decay"]["se"] == pytest.approx(d.std(ddof=1) / math.sqrt(d.size))
+
+
+@pytest.mark.skipif(not SUMMARY.exists(), reason="the default results are not committed yet")
+def test_the_resnet_sgd_ridge_slopes_se_adds_the_grids_rounding_to_the_bootstrap():
+  # Recomputed from the saved sweep: the seed bootstrap of the ridge's least-squares slope (per
+  # weight decay the best lr by tests/experiments/reference.vertex on the seed-mean final val
+  # accuracy, diverged runs 0 as the package counts them; a best on the grid's edge left out;
+  # a slope needs 3 points) and each used ridge point's rounding over one lr step, in quadrature.
+  entry = json.loads(SUMMARY.read_text())["numbers"]["mnist1d-resnet/sgd"]["primary"]
+  result = sweep.SweepResult.load(SUMMARY.parent / "mnist1d-resnet-sgd")
+  accuracy = result.history.val_accuracy[:, :, -1].astype(float)
+  accuracy = np.where(result.history.diverged, 0.0, accuracy)
+  lrs, wds = np.unique(result.grid["lr"]), np.unique(result.grid["weight_decay"])
+  table = np.empty((accuracy.shape[0], len(wds), len(lrs)))
+  for k, (lr, wd) in enumerate(zip(result.grid["lr"], result.grid["weight_decay"], strict=True)):
+    table[:, np.searchsorted(wds, wd), np.searchsorted(lrs, lr)] = accuracy[:, k]
+  log_lr, log_wd = np.log10(lrs), np.log10(wds)
+
+  def ridge(sample):
+    mean = sample.mean(0)
+    best = np.array([reference.vertex(log_lr, row, larger_is_better=True) for row in mean])
+    interior = np.array([0 < np.argmax(row) < len(row) - 1 for row in mean])
+    return best, interior
+
+  def slope(sample) -> float:
+    best, interior = ridge(sample)
+    return np.polyfit(log_wd[interior], best[interior], 1)[0] if interior.sum() >= 3 else np.nan
+
+  seeds = table.shape[0]
+  draws = np.random.default_rng(0).integers(0, seeds, size=(wd_vs_lr.BOOTSTRAP, seeds))
+  slopes = np.array([slope(table[d]) for d in draws])
+  bootstrap = np.std(slopes[np.isfinite(slopes)], ddof=1)
+  interior = ridge(table)[1]
+  grid = reference.rounding_sd(log_wd[interior], 0.5)  # a half-decade lr step
+  assert entry["slope_se"] == pytest.approx(math.hypot(bootstrap, grid), rel=1e-6)
+  assert entry["slope_se"] > 2 * bootstrap  # 0.051 against 0.022: the grid's term dominates

@@ -9,7 +9,8 @@ import pytest
 
 from experiments import common, width_transfer
 from lrlab import sweep
-from tests.experiments.reference import holm
+from tests.experiments.reference import holm, rounding_sd
+from tests.experiments.reference import vertex as _vertex
 
 OUT = common.RESULTS / "width_transfer"
 
@@ -94,3 +95,32 @@ def test_report_redraws_the_committed_numbers_from_the_saved_sweeps(tmp_path):
   assert json.loads(json.dumps(numbers)) == summary["numbers"]
   assert verdict == summary["verdict"]
   assert [f.name for f in figures] == summary["figures"]
+
+
+def test_the_mlps_drift_gap_se_adds_both_drifts_grid_rounding_to_the_bootstrap():
+  # Recomputed from the saved sweeps: the paired seed bootstrap of |SP drift| - |muP drift|
+  # (best rates by tests/experiments/reference.vertex on the seed-mean final val loss, diverged
+  # runs worst), and each drift's rounding (every best rate uniform over one half-decade step,
+  # through the fit, times the octaves), SP's and muP's independent: all in quadrature.
+  numbers = common.read_summary(OUT)["numbers"]
+  widths = np.asarray(numbers["widths"], float)
+  octaves = np.log2(widths)
+  runs = {}
+  for p in ("sp", "mup"):
+    for w in widths:
+      result = sweep.SweepResult.load(OUT / f"{p}-{int(w)}")
+      loss = result.history.val_loss[:, :, -1].astype(float)
+      runs[p, w] = np.where(result.history.diverged, np.inf, loss)
+  log_lrs = np.log10(result.grid["lr"])
+  seeds = runs["sp", widths[0]].shape[0]
+  draws = np.random.default_rng(0).integers(0, seeds, size=(width_transfer.BOOTSTRAP, seeds))
+
+  def drift(p, d) -> float:
+    best = [_vertex(log_lrs, runs[p, w][d].mean(0), larger_is_better=False) for w in widths]
+    return np.polyfit(octaves, best, 1)[0] * np.ptp(octaves)
+
+  gaps = [abs(drift("sp", d)) - abs(drift("mup", d)) for d in draws]
+  grid = rounding_sd(octaves, 0.5) * np.ptp(octaves)
+  expected = math.sqrt(np.var(gaps, ddof=1) + 2 * grid**2)
+  assert numbers["drift_gap_se_decades"] == pytest.approx(expected, rel=1e-6)
+  assert expected > 2.5 * np.std(gaps, ddof=1)  # the grid's term dominates: 0.26 against 0.10

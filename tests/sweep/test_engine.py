@@ -1,8 +1,6 @@
 """The sweep engine: equal to separate runs, chunking, divergence isolation, folds, bad input
 and its cache of compiled programs (checkpoints, devices and processes: test_resume.py)."""
 
-import os
-
 import chex
 import jax
 import numpy as np
@@ -11,8 +9,6 @@ import pytest
 from lrlab import optimizers, sweep, tasks, train
 from lrlab.train.compiling import CompileClock
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORKER_TIMEOUT = 600  # seconds; a worker that hangs fails its test instead of the suite
 KEY = jax.random.key(0)
 
 

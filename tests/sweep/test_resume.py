@@ -11,21 +11,16 @@ import subprocess
 import sys
 
 import chex
-import jax
 import numpy as np
 import pytest
 
 from lrlab import optimizers, sweep, tasks
 from lrlab.sweep import checkpoint
 from tests.sweep import sweep_worker
+from tests.sweep.test_engine import KEY, _sgd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER_TIMEOUT = 600  # seconds; a worker that hangs fails its test instead of the suite
-KEY = jax.random.key(0)
-
-
-def _sgd(hp):
-  return optimizers.sgd(hp["lr"])
 
 
 @pytest.fixture(scope="module")
