@@ -47,6 +47,13 @@ def test_ctrl_c_exits_with_130_and_one_line(tmp_path):
   assert not (tmp_path / "f").exists()
 
 
+def _program(text: str, how: str, preexec_fn=None) -> subprocess.CompletedProcess:
+  """``python -c text how``, its output captured."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, "-c", text, how], capture_output=True, text=True,
+                        env=env, timeout=60, preexec_fn=preexec_fn)  # fmt: skip
+
+
 def test_interrupted_programs_skip_the_teardown_that_could_crash():
   """:func:`lrlab.cli.common.run_program` ends a Ctrl-C'd program at once: exit code 130, the
   one line, and no interpreter teardown (an atexit handler stands for JAX's, which crashed
@@ -62,10 +69,7 @@ def test_interrupted_programs_skip_the_teardown_that_could_crash():
     "  return 3\n"
     "common.run_program(main)\n"
   )
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  run = lambda how: subprocess.run([sys.executable, "-c", program, how], capture_output=True,
-                                   text=True, env=env, timeout=60)  # fmt: skip
-  interrupted, returned = run("interrupt"), run("return")
+  interrupted, returned = _program(program, "interrupt"), _program(program, "return")
   message = (
     "Interrupted: files and checkpoints saved before this point are kept; run the same "
     "command again to continue from them.\n"
@@ -92,10 +96,8 @@ def test_a_stopped_sweep_and_a_ctrl_c_in_the_teardown_end_at_once_with_130():
     "atexit.register(teardown)\n"
     "common.run_program(lambda: 0 if sys.argv[1] == 'finished' else common.EXIT_INTERRUPTED)\n"
   )
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  run = lambda how: subprocess.run([sys.executable, "-c", program, how], capture_output=True,
-                                   text=True, env=env, timeout=60,
-                                   preexec_fn=_as_from_a_terminal)  # fmt: skip
-  stopped, finished = run("stopped"), run("finished")
+  stopped, finished = (
+    _program(program, how, _as_from_a_terminal) for how in ("stopped", "finished")
+  )
   assert (stopped.returncode, stopped.stdout, stopped.stderr) == (130, "", "")
   assert (finished.returncode, finished.stdout, finished.stderr) == (130, "teardown\n", "")

@@ -13,20 +13,6 @@ from tests.experiments import reference
 OUT = common.RESULTS / "best_lr_depends"
 
 
-def _parabola_vertex(log_lrs: np.ndarray, scores: np.ndarray) -> float:
-  """The grid's best (highest score), moved to the vertex of the parabola through it and its
-  neighbours (np.polyfit, not the package's closed form), at most half a step; the grid's best
-  itself at the grid's edge or next to a diverged run."""
-  k = int(np.argmax(scores))
-  if k in (0, len(scores) - 1) or not np.all(np.isfinite(scores[k - 1 : k + 2])):
-    return float(log_lrs[k])
-  a, b, _ = np.polyfit(log_lrs[k - 1 : k + 2], scores[k - 1 : k + 2], 2)
-  if a >= 0:
-    return float(log_lrs[k])
-  step = log_lrs[1] - log_lrs[0]
-  return float(np.clip(-b / (2 * a), log_lrs[k] - step / 2, log_lrs[k] + step / 2))
-
-
 @pytest.fixture(scope="module")
 def summary():
   return common.read_summary(OUT)
@@ -60,7 +46,7 @@ def test_best_rates_and_trends_follow_from_the_saved_sweeps(summary):
     accuracy = result.history.val_accuracy[:, :, -1].astype(float)
     accuracy = np.where(result.history.diverged, 0.0, accuracy).mean(axis=0)  # diverged: 0
     log_lrs = np.log10(result.grid["lr"])
-    expected = _parabola_vertex(log_lrs, accuracy)
+    expected = reference.vertex(log_lrs, accuracy, larger_is_better=True)
     assert math.log10(conditions[name]["best_lr"]) == pytest.approx(expected, abs=1e-9)
   p = []
   for trend in trends.values():
