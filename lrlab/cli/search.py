@@ -165,6 +165,13 @@ def settings(args) -> dict:
       f"{flag} must divide --steps ({args.steps}) and be a multiple of --eval-every "
       f"({args.eval_every}); got {every}."
     )
+  # As the search refuses them (no exploit; one bracket of one random member), but here by
+  # the flags' names and before the results folder is claimed.
+  if args.search in ("pbt", "hyperband") and (every or args.eval_every) == args.steps:
+    raise ValueError(
+      f"{flag} must be less than --steps ({args.steps}) with --search {args.search}; got "
+      f"{every or args.eval_every}{'' if every else ' (--eval-every, its default)'}."
+    )
   if args.search == "pbt":
     extra = {"method": "pbt", "interval": args.interval or args.eval_every}
     if args.perturb is not None and tuple(args.perturb) != PERTURB:

@@ -239,7 +239,8 @@ def hyperband(
   its own rungs. A grid member drawn by two brackets appears twice in the
   result, once per bracket (:attr:`~lrlab.search.SearchResult.bracket`).
 
-  Args and returns: as :func:`successive_halving`, but ``steps`` must be ``min_steps * eta**k``
+  Args and returns: as :func:`successive_halving`, but ``steps`` must be ``min_steps * eta**k``,
+  ``k >= 1``
   (then ``s_max = k = log_eta(steps / min_steps)``, as in Li et al.; an extra last rung of
   :func:`rung_steps` would add a bracket and change every bracket's size).
 
@@ -252,6 +253,11 @@ def hyperband(
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
   )  # fmt: skip
   _check_halving(eta)
+  if min_steps == steps:  # s_max = 0: one bracket of one member drawn at random, no search
+    raise ValueError(
+      f"hyperband needs min_steps < steps (s_max = log_eta(steps / min_steps) >= 1); got "
+      f"min_steps={min_steps}, steps={steps}."
+    )
   all_rungs = rung_steps(steps, min_steps, eta)
   # Li et al.'s rungs are R eta**-s: an extra last rung of rung_steps would add a bracket.
   if steps != min_steps * eta ** (len(all_rungs) - 1):

@@ -248,7 +248,7 @@ def pbt(
     make_tx: ``hp -> optax.GradientTransformation``.
     init_grid: the initial population (axis name -> 1-D array), ``K >= 2`` members.
     steps: the budget, > 0.
-    interval: steps between exploits; must divide ``steps``.
+    interval: steps between exploits; must divide ``steps`` and be less than it.
     key: a ``jax.random`` key (with the seed, it draws the parents and factors).
     exploit: ``"truncation"`` or ``"tournament"``.
     fraction: for truncation, the share of the population replaced at each exploit, in
@@ -279,6 +279,11 @@ def pbt(
     checkpoint_interval, "interval", "init_grid", should_stop=should_stop,
     divergence_factor=divergence_factor,
   )  # fmt: skip
+  if interval == steps:  # it divides steps: otherwise at least two segments
+    raise ValueError(
+      f"interval must be less than steps (an exploit every interval steps but at the end: "
+      f"at least one); got interval={interval}, steps={steps}."
+    )
   size = len(next(iter(grid.values())))
   _checks.check_choice("exploit", exploit, EXPLOITS)
   if size < 2:

@@ -91,6 +91,9 @@ class SearchResult:
   def best(self, seed: int | None = None) -> dict[str, Any]:
     """The member with the best :meth:`final` value, averaged over the seeds it finished in.
 
+    Only a member that finished in at least one seed is answered (when every finisher
+    diverged, the first of them, its value the worst); ties go to the earlier member.
+
     Args:
       seed: if given, the best member of that seed alone (its value in that seed, its
         schedule in that seed): what an independent search with that seed would answer.
@@ -113,8 +116,9 @@ class SearchResult:
     with np.errstate(invalid="ignore"):
       mean = np.where(count > 0, np.nansum(np.where(finished, final, 0), 0) / count, np.nan)
     score = -mean if self.metric.endswith("accuracy") else mean
-    score = np.where(np.isnan(score), np.inf, score)
-    index = int(np.argmin(score))
+    # A member that finished in no seed comes after every one that did, even a diverged one
+    # (score inf): mapping both to inf let argmin answer a member stopped at the first rung.
+    index = int(np.lexsort((np.where(count > 0, score, np.inf), count == 0))[0])
     best = {
       "index": index,
       "value": float(mean[index]),

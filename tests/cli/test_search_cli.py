@@ -71,6 +71,12 @@ def test_pbt_writes_lineage_schedules_and_its_figure_and_takes_the_explore_flags
     (("--search", "halving", "--eta", "1"), "error: --eta must be an integer >= 2"),
     (("--search", "halving", "--min-steps", "5"), "error: --min-steps must divide --steps"),
     (("--search", "pbt", "--interval", "7"), "error: --interval must divide --steps"),
+    (("--search", "pbt", "--interval", "36"), "error: --interval must be less than --steps (36)"),
+    (
+      ("--search", "hyperband", "--eval-every", "36"),
+      "error: --min-steps must be less than --steps (36) with --search hyperband; got 36 "
+      "(--eval-every, its default).",
+    ),
     (("--search", "sha"), "argument --search: invalid choice: 'sha'"),
   ],
 )

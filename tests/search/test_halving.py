@@ -265,6 +265,35 @@ def test_bad_input_is_one_line_before_any_compute(task, method, change, message)
   assert "\n" not in str(error.value)
 
 
+def test_hyperband_refuses_a_single_bracket_of_one_random_member(task):
+  """steps = min_steps gives s_max = 0: Li et al.'s one bracket of ceil(1 * 3**0 / 1) = 1
+  member, drawn at random and trained for the budget (it ran, answering that member)."""
+  with pytest.raises(
+    ValueError, match=r"^hyperband needs min_steps < steps .*got min_steps=36, steps=36\.$"
+  ) as error:
+    search.hyperband(task, _never, {"lr": LRS}, steps=36, min_steps=36, key=jax.random.key(0))
+  assert "\n" not in str(error.value)
+
+
+def test_best_is_a_member_that_finished_when_every_finisher_diverged(problem, task):
+  """Rates above 2 on a quadratic with L = 1 all diverge; one of them still survives every rung
+  and trains the budget. The answer is that member, valued inf, never one stopped at a rung
+  (best() answered member 0, stopped at step 4, value NaN, finished in 0 seeds)."""
+  lrs = np.array([5.0, 3.0, 2.5, 4.0, 6.0])
+  result = search.successive_halving(
+    task, _sgd, {"lr": lrs}, steps=STEPS, min_steps=MIN_STEPS, eta=2, key=jax.random.key(0),
+    chunk_size=2,
+  )  # fmt: skip
+  assert result.sweep.history.diverged.all()
+  (finisher,) = np.flatnonzero(result.stopped_step[0] == STEPS)
+  assert finisher != 0  # the rate 5.0 diverges within the first rung
+  best = result.best()
+  assert best["index"] == finisher
+  assert best["value"] == np.inf and best["finished_seeds"] == 1
+  assert best["hyperparameters"] == {"lr": float(lrs[finisher])}
+  assert result.best(seed=0)["index"] == finisher
+
+
 @pytest.mark.slow  # a subprocess
 def test_sigkill_mid_rung_resumes_to_the_same_result(tmp_path):
   import subprocess

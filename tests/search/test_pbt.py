@@ -208,8 +208,8 @@ def test_new_hyperparameters_never_recompile(task, population):
   assert programs == 1  # one chunk program for the whole population, across 4 exploits
   sweep.clear_cache()
   CALLS[0] = 0
-  search.pbt(task, _sgd, {"lr": LRS}, **{**SETTINGS, "interval": 40})  # no exploit at all
-  assert CALLS[0] == calls  # make_tx traced as often with 4 exploits as with none
+  search.pbt(task, _sgd, {"lr": LRS}, **{**SETTINGS, "interval": 20})  # one exploit
+  assert CALLS[0] == calls  # make_tx traced as often with 4 exploits as with one
 
 
 def test_same_key_same_result_another_key_other_draws(task, population):
@@ -341,6 +341,8 @@ def _never(hp):
     ),
     (dict(exploit="binary"), r"^exploit must be one of"),
     (dict(interval=7), r"^interval must divide steps; got interval=7, steps=40\.$"),
+    # One segment, no exploit: a grid under PBT's name (it ran, lineage of shape (S, K, 0)).
+    (dict(interval=40), r"^interval must be less than steps .* got interval=40, steps=40\.$"),
     (dict(metric="accuracy"), r"^metric must be one of"),
     (dict(init_grid={}), r"^init_grid must be a non-empty dict"),
     (dict(resample_probability=1.5), r"^resample_probability must be a number in \[0, 1\]"),
