@@ -138,7 +138,12 @@ class StreamedDataset:
     x, y = self.source(split)[indices]
     x, y = np.asarray(x), np.asarray(y)
     got = Spec(x.shape[1:], x.dtype, y.shape[1:], y.dtype)
-    if x.shape[0] != len(indices) or y.shape[0] != len(indices) or got != self.spec:
+    if (
+      min(x.ndim, y.ndim) < 1
+      or len(x) != len(indices)
+      or len(y) != len(indices)
+      or got != self.spec
+    ):
       raise ValueError(
         f"the {split} source must return (x, y) with {len(indices)} examples shaped like its "
         f"first training example ({_describe(self.spec)}); at {where} it returned "

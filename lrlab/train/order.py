@@ -13,6 +13,7 @@ import collections
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
@@ -39,7 +40,9 @@ def batch_indices(
 
   Epoch ``e`` visits the training set in the order of a permutation drawn from
   ``fold_in(data_key, e)``, so the minibatch of a step depends only on the key
-  and the step, never on how the run is cut into segments. The last partial
+  and the step, never on how the run is cut into segments (for every key
+  implementation: rbg's, whose batched draws differ from its single ones, has
+  each epoch drawn alone). The last partial
   batch of an epoch is dropped (PyTorch's ``drop_last=True``). This is the
   order every lrlab run draws from its data key; use it to feed another
   framework the same minibatches.
@@ -75,7 +78,11 @@ def batch_indices(
   span = steps // per_epoch + 2  # a static bound on the epochs the steps touch
   epochs = first_epoch + jnp.arange(span)
   permute = lambda e: jax.random.permutation(jax.random.fold_in(data_key, e), num_train)
-  batches = jax.vmap(permute)(epochs)[:, : per_epoch * batch_size]
+  # Threefry draws the same bits batched or not; rbg's batched draws differ from its single ones,
+  # so for any other generator each epoch is drawn alone, as HostOrder draws it.
+  vmap_invariant = str(jax.random.key_impl(data_key)) == "threefry2x32"
+  batches = (jax.vmap(permute) if vmap_invariant else lambda e: lax.map(permute, e))(epochs)
+  batches = batches[:, : per_epoch * batch_size]
   batches = batches.reshape(span * per_epoch, batch_size)
   return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, steps)
 

@@ -187,3 +187,19 @@ def test_a_source_of_single_examples_is_refused_in_one_line_and_the_documented_a
   got_x, got_y = dataset.gather("train", indices, where="here")
   np.testing.assert_array_equal(got_x, x[indices])
   np.testing.assert_array_equal(got_y, y[indices])
+
+
+def test_a_source_returning_a_scalar_label_is_named_in_one_line():
+  # x.shape[0] of a 0-d array raised a bare IndexError ("tuple index out of range") from gather.
+  x = RNG.normal(size=(10, 3)).astype(np.float32)
+
+  class ScalarLabel:
+    def __len__(self):
+      return 10
+
+    def __getitem__(self, rows):
+      return x[rows], np.int32(1)
+
+  match = r"^the train source must return \(x, y\) with 1 examples .* at its first example it "
+  with pytest.raises(ValueError, match=match + r"returned x \(1, 3\) float32, y \(\) int32\.$"):
+    lrlab.data.from_source(ScalarLabel(), _split(5), _split(5), num_classes=2)
