@@ -5,10 +5,14 @@ One training run whose learning rate grows every step from ``start_lr`` to
 moving average, and the test stops once the smoothed loss exceeds
 ``divergence_factor`` times its best. The whole test is one ``jit``-compiled
 ``lax.scan``: minibatches are drawn on device (as in :mod:`lrlab.train`), and the
-stop is a mask, so there is no host round-trip per step. The suggestions of
+stop is a mask, so there is no host round-trip per step. A streamed task's test runs
+the same scan over windows of :data:`WINDOW_STEPS` steps, each window's minibatches read
+from the source while the previous window trains, and reads nothing after the stop. The
+suggestions of
 :mod:`lrlab.finder.suggestions` are computed on the host from the recorded curve.
 """
 
+import concurrent.futures
 from typing import Any
 
 import jax
@@ -114,33 +118,52 @@ def _check_params(task, params, like) -> None:
     )
 
 
-def _streamed_batches(task, data_key, steps, batch_size):
-  """A streamed task's ``steps`` minibatches, gathered on the host in the run's order."""
-  rows = HostOrder(data_key, task.num_train, batch_size).steps(0, steps)
-  x, y = task.dataset.gather("train", rows.ravel(), where=f"the range test's {steps} steps")
-  return x.reshape(*rows.shape, *x.shape[1:]), y.reshape(*rows.shape, *y.shape[1:])
+WINDOW_STEPS = 10
+"""A streamed task's range test reads its minibatches this many steps at a time (the next
+window while the current one trains), and none after the test stops."""
 
 
-def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
-  """The pure test ``(params, model_state, key, data) -> (losses, smoothed, applied, recorded,
-  reason)``; ``data`` is a streamed task's minibatches, ``None`` for resident data."""
-  steps = rates.shape[0]
+def _streamed(task, pieces, params, model_state, key, data_key, steps, batch_size):
+  """The test of ``pieces`` (:func:`_scan`) over a streamed task, window by window."""
+  start, window, finish = (jax.jit(f) for f in pieces)
+  order = HostOrder(data_key, task.num_train, batch_size)
+
+  def read(first: int):
+    rows = order.steps(first, min(WINDOW_STEPS, steps - first))
+    where = f"the range test's steps {first}-{first + len(rows) - 1}"
+    x, y = task.dataset.gather("train", rows.ravel(), where=where)
+    return x.reshape(*rows.shape, *x.shape[1:]), y.reshape(*rows.shape, *y.shape[1:])
+
+  carry, outs = start(params, model_state), []
+  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+    pending = pool.submit(read, 0)
+    for first in range(0, steps, WINDOW_STEPS):
+      data = pending.result()
+      if first + WINDOW_STEPS < steps:  # read the next window while this one trains
+        pending = pool.submit(read, first + WINDOW_STEPS)
+      counts = jnp.arange(first, first + len(data[0]), dtype=jnp.int32)
+      carry, out = window(carry, key, counts, data)
+      outs.append(out)
+      if not bool(carry[5]):  # stopped: the later steps are NaN, their data never read
+        nan = jnp.full((steps - first - len(data[0]),), jnp.nan, jnp.float32)
+        outs.append((nan, nan, nan))
+        break
+  return *(jnp.concatenate(parts) for parts in zip(*outs, strict=True)), *finish(carry)
+
+
+def _scan(task, tx, batch_size, smoothing, divergence_factor):
+  """The pure test in three pieces: ``start(params, model_state) -> carry``, ``window(carry, key,
+  counts, inputs) -> (carry, (losses, smoothed, applied))`` over steps ``counts`` (``inputs``:
+  a streamed task's minibatches, or resident minibatch rows) and ``finish(carry) -> (recorded,
+  reason)``."""
   beta = jnp.float32(smoothing)
   threshold = jnp.float32(divergence_factor)
 
-  def run(params, model_state, key, data):
-    _, data_key = jax.random.split(key)
-    if data is not None:
-      inputs = data
-    elif batch_size is None:
-      inputs = jnp.zeros((steps, 0), jnp.int32)  # unused: every step sees the whole set
-    else:
-      inputs = batch_indices(data_key, 0, steps, task.num_train, batch_size)
-
+  def window(carry, key, counts, inputs):
     def step(carry, inputs):
       params, model_state, opt_state, average, best, active, reason, recorded, poisoned = carry
       t, rows = inputs
-      if data is not None:
+      if task.streamed:
         batch = rows
       else:
         x_train, y_train = task.split("train")
@@ -179,24 +202,33 @@ def _scan(task, tx, rates, batch_size, smoothing, divergence_factor):
       )
       return carry, out
 
-    opt_state = tx.init(params)
-    carry = (
-      params,
-      model_state,
-      opt_state,
-      jnp.float32(0.0),
-      jnp.float32(jnp.inf),
-      jnp.bool_(True),
-      jnp.int32(0),
-      jnp.int32(0),
-      jnp.bool_(False),
-    )
-    counts = jnp.arange(steps, dtype=jnp.int32)
-    carry, (losses, smoothed, applied) = jax.lax.scan(step, carry, (counts, inputs))
-    reason = jnp.where(carry[8], 2, carry[6])  # non-finite after the last step
-    return losses, smoothed, applied, carry[7], reason
+    return jax.lax.scan(step, carry, (counts, inputs))
 
-  return run
+  def start(params, model_state):
+    flags = (jnp.bool_(True), jnp.int32(0), jnp.int32(0), jnp.bool_(False))
+    return (params, model_state, tx.init(params), jnp.float32(0.0), jnp.float32(jnp.inf), *flags)
+
+  def finish(carry):
+    return carry[7], jnp.where(carry[8], 2, carry[6])  # non-finite after the last step
+
+  return start, window, finish
+
+
+def _resident(task, pieces, params, model_state, key, data_key, steps, batch_size):
+  """The test of ``pieces`` (:func:`_scan`) over a resident task: one compiled scan, its
+  minibatches drawn on device."""
+  start, window, finish = pieces
+
+  def run(params, model_state, key, data_key):
+    if batch_size is None:
+      rows = jnp.zeros((steps, 0), jnp.int32)  # unused: every step sees the whole set
+    else:
+      rows = batch_indices(data_key, 0, steps, task.num_train, batch_size)
+    counts = jnp.arange(steps, dtype=jnp.int32)
+    carry, outs = window(start(params, model_state), key, counts, rows)
+    return *outs, *finish(carry)
+
+  return jax.jit(run)(params, model_state, key, data_key)
 
 
 def find_lr(
@@ -234,7 +266,9 @@ def find_lr(
   negative best loss the test uses :math:`b_i + (\tau - 1)|b_i|`, which equals
   :math:`\tau b_i` for a positive one.)
   The whole test is one compiled ``lax.scan`` with on-device minibatches; the
-  stop is a mask. The caller's ``params`` are read, never changed.
+  stop is a mask. (A streamed task's test reads :data:`WINDOW_STEPS` steps' minibatches
+  at a time, never the whole test's at once, and stops reading at the stop; its curve is
+  the resident test's.) The caller's ``params`` are read, never changed.
 
   The optimizer is built once by ``make_tx({"lr": schedule})``, where
   ``schedule`` maps the optimizer's step count to :math:`\eta_i`: pass
@@ -306,9 +340,9 @@ def find_lr(
   if params is None:
     params = initial_params
   _check_params(task, params, initial_params)  # else a wrong shape gave NaN losses, silently
-  data = _streamed_batches(task, data_key, steps, batch_size) if task.streamed else None
-  run = _scan(task, tx, table, batch_size, float(smoothing), float(divergence_factor))
-  outputs = jax.jit(run)(params, model_state, key, data)
+  pieces = _scan(task, tx, batch_size, float(smoothing), float(divergence_factor))
+  run = _streamed if task.streamed else _resident
+  outputs = run(task, pieces, params, model_state, key, data_key, int(steps), batch_size)
   losses, smoothed, applied, recorded, reason = jax.device_get(outputs)
   recorded = int(recorded)
   applied = np.asarray(applied[:recorded], np.float64)

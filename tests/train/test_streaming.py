@@ -1,6 +1,7 @@
 """Data streamed from a host source: the same result as resident data, bit for bit, in O(window)
 device memory; resumable after SIGKILL; bad batches named."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -257,3 +258,24 @@ def test_a_streamed_run_equals_a_resident_one_with_an_rbg_key():
   resident, streamed = (run(task) for task in _regression_tasks())
   assert zoo.tree_equal(jax.device_get(resident), jax.device_get(streamed))
   assert resident.val_loss[-1] < 0.5 * resident.val_loss[0]  # it trained
+
+
+def test_a_streamed_range_test_reads_a_window_at_a_time_and_nothing_after_its_stop():
+  # It gathered all of its steps x batch examples at once (100 x 8 here; a range test of
+  # 300 steps of 256 images would hold 77k images in memory), and read them all even when
+  # the test stopped after a few.
+  resident, plain = _regression_tasks()
+  x, y = (np.asarray(a) for a in resident.dataset.split("train"))
+  source = _Recording(x, y)
+  sources = [source, *(lrlab.data.ArraySource(*resident.dataset.split(s)) for s in SPLITS[1:])]
+  streamed = dataclasses.replace(plain, dataset=lrlab.data.from_source(*sources, name="linear"))
+  before = len(source.calls)
+  run = lambda task: lrlab.finder.find_lr(task, "sgd", batch_size=8, key=KEY, end_lr=1e4)
+  found, expected = run(streamed), run(resident)
+  np.testing.assert_array_equal(found.losses, expected.losses)
+  assert found.stop_reason == "diverged" and found.num_recorded < 100
+  calls = source.calls[before:]
+  window = lrlab.finder.range_test.WINDOW_STEPS
+  assert max(len(c) for c in calls) == window * 8
+  read_ahead = -(-found.num_recorded // window) + 1  # the windows up to the stop, and one more
+  assert len(calls) <= read_ahead < 100 // window, (found.num_recorded, len(calls))
