@@ -30,7 +30,11 @@ class Source(Protocol):
 
   ``indices`` is a 1-D int array; the result is two NumPy arrays whose first
   axis has ``len(indices)`` entries, with the same trailing shapes and dtypes
-  for every call. A source of single examples, such as a grain ``MapDataset``
+  for every call. Requests come from a background thread (the next training window is read
+  while the current one trains) as well as from the caller's (evaluation), so the splits'
+  sources may be read at the same time: sources that share one object that is not
+  thread-safe (an open file handle) need a lock around its reads. A source of single
+  examples, such as a grain ``MapDataset``
   of ``(x, y)`` pairs (``ds[i]`` takes one integer), fits by stacking them::
 
     class GrainSource:
