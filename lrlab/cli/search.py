@@ -22,6 +22,7 @@ import sys
 import time
 
 from lrlab.cli import common
+from lrlab.sweep.lines import format_value as shown
 
 METHODS = ("halving", "hyperband", "pbt")
 PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default (kept here: no JAX at start-up; a test checks)
@@ -227,7 +228,7 @@ def _answer(result, model_steps_grid: int) -> list[str]:
     lines += _populations(result)
   else:
     best = result.best()
-    setting = ", ".join(f"{k} = {v:.4g}" for k, v in best["hyperparameters"].items())
+    setting = ", ".join(f"{k} = {shown(v)}" for k, v in best["hyperparameters"].items())
     which = f"member (it started at {setting})" if "schedule" in best else setting
     lines.append(
       f"Best {which}: {result.metric} = {best['value']:.4g} at {result.config['steps']} steps "
@@ -255,7 +256,7 @@ def _populations(result) -> list[str]:
   for s in range(result.sweep.num_seeds):
     best = result.best(seed=s)
     values.append(best["value"])
-    ended = ", ".join(f"{k} = {v[-1]:.4g}" for k, v in best["schedule"].items())
+    ended = ", ".join(f"{k} = {shown(v[-1])}" for k, v in best["schedule"].items())
     lines.append(f"Seed {s}: best member {best['index']} ({result.metric} = {best['value']:.4g} "
                  f"at {result.config['steps']} steps); its schedule ended at {ended}.")  # fmt: skip
   values = np.asarray(values, np.float64)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from lrlab import _checks
 from lrlab.sweep import lines
 from lrlab.sweep.metrics import higher_is_better
 
@@ -107,11 +106,25 @@ def edge_warning(result: Any, metric: str | None = None, axis: str | None = None
     where = edges[0]
   side = "lowest" if where == values[0] else "highest"
   advice = lines.widening_advice(axis, values, where)
+  at, low, high = (lines.format_value(v) for v in (where, values[0], values[-1]))
   return (
     f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
-    f"({axis}={where:.4g}; the grid spans {values[0]:.4g} to {values[-1]:.4g}): the optimum "
-    f"may lie outside it. {advice} (Google's tuning playbook)."
+    f"({axis}={at}; the grid spans {low} to {high}): the optimum may lie outside it. "
+    f"{advice} (Google's tuning playbook)."
   )
+
+
+def check_tolerance(tolerance: Any) -> float:
+  """``tolerance`` as a ``float``: a finite number >= 0, a Python or NumPy scalar (not a bool,
+  ``None``, a string or an array); a one-line ``ValueError`` naming it otherwise, raised before
+  any answer is computed (and so the stored summary holds a plain, JSON-ready float)."""
+  try:
+    array = np.asarray(tolerance)
+  except (TypeError, ValueError):
+    array = np.asarray(None)
+  if array.ndim != 0 or array.dtype.kind not in "iuf" or not (np.isfinite(array) and array >= 0):
+    raise ValueError(f"tolerance must be a finite number >= 0; got {tolerance!r}.")
+  return float(array)
 
 
 def usable_range(
@@ -142,7 +155,7 @@ def usable_range(
     diverged in every seed or its value is not finite.
   """
   metric, axis = result._metric_name(metric), result._axis_name(axis)
-  _checks.check_nonnegative("tolerance", tolerance)
+  tolerance = check_tolerance(tolerance)
   index, value = best_member(result, metric)
   if not np.isfinite(value) or np.all(result.history.diverged[:, index]):
     return (np.nan, np.nan)

@@ -10,6 +10,7 @@ with it.
 """
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,14 @@ def members_on_line(grid: Mapping[str, np.ndarray], index: int, axis: str) -> np
   return members[np.argsort(grid[axis][members], kind="stable")]
 
 
+def format_value(value: Any) -> str:
+  """A grid value for a message: an integer in full (``12345``, never ``1.234e+04``, which is
+  another number), a float to 4 significant digits (``0.003162``)."""
+  if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+    return str(int(value))
+  return f"{value:.4g}"
+
+
 def _is_learning_rate(axis: str) -> bool:
   """``"lr"``, ``"*_lr"`` or ``"*learning_rate*"``."""
   name = axis.lower()
@@ -92,12 +101,12 @@ def widening_advice(axis: str, values: np.ndarray, edge: float) -> str:
   if edge == values[0] == 0:
     return (
       f"A hyperparameter such as {axis!r} rarely goes below 0, so add values between 0 and "
-      f"{values[1]:.4g}, such as {float(values[1]) / 10:.4g}"
+      f"{format_value(values[1])}, such as {float(values[1]) / 10:.4g}"
     )
   if edge == values[0]:
-    return f"Widen the grid below {edge:.4g}"
+    return f"Widen the grid below {format_value(edge)}"
   if not _bounded_by_one(axis, values):
-    return f"Widen the grid above {edge:.4g}"
+    return f"Widen the grid above {format_value(edge)}"
   closer = 1 - (1 - float(edge)) / 10
   return (
     f"{axis!r} looks like a fraction bounded by 1, so add values between {edge:.4g} "

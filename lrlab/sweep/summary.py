@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.sweep import answers, storage
+from lrlab.sweep.lines import format_value as shown
 from lrlab.sweep.metrics import higher_is_better
 
 
@@ -19,6 +20,7 @@ def as_dict(result: Any, metric: str | None = None, tolerance: float = 0.05) -> 
   ``target``, ``diverged_runs`` and ``runs``.
   """
   metric, axis = result._metric_name(metric), result._axis_name(None)
+  tolerance = answers.check_tolerance(tolerance)  # a float: the dict is JSON-ready
   usable = answers.usable_range(result, metric, tolerance, axis)
   return storage.finite_or_none(
     {
@@ -48,7 +50,7 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
   # The dict holds None for a non-finite number; the text shows which (a loss mean of inf).
   exact = answers.best(result, metric, warn=False)
   others = {k: v for k, v in best["hyperparameters"].items() if k != axis}
-  fixed = f" ({', '.join(f'{k}={v:.4g}' for k, v in others.items())})" if others else ""
+  fixed = f" ({', '.join(f'{k}={shown(v)}' for k, v in others.items())})" if others else ""
   semantics = "absolute" if higher_is_better(metric) else "relative"
   usable = d["usable_range"]
   threshold = d["divergence_threshold"]
@@ -56,13 +58,13 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
   lines = [
     f"Sweep of {result.num_members} members x {seeds} seed{'s' * (seeds > 1)} on "
     f"{result.config.get('task', '?')!r} (axes: {', '.join(result.grid)}).",
-    f"Best {axis} = {best['hyperparameters'][axis]:.4g}{fixed}: {metric} = "
+    f"Best {axis} = {shown(best['hyperparameters'][axis])}{fixed}: {metric} = "
     f"{exact['value']:.4g} ± {exact['std']:.4g} (seed mean ± std).",
     f"Usable range ({metric} within {tolerance:g} of the best, {semantics}): "
-    + (f"{axis} in [{usable[0]:.4g}, {usable[1]:.4g}]." if usable else "none."),
+    + (f"{axis} in [{shown(usable[0])}, {shown(usable[1])}]." if usable else "none."),
     "No member diverged along the slice through the best member."
     if threshold is None
-    else f"Diverges at {axis} >= {threshold:.4g} (any seed, slice through the best member).",
+    else f"Diverges at {axis} >= {shown(threshold)} (any seed, slice through the best member).",
   ]
   headline = "final_val_accuracy" if result.has_accuracy else "final_val_loss"
   means = result.seed_mean(headline)

@@ -678,3 +678,58 @@ def test_usable_range_never_spans_a_member_that_diverged_in_every_seed():
   assert hard.divergence_threshold() == 0.1
   assert hard.usable_range("final_val_accuracy", tolerance=0.05) == (1e-3, 1e-2)
   assert hard.summary_dict()["usable_range"] == [1e-3, 1e-2]
+
+
+@pytest.mark.parametrize(
+  "tolerance", [None, True, "0.1", [0.1, 0.2], np.array([0.1, 0.2]), -0.1, math.nan, math.inf]
+)
+def test_a_bad_tolerance_is_a_one_line_error_naming_it_before_any_file_changes(
+  u_shaped, tmp_path, tolerance
+):
+  # None and arrays reached the arithmetic (a TypeError, a broadcast error); True passed as 1.
+  message = r"^tolerance must be a finite number >= 0; got .*\.$"
+  for answer in (u_shaped.usable_range, u_shaped.summary, u_shaped.summary_dict):
+    with pytest.raises(ValueError, match=message) as caught:
+      answer(tolerance=tolerance)
+    assert "\n" not in str(caught.value)
+  with pytest.raises(ValueError, match=message):
+    u_shaped.save(tmp_path / "out", tolerance=tolerance)
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tolerance", [np.int64(0), np.float32(0.03), np.array(0.03)])
+def test_a_numpy_scalar_tolerance_gives_a_json_ready_summary_and_a_whole_save(
+  u_shaped, tmp_path, tolerance
+):
+  # A NumPy tolerance was stored as is: summary_dict was not JSON-ready, and save failed in
+  # json.dumps after writing curves.npz and results.csv beside the old sweep.json.
+  plain = float(tolerance)
+  assert u_shaped.usable_range(tolerance=tolerance) == u_shaped.usable_range(tolerance=plain)
+  stored = u_shaped.summary_dict(tolerance=tolerance)
+  assert type(stored["tolerance"]) is float and stored["tolerance"] == pytest.approx(plain)
+  assert json.loads(json.dumps(stored)) == stored
+  other = synthetic.make_result({"lr": LRS[:3]}, [[0.5, 0.6, 0.7]])
+  other.save(tmp_path)
+  u_shaped.save(tmp_path, tolerance=tolerance)
+  assert sweep.SweepResult.load(tmp_path) == u_shaped
+
+
+def test_summary_and_edge_warning_print_integer_grid_values_in_full():
+  # An integer axis (warmup steps) printed with 4 significant digits named other numbers:
+  # 12345 as 1.234e+04, 123457 as 1.235e+05.
+  warmup = np.array([1000, 12345, 123457, 1234567])
+  final, diverged = [[0.5, 0.9, 0.89, 0.88]], np.array([[False, False, False, True]])
+  result = synthetic.make_result({"warmup": warmup}, final, diverged)
+  assert result.grid["warmup"].dtype == np.int64
+  # By hand: the best is member 1; within 0.02 absolute: members 1 and 2 (member 3 diverged,
+  # its accuracy counts as 0); the first diverging value is 1234567.
+  lines = result.summary(tolerance=0.02).splitlines()
+  assert lines[1].startswith("Best warmup = 12345: final_val_accuracy = 0.9")
+  assert lines[2].endswith("warmup in [12345, 123457].")
+  assert lines[3].startswith("Diverges at warmup >= 1234567 ")
+  grid = sweep.product(lr=[0.01, 0.1], warmup=warmup[1:3])
+  both = synthetic.make_result(grid, [[0.5, 0.9, 0.6, 0.7]])  # best: lr=0.01, warmup=123457
+  assert both.summary().splitlines()[1].startswith("Best lr = 0.01 (warmup=123457):")
+  message = both.edge_warning(axis="warmup")
+  assert "(warmup=123457; the grid spans 12345 to 123457)" in message
+  assert "Widen the grid above 123457 " in message

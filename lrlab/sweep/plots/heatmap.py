@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lrlab import _checks
+from lrlab.sweep.lines import format_value as shown
 from lrlab.sweep.metrics import higher_is_better
 from lrlab.sweep.plots import common
 from lrlab.sweep.result import SweepResult
@@ -91,7 +92,7 @@ def plot_heatmap(
     if cell in where:
       raise ValueError(
         f"plot_heatmap needs a product grid over {x_axis!r} and {y_axis!r}; members "
-        f"{where[cell]} and {k} share {x_axis}={xs[cell[1]]:.4g}, {y_axis}={ys[cell[0]]:.4g}."
+        f"{where[cell]} and {k} share {x_axis}={shown(xs[cell[1]])}, {y_axis}={shown(ys[cell[0]])}."
       )
     where[cell] = int(k)
     cells[cell] = means[k]
