@@ -66,6 +66,9 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
     if threshold is None
     else f"Diverges at {axis} >= {shown(threshold)} (any seed, slice through the best member).",
   ]
+  if result.history.diverged.all():  # no setting trained: the "best" is only the first
+    runs = f"all {d['runs']} runs" if d["runs"] > 1 else "the one run"
+    lines[1] = f"Best {axis}: none, {runs} diverged (no setting of this grid trains)."
   headline = "final_val_accuracy" if result.has_accuracy else "final_val_loss"
   means = result.seed_mean(headline)
   means = means[~np.isnan(means)]  # NaN never wins, as in best()

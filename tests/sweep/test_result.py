@@ -278,6 +278,9 @@ def test_a_sweep_where_everything_diverged_still_summarises(tmp_path):
     assert math.isnan(result.target()["value"])
     assert np.all(np.isinf(result.metric("steps_to_target")))
     assert "none." in result.summary().splitlines()[2]
+    # it said "Best lr = 0.001: final_val_accuracy = 0 ± 0", naming the first member
+    best_line = "Best lr: none, all 3 runs diverged (no setting of this grid trains)."
+    assert result.summary().splitlines()[1] == best_line
     assert sweep.SweepResult.load(result.save(tmp_path / str(regression))) == result
 
 
