@@ -4,6 +4,8 @@ Step 0 is the first step. Where PyTorch has a scheduler, ``schedule(t)`` equals
 the rate PyTorch gives after ``t`` calls of ``scheduler.step()`` with PyTorch's
 defaults. Every numeric argument may be a traced array, so sweeps can
 ``jax.vmap`` over learning rates, decay factors, periods and milestones alike.
+A concrete step below 0 (or NaN) is a one-line ``ValueError``; a traced one gets step 0's
+rate.
 """
 
 from lrlab.schedules.cosine import cosine_annealing as cosine_annealing

@@ -45,8 +45,8 @@ def cosine_annealing(
   _checks.check_le("min_lr", min_lr, "lr", lr)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
-    fraction = jnp.minimum(as_step(count), total_steps) / total_steps
-    return cosine_anneal(lr, min_lr, fraction)
+    t = jnp.minimum(as_step(count), total_steps)
+    return cosine_anneal(lr, min_lr, t / total_steps, (total_steps - t) / total_steps)
 
   return schedule
 
@@ -120,6 +120,6 @@ def warm_restarts(
     equal_position = t - floor_divide(t, period) * period
     position = jnp.where(growing, geometric_position, equal_position)
     length = jnp.where(growing, geometric_length, period)
-    return cosine_anneal(lr, min_lr, position / length)
+    return cosine_anneal(lr, min_lr, position / length, (length - position) / length)
 
   return schedule

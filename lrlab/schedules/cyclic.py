@@ -177,8 +177,8 @@ def one_cycle(
       phase_start = ends[i - 1] if i > 0 else 0.0
       # A phase of zero length counts as finished: it jumps to its end value. The
       # fraction is 1 minus the part left, so it is exactly 1 at the phase's end.
-      fraction = 1.0 - safe_divide(ends[i] - t, ends[i] - phase_start, fallback=0.0)
-      value = interpolate(values[i], values[i + 1], fraction)
+      remaining = safe_divide(ends[i] - t, ends[i] - phase_start, fallback=0.0)
+      value = interpolate(values[i], values[i + 1], 1.0 - remaining, remaining)
       lr = value if lr is None else jnp.where(t <= ends[i], value, lr)
     return lr
 

@@ -275,8 +275,10 @@ def linear(start_lr: ArrayLike, end_lr: ArrayLike, total_steps: ArrayLike) -> op
   _checks.check_positive("total_steps", total_steps)
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
-    # 1 - (T - min(t, T)) / T is exactly 1 from T on, also under jit.
-    fraction = 1.0 - (total_steps - jnp.minimum(as_step(count), total_steps)) / total_steps
-    return linear_anneal(start_lr, end_lr, fraction)
+    # The part done, t / T, is exactly 0 at step 0 and the part left, (T - min(t, T)) / T,
+    # exactly 0 from T on, also under jit (1 minus either is not: XLA may divide by
+    # multiplying by 1 / T).
+    t = jnp.minimum(as_step(count), total_steps)
+    return linear_anneal(start_lr, end_lr, t / total_steps, (total_steps - t) / total_steps)
 
   return schedule

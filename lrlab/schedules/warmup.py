@@ -169,16 +169,18 @@ def warmup_stable_decay(
 
   def schedule(count: ArrayLike) -> jnp.ndarray:
     t = as_step(count)
-    # T - min(t, T) is exact, so p is exactly 1 from T on; (t - (T - D)) / D is not under
-    # jit, where XLA may divide by multiplying by 1 / D (41 * (1 / 41) < 1 in float32).
-    remaining = (total_steps - jnp.minimum(t, total_steps)) / decay_steps
-    p = jnp.clip(1.0 - remaining, 0.0, 1.0)
+    # The part done, p, and the part left, r, each from its own end: steps into the decay and
+    # steps left are whole numbers, so p is exactly 0 at the decay's start and r exactly 0 from
+    # T on. 1 - r or 1 - p is not, under jit, where XLA may divide by multiplying by 1 / D
+    # (41 * (1 / 41) < 1 in float32): 1 - sqrt(p) then started the decay 2.4e-4 below lr.
+    p = jnp.clip((t - (total_steps - decay_steps)) / decay_steps, 0.0, 1.0)
+    r = jnp.clip((total_steps - jnp.minimum(t, total_steps)) / decay_steps, 0.0, 1.0)
     if anneal_strategy == "linear":
-      shape = 1.0 - p
+      shape = jnp.where(p < 0.5, 1.0 - p, r)
     elif anneal_strategy == "cos":
-      shape = cosine_anneal(1.0, 0.0, p)
-    else:
-      shape = 1.0 - jnp.sqrt(p)
+      shape = cosine_anneal(1.0, 0.0, p, r)
+    else:  # 1 - sqrt(p) = r / (1 + sqrt(1 - r)) near the end, without cancellation
+      shape = jnp.where(p < 0.5, 1.0 - jnp.sqrt(p), r / (1.0 + jnp.sqrt(1.0 - r)))
     after_warmup = min_lr + (lr - min_lr) * shape
     return jnp.where(t < warmup_steps, lr * _ramp(t, warmup_steps), after_warmup)
 

@@ -2,9 +2,11 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from lrlab import schedules
+from tests.schedules.cases import CASES
 
 S = schedules
 BAD = [
@@ -117,3 +119,16 @@ def test_none_for_a_required_number_raises_naming_it(factory, kwargs, name):
   factory(**kwargs)  # the arguments as given are valid
   with pytest.raises(ValueError, match=rf"^{name} must be a number or an array; got None\.$"):
     factory(**{**kwargs, name: None})
+
+
+# A concrete negative step was computed: negative rates (inverse_sqrt, warmup, WSD, sequence),
+# rates above the peak (exponential, polynomial, cyclical) and NaN (warm_restarts at -5).
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_negative_step_raises_naming_count_and_traced_ones_get_step_0(case):
+  schedule = case.factory(**case.kwargs)
+  for count in (-1, jnp.array([3, -5], jnp.int32), jnp.array([[0.0, float("nan")]])):
+    with pytest.raises(ValueError, match=r"^count must be a finite step >= 0; got (-1|-5|nan)\.$"):
+      schedule(count)
+  jitted = jax.jit(schedule)
+  at_zero = np.asarray(jitted(jnp.zeros(3, jnp.int32)))
+  np.testing.assert_array_equal(np.asarray(jitted(jnp.array([-5, -1, 0], jnp.int32))), at_zero)

@@ -142,3 +142,17 @@ def test_warm_restarts_restart_on_an_exact_boundary_with_a_decimal_period_mult(
   for got in (schedule(t), jax.jit(schedule)(t)):
     assert float(got[1]) == pytest.approx(1.0)
     assert float(got[0]) < 1e-3 and float(got[2]) > 0.99
+
+
+# warmup_stable_decay starts its decay at lr: 1 - sqrt(p) with p = 1 - (D / D) rounded by a
+# reciprocal (eagerly too, for D = 41) was 2.4e-4 below lr at the decay's first step.
+@pytest.mark.parametrize("anneal_strategy", ["linear", "cos", "sqrt"])
+def test_wsd_decay_starts_at_lr(anneal_strategy):
+  for decay_steps in range(1, 100):
+    total_steps = decay_steps + 7
+    t = jnp.array([total_steps - decay_steps - 1, total_steps - decay_steps])
+    schedule = schedules.warmup_stable_decay(
+      1.0, total_steps, warmup_steps=2, decay_steps=decay_steps, anneal_strategy=anneal_strategy
+    )
+    for got in (schedule(t), jax.jit(schedule)(t)):
+      np.testing.assert_allclose(np.asarray(got, np.float64), 1.0, rtol=1e-6, err_msg=decay_steps)
