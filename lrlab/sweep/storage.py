@@ -6,7 +6,9 @@ the other two files), each written to a temporary file in the same folder,
 fsynced and renamed into place, the JSON last. So a reader never sees a
 half-written file, and :func:`load` recognises a folder whose overwrite was
 interrupted (new curves beside an old ``sweep.json``) instead of mixing two
-results.
+results. ``sweep.json`` is strict JSON (RFC 8259), which any language reads: a non-finite
+number in it (``divergence_factor=inf``) is spelled ``"inf"``, ``"-inf"`` or ``"nan"``
+(:func:`spell_non_finite`) and read back as the float.
 """
 
 import contextlib
