@@ -324,10 +324,11 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
   grid_steps = sweep.grid_size(grid) * args.seeds * args.steps
   answer = _answer(result, grid_steps)
   answer.append(f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling).")
-  figures = [f"curves_{result.metric}.png"] + (["pbt.png"] if result.schedule is not None else [])
+  figures = [f"curves_{result.metric}.png"]
   sweep.plot_curves(result.sweep, os.path.join(out, figures[0]), result.metric)
   if result.schedule is not None:
-    search.plot_pbt(result, os.path.join(out, "pbt.png"))
+    figures.append("pbt.png")
+    search.plot_pbt(result, os.path.join(out, figures[-1]))
   result.save(out, answer=answer, tx=tx_config)  # search.json last: the run is finished
   shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results hold everything it held
   print("\n".join(answer))

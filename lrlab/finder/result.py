@@ -18,7 +18,7 @@ threshold times its best; or the loss or the parameters stopped being finite."""
 
 
 def _float_array(values: Any) -> np.ndarray:
-  # None: NaN as files before the spelled "nan" (storage.spell_non_finite) wrote it
+  # None: NaN, as files written before the spelled "nan" (storage.spell_non_finite) hold it
   return np.array([np.nan if v is None else float(v) for v in values], np.float64)
 
 

@@ -55,20 +55,24 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
   usable = d["usable_range"]
   threshold = d["divergence_threshold"]
   seeds = result.num_seeds
+  if result.history.diverged.all():  # no setting trained: best() would only name the first
+    runs = f"all {d['runs']} runs" if d["runs"] > 1 else "the one run"
+    best_line = f"Best {axis}: none, {runs} diverged (no setting of this grid trains)."
+  else:
+    best_line = (
+      f"Best {axis} = {shown(best['hyperparameters'][axis])}{fixed}: {metric} = "
+      f"{exact['value']:.4g} ± {exact['std']:.4g} (seed mean ± std)."
+    )
   lines = [
     f"Sweep of {result.num_members} members x {seeds} seed{'s' * (seeds > 1)} on "
     f"{result.config.get('task', '?')!r} (axes: {', '.join(result.grid)}).",
-    f"Best {axis} = {shown(best['hyperparameters'][axis])}{fixed}: {metric} = "
-    f"{exact['value']:.4g} ± {exact['std']:.4g} (seed mean ± std).",
+    best_line,
     f"Usable range ({metric} within {tolerance:g} of the best, {semantics}): "
     + (f"{axis} in [{shown(usable[0])}, {shown(usable[1])}]." if usable else "none."),
     "No member diverged along the slice through the best member."
     if threshold is None
     else f"Diverges at {axis} >= {shown(threshold)} (any seed, slice through the best member).",
   ]
-  if result.history.diverged.all():  # no setting trained: the "best" is only the first
-    runs = f"all {d['runs']} runs" if d["runs"] > 1 else "the one run"
-    lines[1] = f"Best {axis}: none, {runs} diverged (no setting of this grid trains)."
   headline = "final_val_accuracy" if result.has_accuracy else "final_val_loss"
   means = result.seed_mean(headline)
   means = means[~np.isnan(means)]  # NaN never wins, as in best()

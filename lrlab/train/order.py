@@ -13,7 +13,6 @@ import collections
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.typing import ArrayLike
 
 from lrlab import _checks
@@ -81,7 +80,7 @@ def batch_indices(
   # Threefry draws the same bits batched or not; rbg's batched draws differ from its single ones,
   # so for any other generator each epoch is drawn alone, as HostOrder draws it.
   vmap_invariant = str(jax.random.key_impl(data_key)) == "threefry2x32"
-  batches = (jax.vmap(permute) if vmap_invariant else lambda e: lax.map(permute, e))(epochs)
+  batches = (jax.vmap(permute) if vmap_invariant else lambda e: jax.lax.map(permute, e))(epochs)
   batches = batches[:, : per_epoch * batch_size]
   batches = batches.reshape(span * per_epoch, batch_size)
   return jax.lax.dynamic_slice_in_dim(batches, first_step - first_epoch * per_epoch, steps)
