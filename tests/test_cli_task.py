@@ -126,11 +126,11 @@ BAD_TASKS = [
 ]
 
 
-def _check_one_line(code, stdout, stderr, spec, reason):
+def _check_one_line(code, stdout, stderr, command, spec, reason):
   assert code == 2, stderr
   lines = stderr.strip().splitlines()
   assert len(lines) == 1, stderr
-  assert lines[0].startswith("error: --task must be") and repr(spec) in lines[0]
+  assert lines[0].startswith(f"lrlab {command}: error: --task must be") and repr(spec) in lines[0]
   assert "MODULE:FACTORY" in lines[0] and reason in lines[0]
   assert stdout == ""  # nothing announced, nothing trained
 
@@ -153,12 +153,14 @@ def in_project(project, monkeypatch):
 def test_a_bad_task_is_one_line_naming_the_flag(command, spec, reason, in_project, capsys):
   main = importlib.import_module(f"lrlab.cli.{command}").main
   code = main(["--task", spec, "--out", str(in_project / "never")])
-  _check_one_line(code, *capsys.readouterr(), spec, reason)
+  _check_one_line(code, *capsys.readouterr(), command, spec, reason)
   assert not (in_project / "never").exists()
 
 
-@pytest.mark.parametrize("script", [SWEEP, LR_FIND], ids=["vmap_sweep", "lr_find"])
-def test_a_bad_task_exits_with_2_and_no_traceback(script, project):
+@pytest.mark.parametrize(
+  ("script", "command"), [(SWEEP, "sweep"), (LR_FIND, "find")], ids=["vmap_sweep", "lr_find"]
+)
+def test_a_bad_task_exits_with_2_and_no_traceback(script, command, project):
   spec, reason = BAD_TASKS[1]  # the module raises on import
   done = _run(script, project, "--task", spec, "--out", str(project / "never"))
-  _check_one_line(done.returncode, done.stdout, done.stderr, spec, reason)
+  _check_one_line(done.returncode, done.stdout, done.stderr, command, spec, reason)

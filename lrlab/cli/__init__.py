@@ -3,8 +3,9 @@
 Installed as a console script (``[project.scripts]``) and as ``python -m lrlab``;
 ``scripts/vmap_sweep.py``, ``scripts/lr_find.py`` and ``scripts/schedule_demo.py``
 call the same subcommands. Each subcommand is a module with ``add_arguments``,
-``run`` and ``main``; :mod:`lrlab.cli.common` holds what they share and
-:mod:`lrlab.cli.output` the rule that a results folder holds one run.
+``run`` and ``main``; :mod:`lrlab.cli.common` holds what they share,
+:mod:`lrlab.cli.task_flag` reads ``--task`` and :mod:`lrlab.cli.output` keeps the rule
+that a results folder holds one run.
 """
 
 import sys
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
   args, unknown = top.parse_known_args(argv)
   if unknown:  # named by the subcommand, whose --help lists its flags (lrlab's does not)
     top.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-  return COMMANDS[args.command].run(args)
+  return common.run_as(COMMANDS[args.command], f"lrlab {args.command}", args)
 
 
 def program() -> NoReturn:

@@ -7,6 +7,7 @@ first array: importing ``jax`` is fine, calling ``jax.devices()`` is too late.
 """
 
 import argparse
+import contextvars
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import NoReturn
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 TOLERANCE = 0.05  # lrlab sweep's --tolerance default, which --search refuses to be given
+_program = contextvars.ContextVar("program", default="lrlab")  # the command main_of runs
 
 
 class UsageError(ValueError):
@@ -107,19 +109,34 @@ def main_of(command, prog: str, argv: list[str] | None) -> int:
   ``argv`` defaults to ``sys.argv[1:]``; the exit code. Ctrl-C raises
   ``KeyboardInterrupt`` to the caller (:func:`run_program` turns it into one line).
   """
-  from lrlab.cli import output  # here: output imports this module
-
   parser = Parser(prog=prog, description=command.__doc__)
   command.add_arguments(parser)
+  return run_as(command, prog, parser.parse_args(argv))
+
+
+def run_as(command, prog: str, args: argparse.Namespace) -> int:
+  """``command.run(args)`` as the program ``prog``; the exit code.
+
+  An error found after parsing names ``prog`` (:func:`fail`), and the results folder
+  the command claimed is released afterwards, for the next command in this process or not.
+  """
+  from lrlab.cli import output  # here: output imports this module
+
+  running = _program.set(prog)
   try:
-    return command.run(parser.parse_args(argv))
+    return command.run(args)
   finally:
+    _program.reset(running)
     output.release()  # the folder it claimed, for the next command (in this process or not)
 
 
 def fail(message: str) -> int:
-  """Print ``error: message`` on one line to stderr; return the usage exit code."""
-  print(f"error: {message}", file=sys.stderr)
+  """Print ``PROG: error: message`` on one line to stderr; return the usage exit code.
+
+  ``PROG`` is the command :func:`main_of` runs (``lrlab sweep``), so an error found after
+  parsing reads as the parser's own do; ``lrlab`` outside a command.
+  """
+  print(f"{_program.get()}: error: {message}", file=sys.stderr)
   return EXIT_USAGE
 
 
@@ -214,22 +231,6 @@ def parse_assignments(
   return pairs
 
 
-def task_options(items: list[str]) -> dict:
-  """The ``--task-arg NAME=VALUE`` flags as keyword options of :func:`lrlab.tasks.get`."""
-  return parse_assignments(items, "--task-arg", "width=128", parse_option)
-
-
-def task_help() -> str:
-  """The help of ``--task``, listing the registered tasks."""
-  from lrlab import tasks
-
-  return (
-    f"one of {', '.join(tasks.names())}; or MODULE:FACTORY, a zero-argument function returning "
-    "an lrlab.tasks.Task, e.g. my_package.my_module:make_task (MODULE is imported from the "
-    "current directory or PYTHONPATH); results are named after the task's .name"
-  )
-
-
 def optimizer_help() -> str:
   """The help of ``--optimizer``, listing lrlab's optimizers."""
   from lrlab import optimizers
@@ -239,7 +240,9 @@ def optimizer_help() -> str:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
   """The flags ``lrlab sweep`` and ``lrlab find`` share: what to train, with what, where."""
-  parser.add_argument("--task", default="mnist1d-mlp", help=task_help())
+  from lrlab.cli import task_flag  # here: task_flag imports this module
+
+  parser.add_argument("--task", default="mnist1d-mlp", help=task_flag.task_help())
   parser.add_argument(
     "--task-arg", action="append", default=[], metavar="NAME=VALUE",
     help="an option of a registered task, as lrlab.tasks.get takes it, e.g. width=128, "
@@ -266,83 +269,10 @@ def check_optimizer(name: str) -> None:
     raise UsageError(f"--optimizer must be one of {allowed}; got {name!r}.")
 
 
-_MISSING = object()
-_FACTORY = "MODULE:FACTORY, a zero-argument function returning an lrlab.tasks.Task"
-
-
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
   """``Type: message`` of ``error`` on one line."""
   lines = str(error).strip().splitlines()
   return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def load_task(spec: str, options: dict | None = None):
-  """The task ``--task spec`` names: a registered task (built with ``options``, the
-  ``--task-arg`` flags, by :func:`lrlab.tasks.get`), or what ``MODULE:FACTORY()`` returns.
-
-  ``MODULE`` is imported as ``python -m`` would, with the current directory on
-  ``sys.path``, so a researcher runs the command from their project folder.
-  Call it after :func:`expose_host_devices`: the module may make arrays.
-
-  Raises:
-    UsageError: on one line, naming ``--task``, ``spec`` and what is allowed, for an
-      unknown name, a module that fails to import, a missing or non-callable
-      factory, a factory that raises or one that returns something other than an
-      :class:`lrlab.tasks.Task`; naming ``--task-arg`` for options the task refuses, or
-      options given with a factory.
-  """
-  import importlib
-
-  from lrlab import tasks
-
-  if spec in tasks.names():
-    try:
-      return tasks.get(spec, **(options or {}))
-    except (ValueError, TypeError, ArithmeticError) as error:  # dim=1e400: OverflowError
-      given = " ".join(f"{name}={value!r}" for name, value in (options or {}).items())
-      hint = ""
-      # A value of the wrong kind, as the builder found it (one number for a sequence).
-      if isinstance(error, TypeError) or "sequence" in str(error):
-        hint = " (a value of the wrong kind? several values go comma-separated: channels=8,16)"
-      raise UsageError(
-        f"--task-arg {given} refused by task {spec!r}: {_first_line(error).rstrip('.')}{hint}."
-      ) from None
-  if options:
-    raise UsageError(
-      f"--task-arg takes the options of a registered task; {spec!r} is not one, and "
-      f"MODULE:FACTORY is called without arguments; got {sorted(options)}."
-    )
-  module_name, sep, attribute = spec.partition(":")
-  if not sep:
-    names = ", ".join(repr(n) for n in tasks.names())
-    raise UsageError(
-      f"--task must be a task name or {_FACTORY}: name must be one of {names}; got {spec!r}."
-    )
-
-  def bad(reason: str) -> UsageError:
-    return UsageError(f"--task must be {_FACTORY}; got {spec!r}, {reason}.")
-
-  if not module_name or not attribute.isidentifier():
-    raise bad("which is not of that form")
-  if os.getcwd() not in sys.path and "" not in sys.path:
-    sys.path.insert(0, os.getcwd())
-  try:
-    module = importlib.import_module(module_name)
-  except (Exception, SystemExit) as error:
-    where = "the current directory or PYTHONPATH"
-    raise bad(f"whose import failed with {_first_line(error)} (searched {where})") from None
-  factory = getattr(module, attribute, _MISSING)
-  if factory is _MISSING:
-    raise bad(f"but module {module_name!r} has no attribute {attribute!r}")
-  if not callable(factory):
-    raise bad(f"but {attribute} is not callable (type {type(factory).__name__})")
-  try:
-    task = factory()
-  except (Exception, SystemExit) as error:
-    raise bad(f"but calling it raised {_first_line(error)}") from None
-  if not isinstance(task, tasks.Task):
-    raise bad(f"but it returned type {type(task).__name__}, not an lrlab.tasks.Task")
-  return task
 
 
 class StopRequest:

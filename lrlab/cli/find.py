@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from lrlab.cli import common, output
+from lrlab.cli import common, output, task_flag
 
 FILES = output.OWNED["find"]
 
@@ -153,8 +153,8 @@ def run(args) -> int:
         f"--steps must be at least {least} (fastai's rules read that many points of the range "
         f"test); got {args.steps}."
       )
-    task_options = common.task_options(args.task_arg)
-    task = common.load_task(args.task, task_options)
+    task_options = task_flag.task_options(args.task_arg)
+    task = task_flag.load_task(args.task, task_options)
     if args.batch_size is None and task.streamed:
       raise common.UsageError(
         f"--batch-size must be a number for task {task.name!r}, whose data are streamed; "

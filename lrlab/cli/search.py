@@ -280,7 +280,7 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
       if not isinstance(answer, list) or not all(isinstance(line, str) for line in answer):
         raise ValueError("its answer is not a list of lines")
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-      reason = common._first_line(error) if not isinstance(error, KeyError) else "no answer"
+      reason = common.first_line(error) if not isinstance(error, KeyError) else "no answer"
       return common.fail(
         f"{path!r} is not a search.json that lrlab wrote ({reason}). Pass --fresh to run the "
         "search again."

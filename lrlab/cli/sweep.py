@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 
-from lrlab.cli import common, output
+from lrlab.cli import common, output, task_flag
 from lrlab.cli import search as search_cli
 from lrlab.cli.routing import SCHEDULES, build_make_tx
 
@@ -238,8 +238,8 @@ def run(args) -> int:
       raise common.UsageError(f"--grid: {error}") from None
     make_tx, tx_config = build_make_tx(args, list(grid))
     target = parse_target(args.target)
-    task_options = common.task_options(args.task_arg)
-    task = common.load_task(args.task, task_options)
+    task_options = task_flag.task_options(args.task_arg)
+    task = task_flag.load_task(args.task, task_options)
     settings = {
       "task": args.task, "tx": tx_config, "grid": {k: v.tolist() for k, v in grid.items()},
       "seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,

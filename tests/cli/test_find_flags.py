@@ -37,7 +37,7 @@ def run(cli):
 )  # fmt: skip
 def test_a_bad_flag_is_one_line_naming_it_before_the_header(run, tmp_path, args, message):
   code, out, err = run(*args, "--out", "f")
-  assert (code, out) == (2, "") and err.strip().splitlines() == [message]
+  assert (code, out) == (2, "") and err.strip().splitlines() == [f"lrlab find: {message}"]
   assert not (tmp_path / "f").exists()
 
 

@@ -27,9 +27,12 @@ def test_draws_every_family_and_replaces_an_earlier_run(tmp_path, capsys):
   ("args", "message"),
   [
     (["--lr", "-1"], "lrlab schedules: error: argument --lr: must be a positive number; got '-1'"),
-    (["--steps", "10"], "error: --steps must be in [20, 2**31 - 1]; got 10."),
+    (["--steps", "10"], "lrlab schedules: error: --steps must be in [20, 2**31 - 1]; got 10."),
     # The step counter is int32: 3e9 steps overflowed while drawing, with a traceback.
-    (["--steps", "3000000000"], "error: --steps must be in [20, 2**31 - 1]; got 3000000000."),
+    (
+      ["--steps", "3000000000"],
+      "lrlab schedules: error: --steps must be in [20, 2**31 - 1]; got 3000000000.",
+    ),
   ],
 )
 def test_bad_flags_are_one_line(tmp_path, args, message):

@@ -38,7 +38,7 @@ def test_the_search_ranks_by_the_metric_given(run, tmp_path):
 def test_a_metric_the_search_cannot_rank_by_is_one_line(run, tmp_path):
   code, out, err = run(*HALVING, "--metric", "best_val_loss", "--out", "b")
   assert (code, out) == (2, "") and err.strip().splitlines() == [
-    "error: --metric with --search must be one of final_val_loss, final_val_accuracy, "
+    "lrlab sweep: error: --metric with --search must be one of final_val_loss, final_val_accuracy, "
     "final_train_loss (the search ranks members by a metric's value at each decision); got "
     "'best_val_loss'."
   ]

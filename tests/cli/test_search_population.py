@@ -45,7 +45,9 @@ def test_a_population_pbt_refuses_stops_before_the_overwrite(run, tmp_path, args
   assert run("--grid", "lr=0.1,0.5", "--out", "r")[0] == 0
   before = sorted(os.listdir(tmp_path / "r"))
   code, out, err = run("--search", "pbt", "--interval", "12", "--out", "r", "--overwrite", *args)
-  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(message), err
+  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(f"lrlab sweep: {message}"), (
+    err
+  )
   assert sorted(os.listdir(tmp_path / "r")) == before
 
 

@@ -23,7 +23,7 @@ def test_a_damaged_search_json_is_one_line_naming_fresh(run, tmp_path, damage):
   path.write_text(text[:30] if damage == "truncated" else '{"method": "halving"}')
   code, out, err = run(*args)  # used to raise JSONDecodeError / KeyError: a traceback, exit 1
   assert (code, out) == (2, "") and err.count("\n") == 1
-  assert err.startswith("error: 'h/search.json' is not a search.json that lrlab wrote")
+  assert err.startswith("lrlab sweep: error: 'h/search.json' is not a search.json that lrlab wrote")
   assert "--fresh" in err
   code, out, _ = run(*args, "--fresh")  # what the message says works
   assert code == 0 and "Model-steps" in out

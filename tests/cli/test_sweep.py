@@ -136,8 +136,8 @@ def test_an_accuracy_the_task_lacks_stops_before_any_compute(run, tmp_path, flag
   code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(tmp_path / "s"), *flag)
   assert code == 2 and stdout == "" and not (tmp_path / "s").exists()
   assert stderr.strip().splitlines() == [
-    f"error: {flag[0]} must name a metric task 'quadratic' reports; it has no accuracy, so "
-    f"'{flag[1].partition('=')[0]}' does not exist."
+    f"lrlab sweep: error: {flag[0]} must name a metric task 'quadratic' reports; it has no "
+    f"accuracy, so '{flag[1].partition('=')[0]}' does not exist."
   ]
 
 
@@ -148,9 +148,11 @@ def test_an_out_that_cannot_be_written_stops_before_any_compute(run, tmp_path, w
   code, stdout, stderr = run("--grid", "lr=0.1,0.5", "--out", str(out))
   assert code == 2 and stdout == ""  # nothing announced, nothing trained
   assert stderr.strip().splitlines() == [
-    f"error: --out must be a folder to create or reuse; got {str(out)!r}, which is a file."
+    f"lrlab sweep: error: --out must be a folder to create or reuse; got {str(out)!r}, which is "
+    "a file."
     if where == "file"
-    else f"error: --out must be a folder to create or reuse; got {str(out)!r}, inside a file."
+    else f"lrlab sweep: error: --out must be a folder to create or reuse; got {str(out)!r}, "
+    "inside a file."
   ]
 
 
@@ -255,7 +257,7 @@ def test_a_bad_flag_with_overwrite_keeps_the_old_results(run, tmp_path, args, me
   assert run("--grid", "lr=0.1,0.2", "--out", "r")[0] == 0
   before = sorted(os.listdir(tmp_path / "r"))
   code, out, err = run("--grid", "lr=0.1,0.3", "--out", "r", "--overwrite", *args)
-  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(message)
+  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(f"lrlab sweep: {message}")
   assert sorted(os.listdir(tmp_path / "r")) == before
 
 
@@ -279,7 +281,7 @@ def test_folds_that_do_not_fit_stop_before_the_overwrite(run, tmp_path, args, me
   assert run("--grid", "lr=0.1,0.2", "--out", "r")[0] == 0
   before = sorted(os.listdir(tmp_path / "r"))
   code, out, err = run("--grid", "lr=0.1,0.3", "--out", "r", "--overwrite", *args)
-  assert (code, out) == (2, "") and err.strip().splitlines() == [message]
+  assert (code, out) == (2, "") and err.strip().splitlines() == [f"lrlab sweep: {message}"]
   assert sorted(os.listdir(tmp_path / "r")) == before
 
 
@@ -315,7 +317,7 @@ def test_the_largest_batch_a_fold_holds_still_runs(run):
 )  # fmt: skip
 def test_flags_that_disagree_stop_before_any_compute(run, tmp_path, args, message):
   code, out, err = run(*args, "--out", "r")
-  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(message)
+  assert (code, out, err.count("\n")) == (2, "", 1) and err.startswith(f"lrlab sweep: {message}")
   assert not (tmp_path / "r").exists()
 
 

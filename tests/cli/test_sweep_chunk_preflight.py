@@ -30,7 +30,7 @@ def test_a_chunk_size_the_devices_cannot_share_stops_before_the_overwrite(tmp_pa
                 "--chunk-size", "3", *search)  # fmt: skip
   assert (done.returncode, done.stdout) == (2, "")
   assert done.stderr.strip().splitlines() == [
-    "error: --chunk-size must be a multiple of the number of devices (2, see --devices) or "
-    "'auto'; got 3."
+    "lrlab sweep: error: --chunk-size must be a multiple of the number of devices (2, see "
+    "--devices) or 'auto'; got 3."
   ]
   assert sorted(os.listdir(tmp_path / "r")) == before

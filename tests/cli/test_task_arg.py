@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import lrlab
-from lrlab.cli import common
 from lrlab.cli import find as find_command
 from lrlab.cli import sweep as sweep_command
+from lrlab.cli import task_flag
 
 TINY = ["--optimizer", "sgd", "--steps", "20", "--eval-every", "10", "--batch-size", "50",
         "--seeds", "1", "--no-progress", "--grid", "lr=0.1,0.5"]  # fmt: skip
@@ -37,7 +37,7 @@ def sweep(cli):
   ],
 )
 def test_a_value_reads_as_a_number_a_tuple_or_a_word(text, value):
-  parsed = common.task_options([f"name={text}"])["name"]
+  parsed = task_flag.task_options([f"name={text}"])["name"]
   assert parsed == value and type(parsed) is type(value)
 
 

@@ -51,8 +51,8 @@ def test_bad_flags_and_outputs_stop_before_any_compute(tmp_path):
   done = _run("--task", "quadratic", "--out", str(tmp_path / "taken"))
   assert done.returncode == 2 and done.stdout == ""  # nothing trained, nothing lost
   assert done.stderr.strip().splitlines() == [
-    f"error: --out must be a folder to create or reuse; got {str(tmp_path / 'taken')!r}, "
-    "which is a file."
+    f"lrlab find: error: --out must be a folder to create or reuse; got "
+    f"{str(tmp_path / 'taken')!r}, which is a file."
   ]
 
 
