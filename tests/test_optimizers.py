@@ -97,6 +97,22 @@ TORCH_CASES = [
     "NAdam",
     {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True},
   ),
+  # RAdam rectifies from step 6 at b2 = 0.999 and 0.99 (rho_6 = 5.99, 5.94), never at b2 = 0.5
+  # (rho_inf = 3): each case runs the momentum branch, then the rectified one, or only the first.
+  ("radam", {"learning_rate": 0.05}, "RAdam", {"lr": 0.05}),
+  (
+    "radam",
+    {"learning_rate": 0.05, "b1": 0.8, "b2": 0.99, "eps": 1e-6, "weight_decay": 0.1},
+    "RAdam",
+    {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1},
+  ),
+  (
+    "radam",
+    {"learning_rate": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    "RAdam",
+    {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True},
+  ),
+  ("radam", {"learning_rate": 0.05, "b2": 0.5}, "RAdam", {"lr": 0.05, "betas": (0.9, 0.5)}),
 ]
 
 
@@ -147,19 +163,48 @@ SCHEDULE_CASES = [
   ("adamw", {"weight_decay": 0.5}, "AdamW", {"weight_decay": 0.5}),
   ("nadam", {}, "NAdam", {}),
   ("adagrad", {}, "Adagrad", {}),
+  ("radam", {"weight_decay": 0.1}, "RAdam", {"weight_decay": 0.1}),
+  (
+    "radam",
+    {"weight_decay": 0.5, "decoupled_weight_decay": True},
+    "RAdam",
+    {"weight_decay": 0.5, "decoupled_weight_decay": True},
+  ),
 ]
+
+
+_BASE_LR = 0.02
+_FACTOR = lambda t: 0.5 ** (t // 10) * (1 + t % 3)  # steps and jumps
+
+
+def _scheduled(name, kwargs, torch, torch_name, torch_kwargs):
+  tx = optimizers.get(name, learning_rate=lambda t: _BASE_LR * _FACTOR(t), **kwargs)
+  make = lambda p: getattr(torch.optim, torch_name)(p, lr=_BASE_LR, **torch_kwargs)
+  return tx, make
 
 
 @pytest.mark.parametrize("case", SCHEDULE_CASES, ids=_case_id)
 def test_matches_torch_with_a_schedule(case):
   torch = pytest.importorskip("torch")
   name, kwargs, torch_name, torch_kwargs = case
-  base_lr = 0.02
-  factor = lambda t: 0.5 ** (t // 10) * (1 + t % 3)  # steps and jumps
-  tx = optimizers.get(name, learning_rate=lambda t: base_lr * factor(t), **kwargs)
-  make = lambda p: getattr(torch.optim, torch_name)(p, lr=base_lr, **torch_kwargs)
-  expected = run_torch(torch, make, PROBLEM, lr_lambda=factor)
+  tx, make = _scheduled(name, kwargs, torch, torch_name, torch_kwargs)
+  expected = run_torch(torch, make, PROBLEM, lr_lambda=_FACTOR)
   assert_close(run_optax(tx, PROBLEM), expected)
+
+
+@pytest.mark.parametrize("case", SCHEDULE_CASES, ids=_case_id)
+def test_matches_torch_with_a_schedule_in_float64(case):
+  torch = pytest.importorskip("torch")
+  name, kwargs, torch_name, torch_kwargs = case
+  tx, make = _scheduled(name, kwargs, torch, torch_name, torch_kwargs)
+  problem = _float64(PROBLEM)
+  default = torch.get_default_dtype()
+  torch.set_default_dtype(torch.float64)  # NAdam's mu_product
+  try:
+    expected = run_torch(torch, make, problem, lr_lambda=_FACTOR)
+  finally:
+    torch.set_default_dtype(default)
+  assert_close(run_free(tx, problem, x64=True)[0], expected, rtol=1e-11, atol=1e-13)
 
 
 def test_adagrad_lr_decay_is_a_schedule():
@@ -184,10 +229,12 @@ REFERENCE_CASES = [
   ("adamw", {}, reference.adam, {"decoupled": True}),
   ("adamax", {}, reference.adamax, {}),
   ("nadam", {"decoupled_weight_decay": True}, reference.nadam, {"decoupled": True}),
+  ("radam", {}, reference.radam, {}),
+  ("radam", {"decoupled_weight_decay": True}, reference.radam, {"decoupled": True}),
 ]
 
 
-@pytest.mark.parametrize("case", REFERENCE_CASES, ids=lambda case: case[0])
+@pytest.mark.parametrize("case", REFERENCE_CASES, ids=_case_id)
 def test_matches_reference_with_l1(case):
   name, kwargs, ref, ref_kwargs = case
   lr = 1.0 if name == "adadelta" else 0.02
@@ -220,6 +267,7 @@ def test_registry():
     "dog",
     "nadam",
     "prodigy",
+    "radam",
     "rmsprop",
     "schedule_free_adamw",
     "schedule_free_sgd",
@@ -257,6 +305,7 @@ def test_defaults_are_pytorch_defaults():
     "adamw": "AdamW",
     "adamax": "Adamax",
     "nadam": "NAdam",
+    "radam": "RAdam",
   }
   renamed = {"lr": "learning_rate"}
   for name, torch_name in pairs.items():
@@ -364,7 +413,7 @@ def test_bad_nesterov_and_dampening(kwargs, match):
     optimizers.sgd(0.1, **kwargs)
 
 
-TORCH_LIKE = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam"]
+TORCH_LIKE = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam"]
 NUMERIC = [  # every numeric argument of the torch-like and schedule-free optimizers
   (name, argument)
   for name in [*TORCH_LIKE, "schedule_free_sgd", "schedule_free_adamw"]
@@ -394,6 +443,9 @@ def test_none_is_refused_before_any_compute(name, argument):
     ("adamw", {"b2": -0.1}, r"b2 must be in \[0.0, 1.0\); got -0.1"),
     ("adamax", {"b1": 2.0}, r"b1 must be in \[0.0, 1.0\); got 2.0"),
     ("nadam", {"momentum_decay": -1.0}, "momentum_decay must be a finite number >= 0; got -1.0"),
+    ("radam", {"b1": 1.0}, r"b1 must be in \[0.0, 1.0\); got 1.0"),
+    ("radam", {"b1": -0.5}, r"b1 must be in \[0.0, 1.0\); got -0.5"),
+    ("radam", {"b2": 1.5}, r"b2 must be in \[0.0, 1.0\); got 1.5"),
   ],
 )
 def test_bad_rule_arguments(name, kwargs, match):

@@ -113,6 +113,17 @@ VMAP_CASES = [
     "NAdam",
     {"decoupled_weight_decay": True},
   ),
+  # b2 = 0.5 is never rectified (rho_inf = 3), 0.9 from step 6, 0.999 from step 6 too.
+  ("radam", {"weight_decay": 0.1}, "b2", [0.5, 0.9, 0.999], "RAdam", {"weight_decay": 0.1}),
+  ("radam", {"b2": 0.99}, "eps", [1e-8, 1e-3, 0.3], "RAdam", {"betas": (0.9, 0.99)}),
+  (
+    "radam",
+    {"decoupled_weight_decay": True},
+    "weight_decay",
+    [0.0, 0.1, 0.5],
+    "RAdam",
+    {"decoupled_weight_decay": True},
+  ),
   (
     "adagrad",
     {"eps": 1e-3},

@@ -19,7 +19,7 @@ structure and an array 0 computes exactly what the missing link would.
 
 The modules, one family each: :mod:`~lrlab.optimizers.gradient_descent` (SGD),
 :mod:`~lrlab.optimizers.adaptive` (Adagrad, RMSprop, Adadelta),
-:mod:`~lrlab.optimizers.adam_family` (Adam, AdamW, Adamax, NAdam),
+:mod:`~lrlab.optimizers.adam_family` (Adam, AdamW, Adamax, NAdam, RAdam),
 :mod:`~lrlab.optimizers.lr_free` (DoG, Prodigy, D-Adaptation, SPS) and
 :mod:`~lrlab.optimizers.schedule_free`. In ``lr_free``, ``learning_rate`` is a
 multiplier of the step size the method chooses (default 1, as in the papers); in
@@ -33,6 +33,7 @@ from lrlab.optimizers.adam_family import adam as adam
 from lrlab.optimizers.adam_family import adamax as adamax
 from lrlab.optimizers.adam_family import adamw as adamw
 from lrlab.optimizers.adam_family import nadam as nadam
+from lrlab.optimizers.adam_family import radam as radam
 from lrlab.optimizers.adaptive import adadelta as adadelta
 from lrlab.optimizers.adaptive import adagrad as adagrad
 from lrlab.optimizers.adaptive import rmsprop as rmsprop
@@ -60,6 +61,7 @@ __all__ = [
   "nadam",
   "names",
   "prodigy",
+  "radam",
   "rmsprop",
   "schedule_free_adamw",
   "schedule_free_sgd",

@@ -1,4 +1,4 @@
-"""Adam and its variants: Adam (AMSGrad), AdamW, Adamax, NAdam, as in ``torch.optim``."""
+"""Adam and its variants: Adam (AMSGrad), AdamW, Adamax, NAdam, RAdam, as in ``torch.optim``."""
 
 import optax
 from jax.typing import ArrayLike
@@ -9,6 +9,7 @@ from lrlab.transforms.adam import scale_by_adam
 from lrlab.transforms.adamax import scale_by_adamax
 from lrlab.transforms.learning_rate import LearningRate, scale_by_learning_rate
 from lrlab.transforms.nadam import scale_by_nadam
+from lrlab.transforms.radam import scale_by_radam
 
 
 def adam(
@@ -234,6 +235,75 @@ def nadam(
   return optax.chain(
     *before,
     scale_by_nadam(b1=b1, b2=b2, eps=eps, momentum_decay=momentum_decay),
+    *after,
+    scale_by_learning_rate(learning_rate),
+  )
+
+
+def radam(
+  learning_rate: LearningRate = 1e-3,
+  *,
+  b1: ArrayLike = 0.9,
+  b2: ArrayLike = 0.999,
+  eps: ArrayLike = 1e-8,
+  weight_decay: ArrayLike = 0.0,
+  decoupled_weight_decay: bool = False,
+  l1: ArrayLike = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+  r"""RAdam, Adam with a rectified adaptive step in place of a warmup, as ``torch.optim.RAdam``.
+
+  .. math::
+
+    g_t \leftarrow g_t + \lambda p + \lambda_1 \operatorname{sign}(p), \qquad
+    p \leftarrow p - \eta_t \begin{cases}
+      \hat m_t\, r_t \sqrt{1 - \beta_2^t} / (\sqrt{v_t} + \epsilon) & \rho_t > 5, \\
+      \hat m_t & \text{otherwise},
+    \end{cases}
+
+  with :math:`\hat m_t = m_t / (1 - \beta_1^t)`, Adam's moments, and the rectifier
+  :math:`r_t` and the length :math:`\rho_t` of
+  :func:`lrlab.transforms.scale_by_radam`: the first steps (five with
+  :math:`\beta_2 = 0.999`) are SGD with momentum, then the adaptive step grows
+  towards Adam's as :math:`v_t` averages more gradients. As in PyTorch's default
+  (``decoupled_weight_decay=False``) the weight decay is coupled L2; with
+  ``decoupled_weight_decay=True`` it is :math:`p \leftarrow p - \eta_t (u_t + \lambda p)`
+  (PyTorch's ``p *= 1 - lr * weight_decay``). Defaults are PyTorch's and Optax's;
+  ``optax.radam`` has no weight decay, rectifies from :math:`\rho_t \ge 5`, and adds
+  :math:`\epsilon` after the bias correction of :math:`v_t`.
+
+  Args:
+    learning_rate: a rate ``>= 0``, an array, or a schedule ``step -> rate``.
+    b1: :math:`\beta_1 \in [0, 1)`.
+    b2: :math:`\beta_2 \in [0, 1)`.
+    eps: :math:`\epsilon \ge 0`.
+    weight_decay: L2 weight :math:`\lambda \ge 0`.
+    decoupled_weight_decay: decay the weights AdamW's way.
+    l1: coupled L1 weight :math:`\lambda_1 \ge 0` (not in PyTorch).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from lrlab import optimizers
+    >>> tx = optimizers.radam(0.1)
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update({"w": params["w"]}, state, params)
+    >>> print(optax.apply_updates(params, updates)["w"])
+    [ 0.9 -1.8]
+
+  References:
+    Liu, Jiang, He, Chen, Liu, Gao and Han, `On the Variance of the Adaptive Learning Rate
+    and Beyond <https://arxiv.org/abs/1908.03265>`_, 2020.
+  """
+  check_common(learning_rate, weight_decay, l1)
+  decoupled = _checks.flag("decoupled_weight_decay", decoupled_weight_decay)
+  before, after = decayed(weight_decay, l1, decoupled)
+  return optax.chain(
+    *before,
+    scale_by_radam(b1=b1, b2=b2, eps=eps),
     *after,
     scale_by_learning_rate(learning_rate),
   )

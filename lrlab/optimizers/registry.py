@@ -6,7 +6,7 @@ from typing import Any
 import optax
 
 from lrlab import _checks
-from lrlab.optimizers.adam_family import adam, adamax, adamw, nadam
+from lrlab.optimizers.adam_family import adam, adamax, adamw, nadam, radam
 from lrlab.optimizers.adaptive import adadelta, adagrad, rmsprop
 from lrlab.optimizers.gradient_descent import sgd
 from lrlab.optimizers.lr_free import dadapt_adamw, dadapt_sgd, dog, prodigy, sps
@@ -23,6 +23,7 @@ _REGISTRY: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
   "dog": dog,
   "nadam": nadam,
   "prodigy": prodigy,
+  "radam": radam,
   "rmsprop": rmsprop,
   "schedule_free_adamw": schedule_free_adamw,
   "schedule_free_sgd": schedule_free_sgd,

@@ -33,6 +33,8 @@ from lrlab.transforms.polyak import ScaleByPolyakState as ScaleByPolyakState
 from lrlab.transforms.polyak import scale_by_polyak as scale_by_polyak
 from lrlab.transforms.prodigy import ScaleByProdigyState as ScaleByProdigyState
 from lrlab.transforms.prodigy import scale_by_prodigy as scale_by_prodigy
+from lrlab.transforms.radam import ScaleByRadamState as ScaleByRadamState
+from lrlab.transforms.radam import scale_by_radam as scale_by_radam
 from lrlab.transforms.regularization import add_decayed_weights as add_decayed_weights
 from lrlab.transforms.regularization import add_l1 as add_l1
 from lrlab.transforms.regularization import add_l2 as add_l2
@@ -57,6 +59,7 @@ __all__ = [
   "ScaleByNadamState",
   "ScaleByPolyakState",
   "ScaleByProdigyState",
+  "ScaleByRadamState",
   "ScaleByRmsState",
   "ScaleByScheduleFreeState",
   "TraceState",
@@ -81,6 +84,7 @@ __all__ = [
   "scale_by_nadam",
   "scale_by_polyak",
   "scale_by_prodigy",
+  "scale_by_radam",
   "scale_by_rms",
   "scale_by_schedule_free",
   "trace",

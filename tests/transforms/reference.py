@@ -223,3 +223,39 @@ def nadam(
     return p - _rate(lr, t) * m_hat / (np.sqrt(v_hat) + eps), (m, v)
 
   return _run(problem, step, lambda p: (np.zeros_like(p), np.zeros_like(p)), steps)
+
+
+def radam(
+  problem,
+  lr,
+  b1=0.9,
+  b2=0.999,
+  eps=1e-8,
+  weight_decay=0.0,
+  decoupled=False,
+  l1=0.0,
+  steps=None,
+):
+  """RAdam: the momentum step until rho_t > 5, then the rectified adaptive step."""
+  rho_inf = 2 / (1 - b2) - 1
+
+  def step(p, g, state, t):
+    m, v = state
+    n = t + 1
+    if decoupled:
+      p = p - _rate(lr, t) * weight_decay * p
+      g = _coupled(g, p, 0.0, l1)
+    else:
+      g = _coupled(g, p, weight_decay, l1)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g**2
+    m_hat = m / (1 - b1**n)
+    rho = rho_inf - 2 * n * b2**n / (1 - b2**n)
+    if rho > 5:
+      r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+      step = m_hat * r * np.sqrt(1 - b2**n) / (np.sqrt(v) + eps)
+    else:
+      step = m_hat
+    return p - _rate(lr, t) * step, (m, v)
+
+  return _run(problem, step, lambda p: (np.zeros_like(p), np.zeros_like(p)), steps)
