@@ -151,3 +151,32 @@ def draw(out: Path, results, wsd, numbers) -> list[Path]:
   path = out / "warmup_length.png"
   figure.savefig(path, dpi=110)
   return [path]
+
+
+def draw_arms(path: Path, results, numbers) -> list[Path]:
+  """``radam_warmup``'s figure: each arm's final val loss against its peak rate (mean ± SE over
+  seeds, failed runs left out), its usable range shaded and its width in the legend."""
+  figure = Figure(figsize=(7.5, 5), layout="constrained")
+  axes = figure.subplots()
+  lrs = np.asarray(next(iter(results.values())).grid["lr"])
+  optimal = numbers["optimal_loss"]
+  for i, (name, result) in enumerate(results.items()):
+    arm = numbers["arms"][name]
+    values = result.metric(METRIC, diverged_as_worst=False)
+    values = np.where(result.history.diverged, np.nan, values)
+    _band(axes, lrs, values, f"C{i}", f"{name}: usable {arm['usable_decades']:.2f} decades")
+    lo, hi = arm["usable_range"]
+    if lo is not None and hi is not None:
+      axes.axvspan(lo, hi, color=f"C{i}", alpha=0.06)
+  _target(axes, optimal, f"Bayes-optimal {optimal:.3f}")
+  _target(axes, numbers["unigram_loss"], f"unigram (chance) {numbers['unigram_loss']:.3f}")
+  _rate_axis(axes, lrs)
+  axes.set(
+    xlabel="peak rate (cosine decay to 0; decoupled weight decay)",
+    ylabel="final val loss, nats/token (mean ± SE)",
+    ylim=(optimal - 0.05, numbers["unigram_loss"] + 0.1),
+    title=f"RAdam against warmup: usable range (within {numbers['tolerance']:.0%}) shaded",
+  )
+  axes.legend(fontsize="x-small")
+  figure.savefig(path, dpi=110)
+  return [path]

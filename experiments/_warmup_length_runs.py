@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlab import data, train
+from lrlab import data, sweep, train
 from lrlab.train.trainer import evaluation_from
 
 EVAL_BATCH = 256  # sequences per evaluation batch
@@ -104,3 +104,15 @@ def straight(runs, grid, steps):
     state, part = runs.window(hp, state, w)
     parts.append(part)
   return runs.history(state, first, parts)
+
+
+def result_of(grid, history, config):
+  """A :class:`lrlab.sweep.SweepResult` of ``history`` (seeds first) over ``grid``."""
+  seeds = np.arange(history.diverged.shape[0])
+  return sweep.SweepResult({k: np.asarray(v) for k, v in grid.items()}, seeds, history, config)
+
+
+def resample(result, draw: np.ndarray):
+  """``result`` with its seeds drawn (with replacement) as ``draw``: one bootstrap replicate."""
+  history = jax.tree.map(lambda a: np.asarray(a)[draw], result.history)
+  return dataclasses.replace(result, seeds=result.seeds[draw], history=history)

@@ -44,7 +44,6 @@ the same minibatch order as the streamed task. The divergence threshold is
 verdict is the parts' when they agree, else "depends on the part: ...".
 """
 
-import dataclasses
 import json
 import math
 import sys
@@ -58,7 +57,7 @@ import numpy as np
 
 from experiments import _warmup_length_figures as figures
 from experiments import common
-from experiments._warmup_length_runs import Runs, columns, resident, straight
+from experiments._warmup_length_runs import Runs, columns, resample, resident, result_of, straight
 from lrlab import analysis, optimizers, schedules, sweep, tasks
 from lrlab.analysis import ALPHA
 from lrlab.data.language import ngram_loss
@@ -126,11 +125,6 @@ def adamw_wsd(hp):
 def schedule_free(hp):
   """Schedule-free AdamW with a linear warmup of ``hp['warmup']`` steps (the authors' advice)."""
   return optimizers.schedule_free_adamw(hp["lr"], warmup_steps=hp["warmup"])
-
-
-def _result(grid, history, config) -> sweep.SweepResult:
-  seeds = np.arange(history.diverged.shape[0])
-  return sweep.SweepResult({k: np.asarray(v) for k, v in grid.items()}, seeds, history, config)
 
 
 def _decay(budget: int) -> int:
@@ -212,18 +206,18 @@ def run(
     warmup = int(grid["warmup"][members][0])
     config = {**base, "steps": longest, "tx": {"name": "adamw_cosine", "warmup": warmup}}
     arm = jax.tree.map(lambda a, m=members: np.asarray(a)[:, m], history)
-    _result({"lr": lrs}, arm, config).save(out / name, metric=METRIC)
+    result_of({"lr": lrs}, arm, config).save(out / name, metric=METRIC)
   # (b): schedule-free AdamW with the same warmup.
   grid = {"lr": lrs, "warmup": np.full(len(lrs), warmup_steps)}
   history = straight(Runs(lm_resident, schedule_free, **settings), grid, longest)
   config = {**base, "steps": longest, "tx": {"name": "schedule_free_adamw", "warmup": warmup_steps}}
-  _result({"lr": lrs}, history, config).save(out / "schedule_free", metric=METRIC)
+  result_of({"lr": lrs}, history, config).save(out / "schedule_free", metric=METRIC)
   # (c): WSD at every budget, forked from one trunk.
   wsd = forked(Runs(lm_resident, adamw_wsd, **settings), lrs, budgets, warmup_steps)
   for budget, history in wsd.items():
     tx = {"name": "adamw_wsd", "warmup": warmup_steps, "decay": _decay(budget)}
     config = {**base, "steps": budget, "tx": {**tx, "fork": budget != longest}}
-    _result({"lr": lrs}, history, config).save(out / f"wsd-{budget}", metric=METRIC)
+    result_of({"lr": lrs}, history, config).save(out / f"wsd-{budget}", metric=METRIC)
   val = lm.dataset.val.language.tokens("val", np.arange(lm.dataset.sizes["val"]))
   baselines = {
     "optimal_loss": lm.optimal_loss,
@@ -238,17 +232,12 @@ def run(
   (out / "baselines.json").write_text(json.dumps(baselines, indent=2) + "\n")
 
 
-def _resample(result: sweep.SweepResult, draw: np.ndarray) -> sweep.SweepResult:
-  """``result`` with its seeds drawn (with replacement) as ``draw``: one bootstrap replicate."""
-  history = jax.tree.map(lambda a: np.asarray(a)[draw], result.history)
-  return dataclasses.replace(result, seeds=result.seeds[draw], history=history)
-
-
-def _width(result: sweep.SweepResult) -> float:
+def width(result: sweep.SweepResult) -> float:
+  """The width in decades of ``result``'s usable range (``METRIC`` within ``TOLERANCE``)."""
   return analysis.decades(result.usable_range(METRIC, TOLERANCE))
 
 
-def _arm(result: sweep.SweepResult, optimal: float) -> dict:
+def arm_summary(result: sweep.SweepResult, optimal: float) -> dict:
   """Part (a) for one arm: the best rate (by loss and by accuracy), usable range, threshold."""
   best = result.best(METRIC, warn=False)
   lo, hi = result.usable_range(METRIC, TOLERANCE)
@@ -314,8 +303,8 @@ def report(out: Path):
   }
   # (a) the usable range with and without warmup.
   arms = {"warmup": results["cosine-warmup"], "no_warmup": results["cosine"]}
-  numbers["warmup"] = {name: _arm(result, optimal) for name, result in arms.items()}
-  boot = {name: np.array([_width(_resample(r, d)) for d in draws]) for name, r in arms.items()}
+  numbers["warmup"] = {name: arm_summary(result, optimal) for name, result in arms.items()}
+  boot = {name: np.array([width(resample(r, d)) for d in draws]) for name, r in arms.items()}
   effect = (
     numbers["warmup"]["warmup"]["usable_decades"] - numbers["warmup"]["no_warmup"]["usable_decades"]
   )
