@@ -139,7 +139,10 @@ def run(
     window per segment: the seed's minibatches, shared by the chunk's members,
     are gathered on the host one window ahead while the current one computes,
     and evaluation streams in batches of ``eval_batch_size``; the result equals
-    the resident one bit for bit at the same ``eval_batch_size``.
+    the resident one at the same ``eval_batch_size``, bit for bit for chunks of a few
+    members, to float rounding for wide ones (the two are different programs, and XLA may
+    order a wide chunk's reductions differently in each: 2.4e-7 in a loss near 1 for chunks
+    of 64 to 512 MLP members on the 2-core CPU).
   - Divergence: a member whose loss is non-finite or above ``divergence_factor``
     times its initial loss is frozen and flagged; its neighbours' numbers are
     unchanged, bit for bit. (Bit for bit at the same chunk size: the chunk's
