@@ -16,7 +16,7 @@ from typing import NoReturn
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 TOLERANCE = 0.05  # lrlab sweep's --tolerance default, which --search refuses to be given
-_program = contextvars.ContextVar("program", default="lrlab")  # the command main_of runs
+_program = contextvars.ContextVar("program", default="lrlab")  # the command run_as runs
 
 
 class UsageError(ValueError):
@@ -133,7 +133,7 @@ def run_as(command, prog: str, args: argparse.Namespace) -> int:
 def fail(message: str) -> int:
   """Print ``PROG: error: message`` on one line to stderr; return the usage exit code.
 
-  ``PROG`` is the command :func:`main_of` runs (``lrlab sweep``), so an error found after
+  ``PROG`` is the command :func:`run_as` runs (``lrlab sweep``), so an error found after
   parsing reads as the parser's own do; ``lrlab`` outside a command.
   """
   print(f"{_program.get()}: error: {message}", file=sys.stderr)
