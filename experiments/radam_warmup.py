@@ -47,7 +47,7 @@ import numpy as np
 from experiments import _warmup_length_figures as figures
 from experiments import common
 from experiments._warmup_length_runs import Runs, resample, resident, result_of, straight
-from experiments.warmup_length import BOOTSTRAP, METRIC, TOLERANCE, arm_summary, width
+from experiments.warmup_length import BOOTSTRAP, METRIC, TOLERANCE, adamw_cosine, arm_summary, width
 from experiments.warmup_length import SIZES as WARMUP_SIZES
 from lrlab import analysis, optimizers, schedules, sweep, tasks
 from lrlab.analysis import ALPHA
@@ -80,7 +80,7 @@ SIZES = {  # warmup_length's at its longest budget
   )
   for size in WARMUP_SIZES
 }
-WEIGHT_DECAY = 1e-2  # AdamW's default (PyTorch's and lrlab's), decoupled in every arm
+WEIGHT_DECAY = 1e-2  # AdamW's default (adamw_cosine's), decoupled in every arm
 B2 = 0.999  # Adam's and RAdam's default
 ARMS = ("adamw-warmup", "adamw", "radam", "radam-authors")
 
@@ -94,12 +94,6 @@ def first_rectified(b2: float = B2) -> int:
   while rho_inf - 2 * t * b2**t / (1 - b2**t) < 5:
     t += 1
   return t
-
-
-def adamw(hp):
-  """AdamW (decay ``WEIGHT_DECAY``), ``hp['warmup']`` warmup steps, then a cosine to 0."""
-  decay = schedules.cosine_annealing(hp["lr"], hp["total"] - hp["warmup"])
-  return optimizers.adamw(schedules.warmup(decay, hp["warmup"]), weight_decay=WEIGHT_DECAY)
 
 
 def radam(hp):
@@ -122,8 +116,8 @@ def run(out: Path, *, task, steps, batch_size, eval_every, warmup_steps, lr_rang
           "eval_every": eval_every, "divergence_factor": 10.0, "steps": steps}  # fmt: skip
   n, hold = len(lrs), first_rectified() - 1
   arms = {
-    "adamw-warmup": (adamw, {"warmup": warmup_steps}),
-    "adamw": (adamw, {"warmup": 0}),
+    "adamw-warmup": (adamw_cosine, {"warmup": warmup_steps}),
+    "adamw": (adamw_cosine, {"warmup": 0}),
     "radam": (radam, {"hold": 0}),
     "radam-authors": (radam, {"hold": hold}),
   }
