@@ -29,7 +29,9 @@ from tests import zoo
 make_tx = lambda hp: optimizers.sgd(hp["lr"], momentum=0.9)
 for stream in (False, True):
   task = zoo.cnn_task(dropout=0.2, stream=stream, num_train=128)  # BatchNorm, Dropout, convs
-  run = lambda devices: sweep.run(task, make_tx, {"lr": np.geomspace(0.01, 1.0, 4)}, steps=4,
+  # Rates up to 0.2: at 1.0 the four steps amplify float ordering (a val loss 2.3e-4 apart on
+  # the 2-core Xeon, 1.5e-7 at every lower rate), which is the dynamics, not the sharding.
+  run = lambda devices: sweep.run(task, make_tx, {"lr": np.geomspace(0.01, 0.2, 4)}, steps=4,
     batch_size=16, eval_every=2, key=jax.random.key(0), chunk_size=4, seeds=2, progress=False,
     devices=devices)
   sharded, alone = run(None), run(jax.devices()[:1])
