@@ -28,6 +28,7 @@ nothing, and compiled sizes it never timed: see
 """
 
 import collections
+import dataclasses
 import hashlib
 import json
 import math
@@ -40,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrlab.data.dataset import Dataset
 from lrlab.sweep import devices as devices_lib
 from lrlab.sweep import hyperparameters, programs
 from lrlab.sweep.chunk_choice import FILENAME as FILENAME
@@ -94,11 +96,14 @@ def _shape_key(trainer: Trainer, make_tx, hp: Mapping[str, np.ndarray], key, win
   one, _ = hyperparameters.split({n: jnp.asarray(v[0]) for n, v in hp.items()}, set())
   with hyperparameters.explain_traced_hyperparameters():
     state = jax.eval_shape(lambda: trainer.init_state(hyperparameters.make(make_tx, one), key))
-  x, _ = trainer.task.split("train")
-  segment = windows * trainer.eval_every
+  task, segment = trainer.task, windows * trainer.eval_every
+  if task.streamed:  # its own programs: data handed in, evaluation on the host
+    x_shape = ("streamed", task.dataset.sizes["train"], *task.dataset.spec.x_shape)
+  else:
+    x_shape = tuple(np.shape(task.split("train")[0]))
   described = [
-    trainer.task.name,
-    tuple(np.shape(x)),
+    task.name,
+    x_shape,
     str(jax.tree.structure(state)),
     [(tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(state)],
     trainer.batch_size,
@@ -115,14 +120,15 @@ def choose(
 ) -> dict[str, Any]:
   """The chunk size of ``chunk_size="auto"`` for a sweep, and how it was chosen.
 
-  Falls back to ``heuristic`` (``method: "heuristic"``, with the reason) for a
-  streamed task and for a sweep over several processes, where a probe would
-  cost a pass over the host's data or need every process to probe alike.
-  Otherwise probes (or recalls) as :func:`measured_chunk_size`; each probe call
+  Falls back to ``heuristic`` (``method: "heuristic"``, with the reason) for a sweep
+  over several processes, where every process would need to probe alike. Otherwise
+  probes (or recalls) as :func:`measured_chunk_size`; each probe call
   runs :data:`PROBE_STEPS` steps of ``c`` members with the sweep's own task,
   batch and optimizer (or one of the sweep's own segments, when that is at
   most :data:`REUSE_STEPS` steps, so the kept size's programs are reused, and
-  the step-0 evaluation, timed once, is added to every size's time).
+  the step-0 evaluation, timed once, is added to every size's time). A streamed task is
+  probed on :func:`stand_in`, its model on a few of its examples made resident, so the
+  probe reads a few minibatches from the source, not a pass over it.
 
   Args:
     trainer, make_tx, mesh, windows, key: as the engine holds them.
@@ -134,20 +140,22 @@ def choose(
     runs the probe's programs) and ``compiled`` (the sizes compiled: those timed).
   """
   devices = list(mesh.devices.flat)
-  if trainer.task.streamed or jax.process_count() > 1:
-    why = "a streamed task" if trainer.task.streamed else "several processes"
-    return {"chunk_size": int(heuristic), "method": "heuristic", "reason": f"not probed: {why}"}
+  if jax.process_count() > 1:
+    return {"chunk_size": int(heuristic), "method": "heuristic", "reason": "not probed: several "
+            "processes"}  # fmt: skip
   num_members = len(next(iter(grid.values())))
   limit = chunk_limit(trainer, make_tx, {k: v[:1] for k, v in grid.items()}, key, devices)
   sizes = ladder(heuristic, num_members, len(devices), limit)
   heuristic = min(heuristic, sizes[-1])
-  reuse = windows * trainer.eval_every <= REUSE_STEPS
+  streamed = trainer.task.streamed
+  reuse = windows * trainer.eval_every <= REUSE_STEPS and not streamed
   probe = trainer
   if not reuse:
     probe = Trainer(
-      trainer.task, steps=PROBE_STEPS, batch_size=trainer.batch_size, eval_every=PROBE_STEPS,
+      stand_in(trainer) if streamed else trainer.task, steps=PROBE_STEPS,
+      batch_size=trainer.batch_size, eval_every=PROBE_STEPS,
       divergence_factor=trainer.divergence_factor, folds=trainer.folds,
-      eval_batch_size=trainer.eval_batch_size,
+      eval_batch_size=None if streamed else trainer.eval_batch_size,
     )  # fmt: skip
   members = devices_lib.member_sharding(mesh)
   columns = lambda c: {n: np.resize(v, c) for n, v in grid.items()}  # cycles the grid
@@ -200,6 +208,19 @@ def choose(
   choice = measured_chunk_size(machine_key(devices), shape, sizes, heuristic, num_members, seconds)
   measured = choice["method"] == "measured"
   return {**choice, "reused_programs": reuse and measured, "compiled": sorted(prepared)}
+
+
+def stand_in(trainer: Trainer):
+  """The resident task a streamed one's chunk sizes are probed on: the same model and loss,
+  on its first ``batch_size`` examples of each split (``PROBE_STEPS`` steps of them train as
+  the source's would; its evaluation, on the host, is left out of the probe)."""
+  task = trainer.task
+  arrays = []
+  for split in ("train", "val", "test"):
+    count = min(trainer.batch_size, task.dataset.sizes[split])
+    arrays += task.dataset.gather(split, np.arange(count), where=f"the chunk probe's {split}")
+  dataset = Dataset(*arrays, num_classes=task.dataset.num_classes, name=task.dataset.name)
+  return dataclasses.replace(task, dataset=dataset)
 
 
 def _best_time(
