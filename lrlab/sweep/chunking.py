@@ -52,6 +52,7 @@ from lrlab.sweep.chunk_choice import climb as climb
 from lrlab.sweep.chunk_choice import ladder as ladder
 from lrlab.sweep.chunk_choice import machine_key as machine_key
 from lrlab.sweep.chunk_choice import measured_chunk_size as measured_chunk_size
+from lrlab.tasks import Task
 from lrlab.train import Trainer
 
 #: Steps of one probe call when the sweep's own segment is longer than :data:`REUSE_STEPS`.
@@ -141,8 +142,8 @@ def choose(
   """
   devices = list(mesh.devices.flat)
   if jax.process_count() > 1:
-    return {"chunk_size": int(heuristic), "method": "heuristic", "reason": "not probed: several "
-            "processes"}  # fmt: skip
+    why = "not probed: several processes"
+    return {"chunk_size": int(heuristic), "method": "heuristic", "reason": why}
   num_members = len(next(iter(grid.values())))
   limit = chunk_limit(trainer, make_tx, {k: v[:1] for k, v in grid.items()}, key, devices)
   sizes = ladder(heuristic, num_members, len(devices), limit)
@@ -210,7 +211,7 @@ def choose(
   return {**choice, "reused_programs": reuse and measured, "compiled": sorted(prepared)}
 
 
-def stand_in(trainer: Trainer):
+def stand_in(trainer: Trainer) -> Task:
   """The resident task a streamed one's chunk sizes are probed on: the same model and loss,
   on its first ``batch_size`` examples of each split (``PROBE_STEPS`` steps of them train as
   the source's would; its evaluation, on the host, is left out of the probe)."""
