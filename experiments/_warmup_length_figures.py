@@ -22,6 +22,16 @@ def _band(axes, x, values, color, label):
   axes.fill_between(x, mean - spread, mean + spread, color=color, alpha=0.2)
 
 
+def _usable(axes, lrs, result, arm, color, label, alpha):
+  """An arm's final val loss against the rate (:func:`_band`, failed runs left out) and its
+  usable range shaded."""
+  values = result.metric(METRIC, diverged_as_worst=False)
+  _band(axes, lrs, np.where(result.history.diverged, np.nan, values), color, label)
+  lo, hi = arm["usable_range"]
+  if lo is not None and hi is not None:
+    axes.axvspan(lo, hi, color=color, alpha=alpha)
+
+
 def _target(axes, value, text):
   axes.axhline(value, color="k", ls="--", lw=0.8)
   axes.annotate(
@@ -52,14 +62,8 @@ def draw(out: Path, results, wsd, numbers) -> list[Path]:
   top = numbers["unigram_loss"] + 0.1
   for i, (name, key) in enumerate((("cosine-warmup", "warmup"), ("cosine", "no_warmup"))):
     arm = numbers["warmup"][key]
-    values = results[name].metric(METRIC, diverged_as_worst=False)
-    values = np.where(results[name].history.diverged, np.nan, values)
-    _band(
-      warm, lrs, values, f"C{i}", f"{key.replace('_', ' ')}: usable {arm['usable_decades']:.2f} dec"
-    )
-    lo, hi = arm["usable_range"]
-    if lo is not None and hi is not None:
-      warm.axvspan(lo, hi, color=f"C{i}", alpha=0.08)
+    label = f"{key.replace('_', ' ')}: usable {arm['usable_decades']:.2f} dec"
+    _usable(warm, lrs, results[name], arm, f"C{i}", label, alpha=0.08)
     if arm["divergence_threshold"] is not None:
       warm.axvline(
         arm["divergence_threshold"],
@@ -162,12 +166,8 @@ def draw_arms(path: Path, results, numbers) -> list[Path]:
   optimal = numbers["optimal_loss"]
   for i, (name, result) in enumerate(results.items()):
     arm = numbers["arms"][name]
-    values = result.metric(METRIC, diverged_as_worst=False)
-    values = np.where(result.history.diverged, np.nan, values)
-    _band(axes, lrs, values, f"C{i}", f"{name}: usable {arm['usable_decades']:.2f} decades")
-    lo, hi = arm["usable_range"]
-    if lo is not None and hi is not None:
-      axes.axvspan(lo, hi, color=f"C{i}", alpha=0.06)
+    label = f"{name}: usable {arm['usable_decades']:.2f} decades"
+    _usable(axes, lrs, result, arm, f"C{i}", label, alpha=0.06)
   _target(axes, optimal, f"Bayes-optimal {optimal:.3f}")
   _target(axes, numbers["unigram_loss"], f"unigram (chance) {numbers['unigram_loss']:.3f}")
   _rate_axis(axes, lrs)
