@@ -61,6 +61,17 @@ def _run(problem, step, state, steps):
   return {k: np.stack(v) for k, v in trajectory.items()}
 
 
+def _decayed_moments(p, g, m, v, lr, t, b1, b2, weight_decay, decoupled, l1):
+  """Adam's weight decay (AdamW's ``p *= 1 - lr * weight_decay`` first when ``decoupled``, else
+  coupled into ``g``) and moments: ``(p, m, v)``."""
+  if decoupled:
+    p = p - _rate(lr, t) * weight_decay * p
+    g = _coupled(g, p, 0.0, l1)
+  else:
+    g = _coupled(g, p, weight_decay, l1)
+  return p, b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2
+
+
 def _coupled(g, p, weight_decay, l1):
   if weight_decay != 0:
     g = g + weight_decay * p
@@ -160,13 +171,7 @@ def adam(
   def step(p, g, state, t):
     m, v, v_max = state
     n = t + 1
-    if decoupled:
-      p = p - _rate(lr, t) * weight_decay * p
-      g = _coupled(g, p, 0.0, l1)
-    else:
-      g = _coupled(g, p, weight_decay, l1)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g**2
+    p, m, v = _decayed_moments(p, g, m, v, lr, t, b1, b2, weight_decay, decoupled, l1)
     m_hat = m / (1 - b1**n)
     if amsgrad:
       v_max = np.maximum(v_max, v)
@@ -242,13 +247,7 @@ def radam(
   def step(p, g, state, t):
     m, v = state
     n = t + 1
-    if decoupled:
-      p = p - _rate(lr, t) * weight_decay * p
-      g = _coupled(g, p, 0.0, l1)
-    else:
-      g = _coupled(g, p, weight_decay, l1)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g**2
+    p, m, v = _decayed_moments(p, g, m, v, lr, t, b1, b2, weight_decay, decoupled, l1)
     m_hat = m / (1 - b1**n)
     rho = rho_inf - 2 * n * b2**n / (1 - b2**n)
     if rho > 5:
