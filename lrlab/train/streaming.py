@@ -67,6 +67,7 @@ class StreamedRun:
     self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     self._pending: dict[tuple[bytes, int], concurrent.futures.Future] = {}
     self._orders: dict[bytes, HostOrder] = {}
+    self._start: tuple[jax.Array, jax.Array, Evaluation] | None = None  # the last key's start
 
   def _window_data(self, key_id: bytes, key: jax.Array, window: int) -> tuple[np.ndarray, ...]:
     """The minibatches of window ``window``, gathered from the source: ``(eval_every, B, ...)``."""
@@ -125,11 +126,21 @@ class StreamedRun:
     return evaluation_from(train_loss, self.evaluate(state, "val"), self.evaluate(state, "test"))
 
   def init(self, hp: Any, key: jax.Array) -> tuple[RunState, Evaluation]:
-    """The initial state and the step-0 evaluation (a full, streamed pass over the training set)."""
+    """The initial state and the step-0 evaluation (a full, streamed pass over the training set).
+
+    Every member of a seed starts from the seed's parameters, so a sweep's chunks after the
+    first of a seed (the same ``key`` object) take its evaluation and threshold: a pass over
+    the training, val and test sources saved per chunk, with the numbers it would give.
+    """
     state = self._init_state(hp, key)
+    if self._start is not None and self._start[0] is key:
+      _, threshold, evaluation = self._start
+      return state._replace(threshold=jnp.copy(threshold)), evaluation  # segments donate states
     initial_loss = self.evaluate(state, "train")["loss"]
     state = self._with_threshold(state, initial_loss)
-    return state, self._evaluation(state, initial_loss)
+    evaluation = self._evaluation(state, initial_loss)
+    self._start = (key, jnp.copy(state.threshold), evaluation)
+    return state, evaluation
 
   def segment(
     self, hp: Any, key: jax.Array, state: RunState, first_window: Any

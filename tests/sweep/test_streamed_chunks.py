@@ -1,4 +1,5 @@
-"""chunk_size="auto" on a streamed task: probed on a few of its examples, not a pass over them."""
+"""A streamed sweep's chunks: chunk_size="auto" probed on a few examples, not a pass over them,
+and one step-0 evaluation per seed, not per chunk."""
 
 import chex
 import jax
@@ -30,11 +31,11 @@ def _streamed():
   return tasks.from_model(resident.model, dataset, loss="cross_entropy", name="digits-streamed")
 
 
-def _run(task, chunk_size):
+def _run(task, chunk_size, **kwargs):
   grid = {"lr": np.geomspace(0.01, 1.0, 6)}
   make_tx = lambda hp: optimizers.sgd(hp["lr"], momentum=0.9)
   settings = dict(steps=20, batch_size=BATCH, key=KEY, eval_every=5, progress=False)
-  return sweep.run(task, make_tx, grid, chunk_size=chunk_size, **settings)
+  return sweep.run(task, make_tx, grid, chunk_size=chunk_size, **(settings | kwargs))
 
 
 def test_a_streamed_sweep_is_probed_on_a_few_of_its_examples(tmp_path, monkeypatch):
@@ -71,3 +72,17 @@ def test_the_stand_in_is_the_task_on_its_first_examples():
     want = task.dataset.gather(split, np.arange(BATCH), where="the test")
     np.testing.assert_array_equal(x, want[0])
     np.testing.assert_array_equal(y, want[1])
+
+
+def test_the_chunks_of_a_seed_share_its_step_0_evaluation():
+  # Each chunk used to evaluate its members at step 0, a pass over the training source each.
+  task = _streamed()
+  train = task.dataset.source("train")
+  reads = {}
+  for chunk_size in (2, 6):  # three chunks of each seed, then one
+    train.read = 0
+    _run(task, chunk_size, seeds=2)
+    reads[chunk_size] = train.read
+  # Every chunk reads its windows' minibatches (20 steps of BATCH); the pass over the
+  # training set at step 0 is read once per seed either way.
+  assert reads[2] - reads[6] == 2 * (3 - 1) * 20 * BATCH
