@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlab import data, sweep, train
+from lrlab import data, sweep, tasks, train
 from lrlab.train.trainer import evaluation_from
 
 EVAL_BATCH = 256  # sequences per evaluation batch
@@ -22,6 +22,21 @@ def resident(task):
   ]
   dataset = data.Dataset(*arrays, num_classes=ds.num_classes, name=ds.name)
   return dataclasses.replace(task, dataset=dataset)
+
+
+def setup(overrides: dict, *, steps: int, batch_size: int, eval_every: int, seeds: int):
+  """``lm-transformer`` with ``overrides``, its training split one epoch of ``steps`` steps of
+  ``batch_size`` sequences, and that task made resident (:func:`resident`); the settings of
+  :class:`Runs` (the key ``key(0)``) and the config every saved sweep of it shares:
+  ``(lm, lm_resident, settings, config)``."""
+  context = overrides.get("context", 64)
+  lm = tasks.get("lm-transformer", num_tokens=steps * batch_size * context, **overrides)
+  settings = dict(
+    steps=steps, batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=jax.random.key(0)
+  )
+  config = {"task": "lm-transformer", "task_overrides": overrides, "batch_size": batch_size,
+            "eval_every": eval_every, "divergence_factor": 10.0}  # fmt: skip
+  return lm, resident(lm), settings, config
 
 
 _FIRST = {}  # id(task) -> (task, its compiled step 0): one program for every Runs on the task

@@ -40,16 +40,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `experiments` importable
   sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments import _warmup_length_figures as figures
 from experiments import common
-from experiments._warmup_length_runs import Runs, resample, resident, result_of, straight
+from experiments._warmup_length_runs import Runs, resample, result_of, setup, straight
 from experiments.warmup_length import BOOTSTRAP, METRIC, TOLERANCE, adamw_cosine, arm_summary, width
 from experiments.warmup_length import SIZES as WARMUP_SIZES
-from lrlab import analysis, optimizers, schedules, sweep, tasks
+from lrlab import analysis, optimizers, schedules, sweep
 from lrlab.analysis import ALPHA
 from lrlab.data.language import ngram_loss
 
@@ -57,6 +56,11 @@ CLAIM = (
   "RAdam replaces warmup (Liu et al. 2020): on lm-transformer, RAdam without a warmup has a "
   "usable range of peak rates wider than AdamW's and as wide as AdamW's after a linear warmup."
 )
+
+
+# Its usable ranges reached down to the grid's lowest rate (0.0032), and the rectifier shifts
+# RAdam's up: the grid here reaches lower and higher, so that no range is cut by its ends.
+BELOW, ABOVE = 3, 2
 
 
 def _grid(size: str) -> dict:
@@ -68,9 +72,6 @@ def _grid(size: str) -> dict:
   return dict(lr_range=(low / step**BELOW, high * step**ABOVE), num_lrs=n + BELOW + ABOVE)
 
 
-# Its usable ranges reached down to the grid's lowest rate (0.0032), and the rectifier shifts
-# RAdam's up: the grid here reaches lower and higher, so that no range is cut by its ends.
-BELOW, ABOVE = 3, 2
 SIZES = {  # warmup_length's at its longest budget
   size: dict(
     task=WARMUP_SIZES[size]["task"],
@@ -105,15 +106,11 @@ def radam(hp):
 
 
 def run(out: Path, *, task, steps, batch_size, eval_every, warmup_steps, lr_range, num_lrs, seeds):
-  context = task.get("context", 64)
-  lm = tasks.get("lm-transformer", num_tokens=steps * batch_size * context, **task)
-  lm_resident = resident(lm)
-  lrs = sweep.log_grid(*lr_range, num_lrs)
-  settings = dict(
-    steps=steps, batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=jax.random.key(0)
+  lm, lm_resident, settings, base = setup(
+    task, steps=steps, batch_size=batch_size, eval_every=eval_every, seeds=seeds
   )
-  base = {"task": "lm-transformer", "task_overrides": task, "batch_size": batch_size,
-          "eval_every": eval_every, "divergence_factor": 10.0, "steps": steps}  # fmt: skip
+  base["steps"] = steps
+  lrs = sweep.log_grid(*lr_range, num_lrs)
   n, hold = len(lrs), first_rectified() - 1
   arms = {
     "adamw-warmup": (adamw_cosine, {"warmup": warmup_steps}),

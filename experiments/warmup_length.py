@@ -57,8 +57,8 @@ import numpy as np
 
 from experiments import _warmup_length_figures as figures
 from experiments import common
-from experiments._warmup_length_runs import Runs, columns, resample, resident, result_of, straight
-from lrlab import analysis, optimizers, schedules, sweep, tasks
+from experiments._warmup_length_runs import Runs, columns, resample, result_of, setup, straight
+from lrlab import analysis, optimizers, schedules, sweep
 from lrlab.analysis import ALPHA
 from lrlab.data.language import ngram_loss
 
@@ -183,21 +183,11 @@ def run(
   out: Path, *, task, budgets, batch_size, eval_every, warmup_steps, lr_range, num_lrs, seeds
 ):
   check_settings(budgets, eval_every, warmup_steps)
-  longest = max(budgets)
-  context = task.get("context", 64)
-  lm = tasks.get("lm-transformer", num_tokens=longest * batch_size * context, **task)
-  lm_resident = resident(lm)
-  lrs = sweep.log_grid(*lr_range, num_lrs)
-  settings = dict(
-    steps=longest, batch_size=batch_size, eval_every=eval_every, seeds=seeds, key=jax.random.key(0)
+  longest, context = max(budgets), task.get("context", 64)
+  lm, lm_resident, settings, base = setup(
+    task, steps=longest, batch_size=batch_size, eval_every=eval_every, seeds=seeds
   )
-  base = {
-    "task": "lm-transformer",
-    "task_overrides": task,
-    "batch_size": batch_size,
-    "eval_every": eval_every,
-    "divergence_factor": 10.0,
-  }
+  lrs = sweep.log_grid(*lr_range, num_lrs)
   # (a) and (b)'s cosine: AdamW, warmup-cosine and cosine alone, in one program.
   grid = sweep.product(warmup=np.array([warmup_steps, 0]), lr=lrs)
   grid["total"] = np.full(2 * len(lrs), longest)
