@@ -325,7 +325,8 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
   answer = _answer(result, grid_steps)
   answer.append(f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling).")
   figures = [f"curves_{result.metric}.png"]
-  sweep.plot_curves(result.sweep, os.path.join(out, figures[0]), result.metric)
+  best = result.best()["index"]  # a stopped member has no seed mean for the sweep's own best
+  sweep.plot_curves(result.sweep, os.path.join(out, figures[0]), result.metric, index=best)
   if result.schedule is not None:
     figures.append("pbt.png")
     search.plot_pbt(result, os.path.join(out, figures[-1]))

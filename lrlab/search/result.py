@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lrlab.sweep import storage
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import atomic_write, read_non_finite, spell_non_finite
 
@@ -133,16 +134,18 @@ class SearchResult:
   def save(self, directory: str | os.PathLike, **extra: Any) -> Path:
     """Write the search into ``directory``: the sweep's files, then ``search.json``.
 
-    The curves go through :meth:`lrlab.sweep.SweepResult.save` (``results.csv``,
-    ``curves.npz``, ``sweep.json``); ``search.json``, written last and atomically,
-    holds where each member stopped, the rungs and brackets, PBT's lineage and
-    schedules, :meth:`best`, and ``extra`` (JSON values, e.g. the answer a command
-    printed). ``SearchResult.load(r.save(d)) == r``.
+    The curves are saved as :meth:`lrlab.sweep.SweepResult.save` saves them (``results.csv``,
+    ``curves.npz``, ``sweep.json``, with no summary of its own); ``search.json``,
+    written last and atomically, holds where each member stopped, the rungs and
+    brackets, PBT's lineage and schedules, :meth:`best`, and ``extra`` (JSON values,
+    e.g. the answer a command printed). ``SearchResult.load(r.save(d)) == r``.
 
     Returns:
       The folder, as a ``Path``.
     """
-    directory = Path(self.sweep.save(directory, metric=f"final_{self.metric}"))
+    # No seed-mean summary in sweep.json: a member stopped in some seed has none (with several
+    # seeds, often every member), and the search's answers are here, in search.json.
+    directory = storage.save(self.sweep, directory, summary=False)
     arrays = {name: _encode(getattr(self, name)) for name in _ARRAYS}
     schedule = self.schedule and {k: _encode(v) for k, v in self.schedule.items()}
     document = {

@@ -149,7 +149,9 @@ def target(result: Any) -> dict[str, Any]:
   if result.config.get("target") is not None:
     return {**result.config["target"], "default": False}
   if result.has_accuracy:
-    metric, value = "val_accuracy", 0.95 * np.nanmax(result.seed_mean("final_val_accuracy"))
+    means = result.seed_mean("final_val_accuracy")  # all NaN if no member finished every seed
+    best = np.nanmax(means) if np.isfinite(means).any() else np.nan
+    metric, value = "val_accuracy", 0.95 * best
   else:
     best = np.min(result.seed_mean("final_val_loss"))
     metric, value = "val_loss", best + 0.1 * abs(best)

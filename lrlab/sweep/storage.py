@@ -236,15 +236,22 @@ def write_curves(result: Any, directory: Path) -> Path:
 
 
 def save(
-  result: Any, directory: str | os.PathLike, *, metric: str | None = None, tolerance: float = 0.05
+  result: Any,
+  directory: str | os.PathLike,
+  *,
+  metric: str | None = None,
+  tolerance: float = 0.05,
+  summary: bool = True,
 ) -> Path:
   """Write a :class:`lrlab.sweep.SweepResult` into ``directory``; see its ``save``.
 
-  The summary (``result.summary_dict(metric, tolerance)``) is computed first,
-  so a bad ``metric`` or ``tolerance`` raises before any file changes.
+  The summary (``result.summary_dict(metric, tolerance)``) is computed first, so a bad
+  ``metric`` or ``tolerance`` raises before any file changes. ``summary=False`` stores
+  ``None`` instead: a search's curves (:meth:`lrlab.search.SearchResult.save`), where a
+  member stopped in some seed has no seed mean, and whose answers are the search's own.
   """
   directory = Path(directory)
-  summary = result.summary_dict(metric, tolerance)
+  summary = result.summary_dict(metric, tolerance) if summary else None
   directory.mkdir(parents=True, exist_ok=True)
   write_curves(result, directory)
   result.to_csv(directory / "results.csv")

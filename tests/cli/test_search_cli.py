@@ -218,3 +218,19 @@ def test_a_failure_after_the_search_trained_keeps_its_work(run, tmp_path, monkey
   assert saved.metadata["resumed_from"] == {"seed": 1, "segment": 0}  # after its only seed
   assert sorted(saved.stopped_step[0].tolist()) == [4] * 6 + [12] * 2 + [36]
   assert not (tmp_path / "h" / "checkpoint").exists()
+
+
+def test_halving_over_seeds_that_keep_different_members_finishes(run, tmp_path):
+  # Seeds 0 and 1 keep different members to the end: none has a final accuracy in every
+  # seed, and the curves figure and sweep.json's summary raised after training.
+  code, out, err = run(
+    "--task", "digits-logreg", "--grid", "lr=0.01:3:9:log", "--search", "halving",
+    "--min-steps", "4", "--eval-every", "2", "--batch-size", "8", "--seeds", "2", "--out", "apart",
+  )  # fmt: skip
+  assert code == 0, err
+  saved = SearchResult.load(tmp_path / "apart")
+  assert saved.metric == "val_accuracy"
+  finishers = [saved.stopped_step[s].tolist().index(36) for s in range(2)]
+  assert finishers[0] != finishers[1]
+  assert (tmp_path / "apart" / "curves_val_accuracy.png").exists()
+  assert f"Best lr = {saved.best()['hyperparameters']['lr']:.4g}" in out

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import warnings
 
 import jax
 import numpy as np
@@ -345,6 +346,31 @@ def test_save_and_load_give_the_same_search(halved, tmp_path):
   assert again.stopped_step.dtype == halved.stopped_step.dtype
   with pytest.raises(ValueError, match=r"holds no search\.json"):
     search.SearchResult.load(tmp_path)
+
+
+def test_a_search_no_member_finished_in_every_seed_saves_loads_and_plots(tmp_path):
+  """Each seed keeps its own survivors, so no member may have finished in every seed, and
+  then none has a seed-mean final accuracy. Saving raised on the sweep's seed-mean summary,
+  as did the command line's curves figure: `lrlab sweep --search halving` at its default 3
+  seeds on mnist1d-mlp failed after training."""
+  result = search.successive_halving(
+    tasks.get("digits-logreg"), _sgd, {"lr": np.geomspace(0.01, 3, 9)}, steps=36, min_steps=4,
+    eta=3, key=jax.random.key(0), seeds=2, batch_size=8, eval_every=2, metric="val_accuracy",
+  )  # fmt: skip
+  finishers = [int(np.flatnonzero(result.stopped_step[s] == 36)[0]) for s in range(2)]
+  assert finishers[0] != finishers[1]
+  assert np.isnan(result.sweep.seed_mean("final_val_accuracy")).all()
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # nor a NumPy warning about an all-NaN slice
+    folder = result.save(tmp_path / "apart")
+  assert search.SearchResult.load(folder) == result
+  assert json.loads((folder / "sweep.json").read_text())["summary"] is None
+  best = result.best()["index"]
+  assert best in finishers
+  sweep.plot_curves(result.sweep, tmp_path / "curves.png", "val_accuracy", index=best)
+  assert (tmp_path / "curves.png").exists()
+  with pytest.raises(ValueError, match="give best_by or index, not both"):
+    sweep.plot_curves(result.sweep, tmp_path / "x.png", best_by="final_val_loss", index=best)
 
 
 def test_rungs_given_as_numpy_integers_load_back_as_integers(task, tmp_path):

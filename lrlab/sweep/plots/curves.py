@@ -25,6 +25,7 @@ def plot_curves(
   log_y: bool | None = None,
   title: str | None = None,
   best_by: str | None = None,
+  index: int | None = None,
 ) -> Figure:
   """Learning curves, one line per member, coloured by its ``axis`` value.
 
@@ -52,6 +53,9 @@ def plot_curves(
     best_by: the summary metric that picks the best member, whose line is
       drawn on a grid with more axes (default as in
       :meth:`~lrlab.sweep.SweepResult.best`).
+    index: the member whose line is drawn instead of the best one (a search's
+      answer, :meth:`lrlab.search.SearchResult.best`, whose stopped members have no
+      seed-mean summary); not with ``best_by``.
 
   Returns:
     The saved ``Figure``.
@@ -67,7 +71,11 @@ def plot_curves(
   axis = result._axis_name(axis)
   if "accuracy" in metric and not result.has_accuracy:
     raise ValueError(f"metric {metric!r} is NaN throughout: the task has no accuracy.")
-  members = result.line(result.best(best_by, warn=False)["index"], axis)
+  if index is not None and best_by is not None:
+    raise ValueError(f"give best_by or index, not both; got {best_by!r} and {index!r}.")
+  if index is None:
+    index = result.best(best_by, warn=False)["index"]
+  members = result.line(index, axis)
   values = getattr(result.history, metric)
   per_step = metric == "learning_rate"
   steps = np.arange(values.shape[-1]) if per_step else result.history.step[0, 0]
