@@ -21,6 +21,8 @@ if _CACHE != "off":
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
   # No size limit: with one, every write rescans the whole cache under a lock (quadratic).
+else:  # nor the command line's own cache (lrlab.cli.common.use_compile_cache)
+  os.environ.setdefault("LRLAB_COMPILE_CACHE", "off")
 
 # Two XLA:CPU settings that compile faster, since most of the suite's time is compiling small
 # programs. LLVM at level 1 instead of 2 compiles them ~30% faster (28% of the CPU time of three

@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from lrlab.cli import common, output, task_flag
+from lrlab.cli import common, compile_cache, output, task_flag
 
 FILES = output.OWNED["find"]
 
@@ -119,6 +119,7 @@ def report(found, parallel) -> str:
 def run(args) -> int:
   """``lrlab find`` with parsed ``args``; the exit code."""
   common.expose_host_devices(args.devices)
+  compile_cache.use()
   import jax
 
   from lrlab import finder, optimizers

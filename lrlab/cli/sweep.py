@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 
-from lrlab.cli import common, output, task_flag
+from lrlab.cli import common, compile_cache, output, task_flag
 from lrlab.cli import search as search_cli
 from lrlab.cli.routing import SCHEDULES, build_make_tx
 
@@ -226,6 +226,7 @@ def report(result, out: str, args, seconds: float | None, runs: int = 0) -> None
 def run(args) -> int:
   """``lrlab sweep`` with parsed ``args``; the exit code."""
   common.expose_host_devices(args.devices)
+  compile_cache.use()
   import jax
 
   from lrlab import sweep
