@@ -82,7 +82,8 @@ def add_arguments(parser: common.Parser) -> None:
   )  # fmt: skip
   parser.add_argument(
     "--min-steps", type=common.positive_int, default=None,
-    help="halving, hyperband: the first rung's steps, dividing --steps (default: --eval-every)",
+    help="halving, hyperband: the first rung's steps, dividing --steps (default: --eval-every "
+    "for halving; for hyperband the least --steps / eta**k that --eval-every divides)",
   )  # fmt: skip
   parser.add_argument(
     "--interval", type=common.positive_int, default=None,
@@ -190,7 +191,34 @@ def settings(args) -> dict:
     raise ValueError(f"{given[0]} applies to --search pbt only; got --search {args.search}.")
   if args.eta < 2:
     raise ValueError(f"--eta must be an integer >= 2; got {args.eta}.")
-  return {"method": args.search, "eta": args.eta, "min_steps": args.min_steps or args.eval_every}
+  min_steps = args.min_steps or args.eval_every
+  if args.search == "hyperband" and args.min_steps is None:
+    min_steps = hyperband_min_steps(args.steps, args.eta, args.eval_every)
+  return {"method": args.search, "eta": args.eta, "min_steps": min_steps}
+
+
+def hyperband_min_steps(steps: int, eta: int, eval_every: int) -> int:
+  """``--min-steps``'s default for hyperband: the least ``steps / eta**k`` (``k >= 1``) that is a
+  multiple of ``eval_every``, as Li et al.'s brackets need ``steps = min_steps * eta**k``; a
+  one-line ValueError, with budgets that have one, where there is none.
+
+  Example:
+    >>> hyperband_min_steps(2700, 3, 100), hyperband_min_steps(3000, 3, 100)
+    (100, 1000)
+  """
+  found, k = None, 1
+  while steps % eta**k == 0 and steps // eta**k >= eval_every:
+    if (steps // eta**k) % eval_every == 0:
+      found = steps // eta**k
+    k += 1
+  if found is None:
+    fits = [eval_every * eta**k for k in (1, 2, 3, 4)]
+    raise ValueError(
+      f"--search hyperband needs --steps = --min-steps * {eta}**k with --min-steps a multiple "
+      f"of --eval-every ({eval_every}); --steps {steps} has none: give e.g. --steps "
+      f"{', '.join(map(str, fits))}, or --eval-every and --min-steps that fit."
+    )
+  return found
 
 
 def preflight(args, grid) -> None:

@@ -77,6 +77,11 @@ def test_pbt_writes_lineage_schedules_and_its_figure_and_takes_the_explore_flags
       "error: --min-steps must be less than --steps (36) with --search hyperband; got 36 "
       "(--eval-every, its default).",
     ),
+    (
+      ("--search", "hyperband", "--steps", "40"),
+      "error: --search hyperband needs --steps = --min-steps * 3**k with --min-steps a multiple "
+      "of --eval-every (4); --steps 40 has none: give e.g. --steps 12, 36, 108, 324,",
+    ),
     (("--search", "sha"), "argument --search: invalid choice: 'sha'"),
   ],
 )
@@ -234,3 +239,14 @@ def test_halving_over_seeds_that_keep_different_members_finishes(run, tmp_path):
   assert finishers[0] != finishers[1]
   assert (tmp_path / "apart" / "curves_val_accuracy.png").exists()
   assert f"Best lr = {saved.best()['hyperparameters']['lr']:.4g}" in out
+
+
+def test_hyperband_finds_a_first_rung_that_fits_the_budget(run, tmp_path):
+  # 48 steps in evaluations of 4: the default --min-steps, --eval-every, makes 48 / 4 = 12 no
+  # power of 3, and `lrlab sweep --search hyperband` failed at its defaults (3000 steps, 100).
+  code, out, err = run("--grid", "lr=0.01:3:9:log", "--search", "hyperband", "--steps", "48",
+                       "--out", "hb")  # fmt: skip
+  assert code == 0, err
+  saved = SearchResult.load(tmp_path / "hb")
+  assert saved.rungs == [[16, 48], [48]]  # 48 = 16 * 3: Li et al.'s brackets s = 1, 0
+  assert saved.sweep.config["min_steps"] == 16
