@@ -63,7 +63,7 @@ def check_common(
   task: Any, make_tx: Any, grid: Mapping[str, Any], metric: str, steps: int, segment_steps: int,
   eval_every: int | None, seeds: Any, key: Any, checkpoint_interval: float,
   segment_name: str, grid_name: str = "grid", should_stop: Any = None,
-  divergence_factor: Any = 10.0,
+  divergence_factor: Any = 10.0, checkpoint_dir: Any = None,
 ) -> tuple[Any, dict[str, np.ndarray], np.ndarray, int]:  # fmt: skip
   """Check the arguments every method takes, before any compute; returns the task, the grid,
   the seed values and ``eval_every`` (default: ``segment_steps``)."""
@@ -93,7 +93,7 @@ def check_common(
     )
   arguments.check_key(key)
   # As lrlab.sweep.run checks them (None or "30" failed later, naming nothing).
-  arguments.check_settings(checkpoint_interval, divergence_factor)
+  arguments.check_settings(checkpoint_interval, divergence_factor, checkpoint_dir)
   return task, grid, arguments.seed_values(seeds), int(eval_every)
 
 

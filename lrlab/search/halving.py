@@ -191,6 +191,7 @@ def successive_halving(
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, grid, metric, steps, min_steps, eval_every, seeds, key, checkpoint_interval,
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
+    checkpoint_dir=checkpoint_dir,
   )  # fmt: skip
   _check_halving(eta)
   arguments.check_accuracy(task, metric)
@@ -251,6 +252,7 @@ def hyperband(
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, grid, metric, steps, min_steps, eval_every, seeds, key, checkpoint_interval,
     "min_steps", should_stop=should_stop, divergence_factor=divergence_factor,
+    checkpoint_dir=checkpoint_dir,
   )  # fmt: skip
   _check_halving(eta)
   if min_steps == steps:  # s_max = 0: one bracket of one member drawn at random, no search

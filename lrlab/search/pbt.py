@@ -277,7 +277,7 @@ def pbt(
   task, grid, seed_values, eval_every = driver.check_common(
     task, make_tx, init_grid, metric, steps, interval, eval_every, seeds, key,
     checkpoint_interval, "interval", "init_grid", should_stop=should_stop,
-    divergence_factor=divergence_factor,
+    divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
   )  # fmt: skip
   if interval == steps:  # it divides steps: otherwise at least two segments
     raise ValueError(

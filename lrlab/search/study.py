@@ -195,7 +195,7 @@ def run_study(
   task, _, seeds, eval_every = driver.check_common(
     task, make_tx, example, metric, steps, eval_every, eval_every, [seed], key,
     checkpoint_interval, "eval_every", "space", should_stop=should_stop,
-    divergence_factor=divergence_factor,
+    divergence_factor=divergence_factor, checkpoint_dir=checkpoint_dir,
   )  # fmt: skip
   driver.check_run(task, steps, batch_size, eval_every, divergence_factor, devices, chunk_size)
   if checkpoint_dir is not None and jax.process_count() > 1:

@@ -23,21 +23,29 @@ class GridEdgeWarning(UserWarning):
 def best_member(result: Any, metric: str) -> tuple[int, float]:
   """``(index, seed-mean value)`` of the best member by ``metric`` (the first one on ties).
 
-  NaN means never win; ``metric`` must already be a resolved name.
+  NaN means never win. A member NaN in some seed without having diverged there, as a
+  search's member stopped early is, has no seed mean (a loss's would be ``inf``, a diverged
+  run's). ``metric`` must already be a resolved name.
 
   Raises:
-    ValueError: ``metric`` is NaN for every member (a task without accuracy).
+    ValueError: no member has a seed mean (a task without accuracy), or only members that
+      diverged in every seed do while others have none (a search's curves over several seeds).
   """
-  means = result.seed_mean(metric)
-  if np.all(np.isnan(means)):
+  raw, diverged = result.metric(metric, diverged_as_worst=False), result.history.diverged
+  unmeasured = np.any(np.isnan(raw) & ~diverged, axis=0)
+  means = np.where(unmeasured, np.nan, result.seed_mean(metric))
+  if np.all(np.isnan(means)) and higher_is_better(metric) and not result.has_accuracy:
     raise ValueError(
       f"metric {metric!r} is NaN for every member (a task without accuracy?); "
       f"use a loss metric such as 'final_val_loss'."
     )
-  if higher_is_better(metric):
-    index = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
-  else:
-    index = int(np.argmin(np.where(np.isnan(means), np.inf, means)))
+  if np.all(unmeasured | np.all(diverged, axis=0) | np.isnan(means)) and np.any(unmeasured):
+    raise ValueError(
+      f"metric {metric!r} has no seed mean for any member that trained: each stopped before "
+      f"the budget in some seed (a search's curves? lrlab.search.SearchResult.best answers)."
+    )
+  score = np.where(np.isnan(means), np.inf, -means if higher_is_better(metric) else means)
+  index = int(np.lexsort((score, np.isnan(means)))[0])  # NaN after inf; the first on ties
   return index, float(means[index])
 
 

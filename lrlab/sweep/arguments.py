@@ -5,6 +5,7 @@ what is allowed, before anything is compiled or trained.
 """
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,12 +104,16 @@ def check_chunk_size(chunk_size: Any, num_devices: int, others: str = "None") ->
     )
 
 
-def check_settings(checkpoint_interval: Any, divergence_factor: Any) -> None:
+def check_settings(
+  checkpoint_interval: Any, divergence_factor: Any, checkpoint_dir: Any = None
+) -> None:
   """A one-line error unless both are real numbers and ``checkpoint_interval`` is finite and
-  >= 0 (the trainer checks ``divergence_factor > 1``). :func:`lrlab._checks.check` lets
-  ``None`` through (it means "not set" there) and reads ``"30"`` as 30: either one failed
-  later with a ``TypeError`` naming nothing, ``checkpoint_interval`` after the first segment
-  had compiled and trained."""
+  >= 0 (the trainer checks ``divergence_factor > 1``), and ``checkpoint_dir`` is ``None`` or
+  a folder to create or reuse. :func:`lrlab._checks.check` lets ``None`` through (it means
+  "not set" there) and reads ``"30"`` as 30: either one failed later with a ``TypeError``
+  naming nothing, ``checkpoint_interval`` after the first segment had compiled and trained;
+  a ``checkpoint_dir`` that is a file (or lies inside one) failed at the first checkpoint,
+  after the first chunk had trained, with a ``FileExistsError``."""
   for name, value in (
     ("checkpoint_interval", checkpoint_interval),
     ("divergence_factor", divergence_factor),
@@ -119,6 +124,18 @@ def check_settings(checkpoint_interval: Any, divergence_factor: Any) -> None:
     if isinstance(value, bool) or not number:
       raise ValueError(f"{name} must be a number; got {value!r}.")
   _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
+  if checkpoint_dir is None:
+    return
+  if not isinstance(checkpoint_dir, str | os.PathLike):
+    raise ValueError(f"checkpoint_dir must be None or a folder's path; got {checkpoint_dir!r}.")
+  existing = os.path.abspath(checkpoint_dir)
+  while not os.path.exists(existing):  # the nearest folder above it that exists
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    where = "which is a file" if existing == os.path.abspath(checkpoint_dir) else "inside a file"
+    raise ValueError(
+      f"checkpoint_dir must be a folder to create or reuse; got {str(checkpoint_dir)!r}, {where}."
+    )
 
 
 def check_target(target: Any, task: tasks_lib.Task | None = None) -> dict[str, Any] | None:

@@ -227,7 +227,7 @@ def run(
   arguments.check_key(key)
   target = arguments.check_target(target, task)
   tx_config = arguments.check_tx_config(tx_config)
-  arguments.check_settings(checkpoint_interval, divergence_factor)
+  arguments.check_settings(checkpoint_interval, divergence_factor, checkpoint_dir)
   trainer = Trainer(
     task,
     steps=steps,

@@ -244,8 +244,8 @@ def test_halving_over_seeds_that_keep_different_members_finishes(run, tmp_path):
 def test_hyperband_finds_a_first_rung_that_fits_the_budget(run, tmp_path):
   # 48 steps in evaluations of 4: the default --min-steps, --eval-every, makes 48 / 4 = 12 no
   # power of 3, and `lrlab sweep --search hyperband` failed at its defaults (3000 steps, 100).
-  code, out, err = run("--grid", "lr=0.01:3:9:log", "--search", "hyperband", "--steps", "48",
-                       "--out", "hb")  # fmt: skip
+  code, _, err = run("--grid", "lr=0.01:3:9:log", "--search", "hyperband", "--steps", "48",
+                     "--out", "hb")  # fmt: skip
   assert code == 0, err
   saved = SearchResult.load(tmp_path / "hb")
   assert saved.rungs == [[16, 48], [48]]  # 48 = 16 * 3: Li et al.'s brackets s = 1, 0

@@ -254,6 +254,7 @@ def _never(hp):
     (dict(checkpoint_interval=None), r"^checkpoint_interval must be a number; got None\.$"),
     (dict(checkpoint_interval="30"), r"^checkpoint_interval must be a number; got '30'\.$"),
     (dict(divergence_factor=None), r"^divergence_factor must be a number; got None\.$"),
+    (dict(checkpoint_dir=__file__), r"^checkpoint_dir must be a folder .* which is a file\.$"),
   ],
 )
 @pytest.mark.parametrize("method", [search.successive_halving, search.hyperband])

@@ -2,6 +2,7 @@
 accuracy target only for a task with accuracy; NumPy integers are the same sweep as Python ints."""
 
 import dataclasses
+import os
 
 import jax
 import numpy as np
@@ -63,6 +64,19 @@ def test_settings_that_are_not_numbers_are_refused_before_training(bad, match, m
   monkeypatch.setattr(sweep.engine, "SeedRows", lambda *a: trained.append(a) or seed_rows(*a))
   with pytest.raises(ValueError, match=match):
     sweep.run("quadratic", _sgd, {"lr": np.array([0.1, 0.5])}, **SETTINGS, **bad)
+  assert not trained
+
+
+@pytest.mark.parametrize("inside", ["", "ckpt"])
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(inside, monkeypatch):
+  # It failed at the first checkpoint, after the first chunk had trained: FileExistsError.
+  trained = []
+  seed_rows = sweep.engine.SeedRows
+  monkeypatch.setattr(sweep.engine, "SeedRows", lambda *a: trained.append(a) or seed_rows(*a))
+  path = os.path.join(__file__, inside) if inside else __file__
+  where = "inside a file" if inside else "which is a file"
+  with pytest.raises(ValueError, match=rf"^checkpoint_dir must be a folder .*{where}\.$"):
+    sweep.run("quadratic", _sgd, {"lr": np.array([0.1, 0.5])}, **SETTINGS, checkpoint_dir=path)
   assert not trained
 
 

@@ -165,6 +165,23 @@ def test_regression_defaults_to_losses():
 # The answers: best, usable range, divergence threshold, edge warning.
 
 
+def test_best_refuses_a_search_whose_members_each_stopped_in_some_seed():
+  # A search's curves over 2 seeds, NaN where a member stopped early: each seed kept its own
+  # member to the budget and member 2 diverged in both. A stopped member's loss counted inf,
+  # so best() answered member 0 with inf, and an accuracy blamed a task without accuracy.
+  final = [[0.8, np.nan, 0.0], [np.nan, 0.7, 0.0]]
+  diverged = [[False, False, True], [False, False, True]]
+  result = synthetic.make_result({"lr": LRS[:3]}, final, diverged)
+  for metric in ("final_val_loss", "final_val_accuracy"):
+    with pytest.raises(ValueError, match="no seed mean for any member that trained"):
+      result.best(metric)
+  with pytest.raises(ValueError, match="no seed mean"):
+    result.summary("final_val_loss")
+  # A member measured in every seed is the answer, never one that stopped in some seed.
+  kept = synthetic.make_result({"lr": LRS[:3]}, [[0.8, 0.6, 0.0], [np.nan, 0.5, 0.0]], diverged)
+  assert kept.best("final_val_loss", warn=False)["index"] == 1
+
+
 def test_best_on_the_u_curve(u_shaped):
   best = u_shaped.best()
   assert best["index"] == 4 and best["metric"] == "final_val_accuracy"
