@@ -353,7 +353,9 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
   answer = _answer(result, grid_steps)
   answer.append(f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling).")
   figures = [f"curves_{result.metric}.png"]
-  best = result.best()["index"]  # a stopped member has no seed mean for the sweep's own best
+  # The line through the search's answer (a stopped member has no seed mean for the sweep's
+  # own best); PBT's populations answer alone, and seed 0's is drawn.
+  best = result.best(seed=0 if result.schedule is not None else None)["index"]
   sweep.plot_curves(result.sweep, os.path.join(out, figures[0]), result.metric, index=best)
   if result.schedule is not None:
     figures.append("pbt.png")

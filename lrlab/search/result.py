@@ -98,15 +98,21 @@ class SearchResult:
     Args:
       seed: if given, the best member of that seed alone (its value in that seed, its
         schedule in that seed): what an independent search with that seed would answer.
-        For PBT over several seeds, give it: member ``k`` of one population shares nothing
-        with member ``k`` of another, so their mean is no one's answer.
+        Required for PBT over several seeds (a one-line error without it): member ``k`` of
+        one population shares nothing with member ``k`` of another, so their mean is no
+        one's answer.
 
     Returns:
       ``{"index", "value", "finished_seeds", "hyperparameters"}``; for PBT also
-      ``"schedule"``, its hyperparameters after each exploit (seed ``seed``'s, seed 0's by
-      default), which is the answer PBT gives: a schedule, not one setting.
+      ``"schedule"``, its hyperparameters after each exploit (seed ``seed``'s, or the one
+      seed's), which is the answer PBT gives: a schedule, not one setting.
     """
     final = self.final()
+    if seed is None and self.schedule is not None and final.shape[0] > 1:
+      raise ValueError(
+        f"seed must be given for PBT over {final.shape[0]} seeds (an integer in "
+        f"[0, {final.shape[0]})): each population answers alone; got None."
+      )
     if seed is not None:
       seeds = final.shape[0]
       if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < seeds:
@@ -131,13 +137,21 @@ class SearchResult:
       best["schedule"] = {k: v[row, index].tolist() for k, v in self.schedule.items()}
     return best
 
+  def _answers(self) -> dict[str, Any] | list[dict[str, Any]]:
+    """:meth:`best`, or for PBT over several seeds each population's, a list by seed."""
+    seeds = self.sweep.num_seeds
+    if self.schedule is not None and seeds > 1:
+      return [self.best(seed=s) for s in range(seeds)]
+    return self.best()
+
   def save(self, directory: str | os.PathLike, **extra: Any) -> Path:
     """Write the search into ``directory``: the sweep's files, then ``search.json``.
 
     The curves are saved as :meth:`lrlab.sweep.SweepResult.save` saves them (``results.csv``,
     ``curves.npz``, ``sweep.json``, with no summary of its own); ``search.json``,
     written last and atomically, holds where each member stopped, the rungs and
-    brackets, PBT's lineage and schedules, :meth:`best`, and ``extra`` (JSON values,
+    brackets, PBT's lineage and schedules, :meth:`best` (PBT over several seeds: each
+    seed's, a list), and ``extra`` (JSON values,
     e.g. the answer a command printed). ``SearchResult.load(r.save(d)) == r``.
 
     Returns:
@@ -151,7 +165,7 @@ class SearchResult:
     document = {
       "format": _FORMAT,
       **extra,
-      "best": self.best(),
+      "best": self._answers(),
       "metric": self.metric,
       "model_steps": self.model_steps,
       "rungs": [[int(t) for t in rungs] for rungs in self.rungs],  # NumPy ints are not JSON
