@@ -7,6 +7,7 @@ allowed.
 """
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -157,3 +158,17 @@ def differences(before: Mapping[str, Any], now: Mapping[str, Any], most: int = 3
   ]
   more = f"; and {len(named) - most} more" if len(named) > most else ""
   return "; ".join(named[:most]) + more
+
+
+def check_folder(name: str, path: Any) -> None:
+  """A one-line error unless ``path`` is a folder's path (``str`` or ``os.PathLike``) that is
+  a folder or may be made one: neither a file nor inside one. Else the first file written
+  there fails with the OS's error, which names no argument."""
+  if not isinstance(path, str | os.PathLike):
+    raise ValueError(f"{name} must be a folder's path; got {path!r}.")
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):  # the nearest folder above it that exists
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    where = "which is a file" if existing == os.path.abspath(path) else "inside a file"
+    raise ValueError(f"{name} must be a folder to create or reuse; got {str(path)!r}, {where}.")

@@ -109,7 +109,9 @@ def report(found, parallel) -> str:
     f"{'parallel':<11}{parallel.lr:>12.4g}{1:>11.3g}x  ({parallel.metric} = {parallel.value:.4g}; "
     f"usable range [{lo:.4g}, {hi:.4g}] after {parallel.sweep.config['steps']} steps)"
   )
-  if parallel.on_edge:
+  if parallel.sweep.history.diverged.all():
+    lines.append(f"Warning: {parallel.summary().split(': ', 1)[1]}")
+  elif parallel.on_edge:
     lines.append(
       "Warning: the parallel finder's best is on the edge of its candidates: widen them."
     )

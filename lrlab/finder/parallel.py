@@ -46,7 +46,13 @@ class ParallelFinderResult:
   sweep: sweep.SweepResult
 
   def summary(self) -> str:
-    """One line: the best rate, its value and the usable range."""
+    """One line: the best rate, its value and the usable range; where every candidate
+    diverged in every seed, that, and that the rates to try lie below the smallest."""
+    if np.all(self.sweep.history.diverged):
+      return (
+        f"Parallel finder: every candidate diverged, the smallest ({self.lr:.4g}) too: widen "
+        f"the candidates below it."
+      )
     lo, hi = self.usable_range
     edge = " (on the edge of the candidates: widen them)" if self.on_edge else ""
     diverges = "" if self.divergence_lr is None else f"; diverges from {self.divergence_lr:.4g}"

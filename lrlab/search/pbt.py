@@ -113,6 +113,11 @@ def _check_resample(probability: Any, resample: Any, axes: list[str]) -> dict[st
         f"resample[{name!r}] must be a non-empty 1-D sequence of finite numbers; got {values!r}."
       )
     pool[name] = array
+  if probability == 0:  # as the command line refuses --resample without the probability
+    raise ValueError(
+      f"resample is used only with resample_probability > 0 (else its values are never "
+      f"drawn); got resample={resample!r}, resample_probability={probability}."
+    )
   return pool
 
 
@@ -258,7 +263,8 @@ def pbt(
     resample_probability: the probability, in ``[0, 1]``, that a replaced member's axis of
       ``resample`` is resampled instead of perturbed (default 0: perturb only).
     resample: ``{axis: 1-D values}``, the values each axis of ``perturb_axes`` may be
-      resampled from (finite numbers); needed when ``resample_probability > 0``.
+      resampled from (finite numbers); needed when ``resample_probability > 0``, refused
+      when it is 0.
     metric: ``"val_loss"`` (default), ``"val_accuracy"`` or ``"train_loss"``.
     seeds: the number of seeds or their values; each seed is its own population.
     batch_size: examples per minibatch, or ``None`` for full batch.

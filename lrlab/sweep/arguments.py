@@ -5,7 +5,6 @@ what is allowed, before anything is compiled or trained.
 """
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -124,18 +123,8 @@ def check_settings(
     if isinstance(value, bool) or not number:
       raise ValueError(f"{name} must be a number; got {value!r}.")
   _checks.check_nonnegative("checkpoint_interval", checkpoint_interval)
-  if checkpoint_dir is None:
-    return
-  if not isinstance(checkpoint_dir, str | os.PathLike):
-    raise ValueError(f"checkpoint_dir must be None or a folder's path; got {checkpoint_dir!r}.")
-  existing = os.path.abspath(checkpoint_dir)
-  while not os.path.exists(existing):  # the nearest folder above it that exists
-    existing = os.path.dirname(existing)
-  if not os.path.isdir(existing):
-    where = "which is a file" if existing == os.path.abspath(checkpoint_dir) else "inside a file"
-    raise ValueError(
-      f"checkpoint_dir must be a folder to create or reuse; got {str(checkpoint_dir)!r}, {where}."
-    )
+  if checkpoint_dir is not None:
+    _checks.check_folder("checkpoint_dir", checkpoint_dir)
 
 
 def check_target(target: Any, task: tasks_lib.Task | None = None) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ from typing import IO, Any
 import jax
 import numpy as np
 
-from lrlab import train
+from lrlab import _checks, train
 from lrlab.sweep import metrics
 
 FILES = ("results.csv", "curves.npz", "sweep.json")
@@ -250,6 +250,7 @@ def save(
   ``None`` instead: a search's curves (:meth:`lrlab.search.SearchResult.save`), where a
   member stopped in some seed has no seed mean, and whose answers are the search's own.
   """
+  _checks.check_folder("directory", directory)
   directory = Path(directory)
   summary = result.summary_dict(metric, tolerance) if summary else None
   directory.mkdir(parents=True, exist_ok=True)

@@ -77,3 +77,13 @@ def test_a_flag_before_the_command_says_the_command_comes_first(capsys):
   expected = ("lrlab: error: the command comes first (lrlab COMMAND [flags], COMMAND one of "
               "sweep, find, schedules, bench); got '--steps' (see lrlab --help)\n")  # fmt: skip
   assert (stopped.value.code, capsys.readouterr().err) == (2, expected)
+
+
+def test_parallel_candidates_that_all_diverge_are_reported_so(run):
+  # Gradient descent on the quadratic diverges above 2 / L = 2. The warning said the best was
+  # "on the edge of its candidates", beside a best lr of 3 with a loss of inf.
+  code, out, _ = run("--parallel-lrs", "3:5:3", "--out", "div")
+  assert code == 0
+  assert out.count("Warning:") == 1
+  assert ("Warning: every candidate diverged, the smallest (3) too: widen the candidates below "
+          "it.") in out  # fmt: skip

@@ -353,6 +353,8 @@ def _never(hp):
     (dict(resample={"lr": []}), r"^resample\['lr'\] must be a non-empty 1-D sequence"),
     (dict(resample={"lr": [0.1, np.nan]}), r"^resample\['lr'\] must be a non-empty 1-D"),
     (dict(resample=[0.1]), r"^resample must be a dict"),
+    # It was accepted, and its values never drawn.
+    (dict(resample={"lr": [0.1]}), r"^resample is used only with resample_probability > 0 "),
     (dict(should_stop=True), r"^should_stop must be None or a function \(\) -> bool; got True\.$"),
     (dict(checkpoint_interval=None), r"^checkpoint_interval must be a number; got None\.$"),
     (dict(checkpoint_interval="30"), r"^checkpoint_interval must be a number; got '30'\.$"),

@@ -392,6 +392,16 @@ def test_non_finite_settings_are_strict_json_and_load_back_as_floats(u_shaped, t
   assert np.isnan(loaded.metadata["probe_s"])
 
 
+@pytest.mark.parametrize("inside", ["", "results"])
+def test_saving_into_a_file_is_one_line_naming_directory(u_shaped, tmp_path, inside):
+  # It raised the OS's "[Errno 17] File exists", naming no argument.
+  (tmp_path / "a.txt").write_text("not a folder")
+  where = "inside a file" if inside else "which is a file"
+  with pytest.raises(ValueError, match=rf"^directory must be a folder to create .*{where}\.$"):
+    u_shaped.save(tmp_path / "a.txt" / inside if inside else tmp_path / "a.txt")
+  assert (tmp_path / "a.txt").read_text() == "not a folder"
+
+
 def test_save_is_atomic(u_shaped, tmp_path, monkeypatch):
   u_shaped.save(tmp_path)
   before = {name: (tmp_path / name).read_bytes() for name in sweep.storage.FILES}
