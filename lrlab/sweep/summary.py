@@ -77,7 +77,8 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
   means = result.seed_mean(headline)
   means = means[~np.isnan(means)]  # NaN never wins, as in best()
   top = np.nan if not means.size else np.max(means) if result.has_accuracy else np.min(means)
-  lines.append(f"Best {headline.replace('_', ' ')}: {top:.4g} (seed mean).")
+  if not result.history.diverged.all():  # else the diverged runs' worst value, of no setting
+    lines.append(f"Best {headline.replace('_', ' ')}: {top:.4g} (seed mean).")
   members = int(np.sum(np.any(result.history.diverged, axis=0)))
   lines.append(
     f"Diverged runs: {d['diverged_runs']} of {d['runs']} "

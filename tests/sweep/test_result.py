@@ -298,6 +298,7 @@ def test_a_sweep_where_everything_diverged_still_summarises(tmp_path):
     # it said "Best lr = 0.001: final_val_accuracy = 0 ± 0", naming the first member
     best_line = "Best lr: none, all 3 runs diverged (no setting of this grid trains)."
     assert result.summary().splitlines()[1] == best_line
+    assert "(seed mean)" not in result.summary()  # it added "Best final val accuracy: 0"
     assert sweep.SweepResult.load(result.save(tmp_path / str(regression))) == result
 
 
