@@ -35,6 +35,7 @@ SCHEDULES = {
   ),
 }
 STRUCTURAL = (bool, str, "bool", "str")  # annotations of static options: never a grid axis
+LR = 1e-3  # --lr's default: the rate of a sweep without an lr axis
 
 
 def warmup_length(steps: int) -> int:
@@ -68,16 +69,23 @@ def build_make_tx(args, axes: list[str]):
   given = common.parse_assignments(args.schedule_arg, "--schedule-arg")
   fixed_optimizer = common.parse_assignments(args.opt, "--opt")
   fixed_schedule = defaults(args.steps) | given
+  if "lr" in axes and args.lr is not None:  # the axis would win silently, as below
+    raise common.UsageError(
+      f"--lr is the rate of a sweep whose --grid has no lr axis (the default --grid has one); "
+      f"leave out --lr or the lr axis; got --lr {args.lr:g}."
+    )
   for name, allowed, what in (
     (set(fixed_optimizer), optimizer_args, f"--opt (arguments of {args.optimizer})"),
     (set(given), schedule_args, f"--schedule-arg (arguments of {factory_name})"),
     (set(axes) - {"lr"}, optimizer_args | schedule_args, "a --grid axis"),
   ):
     unknown = name - allowed
+    allowed = allowed | ({"lr"} if "grid" in what else set())
+    if unknown and not allowed:  # --schedule constant takes no argument
+      raise common.UsageError(f"{what} takes none; got {', '.join(sorted(unknown))}.")
     if unknown:
       raise common.UsageError(
-        f"{what} must be among {', '.join(sorted(allowed | ({'lr'} if 'grid' in what else set())))}"
-        f"; got {', '.join(sorted(unknown))}."
+        f"{what} must be among {', '.join(sorted(allowed))}; got {', '.join(sorted(unknown))}."
       )
   static = sorted(set(axes) - traceable - {"lr"})
   if static:  # traced inside the sweep, an `if` on it fails after the folder is claimed
@@ -95,7 +103,7 @@ def build_make_tx(args, axes: list[str]):
   warmup = warmup_length(args.steps) if args.schedule == "warmup-cosine" else 0
 
   def make_tx(hp):
-    lr = hp.get("lr", args.lr)
+    lr = hp.get("lr", LR if args.lr is None else args.lr)
     traced = lambda allowed: {k: v for k, v in hp.items() if k in allowed}
     if args.schedule == "constant":
       rate = lr
@@ -109,8 +117,8 @@ def build_make_tx(args, axes: list[str]):
     schedule |= fixed_schedule | ({"warmup_steps": warmup} if warmup else {})
   tx_config = {"optimizer": args.optimizer, **fixed_optimizer, "schedule": schedule}
   if "lr" not in axes:
-    tx_config["lr"] = args.lr
+    tx_config["lr"] = LR if args.lr is None else args.lr
   return make_tx, tx_config
 
 
-__all__ = ["SCHEDULES", "build_make_tx", "warmup_length"]
+__all__ = ["LR", "SCHEDULES", "build_make_tx", "warmup_length"]

@@ -267,6 +267,12 @@ def _answer(result, model_steps_grid: int) -> list[str]:
         f"{k}: " + ", ".join(f"{x:.3g}" for x in v) for k, v in best["schedule"].items()
       )
       lines.append(f"Its schedule after each exploit: {schedule}.")
+    elif result.sweep.num_seeds > 1:  # each seed halves alone, and may keep another member
+      picks = [result.best(seed=s) for s in range(result.sweep.num_seeds)]
+      lines.append("Each seed's own pick: " + "; ".join(
+        f"seed {s}: {', '.join(f'{k} = {shown(v)}' for k, v in p['hyperparameters'].items())} "
+        f"({p['value']:.4g})" for s, p in enumerate(picks)
+      ) + ".")  # fmt: skip
   share = result.model_steps / model_steps_grid
   lines.append(
     f"Model-steps: {result.model_steps:,} ({share:.0%} of the full grid's {model_steps_grid:,})."

@@ -28,7 +28,7 @@ import time
 
 from lrlab.cli import common, compile_cache, output, task_flag
 from lrlab.cli import search as search_cli
-from lrlab.cli.routing import SCHEDULES, build_make_tx
+from lrlab.cli.routing import LR, SCHEDULES, build_make_tx
 
 DEFAULT_GRID = "lr=1e-5:1:64:log"
 # What a sweep writes in its folder (removed before another sweep takes the folder over).
@@ -53,8 +53,9 @@ def add_arguments(parser: common.Parser) -> None:
     help=f"a grid axis, lo:hi:n:log|lin or v1,v2,... (repeatable; default: {DEFAULT_GRID})",
   )  # fmt: skip
   parser.add_argument(
-    "--lr", type=common.positive_float, default=1e-3, help="the learning rate if no lr axis"
-  )
+    "--lr", type=common.positive_float, default=None,
+    help=f"the learning rate if no lr axis (default: {LR:g}; refused with one)",
+  )  # fmt: skip
   parser.add_argument("--seeds", type=common.positive_int, default=3, help="seeds per setting")
   parser.add_argument("--steps", type=common.positive_int, default=3000, help="updates per run")
   parser.add_argument(

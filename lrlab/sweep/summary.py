@@ -58,6 +58,13 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
   if result.history.diverged.all():  # no setting trained: best() would only name the first
     runs = f"all {d['runs']} runs" if d["runs"] > 1 else "the one run"
     best_line = f"Best {axis}: none, {runs} diverged (no setting of this grid trains)."
+  elif metric == "steps_to_target" and not np.isfinite(exact["value"]):  # argmin named the first
+    goal = d["target"]
+    sign = ">=" if goal["metric"].endswith("accuracy") else "<="
+    best_line = (
+      f"Best {axis}: none, no member reached the target ({goal['metric']} {sign} "
+      f"{goal['value']:.4g}) in every seed (steps_to_target is inf for every member)."
+    )
   else:
     best_line = (
       f"Best {axis} = {shown(best['hyperparameters'][axis])}{fixed}: {metric} = "

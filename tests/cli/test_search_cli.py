@@ -239,6 +239,10 @@ def test_halving_over_seeds_that_keep_different_members_finishes(run, tmp_path):
   assert finishers[0] != finishers[1]
   assert (tmp_path / "apart" / "curves_val_accuracy.png").exists()
   assert f"Best lr = {saved.best()['hyperparameters']['lr']:.4g}" in out
+  picks = [saved.best(seed=s) for s in range(2)]
+  assert ("Each seed's own pick: " + "; ".join(
+    f"seed {s}: lr = {p['hyperparameters']['lr']:.4g} ({p['value']:.4g})"
+    for s, p in enumerate(picks)) + ".") in out  # fmt: skip
 
 
 def test_hyperband_finds_a_first_rung_that_fits_the_budget(run, tmp_path):
