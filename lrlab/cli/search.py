@@ -258,9 +258,11 @@ def _answer(result, model_steps_grid: int) -> list[str]:
     best = result.best()
     setting = ", ".join(f"{k} = {shown(v)}" for k, v in best["hyperparameters"].items())
     which = f"member (it started at {setting})" if "schedule" in best else setting
+    seeds = result.sweep.num_seeds
+    picked = f"; picked by {best['picked_seeds']} of {seeds} seeds" if seeds > 1 else ""
     lines.append(
       f"Best {which}: {result.metric} = {best['value']:.4g} at {result.config['steps']} steps "
-      f"(mean of the {best['finished_seeds']} seed(s) it finished)."
+      f"(mean of the {best['finished_seeds']} seed(s) it finished{picked})."
     )
     if "schedule" in best:
       schedule = "; ".join(

@@ -374,6 +374,23 @@ def test_a_search_no_member_finished_in_every_seed_saves_loads_and_plots(tmp_pat
     sweep.plot_curves(result.sweep, tmp_path / "x.png", best_by="final_val_loss", index=best)
 
 
+def test_over_several_seeds_the_answer_is_the_setting_most_seeds_picked():
+  """Each seed searches alone. best() averaged each member over the seeds it finished in, so
+  Hyperband on the quadratic answered lr = 1, finished in one seed only, where each of the 3
+  seeds' own searches picked 0.316 (which beat 1 in that seed)."""
+  grid = {"lr": sweep.log_grid(1e-4, 1, 9)}
+  result = search.hyperband(
+    "quadratic", lambda hp: optimizers.adam(hp["lr"]), grid, steps=90, min_steps=10, eta=3,
+    key=jax.random.key(0), seeds=3, batch_size=100, eval_every=10,
+  )  # fmt: skip
+  picks = {result.best(seed=s)["hyperparameters"]["lr"] for s in range(3)}
+  best = result.best()
+  assert picks == {best["hyperparameters"]["lr"]} == {grid["lr"][7]}
+  assert best["picked_seeds"] == 3 and best["finished_seeds"] == 3
+  final = result.final()[:, best["index"]]
+  assert best["value"] == pytest.approx(np.mean(final))
+
+
 def test_rungs_given_as_numpy_integers_load_back_as_integers(task, tmp_path):
   # steps and min_steps as NumPy integers (accepted): the rungs are saved as JSON integers,
   # not through json's default=float as 4.0, 12.0, 36.0.
