@@ -105,18 +105,19 @@ def edge_warning(result: Any, metric: str | None = None, axis: str | None = None
   means = result.seed_mean(metric)[members]
   if len(values) < 2 or np.all(means == value):
     return None
-  where = result.grid[axis][index]
+  where, tie = result.grid[axis][index], ""
   if values[0] < where < values[-1]:  # an edge member that ties the best is on the edge too
     tied = result.grid[axis][members][means == value]
     edges = [v for v in (values[0], values[-1]) if np.any(tied == v)]
     if not edges:
       return None
+    tie = f" is reached at {axis}={lines.format_value(where)} and, tied,"
     where = edges[0]
   side = "lowest" if where == values[0] else "highest"
   advice = lines.widening_advice(axis, values, where)
   at, low, high = (lines.format_value(v) for v in (where, values[0], values[-1]))
   return (
-    f"The best {metric} ({value:.4g}) is at the {side} value of {axis!r} in the grid "
+    f"The best {metric} ({value:.4g}){tie or ' is'} at the {side} value of {axis!r} in the grid "
     f"({axis}={at}; the grid spans {low} to {high}): the optimum may lie outside it. "
     f"{advice} (Google's tuning playbook)."
   )

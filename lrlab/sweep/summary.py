@@ -65,10 +65,11 @@ def text(result: Any, metric: str | None = None, tolerance: float = 0.05) -> str
       f"Best {axis}: none, no member reached the target ({goal['metric']} {sign} "
       f"{goal['value']:.4g}) in every seed (steps_to_target is inf for every member)."
     )
-  else:
+  else:  # one seed has no spread: "± 0" read like a measurement
+    spread = f" ± {exact['std']:.4g} (seed mean ± std)" if seeds > 1 else " (one seed)"
     best_line = (
       f"Best {axis} = {shown(best['hyperparameters'][axis])}{fixed}: {metric} = "
-      f"{exact['value']:.4g} ± {exact['std']:.4g} (seed mean ± std)."
+      f"{exact['value']:.4g}{spread}."
     )
   lines = [
     f"Sweep of {result.num_members} members x {seeds} seed{'s' * (seeds > 1)} on "

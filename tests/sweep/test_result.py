@@ -281,6 +281,8 @@ def test_summary_numbers_are_the_best_members_seed_mean_not_nan():
   lossy = synthetic.make_result({"lr": LRS[:3]}, both, diverged, regression=True)
   assert lossy.best(warn=False)["value"] == math.inf
   assert "final_val_loss = inf ± nan (seed mean ± std)." in lossy.summary().splitlines()[1]
+  one = synthetic.make_result({"lr": LRS[:3]}, [[0.5, 0.6, 0.7]])  # no spread: not "± 0"
+  assert one.summary().splitlines()[1] == "Best lr = 0.001: final_val_accuracy = 0.7 (one seed)."
   # A NaN accuracy never wins best(); the headline skipped it too, not printing nan.
   nan_member = synthetic.make_result({"lr": LRS[:3]}, [[0.5, np.nan, 0.7]])
   assert nan_member.best(warn=False)["value"] == pytest.approx(0.7)
@@ -609,6 +611,12 @@ def test_an_exact_tie_at_either_edge_is_reported_whatever_the_order(finals, side
   message = tied.edge_warning()
   assert message is not None and f"at the {side} value of 'lr'" in message and where in message
   assert tied.summary_dict()["edge_warnings"] == [message]
+  # The printed best is the inner member: the warning names it, so the two do not contradict.
+  inner = side == "highest"
+  assert message.startswith(
+    "The best final_val_accuracy (0.9) is reached at lr=0.01 and, tied, at the highest"
+    if inner else "The best final_val_accuracy (0.9) is at the lowest"
+  )  # fmt: skip
 
 
 @pytest.mark.parametrize(
