@@ -203,10 +203,11 @@ def steps_run_here(result) -> int:
   return total - before
 
 
-def report(result, out: str, args, seconds: float | None, runs: int = 0) -> None:
+def report(result, out: str, args, seconds: float | None, runs: int = 0, task=None) -> None:
   """Draw and print the sweep's answers with the command's metric and tolerance.
 
-  ``runs`` is the model-steps trained in ``seconds`` (:func:`steps_run_here`).
+  ``runs`` is the model-steps trained in ``seconds`` (:func:`steps_run_here`); with a
+  resident classification ``task``, a warning where the best member sits at chance level.
   """
   from lrlab import sweep
 
@@ -215,6 +216,8 @@ def report(result, out: str, args, seconds: float | None, runs: int = 0) -> None
     print(f"Cross-validated over {folds} folds (each seed x fold is a replicate):")
   figures = sweep.plot_all(result, out, metric=args.metric, tolerance=args.tolerance)
   print(result.summary(metric=args.metric, tolerance=args.tolerance))
+  if (warning := chance_warning(result, task, args.metric)) is not None:
+    print(warning)
   if seconds is not None:
     resumed = " (resumed: counts only the steps run now)" if result.metadata["resumed_from"] else ""
     print(
@@ -222,6 +225,30 @@ def report(result, out: str, args, seconds: float | None, runs: int = 0) -> None
       f"{runs / seconds:,.0f} model-steps/s{resumed}."
     )
   print(f"Results: {out}/ (results.csv, curves.npz, sweep.json, {len(figures)} figures)")
+
+
+def chance_warning(result, task, metric: str | None, rtol: float = 0.05) -> str | None:
+  """A warning line where the best member's final training loss (seed mean) is at chance
+  level, within ``rtol`` of a constant prediction's (:func:`lrlab.analysis.chance_loss` of
+  the training labels): no setting has learned yet, whatever the usable range says. ``None``
+  otherwise, and for a streamed task (its labels are not at hand) or a regression."""
+  from lrlab import analysis
+
+  if task is None or not task.num_classes or task.streamed or result.history.diverged.all():
+    return None
+  try:
+    best = result.best(metric, warn=False)["index"]
+  except ValueError:  # no member has a seed mean: nothing to judge
+    return None
+  chance = analysis.chance_loss(task.dataset.y_train, task.num_classes)
+  loss = float(result.seed_mean("final_train_loss")[best])
+  if not chance > 0 or not loss >= (1 - rtol) * chance:
+    return None
+  return (
+    f"Warning: the best member's final train loss, {loss:.4g}, is at chance level ({chance:.4g}, "
+    f"a constant prediction's): no setting has learned yet; train longer (--steps) or move "
+    f"the grid."
+  )
 
 
 def run(args) -> int:
@@ -277,7 +304,7 @@ def run(args) -> int:
     try:
       result = sweep.SweepResult.load(out)
       result.save(out, metric=args.metric, tolerance=args.tolerance)  # the summary it prints
-      report(result, out, args, None)
+      report(result, out, args, None, task=task)
     except ValueError as error:
       return common.fail(f"{error} Pass --fresh to train it again.")
     return 0
@@ -316,7 +343,7 @@ def run(args) -> int:
     result = result.cross_validated()
   result.save(out, metric=args.metric, tolerance=args.tolerance)
   shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the results hold everything it held
-  report(result, out, args, seconds, runs)
+  report(result, out, args, seconds, runs, task=task)
   return 0
 
 

@@ -52,3 +52,24 @@ def test_a_target_no_member_reaches_names_no_best_setting(run, tmp_path):
   )
   summary = json.loads((tmp_path / "r" / "sweep.json").read_text())["summary"]
   assert summary["best"]["value"] is None and summary["usable_range"] is None
+
+
+def test_a_best_member_at_chance_level_is_warned_of(run, tmp_path):
+  # modular-addition after 20 steps: every setting still predicts as a constant would (loss
+  # log 13 = 2.565 on balanced labels), yet the summary named a best rate and a usable range.
+  from lrlab import analysis, sweep, tasks
+
+  code, out, _ = run("--task", "modular-addition", "--task-arg", "p=13", "--optimizer", "adam",
+                     "--grid", "lr=1e-4,1e-3", "--out", "dead")  # fmt: skip
+  assert code == 0
+  result = sweep.SweepResult.load(tmp_path / "dead")
+  task = tasks.get("modular-addition", p=13)
+  chance = analysis.chance_loss(task.dataset.y_train, 13)
+  loss = result.seed_mean("final_train_loss")[result.best(warn=False)["index"]]
+  assert loss >= 0.95 * chance
+  assert (f"Warning: the best member's final train loss, {loss:.4g}, is at chance level "
+          f"({chance:.4g}, a constant prediction's)") in out  # fmt: skip
+  # One that learned is not: digits-logreg at a good rate, well below log 10.
+  code, out, _ = run("--task", "digits-logreg", "--optimizer", "adam", "--grid", "lr=0.01,0.03",
+                     "--steps", "60", "--out", "alive")  # fmt: skip
+  assert code == 0 and "chance level" not in out
