@@ -323,6 +323,7 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
       )
     print(f"{out}/ holds this search, finished (--fresh to run it again):")
     print("\n".join(answer))
+    print(f"Results: {out}/ (search.json, results.csv, curves.npz, sweep.json, figures)")
     return 0
   common_kwargs = dict(
     steps=args.steps, key=jax.random.key(args.seed), seeds=args.seeds, batch_size=args.batch_size,
@@ -348,7 +349,8 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
         )  # fmt: skip
     except sweep.Stopped as stopped:
       print(
-        f"Stopped ({stop.received}): checkpoint saved in {checkpoint_dir}/ at {stopped.position};"
+        f"Stopped ({stop.received}): checkpoint saved in {checkpoint_dir}/ at "
+        f"{', '.join(f'{k} {v}' for k, v in stopped.position.items())};"
         " run the same command again to continue.",
         file=sys.stderr,
       )

@@ -254,3 +254,26 @@ def test_hyperband_finds_a_first_rung_that_fits_the_budget(run, tmp_path):
   saved = SearchResult.load(tmp_path / "hb")
   assert saved.rungs == [[16, 48], [48]]  # 48 = 16 * 3: Li et al.'s brackets s = 1, 0
   assert saved.sweep.config["min_steps"] == 16
+
+
+def test_a_stopped_search_says_where_and_its_rerun_where_the_results_are(
+  run, tmp_path, monkeypatch
+):
+  # The stop printed its position as a dict ("at {'seed': 0, 'segment': 1}"); a finished
+  # search's re-run printed no "Results:" line, where a sweep's does.
+  from lrlab.cli import common
+
+  def stop_now(self):
+    self.received = "SIGINT"
+    return True
+
+  args = ("--grid", "lr=0.01:3:9:log", "--search", "halving", "--min-steps", "4", "--out", "s")
+  with monkeypatch.context() as patch:
+    patch.setattr(common.StopRequest, "__call__", stop_now)
+    code, _, err = run(*args)
+  assert code == common.EXIT_INTERRUPTED
+  assert "checkpoint/ at seed 0, segment 1; run the same command again" in err
+  assert run(*args)[0] == 0
+  code, again, _ = run(*args)
+  assert code == 0 and "holds this search, finished" in again
+  assert again.splitlines()[-1].startswith("Results: s/ (search.json, results.csv")
