@@ -170,12 +170,20 @@ def preflight(args, task, make_tx, grid, target) -> None:
   # The optimizer's and schedule's own checks (as lrlab find makes them), for every member:
   # inside the sweep the values are traced, and nothing checks them (lr=0.1,-0.1 would train).
   rows = zip(*(values.tolist() for values in grid.values()), strict=True)
+  fixed = {"--opt": args.opt, "--schedule-arg": args.schedule_arg}
+  fixed = {flag: common.parse_assignments(given, flag) for flag, given in fixed.items()}
   for member in dict.fromkeys(rows):
     hp = dict(zip(grid, member, strict=True))
     try:
       make_tx(hp)
     except (ValueError, TypeError) as error:
-      raise common.UsageError(f"--opt/--schedule-arg/--grid at {hp}: {error}") from None
+      name = str(error).split(" ", 1)[0]  # the argument a check names first
+      axis = "lr" if name == "learning_rate" else name  # the optimizers' name for the lr axis
+      where = next(
+        (f"{flag} {name}={given[name]}" for flag, given in fixed.items() if name in given),
+        f"--grid at {hp}" if axis in hp else f"--opt/--schedule-arg/--grid at {hp}",
+      )
+      raise common.UsageError(f"{where}: {error}") from None
   for flag, metric in (("--metric", args.metric), ("--target", target and target[0])):
     try:
       arguments.check_accuracy(task, metric or "")
