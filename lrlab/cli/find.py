@@ -180,8 +180,9 @@ def run(args) -> int:
     )
     output.check(out, "find", settings, FILES, overwrite=args.overwrite)  # before any compute
     key = jax.random.key(args.seed)
+    optimizer = f"{args.optimizer} {options}" if options else args.optimizer
     print(
-      f"{task.name} | {args.optimizer} {options or ''} | range test: {args.steps} steps "
+      f"{task.name} | {optimizer} | range test: {args.steps} steps "
       f"from {args.start_lr:g} to {args.end_lr:g}, batch {args.batch_size or 'full'} | "
       f"parallel: {len(candidates)} lrs x {args.parallel_steps} steps x {args.seeds} seed(s)",
       flush=True,

@@ -54,6 +54,7 @@ def test_the_help_states_the_range_tests_least_steps():
 def test_the_least_steps_and_the_largest_batch_still_run(run):
   code, out, _ = run("--steps", "23", "--batch-size", "1000", "--out", "ok")
   assert code == 0 and "Results: ok/" in out
+  assert out.startswith("quadratic | sgd | range test: 23 steps")  # was "sgd  |" without --opt
 
 
 @pytest.mark.parametrize("name", ["sweep", "find", "schedules"])
