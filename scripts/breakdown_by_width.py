@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser, positive_int
+from lrlab.cli.common import Parser, positive_int, positive_ints
 
 #: Issue 16's goal for the sweep at K = 512, as a fraction of the matmul ceiling.
 GOAL = 0.55
@@ -43,7 +43,9 @@ def summarize(widths: dict[str, dict]) -> dict:
 def main(argv=None) -> int:
   """Measure every width, ``--rounds`` times; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
-  parser.add_argument("--per-device", default="4,8,16,32,64", help="members per device")
+  parser.add_argument(
+    "--per-device", type=positive_ints, default=(4, 8, 16, 32, 64), help="members per device"
+  )
   parser.add_argument("--rounds", type=positive_int, default=2)
   parser.add_argument("--repeats", type=positive_int, default=5, help="timings per rung in a round")
   parser.add_argument(
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/breakdown_by_width.json is the committed one",
   )
   args = parser.parse_args(argv)
-  widths = [int(w) for w in args.per_device.split(",")]
+  widths = list(args.per_device)
   set_host_devices(host_cores())
   import jax
 

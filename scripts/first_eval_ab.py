@@ -15,12 +15,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser, positive_int
+from lrlab.cli.common import Parser, positive_int, positive_ints
 
 
 def main(argv=None) -> int:
   parser = Parser(description=__doc__.splitlines()[0])
-  parser.add_argument("--chunks", default="16,32", help="chunk sizes")
+  parser.add_argument("--chunks", type=positive_ints, default=(16, 32), help="chunk sizes")
   parser.add_argument("--steps", type=positive_int, default=200)
   parser.add_argument("--rounds", type=positive_int, default=7)
   parser.add_argument("--out", default=None)
@@ -43,13 +43,11 @@ def main(argv=None) -> int:
   key = jax.random.key(0)
   every = jax.jit(jax.vmap(trainer.first_evaluation), in_shardings=members, out_shardings=members)
   cases = {}
-  for c in (int(v) for v in args.chunks.split(",")):
+  for c in args.chunks:
     hp = {"lr": learning_rates(c).astype(np.float32)}
-    compiled, _ = programs._compiled_for(trainer, make_tx, mesh, 1, hp, key)
-    # the two compiled programs composed by compiled.init (its closure)
-    cells = dict(zip(compiled.init.__code__.co_freevars, compiled.init.__closure__, strict=True))
-    init_state, first_member = cells["init_state"].cell_contents, cells["first_evaluation"]
-    first_member = first_member.cell_contents
+    # the two compiled programs that compiled.init composes, the step-0 evaluation compiled now
+    compiled = programs._compiled_for(trainer, make_tx, mesh, 1, hp, key, evaluate=True)
+    init_state, first_member = compiled.init_state, compiled._first_evaluation
     fresh = jax.block_until_ready(init_state(hp, key))
     state, first = first_member(hp, fresh)
     old_state, old_first = every(fresh)

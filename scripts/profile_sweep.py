@@ -14,6 +14,7 @@ settings interleaved so load weighs alike; the load average is recorded.
   PYTHONPATH=. python scripts/profile_sweep.py --out results/profile_sweep.json
 """
 
+import argparse
 import json
 import os
 import statistics
@@ -35,6 +36,12 @@ def main(argv=None) -> int:
   parser.add_argument("--rounds", type=positive_int, default=3)
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
+  try:  # read before anything runs: a typo used to end in a traceback after the first setting
+    settings = [tuple(positive_int(v) for v in s.split(":")) for s in args.settings.split(",")]
+  except argparse.ArgumentTypeError:
+    settings = []
+  if not settings or any(len(s) != 2 for s in settings):
+    parser.error(f"--settings takes K:CHUNK,... of positive integers; got {args.settings!r}")
   set_host_devices(host_cores())
 
   import jax
@@ -48,7 +55,6 @@ def main(argv=None) -> int:
 
   task = lrlab.tasks.get("mnist1d-mlp")
   steps, batch = args.steps, 100
-  settings = [tuple(int(v) for v in s.split(":")) for s in args.settings.split(",")]
   key = jax.random.key(0)
   mesh = devices_lib.member_mesh()
   members, everywhere = devices_lib.member_sharding(mesh), devices_lib.replicated(mesh)
@@ -65,7 +71,7 @@ def main(argv=None) -> int:
     """The engine's chunk loop, re-enacted with its programs; seconds per stage, summed."""
     lrs = learning_rates(k).astype(np.float32)
     padded = engine._pad({"lr": lrs}, -(-k // c) * c)
-    compiled, _ = programs._compiled_for(trainer, make_tx, mesh, 1, {"lr": padded["lr"][:c]}, key)
+    compiled = programs._compiled_for(trainer, make_tx, mesh, 1, {"lr": padded["lr"][:c]}, key)
     # the engine folds the seed into the key; same shapes and sharding
     seed_key = devices_lib.to_mesh(jax.random.fold_in(key, 0), everywhere)
 

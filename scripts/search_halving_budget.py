@@ -75,6 +75,10 @@ def main(argv=None) -> int:
     budgets = [int(s) for s in args.steps.split(",")]
   except ValueError:
     parser.error(f"--steps must be comma-separated integers; got {args.steps!r}")
+  if any(steps <= 0 or steps % 27 for steps in budgets):  # min_steps = steps / 27, eta = 3
+    parser.error(f"--steps must be positive multiples of 27; got {args.steps!r}")
+  if args.task not in tasks.names():  # else a traceback, after JAX started
+    parser.error(f"--task must be one of {', '.join(tasks.names())}; got {args.task!r}")
   task, eta = tasks.get(args.task, **bench.TASK_OPTIONS.get(args.task, {})), 3
   grid = {"lr": sweep.log_grid(*bench.LR_RANGE, args.k)}
 

@@ -57,7 +57,8 @@ def children(result) -> list[list[tuple[float, int]]]:
 def table(report: dict) -> str:
   """The markdown table BENCHMARKS.md quotes."""
   lines = ["| optimizer, steps | halved children: top / bottom quarter | doubled: top / bottom "
-           "| top share, halved - doubled (5 seeds) | best member's final lr, seed 0 |",
+           f"| top share, halved - doubled ({len(report['seeds'])} seeds) "
+           "| best member's final lr, seed 0 |",
            "|---|---:|---:|---:|---:|"]  # fmt: skip
   for r in report["runs"]:
     h, d = r["factors"]["0.5"], r["factors"]["2.0"]

@@ -90,6 +90,8 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/search_pbt_settings.json is the committed one",
   )
   args = parser.parse_args(argv)
+  if not os.path.isfile(args.benchmark):  # else a FileNotFoundError traceback
+    parser.error(f"--benchmark must be a search benchmark's report; got {args.benchmark!r}")
   with open(args.benchmark, encoding="utf-8") as f:
     runs = [r for r in json.load(f)["runs"] if r["task"] == "mnist1d-mlp"]
   picks = {r["optimizer"]: r["methods"]["grid"]["lr"] for r in runs}

@@ -85,6 +85,12 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/search_pbt_warmup.json is the committed one",
   )
   args = parser.parse_args(argv)
+  try:  # read before anything runs: a typo used to end in a traceback after the grid's retrain
+    warmups = [int(w) for w in args.warmups.split(",")]
+  except ValueError:
+    warmups = [-1]
+  if any(w < 0 for w in warmups):
+    parser.error(f"--warmups must be comma-separated integers >= 0; got {args.warmups!r}")
   set_host_devices(host_cores())
   import jax
 
@@ -98,7 +104,6 @@ def main(argv=None) -> int:
   retrain = dict(steps=args.steps, test="final_test_accuracy", seeds=args.seeds, **common)
   reference = bench.retrain_per_seed(task, warmup_adam(0), args.grid_lr, **retrain)
   # The fairer reference for a warmed-up PBT: the grid's best rate with the same warmup.
-  warmups = [int(w) for w in args.warmups.split(",")]
   warm_grid = {"lr": sweep.log_grid(*bench.LR_RANGE, 27)}
   swept = sweep.run(task, warmup_adam(max(warmups)), warm_grid, steps=args.steps,
                     progress=False, **common)  # fmt: skip

@@ -33,12 +33,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lrlab.benchmark.workload import host_cores, set_host_devices
 from lrlab.cli.common import Parser, positive_int
 
+EVERY = 60  # steps between evaluations, of every leg
+
 
 def main(argv=None) -> int:
   """Run the four legs ``--repeats`` times, round robin; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--k", type=positive_int, default=27)
-  parser.add_argument("--steps", type=positive_int, default=1620)
+  parser.add_argument(
+    "--steps", type=positive_int, default=1620, help=f"updates per trial, a multiple of {EVERY}"
+  )
   parser.add_argument("--repeats", type=positive_int, default=2)
   parser.add_argument(
     "--out",
@@ -46,6 +50,10 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/search_study.json is the committed one",
   )
   args = parser.parse_args(argv)
+  if args.steps % EVERY:  # else a traceback from the first leg (eval_every must divide steps)
+    parser.error(
+      f"--steps must be a multiple of {EVERY}, the evaluation interval; got {args.steps}"
+    )
   set_host_devices(host_cores())  # before JAX starts its backend
   import jax
   import numpy as np
@@ -56,7 +64,8 @@ def main(argv=None) -> int:
   from lrlab.sweep.storage import environment_metadata
 
   optuna.logging.set_verbosity(optuna.logging.WARNING)
-  task, key, k, steps, every = tasks.get("mnist1d-mlp"), jax.random.key(0), args.k, args.steps, 60
+  task, key, k, steps = tasks.get("mnist1d-mlp"), jax.random.key(0), args.k, args.steps
+  every = EVERY
   space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)}
   common = dict(batch_size=100, key=key)
   tpe = lambda: optuna.create_study(

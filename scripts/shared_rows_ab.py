@@ -24,14 +24,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lrlab.benchmark.workload import host_cores, set_host_devices, write_json
-from lrlab.cli.common import Parser, positive_int
+from lrlab.cli.common import Parser, positive_int, positive_ints
 
 
 def main(argv=None) -> int:
   """Time both ways at every size; write ``--out``; 0."""
   parser = Parser(description=__doc__.split("\n")[0])
   parser.add_argument("--k", type=positive_int, default=512)
-  parser.add_argument("--chunk-sizes", default="8,16,32,64")
+  parser.add_argument("--chunk-sizes", type=positive_ints, default=(8, 16, 32, 64))
   parser.add_argument("--rounds", type=positive_int, default=5)
   parser.add_argument(
     "--out",
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     help="the report; benchmarks/cpu-2core/shared_rows_ab.json is the committed one",
   )
   args = parser.parse_args(argv)
-  sizes = [int(c) for c in args.chunk_sizes.split(",")]
+  sizes = list(args.chunk_sizes)
   set_host_devices(host_cores())
   import chex
   import jax

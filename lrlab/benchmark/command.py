@@ -9,19 +9,9 @@ import sys
 from lrlab.benchmark import chunks, runner, tasks, tasks_report
 from lrlab.benchmark import report as report_lib
 from lrlab.benchmark.workload import LEGS, Config, host_cores, set_host_devices
-from lrlab.cli.common import Parser, chunk_size, positive_float, positive_int
+from lrlab.cli.common import Parser, chunk_size, positive_float, positive_int, positive_ints
 
 DESCRIPTION = "Throughput of lrlab's vmapped sweep against a loop of runs and a PyTorch loop."
-
-
-def _positive_ints(text: str) -> tuple[int, ...]:
-  """An argparse ``type=``: comma-separated positive integers, e.g. ``64,512``."""
-  try:
-    return tuple(positive_int(part) for part in text.split(","))
-  except argparse.ArgumentTypeError:
-    raise argparse.ArgumentTypeError(
-      f"must be comma-separated positive integers; got {text!r}"
-    ) from None
 
 
 def _task_names(text: str) -> tuple[str, ...]:
@@ -44,7 +34,7 @@ def _parser() -> Parser:
     "methods against a full grid instead (--search --help lists its flags)."
   )
   parser.add_argument(
-    "--ks", type=_positive_ints, default=None, help="comma-separated K values [1,8,64,512]"
+    "--ks", type=positive_ints, default=None, help="comma-separated K values [1,8,64,512]"
   )
   parser.add_argument("--steps", type=positive_int, default=None, help="updates per member [200]")
   parser.add_argument("--batch-size", type=positive_int, default=100)
@@ -86,7 +76,7 @@ def _parser() -> Parser:
     f"with --chunks, the tasks of the chunk benchmark [{','.join(chunks.TASKS)}]",
   )  # fmt: skip
   parser.add_argument(
-    "--chunk-sizes", type=_positive_ints, default=chunks.CHUNK_SIZES,
+    "--chunk-sizes", type=positive_ints, default=chunks.CHUNK_SIZES,
     help="with --chunks: the fixed chunk sizes (those above K are left out)",
   )  # fmt: skip
   parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)

@@ -286,11 +286,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _parser():
   """The command line's parser; its errors are one line (:class:`lrlab.cli.common.Parser`)."""
-  from lrlab.benchmark.command import _positive_ints
-  from lrlab.cli.common import Parser, positive_int, seed_value
+  from lrlab.cli.common import Parser, positive_int, positive_ints, seed_value
 
   parser = Parser(description=__doc__.splitlines()[0])
-  parser.add_argument("--sizes", type=_positive_ints, default=None,
+  parser.add_argument("--sizes", type=positive_ints, default=None,
                       help="MNIST-1D num_samples, comma-separated")  # fmt: skip
   parser.add_argument("--k", type=positive_int, default=None, help="learning rates [64]")
   parser.add_argument("--steps", type=positive_int, default=None, help="updates per member [300]")

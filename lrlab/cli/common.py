@@ -178,6 +178,16 @@ integer_at_least_2 = _number(int, lambda v: v >= 2, "an integer >= 2")
 seed_value = _number(int, lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
 
 
+def positive_ints(text: str) -> tuple[int, ...]:
+  """An argparse ``type=``: comma-separated positive integers, e.g. ``64,512``."""
+  try:
+    return tuple(positive_int(part) for part in text.split(","))
+  except argparse.ArgumentTypeError:
+    raise argparse.ArgumentTypeError(
+      f"must be comma-separated positive integers; got {text!r}"
+    ) from None
+
+
 def chunk_size(text: str) -> int | str:
   """An argparse ``type=`` for ``--chunk-size``: ``auto`` (measured) or a positive integer."""
   if text == "auto":

@@ -511,6 +511,16 @@ def test_the_committed_pbt_settings_run_is_what_benchmarks_md_says():
       assert cell["population"] == pytest.approx(row["population"])
 
 
+def test_the_pbt_selection_table_counts_the_seeds_it_ran():
+  """``--seeds 2`` printed a table headed '(5 seeds)', the default's count."""
+  path = os.path.join(ROOT, "benchmarks", "cpu-2core", "search_pbt_selection.json")
+  with open(path, encoding="utf-8") as f:
+    report = json.load(f)
+  report["seeds"] = [0, 1]
+  header = _script("search_pbt_selection").table(report).splitlines()[0]
+  assert "halved - doubled (2 seeds)" in header and "5 seeds" not in header
+
+
 def test_the_committed_pbt_selection_run_is_what_benchmarks_md_says():
   """The table from the committed JSON is in BENCHMARKS.md; each difference is the mean over
   populations of the halved minus the doubled children's top-quarter share, with its SE; each

@@ -125,6 +125,20 @@ def _computed(*args, **kwargs):
     ("conv_sweep_speed", ["--models", "digits-cnn,digit-cnn"], "got 'digit-cnn'"),
     ("conv_sweep_speed", ["--ks", "8,6 4"], "--ks must be comma-separated integers"),
     ("device_scaling", ["--tasks", "mnist1d-mlp,lm-transformr"], "got 'lm-transformr'"),
+    # these were tracebacks (ValueError: invalid literal for int()) or, for a count of 0 or a
+    # negative warmup, ran every leg and wrote a report of nothing
+    ("breakdown_by_width", ["--per-device", "4,x"], "--per-device: must be comma-separated "),
+    ("breakdown_by_width", ["--per-device", "0"], "positive integers; got '0'"),
+    ("first_eval_ab", ["--chunks", "16,x"], "--chunks: must be comma-separated positive"),
+    ("shared_rows_ab", ["--chunk-sizes", "8,0"], "--chunk-sizes: must be comma-separated"),
+    ("profile_sweep", ["--settings", "64"], "--settings takes K:CHUNK,... of positive integers"),
+    ("profile_sweep", ["--settings", "64:16,a:b"], "got '64:16,a:b'"),
+    ("search_pbt_warmup", ["--warmups", "0,x"], "--warmups must be comma-separated integers >= 0"),
+    ("search_pbt_warmup", ["--warmups", "-5"], "got '-5'"),
+    ("search_halving_budget", ["--steps", "50"], "--steps must be positive multiples of 27"),
+    ("search_study_speed", ["--steps", "54"], "--steps must be a multiple of 60, the evaluation"),
+    ("search_halving_budget", ["--task", "mnist1d-mpl"], "--task must be one of digits-cnn, "),
+    ("search_pbt_settings", ["--benchmark", "no/such.json"], "got 'no/such.json'"),
   ],
 )
 def test_a_study_scripts_bad_list_is_one_line_before_any_compute(
@@ -138,6 +152,10 @@ def test_a_study_scripts_bad_list_is_one_line_before_any_compute(
   for target, attr in ((lrlab.sweep, "run"), (lrlab.search, "successive_halving")):
     monkeypatch.setattr(target, attr, _computed)
   monkeypatch.setattr(lrlab.search, "pbt", _computed)
+  from lrlab.benchmark import machine
+
+  for attr in ("breakdown", "ceiling_next_to_leg"):
+    monkeypatch.setattr(machine, attr, _computed)
   for attr in ("measure", "set_host_devices"):
     if hasattr(module, attr):
       monkeypatch.setattr(module, attr, _computed if attr == "measure" else lambda n: None)
@@ -159,3 +177,32 @@ def test_guard_ab_makes_the_folder_of_its_out(monkeypatch, tmp_path):
   report = json.loads(out.read_text(encoding="utf-8"))
   assert report["members"] == jax.device_count() and report["steps"] == 2
   assert all(len(times) == 1 for times in report["times_s"].values())
+
+
+def test_first_eval_ab_runs_against_the_chunk_programs_of_today(monkeypatch, tmp_path):
+  """Its documented command ended in 'TypeError: cannot unpack non-iterable _Compiled object'
+  before any round: it unpacked ``programs._compiled_for``'s old ``(programs, new)`` pair and
+  read the step-0 programs from a closure that ``_Compiled.init`` no longer has."""
+  module = _script("first_eval_ab")
+  monkeypatch.setattr(module, "set_host_devices", lambda count: None)
+  chunk, out = 2 * jax.device_count(), tmp_path / "results" / "first_eval_ab.json"
+  argv = ["--chunks", str(chunk), "--steps", "2", "--rounds", "1", "--out", str(out)]
+  assert module.main(argv) == 0
+  report = json.loads(out.read_text(encoding="utf-8"))
+  (entry,) = report["chunks"]
+  assert entry["chunk_size"] == chunk and report["steps"] == 2
+  assert all(len(times) == 1 for times in entry["times_s"].values())
+  assert isinstance(entry["bit_identical"], bool)
+
+
+def test_profile_sweep_runs_against_the_chunk_programs_of_today(monkeypatch, tmp_path):
+  """Likewise ``profile_sweep.py``: the same TypeError after its first sweep had run."""
+  module = _script("profile_sweep")
+  monkeypatch.setattr(module, "set_host_devices", lambda count: None)
+  chunk, out = jax.device_count(), tmp_path / "profile_sweep.json"
+  argv = ["--settings", f"{2 * chunk}:{chunk}", "--steps", "2", "--rounds", "1", "--out", str(out)]
+  assert module.main(argv) == 0
+  report = json.loads(out.read_text(encoding="utf-8"))
+  (entry,) = report["settings"]
+  assert (entry["k"], entry["chunk_size"], entry["chunks"]) == (2 * chunk, chunk, 2)
+  assert len(entry["samples"]) == 1 and report["steps"] == 2
