@@ -163,11 +163,11 @@ class SearchResult:
     """Write the search into ``directory``: the sweep's files, then ``search.json``.
 
     The curves are saved as :meth:`lrlab.sweep.SweepResult.save` saves them (``results.csv``,
-    ``curves.npz``, ``sweep.json``, with no summary of its own); ``search.json``,
-    written last and atomically, holds where each member stopped, the rungs and
-    brackets, PBT's lineage and schedules, :meth:`best` (PBT over several seeds: each
-    seed's, a list), and ``extra`` (JSON values,
-    e.g. the answer a command printed). ``SearchResult.load(r.save(d)) == r``.
+    ``curves.npz``, ``sweep.json``, with no summary of its own); ``search.json``, written
+    last and atomically, holds where each member stopped, the rungs and brackets, PBT's
+    lineage and schedules, :meth:`best` (PBT over several seeds: each seed's, a list), and
+    ``extra`` (JSON values, e.g. the answer a command printed).
+    ``SearchResult.load(r.save(d)) == r``.
 
     Returns:
       The folder, as a ``Path``.
