@@ -139,7 +139,7 @@ class StreamedDataset:
     Non-finite inputs or targets are passed on (the members that train on them
     diverge and are flagged at that step) with a ``RuntimeWarning`` naming ``where``.
     """
-    x, y = self.source(split)[indices]
+    x, y = _pair(split, self.source(split)[indices], where)
     x, y = np.asarray(x), np.asarray(y)
     got = Spec(x.shape[1:], x.dtype, y.shape[1:], y.dtype)
     if (
@@ -167,6 +167,19 @@ class StreamedDataset:
           stacklevel=2,
         )
     return x, y
+
+
+def _pair(split: str, result: Any, where: str) -> tuple[Any, Any]:
+  """``result`` of ``source[indices]`` as ``(x, y)``; a one-line error for anything else (an
+  array passed as a source, whose rows are not a pair)."""
+  if not (isinstance(result, tuple | list) and len(result) == 2):
+    sequence = isinstance(result, tuple | list)
+    got = f"a {type(result).__name__} of {len(result)}" if sequence else type(result).__name__
+    raise ValueError(
+      f"the {split} source must return a pair (x, y) for source[indices]; at {where} it returned "
+      f"{got} (wrap arrays as lrlab.data.ArraySource(x, y))."
+    )
+  return result
 
 
 def _describe(spec: Spec) -> str:
@@ -200,10 +213,8 @@ def from_source(
     >>> lrlab.data.from_source(split(100), split(20), split(20), num_classes=2).sizes
     {'train': 100, 'val': 20, 'test': 20}
   """
-  if num_classes is not None:
-    _checks.check(
-      "num_classes", num_classes, lambda n: (n >= 1) & (n == np.floor(n)), "an integer >= 1"
-    )
+  if num_classes is not None:  # True would read as 1 class
+    num_classes = _checks.count("num_classes", num_classes)
   sources = {"train": train, "val": val, "test": test}
   for split, source in sources.items():
     if not (hasattr(source, "__len__") and hasattr(source, "__getitem__")):
@@ -222,14 +233,12 @@ def from_source(
         f"{type(error).__name__}: {error} (wrap a source of single examples as lrlab.data.Source "
         "shows)."
       ) from error
-  x, y = train[np.arange(1)]
+  x, y = _pair("train", train[np.arange(1)], "its first example")
   x, y = one_array("the train source's x", x), one_array("the train source's y", y)
   spec = Spec(x.shape[1:], x.dtype, y.shape[1:], y.dtype)
   if num_classes is not None and not np.issubdtype(spec.y_dtype, np.integer):
     raise ValueError(f"train must return integer class labels; got dtype {spec.y_dtype}.")
-  dataset = StreamedDataset(
-    **sources, num_classes=None if num_classes is None else int(num_classes), name=name, spec=spec
-  )
+  dataset = StreamedDataset(**sources, num_classes=num_classes, name=name, spec=spec)
   for split in SPLITS:
     dataset.gather(split, np.arange(1), where="its first example")
   return dataset

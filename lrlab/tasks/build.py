@@ -145,9 +145,10 @@ def from_model(
     ValueError: for a bad argument (a resident ``dataset`` is checked as
       :func:`lrlab.data.from_arrays` checks it: NaN or infinity anywhere, labels out
       of range, splits that disagree), or (checked on two examples by shape, before
-      any compute) a loss that does not return one value per example, or a
-      model whose training mode returns model state of another structure than
-      ``init`` made.
+      any compute) a loss that does not return one value per example, a loss or
+      metric that cannot take the model's outputs (a built-in loss takes one
+      array), or a model whose training mode returns model state of another
+      structure than ``init`` made.
   """
   if not isinstance(model, models.Functional):
     raise ValueError(
@@ -186,7 +187,7 @@ def from_model(
     outputs, _ = model.apply(params, model_state, x, train=False)
     return measure(outputs, y)
 
-  _check_shapes(model, per_example, _probe(dataset), dataset.num_classes)
+  _check_shapes(model, per_example, metrics, _probe(dataset), dataset.num_classes)
   return Task(
     name=name,
     dataset=dataset,
@@ -207,8 +208,20 @@ def _first_line(error: Exception) -> str:
   return text.splitlines()[0] if text else type(error).__name__
 
 
+def _shaped(tree: Any) -> str:
+  """An abstract array as ``(2, 3) float32``; anything else as its type and its arrays' shapes."""
+  if isinstance(tree, jax.ShapeDtypeStruct):
+    return f"{tree.shape} {tree.dtype}"
+  leaves = ", ".join(f"{a.shape} {a.dtype}" for a in jax.tree.leaves(tree))
+  return f"a {type(tree).__name__} of {leaves}"
+
+
 def _check_shapes(
-  model: models.Functional, per_example: PerExample, batch: Batch, num_classes: int | None
+  model: models.Functional,
+  per_example: PerExample,
+  metrics: Mapping[str, PerExample],
+  batch: Batch,
+  num_classes: int | None,
 ) -> None:
   key = jax.random.key(0)
   params, model_state = jax.eval_shape(model.init, key)
@@ -221,25 +234,35 @@ def _check_shapes(
       f"model must accept the dataset's examples, x {tuple(x.shape)} {x.dtype}, in training "
       f"mode; model.apply raised: {_first_line(error)}"
     ) from error
+  one_array = isinstance(outputs, jax.ShapeDtypeStruct)
+  if per_example in (cross_entropy, mse) and not one_array:
+    raise ValueError(
+      f"loss {per_example.__name__!r} needs the model to return one array; got "
+      f"{_shaped(outputs)} (return the outputs alone, or pass a callable loss that takes them)."
+    )
   if per_example is cross_entropy and num_classes and outputs.shape[-1:] < (num_classes,):
     # Fewer logits than classes is no error to JAX: a missing class's logit reads as NaN.
     raise ValueError(
       f"loss 'cross_entropy' needs a logit for each of the {num_classes} classes on the model's "
       f"last axis; got outputs {outputs.shape} for targets {y.shape}."
     )
-  try:
-    values = jax.eval_shape(per_example, outputs, y)
-  except (TypeError, ValueError) as error:
-    raise ValueError(
-      f"loss must take the model's outputs {outputs.shape} {outputs.dtype} and the targets "
-      f"{y.shape} {y.dtype}; it raised: {_first_line(error)}"
-    ) from error
-  if values.shape != (x.shape[0],):
-    raise ValueError(
-      f"loss must return one value per example, shape ({x.shape[0]},) for a batch of "
-      f"{x.shape[0]}; got shape {values.shape} from outputs {outputs.shape} and targets "
-      f"{y.shape}."
-    )
+  # The metrics are tried too (accuracy's argmax among them): a metric that cannot take the
+  # outputs failed only once a run was traced, in a message that named no metric.
+  checked = {"loss": per_example, **{f"metric {k!r}": f for k, f in metrics.items()}}
+  for what, function in checked.items():
+    try:
+      values = jax.eval_shape(function, outputs, y)
+    except (TypeError, ValueError, AttributeError) as error:
+      raise ValueError(
+        f"{what} must take the model's outputs {_shaped(outputs)} and the targets "
+        f"{y.shape} {y.dtype}; it raised: {_first_line(error)}"
+      ) from error
+    if what == "loss" and getattr(values, "shape", None) != (x.shape[0],):
+      raise ValueError(
+        f"loss must return one value per example, shape ({x.shape[0]},) for a batch of "
+        f"{x.shape[0]}; got shape {getattr(values, 'shape', _shaped(values))} from outputs "
+        f"{_shaped(outputs)} and targets {y.shape}."
+      )
   shapes = lambda tree: jax.tree.map(lambda a: (a.shape, a.dtype), tree)
   if jax.tree.structure(new_state) != jax.tree.structure(model_state) or shapes(
     new_state

@@ -102,6 +102,19 @@ def test_an_array_read_in_increasing_order_only_is_a_source():
       r"labels must lie in \[0, 2\)",
     ),
     ((_split(5), _split(5), _split(5)), {"num_classes": 0}, r"num_classes must be an integer >= 1"),
+    # True was taken as 1 class, refused as 'labels must lie in [0, 1)'.
+    ((_split(5), _split(5), _split(5)), {"num_classes": True}, r"integer >= 1; got True\.$"),
+    # Arrays given as sources: 'not enough values to unpack (expected 2, got 1)'.
+    (
+      (_split(5).x, _split(5), _split(5)),
+      {},
+      r"^the train source must return a pair \(x, y\) .* returned ndarray \(wrap arrays as",
+    ),
+    (
+      (_split(5), _split(5), _split(5).y),
+      {},
+      r"^the test source must return a pair \(x, y\) for source\[indices\]; at its first ex",
+    ),
   ],
 )
 def test_from_source_refuses_bad_sources(splits, kwargs, match):

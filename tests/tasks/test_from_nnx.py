@@ -368,3 +368,38 @@ def test_a_hand_built_dataset_with_nan_is_refused_before_training(split, value):
   with pytest.raises(ValueError, match=rf"x_{split} must be finite; .* at index \(5, 3\)"):
     lrlab.tasks.from_nnx(make, bad, loss="cross_entropy", name="lin")
   lrlab.tasks.from_nnx(make, dataset, loss="cross_entropy", name="lin")  # the clean data are taken
+
+
+class _LogitsAndFeatures(nnx.Module):
+  def __init__(self, rngs):
+    self.linear = nnx.Linear(5, 10, rngs=rngs)
+
+  def __call__(self, x):
+    return self.linear(x), x
+
+
+def test_a_model_of_several_outputs_is_named_for_a_built_in_loss_and_for_accuracy():
+  # A model returning (logits, features) raised AttributeError ('tuple' object has no attribute
+  # 'shape') from from_nnx; under a callable loss, accuracy's argmax failed once a run was traced.
+  with pytest.raises(ValueError, match=r"^loss 'cross_entropy' needs the model to return one arr"):
+    lrlab.tasks.from_nnx(_LogitsAndFeatures, _classes(), loss="cross_entropy", name="t")
+  loss = lambda outputs, targets: lrlab.tasks.cross_entropy(outputs[0], targets)
+  with pytest.raises(ValueError, match=r"^metric 'accuracy' must take the model's outputs a tuple"):
+    lrlab.tasks.from_nnx(_LogitsAndFeatures, _classes(), loss=loss, name="t")
+  task = lrlab.tasks.from_nnx(  # the callable loss with a callable metric is taken
+    _LogitsAndFeatures, _classes(), loss=loss, name="t",
+    metrics={"accuracy": lambda outputs, targets: lrlab.tasks.accuracy(outputs[0], targets)},
+  )  # fmt: skip
+  params, state = task.init(jax.random.key(0))
+  logits = task.model.apply(params, state, jnp.asarray(task.dataset.x_val), train=False)[0][0]
+  want = np.mean(np.argmax(logits, axis=-1) == task.dataset.y_val)
+  np.testing.assert_allclose(task.evaluate(params, state, "val")["accuracy"], want, rtol=1e-6)
+
+
+def test_a_metric_that_cannot_take_the_outputs_is_named_before_training():
+  # It failed only when train traced the run, with JAX's message and no metric named.
+  # The probability of the true class, written for (n, 1) labels; these are (n,).
+  p_true = lambda outputs, targets: jnp.take_along_axis(nnx.softmax(outputs), targets, -1)[:, 0]
+  with pytest.raises(ValueError, match=r"^metric 'p_true' must take the model's outputs \(2, 10\)"):
+    lrlab.tasks.from_nnx(lambda rngs: nnx.Linear(5, 10, rngs=rngs), _classes(), name="t",
+                         loss="cross_entropy", metrics={"p_true": p_true})  # fmt: skip
