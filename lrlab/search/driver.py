@@ -151,7 +151,7 @@ def drive(
   # members than its width are left (a program per width), so no chunk is mostly padding.
   fixed = chunk_size is None
   if chunk_size is None and checkpoint_dir is not None:
-    chunk_size = checkpoint.saved_chunk_size(checkpoint_dir)
+    chunk_size = checkpoint.saved_chunk_size(checkpoint_dir, num_devices)
     fixed = chunk_size is None or _saved_fixed(checkpoint_dir)
   if chunk_size is None:
     hp = {k: as_jax(v[:1]) for k, v in members.items()}

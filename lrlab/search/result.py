@@ -197,13 +197,18 @@ class SearchResult:
 
     Raises:
       ValueError: the folder holds no ``search.json`` (a plain sweep, or a save that
-        was interrupted), or one of an unknown format; or its sweep does not load
-        (see :meth:`lrlab.sweep.SweepResult.load`).
+        was interrupted), or one that is not JSON or of an unknown format; or its sweep does
+        not load (see :meth:`lrlab.sweep.SweepResult.load`).
     """
     path = Path(directory) / _FILE
     if not path.is_file():
       raise ValueError(f"directory={str(directory)!r} holds no {_FILE}: no search was saved there")
-    document = read_non_finite(json.loads(path.read_text(encoding="utf-8")))
+    try:
+      document = read_non_finite(json.loads(path.read_text(encoding="utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+      raise ValueError(
+        f"{str(path)!r} is not valid JSON ({error}); save the search again"
+      ) from None
     if document.get("format") != _FORMAT:
       raise ValueError(f"{str(path)!r} has format {document.get('format')!r}; expected {_FORMAT}")
     schedule = document["schedule"] and {k: _decode(v) for k, v in document["schedule"].items()}

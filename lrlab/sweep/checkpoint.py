@@ -170,27 +170,43 @@ def load(
     else:
       now = json.loads(_json(config))
       differ = _checks.differences(kept, now) or f"the same settings; {other}"
-    raise ValueError(
-      f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep ({differ}); use "
-      f"another directory or delete {FILENAME} to start over."
-    )
+    raise _different(directory, differ)
   return position, trees
 
 
-def saved_chunk_size(directory: str) -> int | None:
+def _different(directory: str, differ: str) -> ValueError:
+  return ValueError(
+    f"checkpoint_dir {directory!r} holds a checkpoint of a different sweep ({differ}); use "
+    f"another directory or delete {FILENAME} to start over."
+  )
+
+
+def saved_chunk_size(directory: str, num_devices: int | None = None) -> int | None:
   """The chunk size the checkpoint in ``directory`` was made with, or ``None``.
 
   A resumed sweep reuses it when the caller leaves ``chunk_size`` automatic:
   the automatic choice depends on free memory, which differs between processes.
+
+  Raises:
+    ValueError: the checkpoint was made over another number of devices than ``num_devices``
+      (its chunks need not split over these; :func:`load` would refuse it anyway), or the
+      file cannot be read.
   """
   path = os.path.join(directory, FILENAME)
   if not os.path.exists(path):
     return None
   try:
     with np.load(path) as saved:
-      return int(saved["chunk_size"]) if "chunk_size" in saved.files else None
+      size = int(saved["chunk_size"]) if "chunk_size" in saved.files else None
+      kept = json.loads(str(saved["config"])) if "config" in saved.files else {}
   except _UNREADABLE as error:
     raise _damaged(path, error) from None
+  there = kept.get("num_devices")
+  if num_devices is not None and there is not None and there != num_devices:
+    raise _different(
+      directory, _checks.differences({"num_devices": there}, {"num_devices": num_devices})
+    )
+  return size
 
 
 def clear(directory: str) -> None:

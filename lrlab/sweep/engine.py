@@ -244,7 +244,7 @@ def run(
   windows = 1 if task.streamed else _windows_per_segment(trainer.num_windows)
   choice = None  # how an automatic chunk size was chosen (chunking.choose), for the metadata
   if chunk_size in (None, "auto") and checkpoint_dir is not None:
-    saved = checkpoint.saved_chunk_size(checkpoint_dir)  # resume as the sweep began
+    saved = checkpoint.saved_chunk_size(checkpoint_dir, num_devices)  # resume as the sweep began
     chunk_size, choice = (chunk_size, None) if saved is None else (saved, {"method": "checkpoint"})
   if chunk_size is None or (isinstance(chunk_size, str) and chunk_size == "auto"):
     columns = {k: arguments.as_traced(v) for k, v in grid.items()}

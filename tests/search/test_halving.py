@@ -347,6 +347,10 @@ def test_save_and_load_give_the_same_search(halved, tmp_path):
   assert again.stopped_step.dtype == halved.stopped_step.dtype
   with pytest.raises(ValueError, match=r"holds no search\.json"):
     search.SearchResult.load(tmp_path)
+  # A truncated search.json (a copy cut short) raised json's JSONDecodeError, naming no file.
+  (folder / "search.json").write_text((folder / "search.json").read_text()[:100])
+  with pytest.raises(ValueError, match=r"search\.json' is not valid JSON \(.*save the search"):
+    search.SearchResult.load(folder)
 
 
 def test_a_search_no_member_finished_in_every_seed_saves_loads_and_plots(tmp_path):

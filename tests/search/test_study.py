@@ -406,12 +406,19 @@ def test_stopped_between_batches_resumes_in_the_same_process(task, tmp_path):
                      should_stop=stop_after_batch_one, **RESUMABLE)  # fmt: skip
   assert stopped.value.position == {"trials_done": 4}
   assert stopped.value.checkpoint_dir == ckpt
-  # Another study, or other arguments, are refused in one line before any compute: other
-  # steps too, which trained the rest of the study on another budget (and told it as alike).
+  # Another study, or other arguments, are refused in one line before any compute, naming what
+  # changed: other steps too, which trained the rest of the study on another budget (and told
+  # it as alike). (The message gave the settings' hash, not which of them changed.)
   other, longer = {**RESUMABLE, "n_trials": 8}, {**RESUMABLE, "steps": 2 * STEPS}
-  wrongs = ((optuna.create_study(sampler=_tpe(0)), RESUMABLE), (study, other), (study, longer))
-  for wrong, kwargs in wrongs:
-    with pytest.raises(ValueError, match=r"^checkpoint_dir .* holds the progress of another"):
+  wrongs = (
+    (optuna.create_study(sampler=_tpe(0)), RESUMABLE, r'\(study "no-name-[^"]+ there, "'),
+    (study, other, r"\(n_trials 12 there, 8 here\)"),
+    (study, longer, rf"\(steps {STEPS} there, {2 * STEPS} here\)"),
+  )
+  for wrong, kwargs, changed in wrongs:
+    with pytest.raises(
+      ValueError, match=rf"^checkpoint_dir .* holds the progress of another .*{changed}"
+    ):
       search.run_study(wrong, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **kwargs)
   search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **RESUMABLE)
   _assert_same_trials(study.trials, _reference(task, key).trials)
@@ -434,3 +441,13 @@ def test_a_stop_asked_at_a_batchs_last_boundary_stops_before_the_next_batch(task
   assert len(study.trials) == 4
   search.run_study(study, task, _sgd, SPACE, key=key, checkpoint_dir=ckpt, **RESUMABLE)
   _assert_same_trials(study.trials, _reference(task, key).trials)
+
+
+def test_a_damaged_progress_file_is_refused_in_one_line(task, tmp_path):
+  # A truncated study_progress.json raised json's JSONDecodeError, naming no file.
+  (tmp_path / "study_progress.json").write_text('{"study": "s", "n_tr')
+  study = optuna.create_study(sampler=_tpe(0))
+  with pytest.raises(ValueError, match=r"study_progress.json' is damaged \(Unterminated string"):
+    search.run_study(study, task, _sgd, SPACE, key=jax.random.key(0), checkpoint_dir=str(tmp_path),
+                     **RESUMABLE)  # fmt: skip
+  assert not study.trials  # refused before any trial was asked

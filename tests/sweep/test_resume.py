@@ -16,6 +16,7 @@ import pytest
 
 from lrlab import optimizers, sweep, tasks
 from lrlab.sweep import checkpoint
+from tests import workers
 from tests.sweep import sweep_worker
 from tests.sweep.test_engine import KEY, _sgd
 
@@ -298,3 +299,38 @@ def test_finished_sweep_removes_a_killed_writers_temporary_file(tmp_path, task):
     progress=False,
   )
   assert not stale.exists() and not (tmp_path / checkpoint.FILENAME).exists()
+
+
+_ON_TWO_DEVICES = """
+import sys
+from tests import workers
+jax = workers.start_jax(2)
+import numpy as np, optax
+from lrlab import search, sweep
+run = dict(sweep=sweep.run, halving=search.successive_halving)[sys.argv[1]]
+extra = dict(sweep=dict(progress=False), halving=dict(min_steps=2))[sys.argv[1]]
+args = ("digits-logreg", lambda hp: optax.sgd(hp["lr"]), {"lr": np.geomspace(0.01, 1.0, 5)})
+kwargs = dict(steps=4, eval_every=2, batch_size=32, key=jax.random.key(0), **extra)
+try:
+  run(*args, **kwargs, devices=jax.devices()[:1], chunk_size=3, checkpoint_dir=sys.argv[2],
+      should_stop=lambda: True)
+except sweep.Stopped:
+  pass
+run(*args, **kwargs, checkpoint_dir=sys.argv[2])  # both devices, the chunk size automatic
+"""
+
+
+@pytest.mark.slow  # a subprocess
+@pytest.mark.parametrize("method", ["sweep", "halving"])
+def test_a_checkpoint_of_one_device_resumed_on_two_is_refused_in_one_line(tmp_path, method):
+  # The saved chunk size (3) was reused on two devices: the sweep blamed a chunk_size=3 the
+  # caller never gave, and the search failed deep in JAX (IndivisibleError from a sharding).
+  done = subprocess.run(
+    [sys.executable, "-c", _ON_TWO_DEVICES, method, str(tmp_path)],
+    cwd=ROOT, env=workers.subprocess_env(PYTHONPATH=ROOT), capture_output=True, text=True,
+    timeout=WORKER_TIMEOUT,
+  )  # fmt: skip
+  last = done.stderr.strip().splitlines()[-1]
+  assert done.returncode == 1
+  assert last.startswith("ValueError: checkpoint_dir "), last
+  assert "different sweep (num_devices 1 there, 2 here)" in last, last
