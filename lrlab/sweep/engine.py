@@ -34,7 +34,8 @@ class Stopped(Exception):
 
   def __init__(self, position: dict[str, int], checkpoint_dir: str | None) -> None:
     saved = f"saved in {checkpoint_dir!r}" if checkpoint_dir else "not saved (no checkpoint_dir)"
-    super().__init__(f"sweep stopped at {position}; progress {saved}.")
+    where = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in position.items())
+    super().__init__(f"sweep stopped at {where}; progress {saved}.")
     self.position, self.checkpoint_dir = position, checkpoint_dir
 
 

@@ -54,6 +54,8 @@ def test_stops_where_asked_and_resumes_to_the_same_result(
     sweep.run(task, _sgd, GRID, should_stop=_after(calls), **kwargs)
   assert stopped.value.position == position
   assert stopped.value.checkpoint_dir == str(tmp_path)
+  where = ", ".join(f"{k} {v}" for k, v in position.items())  # it read as a dict
+  assert str(stopped.value) == f"sweep stopped at {where}; progress saved in {str(tmp_path)!r}."
   assert (tmp_path / checkpoint.FILENAME).exists()
   resumed = sweep.run(task, _sgd, GRID, **kwargs)
   assert resumed.metadata["resumed_from"] == position
