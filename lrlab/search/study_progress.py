@@ -18,18 +18,18 @@ from lrlab.sweep import checkpoint, storage
 class _Progress:
   """What a crash of :func:`lrlab.search.run_study` would lose, kept in ``checkpoint_dir``.
 
-  ``study_progress.json`` (written atomically after each batch is asked and after it is told) holds
-  the call's settings and their hash with the data's (a resume with others is refused, naming the
-  settings that changed), the trials done, the batch's
-  numbers, the number the next trial gets and the sampler's state (pickled, as Optuna's FAQ saves a
-  sampler for reproducible resumes); ``batch/`` holds the batch's checkpoint
-  (:func:`lrlab.search.driver.drive`'s), and ``batch_outcome.npz`` what the trained batch measured,
-  kept until it is told (a crash while telling it resumes by telling, not by training it again
-  beside its trials told already). A crash between an ask and the record of it leaves trials RUNNING
-  that no batch owns: a resume tells them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again
-  from the saved state, so the trials that complete are those of an uninterrupted run. Each trial is
-  marked as this folder's when asked (:data:`MARK`), so that the running trials of other workers on
-  a shared storage are never taken for orphans."""
+  ``study_progress.json`` (written atomically after each batch is asked and after it is told)
+  holds the call's settings and their hash with the data's (a resume with others is refused,
+  naming the settings that changed), the trials done, the batch's numbers, the number the next
+  trial gets and the sampler's state (pickled, as Optuna's FAQ saves a sampler for reproducible
+  resumes); ``batch/`` holds the batch's checkpoint (:func:`lrlab.search.driver.drive`'s), and
+  ``batch_outcome.npz`` what the trained batch measured, kept until it is told (a crash while
+  telling it resumes by telling, not by training it again beside its trials told already). A crash
+  between an ask and the record of it leaves trials RUNNING that no batch owns: a resume tells
+  them ``FAIL`` (user attribute ``lrlab_orphan``) and asks again from the saved state, so the
+  trials that complete are those of an uninterrupted run. Each trial is marked as this folder's
+  when asked (:data:`MARK`), so that the running trials of other workers on a shared storage are
+  never taken for orphans."""
 
   FILENAME = "study_progress.json"
   #: The user attribute that marks the trials this folder's run asked (its absolute path).
