@@ -8,6 +8,9 @@ figures never need re-training.
 """
 
 from lrlab.sweep.answers import GridEdgeWarning as GridEdgeWarning
+from lrlab.sweep.cache import CacheInfo as CacheInfo
+from lrlab.sweep.cache import cache_info as cache_info
+from lrlab.sweep.cache import clear_cache as clear_cache
 from lrlab.sweep.engine import Stopped as Stopped
 from lrlab.sweep.engine import run as run
 from lrlab.sweep.grids import AXIS_SYNTAX as AXIS_SYNTAX
@@ -29,9 +32,6 @@ from lrlab.sweep.plots import plot_curves as plot_curves
 from lrlab.sweep.plots import plot_heatmap as plot_heatmap
 from lrlab.sweep.plots import plot_sensitivity as plot_sensitivity
 from lrlab.sweep.programs import CACHE_SIZE as CACHE_SIZE
-from lrlab.sweep.programs import CacheInfo as CacheInfo
-from lrlab.sweep.programs import cache_info as cache_info
-from lrlab.sweep.programs import clear_cache as clear_cache
 from lrlab.sweep.result import SweepResult as SweepResult
 from lrlab.sweep.storage import environment_metadata as environment_metadata
 

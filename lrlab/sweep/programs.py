@@ -5,7 +5,7 @@ run one segment), compiled ahead of time from shapes, or, for a task whose data 
 host, its :class:`lrlab.train.StreamedRun`; :class:`SeedRows` shares a seed's minibatch indices
 between its chunks; :func:`_compiled_for` and :func:`_member_footprint` look them (and a
 member's memory footprint, for the automatic chunk size) up by everything they depend on,
-keeping the last :data:`CACHE_SIZE` calls'.
+keeping the last :data:`CACHE_SIZE` calls' (:mod:`lrlab.sweep.cache` shows and clears them).
 """
 
 import collections
@@ -13,7 +13,7 @@ import concurrent.futures
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +28,7 @@ from lrlab.train.compiling import one_shot_options
 MakeTx = Callable[[dict[str, jax.Array]], optax.GradientTransformation]
 
 #: How many distinct calls' chunk programs :func:`lrlab.sweep.run` keeps for reuse
-#: (see :func:`clear_cache`).
+#: (see :func:`lrlab.sweep.clear_cache`).
 CACHE_SIZE = 8
 
 
@@ -37,8 +37,9 @@ class _Compiled:
   ``segment(hp, key, state, first_window)``, compiled ahead of time (resident data) or on
   first use by a :class:`lrlab.train.StreamedRun` (streamed data).
 
-  For resident data, ``init_state(hp, key)`` alone initializes (the threshold left at
-  infinity); the initialization, the segment and the minibatch draw are lowered here and
+  For resident data, :meth:`init_state` alone initializes (the threshold left at infinity)
+  from the seed's :meth:`weights`; the initialization, the segment, the seed's weights and its
+  minibatch draw are lowered here and
   compiled side by side by :func:`compile_all` (here, unless ``compile_now`` is false, so
   that the step-0 evaluation, lowered by :meth:`lower_first_evaluation`, compiles with them),
   else the step-0 evaluation on the first call of ``init`` (the chunk probe needs it once).
@@ -53,13 +54,6 @@ class _Compiled:
     once = one_shot_options(mesh.devices.flat[0].platform)
 
     read: set[str] = set()
-
-    def init_state(hp, key):
-      def one(h):
-        h, _ = hyperparameters.split(h, read)
-        return trainer.init_state(hyperparameters.make(make_tx, h), key)
-
-      return jax.vmap(one)(hp)
 
     def first_evaluation(hp, state):
       def one(h, s):
@@ -91,21 +85,37 @@ class _Compiled:
     self.streamed, self._draw = trainer.task.streamed, None
     if trainer.task.streamed:
       with hyperparameters.explain_traced_hyperparameters():  # make_tx traces in both lowerings
-        self._streamed(
-          trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
-        )
+        self._streamed(trainer, make_tx, members, everywhere, read, hp_spec, key_spec, once)
       return
 
     # Initialization and the step-0 evaluation are two programs, as for a streamed task (see
     # Trainer.first_evaluation); each device runs them on its own members.
     jit = devices_lib.jit_per_device
-    init_state = jit(init_state, (members, everywhere))
+
+    # A seed's parameters and model state do not depend on the member: their own program draws
+    # them (:meth:`weights`, once per seed for all its chunks; one program for every chunk width,
+    # :data:`_shared`), and each width's program only builds the members' states around them.
+    # The random draw is most of an initialization's compiling (1.1 of 1.4 CPU seconds for the
+    # MNIST-1D MLP), which the chunk probe paid again for every width it tried.
+    def start(hp, weights):
+      def one(h):
+        h, _ = hyperparameters.split(h, read)
+        return trainer.state_from(hyperparameters.make(make_tx, h), *weights)
+
+      return jax.vmap(one)(hp)
+
+    weigh = jax.jit(trainer.init_weights, in_shardings=everywhere, out_shardings=everywhere)
+    weights_shape = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=everywhere),
+      jax.eval_shape(weigh, key_spec),
+    )
+    start = jit(start, (members, everywhere))
     first_evaluation = jit(first_evaluation, (members, members))
     segment = jit(segment, (members, everywhere, members, everywhere, everywhere), donate_argnums=2)
     # Minibatch indices depend on the seed's key and the step, not on the member: their own
     # program draws them, so a sweep draws a seed's once per segment for all its chunks; one
-    # program for every chunk width (:data:`_draws`), compiled once for the probe's widths.
-    rows, self._draw_id = None, None
+    # program for every chunk width (:data:`_shared`), compiled once for the probe's widths.
+    rows = None
     if trainer.batch_size is not None:
       draw = lambda key, first_window: trainer.minibatch_rows(key, first_window, windows)
       draw = jax.jit(draw, in_shardings=(everywhere, everywhere), out_shardings=everywhere)
@@ -114,17 +124,27 @@ class _Compiled:
     # Lowered from shapes alone, so the programs do not depend on where the example values
     # live (with several processes, jit takes only global arrays).
     with hyperparameters.explain_traced_hyperparameters():
-      state_shape = jax.eval_shape(init_state, hp_spec, key_spec)
+      state_shape = jax.eval_shape(start, hp_spec, weights_shape)
+      weights_lowered = weigh.lower(key_spec)
       self._lowered = {
-        "init_state": (init_state.lower(hp_spec, key_spec), once),
+        "_start": (start.lower(hp_spec, weights_shape), once),
         "_segment": (segment.lower(hp_spec, key_spec, state_shape, np.int32(0), rows), None),
       }
-    self.digest = checkpoint.program_digest(*(lowered for lowered, _ in self._lowered.values()))
+    self.digest = checkpoint.program_digest(
+      weights_lowered, *(lowered for lowered, _ in self._lowered.values())
+    )
+    # Programs of the task rather than of the chunk width, shared by every width (:data:`_shared`).
+    self._shared_ids = {"_weights": (trainer.task, key_spec)}
+    lowerings = {"_weights": lambda: (weights_lowered, once)}
     if rows is not None:
-      self._draw_id = (windows, key_spec, trainer.eval_every, trainer.batch_size, trainer.num_train)
-      self._draw = _draws.get(self._draw_id)
-      if self._draw is None:
-        self._lowered["_draw"] = (draw.lower(key_spec, np.int32(0)), None)
+      draw_id = (windows, key_spec, trainer.eval_every, trainer.batch_size, trainer.num_train)
+      self._shared_ids["_draw"] = draw_id
+      lowerings["_draw"] = lambda: (draw.lower(key_spec, np.int32(0)), None)
+    for name, ident in self._shared_ids.items():
+      setattr(self, name, _shared.get((name, ident)))
+      if getattr(self, name) is None:
+        self._lowered[name] = lowerings[name]()
+    self._seed_weights = None  # the last seed's (key, weights)
     self._lower_first = lambda: first_evaluation.lower(hp_spec, state_shape)
     self._first_evaluation = None
     # The last seed's step-0 evaluation, (key, threshold, metrics): the same for every chunk of
@@ -142,11 +162,16 @@ class _Compiled:
     if self._first_evaluation is None and "_first_evaluation" not in self._lowered:
       self._lowered["_first_evaluation"] = (self._lower_first(), None)
 
-  def _streamed(
-    self, trainer, make_tx, init_state, members, everywhere, read, hp_spec, key_spec, once
-  ):
+  def _streamed(self, trainer, make_tx, members, everywhere, read, hp_spec, key_spec, once):
     """A streamed task's programs: one window per segment, data and evaluation from the host
     (:class:`lrlab.train.StreamedRun`); compiled on first use."""
+
+    def init_state(hp, key):
+      def one(h):
+        h, _ = hyperparameters.split(h, read)
+        return trainer.init_state(hyperparameters.make(make_tx, h), key)
+
+      return jax.vmap(one)(hp)
 
     def segment(hp, key, state, first_window, data):
       def one(h, s):
@@ -183,6 +208,19 @@ class _Compiled:
     )
     lowered = segment.lower(hp_spec, key_spec, self.state_shape, np.int32(0), data)
     self.digest = checkpoint.program_digest(init_state.lower(hp_spec, key_spec), lowered)
+
+  def weights(self, key: jax.Array) -> tuple[Any, Any]:
+    """Seed ``key``'s initial ``(params, model_state)`` (:meth:`lrlab.train.Trainer.init_weights`),
+    replicated; drawn once and kept while the calls pass the same ``key`` object (a seed's
+    chunks), as every member of a seed starts from them (resident data)."""
+    if self._seed_weights is None or self._seed_weights[0] is not key:
+      self._seed_weights = (key, self._weights(key))
+    return self._seed_weights[1]
+
+  def init_state(self, hp, key: jax.Array):
+    """The members' initial :class:`lrlab.train.RunState` for seed ``key``: its
+    :meth:`weights` and each member's optimizer state (the threshold left at infinity)."""
+    return self._start(hp, self.weights(key))
 
   def draw(self, key: jax.Array, first_window: Any) -> jax.Array | None:
     """The minibatch indices of the segment from ``first_window`` for a seed's ``key``
@@ -258,9 +296,10 @@ def compile_all(chunks: Iterable[_Compiled]) -> list[_Compiled]:
       chunk._lowered = {}
     tic = time.perf_counter()
     for chunk, name, future in futures:
-      setattr(chunk, name, future.result())
-      if name == "_draw":
-        _remember(_draws, chunk._draw_id, lambda chunk=chunk: chunk._draw)
+      program = future.result()
+      setattr(chunk, name, program)
+      if name in chunk._shared_ids:
+        _remember(_shared, (name, chunk._shared_ids[name]), lambda program=program: program)
     if futures:  # compiled in the pool's threads, where this thread's clocks do not listen
       compiling.charge(time.perf_counter() - tic, len(futures))
   return done
@@ -268,7 +307,9 @@ def compile_all(chunks: Iterable[_Compiled]) -> list[_Compiled]:
 
 _compiled_cache: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
 _state_bytes_cache: collections.OrderedDict[tuple, int] = collections.OrderedDict()
-_draws: collections.OrderedDict[tuple, Any] = collections.OrderedDict()  # by _Compiled._draw_id
+#: The programs every chunk width shares (a seed's weights, its minibatch indices), by
+#: ``(name, what they depend on)``: :attr:`_Compiled._shared_ids`.
+_shared: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 
 
 def _remember(cache: collections.OrderedDict, signature: tuple, build: Callable[[], Any]):
@@ -353,46 +394,3 @@ def _member_footprint(trainer: Trainer, make_tx: MakeTx, hp, key) -> tuple[int, 
     return devices_lib.tree_bytes(state), devices_lib.tree_bytes(residuals)
 
   return _remember(_state_bytes_cache, signature, footprint)[0]
-
-
-class CacheInfo(NamedTuple):
-  """What :func:`lrlab.sweep.run` keeps between calls (see :func:`cache_info`)."""
-
-  programs: int
-  """Calls whose chunk programs are kept (each a distinct signature)."""
-  footprints: int
-  """Measured member footprints kept (the chunk-size estimate's traces)."""
-  maxsize: int
-  """At most this many of each: :data:`CACHE_SIZE`."""
-
-
-def cache_info() -> CacheInfo:
-  """How many compiled chunk programs and member footprints :func:`lrlab.sweep.run` keeps.
-
-  Like ``functools.lru_cache``'s ``cache_info``: for tests and for a user who
-  wonders why memory holds on after a sweep (see :func:`clear_cache`).
-
-  Example:
-    >>> lrlab.sweep.clear_cache()
-    >>> lrlab.sweep.cache_info()
-    CacheInfo(programs=0, footprints=0, maxsize=8)
-  """
-  return CacheInfo(len(_compiled_cache), len(_state_bytes_cache), CACHE_SIZE)
-
-
-def clear_cache() -> None:
-  """Forget every chunk program :func:`lrlab.sweep.run` compiled (and the task data they hold).
-
-  :func:`lrlab.sweep.run` keeps the programs of its last :data:`CACHE_SIZE` distinct calls,
-  so calling it again with the same task object, the same ``make_tx`` function
-  and the same settings (another grid of the same size, another key) skips
-  compilation. As with ``jax.jit``, functions are recognised by identity: if
-  ``make_tx`` reads a global that has since changed, clear the cache. The automatic chunk
-  sizes recalled in this process (:func:`lrlab.sweep.chunking.automatic`) are forgotten too.
-  """
-  _compiled_cache.clear()
-  _state_bytes_cache.clear()
-  _draws.clear()
-  from lrlab.sweep import chunking  # it imports this module
-
-  chunking.forget()  # its answers hold the task and make_tx too

@@ -100,17 +100,19 @@ def test_a_seeds_chunks_share_its_step_0_evaluation(task):
   chex.assert_trees_all_equal(first.history, shared.history, own.history)
 
 
-def test_every_chunk_width_shares_one_compiled_draw(task):
-  """The draw does not depend on the chunk's width (the chunk probe times several widths):
-  sweeps in chunks of 2 and of 6 compile it once, and train as each did with its own."""
+def test_every_chunk_width_shares_one_compiled_draw_and_initialization(task):
+  """The draw and the seed's weights do not depend on the chunk's width (the chunk probe times
+  several widths): sweeps in chunks of 2 and of 6 compile each once, and train as each did with
+  its own."""
   sweep.clear_cache()
   narrow = sweep.run(task, _sgd, GRID, **SETTINGS)
-  (draw,) = programs._draws.values()
+  shared = dict(programs._shared)
+  assert sorted(name for name, _ in shared) == ["_draw", "_weights"]
   wide = sweep.run(task, _sgd, GRID, **{**SETTINGS, "chunk_size": 6})
-  assert list(programs._draws.values()) == [draw]
-  assert programs.cache_info().programs == 2  # two widths' programs, one draw
+  assert programs._shared == shared
+  assert sweep.cache_info().programs == 2  # two widths' programs, one draw and one init
   sweep.clear_cache()
   alone = sweep.run(task, _sgd, GRID, **{**SETTINGS, "chunk_size": 6})  # compiles its own
-  assert list(programs._draws.values()) != [draw]
+  assert not set(programs._shared.values()) & set(shared.values())
   chex.assert_trees_all_equal(wide.history, alone.history)
   np.testing.assert_allclose(narrow.history.val_loss, wide.history.val_loss, rtol=1e-5)
