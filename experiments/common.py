@@ -35,6 +35,10 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"  # the committed results of the default and full sizes
 SCRATCH = HERE.parent / "results" / "experiments-tiny"  # tiny runs: ignored by git, never RESULTS
 SIZES = ("tiny", "default", "full")
+DERIVED = ("experiment", "claim", "verdict", "numbers", "figures", "replotted_with")
+"""The keys of ``summary.json`` that ``--replot`` re-derives from the saved results; it keeps
+every other key of the summary it redraws (the size, settings, command, seconds, versions and
+device of the training run, and any note added by hand)."""
 
 
 def name_of(module: ModuleType) -> str:
@@ -113,7 +117,9 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
   A run into a folder that holds another size's results is refused before training: the
   report reads every result saved there, and a size with other tasks or cases leaves some.
   The size is read from ``summary.json``, or, for a run stopped before writing it, from
-  ``size.json``, which a run writes before it trains.
+  ``size.json``, which a run writes before it trains. ``--replot`` rewrites only the keys in
+  :data:`DERIVED`; without a previous summary it takes the size from ``size.json`` and records
+  the training's command, seconds, versions and device as ``null`` (unknown), never the redraw's.
   """
   args = parse_args(module, argv)
   out = Path(args.out) if args.out else default_out(module, args.size)
@@ -150,13 +156,19 @@ def main(module: ModuleType, argv: list[str] | None = None) -> int:
     "versions": {"lrlab": lrlab.__version__, "jax": jax.__version__},
     "device": jax.devices()[0].device_kind,
   }
-  if args.replot and previous.exists():  # keep the size, command and time that trained them
-    before = json.loads(previous.read_text())
+  if args.replot:  # keep what trained the results: a redraw cannot recompute it
     summary["replotted_with"] = summary["command"]
-    for key in ("size", "settings", "command", "seconds"):
-      summary[key] = before.get(key, summary[key])
+    before = json.loads(previous.read_text()) if previous.exists() else {}
+    if not before:  # only size.json says how they were trained: the rest is unknown
+      summary["size"] = trained or args.size
+      summary["settings"] = module.SIZES[summary["size"]]
+      summary.update(command=None, seconds=None, versions=None, device=None)
+    for key, value in before.items():
+      if key not in DERIVED:
+        summary[key] = value
   _write_json(out / "summary.json", summary)
-  print(f"{name_of(module)}: {verdict}  ({summary['seconds']} s; {out}/summary.json)")
+  seconds = "time unknown" if summary["seconds"] is None else f"{summary['seconds']} s"
+  print(f"{name_of(module)}: {verdict}  ({seconds}; {out}/summary.json)")
   return 0
 
 

@@ -266,3 +266,41 @@ def test_no_seeds_at_all_are_refused_in_one_line():
   with pytest.warns(RuntimeWarning):
     mean, low, high = seed_band([[np.nan, 1.0], [np.nan, 3.0]])
   assert np.isnan([mean[0], low[0], high[0]]).all() and mean[1] == 2.0
+
+
+def test_p_t_is_scipys_over_random_degrees_of_freedom_and_tails():
+  # Welch-Satterthwaite's df is fractional and may fall below 1; a clear gap's p is far out in
+  # the tail. 2,000 random (t, df) from df 0.3 to 1e5 and t 1e-4 to 60, p down to about 1e-250.
+  rng = np.random.default_rng(7)
+  df = np.exp(rng.uniform(np.log(0.3), np.log(1e5), 2000))
+  t = np.exp(rng.uniform(np.log(1e-4), np.log(60.0), 2000))
+  expected = 2 * scipy.stats.t.sf(t, df)
+  found = np.array(
+    [analysis.stats._two_sided_t(float(a), float(b)) for a, b in zip(t, df, strict=True)]
+  )
+  keep = expected > 1e-290  # scipy's own tail underflows below
+  np.testing.assert_allclose(found[keep], expected[keep], rtol=1e-8)
+
+
+def test_paired_difference_is_scipys_on_random_seeds_test_sets_and_extra_errors():
+  rng = np.random.default_rng(8)
+  for _ in range(200):
+    seeds = int(rng.integers(2, 41))
+    a = rng.uniform(0.3, 0.95, seeds)
+    b = np.clip(a + rng.normal(rng.normal(0.0, 0.02), 0.03, seeds), 0.0, 1.0)
+    n = int(rng.integers(50, 5000)) if rng.random() < 0.5 else None
+    extra = float(rng.uniform(0.0, 0.02)) if rng.random() < 0.3 else 0.0
+    found = analysis.paired_difference(a, b, test_examples=n, extra_se=extra)
+    seeds_se = scipy.stats.sem(a - b)  # ddof 1
+    binomial = (
+      0.0 if n is None else np.sqrt((a.mean() * (1 - a.mean()) + b.mean() * (1 - b.mean())) / n)
+    )
+    se = np.sqrt(seeds_se**2 + binomial**2 + extra**2)
+    z = (a - b).mean() / se
+    df = (seeds - 1) * (se / seeds_se) ** 4
+    assert found["se"] == pytest.approx(se, rel=1e-12)
+    assert found["p"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)), rel=1e-9)
+    assert found["df"] == pytest.approx(df, rel=1e-12)
+    assert found["p_t"] == pytest.approx(2 * scipy.stats.t.sf(abs(z), df), rel=1e-8)
+    if n is None and extra == 0:
+      assert found["p_t"] == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue, rel=1e-10)

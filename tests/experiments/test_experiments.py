@@ -1,6 +1,7 @@
 """Every experiment runs end to end at its tiny size and writes a complete summary."""
 
 import importlib
+import json
 import re
 import types
 
@@ -41,6 +42,38 @@ def test_a_replot_keeps_the_size_and_settings_that_trained_the_results(tmp_path)
   assert summary["numbers"] == {"steps": 100}  # the results of the --full run
   assert summary["size"] == "full" and summary["settings"] == {"steps": 100}
   assert "--full" in summary["command"] and "--replot" in summary["replotted_with"]
+
+
+def test_a_replot_rewrites_only_what_it_derives_from_the_saved_results(tmp_path):
+  # A redraw on another machine, or one that took its own few seconds, kept the training's
+  # command and seconds but wrote its own versions and device, and dropped a note added by hand.
+  module = types.ModuleType("fake_experiment")
+  module.__file__ = str(tmp_path / "fake_experiment.py")
+  module.CLAIM = "a claim"
+  module.SIZES = {"tiny": {"steps": 1}, "default": {"steps": 10}, "full": {"steps": 100}}
+  module.run = lambda out, steps: (out / "steps.txt").write_text(str(steps))
+  module.report = lambda out: ({"steps": int((out / "steps.txt").read_text())}, "refuted", [])
+  assert common.main(module, ["--out", str(tmp_path)]) == 0
+  trained = common.read_summary(tmp_path)
+  trained.update(seconds=1234.5, device="TPU v5", versions={"lrlab": "0.0.1", "jax": "0.1"})
+  trained["note"] = "trained in two processes; seconds is their wall time"
+  (tmp_path / "summary.json").write_text(json.dumps(trained))
+  module.report = lambda out: ({"steps": 10, "new": 1.0}, "supported", [])  # a newer report
+  assert common.main(module, ["--replot", "--out", str(tmp_path)]) == 0
+  redrawn = common.read_summary(tmp_path)
+  assert (
+    redrawn.pop("numbers") == {"steps": 10, "new": 1.0} and redrawn.pop("verdict") == "supported"
+  )
+  assert "--replot" in redrawn.pop("replotted_with")
+  assert redrawn == {k: v for k, v in trained.items() if k not in ("numbers", "verdict")}
+  # Results without a summary (a run stopped after training): only size.json says how they were
+  # trained; the redraw's own seconds, command and device are not recorded as the training's.
+  (tmp_path / "summary.json").unlink()
+  (tmp_path / "size.json").write_text(json.dumps({"size": "full"}))
+  assert common.main(module, ["--replot", "--out", str(tmp_path)]) == 0
+  redrawn = common.read_summary(tmp_path)
+  assert redrawn["size"] == "full" and redrawn["settings"] == {"steps": 100}
+  assert [redrawn[k] for k in ("command", "seconds", "versions", "device")] == [None] * 4
 
 
 def test_a_run_is_refused_where_another_sizes_results_lie(tmp_path):

@@ -59,6 +59,7 @@ CONSTANTS: dict[str, dict[str, str]] = {
     "64": "the model's default width and the default context",
   },
   "task_teacher_student": {"16,384": "the task's default num_train"},
+  "task_resnets": {"0.03": "RESOLUTION in task_resnets.py: the margin of a resolved tie"},
   "batch_size": {
     "0.9": "SGD momentum",
     "1,441": "the first two tasks' default run time (their summary before the transformer joined)",
@@ -87,6 +88,11 @@ def _best_peak_ratios(summary: dict) -> list[float]:
   return [s["best_peak"] / fixed for name, s in schedules.items() if name != "fixed"]
 
 
+def _tie_low_end(entry: dict) -> float:
+  """The low end of a tie's 2-SE interval, ResNet - CNN gap less 2 SE."""
+  return entry["resnet_minus_cnn"] - 2 * entry["resnet_minus_cnn_se"]
+
+
 # Numbers derived from a summary: {experiment: {quoted: summary -> candidates}}.
 DERIVED: dict[str, dict[str, Callable[[dict], list[float]]]] = {
   "u_curve": {"3.8": lambda s: [2 * (1 + 0.9) / 1.0]},  # heavy ball's limit 2(1+β)/L, L = 1
@@ -105,6 +111,7 @@ DERIVED: dict[str, dict[str, Callable[[dict], list[float]]]] = {
     "720": lambda s: [0.72 * s["settings"]["num_samples"]],  # the training split
   },
   "plateau_feedback": {"31.6": lambda s: [10**1.5]},  # the start, half a decade per 2 steps
+  "task_resnets": {f"{MINUS}0.017": lambda s: [_tie_low_end(s["numbers"]["digits"])]},
 }
 
 
