@@ -22,7 +22,6 @@ import sys
 import time
 
 from lrlab.cli import common
-from lrlab.sweep.lines import format_value as shown
 
 METHODS = ("halving", "hyperband", "pbt")
 PERTURB = (0.8, 1.25)  # lrlab.search.pbt's default (kept here: no JAX at start-up; a test checks)
@@ -247,61 +246,6 @@ def preflight(args, grid) -> None:
       )
 
 
-def _answer(result, model_steps_grid: int) -> list[str]:
-  lines = [
-    f"{result.config['method']}: {result.sweep.num_members} members x "
-    f"{result.sweep.num_seeds} seed(s) on {result.config['task']!r}."
-  ]
-  if result.schedule is not None and result.sweep.num_seeds > 1:
-    lines += _populations(result)
-  else:
-    best = result.best()
-    setting = ", ".join(f"{k} = {shown(v)}" for k, v in best["hyperparameters"].items())
-    which = f"member (it started at {setting})" if "schedule" in best else setting
-    seeds = result.sweep.num_seeds
-    picked = f"; picked by {best['picked_seeds']} of {seeds} seeds" if seeds > 1 else ""
-    lines.append(
-      f"Best {which}: {result.metric} = {best['value']:.4g} at {result.config['steps']} steps "
-      f"(mean of the {best['finished_seeds']} seed(s) it finished{picked})."
-    )
-    if "schedule" in best:
-      schedule = "; ".join(
-        f"{k}: " + ", ".join(f"{x:.3g}" for x in v) for k, v in best["schedule"].items()
-      )
-      lines.append(f"Its schedule after each exploit: {schedule}.")
-    elif result.sweep.num_seeds > 1:  # each seed halves alone, and may keep another member
-      picks = [result.best(seed=s) for s in range(result.sweep.num_seeds)]
-      lines.append("Each seed's own pick: " + "; ".join(
-        f"seed {s}: {', '.join(f'{k} = {shown(v)}' for k, v in p['hyperparameters'].items())} "
-        f"({p['value']:.4g})" for s, p in enumerate(picks)
-      ) + ".")  # fmt: skip
-  share = result.model_steps / model_steps_grid
-  lines.append(
-    f"Model-steps: {result.model_steps:,} ({share:.0%} of the full grid's {model_steps_grid:,})."
-  )
-  return lines
-
-
-def _populations(result) -> list[str]:
-  """PBT with several seeds: each seed is its own population, whose member slots share
-  nothing with another seed's, so each answers alone (its best member and where its schedule
-  ended), then the answers' metric over the seeds, mean ± SE (ddof 1)."""
-  import numpy as np
-
-  lines, values = [], []
-  for s in range(result.sweep.num_seeds):
-    best = result.best(seed=s)
-    values.append(best["value"])
-    ended = ", ".join(f"{k} = {shown(v[-1])}" for k, v in best["schedule"].items())
-    lines.append(f"Seed {s}: best member {best['index']} ({result.metric} = {best['value']:.4g} "
-                 f"at {result.config['steps']} steps); its schedule ended at {ended}.")  # fmt: skip
-  values = np.asarray(values, np.float64)
-  se = values.std(ddof=1) / np.sqrt(values.size)
-  lines.append(f"Over the {values.size} populations: {result.metric} = {values.mean():.4g} "
-               f"± {se:.2g} (mean ± SE).")  # fmt: skip
-  return lines
-
-
 def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, finished: bool) -> int:
   """Run (or, ``finished``, re-read) the search ``args.search`` into ``out``; the exit code."""
   import jax
@@ -359,8 +303,7 @@ def run(args, task, make_tx, tx_config, grid, out: str, checkpoint_dir: str, fin
       hint = " Pass --fresh to start over." if "checkpoint" in str(error) else ""
       return common.fail(f"{error}{hint}")
   seconds = time.perf_counter() - started
-  grid_steps = sweep.grid_size(grid) * args.seeds * args.steps
-  answer = _answer(result, grid_steps)
+  answer = result.summary(sweep.grid_size(grid)).splitlines()
   answer.append(f"Time: {seconds:.1f} s ({result.metadata['compile_seconds']:.1f} s compiling).")
   figures = [f"curves_{result.metric}.png"]
   # The line through the search's answer (a stopped member has no seed mean for the sweep's

@@ -105,9 +105,15 @@ def one_array(name: str, value: Any) -> np.ndarray:
 
 
 def check_dataset(dataset: Dataset) -> None:
-  """Validate shapes, lengths and finiteness of every split of ``dataset``."""
+  """Validate types (NumPy or JAX arrays), shapes, lengths and finiteness of every split of
+  ``dataset``."""
   for split in SPLITS:
     x, y = dataset.split(split)
+    for what, array in ((f"x_{split}", x), (f"y_{split}", y)):
+      if not isinstance(array, np.ndarray | jax.Array):  # a list has no shape to check
+        raise ValueError(
+          f"{what} must be a NumPy array; got {type(array).__name__} (pass np.asarray of it)."
+        )
     if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
       raise ValueError(
         f"x_{split} and y_{split} must have the same number of examples (first axis); "

@@ -75,19 +75,44 @@ def _check_carriable(kind: str, state: nnx.State, *, floating: bool) -> None:
       )
 
 
+def _signature(make: Callable) -> tuple[inspect.Signature, tuple, dict] | None:
+  """``make``'s signature, read through ``functools.partial`` and classes (NNX's metaclass hides
+  the constructor's), with the arguments already bound to it (the partials', a class's
+  ``self``); ``None`` where it cannot be read."""
+  func, args, keywords = make, (), {}
+  while isinstance(func, functools.partial):
+    func, args, keywords = func.func, (*func.args, *args), {**func.keywords, **keywords}
+  if isinstance(func, type):
+    func, args = func.__init__, (None, *args)
+  try:
+    return inspect.signature(func), args, keywords
+  except (TypeError, ValueError):
+    return None
+
+
 def _rngs_keyword_only(make: Callable) -> bool:
   """Whether ``make`` takes ``rngs`` as a keyword-only argument (NNX's own convention,
-  ``def __init__(self, ..., *, rngs)``), read through ``functools.partial`` and classes."""
-  func = make
-  while isinstance(func, functools.partial):
-    func = func.func
-  if isinstance(func, type):  # NNX's metaclass hides the constructor's signature
-    func = func.__init__
-  try:
-    parameter = inspect.signature(func).parameters.get("rngs")
-  except (TypeError, ValueError):
-    return False
+  ``def __init__(self, ..., *, rngs)``)."""
+  read = _signature(make)
+  parameter = read[0].parameters.get("rngs") if read else None
   return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def _check_takes_rngs(make: Callable, keyword_only: bool) -> None:
+  """A one-line error unless ``make`` can be called as lrlab calls it, ``make(rngs)`` (or
+  ``make(rngs=rngs)``): else the call raises a ``TypeError`` that names no argument."""
+  read = _signature(make)
+  if read is None:
+    return
+  signature, args, keywords = read
+  call = ((), {"rngs": None}) if keyword_only else ((None,), {})
+  try:
+    signature.bind(*args, *call[0], **{**keywords, **call[1]})
+  except TypeError as error:
+    raise ValueError(
+      f"make must take the random streams, as make(rngs) or make(rngs=rngs); it takes "
+      f"{signature} ({error})."
+    ) from None
 
 
 def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
@@ -118,7 +143,8 @@ def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
     A :class:`Functional` ``(init, apply)``.
 
   Raises:
-    ValueError: if ``make`` is not callable or the module holds state lrlab cannot carry.
+    ValueError: if ``make`` is not callable, cannot be called as ``make(rngs)`` (read from
+      its signature), or the module holds state lrlab cannot carry.
 
   Example:
     >>> model = lrlab.models.functional(lambda rngs: lrlab.models.MLP(4, (8,), 3, rngs=rngs))
@@ -135,7 +161,9 @@ def functional(make: Callable[[nnx.Rngs], nnx.Module]) -> Functional:
     )
   if not callable(make):
     raise ValueError(f"make must be a callable rngs -> nnx.Module; got {make!r}.")
-  if _rngs_keyword_only(make):
+  keyword_only = _rngs_keyword_only(make)
+  _check_takes_rngs(make, keyword_only)
+  if keyword_only:
     build = make
     make = lambda rngs: build(rngs=rngs)
   try:

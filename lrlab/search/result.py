@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from lrlab import train
 from lrlab.sweep import storage
+from lrlab.sweep.lines import format_value as shown
 from lrlab.sweep.result import SweepResult
 from lrlab.sweep.storage import atomic_write, read_non_finite, spell_non_finite
 
@@ -152,6 +154,79 @@ class SearchResult:
       best["schedule"] = {k: v[row, index].tolist() for k, v in self.schedule.items()}
     return best
 
+  def summary(self, grid_size: int | None = None) -> str:
+    """The search's answer in a few lines for a person, as ``lrlab sweep --search`` prints it.
+
+    The method, members and seeds; the best member's setting (PBT: the one it started at, and
+    its schedule after each exploit), its :attr:`metric` at the budget as :meth:`best` gives
+    it (mean of the seeds it finished, and how many seeds' own searches picked it), and over
+    several seeds each seed's own pick; for PBT over several seeds, each population's best
+    member and where its schedule ended, then their values' mean ± SE (ddof 1). Last, the
+    model-steps spent, and their share of the full grid's ``grid_size * seeds * steps``.
+
+    Args:
+      grid_size: how many settings the grid held (:func:`lrlab.sweep.grid_size`). By default
+        the members' count, which is the grid for successive halving and PBT; Hyperband's
+        brackets draw their members from the grid, so without it no share is given.
+
+    Example:
+      >>> print(lrlab.search.result._example().summary())
+      successive_halving: 3 members x 1 seed(s) on 'toy'.
+      Best lr = 0.1: val_loss = 0.2 at 10 steps (mean of the 1 seed(s) it finished).
+      Model-steps: 14 (47% of the full grid's 30).
+    """
+    lines = [
+      f"{self.config['method']}: {self.sweep.num_members} members x "
+      f"{self.sweep.num_seeds} seed(s) on {self.config['task']!r}."
+    ]
+    if self.schedule is not None and self.sweep.num_seeds > 1:
+      lines += self._populations()
+    else:
+      best = self.best()
+      setting = ", ".join(f"{k} = {shown(v)}" for k, v in best["hyperparameters"].items())
+      which = f"member (it started at {setting})" if "schedule" in best else setting
+      seeds = self.sweep.num_seeds
+      picked = f"; picked by {best['picked_seeds']} of {seeds} seeds" if seeds > 1 else ""
+      lines.append(
+        f"Best {which}: {self.metric} = {best['value']:.4g} at {self.config['steps']} steps "
+        f"(mean of the {best['finished_seeds']} seed(s) it finished{picked})."
+      )
+      if "schedule" in best:
+        schedule = "; ".join(
+          f"{k}: " + ", ".join(f"{x:.3g}" for x in v) for k, v in best["schedule"].items()
+        )
+        lines.append(f"Its schedule after each exploit: {schedule}.")
+      elif self.sweep.num_seeds > 1:  # each seed halves alone, and may keep another member
+        picks = [self.best(seed=s) for s in range(self.sweep.num_seeds)]
+        lines.append("Each seed's own pick: " + "; ".join(
+          f"seed {s}: {', '.join(f'{k} = {shown(v)}' for k, v in p['hyperparameters'].items())} "
+          f"({p['value']:.4g})" for s, p in enumerate(picks)
+        ) + ".")  # fmt: skip
+    if grid_size is None and self.config["method"] != "hyperband":
+      grid_size = self.sweep.num_members
+    spent = f"Model-steps: {self.model_steps:,}"
+    if grid_size is not None:
+      grid_steps = grid_size * self.sweep.num_seeds * self.config["steps"]
+      spent += f" ({self.model_steps / grid_steps:.0%} of the full grid's {grid_steps:,})"
+    return "\n".join([*lines, spent + "."])
+
+  def _populations(self) -> list[str]:
+    """PBT with several seeds: each seed is its own population, whose member slots share
+    nothing with another seed's, so each answers alone (its best member and where its schedule
+    ended), then the answers' metric over the seeds, mean ± SE (ddof 1)."""
+    lines, values = [], []
+    for s in range(self.sweep.num_seeds):
+      best = self.best(seed=s)
+      values.append(best["value"])
+      ended = ", ".join(f"{k} = {shown(v[-1])}" for k, v in best["schedule"].items())
+      lines.append(f"Seed {s}: best member {best['index']} ({self.metric} = {best['value']:.4g} "
+                   f"at {self.config['steps']} steps); its schedule ended at {ended}.")  # fmt: skip
+    values = np.asarray(values, np.float64)
+    se = values.std(ddof=1) / np.sqrt(values.size)
+    lines.append(f"Over the {values.size} populations: {self.metric} = {values.mean():.4g} "
+                 f"± {se:.2g} (mean ± SE).")  # fmt: skip
+    return lines
+
   def _answers(self) -> dict[str, Any] | list[dict[str, Any]]:
     """:meth:`best`, or for PBT over several seeds each population's, a list by seed."""
     seeds = self.sweep.num_seeds
@@ -247,3 +322,28 @@ class SearchResult:
       f"members={self.sweep.num_members}, seeds={self.sweep.num_seeds}, "
       f"model_steps={self.model_steps})"
     )
+
+
+def _example() -> SearchResult:
+  """A tiny hand-made successive halving for the docstring examples: 3 learning rates, 1 seed,
+  10 steps, ranked at step 2 (``eta`` 3 keeps lr = 0.1), so ``3 * 2 + 8 = 14`` model-steps."""
+  nan = np.nan
+  loss = np.array([[[1.0, 0.8, nan, nan, nan, nan], [1.0, 0.6, 0.5, 0.4, 0.3, 0.2],
+                    [1.0, 0.9, nan, nan, nan, nan]]])  # (S=1, K=3, E=6)  # fmt: skip
+  lr = np.array([0.01, 0.1, 1.0])
+  history = train.History(
+    step=np.arange(0, 11, 2),
+    train_loss=loss,
+    val_loss=loss,
+    val_accuracy=np.full_like(loss, nan),
+    test_loss=loss,
+    test_accuracy=np.full_like(loss, nan),
+    learning_rate=np.ones((1, 3, 10)) * lr[:, None],
+    diverged=np.zeros((1, 3), bool),
+    diverged_step=np.full((1, 3), -1),
+  )
+  config = {"task": "toy", "steps": 10, "method": "successive_halving", "target": None}
+  sweep = SweepResult({"lr": lr}, np.array([0]), history, config, {"model_steps": 14})
+  stopped = np.array([[2, 10, 2]])
+  return SearchResult(sweep, stopped, (stopped == 10).astype(int), [[2, 10]], np.zeros(3, int),
+                      "val_loss")  # fmt: skip

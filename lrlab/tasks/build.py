@@ -48,23 +48,35 @@ def cross_entropy(outputs: jax.Array, targets: jax.Array) -> jax.Array:
   return _per_example(values, targets.shape[0])
 
 
+def _residual(outputs: jax.Array, targets: jax.Array) -> jax.Array:
+  """``f(x) - y`` in the targets' shape. The outputs' shape may differ from it only by axes of
+  size 1 (``(B, 1)`` for ``(B,)``): a reshape across other axes (``(B, 4)`` for ``(B, 2, 2)``, a
+  transposed ``(K, B)``) would pair outputs with the wrong targets, so it is refused."""
+  if [n for n in outputs.shape if n != 1] != [n for n in targets.shape if n != 1]:
+    raise ValueError(
+      f"outputs must have the targets' shape {targets.shape}, up to axes of size 1; got "
+      f"{outputs.shape}."
+    )
+  return outputs.reshape(targets.shape) - targets
+
+
 def mse(outputs: jax.Array, targets: jax.Array) -> jax.Array:
   """Per-example squared error averaged over the target's entries, ``mean_j (f(x)_j - y_j)^2``.
 
-  ``outputs`` is reshaped to the targets' shape. PyTorch's ``MSELoss`` (its
+  ``outputs`` must have the targets' shape up to axes of size 1 (``(B, 1)`` outputs for
+  ``(B,)`` targets); any other shape raises ``ValueError``. PyTorch's ``MSELoss`` (its
   batch mean is the same number).
   """
-  residual = outputs.reshape(targets.shape) - targets
-  return _per_example(residual**2, targets.shape[0])
+  return _per_example(_residual(outputs, targets) ** 2, targets.shape[0])
 
 
 def half_squared_error(outputs: jax.Array, targets: jax.Array) -> jax.Array:
   """Per-example ``1/2 ||f(x) - y||^2``, summed over the target's entries.
 
   The convention under which a linear model's Hessian is ``X^T X / n`` (so
-  ``L`` and ``mu`` of :func:`lrlab.data.linear_regression` apply).
+  ``L`` and ``mu`` of :func:`lrlab.data.linear_regression` apply). Shapes as for :func:`mse`.
   """
-  residual = (outputs.reshape(targets.shape) - targets).reshape(targets.shape[0], -1)
+  residual = _residual(outputs, targets).reshape(targets.shape[0], -1)
   return 0.5 * jnp.sum(residual**2, axis=-1)
 
 
@@ -132,7 +144,7 @@ def from_model(
       (:func:`mse`) or a callable ``(outputs, targets) -> (B,)`` per-example loss.
     metrics: more per-example callables by name, reported by
       :meth:`Task.evaluate` (``"loss"`` is reserved).
-    name: the task's name.
+    name: the task's name, a non-empty string.
     L, mu, optimum: known curvature and minimiser of the training loss, if any.
     lr_multipliers_fn: ``optimizer -> pytree`` of the model's per-layer
       learning-rate multipliers (:meth:`Task.lr_multipliers`), if it has a
@@ -147,8 +159,8 @@ def from_model(
       of range, splits that disagree), or (checked on two examples by shape, before
       any compute) a loss that does not return one value per example, a loss or
       metric that cannot take the model's outputs (a built-in loss takes one
-      array), or a model whose training mode returns model state of another
-      structure than ``init`` made.
+      array; ``"mse"`` one of the targets' shape up to axes of size 1), or a model
+      whose training mode returns model state of another structure than ``init`` made.
   """
   if not isinstance(model, models.Functional):
     raise ValueError(
@@ -159,6 +171,8 @@ def from_model(
       "dataset must be an lrlab.data.Dataset (lrlab.data.from_arrays) or a StreamedDataset "
       f"(lrlab.data.from_source); got {type(dataset).__name__}."
     )
+  if not isinstance(name, str) or not name:  # the name labels results, files and plots
+    raise ValueError(f"name must be a non-empty string; got {name!r}.")
   if isinstance(dataset, Dataset):  # one built by hand, not by from_arrays: NaN would go silent
     check_dataset(dataset)
   per_example = _check_loss(loss, dataset)
@@ -253,9 +267,12 @@ def _check_shapes(
     try:
       values = jax.eval_shape(function, outputs, y)
     except (TypeError, ValueError, AttributeError) as error:
+      # (n, 1) labels, a column from a CSV or a DataFrame: the take-along-axis error says nothing.
+      column = per_example is cross_entropy and what == "loss" and y.ndim > 1 and y.shape[-1] == 1
+      hint = " (flatten the labels to shape (n,), one class per example)" if column else ""
       raise ValueError(
         f"{what} must take the model's outputs {_shaped(outputs)} and the targets "
-        f"{y.shape} {y.dtype}; it raised: {_first_line(error)}"
+        f"{y.shape} {y.dtype}; it raised: {_first_line(error)}{hint}"
       ) from error
     if what == "loss" and getattr(values, "shape", None) != (x.shape[0],):
       raise ValueError(

@@ -172,3 +172,12 @@ def test_standardize_refuses_integer_ids_and_streamed_data():
   streamed = data.from_source(source, source, source, num_classes=2)
   with pytest.raises(ValueError, match=r"^dataset must be an lrlab.data.Dataset .* StreamedData"):
     data.standardize(streamed)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_a_hand_built_dataset_of_lists_is_refused_naming_the_split(split):
+  # A list failed with AttributeError: 'list' object has no attribute 'ndim'.
+  arrays = dataclasses.asdict(data.from_arrays(*_arrays(), num_classes=3))
+  arrays[f"x_{split}"] = arrays[f"x_{split}"].tolist()
+  with pytest.raises(ValueError, match=rf"^x_{split} must be a NumPy array; got list \(pass np"):
+    data.standardize(data.Dataset(**arrays))

@@ -154,6 +154,30 @@ def test_functional_rejects_state_it_cannot_carry():
     models.functional(lambda rngs: jnp.zeros(3))
 
 
+class _NeedsWidth(nnx.Module):
+  def __init__(self, width, rngs):
+    self.linear = nnx.Linear(2, width, rngs=rngs)
+
+
+@pytest.mark.parametrize(
+  ("make", "takes"),
+  [
+    (lambda: models.Linear(2, 3, rngs=nnx.Rngs(0)), r"\(\) \(too many positional arguments\)"),
+    (_NeedsWidth, r"\(self, width, rngs\) \(missing a required argument: 'rngs'\)"),
+    (
+      functools.partial(lambda rngs: models.Linear(2, 3, rngs=rngs), rngs=nnx.Rngs(0)),
+      r"\(rngs\) \(multiple values for argument 'rngs'\)",
+    ),
+  ],
+  ids=["no-arguments", "class-needing-two", "partial-given-rngs"],
+)
+def test_a_make_that_cannot_take_rngs_is_named_before_it_is_called(make, takes):
+  # It failed on the call, with a TypeError naming a <lambda> and no argument of lrlab's.
+  match = r"^make must take the random streams, as make\(rngs\) or make\(rngs=rngs\); it takes "
+  with pytest.raises(ValueError, match=match + takes):
+    models.functional(make)
+
+
 @pytest.mark.parametrize(
   ("make", "match"),
   [

@@ -286,9 +286,14 @@ def test_a_loss_that_cannot_take_the_outputs_is_one_line_naming_the_shapes():
   rng = np.random.default_rng(0)
   labels = lrlab.data.from_arrays(rng.normal(size=(60, 5)), rng.integers(0, 2, (60, 1)),
                                   num_classes=2)  # fmt: skip
-  with pytest.raises(ValueError, match=r"^loss must take the model's outputs \(2, 2\) .* \(2, 1\)"):
+  with pytest.raises(
+    ValueError, match=r"^loss must take the model's outputs \(2, 2\) .* \(2, 1\)"
+  ) as raised:
     lrlab.tasks.from_nnx(lambda rngs: nnx.Linear(5, 2, rngs=rngs), labels, name="t",
                          loss="cross_entropy")  # fmt: skip
+  # (n, 1) labels, a column of a table: the inner error ("3 vs. 2") said nothing of the fix.
+  assert str(raised.value).endswith("(flatten the labels to shape (n,), one class per example)")
+  assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize("keyword_only", [True, False])
