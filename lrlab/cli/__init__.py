@@ -24,6 +24,7 @@ SUMMARIES = {
 
 def parser() -> common.Parser:
   """The whole command line, with every subcommand's flags."""
+  import lrlab
   from lrlab import optimizers, tasks
 
   allowed = {
@@ -36,6 +37,7 @@ def parser() -> common.Parser:
     description=f"{__doc__.splitlines()[0]}\n\n`lrlab COMMAND --help` for a command's flags.",
     epilog="\n".join(f"{name}: {', '.join(values)}" for name, values in allowed.items()),
   )
+  top.add_argument("--version", action="version", version=f"lrlab {lrlab.__version__}")
   commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
   top.subcommands = {}  # what main names an unknown flag by
   for name, module in COMMANDS.items():
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
   if argv[:1] == ["bench"]:  # its flags are the benchmark's own
     return bench.main(argv[1:])
   top = parser()
-  if argv[:1] and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+  if argv[:1] and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
     top.error(f"the command comes first (lrlab COMMAND [flags], COMMAND one of "
               f"{', '.join([*COMMANDS, 'bench'])}); got {argv[0]!r}")  # fmt: skip
   args, unknown = top.parse_known_args(argv)

@@ -8,6 +8,7 @@ first array: importing ``jax`` is fine, calling ``jax.devices()`` is too late.
 
 import argparse
 import contextvars
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -117,14 +118,23 @@ def main_of(command, prog: str, argv: list[str] | None) -> int:
 def run_as(command, prog: str, args: argparse.Namespace) -> int:
   """``command.run(args)`` as the program ``prog``; the exit code.
 
-  An error found after parsing names ``prog`` (:func:`fail`), and the results folder
-  the command claimed is released afterwards, for the next command in this process or not.
+  An error found after parsing names ``prog`` (:func:`fail`), as does a full disk (or
+  quota), in one line that says what to do; the results folder the command claimed is
+  released afterwards, for the next command in this process or not.
   """
   from lrlab.cli import output  # here: output imports this module
 
   running = _program.set(prog)
   try:
     return command.run(args)
+  except OSError as error:
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+      raise
+    where = f" writing {error.filename}" if error.filename else ""
+    return fail(
+      f"{error.strerror}{where}: free some space, or give an --out on another disk, and run the "
+      "same command again; the files and checkpoints saved before this point are kept."
+    )
   finally:
     _program.reset(running)
     output.release()  # the folder it claimed, for the next command (in this process or not)

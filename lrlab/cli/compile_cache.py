@@ -9,6 +9,7 @@ benchmark, which times compiling.
 import hashlib
 import os
 import platform
+import tempfile
 
 #: ``LRLAB_COMPILE_CACHE=off`` keeps :func:`use` from turning the cache on.
 VARIABLE = "LRLAB_COMPILE_CACHE"
@@ -29,7 +30,9 @@ def use() -> str | None:
 
   Left alone where the user chose: ``JAX_COMPILATION_CACHE_DIR`` set, or a cache folder
   already configured in this process, is used as it is; ``LRLAB_COMPILE_CACHE=off``
-  (:data:`VARIABLE`) turns this off.
+  (:data:`VARIABLE`) turns this off. A folder this process cannot create or write (a
+  read-only home, an unwritable ``$LRLAB_CACHE_DIR``) leaves it off too: the command compiles
+  as without a cache, instead of JAX warning about the folder on every command.
 
   Returns:
     The cache folder in use, or ``None`` where there is none.
@@ -42,11 +45,17 @@ def use() -> str | None:
     return None
   from lrlab.data.benchmarks import default_cache_dir
 
-  folder = str(default_cache_dir() / "jax" / machine_folder())
-  jax.config.update("jax_compilation_cache_dir", folder)
+  folder = default_cache_dir() / "jax" / machine_folder()
+  try:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+      pass
+  except OSError:  # JAX would warn of it and compile anyway
+    return None
+  jax.config.update("jax_compilation_cache_dir", str(folder))
   if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # most take under 1 s
-  return folder
+  return str(folder)
 
 
 def machine_folder(cpuinfo: str | None = None) -> str:

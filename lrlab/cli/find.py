@@ -16,6 +16,7 @@ of the settings; a folder that holds another run is refused unless
 ``--overwrite``.
 """
 
+import contextlib
 import inspect
 import json
 import os
@@ -128,6 +129,7 @@ def run(args) -> int:
   from lrlab.finder._common import refuse_learning_rate_free
   from lrlab.sweep import storage
 
+  created = False  # the results folder, made by this run before its compute
   try:
     if args.start_lr >= args.end_lr:
       raise common.UsageError(
@@ -179,6 +181,10 @@ def run(args) -> int:
       "find", task.name, args.optimizer, output.settings_hash(settings)
     )
     output.check(out, "find", settings, FILES, overwrite=args.overwrite)  # before any compute
+    new = not os.path.isdir(out)
+    os.makedirs(out, exist_ok=True)
+    output.hold(out)  # a command started into it meanwhile is refused, not this one's results
+    created = new  # held: removing it, empty, can no longer pull it from under another command
     key = jax.random.key(args.seed)
     optimizer = f"{args.optimizer} {options}" if options else args.optimizer
     print(
@@ -195,10 +201,18 @@ def run(args) -> int:
       task, make_tx, lrs=candidates, steps=args.parallel_steps, batch_size=args.batch_size,
       key=key, seeds=args.seeds,
     )  # fmt: skip
+  except BaseException as error:  # Ctrl-C included: a folder this run made stays only with results
+    if created:
+      with contextlib.suppress(OSError):
+        os.rmdir(out)
+    if isinstance(error, ValueError):
+      return common.fail(str(error))
+    raise
+  print(report(found, parallel))
+  try:
+    output.claim(out, "find", settings, FILES, overwrite=args.overwrite, fresh=True)
   except ValueError as error:
     return common.fail(str(error))
-  print(report(found, parallel))
-  output.claim(out, "find", settings, FILES, overwrite=args.overwrite, fresh=True)
   found.save(os.path.join(out, "range_test.json"))
   text = json.dumps(parallel.to_dict() | {"command": sys.argv}, indent=2)
   storage.atomic_write(Path(out) / "parallel.json", lambda file: file.write(text))

@@ -6,7 +6,8 @@ change on a re-run), with a short hash of them. A default folder carries the
 hash in its name, so different settings never share one. Into a folder that
 another run has claimed, a command stops with a one-line error unless told
 ``--overwrite``; replacing a claim first removes every file the earlier run
-wrote, so a folder never mixes two runs' files. A command holds the folder it claims
+wrote, so a folder never mixes two runs' files, and a claim removes what a killed command
+left half-written (``.tmp-*`` temporaries of lrlab's files). A command holds the folder it claims
 (:func:`hold`) until it ends, so two commands never write into one folder at once.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from lrlab import _checks
 from lrlab.cli.common import UsageError
+from lrlab.sweep import storage
 
 SETTINGS = "settings.json"
 # The folders this process holds (:func:`hold`), by real path: open descriptors of the folders.
@@ -157,11 +159,12 @@ def claim(
   if not same or fresh:
     for name in files:
       shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
+  every = [SETTINGS, *(pattern for owned in OWNED.values() for pattern in owned)]
+  for name in _owned(out, [f".tmp-*{pattern}" for pattern in every]):
+    os.unlink(name)  # half-written by a killed command (storage.atomic_write's temporaries)
   document = {"command": command, "hash": settings_hash(settings), "settings": settings}
   text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
-  tmp = Path(out) / f".tmp-{SETTINGS}"
-  tmp.write_text(text, encoding="utf-8")
-  os.replace(tmp, Path(out) / SETTINGS)
+  storage.atomic_write(Path(out) / SETTINGS, lambda file: file.write(text))
   return same and not fresh and bool(files)
 
 

@@ -43,6 +43,24 @@ def test_it_can_be_turned_off(tmp_path):
   assert _use(tmp_path, LRLAB_COMPILE_CACHE="off") == ["None", "1.0"]
 
 
+def test_a_cache_folder_that_cannot_be_written_is_left_off_without_a_warning(tmp_path):
+  # With HOME read-only (or $LRLAB_CACHE_DIR unwritable) every command printed JAX's
+  # "UserWarning: Error reading persistent compilation cache entry ... PermissionError".
+  (tmp_path / "file").write_text("")  # a folder under a file: unwritable, even for root
+  unwritable = tmp_path / "file" / "cache"
+  assert _use(unwritable) == ["None", "1.0"]
+  env = subprocess_env(*SUITE, LRLAB_CACHE_DIR=str(unwritable))
+  done = subprocess.run(
+    [sys.executable, "-m", "lrlab", "sweep", "--task", "quadratic", "--optimizer", "sgd",
+     "--grid", "lr=0.1,0.5", "--steps", "10", "--eval-every", "5", "--batch-size", "50",
+     "--seeds", "1", "--devices", "1", "--no-progress", "--out", str(tmp_path / "out")],
+    capture_output=True, text=True, env=env, timeout=300,
+  )  # fmt: skip
+  assert (done.returncode, done.stderr) == (0, "")
+  saved = json.loads((tmp_path / "out" / "sweep.json").read_text())
+  assert saved["metadata"]["compile_cache"] is None
+
+
 def test_machines_with_other_instruction_sets_get_other_folders():
   xeon = "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse2 avx2 avx512f\n"
   assert compile_cache.machine_folder(xeon) == compile_cache.machine_folder(xeon * 2)

@@ -1,6 +1,11 @@
 """``lrlab find``: a range test too short or a batch too large is one line naming the flag,
 before the run is announced."""
 
+import importlib.metadata
+import os
+import subprocess
+import sys
+
 import pytest
 
 from lrlab.cli import find as command
@@ -78,6 +83,40 @@ def test_a_flag_before_the_command_says_the_command_comes_first(capsys):
   expected = ("lrlab: error: the command comes first (lrlab COMMAND [flags], COMMAND one of "
               "sweep, find, schedules, bench); got '--steps' (see lrlab --help)\n")  # fmt: skip
   assert (stopped.value.code, capsys.readouterr().err) == (2, expected)
+
+
+def test_a_folder_another_command_is_writing_is_refused_before_the_range_test(run, tmp_path):
+  # lrlab find checked --out, trained both finders, then met the other command's hold (or its
+  # files) and ended in a UsageError's traceback, its results unsaved.
+  (tmp_path / "f").mkdir()
+  holder = subprocess.Popen(
+    [sys.executable, "-c", "import fcntl, os, sys; d = os.open(sys.argv[1], os.O_RDONLY); "
+     "fcntl.flock(d, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+     str(tmp_path / "f")],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+  )  # fmt: skip
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    code, out, err = run("--out", "f")
+  finally:
+    holder.communicate("", timeout=30)
+  assert (code, out) == (2, "")
+  assert err.splitlines() == [
+    "lrlab find: error: --out 'f' is being written by another lrlab command running now; wait "
+    "for it to finish, or give another --out."
+  ]
+  assert os.listdir(tmp_path / "f") == []
+
+
+def test_version_prints_the_installed_version(capsys):
+  """``lrlab --version`` was refused: 'the command comes first ...; got '--version''."""
+  import lrlab
+  from lrlab import cli
+
+  with pytest.raises(SystemExit) as stopped:
+    cli.main(["--version"])
+  assert (stopped.value.code, capsys.readouterr().out) == (0, f"lrlab {lrlab.__version__}\n")
+  assert lrlab.__version__ == importlib.metadata.version("lrlab")
 
 
 def test_parallel_candidates_that_all_diverge_are_reported_so(run):

@@ -63,6 +63,40 @@ def test_overwrite_removes_only_what_lrlab_writes(tmp_path):
   assert sorted(os.listdir(tmp_path)) == ["holiday.png", "settings.json"]
 
 
+def test_a_claim_removes_what_a_killed_command_left_half_written(tmp_path):
+  # SIGKILL inside storage.atomic_write leaves its .tmp-<random><name>; the re-run that resumed
+  # or reported the sweep left them there for good (50 kB a figure, a curves.npz's size).
+  out = str(tmp_path)
+  output.claim(out, "sweep", SETTINGS, output.OWNED["sweep"])
+  (tmp_path / "results.csv").write_text("member\n")
+  litter = [".tmp-k2j4results.csv", ".tmp-a8_zcurves_val_loss.png", ".tmp-settings.json",
+            ".tmp-x1y2lr_find.png"]  # fmt: skip
+  for name in [*litter, ".tmp-notes.txt", "holiday.png"]:
+    (tmp_path / name).write_bytes(b"half")
+  assert output.claim(out, "sweep", SETTINGS, output.OWNED["sweep"])  # the same run: kept
+  assert sorted(os.listdir(out)) == [".tmp-notes.txt", "holiday.png", "results.csv",
+                                     "settings.json"]  # fmt: skip
+  output.release()
+
+
+def test_settings_that_cannot_be_written_leave_no_temporary(tmp_path):
+  # A full disk left a half-written .tmp-settings.json behind the claim's OSError; a file-size
+  # limit of 16 bytes fails the same write (EFBIG) as ENOSPC does.
+  import subprocess
+  import sys
+
+  code = (
+    "import resource, signal, sys; from lrlab.cli import output; "
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16)); "
+    "output.claim(sys.argv[1], 'sweep', {'steps': 10}, output.OWNED['sweep'])"
+  )
+  done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                        text=True, timeout=120)  # fmt: skip
+  assert "File too large" in done.stderr
+  assert os.listdir(tmp_path) == []
+
+
 def test_a_folder_another_process_is_writing_is_refused_and_free_once_it_ends(tmp_path):
   # Two commands into one --out at once interleaved their files (nothing held the folder).
   import subprocess

@@ -1,5 +1,6 @@
 """``lrlab sweep``: nothing lost on a re-run, one sweep per folder, Ctrl-C, one-line errors."""
 
+import errno
 import json
 import os
 import signal
@@ -346,3 +347,32 @@ def test_warmup_cosine_trains_the_cosine_it_records(run, tmp_path):
     trained = sweep.SweepResult.load(str(out))
     loss = lambda result: [row["final_val_loss"] for row in result.table()]
     np.testing.assert_allclose(loss(trained), loss(reference), rtol=1e-6)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names an open file by /proc")
+def test_a_full_disk_is_one_line_and_the_same_command_resumes(run, tmp_path, monkeypatch):
+  # A disk that filled while the results were saved ended the sweep in 60 lines of tracebacks
+  # (exit 1), saying nothing of the checkpoint it kept.
+  fsync, full = os.fsync, [True]
+
+  def fsync_on_a_full_disk(fd):
+    if full[0] and os.readlink(f"/proc/self/fd/{fd}").endswith("results.csv"):
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    fsync(fd)
+
+  monkeypatch.setattr(os, "fsync", fsync_on_a_full_disk)
+  code, _, err = run("--grid", "lr=0.1,0.5", "--out", "o")
+  assert code == 2
+  assert err.splitlines() == [
+    "lrlab sweep: error: No space left on device: free some space, or give an --out on another "
+    "disk, and run the same command again; the files and checkpoints saved before this point "
+    "are kept."
+  ]
+  assert (tmp_path / "o" / "checkpoint").is_dir() and not (tmp_path / "o" / "sweep.json").exists()
+  full[0] = False
+  code, out, _ = run("--grid", "lr=0.1,0.5", "--out", "o")
+  assert code == 0 and "| resuming" in out
+  assert run("--grid", "lr=0.1,0.5", "--out", "whole")[0] == 0
+  assert (tmp_path / "o" / "results.csv").read_text() == (
+    tmp_path / "whole" / "results.csv"
+  ).read_text()
