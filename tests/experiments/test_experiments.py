@@ -29,13 +29,19 @@ def test_experiment_runs_at_tiny_size(name, tmp_path):
   assert common.read_summary(tmp_path)["numbers"] == numbers
 
 
-def test_a_replot_keeps_the_size_and_settings_that_trained_the_results(tmp_path):
+def _fake_experiment(folder):
+  """An experiment module whose run writes its steps and whose report reads them back."""
   module = types.ModuleType("fake_experiment")
-  module.__file__ = str(tmp_path / "fake_experiment.py")
+  module.__file__ = str(folder / "fake_experiment.py")
   module.CLAIM = "a claim"
   module.SIZES = {"tiny": {"steps": 1}, "default": {"steps": 10}, "full": {"steps": 100}}
   module.run = lambda out, steps: (out / "steps.txt").write_text(str(steps))
   module.report = lambda out: ({"steps": int((out / "steps.txt").read_text())}, "refuted", [])
+  return module
+
+
+def test_a_replot_keeps_the_size_and_settings_that_trained_the_results(tmp_path):
+  module = _fake_experiment(tmp_path)
   assert common.main(module, ["--full", "--out", str(tmp_path)]) == 0
   assert common.main(module, ["--replot", "--out", str(tmp_path)]) == 0  # no --full
   summary = common.read_summary(tmp_path)
@@ -47,12 +53,7 @@ def test_a_replot_keeps_the_size_and_settings_that_trained_the_results(tmp_path)
 def test_a_replot_rewrites_only_what_it_derives_from_the_saved_results(tmp_path):
   # A redraw on another machine, or one that took its own few seconds, kept the training's
   # command and seconds but wrote its own versions and device, and dropped a note added by hand.
-  module = types.ModuleType("fake_experiment")
-  module.__file__ = str(tmp_path / "fake_experiment.py")
-  module.CLAIM = "a claim"
-  module.SIZES = {"tiny": {"steps": 1}, "default": {"steps": 10}, "full": {"steps": 100}}
-  module.run = lambda out, steps: (out / "steps.txt").write_text(str(steps))
-  module.report = lambda out: ({"steps": int((out / "steps.txt").read_text())}, "refuted", [])
+  module = _fake_experiment(tmp_path)
   assert common.main(module, ["--out", str(tmp_path)]) == 0
   trained = common.read_summary(tmp_path)
   trained.update(seconds=1234.5, device="TPU v5", versions={"lrlab": "0.0.1", "jax": "0.1"})
