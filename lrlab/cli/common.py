@@ -125,8 +125,10 @@ def run_as(command, prog: str, args: argparse.Namespace) -> int:
   from lrlab.cli import output  # here: output imports this module
 
   running = _program.set(prog)
+  code = 1
   try:
-    return command.run(args)
+    code = command.run(args)
+    return code
   except OSError as error:
     if error.errno not in (errno.ENOSPC, errno.EDQUOT):
       raise
@@ -136,6 +138,9 @@ def run_as(command, prog: str, args: argparse.Namespace) -> int:
       "same command again; the files and checkpoints saved before this point are kept."
     )
   finally:
+    for kept in output.finish(succeeded=code == 0):  # the runs it replaced (--overwrite)
+      print(f"{prog}: the run this one replaced is kept in {kept}; move its files back to "
+            "restore it, or run this command again.", file=sys.stderr)  # fmt: skip
     _program.reset(running)
     output.release()  # the folder it claimed, for the next command (in this process or not)
 

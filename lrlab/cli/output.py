@@ -5,8 +5,9 @@ its numbers (not how they are shown: ``--tolerance`` and ``--metric`` may
 change on a re-run), with a short hash of them. A default folder carries the
 hash in its name, so different settings never share one. Into a folder that
 another run has claimed, a command stops with a one-line error unless told
-``--overwrite``; replacing a claim first removes every file the earlier run
-wrote, so a folder never mixes two runs' files, and a claim removes what a killed command
+``--overwrite``; replacing a claim first moves every file the earlier run wrote into
+``.replaced/``, removed once the new run succeeds, so a folder never mixes two runs' files and a
+new run that fails loses no old one; and a claim removes what a killed command
 left half-written (``.tmp-*`` temporaries of lrlab's files). A command holds the folder it claims
 (:func:`hold`) until it ends, so two commands never write into one folder at once.
 """
@@ -28,6 +29,11 @@ from lrlab.sweep import storage
 SETTINGS = "settings.json"
 # The folders this process holds (:func:`hold`), by real path: open descriptors of the folders.
 _HELD: dict[str, int] = {}
+#: Where a claim with ``--overwrite`` keeps the run it replaces until the new one finishes.
+REPLACED = ".replaced"
+# The folders this process's command claimed: a run replaced there waits in REPLACED until it
+# finishes (:func:`finish`).
+_CLAIMED: list[str] = []
 HASH_LENGTH = 8
 # The files and folders each command writes in its folder (glob patterns). A command that
 # takes over a folder claimed by another command finds, refuses and removes *that* command's
@@ -147,7 +153,9 @@ def claim(
     command: the subcommand, e.g. ``"sweep"``.
     settings: what determines the run's numbers (JSON-able).
     patterns: glob patterns of the files and folders ``command`` writes in ``out``.
-    overwrite: replace a run of other settings (its files are removed).
+    overwrite: replace a run of other settings: its files (and ``settings.json``) move to
+      ``out/.replaced`` (:data:`REPLACED`), removed once a command into ``out`` succeeds
+      (:func:`finish`), so a run that fails leaves the old one to move back.
     fresh: start this run over (its own files, checkpoint included, are removed).
 
   Raises:
@@ -156,7 +164,10 @@ def claim(
   same, files = check(out, command, settings, patterns, overwrite=overwrite)
   os.makedirs(out, exist_ok=True)
   hold(out)  # before any file changes: another command writing here now is refused
-  if not same or fresh:
+  _CLAIMED.append(out)
+  if not same and files:
+    _set_aside(out, files)
+  elif fresh:
     for name in files:
       shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
   every = [SETTINGS, *(pattern for owned in OWNED.values() for pattern in owned)]
@@ -200,6 +211,36 @@ def hold(out: str) -> None:
     os.close(descriptor)
     return
   _HELD[key] = descriptor
+
+
+def _set_aside(out: str, files: Sequence[str]) -> None:
+  """Move another run's ``files`` and ``settings.json`` into ``out/.replaced``, where they stay
+  until this command finishes (:func:`finish`). A ``.replaced`` left by an earlier replacement
+  that never finished keeps the run it holds, the last one that was not itself replacing: the
+  files now in ``out`` are that failed run's, and are removed."""
+  aside = Path(out) / REPLACED
+  if aside.exists():
+    for name in files:
+      shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
+  else:
+    aside.mkdir()
+    settings = Path(out) / SETTINGS
+    for name in [*files, *([settings] if settings.exists() else [])]:  # the claim's file last
+      os.replace(name, aside / Path(name).name)
+
+
+def finish(succeeded: bool) -> list[str]:
+  """The end of this process's command: where it succeeded, remove the runs its claims replaced
+  (:func:`_set_aside`, or an earlier failed replacement's, in a folder it finished in); else
+  keep them. Returns the folders still holding a replaced run, to name to the user."""
+  claimed, kept = [Path(out) / REPLACED for out in _CLAIMED], []
+  _CLAIMED.clear()
+  for aside in claimed:
+    if succeeded:
+      shutil.rmtree(aside, ignore_errors=True)
+    elif aside.exists():
+      kept.append(str(aside))
+  return kept
 
 
 def release() -> None:

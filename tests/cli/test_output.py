@@ -4,7 +4,9 @@ import os
 
 import pytest
 
+import lrlab
 from lrlab.cli import common, output
+from lrlab.cli import sweep as sweep_command
 
 SETTINGS = {"steps": 10, "grid": {"lr": [0.1, 0.2]}}
 
@@ -50,9 +52,11 @@ def test_another_command_cannot_take_a_folder_and_overwrite_leaves_none_of_its_f
     output.claim(out, "find", SETTINGS, output.OWNED["find"])  # lrlab find into a sweep's folder
   output.claim(out, "find", SETTINGS, output.OWNED["find"], overwrite=True)
   assert not (tmp_path / "results.csv").exists()
+  assert output.finish(succeeded=True) == []
   for name in ("range_test.json", "parallel.json", "lr_find.png"):
     (tmp_path / name).write_text("{}")
   output.claim(out, "sweep", SETTINGS, output.OWNED["sweep"], overwrite=True)
+  assert output.finish(succeeded=True) == []
   assert sorted(os.listdir(out)) == ["settings.json"]  # none of find's files stay behind
 
 
@@ -60,7 +64,39 @@ def test_overwrite_removes_only_what_lrlab_writes(tmp_path):
   (tmp_path / "holiday.png").write_bytes(b"png")
   (tmp_path / "results.csv").write_text("x\n")
   output.claim(str(tmp_path), "sweep", SETTINGS, output.OWNED["sweep"], overwrite=True)
+  assert sorted(os.listdir(tmp_path / output.REPLACED)) == ["results.csv"]  # until it finishes
+  assert output.finish(succeeded=True) == []
   assert sorted(os.listdir(tmp_path)) == ["holiday.png", "settings.json"]
+
+
+def test_a_run_that_fails_after_replacing_another_keeps_it_until_one_succeeds(
+  cli, tmp_path, monkeypatch, capsys
+):
+  # --overwrite removed the old sweep's files before the new one had trained: a new run that
+  # then failed (a crash, a full disk, Ctrl-C) left neither.
+  run = cli(sweep_command.main, "--task", "quadratic", "--optimizer", "sgd", "--steps", "20",
+            "--eval-every", "10", "--seeds", "1", "--no-progress", "--out", "o")  # fmt: skip
+  assert run("--grid", "lr=0.1,0.5")[0] == 0
+  old = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir() if p.is_file()}
+  assert {"sweep.json", "results.csv", "settings.json"} <= set(old)
+
+  def crash(*args, **kwargs):
+    raise RuntimeError("the machine went away")
+
+  with monkeypatch.context() as patch:
+    patch.setattr(lrlab.sweep, "run", crash)
+    with pytest.raises(RuntimeError, match="went away"):
+      run("--grid", "lr=0.2,0.3", "--overwrite")
+  assert capsys.readouterr().err.splitlines() == [
+    "lrlab sweep: the run this one replaced is kept in o/.replaced; move its files back to "
+    "restore it, or run this command again."
+  ]
+  kept = tmp_path / "o" / output.REPLACED
+  assert {p.name: p.read_bytes() for p in kept.iterdir() if p.is_file()} == old
+  assert not (tmp_path / "o" / "sweep.json").exists()
+  code, _, err = run("--grid", "lr=0.2,0.3")  # the new run's own folder now: no --overwrite
+  assert code == 0 and err == "" and not kept.exists()
+  assert "0.3" in (tmp_path / "o" / "results.csv").read_text()
 
 
 def test_a_claim_removes_what_a_killed_command_left_half_written(tmp_path):
