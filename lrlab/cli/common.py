@@ -139,8 +139,7 @@ def run_as(command, prog: str, args: argparse.Namespace) -> int:
     )
   finally:
     for kept in output.finish(succeeded=code == 0):  # the runs it replaced (--overwrite)
-      print(f"{prog}: the run this one replaced is kept in {kept}; move its files back to "
-            "restore it, or run this command again.", file=sys.stderr)  # fmt: skip
+      print(f"{prog}: {output.kept_note(kept)}", file=sys.stderr)
     _program.reset(running)
     output.release()  # the folder it claimed, for the next command (in this process or not)
 

@@ -5,11 +5,15 @@ its numbers (not how they are shown: ``--tolerance`` and ``--metric`` may
 change on a re-run), with a short hash of them. A default folder carries the
 hash in its name, so different settings never share one. Into a folder that
 another run has claimed, a command stops with a one-line error unless told
-``--overwrite``; replacing a claim first moves every file the earlier run wrote into
-``.replaced/``, removed once the new run succeeds, so a folder never mixes two runs' files and a
-new run that fails loses no old one; and a claim removes what a killed command
-left half-written (``.tmp-*`` temporaries of lrlab's files). A command holds the folder it claims
-(:func:`hold`) until it ends, so two commands never write into one folder at once.
+``--overwrite``. Replacing a run (``--overwrite``, or ``--fresh`` and ``lrlab find``'s re-run of
+the same one) deletes nothing before the new run has its results: the earlier run's files move
+into ``.replaced/``, removed once a command into the folder succeeds (:func:`finish`), so a
+folder never mixes two runs' files and a new run that fails, is stopped or is killed loses no old
+one; the command that put them there resumes, and the replaced run's own command puts them back.
+A command killed at any point leaves a folder the next claim makes whole (:func:`_recover`), and
+a claim removes what a killed command left half-written (``.tmp-*`` temporaries of lrlab's files).
+A command holds the folder it claims (:func:`hold`) until it ends, so two commands never write
+into one folder at once.
 """
 
 import glob
@@ -31,6 +35,10 @@ SETTINGS = "settings.json"
 _HELD: dict[str, int] = {}
 #: Where a claim with ``--overwrite`` keeps the run it replaces until the new one finishes.
 REPLACED = ".replaced"
+# Files on their way between a folder and its REPLACED (set aside, or put back), and a REPLACED
+# on its way out: a claim that finds the one (left by a killed command) moves its files into the
+# folder, the other it removes. Hidden names, which no pattern of OWNED matches.
+_MOVING, _REMOVING = f"{REPLACED}-moving", f"{REPLACED}-removing"
 # The folders this process's command claimed: a run replaced there waits in REPLACED until it
 # finishes (:func:`finish`).
 _CLAIMED: list[str] = []
@@ -100,6 +108,12 @@ def _claim_of(out: str) -> dict[str, Any]:
   return previous if isinstance(previous, dict) else {}
 
 
+def _holds(out: str | Path, command: str, settings: Mapping[str, Any]) -> bool:
+  """Whether ``out``'s ``settings.json`` claims it for ``command`` with ``settings``."""
+  previous = _claim_of(str(out))
+  return previous.get("command") == command and previous.get("hash") == settings_hash(settings)
+
+
 def claimed_by(out: str) -> str | None:
   """The command that claimed ``out`` (its ``settings.json``), or None."""
   return _claim_of(out).get("command")
@@ -121,7 +135,7 @@ def check(
   """
   check_writable(out)
   previous = _claim_of(out)
-  same = previous.get("command") == command and previous.get("hash") == settings_hash(settings)
+  same = _holds(out, command, settings)
   theirs = () if same else OWNED.get(previous.get("command"), ())
   files = _owned(out, (*patterns, *theirs))
   if files and not same and not overwrite:
@@ -155,21 +169,35 @@ def claim(
     patterns: glob patterns of the files and folders ``command`` writes in ``out``.
     overwrite: replace a run of other settings: its files (and ``settings.json``) move to
       ``out/.replaced`` (:data:`REPLACED`), removed once a command into ``out`` succeeds
-      (:func:`finish`), so a run that fails leaves the old one to move back.
-    fresh: start this run over (its own files, checkpoint included, are removed).
+      (:func:`finish`), so a run that fails leaves the old one to move back. Where
+      ``.replaced`` holds this very run (a replacement of it failed), it moves back instead.
+    fresh: start this run over: its own files (checkpoint included) move to ``.replaced`` too.
+
+  A ``.replaced`` already there holds the last run that was not itself replacing one; the files
+  in ``out`` beside it are those of a replacement that did not succeed, and are removed when
+  ``overwrite`` or ``fresh`` replaces them in turn.
 
   Raises:
     UsageError: as :func:`check`, or another command holds ``out`` now (:func:`hold`).
   """
+  check_writable(out)
+  if os.path.isdir(out):  # held before any file changes: another command writing here is refused
+    hold(out)
+    _recover(out)  # then checked as a killed command's successor finds it
   same, files = check(out, command, settings, patterns, overwrite=overwrite)
-  os.makedirs(out, exist_ok=True)
-  hold(out)  # before any file changes: another command writing here now is refused
+  os.makedirs(out, exist_ok=True)  # only now: a refused claim creates nothing
+  hold(out)
   _CLAIMED.append(out)
-  if not same and files:
-    _set_aside(out, files)
-  elif fresh:
-    for name in files:
-      shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
+  aside = Path(out) / REPLACED
+  if not same and not fresh and _holds(aside, command, settings):  # this very run, replaced
+    _remove([*_owned(out, [SETTINGS]), *files])
+    _put_back(out)
+    same, files = True, _owned(out, patterns)
+  if (not same or fresh) and files:
+    if aside.exists():  # the run there is the last one not replaced; these are a later try's
+      _remove([*_owned(out, [SETTINGS]), *files])
+    else:
+      _set_aside(out, files)
   every = [SETTINGS, *(pattern for owned in OWNED.values() for pattern in owned)]
   for name in _owned(out, [f".tmp-*{pattern}" for pattern in every]):
     os.unlink(name)  # half-written by a killed command (storage.atomic_write's temporaries)
@@ -213,34 +241,88 @@ def hold(out: str) -> None:
   _HELD[key] = descriptor
 
 
+def _remove(paths: Sequence[str]) -> None:
+  """Remove each file or folder of ``paths``, in order."""
+  for name in paths:
+    shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
+
+
+def _move_all(source: Path, out: str) -> None:
+  """Move every entry of ``source`` into ``out`` (replacing one of the same name), then remove
+  ``source``: whatever point a kill stops it at, running it again finishes it."""
+  for entry in sorted(source.iterdir()):
+    target = Path(out) / entry.name
+    if target.is_dir() and not target.is_symlink():
+      shutil.rmtree(target)
+    os.replace(entry, target)
+  source.rmdir()
+
+
 def _set_aside(out: str, files: Sequence[str]) -> None:
-  """Move another run's ``files`` and ``settings.json`` into ``out/.replaced``, where they stay
-  until this command finishes (:func:`finish`). A ``.replaced`` left by an earlier replacement
-  that never finished keeps the run it holds, the last one that was not itself replacing: the
-  files now in ``out`` are that failed run's, and are removed."""
-  aside = Path(out) / REPLACED
-  if aside.exists():
-    for name in files:
-      shutil.rmtree(name) if os.path.isdir(name) else os.unlink(name)
-  else:
-    aside.mkdir()
-    settings = Path(out) / SETTINGS
-    for name in [*files, *([settings] if settings.exists() else [])]:  # the claim's file last
-      os.replace(name, aside / Path(name).name)
+  """Move the earlier run's ``files`` and ``settings.json`` into ``out/.replaced``, where they
+  stay until a command into ``out`` succeeds (:func:`finish`). They gather in a folder of
+  another name, renamed ``.replaced`` once all are there: a ``.replaced`` always holds a whole
+  run, and a kill on the way leaves them for :func:`_recover` to move back."""
+  moving = Path(out) / _MOVING
+  moving.mkdir()
+  for name in [*files, *_owned(out, [SETTINGS])]:  # the claim's file last
+    os.replace(name, moving / Path(name).name)
+  os.replace(moving, Path(out) / REPLACED)
+
+
+def _put_back(out: str) -> None:
+  """Move the run in ``out/.replaced`` back into ``out`` (whose own run is removed first)."""
+  moving = Path(out) / _MOVING
+  os.replace(Path(out) / REPLACED, moving)
+  _move_all(moving, out)
+
+
+def _recover(out: str) -> None:
+  """Make ``out`` whole after a command killed inside :func:`_set_aside`, :func:`_put_back` or
+  :func:`finish`: files on their way between ``out`` and ``.replaced`` go back into ``out``
+  (a half set aside run returns whole, a half put back one arrives whole), and a ``.replaced``
+  that was being removed is removed. Only under :func:`hold`, so never another command's."""
+  moving, removing = Path(out) / _MOVING, Path(out) / _REMOVING
+  if moving.is_dir():
+    _move_all(moving, out)
+  if removing.exists():
+    shutil.rmtree(removing)
 
 
 def finish(succeeded: bool) -> list[str]:
   """The end of this process's command: where it succeeded, remove the runs its claims replaced
   (:func:`_set_aside`, or an earlier failed replacement's, in a folder it finished in); else
-  keep them. Returns the folders still holding a replaced run, to name to the user."""
-  claimed, kept = [Path(out) / REPLACED for out in _CLAIMED], []
+  keep them. Returns the folders still holding a replaced run, to name to the user.
+
+  A ``.replaced`` is renamed before it is removed, so one that a kill leaves half-removed is
+  never taken for a whole run (:func:`_recover` removes it)."""
+  claimed, kept = [Path(out) for out in _CLAIMED], []
   _CLAIMED.clear()
-  for aside in claimed:
-    if succeeded:
-      shutil.rmtree(aside, ignore_errors=True)
-    elif aside.exists():
+  for out in claimed:
+    aside = out / REPLACED
+    if not aside.exists():
+      continue
+    if not succeeded:
       kept.append(str(aside))
+      continue
+    try:
+      shutil.rmtree(out / _REMOVING, ignore_errors=True)
+      os.replace(aside, out / _REMOVING)
+    except OSError:
+      continue  # e.g. the folder was moved meanwhile: the next claim there finishes this
+    shutil.rmtree(out / _REMOVING, ignore_errors=True)
   return kept
+
+
+def kept_note(aside: str) -> str:
+  """What to do about a run that :func:`finish` kept in ``aside`` (a folder's ``.replaced``)."""
+  out = os.path.dirname(aside)
+  if _claim_of(aside).get("hash", "") == _claim_of(out).get("hash"):  # --fresh: this run's own
+    return f"the results this run replaces are kept in {aside}; run this command again to finish."
+  return (
+    f"the run this one replaced is kept in {aside}; run this command again to finish it, or the "
+    "replaced run's command with --overwrite to put it back."
+  )
 
 
 def release() -> None:

@@ -88,8 +88,8 @@ def test_a_run_that_fails_after_replacing_another_keeps_it_until_one_succeeds(
     with pytest.raises(RuntimeError, match="went away"):
       run("--grid", "lr=0.2,0.3", "--overwrite")
   assert capsys.readouterr().err.splitlines() == [
-    "lrlab sweep: the run this one replaced is kept in o/.replaced; move its files back to "
-    "restore it, or run this command again."
+    "lrlab sweep: the run this one replaced is kept in o/.replaced; run this command again to "
+    "finish it, or the replaced run's command with --overwrite to put it back."
   ]
   kept = tmp_path / "o" / output.REPLACED
   assert {p.name: p.read_bytes() for p in kept.iterdir() if p.is_file()} == old
