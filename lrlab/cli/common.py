@@ -120,7 +120,9 @@ def run_as(command, prog: str, args: argparse.Namespace) -> int:
 
   An error found after parsing names ``prog`` (:func:`fail`), as does a full disk (or
   quota), in one line that says what to do; the results folder the command claimed is
-  released afterwards, for the next command in this process or not.
+  released afterwards, for the next command in this process or not. A run the command's claim
+  set aside (``--overwrite``, ``--fresh``) is removed if it succeeded, else kept and named
+  (:func:`lrlab.cli.output.finish`).
   """
   from lrlab.cli import output  # here: output imports this module
 
